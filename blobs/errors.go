@@ -1,0 +1,20 @@
+package blobs
+
+import "errors"
+
+var (
+	// ErrDigestInvalid: a digest is malformed or of an unsupported algorithm.
+	ErrDigestInvalid = errors.New("blobs: invalid digest")
+	// ErrDigestMismatch: the uploaded bytes do not have the expected digest.
+	ErrDigestMismatch = errors.New("blobs: digest does not match content")
+	// ErrNotFound: no blob file with that digest.
+	ErrNotFound = errors.New("blobs: blob not found")
+	// ErrUploadUnknown: no upload session with that id in that repository.
+	ErrUploadUnknown = errors.New("blobs: upload unknown")
+	// ErrRangeInvalid: a chunk does not start where the upload ends.
+	ErrRangeInvalid = errors.New("blobs: chunk out of order")
+	// ErrTooLarge: the upload would exceed the size limit.
+	ErrTooLarge = errors.New("blobs: upload too large")
+	// ErrSizeInvalid: the upload's size differs from the size announced.
+	ErrSizeInvalid = errors.New("blobs: size does not match")
+)

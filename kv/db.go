@@ -1,0 +1,86 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
+)
+
+// DB is the open database.
+type DB struct {
+	bolt *bbolt.DB
+}
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout bounds the wait for another process's file lock.
+	LockTimeout time.Duration
+	// ReadOnly opens the file without taking the write lock.
+	ReadOnly bool
+}
+
+// Open opens (creating if needed) the database at path and brings its schema
+// up to SchemaVersion.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 2 * time.Second
+	}
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:      opts.LockTimeout,
+		ReadOnly:     opts.ReadOnly,
+		FreelistType: bbolt.FreelistMapType,
+	})
+	if err != nil {
+		if errors.Is(err, bberrors.ErrTimeout) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+		}
+		return nil, fmt.Errorf("kv: open %s: %w", path, err)
+	}
+	db := &DB{bolt: b}
+	if opts.ReadOnly {
+		err = b.View(func(tx *bbolt.Tx) error {
+			v, err := schemaVersionTx(tx)
+			if err == nil && v > SchemaVersion {
+				err = fmt.Errorf("%w: version %d, this kvreg knows %d", ErrSchemaTooNew, v, SchemaVersion)
+			}
+			return err
+		})
+	} else {
+		err = db.migrate()
+	}
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Path is the database file's path.
+func (db *DB) Path() string { return db.bolt.Path() }
+
+// Size is the database file's size in bytes.
+func (db *DB) Size() int64 {
+	fi, err := os.Stat(db.bolt.Path())
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// Update runs fn in a read-write transaction, committed (and fsynced) when
+// fn returns nil. Values read inside fn are copies and outlive it.
+func (db *DB) Update(fn func(*Tx) error) error {
+	return db.bolt.Update(func(tx *bbolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.bolt.View(func(tx *bbolt.Tx) error { return fn(&Tx{tx: tx}) })
+}

@@ -1,0 +1,134 @@
+package kv
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+)
+
+// Blob is the global record of one blob file.
+type Blob struct {
+	Size  int64
+	Links uint64 // repositories that link the blob
+}
+
+// Link makes a blob visible in one repository.
+type Link struct {
+	Refs  uint64 // manifests of the repository that reference the blob
+	Lease int64  // expiry of the link's lease, Unix ns; 0: none
+}
+
+// Manifest is a manifest's record, without its bytes.
+type Manifest struct {
+	Refs  uint64 // tags, parent indexes and a counted subject edge
+	Lease int64  // expiry of the manifest's lease, Unix ns; 0: none
+
+	Created      int64             `json:"created"`
+	MediaType    string            `json:"mediaType"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Size         int64             `json:"size"`
+	Subject      string            `json:"subject,omitempty"`
+	Blobs        []string          `json:"blobs,omitempty"`    // distinct blobs it holds
+	Children     []string          `json:"children,omitempty"` // distinct child manifests it holds
+	Annotations  map[string]string `json:"annotations,omitempty"`
+}
+
+func putU64(b []byte, v uint64) { binary.BigEndian.PutUint64(b, v) }
+func getU64(b []byte) uint64    { return binary.BigEndian.Uint64(b) }
+
+func encodeBlob(b Blob) []byte {
+	out := make([]byte, 16)
+	putU64(out[0:], uint64(b.Size))
+	putU64(out[8:], b.Links)
+	return out
+}
+
+func decodeBlob(v []byte) (Blob, error) {
+	if len(v) != 16 {
+		return Blob{}, fmt.Errorf("%w: blob record of %d bytes", ErrCorrupt, len(v))
+	}
+	return Blob{Size: int64(getU64(v[0:])), Links: getU64(v[8:])}, nil
+}
+
+func encodeLink(l Link) []byte {
+	out := make([]byte, 16)
+	putU64(out[0:], l.Refs)
+	putU64(out[8:], uint64(l.Lease))
+	return out
+}
+
+func decodeLink(v []byte) (Link, error) {
+	if len(v) != 16 {
+		return Link{}, fmt.Errorf("%w: link record of %d bytes", ErrCorrupt, len(v))
+	}
+	return Link{Refs: getU64(v[0:]), Lease: int64(getU64(v[8:]))}, nil
+}
+
+func encodeManifest(m Manifest) ([]byte, error) {
+	meta, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 16, 16+len(meta))
+	putU64(out[0:], m.Refs)
+	putU64(out[8:], uint64(m.Lease))
+	return append(out, meta...), nil
+}
+
+func decodeManifest(v []byte) (Manifest, error) {
+	var m Manifest
+	if len(v) < 16 {
+		return m, fmt.Errorf("%w: manifest record of %d bytes", ErrCorrupt, len(v))
+	}
+	if err := json.Unmarshal(v[16:], &m); err != nil {
+		return m, fmt.Errorf("%w: manifest record: %v", ErrCorrupt, err)
+	}
+	m.Refs = getU64(v[0:])
+	m.Lease = int64(getU64(v[8:]))
+	return m, nil
+}
+
+// LeaseKind says what a lease holds.
+type LeaseKind byte
+
+const (
+	LeaseLink     LeaseKind = 'l' // a blob link in a repository
+	LeaseManifest LeaseKind = 'm' // a manifest in a repository
+)
+
+// Lease names one entry of the expiry index.
+type Lease struct {
+	Expiry int64
+	Kind   LeaseKind
+	Repo   string
+	Digest string
+}
+
+func leaseKey(l Lease) []byte {
+	k := make([]byte, 9, 9+len(l.Repo)+1+len(l.Digest))
+	putU64(k, uint64(l.Expiry))
+	k[8] = byte(l.Kind)
+	k = append(k, l.Repo...)
+	k = append(k, sep)
+	return append(k, l.Digest...)
+}
+
+func parseLeaseKey(k []byte) (Lease, error) {
+	if len(k) < 11 {
+		return Lease{}, fmt.Errorf("%w: lease key", ErrCorrupt)
+	}
+	rest := k[9:]
+	for i, c := range rest {
+		if c == sep {
+			return Lease{Expiry: int64(getU64(k)), Kind: LeaseKind(k[8]), Repo: string(rest[:i]), Digest: string(rest[i+1:])}, nil
+		}
+	}
+	return Lease{}, fmt.Errorf("%w: lease key", ErrCorrupt)
+}
+
+func pairKey(a, b string) []byte {
+	k := make([]byte, 0, len(a)+1+len(b))
+	k = append(k, a...)
+	k = append(k, sep)
+	return append(k, b...)
+}

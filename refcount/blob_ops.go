@@ -1,0 +1,166 @@
+package refcount
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/kvreg/kvreg/blobs"
+	"github.com/kvreg/kvreg/kv"
+	"github.com/opencontainers/go-digest"
+)
+
+// linkVisible: a link is visible while a manifest uses it or its lease or a
+// pin is live. An expired one that no sweep has reached yet is not.
+func (r *Registry) linkVisible(l kv.Link, repo, d string, now int64) bool {
+	if l.Refs > 0 || leaseLive(l.Lease, now) {
+		return true
+	}
+	_, ok := r.pins.live(pinKey{kv.LeaseLink, repo, d}, now)
+	return ok
+}
+
+// StatBlob returns the size of a blob visible in repo. With pin, an answer
+// of "exists" pins the link for the pin window (a HEAD before a push).
+func (r *Registry) StatBlob(repo string, d digest.Digest, pin bool) (int64, error) {
+	var size int64
+	now := r.now()
+	err := r.db.View(func(tx *kv.Tx) error {
+		l, ok, err := tx.Link(repo, string(d))
+		if err != nil {
+			return err
+		}
+		if !ok || !r.linkVisible(l, repo, string(d), now) {
+			return ErrBlobUnknown
+		}
+		b, ok, err := tx.Blob(string(d))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrBlobUnknown
+		}
+		size = b.Size
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if pin {
+		r.pins.add(pinKey{kv.LeaseLink, repo, string(d)}, now+int64(r.opts.PinWindow))
+	}
+	return size, nil
+}
+
+// OpenBlob opens a blob visible in repo. The open file stays readable even
+// if the blob is deleted while it is served.
+func (r *Registry) OpenBlob(repo string, d digest.Digest) (*os.File, int64, error) {
+	size, err := r.StatBlob(repo, d, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := r.blobs.Open(d)
+	if errors.Is(err, blobs.ErrNotFound) {
+		return nil, 0, ErrBlobUnknown
+	}
+	return f, size, err
+}
+
+// StartUpload opens an upload session in repo.
+func (r *Registry) StartUpload(repo string) (string, error) {
+	return r.blobs.NewUpload(repo)
+}
+
+// CommitUpload finishes an upload as blob d and links it in repo under a
+// lease. size, if not negative, is the size the client announced.
+func (r *Registry) CommitUpload(repo, id string, d digest.Digest, size int64) (int64, error) {
+	var c *change
+	n, err := r.blobs.Commit(repo, id, d, size, func(size int64) error {
+		var err error
+		c, err = r.updateTx(func(tx *kv.Tx, c *change) error {
+			return r.linkBlobTx(tx, c, repo, string(d), size)
+		})
+		return err
+	})
+	// Files freed by the sweep in that transaction go after the digest
+	// lock is released.
+	if ferr := r.finish(c); err == nil {
+		err = ferr
+	}
+	return n, err
+}
+
+// PutBlob stores a whole blob in one call (monolithic upload).
+func (r *Registry) PutBlob(repo string, d digest.Digest, body io.Reader, size, max int64) (int64, error) {
+	id, err := r.blobs.NewUpload(repo)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := r.blobs.Append(repo, id, 0, body, max); err != nil {
+		r.blobs.Cancel(repo, id)
+		return 0, err
+	}
+	return r.CommitUpload(repo, id, d, size)
+}
+
+// Mount links a blob into repo from repository from, or, when from is empty,
+// from wherever it is stored. It reports whether it mounted.
+func (r *Registry) Mount(repo, from string, d digest.Digest) (bool, error) {
+	mounted := false
+	_, err := r.update(func(tx *kv.Tx, c *change) error {
+		if from != "" {
+			l, ok, err := tx.Link(from, string(d))
+			if err != nil {
+				return err
+			}
+			if !ok || !r.linkVisible(l, from, string(d), c.now) {
+				return nil
+			}
+		}
+		err := r.linkBlobTx(tx, c, repo, string(d), -1)
+		if errors.Is(err, ErrBlobUnknown) {
+			return nil
+		}
+		mounted = err == nil
+		return err
+	})
+	if mounted {
+		r.pins.add(pinKey{kv.LeaseLink, repo, string(d)}, r.now()+int64(r.opts.PinWindow))
+	}
+	return mounted, err
+}
+
+// DeleteBlob removes repo's link to a blob (and the blob, if that was its
+// last link). It refuses while a manifest of repo references the blob.
+func (r *Registry) DeleteBlob(repo string, d digest.Digest) (int64, error) {
+	c, err := r.update(func(tx *kv.Tx, c *change) error {
+		l, ok, err := tx.Link(repo, string(d))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrBlobUnknown
+		}
+		if l.Refs > 0 {
+			return fmt.Errorf("%w: blob %s is referenced by %d manifest(s) of %s; delete them first", ErrInUse, d, l.Refs, repo)
+		}
+		return r.deleteLinkTx(tx, c, repo, string(d), l)
+	})
+	if err != nil {
+		return 0, err
+	}
+	r.pins.drop([]pinKey{{kv.LeaseLink, repo, string(d)}})
+	return c.Reclaimed, nil
+}
+
+// AppendUpload adds a chunk to an upload (start < 0: wherever it ends).
+func (r *Registry) AppendUpload(repo, id string, start int64, body io.Reader, max int64) (int64, error) {
+	return r.blobs.Append(repo, id, start, body, max)
+}
+
+// UploadSize is how many bytes an upload has received.
+func (r *Registry) UploadSize(repo, id string) (int64, error) { return r.blobs.UploadSize(repo, id) }
+
+// CancelUpload ends an upload and drops its bytes.
+func (r *Registry) CancelUpload(repo, id string) error { return r.blobs.Cancel(repo, id) }

@@ -1,0 +1,298 @@
+package refcount
+
+import (
+	"github.com/kvreg/kvreg/kv"
+	"github.com/opencontainers/go-digest"
+)
+
+// Helpers named ...Tx run inside the caller's write transaction.
+
+// leaseLive reports whether a lease expiry is still ahead.
+func leaseLive(lease, now int64) bool { return lease != 0 && lease > now }
+
+// setLeaseTx moves an object's lease to expiry (never earlier than it was).
+func setLeaseTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, cur *int64, expiry int64) error {
+	if *cur >= expiry {
+		return nil
+	}
+	if *cur != 0 {
+		if err := tx.DeleteLease(kv.Lease{Expiry: *cur, Kind: kind, Repo: repo, Digest: d}); err != nil {
+			return err
+		}
+	}
+	*cur = expiry
+	return tx.PutLease(kv.Lease{Expiry: expiry, Kind: kind, Repo: repo, Digest: d})
+}
+
+// endLeaseTx removes an object's lease: a real reference took over.
+func endLeaseTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, cur *int64) error {
+	if *cur == 0 {
+		return nil
+	}
+	if err := tx.DeleteLease(kv.Lease{Expiry: *cur, Kind: kind, Repo: repo, Digest: d}); err != nil {
+		return err
+	}
+	*cur = 0
+	return nil
+}
+
+// holdOrLeaseTx decides the fate of an object whose count is zero: it stays
+// if its lease is live, or if a pin is live (the pin becomes its lease).
+func (r *Registry) keepTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d string, lease *int64) (bool, error) {
+	if leaseLive(*lease, c.now) {
+		return true, nil
+	}
+	if until, ok := r.pins.live(pinKey{kind, repo, d}, c.now); ok {
+		if err := endLeaseTx(tx, kind, repo, d, lease); err != nil {
+			return false, err
+		}
+		return true, setLeaseTx(tx, kind, repo, d, lease, until)
+	}
+	return false, nil
+}
+
+// linkBlobTx makes a blob visible in a repository under a lease, creating
+// its record if needed (an upload) or requiring it (a mount: size < 0).
+func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64) error {
+	b, ok, err := tx.Blob(d)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if size < 0 {
+			return ErrBlobUnknown
+		}
+		b = kv.Blob{Size: size}
+	}
+	l, lok, err := tx.Link(repo, d)
+	if err != nil {
+		return err
+	}
+	if !lok {
+		b.Links++
+	}
+	if err := setLeaseTx(tx, kv.LeaseLink, repo, d, &l.Lease, c.grace); err != nil {
+		return err
+	}
+	if err := tx.PutLink(repo, d, l); err != nil {
+		return err
+	}
+	return tx.PutBlob(d, b)
+}
+
+// releaseLinkTx removes one manifest's edge to a blob link.
+func (r *Registry) releaseLinkTx(tx *kv.Tx, c *change, repo, d string) error {
+	l, ok, err := tx.Link(repo, d)
+	if err != nil || !ok {
+		return err
+	}
+	if l.Refs > 0 {
+		l.Refs--
+	}
+	if l.Refs == 0 {
+		keep, err := r.keepTx(tx, c, kv.LeaseLink, repo, d, &l.Lease)
+		if err != nil {
+			return err
+		}
+		if !keep {
+			return r.deleteLinkTx(tx, c, repo, d, l)
+		}
+	}
+	return tx.PutLink(repo, d, l)
+}
+
+// deleteLinkTx removes a link and, if it was the last, the blob record.
+func (r *Registry) deleteLinkTx(tx *kv.Tx, c *change, repo, d string, l kv.Link) error {
+	if err := endLeaseTx(tx, kv.LeaseLink, repo, d, &l.Lease); err != nil {
+		return err
+	}
+	if err := tx.DeleteLink(repo, d); err != nil {
+		return err
+	}
+	b, ok, err := tx.Blob(d)
+	if err != nil || !ok {
+		return err
+	}
+	if b.Links > 0 {
+		b.Links--
+	}
+	if b.Links > 0 {
+		return tx.PutBlob(d, b)
+	}
+	if err := tx.DeleteBlob(d); err != nil {
+		return err
+	}
+	if dg, err := digest.Parse(d); err == nil {
+		c.freed = append(c.freed, dg)
+		c.Reclaimed += b.Size
+	}
+	return nil
+}
+
+// releaseManifestTx removes one edge to a manifest.
+func (r *Registry) releaseManifestTx(tx *kv.Tx, c *change, repo, d string) error {
+	m, ok, err := tx.Manifest(repo, d)
+	if err != nil || !ok {
+		return err
+	}
+	if m.Refs > 0 {
+		m.Refs--
+	}
+	if m.Refs == 0 {
+		keep, err := r.keepTx(tx, c, kv.LeaseManifest, repo, d, &m.Lease)
+		if err != nil {
+			return err
+		}
+		if !keep {
+			return r.deleteManifestTx(tx, c, repo, d, m)
+		}
+	}
+	return tx.PutManifest(repo, d, m, nil)
+}
+
+// deleteManifestTx deletes a manifest, its tags, and releases everything it
+// held: its blobs, its children and the referrers its subject edges held.
+func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.Manifest) error {
+	for _, t := range tx.TagsOf(repo, d) {
+		if err := tx.DeleteTag(repo, t); err != nil {
+			return err
+		}
+	}
+	if err := endLeaseTx(tx, kv.LeaseManifest, repo, d, &m.Lease); err != nil {
+		return err
+	}
+	if m.Subject != "" {
+		if err := tx.DeleteReferrer(repo, m.Subject, d); err != nil {
+			return err
+		}
+	}
+	// Referrers held by this manifest lose that edge but stay indexed,
+	// so that the edge comes back if the subject is pushed again.
+	refs := tx.Referrers(repo, d)
+	for _, ref := range refs {
+		if ref.Counted {
+			if err := tx.PutReferrer(repo, d, ref.Digest, false); err != nil {
+				return err
+			}
+		}
+	}
+	// Delete first: the releases below may reach the repository's last
+	// objects, and must not find this one.
+	if err := tx.DeleteManifest(repo, d); err != nil {
+		return err
+	}
+	for _, child := range m.Children {
+		if err := r.releaseManifestTx(tx, c, repo, child); err != nil {
+			return err
+		}
+	}
+	for _, b := range m.Blobs {
+		if err := r.releaseLinkTx(tx, c, repo, b); err != nil {
+			return err
+		}
+	}
+	for _, ref := range refs {
+		if ref.Counted {
+			if err := r.releaseManifestTx(tx, c, repo, ref.Digest); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// holdsTx reports whether from holds target, directly or through other
+// manifests (children and counted referrers). A subject edge that would
+// close such a loop is not counted, or neither object could ever be freed.
+func holdsTx(tx *kv.Tx, repo, from, target string) (bool, error) {
+	seen := map[string]bool{}
+	stack := []string{from}
+	for len(stack) > 0 && len(seen) < 100000 {
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if d == target {
+			return true, nil
+		}
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		m, ok, err := tx.Manifest(repo, d)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			stack = append(stack, m.Children...)
+		}
+		for _, ref := range tx.Referrers(repo, d) {
+			if ref.Counted {
+				stack = append(stack, ref.Digest)
+			}
+		}
+	}
+	return false, nil
+}
+
+// sweepTx ends up to max expired leases, deleting what they alone held.
+func (r *Registry) sweepTx(tx *kv.Tx, c *change, max int) (int, error) {
+	leases, err := tx.ExpiredLeases(c.now, max)
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range leases {
+		if err := tx.DeleteLease(l); err != nil {
+			return 0, err
+		}
+		switch l.Kind {
+		case kv.LeaseLink:
+			link, ok, err := tx.Link(l.Repo, l.Digest)
+			if err != nil {
+				return 0, err
+			}
+			if !ok || link.Lease != l.Expiry {
+				continue // a stale index entry
+			}
+			link.Lease = 0
+			if link.Refs == 0 {
+				keep, err := r.keepTx(tx, c, kv.LeaseLink, l.Repo, l.Digest, &link.Lease)
+				if err != nil {
+					return 0, err
+				}
+				if !keep {
+					if err := r.deleteLinkTx(tx, c, l.Repo, l.Digest, link); err != nil {
+						return 0, err
+					}
+					continue
+				}
+			}
+			if err := tx.PutLink(l.Repo, l.Digest, link); err != nil {
+				return 0, err
+			}
+		case kv.LeaseManifest:
+			m, ok, err := tx.Manifest(l.Repo, l.Digest)
+			if err != nil {
+				return 0, err
+			}
+			if !ok || m.Lease != l.Expiry {
+				continue
+			}
+			m.Lease = 0
+			if m.Refs == 0 {
+				keep, err := r.keepTx(tx, c, kv.LeaseManifest, l.Repo, l.Digest, &m.Lease)
+				if err != nil {
+					return 0, err
+				}
+				if !keep {
+					if err := r.deleteManifestTx(tx, c, l.Repo, l.Digest, m); err != nil {
+						return 0, err
+					}
+					continue
+				}
+			}
+			if err := tx.PutManifest(l.Repo, l.Digest, m, nil); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(leases), nil
+}

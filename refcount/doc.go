@@ -1,0 +1,27 @@
+// Package refcount owns the reference model: which objects hold which alive,
+// the counts that record it, the leases that cover a push in flight, and the
+// cascade that deletes whatever nothing holds any more.
+//
+// Objects are blobs (global), blob links (a blob made visible in one
+// repository), manifests and tags (per repository). Edges:
+//
+//	tag          -> manifest
+//	index        -> child manifest (same repository)
+//	manifest     -> each distinct config and layer blob, through the link in its repository
+//	subject S    -> manifest M whose subject is S (M lives as long as S, unless held otherwise)
+//	link         -> blob (a blob lives while any repository links it)
+//
+// A finished upload, a mount and a manifest pushed by digest that nothing
+// references hold a lease instead; a lease ends when a real reference takes
+// over or when it expires. A HEAD or mount that answers "exists" pins the
+// object in memory for a short while; a pin that is still live when the
+// object's last edge goes turns into a lease, so a push that was told
+// "exists" can still reference it.
+//
+// Every change of edges, counts and leases happens inside one kv transaction
+// together with the write that caused it; an object whose count reaches zero
+// without a live lease or pin is deleted in that same transaction,
+// cascading. Blob files are removed by package blobs right after the
+// transaction commits, and a tombstone in the database covers a crash in
+// between. This package must not import bbolt nor write HTTP responses.
+package refcount

@@ -1,0 +1,26 @@
+package refcount
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+var (
+	ErrNameUnknown     = errors.New("repository name not known to registry")
+	ErrBlobUnknown     = errors.New("blob unknown to registry")
+	ErrManifestUnknown = errors.New("manifest unknown to registry")
+	ErrManifestInvalid = errors.New("manifest invalid")
+	ErrDigestMismatch  = errors.New("provided digest did not match content")
+	// ErrInUse: deleting the object would break a manifest that references it.
+	ErrInUse = errors.New("object is in use")
+)
+
+// MissingError lists what a manifest references that the repository lacks.
+type MissingError struct {
+	Digests []string
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("manifest references content unknown to the repository: %s", strings.Join(e.Digests, ", "))
+}

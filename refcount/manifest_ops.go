@@ -1,0 +1,399 @@
+package refcount
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kvreg/kvreg/blobs"
+	"github.com/kvreg/kvreg/kv"
+	"github.com/opencontainers/go-digest"
+)
+
+// PutResult tells what a manifest PUT stored.
+type PutResult struct {
+	Digest    digest.Digest
+	Subject   string
+	Tags      []string
+	Reclaimed int64 // bytes freed by overwriting tags
+}
+
+// PutManifest stores a manifest under a digest (byDigest non-empty) or
+// adds no tag, and points each of tags at it. Everything it references that
+// must exist is checked, and its edges added, in the same transaction that
+// moves the tags; whatever an overwritten tag alone held is freed in it too.
+func (r *Registry) PutManifest(repo string, byDigest digest.Digest, tags []string, contentType string, body []byte) (PutResult, error) {
+	p, err := ParseManifest(contentType, body)
+	if err != nil {
+		return PutResult{}, err
+	}
+	alg := digest.SHA256
+	if byDigest != "" {
+		alg = byDigest.Algorithm()
+	}
+	d := alg.FromBytes(body)
+	if byDigest != "" && d != byDigest {
+		return PutResult{}, fmt.Errorf("%w: manifest is %s, not %s", ErrDigestMismatch, d, byDigest)
+	}
+	res := PutResult{Digest: d, Subject: p.Subject, Tags: tags}
+	c, err := r.update(func(tx *kv.Tx, c *change) error {
+		return r.putManifestTx(tx, c, repo, string(d), p, tags, body)
+	})
+	if err != nil {
+		return PutResult{}, err
+	}
+	res.Reclaimed = c.Reclaimed
+	return res, nil
+}
+
+func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed, tags []string, body []byte) error {
+	_, exists, err := tx.Manifest(repo, d)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if err := r.addManifestTx(tx, c, repo, d, p, body); err != nil {
+			return err
+		}
+	}
+	m, _, err := tx.Manifest(repo, d)
+	if err != nil {
+		return err
+	}
+	var moved []string // digests that lost a tag
+	for _, t := range tags {
+		old, ok := tx.Tag(repo, t)
+		if ok && old == d {
+			continue
+		}
+		if err := tx.PutTag(repo, t, d); err != nil {
+			return err
+		}
+		m.Refs++
+		if ok {
+			moved = append(moved, old)
+		}
+	}
+	if len(tags) > 0 {
+		if err := endLeaseTx(tx, kv.LeaseManifest, repo, d, &m.Lease); err != nil {
+			return err
+		}
+	} else if m.Refs == 0 {
+		// Pushed by digest and nothing holds it yet: a lease covers the
+		// push in flight (the index or tag that will reference it).
+		if err := setLeaseTx(tx, kv.LeaseManifest, repo, d, &m.Lease, c.grace); err != nil {
+			return err
+		}
+	}
+	if err := tx.PutManifest(repo, d, m, nil); err != nil {
+		return err
+	}
+	for _, old := range moved {
+		if err := r.releaseManifestTx(tx, c, repo, old); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addManifestTx creates a manifest and its edges. Nothing is written unless
+// everything it must reference is there.
+func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed, body []byte) error {
+	m := kv.Manifest{
+		Created:      c.now,
+		MediaType:    p.MediaType,
+		ArtifactType: p.ArtifactType,
+		Size:         int64(len(body)),
+		Subject:      p.Subject,
+		Annotations:  p.Annotations,
+	}
+	var missing []string
+	links := map[string]kv.Link{}
+	for _, b := range p.Blobs {
+		l, ok, err := tx.Link(repo, b)
+		if err != nil {
+			return err
+		}
+		if !ok || !r.linkVisible(l, repo, b, c.now) {
+			if !p.Optional[b] {
+				missing = append(missing, b)
+			}
+			continue
+		}
+		links[b] = l
+		m.Blobs = append(m.Blobs, b)
+	}
+	children := map[string]kv.Manifest{}
+	for _, ch := range p.Children {
+		cm, ok, err := tx.Manifest(repo, ch)
+		if err != nil {
+			return err
+		}
+		if !ok || !r.manifestVisible(cm, repo, ch, c.now) {
+			missing = append(missing, ch)
+			continue
+		}
+		children[ch] = cm
+		m.Children = append(m.Children, ch)
+	}
+	if len(missing) > 0 {
+		return &MissingError{Digests: missing}
+	}
+	for _, b := range m.Blobs {
+		l := links[b]
+		l.Refs++
+		if err := endLeaseTx(tx, kv.LeaseLink, repo, b, &l.Lease); err != nil {
+			return err
+		}
+		if err := tx.PutLink(repo, b, l); err != nil {
+			return err
+		}
+		c.usedPins = append(c.usedPins, pinKey{kv.LeaseLink, repo, b})
+	}
+	for _, ch := range m.Children {
+		cm := children[ch]
+		cm.Refs++
+		if err := endLeaseTx(tx, kv.LeaseManifest, repo, ch, &cm.Lease); err != nil {
+			return err
+		}
+		if err := tx.PutManifest(repo, ch, cm, nil); err != nil {
+			return err
+		}
+		c.usedPins = append(c.usedPins, pinKey{kv.LeaseManifest, repo, ch})
+	}
+	if err := tx.PutManifest(repo, d, m, body); err != nil {
+		return err
+	}
+	// The subject, if present, holds this manifest.
+	if p.Subject != "" {
+		counted := false
+		if sm, ok, err := tx.Manifest(repo, p.Subject); err != nil {
+			return err
+		} else if ok && r.manifestVisible(sm, repo, p.Subject, c.now) {
+			loop, err := holdsTx(tx, repo, d, p.Subject)
+			if err != nil {
+				return err
+			}
+			if !loop {
+				m.Refs++
+				counted = true
+			}
+		}
+		if err := tx.PutReferrer(repo, p.Subject, d, counted); err != nil {
+			return err
+		}
+		if err := tx.PutManifest(repo, d, m, nil); err != nil {
+			return err
+		}
+	}
+	// Referrers pushed before this manifest are now held by it.
+	for _, ref := range tx.Referrers(repo, d) {
+		if ref.Counted {
+			continue
+		}
+		rm, ok, err := tx.Manifest(repo, ref.Digest)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		loop, err := holdsTx(tx, repo, ref.Digest, d)
+		if err != nil {
+			return err
+		}
+		if loop {
+			continue
+		}
+		rm.Refs++
+		if err := endLeaseTx(tx, kv.LeaseManifest, repo, ref.Digest, &rm.Lease); err != nil {
+			return err
+		}
+		if err := tx.PutManifest(repo, ref.Digest, rm, nil); err != nil {
+			return err
+		}
+		if err := tx.PutReferrer(repo, d, ref.Digest, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Registry) manifestVisible(m kv.Manifest, repo, d string, now int64) bool {
+	if m.Refs > 0 || leaseLive(m.Lease, now) {
+		return true
+	}
+	_, ok := r.pins.live(pinKey{kv.LeaseManifest, repo, d}, now)
+	return ok
+}
+
+// ManifestInfo describes a stored manifest.
+type ManifestInfo struct {
+	Digest    digest.Digest
+	MediaType string
+	Size      int64
+	Content   []byte // nil unless asked for
+}
+
+// resolveTx turns a tag or digest into a visible manifest's digest.
+func (r *Registry) resolveTx(tx *kv.Tx, repo, reference string, now int64) (string, kv.Manifest, error) {
+	d := reference
+	if _, err := blobs.ParseDigest(reference); err != nil {
+		t, ok := tx.Tag(repo, reference)
+		if !ok {
+			return "", kv.Manifest{}, r.unknownTx(tx, repo, ErrManifestUnknown)
+		}
+		d = t
+	}
+	m, ok, err := tx.Manifest(repo, d)
+	if err != nil {
+		return "", m, err
+	}
+	if !ok || !r.manifestVisible(m, repo, d, now) {
+		return "", m, r.unknownTx(tx, repo, ErrManifestUnknown)
+	}
+	return d, m, nil
+}
+
+func (r *Registry) unknownTx(tx *kv.Tx, repo string, err error) error {
+	if !tx.RepoExists(repo) {
+		return fmt.Errorf("%w: %w", err, ErrNameUnknown)
+	}
+	return err
+}
+
+// GetManifest returns a manifest by tag or digest; with content, its bytes.
+// With pin, it pins the manifest (a HEAD before an index push).
+func (r *Registry) GetManifest(repo, reference string, content, pin bool) (ManifestInfo, error) {
+	var info ManifestInfo
+	now := r.now()
+	err := r.db.View(func(tx *kv.Tx) error {
+		d, m, err := r.resolveTx(tx, repo, reference, now)
+		if err != nil {
+			return err
+		}
+		info = ManifestInfo{Digest: digest.Digest(d), MediaType: m.MediaType, Size: m.Size}
+		if content {
+			info.Content = tx.ManifestContent(repo, d)
+			if info.Content == nil {
+				return ErrManifestUnknown
+			}
+		}
+		return nil
+	})
+	if err == nil && pin {
+		r.pins.add(pinKey{kv.LeaseManifest, repo, string(info.Digest)}, now+int64(r.opts.PinWindow))
+	}
+	return info, err
+}
+
+// DeleteTag removes a tag and frees what only it held.
+func (r *Registry) DeleteTag(repo, tag string) (int64, error) {
+	c, err := r.update(func(tx *kv.Tx, c *change) error {
+		d, ok := tx.Tag(repo, tag)
+		if !ok {
+			return r.unknownTx(tx, repo, ErrManifestUnknown)
+		}
+		if err := tx.DeleteTag(repo, tag); err != nil {
+			return err
+		}
+		return r.releaseManifestTx(tx, c, repo, d)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return c.Reclaimed, nil
+}
+
+// DeleteManifest removes a manifest by digest with every tag on it, and
+// frees what only it held. It refuses while an index of the repository
+// references the manifest, so that no index is left broken.
+func (r *Registry) DeleteManifest(repo string, d digest.Digest) (int64, error) {
+	c, err := r.update(func(tx *kv.Tx, c *change) error {
+		m, ok, err := tx.Manifest(repo, string(d))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return r.unknownTx(tx, repo, ErrManifestUnknown)
+		}
+		held := uint64(len(tx.TagsOf(repo, string(d))))
+		if m.Subject != "" {
+			for _, ref := range tx.Referrers(repo, m.Subject) {
+				if ref.Digest == string(d) && ref.Counted {
+					held++
+				}
+			}
+		}
+		if m.Refs > held {
+			return fmt.Errorf("%w: manifest %s is referenced by %d index(es) of %s; delete them first", ErrInUse, d, m.Refs-held, repo)
+		}
+		return r.deleteManifestTx(tx, c, repo, string(d), m)
+	})
+	if err != nil {
+		return 0, err
+	}
+	r.pins.drop([]pinKey{{kv.LeaseManifest, repo, string(d)}})
+	return c.Reclaimed, nil
+}
+
+// Tags lists up to n tags of repo after last (n < 0: all).
+func (r *Registry) Tags(repo, last string, n int) ([]string, bool, error) {
+	var tags []string
+	var more bool
+	err := r.db.View(func(tx *kv.Tx) error {
+		if !tx.RepoExists(repo) {
+			return ErrNameUnknown
+		}
+		tags, more = tx.Tags(repo, last, n)
+		return nil
+	})
+	return tags, more, err
+}
+
+// Catalog lists up to n repositories after last (n < 0: all).
+func (r *Registry) Catalog(last string, n int) ([]string, bool, error) {
+	var repos []string
+	var more bool
+	err := r.db.View(func(tx *kv.Tx) error {
+		repos, more = tx.Repos(last, n)
+		return nil
+	})
+	return repos, more, err
+}
+
+// Referrers lists the manifests of repo whose subject is d, optionally only
+// those of one artifact type.
+func (r *Registry) Referrers(repo string, d digest.Digest, artifactType string) ([]Descriptor, error) {
+	out := []Descriptor{}
+	now := r.now()
+	err := r.db.View(func(tx *kv.Tx) error {
+		for _, ref := range tx.Referrers(repo, string(d)) {
+			m, ok, err := tx.Manifest(repo, ref.Digest)
+			if err != nil {
+				return err
+			}
+			if !ok || !r.manifestVisible(m, repo, ref.Digest, now) {
+				continue
+			}
+			if artifactType != "" && m.ArtifactType != artifactType {
+				continue
+			}
+			out = append(out, Descriptor{
+				MediaType:    m.MediaType,
+				Digest:       ref.Digest,
+				Size:         m.Size,
+				ArtifactType: m.ArtifactType,
+				Annotations:  m.Annotations,
+			})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// IsMissing reports whether err lists content a manifest lacks.
+func IsMissing(err error) (*MissingError, bool) {
+	var me *MissingError
+	ok := errors.As(err, &me)
+	return me, ok
+}

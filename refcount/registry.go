@@ -1,0 +1,204 @@
+package refcount
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/kvreg/kvreg/blobs"
+	"github.com/kvreg/kvreg/kv"
+	"github.com/opencontainers/go-digest"
+)
+
+// Options configure a Registry.
+type Options struct {
+	// UploadGrace is the lease of a finished upload, a mount, and a manifest
+	// pushed by digest that nothing references yet.
+	UploadGrace time.Duration
+	// PinWindow is how long a HEAD or mount that answered "exists" holds
+	// the object in memory.
+	PinWindow time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Registry applies the reference model to a database and a blob store.
+type Registry struct {
+	db    *kv.DB
+	blobs *blobs.Store
+	opts  Options
+	pins  pins
+
+	mu      sync.Mutex
+	cleared []string // tombstones whose files are gone, to forget in the next write
+}
+
+// New returns a Registry over an open database and blob store.
+func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
+	if opts.UploadGrace <= 0 {
+		opts.UploadGrace = time.Hour
+	}
+	if opts.PinWindow <= 0 {
+		opts.PinWindow = 10 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Registry{db: db, blobs: bs, opts: opts}
+}
+
+// DB and Blobs expose the parts for operator commands.
+func (r *Registry) DB() *kv.DB           { return r.db }
+func (r *Registry) Blobs() *blobs.Store  { return r.blobs }
+func (r *Registry) now() int64           { return r.opts.Now().UnixNano() }
+func (r *Registry) Options() Options     { return r.opts }
+
+// change collects what a write transaction did that must be acted on after
+// it commits.
+type change struct {
+	now      int64
+	grace    int64
+	pinUntil int64
+	freed    []digest.Digest // blob records deleted: their files go after commit
+	usedPins []pinKey        // pins a real reference took over
+	Reclaimed int64          // bytes of blobs freed
+}
+
+// updateTx runs fn in a write transaction after sweeping a bounded number of
+// expired leases. It does not touch files; finish does.
+func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error) {
+	r.mu.Lock()
+	cleared := r.cleared
+	r.cleared = nil
+	r.mu.Unlock()
+	var c *change
+	err := r.db.Update(func(tx *kv.Tx) error {
+		now := r.now()
+		c = &change{now: now, grace: now + int64(r.opts.UploadGrace), pinUntil: now + int64(r.opts.PinWindow)}
+		for _, d := range cleared {
+			if err := tx.DeleteTombstone(d); err != nil {
+				return err
+			}
+		}
+		if _, err := r.sweepTx(tx, c, 64); err != nil {
+			return err
+		}
+		return fn(tx, c)
+	})
+	if err != nil {
+		r.mu.Lock()
+		r.cleared = append(r.cleared, cleared...)
+		r.mu.Unlock()
+		return nil, err
+	}
+	return c, nil
+}
+
+// finish acts on a committed change: forgets used pins and removes the
+// files of freed blobs, each under its digest lock and only if no record
+// has come back for it meanwhile.
+func (r *Registry) finish(c *change) error {
+	if c == nil {
+		return nil
+	}
+	r.pins.drop(c.usedPins)
+	if len(c.freed) == 0 {
+		return nil
+	}
+	if err := r.removeFiles(c.freed); err != nil {
+		return fmt.Errorf("refcount: remove freed blobs: %w", err)
+	}
+	return nil
+}
+
+func (r *Registry) removeFiles(ds []digest.Digest) error {
+	var firstErr error
+	done := make([]string, 0, len(ds))
+	for _, d := range ds {
+		unlock := r.blobs.Lock(d)
+		var exists bool
+		err := r.db.View(func(tx *kv.Tx) error {
+			var err error
+			_, exists, err = tx.Blob(string(d))
+			return err
+		})
+		if err == nil && !exists {
+			err = r.blobs.Remove(d)
+		}
+		unlock()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		done = append(done, string(d))
+	}
+	if err := r.blobs.SyncDirs(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.cleared = append(r.cleared, done...)
+	r.mu.Unlock()
+	return firstErr
+}
+
+// update is updateTx followed by finish.
+func (r *Registry) update(fn func(tx *kv.Tx, c *change) error) (*change, error) {
+	c, err := r.updateTx(fn)
+	if err != nil {
+		return nil, err
+	}
+	return c, r.finish(c)
+}
+
+// Recover finishes work a crash interrupted: blob files whose records were
+// deleted (tombstones) and uploads caught between linking and recording.
+// Its time is proportional to that work, not to the store.
+func (r *Registry) Recover() error {
+	_, err := r.blobs.Recover(func(d digest.Digest) (bool, error) {
+		var ok bool
+		err := r.db.View(func(tx *kv.Tx) error {
+			var err error
+			_, ok, err = tx.Blob(string(d))
+			return err
+		})
+		return ok, err
+	})
+	if err != nil {
+		return fmt.Errorf("refcount: recover uploads: %w", err)
+	}
+	var tomb []string
+	if err := r.db.View(func(tx *kv.Tx) error { tomb = tx.Tombstones(); return nil }); err != nil {
+		return err
+	}
+	var ds []digest.Digest
+	for _, t := range tomb {
+		if d, err := blobs.ParseDigest(t); err == nil {
+			ds = append(ds, d)
+		}
+	}
+	if err := r.removeFiles(ds); err != nil {
+		return err
+	}
+	// Forget the tombstones now rather than at the next write.
+	_, err = r.updateTx(func(*kv.Tx, *change) error { return nil })
+	return err
+}
+
+// Sweep deletes what expired leases held, up to max leases; it returns how
+// many it processed. Writes sweep a few as they go; a ticker calls this for
+// the rest.
+func (r *Registry) Sweep(max int) (int, error) {
+	var n int
+	c, err := r.update(func(tx *kv.Tx, c *change) error {
+		var err error
+		n, err = r.sweepTx(tx, c, max)
+		return err
+	})
+	if err == nil {
+		r.pins.expire(r.now())
+	}
+	_ = c
+	return n, err
+}
