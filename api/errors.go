@@ -28,11 +28,11 @@ const (
 	kDenied
 	kUnsupported
 	kTooManyRequests
-	kRangeInvalid      // an out-of-order chunk: the spec demands 416
-	kManifestTooLarge  // over the manifest size limit: the spec says 413
-	kBlobTooLarge      // over the blob size limit
-	kInUse             // deleting would break a manifest that uses it
-	kMethodNotAllowed  // no such operation on this route
+	kRangeInvalid     // an out-of-order chunk: the spec demands 416
+	kManifestTooLarge // over the manifest size limit: the spec says 413
+	kBlobTooLarge     // over the blob size limit
+	kInUse            // deleting would break a manifest that uses it
+	kMethodNotAllowed // no such operation on this route
 )
 
 var table = [...]struct {

@@ -31,8 +31,18 @@ func setDigestHeaders(h http.Header, d digest.Digest) {
 	h.Set("ETag", `"`+string(d)+`"`)
 }
 
+// lookupReference is reference for reads and deletes: a tag that could not
+// have been pushed is simply unknown.
+func lookupReference(ref string) (digest.Digest, string, *Error) {
+	d, tag, err := reference(ref)
+	if err != nil && err.kind == kManifestInvalid {
+		return "", "", apiErr(kManifestUnknown, "manifest unknown: %q is not a valid tag", ref)
+	}
+	return d, tag, err
+}
+
 func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) error {
-	if _, _, err := reference(rt.ref); err != nil {
+	if _, _, err := lookupReference(rt.ref); err != nil {
 		return err
 	}
 	head := r.Method == http.MethodHead
@@ -106,7 +116,7 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, rt route) e
 }
 
 func (s *Server) deleteManifest(w http.ResponseWriter, r *http.Request, rt route) error {
-	d, tag, aerr := reference(rt.ref)
+	d, tag, aerr := lookupReference(rt.ref)
 	if aerr != nil {
 		return aerr
 	}

@@ -441,3 +441,31 @@ func (t *Tx) DeleteReferrer(repo, subject, digest string) error {
 	}
 	return b.Delete(pairKey(subject, digest))
 }
+
+// ForEachReferrer calls fn for every entry of a repository's referrers index.
+func (t *Tx) ForEachReferrer(repo string, fn func(subject string, r Referrer) error) error {
+	b := t.repo(repo, bucketReferrers)
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(k, v []byte) error {
+		i := bytes.IndexByte(k, sep)
+		if i < 0 {
+			return ErrCorrupt
+		}
+		return fn(string(k[:i]), Referrer{Digest: string(k[i+1:]), Counted: len(v) == 1 && v[0] == 1})
+	})
+}
+
+// ManifestContentSize returns the stored size of a manifest's bytes, or -1.
+func (t *Tx) ManifestContentSize(repo, digest string) int {
+	b := t.repo(repo, bucketContent)
+	if b == nil {
+		return -1
+	}
+	v := b.Get([]byte(digest))
+	if v == nil {
+		return -1
+	}
+	return len(v)
+}

@@ -48,20 +48,20 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 }
 
 // DB and Blobs expose the parts for operator commands.
-func (r *Registry) DB() *kv.DB           { return r.db }
-func (r *Registry) Blobs() *blobs.Store  { return r.blobs }
-func (r *Registry) now() int64           { return r.opts.Now().UnixNano() }
-func (r *Registry) Options() Options     { return r.opts }
+func (r *Registry) DB() *kv.DB          { return r.db }
+func (r *Registry) Blobs() *blobs.Store { return r.blobs }
+func (r *Registry) now() int64          { return r.opts.Now().UnixNano() }
+func (r *Registry) Options() Options    { return r.opts }
 
 // change collects what a write transaction did that must be acted on after
 // it commits.
 type change struct {
-	now      int64
-	grace    int64
-	pinUntil int64
-	freed    []digest.Digest // blob records deleted: their files go after commit
-	usedPins []pinKey        // pins a real reference took over
-	Reclaimed int64          // bytes of blobs freed
+	now       int64
+	grace     int64
+	pinUntil  int64
+	freed     []digest.Digest // blob records deleted: their files go after commit
+	usedPins  []pinKey        // pins a real reference took over
+	Reclaimed int64           // bytes of blobs freed
 }
 
 // updateTx runs fn in a write transaction after sweeping a bounded number of
