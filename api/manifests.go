@@ -46,7 +46,7 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) e
 		return err
 	}
 	head := r.Method == http.MethodHead
-	info, err := s.reg.GetManifest(rt.name, rt.ref, !head, head)
+	info, err := s.reg.GetManifest(rt.name, rt.ref, !head)
 	if err != nil {
 		return err
 	}

@@ -262,8 +262,9 @@ func (r *Registry) unknownTx(tx *kv.Tx, repo string, err error) error {
 }
 
 // GetManifest returns a manifest by tag or digest; with content, its bytes.
-// With pin, it pins the manifest (a HEAD before an index push).
-func (r *Registry) GetManifest(repo, reference string, content, pin bool) (ManifestInfo, error) {
+// It pins nothing: pull clients HEAD manifests all the time, and a pin would
+// keep a deleted image's bytes after the DELETE that should free them.
+func (r *Registry) GetManifest(repo, reference string, content bool) (ManifestInfo, error) {
 	var info ManifestInfo
 	now := r.now()
 	err := r.db.View(func(tx *kv.Tx) error {
@@ -280,9 +281,6 @@ func (r *Registry) GetManifest(repo, reference string, content, pin bool) (Manif
 		}
 		return nil
 	})
-	if err == nil && pin {
-		r.pins.add(pinKey{kv.LeaseManifest, repo, string(info.Digest)}, now+int64(r.opts.PinWindow))
-	}
 	return info, err
 }
 
