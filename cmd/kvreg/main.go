@@ -14,6 +14,7 @@ func main() {
 		Usage: "an OCI container registry that frees what nothing references, at once",
 		Commands: []*cli.Command{
 			serveCommand(),
+			fsckCommand(),
 		},
 	}
 	if err := app.Run(os.Args); err != nil {
