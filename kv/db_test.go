@@ -147,12 +147,15 @@ func TestRepoPrunedWhenEmpty(t *testing.T) {
 		}
 	}
 	must(db.Update(func(tx *Tx) error {
+		must(tx.CreateBlob("sha256:1", 10))
 		must(tx.PutLink("a/b", "sha256:1", Link{Refs: 1}))
 		must(tx.PutTag("a/b", "v1", "sha256:m"))
 		return nil
 	}))
 	must(db.Update(func(tx *Tx) error {
-		must(tx.DeleteLink("a/b", "sha256:1"))
+		if n, err := tx.DeleteLink("a/b", "sha256:1"); err != nil || n != 0 {
+			t.Fatalf("DeleteLink = %d, %v", n, err)
+		}
 		if !tx.RepoExists("a/b") {
 			t.Error("repository with a tag left was removed")
 		}

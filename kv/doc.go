@@ -11,8 +11,16 @@
 //	  schema                      -> uint32 BE, the schema version
 //	blobs/                        global blob records, one per digest
 //	  <digest>                    -> size int64 BE | links uint64 BE (repositories linking it)
+//	                                 | refs uint64 BE (manifest references, all repositories)
+//	bloblinks/                    which repositories link a blob (reverse of links/)
+//	  <digest> 0x00 <repository>  -> empty
+//	counters/                     store totals, changed by the writes they count
+//	  repositories, tags, manifests, manifestBytes, blobs, blobBytes, links,
+//	  sharedBytes, logicalBytes, unreferencedBlobs, unreferencedBytes, leases
+//	                              -> int64 BE each
 //	repos/
 //	  <repository name>/          a bucket per repository; removed when it empties
+//	    stats                     -> tags | manifests | links | bytes | uniqueBytes, int64 BE each
 //	    manifests/
 //	      <digest>                -> refs uint64 BE | lease int64 BE | JSON metadata (edges, type, size)
 //	    content/
@@ -30,6 +38,9 @@
 //	tombstones/                   blob files whose records are gone
 //	  <digest>                    -> empty
 //
-// Leases and expiry times are Unix nanoseconds. Counts and times are
+// The write methods of Tx keep blobs' links and refs, bloblinks/, counters/
+// and each repository's stats in step with the records they count, inside
+// the same transaction; callers never set them. Leases and expiry times are
+// Unix nanoseconds. Counts and times are
 // fixed-width big-endian so that keys sort by value.
 package kv

@@ -9,7 +9,8 @@ import (
 // Blob is the global record of one blob file.
 type Blob struct {
 	Size  int64
-	Links uint64 // repositories that link the blob
+	Links uint64 // repositories that link the blob (kept by PutLink and DeleteLink)
+	Refs  uint64 // manifest references over all repositories (likewise)
 }
 
 // Link makes a blob visible in one repository.
@@ -37,17 +38,18 @@ func putU64(b []byte, v uint64) { binary.BigEndian.PutUint64(b, v) }
 func getU64(b []byte) uint64    { return binary.BigEndian.Uint64(b) }
 
 func encodeBlob(b Blob) []byte {
-	out := make([]byte, 16)
+	out := make([]byte, 24)
 	putU64(out[0:], uint64(b.Size))
 	putU64(out[8:], b.Links)
+	putU64(out[16:], b.Refs)
 	return out
 }
 
 func decodeBlob(v []byte) (Blob, error) {
-	if len(v) != 16 {
+	if len(v) != 24 {
 		return Blob{}, fmt.Errorf("%w: blob record of %d bytes", ErrCorrupt, len(v))
 	}
-	return Blob{Size: int64(getU64(v[0:])), Links: getU64(v[8:])}, nil
+	return Blob{Size: int64(getU64(v[0:])), Links: getU64(v[8:]), Refs: getU64(v[16:])}, nil
 }
 
 func encodeLink(l Link) []byte {

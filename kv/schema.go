@@ -7,6 +7,8 @@ var (
 	bucketRepos      = []byte("repos")
 	bucketLeases     = []byte("leases")
 	bucketTombstones = []byte("tombstones")
+	bucketCounters   = []byte("counters")
+	bucketBlobLinks  = []byte("bloblinks")
 
 	// Buckets inside each repository bucket.
 	bucketManifests    = []byte("manifests")
@@ -17,10 +19,25 @@ var (
 	bucketReferrers    = []byte("referrers")
 
 	keySchemaVersion = []byte("schema")
+	keyRepoStats     = []byte("stats") // in each repository bucket
+
+	// Keys of the counters bucket.
+	keyCtrRepos         = []byte("repositories")
+	keyCtrTags          = []byte("tags")
+	keyCtrManifests     = []byte("manifests")
+	keyCtrManifestBytes = []byte("manifestBytes")
+	keyCtrBlobs         = []byte("blobs")
+	keyCtrBlobBytes     = []byte("blobBytes")
+	keyCtrLinks         = []byte("links")
+	keyCtrSharedBytes   = []byte("sharedBytes")
+	keyCtrLogicalBytes  = []byte("logicalBytes")
+	keyCtrUnrefBlobs    = []byte("unreferencedBlobs")
+	keyCtrUnrefBytes    = []byte("unreferencedBytes")
+	keyCtrLeases        = []byte("leases")
 )
 
 // topBuckets are created by the first migration.
-var topBuckets = [][]byte{bucketMeta, bucketBlobs, bucketRepos, bucketLeases, bucketTombstones}
+var topBuckets = [][]byte{bucketMeta, bucketBlobs, bucketRepos, bucketLeases, bucketTombstones, bucketCounters, bucketBlobLinks}
 
 // repoBuckets are created in every repository bucket.
 var repoBuckets = [][]byte{bucketManifests, bucketContent, bucketTags, bucketTagsByDigest, bucketLinks, bucketReferrers}

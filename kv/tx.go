@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"fmt"
 
 	"go.etcd.io/bbolt"
 )
@@ -36,6 +37,12 @@ func (t *Tx) repoW(repo string, name []byte) (*bbolt.Bucket, error) {
 				return nil, err
 			}
 		}
+		if err := r.Put(keyRepoStats, encodeRepoStats(RepoStats{})); err != nil {
+			return nil, err
+		}
+		if err := t.addCounter(keyCtrRepos, 1); err != nil {
+			return nil, err
+		}
 	}
 	return r.Bucket(name), nil
 }
@@ -50,6 +57,9 @@ func (t *Tx) pruneRepo(repo string) error {
 		if k, _ := r.Bucket(n).Cursor().First(); k != nil {
 			return nil
 		}
+	}
+	if err := t.addCounter(keyCtrRepos, -1); err != nil {
+		return err
 	}
 	return t.top(bucketRepos).DeleteBucket([]byte(repo))
 }
@@ -73,17 +83,56 @@ func (t *Tx) Blob(digest string) (Blob, bool, error) {
 	return b, err == nil, err
 }
 
-// PutBlob writes a blob record and clears any tombstone of the digest.
-func (t *Tx) PutBlob(digest string, b Blob) error {
+// CreateBlob records a blob of the given size, if it is not recorded yet,
+// and clears any tombstone of the digest. A new blob has no links.
+func (t *Tx) CreateBlob(digest string, size int64) error {
+	if _, ok, err := t.Blob(digest); ok || err != nil {
+		return err
+	}
 	if err := t.top(bucketTombstones).Delete([]byte(digest)); err != nil {
 		return err
 	}
+	for _, c := range []struct {
+		k []byte
+		d int64
+	}{{keyCtrBlobs, 1}, {keyCtrBlobBytes, size}, {keyCtrUnrefBlobs, 1}, {keyCtrUnrefBytes, size}} {
+		if err := t.addCounter(c.k, c.d); err != nil {
+			return err
+		}
+	}
+	return t.top(bucketBlobs).Put([]byte(digest), encodeBlob(Blob{Size: size}))
+}
+
+// RewriteBlob overwrites a blob record as is, counters untouched (repair).
+func (t *Tx) RewriteBlob(digest string, b Blob) error {
 	return t.top(bucketBlobs).Put([]byte(digest), encodeBlob(b))
 }
 
 // DeleteBlob removes a blob record and leaves a tombstone so that its file
 // is removed even if the process dies before it gets to it.
 func (t *Tx) DeleteBlob(digest string) error {
+	b, ok, err := t.Blob(digest)
+	if err != nil || !ok {
+		return err
+	}
+	unref := int64(0)
+	if b.Refs == 0 {
+		unref = 1
+	}
+	for _, c := range []struct {
+		k []byte
+		d int64
+	}{{keyCtrBlobs, -1}, {keyCtrBlobBytes, -b.Size}, {keyCtrUnrefBlobs, -unref}, {keyCtrUnrefBytes, -unref * b.Size},
+		{keyCtrLogicalBytes, -int64(b.Refs) * b.Size}} {
+		if err := t.addCounter(c.k, c.d); err != nil {
+			return err
+		}
+	}
+	if b.Refs >= 2 {
+		if err := t.addCounter(keyCtrSharedBytes, -b.Size); err != nil {
+			return err
+		}
+	}
 	if err := t.top(bucketBlobs).Delete([]byte(digest)); err != nil {
 		return err
 	}
@@ -120,12 +169,26 @@ func (t *Tx) DeleteTombstone(digest string) error {
 
 // PutLease adds an entry to the expiry index.
 func (t *Tx) PutLease(l Lease) error {
-	return t.top(bucketLeases).Put(leaseKey(l), nil)
+	b, k := t.top(bucketLeases), leaseKey(l)
+	if b.Get(k) != nil {
+		return nil
+	}
+	if err := t.addCounter(keyCtrLeases, 1); err != nil {
+		return err
+	}
+	return b.Put(k, []byte{})
 }
 
 // DeleteLease removes an entry from the expiry index.
 func (t *Tx) DeleteLease(l Lease) error {
-	return t.top(bucketLeases).Delete(leaseKey(l))
+	b, k := t.top(bucketLeases), leaseKey(l)
+	if b.Get(k) == nil {
+		return nil
+	}
+	if err := t.addCounter(keyCtrLeases, -1); err != nil {
+		return err
+	}
+	return b.Delete(k)
 }
 
 // ExpiredLeases returns up to max leases whose expiry is at or before now,
@@ -206,25 +269,112 @@ func (t *Tx) Link(repo, digest string) (Link, bool, error) {
 	return l, err == nil, err
 }
 
-// PutLink writes a link.
+// PutLink writes a link. The blob must be recorded; its count of links and
+// of manifest references, and the counters, follow the change.
 func (t *Tx) PutLink(repo, digest string, l Link) error {
+	blob, ok, err := t.Blob(digest)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: link to unrecorded blob %s", ErrCorrupt, digest)
+	}
 	b, err := t.repoW(repo, bucketLinks)
 	if err != nil {
+		return err
+	}
+	var old Link
+	v := b.Get([]byte(digest))
+	if v != nil {
+		if old, err = decodeLink(v); err != nil {
+			return err
+		}
+	} else {
+		blob.Links++
+		if err := t.addCounter(keyCtrLinks, 1); err != nil {
+			return err
+		}
+		if err := t.addRepoStats(repo, func(s *RepoStats) {
+			s.Links++
+			s.Bytes += blob.Size
+			if blob.Links == 1 {
+				s.UniqueBytes += blob.Size
+			}
+		}); err != nil {
+			return err
+		}
+		if blob.Links == 2 {
+			other := t.otherLinkingRepo(digest, repo)
+			if err := t.addRepoStats(other, func(s *RepoStats) { s.UniqueBytes -= blob.Size }); err != nil {
+				return err
+			}
+		}
+		if err := t.top(bucketBlobLinks).Put(pairKey(digest, repo), []byte{}); err != nil {
+			return err
+		}
+	}
+	if err := t.adjustBlobRefs(&blob, int64(l.Refs)-int64(old.Refs)); err != nil {
+		return err
+	}
+	if err := t.RewriteBlob(digest, blob); err != nil {
 		return err
 	}
 	return b.Put([]byte(digest), encodeLink(l))
 }
 
-// DeleteLink removes a link (and the repository, if that emptied it).
-func (t *Tx) DeleteLink(repo, digest string) error {
+// DeleteLink removes a link (and the repository, if that emptied it) and
+// returns how many repositories still link the blob.
+func (t *Tx) DeleteLink(repo, digest string) (uint64, error) {
 	b := t.repo(repo, bucketLinks)
-	if b == nil {
-		return nil
+	blob, ok, err := t.Blob(digest)
+	if err != nil {
+		return 0, err
+	}
+	if b == nil || !ok {
+		return blob.Links, nil
+	}
+	v := b.Get([]byte(digest))
+	if v == nil {
+		return blob.Links, nil
+	}
+	old, err := decodeLink(v)
+	if err != nil {
+		return 0, err
+	}
+	if err := t.adjustBlobRefs(&blob, -int64(old.Refs)); err != nil {
+		return 0, err
+	}
+	if blob.Links > 0 {
+		blob.Links--
+	}
+	if err := t.addCounter(keyCtrLinks, -1); err != nil {
+		return 0, err
+	}
+	if err := t.addRepoStats(repo, func(s *RepoStats) {
+		s.Links--
+		s.Bytes -= blob.Size
+		if blob.Links == 0 {
+			s.UniqueBytes -= blob.Size
+		}
+	}); err != nil {
+		return 0, err
+	}
+	if err := t.top(bucketBlobLinks).Delete(pairKey(digest, repo)); err != nil {
+		return 0, err
+	}
+	if blob.Links == 1 {
+		other := t.otherLinkingRepo(digest, repo)
+		if err := t.addRepoStats(other, func(s *RepoStats) { s.UniqueBytes += blob.Size }); err != nil {
+			return 0, err
+		}
+	}
+	if err := t.RewriteBlob(digest, blob); err != nil {
+		return 0, err
 	}
 	if err := b.Delete([]byte(digest)); err != nil {
-		return err
+		return 0, err
 	}
-	return t.pruneRepo(repo)
+	return blob.Links, t.pruneRepo(repo)
 }
 
 // ForEachLink calls fn for every link of a repository.
@@ -277,6 +427,17 @@ func (t *Tx) PutManifest(repo, digest string, m Manifest, content []byte) error 
 	if err != nil {
 		return err
 	}
+	if b.Get([]byte(digest)) == nil {
+		if err := t.addCounter(keyCtrManifests, 1); err != nil {
+			return err
+		}
+		if err := t.addCounter(keyCtrManifestBytes, m.Size); err != nil {
+			return err
+		}
+		if err := t.addRepoStats(repo, func(s *RepoStats) { s.Manifests++ }); err != nil {
+			return err
+		}
+	}
 	if err := b.Put([]byte(digest), v); err != nil {
 		return err
 	}
@@ -288,11 +449,20 @@ func (t *Tx) PutManifest(repo, digest string, m Manifest, content []byte) error 
 
 // DeleteManifest removes a manifest's record and bytes.
 func (t *Tx) DeleteManifest(repo, digest string) error {
-	b := t.repo(repo, bucketManifests)
-	if b == nil {
-		return nil
+	m, ok, err := t.Manifest(repo, digest)
+	if err != nil || !ok {
+		return err
 	}
-	if err := b.Delete([]byte(digest)); err != nil {
+	if err := t.addCounter(keyCtrManifests, -1); err != nil {
+		return err
+	}
+	if err := t.addCounter(keyCtrManifestBytes, -m.Size); err != nil {
+		return err
+	}
+	if err := t.addRepoStats(repo, func(s *RepoStats) { s.Manifests-- }); err != nil {
+		return err
+	}
+	if err := t.repo(repo, bucketManifests).Delete([]byte(digest)); err != nil {
 		return err
 	}
 	if err := t.repo(repo, bucketContent).Delete([]byte(digest)); err != nil {
@@ -339,6 +509,13 @@ func (t *Tx) PutTag(repo, tag, digest string) error {
 		if err := rev.Delete(pairKey(string(old), tag)); err != nil {
 			return err
 		}
+	} else {
+		if err := t.addCounter(keyCtrTags, 1); err != nil {
+			return err
+		}
+		if err := t.addRepoStats(repo, func(s *RepoStats) { s.Tags++ }); err != nil {
+			return err
+		}
 	}
 	if err := b.Put([]byte(tag), []byte(digest)); err != nil {
 		return err
@@ -352,10 +529,18 @@ func (t *Tx) DeleteTag(repo, tag string) error {
 	if b == nil {
 		return nil
 	}
-	if old := b.Get([]byte(tag)); old != nil {
-		if err := t.repo(repo, bucketTagsByDigest).Delete(pairKey(string(old), tag)); err != nil {
-			return err
-		}
+	old := b.Get([]byte(tag))
+	if old == nil {
+		return nil
+	}
+	if err := t.repo(repo, bucketTagsByDigest).Delete(pairKey(string(old), tag)); err != nil {
+		return err
+	}
+	if err := t.addCounter(keyCtrTags, -1); err != nil {
+		return err
+	}
+	if err := t.addRepoStats(repo, func(s *RepoStats) { s.Tags-- }); err != nil {
+		return err
 	}
 	if err := b.Delete([]byte(tag)); err != nil {
 		return err

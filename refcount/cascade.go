@@ -54,7 +54,7 @@ func (r *Registry) keepTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d strin
 // linkBlobTx makes a blob visible in a repository under a lease, creating
 // its record if needed (an upload) or requiring it (a mount: size < 0).
 func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64) error {
-	b, ok, err := tx.Blob(d)
+	_, ok, err := tx.Blob(d)
 	if err != nil {
 		return err
 	}
@@ -62,22 +62,18 @@ func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64) 
 		if size < 0 {
 			return ErrBlobUnknown
 		}
-		b = kv.Blob{Size: size}
+		if err := tx.CreateBlob(d, size); err != nil {
+			return err
+		}
 	}
-	l, lok, err := tx.Link(repo, d)
+	l, _, err := tx.Link(repo, d)
 	if err != nil {
 		return err
-	}
-	if !lok {
-		b.Links++
 	}
 	if err := setLeaseTx(tx, kv.LeaseLink, repo, d, &l.Lease, c.grace); err != nil {
 		return err
 	}
-	if err := tx.PutLink(repo, d, l); err != nil {
-		return err
-	}
-	return tx.PutBlob(d, b)
+	return tx.PutLink(repo, d, l)
 }
 
 // releaseLinkTx removes one manifest's edge to a blob link.
@@ -106,18 +102,13 @@ func (r *Registry) deleteLinkTx(tx *kv.Tx, c *change, repo, d string, l kv.Link)
 	if err := endLeaseTx(tx, kv.LeaseLink, repo, d, &l.Lease); err != nil {
 		return err
 	}
-	if err := tx.DeleteLink(repo, d); err != nil {
-		return err
-	}
 	b, ok, err := tx.Blob(d)
-	if err != nil || !ok {
+	if err != nil {
 		return err
 	}
-	if b.Links > 0 {
-		b.Links--
-	}
-	if b.Links > 0 {
-		return tx.PutBlob(d, b)
+	left, err := tx.DeleteLink(repo, d)
+	if err != nil || left > 0 || !ok {
+		return err
 	}
 	if err := tx.DeleteBlob(d); err != nil {
 		return err

@@ -61,6 +61,7 @@ type change struct {
 	pinUntil  int64
 	freed     []digest.Digest // blob records deleted: their files go after commit
 	usedPins  []pinKey        // pins a real reference took over
+	swept     int             // expired leases processed
 	Reclaimed int64           // bytes of blobs freed
 }
 
@@ -80,9 +81,11 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 				return err
 			}
 		}
-		if _, err := r.sweepTx(tx, c, 64); err != nil {
+		n, err := r.sweepTx(tx, c, 64)
+		if err != nil {
 			return err
 		}
+		c.swept = n
 		return fn(tx, c)
 	})
 	if err != nil {
@@ -196,9 +199,9 @@ func (r *Registry) Sweep(max int) (int, error) {
 		n, err = r.sweepTx(tx, c, max)
 		return err
 	})
-	if err == nil {
-		r.pins.expire(r.now())
+	if err != nil {
+		return 0, err
 	}
-	_ = c
-	return n, err
+	r.pins.expire(r.now())
+	return c.swept + n, nil
 }

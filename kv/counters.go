@@ -1,0 +1,197 @@
+package kv
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Counters are the store's totals, kept up to date by every write method of
+// Tx in the same transaction, so that reading them costs one bucket read.
+type Counters struct {
+	Repos         int64 `json:"repositories"`
+	Tags          int64 `json:"tags"`
+	Manifests     int64 `json:"manifests"`
+	ManifestBytes int64 `json:"manifestBytes"`
+	Blobs         int64 `json:"blobs"`
+	BlobBytes     int64 `json:"blobBytes"`
+	Links         int64 `json:"links"`
+	// SharedBytes: blobs referenced by more than one manifest.
+	SharedBytes int64 `json:"sharedBytes"`
+	// LogicalBytes: the sum over blobs of size times manifest references.
+	LogicalBytes int64 `json:"logicalBytes"`
+	// Unreferenced: blobs no manifest references (held by leases only).
+	UnreferencedBlobs int64 `json:"unreferencedBlobs"`
+	UnreferencedBytes int64 `json:"unreferencedBytes"`
+	Leases            int64 `json:"leases"`
+}
+
+// counterFields pairs each counter with its key, in a fixed order.
+func (c *Counters) fields() []struct {
+	key []byte
+	v   *int64
+} {
+	return []struct {
+		key []byte
+		v   *int64
+	}{
+		{keyCtrRepos, &c.Repos}, {keyCtrTags, &c.Tags}, {keyCtrManifests, &c.Manifests},
+		{keyCtrManifestBytes, &c.ManifestBytes}, {keyCtrBlobs, &c.Blobs}, {keyCtrBlobBytes, &c.BlobBytes},
+		{keyCtrLinks, &c.Links}, {keyCtrSharedBytes, &c.SharedBytes}, {keyCtrLogicalBytes, &c.LogicalBytes},
+		{keyCtrUnrefBlobs, &c.UnreferencedBlobs}, {keyCtrUnrefBytes, &c.UnreferencedBytes}, {keyCtrLeases, &c.Leases},
+	}
+}
+
+// RepoStats are one repository's totals, kept like Counters.
+type RepoStats struct {
+	Tags        int64 `json:"tags"`
+	Manifests   int64 `json:"manifests"`
+	Links       int64 `json:"blobs"`
+	Bytes       int64 `json:"bytes"`       // sizes of the blobs linked here
+	UniqueBytes int64 `json:"uniqueBytes"` // of those, linked in no other repository
+}
+
+func encodeRepoStats(s RepoStats) []byte {
+	out := make([]byte, 40)
+	for i, v := range []int64{s.Tags, s.Manifests, s.Links, s.Bytes, s.UniqueBytes} {
+		putU64(out[i*8:], uint64(v))
+	}
+	return out
+}
+
+func decodeRepoStats(v []byte) (RepoStats, error) {
+	if len(v) != 40 {
+		return RepoStats{}, fmt.Errorf("%w: repository stats of %d bytes", ErrCorrupt, len(v))
+	}
+	g := func(i int) int64 { return int64(getU64(v[i*8:])) }
+	return RepoStats{Tags: g(0), Manifests: g(1), Links: g(2), Bytes: g(3), UniqueBytes: g(4)}, nil
+}
+
+func (t *Tx) addCounter(key []byte, delta int64) error {
+	if delta == 0 {
+		return nil
+	}
+	b := t.top(bucketCounters)
+	var cur int64
+	if v := b.Get(key); len(v) == 8 {
+		cur = int64(getU64(v))
+	}
+	out := make([]byte, 8)
+	putU64(out, uint64(cur+delta))
+	return b.Put(key, out)
+}
+
+// Counters reads the totals.
+func (t *Tx) Counters() Counters {
+	var c Counters
+	b := t.top(bucketCounters)
+	for _, f := range c.fields() {
+		if v := b.Get(f.key); len(v) == 8 {
+			*f.v = int64(getU64(v))
+		}
+	}
+	return c
+}
+
+// SetCounters overwrites the totals (fsck --repair, after a recount).
+func (t *Tx) SetCounters(c Counters) error {
+	b := t.top(bucketCounters)
+	for _, f := range c.fields() {
+		out := make([]byte, 8)
+		putU64(out, uint64(*f.v))
+		if err := b.Put(f.key, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RepoStats reads one repository's totals.
+func (t *Tx) RepoStats(repo string) (RepoStats, bool, error) {
+	r := t.top(bucketRepos).Bucket([]byte(repo))
+	if r == nil {
+		return RepoStats{}, false, nil
+	}
+	s, err := decodeRepoStats(r.Get(keyRepoStats))
+	return s, err == nil, err
+}
+
+// SetRepoStats overwrites a repository's totals (fsck --repair).
+func (t *Tx) SetRepoStats(repo string, s RepoStats) error {
+	r := t.top(bucketRepos).Bucket([]byte(repo))
+	if r == nil {
+		return nil
+	}
+	return r.Put(keyRepoStats, encodeRepoStats(s))
+}
+
+func (t *Tx) addRepoStats(repo string, fn func(*RepoStats)) error {
+	r := t.top(bucketRepos).Bucket([]byte(repo))
+	if r == nil {
+		return nil
+	}
+	s, err := decodeRepoStats(r.Get(keyRepoStats))
+	if err != nil {
+		return err
+	}
+	fn(&s)
+	return r.Put(keyRepoStats, encodeRepoStats(s))
+}
+
+// adjustBlobRefs moves a blob's manifest-reference count by delta and the
+// counters that depend on it.
+func (t *Tx) adjustBlobRefs(b *Blob, delta int64) error {
+	if delta == 0 {
+		return nil
+	}
+	before, after := int64(b.Refs), int64(b.Refs)+delta
+	if after < 0 {
+		return fmt.Errorf("%w: blob reference count below zero", ErrCorrupt)
+	}
+	b.Refs = uint64(after)
+	if err := t.addCounter(keyCtrLogicalBytes, delta*b.Size); err != nil {
+		return err
+	}
+	var unref, shared int64
+	switch {
+	case before == 0 && after > 0:
+		unref = -1
+	case before > 0 && after == 0:
+		unref = 1
+	}
+	switch {
+	case before < 2 && after >= 2:
+		shared = 1
+	case before >= 2 && after < 2:
+		shared = -1
+	}
+	if err := t.addCounter(keyCtrUnrefBlobs, unref); err != nil {
+		return err
+	}
+	if err := t.addCounter(keyCtrUnrefBytes, unref*b.Size); err != nil {
+		return err
+	}
+	return t.addCounter(keyCtrSharedBytes, shared*b.Size)
+}
+
+// otherLinkingRepo returns a repository other than repo that links d.
+func (t *Tx) otherLinkingRepo(d, repo string) string {
+	prefix := pairKey(d, "")
+	c := t.top(bucketBlobLinks).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if r := string(k[len(prefix):]); r != repo {
+			return r
+		}
+	}
+	return ""
+}
+
+// LinkingRepos lists the repositories that link a blob.
+func (t *Tx) LinkingRepos(d string) []string {
+	prefix := pairKey(d, "")
+	var out []string
+	c := t.top(bucketBlobLinks).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		out = append(out, string(k[len(prefix):]))
+	}
+	return out
+}
