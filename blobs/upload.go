@@ -335,3 +335,13 @@ func (s *Store) Uploads() ([]string, error) {
 	}
 	return out, nil
 }
+
+// CancelRepo ends every upload of a repository.
+func (s *Store) CancelRepo(repo string) {
+	ids, _ := s.Uploads()
+	for _, id := range ids {
+		if r, err := os.ReadFile(s.uploadPath(id, fileRepo)); err == nil && string(r) == repo {
+			s.Cancel(repo, id)
+		}
+	}
+}

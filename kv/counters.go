@@ -195,3 +195,31 @@ func (t *Tx) LinkingRepos(d string) []string {
 	}
 	return out
 }
+
+// RewriteLink overwrites a link as is, counters untouched (repair).
+func (t *Tx) RewriteLink(repo, digest string, l Link) error {
+	b := t.repo(repo, bucketLinks)
+	if b == nil {
+		return nil
+	}
+	return b.Put([]byte(digest), encodeLink(l))
+}
+
+// RewriteBlobLinks replaces the blob-to-repository index (repair).
+func (t *Tx) RewriteBlobLinks(linkedIn map[string][]string) error {
+	if err := t.tx.DeleteBucket(bucketBlobLinks); err != nil {
+		return err
+	}
+	b, err := t.tx.CreateBucket(bucketBlobLinks)
+	if err != nil {
+		return err
+	}
+	for d, repos := range linkedIn {
+		for _, r := range repos {
+			if err := b.Put(pairKey(d, r), []byte{}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"time"
+	"net/url"
 
-	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/urfave/cli/v2"
 )
@@ -19,9 +16,15 @@ func fsckCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "fsck",
 		Usage: "check the store's invariants (exit 0 clean, 1 problems found, 2 could not run)",
+		Description: "Checks that every edge points at an object that exists, every blob record has its file\n" +
+			"of its size (--deep: of its digest), no file lacks a record, every stored count and counter\n" +
+			"equals the one recomputed from the edges, and every object nothing references holds a live\n" +
+			"lease. Works on a stopped registry and, through its socket, on a running one.",
 		Flags: []cli.Flag{
 			rootFlag(),
 			&cli.BoolFlag{Name: "deep", Usage: "also rehash every blob file"},
+			&cli.BoolFlag{Name: "repair", Usage: "fix what can be fixed without losing data"},
+			&cli.BoolFlag{Name: "remove-broken", Usage: "with --repair: also remove manifests and tags whose blobs are missing or corrupt"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		},
 		Action: fsck,
@@ -29,43 +32,75 @@ func fsckCommand() *cli.Command {
 }
 
 type fsckReport struct {
-	Root     string             `json:"root"`
-	Deep     bool               `json:"deep"`
-	Clean    bool               `json:"clean"`
-	Problems []refcount.Problem `json:"problems"`
+	Root     string                 `json:"root"`
+	Deep     bool                   `json:"deep"`
+	Clean    bool                   `json:"clean"`
+	Problems []refcount.Problem     `json:"problems"`
+	Repair   *refcount.RepairReport `json:"repair,omitempty"`
 }
 
 func fsck(c *cli.Context) error {
-	root := c.String("root")
-	if _, err := os.Stat(root); err != nil {
-		return cli.Exit("kvreg fsck: "+err.Error(), 2)
+	deep, repair := c.Bool("deep"), c.Bool("repair")
+	st, err := openStore(c, repair)
+	if err != nil {
+		return err
 	}
-	reg, err := refcount.OpenRoot(root, kv.Options{ReadOnly: true, LockTimeout: time.Second}, refcount.Options{})
+	defer st.close()
+	rep := fsckReport{Root: st.root, Deep: deep}
+	q := url.Values{}
+	if deep {
+		q.Set("deep", "1")
+	}
+	if c.Bool("remove-broken") {
+		q.Set("remove-broken", "1")
+	}
+	switch {
+	case repair && st.online():
+		rep.Repair = &refcount.RepairReport{}
+		err = st.call("POST", "/v1/repair", q, rep.Repair)
+	case repair:
+		rep.Repair, err = st.reg.Repair(deep, c.Bool("remove-broken"))
+	case st.online():
+		err = st.call("GET", "/v1/fsck", q, &rep.Problems)
+	default:
+		rep.Problems, err = st.reg.Check(deep)
+	}
 	if err != nil {
 		return cli.Exit("kvreg fsck: "+err.Error(), 2)
 	}
-	defer reg.Close()
-	probs, err := reg.Check(c.Bool("deep"))
-	if err != nil {
-		return cli.Exit("kvreg fsck: "+err.Error(), 2)
+	if rep.Repair != nil {
+		rep.Problems = rep.Repair.Remaining
 	}
-	rep := fsckReport{Root: root, Deep: c.Bool("deep"), Clean: len(probs) == 0, Problems: probs}
 	if rep.Problems == nil {
 		rep.Problems = []refcount.Problem{}
 	}
+	rep.Clean = len(rep.Problems) == 0
 	out := c.App.Writer
 	if c.Bool("json") {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
+		printJSON(out, rep)
 	} else {
-		for _, p := range probs {
+		if rep.Repair != nil {
+			for _, p := range rep.Repair.Fixed {
+				fmt.Fprintln(out, "fixed:", p.String())
+			}
+			for _, b := range rep.Repair.Broken {
+				if rep.Repair.BrokenRemoved {
+					fmt.Fprintln(out, "removed broken:", b)
+				} else {
+					fmt.Fprintln(out, "broken (its content is gone; --remove-broken removes it):", b)
+				}
+			}
+			if rep.Repair.ReclaimedBytes > 0 {
+				fmt.Fprintf(out, "reclaimed %s\n", human(rep.Repair.ReclaimedBytes))
+			}
+		}
+		for _, p := range rep.Problems {
 			fmt.Fprintln(out, p.String())
 		}
 		if rep.Clean {
-			fmt.Fprintf(out, "%s: clean\n", root)
+			fmt.Fprintf(out, "%s: clean\n", st.root)
 		} else {
-			fmt.Fprintf(out, "%s: %d problem(s)\n", root, len(probs))
+			fmt.Fprintf(out, "%s: %d problem(s)\n", st.root, len(rep.Problems))
 		}
 	}
 	if !rep.Clean {

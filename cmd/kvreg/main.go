@@ -15,6 +15,9 @@ func main() {
 		Commands: []*cli.Command{
 			serveCommand(),
 			fsckCommand(),
+			statsCommand(),
+			lsCommand(),
+			rmCommand(),
 		},
 	}
 	if err := app.Run(os.Args); err != nil {

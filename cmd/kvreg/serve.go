@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -81,6 +82,20 @@ func serve(c *cli.Context) error {
 			}
 		}
 	}()
+	// The operator socket: kvreg fsck, stats, ls and rm reach this process
+	// through it while it holds the database.
+	sock := filepath.Join(c.String("root"), api.AdminSocket)
+	os.Remove(sock) // a stale one from a process that died
+	aln, err := net.Listen("unix", sock)
+	if err != nil {
+		return cli.Exit("kvreg: admin socket: "+err.Error(), 2)
+	}
+	os.Chmod(sock, 0o600)
+	defer os.Remove(sock)
+	admin := &http.Server{Handler: api.NewAdmin(reg), ReadHeaderTimeout: 10 * time.Second}
+	go admin.Serve(aln)
+	defer admin.Close()
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("kvreg serving", "addr", ln.Addr().String(), "root", c.String("root"))

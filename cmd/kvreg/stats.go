@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/kvreg/kvreg/refcount"
+	"github.com/urfave/cli/v2"
+)
+
+func statsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "stats",
+		Usage: "show what the store holds: totals and the largest repositories",
+		Flags: []cli.Flag{
+			rootFlag(),
+			&cli.IntFlag{Name: "top", Value: 20, Usage: "repositories to list, largest first (0: all)"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			st, err := openStore(c, false)
+			if err != nil {
+				return err
+			}
+			defer st.close()
+			var rep *refcount.StatsReport
+			if st.online() {
+				rep = &refcount.StatsReport{}
+				err = st.call("GET", "/v1/stats", url.Values{"top": {strconv.Itoa(c.Int("top"))}}, rep)
+			} else {
+				rep, err = st.reg.Stats(c.Int("top"))
+			}
+			if err != nil {
+				return cli.Exit("kvreg stats: "+err.Error(), 2)
+			}
+			out := c.App.Writer
+			if c.Bool("json") {
+				printJSON(out, rep)
+				return nil
+			}
+			t := rep.Totals
+			fmt.Fprintf(out, "repositories  %d\ntags          %d\nmanifests     %d (%s)\n", t.Repos, t.Tags, t.Manifests, human(t.ManifestBytes))
+			fmt.Fprintf(out, "blobs         %d (%s stored)\n", t.Blobs, human(t.BlobBytes))
+			fmt.Fprintf(out, "shared        %s referenced by more than one image; dedup ratio %.2f\n", human(t.SharedBytes), rep.DedupRatio)
+			fmt.Fprintf(out, "leases        %d pending, holding %d blobs (%s) no image references\n", t.Leases, t.UnreferencedBlobs, human(t.UnreferencedBytes))
+			fmt.Fprintf(out, "database      %s\n", human(rep.DBBytes))
+			if len(rep.Repositories) > 0 {
+				fmt.Fprintln(out)
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+				fmt.Fprintln(tw, "REPOSITORY\tTAGS\tMANIFESTS\tBYTES\tUNIQUE\t")
+				for _, r := range rep.Repositories {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t\n", r.Name, r.Tags, r.Manifests, human(r.Bytes), human(r.UniqueBytes))
+				}
+				tw.Flush()
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kvreg/kvreg/api"
+	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount"
+	"github.com/urfave/cli/v2"
+)
+
+// store is how an operator command reaches the data: through the admin
+// socket of a running server (online), or by opening the data directory
+// itself (offline).
+type store struct {
+	root   string
+	client *http.Client       // online
+	reg    *refcount.Registry // offline
+}
+
+// openStore prefers a running server; otherwise it opens the directory,
+// read-only unless write. It never waits long for a lock.
+func openStore(c *cli.Context, write bool) (*store, error) {
+	root := c.String("root")
+	if _, err := os.Stat(root); err != nil {
+		return nil, cli.Exit(fmt.Sprintf("kvreg %s: data directory: %v", c.Command.Name, err), 2)
+	}
+	sock := filepath.Join(root, api.AdminSocket)
+	if conn, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		conn.Close()
+		fmt.Fprintf(c.App.ErrWriter, "kvreg %s: online, through the running server's socket %s\n", c.Command.Name, sock)
+		return &store{root: root, client: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", sock)
+			},
+		}}}, nil
+	}
+	reg, err := refcount.OpenRoot(root, kv.Options{ReadOnly: !write, LockTimeout: time.Second}, refcount.Options{})
+	if errors.Is(err, kv.ErrLocked) {
+		return nil, cli.Exit(fmt.Sprintf("kvreg %s: the database is held by another process and no server answered on %s", c.Command.Name, sock), 2)
+	}
+	if err != nil {
+		return nil, cli.Exit(fmt.Sprintf("kvreg %s: %v", c.Command.Name, err), 2)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "kvreg %s: offline, opened %s\n", c.Command.Name, root)
+	return &store{root: root, reg: reg}, nil
+}
+
+func (s *store) close() {
+	if s.reg != nil {
+		s.reg.Close()
+	}
+}
+
+func (s *store) online() bool { return s.client != nil }
+
+// call runs an admin request and decodes its JSON answer into out.
+func (s *store) call(method, path string, q url.Values, out any) error {
+	req, err := http.NewRequest(method, "http://kvreg"+path+"?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		json.Unmarshal(body, &e)
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
+		return errors.New(e.Error)
+	}
+	return json.Unmarshal(body, out)
+}
+
+func printJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// human formats a byte count.
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,231 @@
+package refcount
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kvreg/kvreg/blobs"
+	"github.com/kvreg/kvreg/kv"
+	"github.com/opencontainers/go-digest"
+)
+
+// StatsReport is what `kvreg stats` shows. Totals come from counters kept in
+// the same transactions as the records, so it costs no scan of the store.
+type StatsReport struct {
+	Totals kv.Counters `json:"totals"`
+	// DedupRatio is the bytes images reference (a blob counted once per
+	// manifest using it) over the bytes stored.
+	DedupRatio   float64    `json:"dedupRatio"`
+	DBBytes      int64      `json:"dbBytes"`
+	Repositories []RepoStat `json:"repositories"`
+}
+
+// RepoStat is one repository's row.
+type RepoStat struct {
+	Name string `json:"name"`
+	kv.RepoStats
+}
+
+// Stats returns the totals and the top repositories by bytes (top <= 0: all).
+func (r *Registry) Stats(top int) (*StatsReport, error) {
+	rep := &StatsReport{DBBytes: r.db.Size(), Repositories: []RepoStat{}}
+	err := r.db.View(func(tx *kv.Tx) error {
+		rep.Totals = tx.Counters()
+		repos, _ := tx.Repos("", -1)
+		for _, name := range repos {
+			s, _, err := tx.RepoStats(name)
+			if err != nil {
+				return err
+			}
+			rep.Repositories = append(rep.Repositories, RepoStat{Name: name, RepoStats: s})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rep.Totals.BlobBytes > 0 {
+		rep.DedupRatio = float64(rep.Totals.LogicalBytes) / float64(rep.Totals.BlobBytes)
+	}
+	sort.SliceStable(rep.Repositories, func(i, j int) bool {
+		return rep.Repositories[i].Bytes > rep.Repositories[j].Bytes
+	})
+	if top > 0 && len(rep.Repositories) > top {
+		rep.Repositories = rep.Repositories[:top]
+	}
+	return rep, nil
+}
+
+// ListReport is what `kvreg ls` shows: repositories, or one repository's tags.
+type ListReport struct {
+	Repositories []RepoStat `json:"repositories,omitempty"`
+	Repository   string     `json:"repository,omitempty"`
+	Tags         []TagRow   `json:"tags,omitempty"`
+}
+
+// TagRow describes a tag.
+type TagRow struct {
+	Tag       string    `json:"tag"`
+	Digest    string    `json:"digest"`
+	MediaType string    `json:"mediaType"`
+	Size      int64     `json:"size"` // the manifest, its children and their blobs, each once
+	Created   time.Time `json:"created"`
+}
+
+// List lists repositories (repo == "") or a repository's tags.
+func (r *Registry) List(repo string) (*ListReport, error) {
+	rep := &ListReport{Repository: repo}
+	err := r.db.View(func(tx *kv.Tx) error {
+		if repo == "" {
+			repos, _ := tx.Repos("", -1)
+			rep.Repositories = []RepoStat{}
+			for _, name := range repos {
+				s, _, err := tx.RepoStats(name)
+				if err != nil {
+					return err
+				}
+				rep.Repositories = append(rep.Repositories, RepoStat{Name: name, RepoStats: s})
+			}
+			return nil
+		}
+		if !tx.RepoExists(repo) {
+			return fmt.Errorf("%w: %s", ErrNameUnknown, repo)
+		}
+		rep.Tags = []TagRow{}
+		return tx.ForEachTag(repo, func(tag, d string) error {
+			m, ok, err := tx.Manifest(repo, d)
+			if err != nil || !ok {
+				return err
+			}
+			rep.Tags = append(rep.Tags, TagRow{
+				Tag: tag, Digest: d, MediaType: m.MediaType,
+				Size:    imageSizeTx(tx, repo, d),
+				Created: time.Unix(0, m.Created).UTC(),
+			})
+			return nil
+		})
+	})
+	return rep, err
+}
+
+// imageSizeTx sums a manifest, its children and all their blobs, each once.
+func imageSizeTx(tx *kv.Tx, repo, d string) int64 {
+	seen := map[string]bool{}
+	var total int64
+	var walk func(d string)
+	walk = func(d string) {
+		if seen[d] {
+			return
+		}
+		seen[d] = true
+		m, ok, _ := tx.Manifest(repo, d)
+		if !ok {
+			return
+		}
+		total += m.Size
+		for _, b := range m.Blobs {
+			if !seen[b] {
+				seen[b] = true
+				if rec, ok, _ := tx.Blob(b); ok {
+					total += rec.Size
+				}
+			}
+		}
+		for _, ch := range m.Children {
+			walk(ch)
+		}
+	}
+	walk(d)
+	return total
+}
+
+// RemoveReport says what `kvreg rm` removed.
+type RemoveReport struct {
+	Target         string `json:"target"`
+	ReclaimedBytes int64  `json:"reclaimedBytes"`
+}
+
+// ParseTarget splits REPO, REPO:TAG or REPO@DIGEST.
+func ParseTarget(s string) (repo, tag string, d digest.Digest, err error) {
+	if i := strings.Index(s, "@"); i >= 0 {
+		d, err = blobs.ParseDigest(s[i+1:])
+		return s[:i], "", d, err
+	}
+	if i := strings.LastIndex(s, ":"); i > strings.LastIndex(s, "/") {
+		return s[:i], s[i+1:], "", nil
+	}
+	return s, "", "", nil
+}
+
+// Remove deletes a tag, a manifest with its tags, or a whole repository,
+// and reclaims at once whatever nothing else holds.
+func (r *Registry) Remove(target string) (*RemoveReport, error) {
+	repo, tag, d, err := ParseTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	rep := &RemoveReport{Target: target}
+	switch {
+	case tag != "":
+		rep.ReclaimedBytes, err = r.DeleteTag(repo, tag)
+	case d != "":
+		rep.ReclaimedBytes, err = r.DeleteManifest(repo, d)
+	default:
+		rep.ReclaimedBytes, err = r.DeleteRepo(repo)
+	}
+	return rep, err
+}
+
+// DeleteRepo deletes every tag, manifest, link and upload of a repository.
+func (r *Registry) DeleteRepo(repo string) (int64, error) {
+	c, err := r.update(func(tx *kv.Tx, c *change) error {
+		if !tx.RepoExists(repo) {
+			return fmt.Errorf("%w: %s", ErrNameUnknown, repo)
+		}
+		var tags []string
+		tx.ForEachTag(repo, func(t, _ string) error { tags = append(tags, t); return nil })
+		for _, t := range tags {
+			d, _ := tx.Tag(repo, t)
+			if err := tx.DeleteTag(repo, t); err != nil {
+				return err
+			}
+			if err := r.releaseManifestTx(tx, c, repo, d); err != nil {
+				return err
+			}
+		}
+		var ds []string
+		tx.ForEachManifest(repo, func(d string, _ kv.Manifest) error { ds = append(ds, d); return nil })
+		for _, d := range ds {
+			m, ok, err := tx.Manifest(repo, d)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := r.deleteManifestTx(tx, c, repo, d, m); err != nil {
+					return err
+				}
+			}
+		}
+		var links []string
+		tx.ForEachLink(repo, func(d string, _ kv.Link) error { links = append(links, d); return nil })
+		for _, d := range links {
+			l, ok, err := tx.Link(repo, d)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := r.deleteLinkTx(tx, c, repo, d, l); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	r.blobs.CancelRepo(repo)
+	return c.Reclaimed, nil
+}
