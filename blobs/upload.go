@@ -300,18 +300,20 @@ func (s *Store) Recover(recorded func(digest.Digest) (bool, error)) (removed int
 			if perr != nil {
 				continue
 			}
+			// A commit in progress in this process holds the lock from
+			// before the rename to after the record: wait for it.
+			unlock := s.Lock(d)
 			ok, err := recorded(d)
-			if err != nil {
-				return removed, err
-			}
-			if !ok {
+			if err == nil && !ok {
 				marked, _ := os.Stat(filepath.Join(dir, fe.Name()))
 				final, ferr := os.Stat(s.Path(d))
 				if ferr == nil && marked != nil && os.SameFile(marked, final) {
-					if err := os.Remove(s.Path(d)); err != nil {
-						return removed, err
-					}
+					err = os.Remove(s.Path(d))
 				}
+			}
+			unlock()
+			if err != nil {
+				return removed, err
 			}
 			if err := os.RemoveAll(dir); err != nil {
 				return removed, err
@@ -344,4 +346,27 @@ func (s *Store) CancelRepo(repo string) {
 			s.Cancel(repo, id)
 		}
 	}
+}
+
+// Interrupted lists uploads that were being committed when a process died
+// (their data renamed to a digest); Recover finishes them.
+func (s *Store) Interrupted() ([]string, error) {
+	ents, err := os.ReadDir(s.uploadDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		files, err := os.ReadDir(filepath.Join(s.uploadDir, e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, fe := range files {
+			if strings.Contains(fe.Name(), "-") {
+				out = append(out, e.Name())
+				break
+			}
+		}
+	}
+	return out, nil
 }

@@ -21,22 +21,23 @@ func (p Problem) String() string { return p.Kind + " " + p.Object + ": " + p.Det
 
 // Kinds of Problem.
 const (
-	ProblemDanglingTag      = "dangling-tag"      // a tag names a manifest that does not exist
-	ProblemDanglingEdge     = "dangling-edge"     // a manifest references a link or child that does not exist
-	ProblemDanglingLink     = "dangling-link"     // a link names a blob with no record
-	ProblemDanglingReferrer = "dangling-referrer" // the referrers index names a manifest that does not exist
-	ProblemCount            = "count-mismatch"    // a stored count differs from the edges
-	ProblemUnheld           = "unheld"            // no edges and no lease
-	ProblemLeaseExpired     = "lease-expired"     // no edges and a lease that has expired, not yet swept
-	ProblemLeaseIndex       = "lease-index"       // a lease and the expiry index disagree
-	ProblemContentMissing   = "content-missing"   // a manifest record without its bytes
-	ProblemBlobMissing      = "blob-missing"      // a blob record without its file
-	ProblemBlobSize         = "blob-size"         // a blob file of the wrong size
-	ProblemBlobCorrupt      = "blob-corrupt"      // a blob file whose bytes do not match its digest (deep)
-	ProblemOrphanFile       = "orphan-file"       // a file in the blob directory with no record
-	ProblemPendingDelete    = "pending-delete"    // a tombstone whose file is still there
-	ProblemCounter          = "counter-mismatch"  // a store or repository total differs from the records
-	ProblemLinkIndex        = "link-index"        // the blob-to-repository index disagrees with the links
+	ProblemDanglingTag      = "dangling-tag"       // a tag names a manifest that does not exist
+	ProblemDanglingEdge     = "dangling-edge"      // a manifest references a link or child that does not exist
+	ProblemDanglingLink     = "dangling-link"      // a link names a blob with no record
+	ProblemDanglingReferrer = "dangling-referrer"  // the referrers index names a manifest that does not exist
+	ProblemCount            = "count-mismatch"     // a stored count differs from the edges
+	ProblemUnheld           = "unheld"             // no edges and no lease
+	ProblemLeaseExpired     = "lease-expired"      // no edges and a lease that has expired, not yet swept
+	ProblemLeaseIndex       = "lease-index"        // a lease and the expiry index disagree
+	ProblemContentMissing   = "content-missing"    // a manifest record without its bytes
+	ProblemBlobMissing      = "blob-missing"       // a blob record without its file
+	ProblemBlobSize         = "blob-size"          // a blob file of the wrong size
+	ProblemBlobCorrupt      = "blob-corrupt"       // a blob file whose bytes do not match its digest (deep)
+	ProblemOrphanFile       = "orphan-file"        // a file in the blob directory with no record
+	ProblemPendingDelete    = "pending-delete"     // a tombstone whose file is still there
+	ProblemCounter          = "counter-mismatch"   // a store or repository total differs from the records
+	ProblemLinkIndex        = "link-index"         // the blob-to-repository index disagrees with the links
+	ProblemInterrupted      = "interrupted-upload" // an upload caught between its file and its record
 )
 
 // checkState is what one pass over the database learns.
@@ -182,7 +183,9 @@ func (st *checkState) checkDBTx(tx *kv.Tx) error {
 				st.add(ProblemCount, repo+"@"+d, "link count is %d, manifests say %d", l.Refs, linkRefs[d])
 			}
 			checkLease(kv.LeaseLink, repo, d, l.Lease, linkRefs[d])
-			blobRefs[d] += l.Refs
+			// From the edges, not the stored count, so that one wrong
+			// count is reported once.
+			blobRefs[d] += linkRefs[d]
 			linkedIn[d] = append(linkedIn[d], repo)
 			rs.Bytes += b.Size
 		}
@@ -272,6 +275,13 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 		if !seen[d] {
 			st.add(ProblemBlobMissing, d, "record with no file")
 		}
+	}
+	ids, err := r.blobs.Interrupted()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		st.add(ProblemInterrupted, id, "upload stopped between linking its file and recording it")
 	}
 	return nil
 }

@@ -1,0 +1,375 @@
+package refcount
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvreg/kvreg/kv"
+	"github.com/opencontainers/go-digest"
+)
+
+// damageStore builds: repo r with images A (base, a1) as r:a and B (base,
+// b1) as r:b, and repo other with image C (base) as other:c.
+type damageStore struct {
+	*fixture
+	base, a1, b1 digest.Digest
+	A, B, C      digest.Digest
+	lone         digest.Digest
+}
+
+// dropBlobTx deletes an unreferenced blob's records as a delete does,
+// leaving its file (and tombstone) as a crash right after commit would.
+func dropBlobTx(tx *kv.Tx, repo string, d digest.Digest) error {
+	l, _, err := tx.Link(repo, string(d))
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteLease(kv.Lease{Expiry: l.Lease, Kind: kv.LeaseLink, Repo: repo, Digest: string(d)}); err != nil {
+		return err
+	}
+	if _, err := tx.DeleteLink(repo, string(d)); err != nil {
+		return err
+	}
+	return tx.DeleteBlob(string(d))
+}
+
+func newDamageStore(t *testing.T) *damageStore {
+	f := newFixture(t)
+	s := &damageStore{fixture: f}
+	s.base = f.blob("r", 3000)
+	s.a1 = f.blob("r", 2000)
+	s.b1 = f.blob("r", 1000)
+	s.A = f.image("r", "a", s.base, s.a1)
+	s.B = f.image("r", "b", s.base, s.b1)
+	if ok, err := f.reg.Mount("other", "r", s.base); err != nil || !ok {
+		t.Fatalf("mount: %v %v", ok, err)
+	}
+	s.C = f.image("other", "c", s.base)
+	f.mustClean()
+	return s
+}
+
+// intact asserts an image still resolves and every blob it uses is served
+// and verifies.
+func (s *damageStore) intact(repo, tag string) {
+	s.t.Helper()
+	info, err := s.reg.GetManifest(repo, tag, true)
+	if err != nil {
+		s.t.Fatalf("%s:%s: %v", repo, tag, err)
+	}
+	p, err := ParseManifest(info.MediaType, info.Content)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, b := range p.Blobs {
+		d := digest.Digest(b)
+		if _, err := s.reg.StatBlob(repo, d, false); err != nil {
+			s.t.Fatalf("%s:%s blob %s: %v", repo, tag, b, err)
+		}
+		if got, err := hashFile(s.blobPath(d), d.Algorithm()); err != nil || got != d {
+			s.t.Fatalf("%s:%s blob %s does not verify", repo, tag, b)
+		}
+	}
+}
+
+func TestFsckFindsAndRepairsDamage(t *testing.T) {
+	type scenario struct {
+		name   string
+		damage func(s *damageStore) // break the store
+		want   func(s *damageStore) []string
+		deep   bool // the damage is visible only to a deep check
+		// broken: repair leaves r@A (and its tag) broken unless removeBroken.
+		broken bool
+		after  func(s *damageStore) // extra assertions after repair
+	}
+	scenarios := []scenario{
+		{
+			name:   "blob file deleted",
+			damage: func(s *damageStore) { os.Remove(s.blobPath(s.a1)) },
+			want:   func(s *damageStore) []string { return []string{ProblemBlobMissing + " " + string(s.a1)} },
+			broken: true,
+		},
+		{
+			name:   "blob file truncated",
+			damage: func(s *damageStore) { os.Truncate(s.blobPath(s.a1), 10) },
+			want:   func(s *damageStore) []string { return []string{ProblemBlobSize + " " + string(s.a1)} },
+			broken: true,
+			after: func(s *damageStore) {
+				if s.exists(s.a1) {
+					s.t.Error("the truncated file is still there")
+				}
+			},
+		},
+		{
+			name: "blob byte flipped",
+			damage: func(s *damageStore) {
+				p := s.blobPath(s.a1)
+				b, _ := os.ReadFile(p)
+				b[len(b)/2] ^= 0xff
+				os.WriteFile(p, b, 0o644)
+			},
+			want:   func(s *damageStore) []string { return []string{ProblemBlobCorrupt + " " + string(s.a1)} },
+			deep:   true,
+			broken: true,
+		},
+		{
+			name: "orphan file",
+			damage: func(s *damageStore) {
+				b := []byte("nobody knows me")
+				d := digest.FromBytes(b)
+				os.WriteFile(s.blobPath(d), b, 0o644)
+			},
+			want: func(s *damageStore) []string {
+				return []string{ProblemOrphanFile + " " + string(digest.FromBytes([]byte("nobody knows me")))}
+			},
+			after: func(s *damageStore) {
+				if s.exists(digest.FromBytes([]byte("nobody knows me"))) {
+					s.t.Error("orphan file not removed")
+				}
+			},
+		},
+		{
+			name: "link count bumped",
+			damage: func(s *damageStore) {
+				s.update(func(tx *kv.Tx) error {
+					l, _, _ := tx.Link("r", string(s.a1))
+					l.Refs += 2
+					return tx.RewriteLink("r", string(s.a1), l)
+				})
+			},
+			want: func(s *damageStore) []string { return []string{ProblemCount + " r@" + string(s.a1)} },
+		},
+		{
+			name: "manifest count bumped",
+			damage: func(s *damageStore) {
+				s.update(func(tx *kv.Tx) error {
+					m, _, _ := tx.Manifest("r", string(s.B))
+					m.Refs++
+					return tx.PutManifest("r", string(s.B), m, nil)
+				})
+			},
+			want: func(s *damageStore) []string { return []string{ProblemCount + " r@" + string(s.B)} },
+			after: func(s *damageStore) {
+				// The recount must not free B: its tag still holds it.
+				s.reg.DeleteTag("r", "b")
+				if _, err := s.reg.GetManifest("r", string(s.B), false); !errors.Is(err, ErrManifestUnknown) {
+					s.t.Errorf("B after its only tag went: %v", err)
+				}
+			},
+		},
+		{
+			name: "counter bumped",
+			damage: func(s *damageStore) {
+				s.update(func(tx *kv.Tx) error {
+					c := tx.Counters()
+					c.Tags += 5
+					return tx.SetCounters(c)
+				})
+			},
+			want: func(s *damageStore) []string { return []string{ProblemCounter + " store"} },
+		},
+		{
+			name: "lease expired",
+			damage: func(s *damageStore) {
+				s.blob("r", 500) // never referenced
+				s.clock.Advance(2 * time.Hour)
+			},
+			want: func(s *damageStore) []string {
+				// The digest is that of the next random blob; find it by kind.
+				return nil
+			},
+		},
+		{
+			name: "interrupted upload",
+			damage: func(s *damageStore) {
+				// What a crash between linking the file and recording it leaves.
+				body := []byte("half-committed")
+				d := digest.FromBytes(body)
+				id, _ := s.reg.StartUpload("r")
+				dir := filepath.Join(s.root, "uploads", id)
+				os.WriteFile(filepath.Join(dir, "data"), body, 0o644)
+				marked := filepath.Join(dir, "sha256-"+d.Encoded())
+				os.Rename(filepath.Join(dir, "data"), marked)
+				os.Link(marked, s.blobPath(d))
+			},
+			want: func(s *damageStore) []string {
+				d := digest.FromBytes([]byte("half-committed"))
+				return []string{ProblemInterrupted + " ?", ProblemOrphanFile + " " + string(d)}
+			},
+			after: func(s *damageStore) {
+				if s.exists(digest.FromBytes([]byte("half-committed"))) {
+					s.t.Error("the half-committed blob file is still there")
+				}
+				ids, _ := s.reg.blobs.Uploads()
+				if len(ids) != 0 {
+					s.t.Errorf("uploads left: %v", ids)
+				}
+			},
+		},
+		{
+			name: "half-finished delete",
+			damage: func(s *damageStore) {
+				// The record went, the process died before the file did.
+				lone := s.blob("r", 700)
+				s.lone = lone
+				s.update(func(tx *kv.Tx) error { return dropBlobTx(tx, "r", lone) })
+			},
+			want: func(s *damageStore) []string {
+				return []string{ProblemPendingDelete + " " + string(s.lone)}
+			},
+			after: func(s *damageStore) {
+				if s.exists(s.lone) {
+					s.t.Error("file of the deleted record still there")
+				}
+			},
+		},
+	}
+	for _, sc := range scenarios {
+		for _, removeBroken := range []bool{false, true} {
+			if !sc.broken && removeBroken {
+				continue
+			}
+			name := sc.name
+			if removeBroken {
+				name += "/remove-broken"
+			}
+			t.Run(name, func(t *testing.T) {
+				s := newDamageStore(t)
+				sc.damage(s)
+				if !sc.deep {
+					got := s.check()
+					if len(got) == 0 {
+						t.Fatal("check found nothing")
+					}
+				}
+				got, err := s.reg.Check(sc.deep)
+				if err != nil {
+					t.Fatal(err)
+				}
+				assertProblems(t, got, sc.want(s))
+				if sc.deep {
+					if shallow, _ := s.reg.Check(false); len(shallow) != 0 {
+						t.Fatalf("a shallow check saw %v", kinds(shallow))
+					}
+				}
+				rep, err := s.reg.Repair(sc.deep, removeBroken)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sc.broken && !removeBroken {
+					wantBroken := []string{"r@" + string(s.A), "r:a"}
+					if !reflect.DeepEqual(rep.Broken, wantBroken) {
+						t.Fatalf("broken = %v, want %v", rep.Broken, wantBroken)
+					}
+					for _, p := range rep.Remaining {
+						if p.Kind != ProblemDanglingEdge || p.Object != "r@"+string(s.A) {
+							t.Fatalf("after repair without --remove-broken: %v", kinds(rep.Remaining))
+						}
+					}
+					// Nothing claims the lost blob exists.
+					if _, err := s.reg.StatBlob("r", s.a1, false); !errors.Is(err, ErrBlobUnknown) {
+						t.Fatalf("lost blob still served: %v", err)
+					}
+				} else {
+					if len(rep.Remaining) != 0 {
+						t.Fatalf("after repair: %v", kinds(rep.Remaining))
+					}
+					s.mustClean()
+				}
+				if sc.broken && removeBroken {
+					if _, err := s.reg.GetManifest("r", "a", false); !errors.Is(err, ErrManifestUnknown) {
+						t.Fatalf("broken image still tagged: %v", err)
+					}
+				}
+				// Nothing valid was removed.
+				s.intact("r", "b")
+				s.intact("other", "c")
+				if !sc.broken {
+					s.intact("r", "a")
+				}
+				if !s.exists(s.base) {
+					t.Fatal("shared base layer removed")
+				}
+				if sc.after != nil {
+					sc.after(s)
+				}
+			})
+		}
+	}
+}
+
+// assertProblems compares problem kinds and objects; "?" matches any
+// object, and a nil want only requires at least one problem.
+func assertProblems(t *testing.T, got []Problem, want []string) {
+	t.Helper()
+	if want == nil {
+		return
+	}
+	g := kinds(got)
+	if len(g) != len(want) {
+		t.Fatalf("problems %v, want %v", g, want)
+	}
+	for i := range want {
+		if strings.HasSuffix(want[i], " ?") {
+			if !strings.HasPrefix(g[i], strings.TrimSuffix(want[i], "?")) {
+				t.Fatalf("problem %d = %q, want %q", i, g[i], want[i])
+			}
+			continue
+		}
+		if g[i] != want[i] {
+			t.Fatalf("problem %d = %q, want %q (all: %v)", i, g[i], want[i], g)
+		}
+	}
+}
+
+func TestFsckLeaseExpiredIsReported(t *testing.T) {
+	f := newFixture(t)
+	d := f.blob("r", 500)
+	f.mustClean()
+	f.clock.Advance(2 * time.Hour)
+	got := kinds(f.check())
+	want := []string{ProblemLeaseExpired + " r@" + string(d)}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("problems %v, want %v", got, want)
+	}
+	rep, err := f.reg.Repair(false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Remaining) != 0 || f.exists(d) {
+		t.Fatalf("after repair: %v, file exists %v", kinds(rep.Remaining), f.exists(d))
+	}
+}
+
+func TestRecoverOnOpenFinishesInterruptedWork(t *testing.T) {
+	f := newFixture(t)
+	base := f.blob("r", 1000)
+	f.image("r", "x", base)
+	body := []byte("half-committed")
+	d := digest.FromBytes(body)
+	id, _ := f.reg.StartUpload("r")
+	dir := filepath.Join(f.root, "uploads", id)
+	os.WriteFile(filepath.Join(dir, "data"), body, 0o644)
+	marked := filepath.Join(dir, "sha256-"+d.Encoded())
+	os.Rename(filepath.Join(dir, "data"), marked)
+	os.Link(marked, f.blobPath(d))
+	// A tombstone whose file is still there.
+	lone := f.blob("r", 700)
+	f.update(func(tx *kv.Tx) error { return dropBlobTx(tx, "r", lone) })
+	if len(f.check()) == 0 {
+		t.Fatal("damage not seen")
+	}
+	f.reopen()
+	f.mustClean()
+	if f.exists(d) || f.exists(lone) {
+		t.Fatal("recovery left files behind")
+	}
+	if !f.exists(base) {
+		t.Fatal("recovery removed a live blob")
+	}
+}
