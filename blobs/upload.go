@@ -349,21 +349,26 @@ func (s *Store) CancelRepo(repo string) {
 }
 
 // Interrupted lists uploads that were being committed when a process died
-// (their data renamed to a digest); Recover finishes them.
-func (s *Store) Interrupted() ([]string, error) {
+// (their data renamed to a digest), by id, with that digest; Recover
+// finishes them.
+func (s *Store) Interrupted() (map[string]digest.Digest, error) {
 	ents, err := os.ReadDir(s.uploadDir)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	out := map[string]digest.Digest{}
 	for _, e := range ents {
 		files, err := os.ReadDir(filepath.Join(s.uploadDir, e.Name()))
 		if err != nil {
 			continue
 		}
 		for _, fe := range files {
-			if strings.Contains(fe.Name(), "-") {
-				out = append(out, e.Name())
+			alg, hexpart, ok := strings.Cut(fe.Name(), "-")
+			if !ok {
+				continue
+			}
+			if d, err := ParseDigest(alg + ":" + hexpart); err == nil {
+				out[e.Name()] = d
 				break
 			}
 		}

@@ -160,6 +160,11 @@ func (t *Tx) Tombstones() []string {
 	return out
 }
 
+// HasTombstone reports whether a digest's file is due for removal.
+func (t *Tx) HasTombstone(digest string) bool {
+	return t.top(bucketTombstones).Get([]byte(digest)) != nil
+}
+
 // DeleteTombstone forgets a tombstone once its file is gone.
 func (t *Tx) DeleteTombstone(digest string) error {
 	return t.top(bucketTombstones).Delete([]byte(digest))

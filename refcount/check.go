@@ -246,6 +246,11 @@ func (st *checkState) checkDBTx(tx *kv.Tx) error {
 }
 
 func (r *Registry) checkFiles(st *checkState, deep bool) error {
+	type candidate struct {
+		kind string
+		d    digest.Digest
+	}
+	var cands []candidate
 	seen := map[string]bool{}
 	err := r.blobs.Walk(func(d digest.Digest, path string, size int64) error {
 		if d == "" {
@@ -256,14 +261,14 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 		b, ok := st.blobs[string(d)]
 		switch {
 		case !ok && st.tombs[string(d)]:
-			st.add(ProblemPendingDelete, string(d), "record deleted, file still present")
+			cands = append(cands, candidate{ProblemPendingDelete, d})
 		case !ok:
-			st.add(ProblemOrphanFile, string(d), "file with no record (%d bytes)", size)
+			cands = append(cands, candidate{ProblemOrphanFile, d})
 		case size != b.Size:
-			st.add(ProblemBlobSize, string(d), "file has %d bytes, record says %d", size, b.Size)
+			cands = append(cands, candidate{ProblemBlobSize, d})
 		case deep:
 			if got, err := hashFile(path, d.Algorithm()); err != nil || got != d {
-				st.add(ProblemBlobCorrupt, string(d), "content does not match its digest")
+				cands = append(cands, candidate{ProblemBlobCorrupt, d})
 			}
 		}
 		return nil
@@ -273,17 +278,71 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 	}
 	for d := range st.blobs {
 		if !seen[d] {
-			st.add(ProblemBlobMissing, d, "record with no file")
+			if dg, err := digest.Parse(d); err == nil {
+				cands = append(cands, candidate{ProblemBlobMissing, dg})
+			}
 		}
 	}
-	ids, err := r.blobs.Interrupted()
+	// The walk and the snapshot are not atomic on a running registry: an
+	// upload may have linked a file it has not recorded yet, a delete may
+	// have removed a file after the snapshot. Confirm each finding under
+	// the digest's lock against the current record.
+	for _, c := range cands {
+		kind, detail, err := r.fileStateLocked(c.d)
+		if err != nil {
+			return err
+		}
+		if kind == c.kind || (c.kind == ProblemBlobCorrupt && kind == "") {
+			if c.kind == ProblemBlobCorrupt {
+				detail = "content does not match its digest"
+			}
+			st.add(c.kind, string(c.d), "%s", detail)
+		}
+	}
+	interrupted, err := r.blobs.Interrupted()
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		st.add(ProblemInterrupted, id, "upload stopped between linking its file and recording it")
+	for id, d := range interrupted {
+		unlock := r.blobs.Lock(d)
+		still, _ := r.blobs.Interrupted()
+		unlock()
+		if _, ok := still[id]; ok {
+			st.add(ProblemInterrupted, id, "upload stopped between linking its file and recording it")
+		}
 	}
 	return nil
+}
+
+// fileStateLocked classifies a blob's file against its current record,
+// holding the digest's lock; "" means consistent.
+func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err error) {
+	unlock := r.blobs.Lock(d)
+	defer unlock()
+	var rec kv.Blob
+	var ok, tomb bool
+	err = r.db.View(func(tx *kv.Tx) error {
+		var err error
+		rec, ok, err = tx.Blob(string(d))
+		tomb = tx.HasTombstone(string(d))
+		return err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	size, serr := r.blobs.Stat(d)
+	exists := serr == nil
+	switch {
+	case exists && !ok && tomb:
+		return ProblemPendingDelete, "record deleted, file still present", nil
+	case exists && !ok:
+		return ProblemOrphanFile, fmt.Sprintf("file with no record (%d bytes)", size), nil
+	case exists && size != rec.Size:
+		return ProblemBlobSize, fmt.Sprintf("file has %d bytes, record says %d", size, rec.Size), nil
+	case !exists && ok:
+		return ProblemBlobMissing, "record with no file", nil
+	}
+	return "", "", nil
 }
 
 func hashFile(path string, alg digest.Algorithm) (digest.Digest, error) {
