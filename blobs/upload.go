@@ -243,32 +243,45 @@ func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record f
 	}
 
 	unlock := s.Lock(want)
-	defer unlock()
+	err = s.linkAndRecord(id, want, data, sess.size, record)
+	// The upload goes before the lock does, so that whoever takes the lock
+	// next never sees a commit in the middle.
+	s.dropLocked(id, sess)
+	unlock()
+	if err != nil {
+		return 0, err
+	}
+	return sess.size, nil
+}
+
+// linkAndRecord puts a verified upload's file in place (unless one of that
+// digest is there already) and records it; the caller holds the lock.
+func (s *Store) linkAndRecord(id string, want digest.Digest, data string, size int64, record func(int64) error) error {
 	final := s.Path(want)
 	created := false
 	if _, err := os.Stat(final); errors.Is(err, fs.ErrNotExist) {
 		marked := s.uploadPath(id, string(want.Algorithm())+"-"+want.Encoded())
 		if err := os.Rename(data, marked); err != nil {
-			return 0, err
+			return err
 		}
 		if err := os.Link(marked, final); err != nil {
-			return 0, err
+			return err
 		}
 		if err := syncDir(filepath.Dir(final)); err != nil {
 			os.Remove(final)
-			return 0, err
+			return err
 		}
 		created = true
 	} else if err != nil {
-		return 0, err
+		return err
 	}
-	if err := record(sess.size); err != nil {
+	if err := record(size); err != nil {
 		if created {
 			os.Remove(final)
 		}
-		return 0, err
+		return err
 	}
-	return sess.size, nil
+	return nil
 }
 
 // Recover runs at startup, before any request. An upload that was being

@@ -71,7 +71,7 @@ func ParseManifest(contentType string, body []byte) (*Parsed, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, invalid("not valid JSON: %v", err)
 	}
-	if dec.More() {
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) != 0 {
 		return nil, invalid("trailing data after the JSON document")
 	}
 	ct := ""

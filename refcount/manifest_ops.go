@@ -59,6 +59,14 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed
 	if err != nil {
 		return err
 	}
+	if exists {
+		// A push of a stored manifest still ends the push in flight: the
+		// leases of blobs it uploaded again and the pins of blobs it was
+		// told exist give way to the manifest's edges.
+		if err := r.takeOverTx(tx, c, repo, m); err != nil {
+			return err
+		}
+	}
 	var moved []string // digests that lost a tag
 	for _, t := range tags {
 		old, ok := tx.Tag(repo, t)
@@ -89,6 +97,43 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed
 	}
 	for _, old := range moved {
 		if err := r.releaseManifestTx(tx, c, repo, old); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// takeOverTx ends the leases and pins of what a stored manifest holds.
+func (r *Registry) takeOverTx(tx *kv.Tx, c *change, repo string, m kv.Manifest) error {
+	for _, b := range m.Blobs {
+		l, ok, err := tx.Link(repo, b)
+		if err != nil {
+			return err
+		}
+		c.usedPins = append(c.usedPins, pinKey{kv.LeaseLink, repo, b})
+		if !ok || l.Lease == 0 || l.Refs == 0 {
+			continue
+		}
+		if err := endLeaseTx(tx, kv.LeaseLink, repo, b, &l.Lease); err != nil {
+			return err
+		}
+		if err := tx.PutLink(repo, b, l); err != nil {
+			return err
+		}
+	}
+	for _, ch := range m.Children {
+		cm, ok, err := tx.Manifest(repo, ch)
+		if err != nil {
+			return err
+		}
+		c.usedPins = append(c.usedPins, pinKey{kv.LeaseManifest, repo, ch})
+		if !ok || cm.Lease == 0 || cm.Refs == 0 {
+			continue
+		}
+		if err := endLeaseTx(tx, kv.LeaseManifest, repo, ch, &cm.Lease); err != nil {
+			return err
+		}
+		if err := tx.PutManifest(repo, ch, cm, nil); err != nil {
 			return err
 		}
 	}

@@ -46,6 +46,8 @@ func TestParseManifest(t *testing.T) {
 		{name: "schema1", ct: "application/vnd.docker.distribution.manifest.v1+prettyjws", body: `{"schemaVersion":1}`, ok: false},
 		{name: "not json", ct: MediaTypeOCIManifest, body: `{"schemaVersion":2,`, ok: false},
 		{name: "trailing", ct: MediaTypeOCIManifest, body: img("") + "{}", ok: false},
+		{name: "trailing braces", ct: MediaTypeOCIManifest, body: img("") + "}}", ok: false},
+		{name: "trailing space", ct: MediaTypeOCIManifest, body: img("") + " \n", ok: true},
 		{name: "no config", ct: MediaTypeOCIManifest, body: `{"schemaVersion":2,"layers":[]}`, ok: false},
 		{name: "bad schemaVersion", ct: MediaTypeOCIIndex, body: `{"schemaVersion":3,"manifests":[]}`, ok: false},
 		{name: "bad digest", ct: MediaTypeOCIManifest, body: `{"schemaVersion":2,"config":{"digest":"sha256:xyz","size":1}}`, ok: false},
