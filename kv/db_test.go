@@ -82,17 +82,17 @@ func TestRecordsRoundTrip(t *testing.T) {
 	if got, err := decodeBlob(encodeBlob(b)); err != nil || got != b {
 		t.Fatalf("blob %+v -> %+v, %v", b, got, err)
 	}
-	l := Link{Refs: 7, Lease: 1234567890123}
+	l := Link{Refs: 7, Hold: Hold{Lease: 1234567890123, Pending: 2}}
 	if got, err := decodeLink(encodeLink(l)); err != nil || got != l {
 		t.Fatalf("link %+v -> %+v, %v", l, got, err)
 	}
-	m := Manifest{Refs: 2, Lease: 99, MediaType: "x", Size: 10, Blobs: []string{"a", "b"}, Children: []string{"c"}, Subject: "s"}
+	m := Manifest{Refs: 2, Hold: Hold{Lease: 99, Pending: 3}, MediaType: "x", Size: 10, Blobs: []string{"a", "b"}, Children: []string{"c"}, Subject: "s"}
 	v, err := encodeManifest(m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := decodeManifest(v)
-	if err != nil || got.Refs != 2 || got.Lease != 99 || got.Subject != "s" || len(got.Blobs) != 2 || got.Children[0] != "c" {
+	if err != nil || got.Refs != 2 || got.Lease != 99 || got.Pending != 3 || got.Subject != "s" || len(got.Blobs) != 2 || got.Children[0] != "c" {
 		t.Fatalf("manifest %+v -> %+v, %v", m, got, err)
 	}
 	if _, err := decodeBlob([]byte{1, 2}); !errors.Is(err, ErrCorrupt) {

@@ -22,7 +22,8 @@
 //	  <repository name>/          a bucket per repository; removed when it empties
 //	    stats                     -> tags | manifests | links | bytes | uniqueBytes, int64 BE each
 //	    manifests/
-//	      <digest>                -> refs uint64 BE | lease int64 BE | JSON metadata (edges, type, size)
+//	      <digest>                -> refs uint64 BE | lease int64 BE | pending uint64 BE
+//	                                 | JSON metadata (edges, type, size)
 //	    content/
 //	      <digest>                -> the manifest bytes exactly as pushed
 //	    tags/
@@ -31,6 +32,7 @@
 //	      <digest> 0x00 <tag>     -> empty (reverse index of tags/)
 //	    links/                    blobs visible in this repository
 //	      <digest>                -> refs uint64 BE (manifests here using it) | lease int64 BE
+//	                                 | pending uint64 BE (holds not yet taken over)
 //	    referrers/
 //	      <subject> 0x00 <digest> -> 1 byte: 1 if the subject edge is counted
 //	leases/                       every live lease, ordered by expiry

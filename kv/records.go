@@ -13,16 +13,24 @@ type Blob struct {
 	Refs  uint64 // manifest references over all repositories (likewise)
 }
 
+// Hold is an object's lease: Pending holds (a finished upload, a mount, a
+// push by digest) that no real reference has taken over yet, all ending at
+// Lease (Unix ns). Lease is 0 exactly when Pending is 0.
+type Hold struct {
+	Lease   int64
+	Pending uint64
+}
+
 // Link makes a blob visible in one repository.
 type Link struct {
-	Refs  uint64 // manifests of the repository that reference the blob
-	Lease int64  // expiry of the link's lease, Unix ns; 0: none
+	Refs uint64 // manifests of the repository that reference the blob
+	Hold
 }
 
 // Manifest is a manifest's record, without its bytes.
 type Manifest struct {
-	Refs  uint64 // tags, parent indexes and a counted subject edge
-	Lease int64  // expiry of the manifest's lease, Unix ns; 0: none
+	Refs uint64 `json:"-"` // tags, parent indexes and a counted subject edge
+	Hold `json:"-"`
 
 	Created      int64             `json:"created"`
 	MediaType    string            `json:"mediaType"`
@@ -53,17 +61,18 @@ func decodeBlob(v []byte) (Blob, error) {
 }
 
 func encodeLink(l Link) []byte {
-	out := make([]byte, 16)
+	out := make([]byte, 24)
 	putU64(out[0:], l.Refs)
 	putU64(out[8:], uint64(l.Lease))
+	putU64(out[16:], l.Pending)
 	return out
 }
 
 func decodeLink(v []byte) (Link, error) {
-	if len(v) != 16 {
+	if len(v) != 24 {
 		return Link{}, fmt.Errorf("%w: link record of %d bytes", ErrCorrupt, len(v))
 	}
-	return Link{Refs: getU64(v[0:]), Lease: int64(getU64(v[8:]))}, nil
+	return Link{Refs: getU64(v[0:]), Hold: Hold{Lease: int64(getU64(v[8:])), Pending: getU64(v[16:])}}, nil
 }
 
 func encodeManifest(m Manifest) ([]byte, error) {
@@ -71,22 +80,24 @@ func encodeManifest(m Manifest) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 16, 16+len(meta))
+	out := make([]byte, 24, 24+len(meta))
 	putU64(out[0:], m.Refs)
 	putU64(out[8:], uint64(m.Lease))
+	putU64(out[16:], m.Pending)
 	return append(out, meta...), nil
 }
 
 func decodeManifest(v []byte) (Manifest, error) {
 	var m Manifest
-	if len(v) < 16 {
+	if len(v) < 24 {
 		return m, fmt.Errorf("%w: manifest record of %d bytes", ErrCorrupt, len(v))
 	}
-	if err := json.Unmarshal(v[16:], &m); err != nil {
+	if err := json.Unmarshal(v[24:], &m); err != nil {
 		return m, fmt.Errorf("%w: manifest record: %v", ErrCorrupt, err)
 	}
 	m.Refs = getU64(v[0:])
 	m.Lease = int64(getU64(v[8:]))
+	m.Pending = getU64(v[16:])
 	return m, nil
 }
 

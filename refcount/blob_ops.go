@@ -17,8 +17,7 @@ func (r *Registry) linkVisible(l kv.Link, repo, d string, now int64) bool {
 	if l.Refs > 0 || leaseLive(l.Lease, now) {
 		return true
 	}
-	_, ok := r.pins.live(pinKey{kv.LeaseLink, repo, d}, now)
-	return ok
+	return r.pins.live(pinKey{kv.LeaseLink, repo, d}, now)
 }
 
 // StatBlob returns the size of a blob visible in repo. With pin, an answer
@@ -105,18 +104,52 @@ func (r *Registry) PutBlob(repo string, d digest.Digest, body io.Reader, size, m
 }
 
 // Mount links a blob into repo from repository from, or, when from is empty,
-// from wherever it is stored. It reports whether it mounted.
+// from wherever it is stored. It reports whether it mounted. Every
+// repository may serve as the source; MountIf restricts them.
 func (r *Registry) Mount(repo, from string, d digest.Digest) (bool, error) {
+	return r.MountIf(repo, from, d, nil)
+}
+
+// MountIf is Mount with a say on the source: allowed (nil: every
+// repository) decides which repositories the blob may be mounted from. The
+// source must be allowed and its link visible; a mount without from needs
+// one such repository among those that link the blob. A refused mount
+// answers false, exactly as for a blob that is not there, so that the
+// answer tells nothing about repositories the caller may not read.
+func (r *Registry) MountIf(repo, from string, d digest.Digest, allowed func(repo string) bool) (bool, error) {
 	mounted := false
 	_, err := r.update(func(tx *kv.Tx, c *change) error {
+		usable := func(src string) (bool, error) {
+			if allowed != nil && !allowed(src) {
+				return false, nil
+			}
+			l, ok, err := tx.Link(src, string(d))
+			if err != nil || !ok {
+				return false, err
+			}
+			return r.linkVisible(l, src, string(d), c.now), nil
+		}
+		found := false
 		if from != "" {
-			l, ok, err := tx.Link(from, string(d))
+			ok, err := usable(from)
 			if err != nil {
 				return err
 			}
-			if !ok || !r.linkVisible(l, from, string(d), c.now) {
-				return nil
+			found = ok
+		} else {
+			for _, src := range tx.LinkingRepos(string(d)) {
+				ok, err := usable(src)
+				if err != nil {
+					return err
+				}
+				if ok {
+					found = true
+					break
+				}
 			}
+		}
+		if !found {
+			return nil
 		}
 		err := r.linkBlobTx(tx, c, repo, string(d), -1)
 		if errors.Is(err, ErrBlobUnknown) {
@@ -150,7 +183,7 @@ func (r *Registry) DeleteBlob(repo string, d digest.Digest) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r.pins.drop([]pinKey{{kv.LeaseLink, repo, string(d)}})
+	r.pins.drop(pinKey{kv.LeaseLink, repo, string(d)})
 	return c.Reclaimed, nil
 }
 

@@ -10,43 +10,67 @@ import (
 // leaseLive reports whether a lease expiry is still ahead.
 func leaseLive(lease, now int64) bool { return lease != 0 && lease > now }
 
-// setLeaseTx moves an object's lease to expiry (never earlier than it was).
-func setLeaseTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, cur *int64, expiry int64) error {
-	if *cur >= expiry {
+// addHoldTx adds one pending hold and moves the lease to at least expiry.
+func addHoldTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, h *kv.Hold, expiry int64) error {
+	h.Pending++
+	if h.Lease >= expiry {
 		return nil
 	}
-	if *cur != 0 {
-		if err := tx.DeleteLease(kv.Lease{Expiry: *cur, Kind: kind, Repo: repo, Digest: d}); err != nil {
+	if h.Lease != 0 {
+		if err := tx.DeleteLease(kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d}); err != nil {
 			return err
 		}
 	}
-	*cur = expiry
+	h.Lease = expiry
 	return tx.PutLease(kv.Lease{Expiry: expiry, Kind: kind, Repo: repo, Digest: d})
 }
 
-// endLeaseTx removes an object's lease: a real reference took over.
-func endLeaseTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, cur *int64) error {
-	if *cur == 0 {
-		return nil
+// takeHoldTx: a real reference took over one pending hold; the lease ends
+// with the last. Several pushes in flight may hold one object: each keeps
+// it until its own manifest arrives. It reports whether there was a hold.
+func takeHoldTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, h *kv.Hold) (bool, error) {
+	if h.Pending == 0 {
+		return false, nil
 	}
-	if err := tx.DeleteLease(kv.Lease{Expiry: *cur, Kind: kind, Repo: repo, Digest: d}); err != nil {
-		return err
+	if h.Pending--; h.Pending > 0 {
+		return true, nil
 	}
-	*cur = 0
+	return true, dropHoldTx(tx, kind, repo, d, h)
+}
+
+// dropHoldTx ends the lease and every pending hold.
+func dropHoldTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, h *kv.Hold) error {
+	if h.Lease != 0 {
+		if err := tx.DeleteLease(kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d}); err != nil {
+			return err
+		}
+	}
+	*h = kv.Hold{}
 	return nil
 }
 
-// holdOrLeaseTx decides the fate of an object whose count is zero: it stays
-// if its lease is live, or if a pin is live (the pin becomes its lease).
-func (r *Registry) keepTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d string, lease *int64) (bool, error) {
-	if leaseLive(*lease, c.now) {
+// takeOverTx is what a manifest does to each object it references: it
+// takes over one pending hold, or else (after commit) one pin.
+func takeOverTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d string, h *kv.Hold) error {
+	took, err := takeHoldTx(tx, kind, repo, d, h)
+	if err == nil && !took {
+		c.usedPins = append(c.usedPins, pinKey{kind, repo, d})
+	}
+	return err
+}
+
+// keepTx decides the fate of an object whose count is zero: it stays if its
+// lease is live, or if a pin is live (the pin becomes its lease).
+func (r *Registry) keepTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d string, h *kv.Hold) (bool, error) {
+	if leaseLive(h.Lease, c.now) {
 		return true, nil
 	}
-	if until, ok := r.pins.live(pinKey{kind, repo, d}, c.now); ok {
-		if err := endLeaseTx(tx, kind, repo, d, lease); err != nil {
+	if p, ok := r.pins.convert(pinKey{kind, repo, d}, c.now); ok {
+		if err := dropHoldTx(tx, kind, repo, d, h); err != nil {
 			return false, err
 		}
-		return true, setLeaseTx(tx, kind, repo, d, lease, until)
+		h.Lease, h.Pending = p.until, uint64(p.count)
+		return true, tx.PutLease(kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d})
 	}
 	return false, nil
 }
@@ -70,7 +94,7 @@ func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64) 
 	if err != nil {
 		return err
 	}
-	if err := setLeaseTx(tx, kv.LeaseLink, repo, d, &l.Lease, c.grace); err != nil {
+	if err := addHoldTx(tx, kv.LeaseLink, repo, d, &l.Hold, c.grace); err != nil {
 		return err
 	}
 	return tx.PutLink(repo, d, l)
@@ -86,7 +110,7 @@ func (r *Registry) releaseLinkTx(tx *kv.Tx, c *change, repo, d string) error {
 		l.Refs--
 	}
 	if l.Refs == 0 {
-		keep, err := r.keepTx(tx, c, kv.LeaseLink, repo, d, &l.Lease)
+		keep, err := r.keepTx(tx, c, kv.LeaseLink, repo, d, &l.Hold)
 		if err != nil {
 			return err
 		}
@@ -99,7 +123,7 @@ func (r *Registry) releaseLinkTx(tx *kv.Tx, c *change, repo, d string) error {
 
 // deleteLinkTx removes a link and, if it was the last, the blob record.
 func (r *Registry) deleteLinkTx(tx *kv.Tx, c *change, repo, d string, l kv.Link) error {
-	if err := endLeaseTx(tx, kv.LeaseLink, repo, d, &l.Lease); err != nil {
+	if err := dropHoldTx(tx, kv.LeaseLink, repo, d, &l.Hold); err != nil {
 		return err
 	}
 	b, ok, err := tx.Blob(d)
@@ -130,7 +154,7 @@ func (r *Registry) releaseManifestTx(tx *kv.Tx, c *change, repo, d string) error
 		m.Refs--
 	}
 	if m.Refs == 0 {
-		keep, err := r.keepTx(tx, c, kv.LeaseManifest, repo, d, &m.Lease)
+		keep, err := r.keepTx(tx, c, kv.LeaseManifest, repo, d, &m.Hold)
 		if err != nil {
 			return err
 		}
@@ -149,7 +173,7 @@ func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.M
 			return err
 		}
 	}
-	if err := endLeaseTx(tx, kv.LeaseManifest, repo, d, &m.Lease); err != nil {
+	if err := dropHoldTx(tx, kv.LeaseManifest, repo, d, &m.Hold); err != nil {
 		return err
 	}
 	if m.Subject != "" {
@@ -243,9 +267,9 @@ func (r *Registry) sweepTx(tx *kv.Tx, c *change, max int) (int, error) {
 			if !ok || link.Lease != l.Expiry {
 				continue // a stale index entry
 			}
-			link.Lease = 0
+			link.Hold = kv.Hold{} // its index entry is gone already
 			if link.Refs == 0 {
-				keep, err := r.keepTx(tx, c, kv.LeaseLink, l.Repo, l.Digest, &link.Lease)
+				keep, err := r.keepTx(tx, c, kv.LeaseLink, l.Repo, l.Digest, &link.Hold)
 				if err != nil {
 					return 0, err
 				}
@@ -267,9 +291,9 @@ func (r *Registry) sweepTx(tx *kv.Tx, c *change, max int) (int, error) {
 			if !ok || m.Lease != l.Expiry {
 				continue
 			}
-			m.Lease = 0
+			m.Hold = kv.Hold{}
 			if m.Refs == 0 {
-				keep, err := r.keepTx(tx, c, kv.LeaseManifest, l.Repo, l.Digest, &m.Lease)
+				keep, err := r.keepTx(tx, c, kv.LeaseManifest, l.Repo, l.Digest, &m.Hold)
 				if err != nil {
 					return 0, err
 				}

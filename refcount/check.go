@@ -87,8 +87,12 @@ func (st *checkState) checkDBTx(tx *kv.Tx) error {
 		return err
 	}
 	st.want.Leases = int64(len(leaseIdx))
-	checkLease := func(kind kv.LeaseKind, repo, d string, lease int64, refs uint64) {
+	checkLease := func(kind kv.LeaseKind, repo, d string, h kv.Hold, refs uint64) {
 		obj := repo + "@" + d
+		lease := h.Lease
+		if (h.Lease != 0) != (h.Pending != 0) {
+			st.add(ProblemLeaseIndex, obj, "lease until %d with %d pending holds", h.Lease, h.Pending)
+		}
 		if lease != 0 {
 			l := kv.Lease{Expiry: lease, Kind: kind, Repo: repo, Digest: d}
 			if !leaseIdx[l] {
@@ -172,7 +176,7 @@ func (st *checkState) checkDBTx(tx *kv.Tx) error {
 			if m.Refs != manRefs[d] {
 				st.add(ProblemCount, repo+"@"+d, "manifest count is %d, edges say %d", m.Refs, manRefs[d])
 			}
-			checkLease(kv.LeaseManifest, repo, d, m.Lease, manRefs[d])
+			checkLease(kv.LeaseManifest, repo, d, m.Hold, manRefs[d])
 		}
 		for d, l := range links {
 			b, ok := st.blobs[d]
@@ -182,7 +186,7 @@ func (st *checkState) checkDBTx(tx *kv.Tx) error {
 			if l.Refs != linkRefs[d] {
 				st.add(ProblemCount, repo+"@"+d, "link count is %d, manifests say %d", l.Refs, linkRefs[d])
 			}
-			checkLease(kv.LeaseLink, repo, d, l.Lease, linkRefs[d])
+			checkLease(kv.LeaseLink, repo, d, l.Hold, linkRefs[d])
 			// From the edges, not the stored count, so that one wrong
 			// count is reported once.
 			blobRefs[d] += linkRefs[d]

@@ -63,7 +63,7 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed
 		// A push of a stored manifest still ends the push in flight: the
 		// leases of blobs it uploaded again and the pins of blobs it was
 		// told exist give way to the manifest's edges.
-		if err := r.takeOverTx(tx, c, repo, m); err != nil {
+		if err := r.takeOverAllTx(tx, c, repo, m); err != nil {
 			return err
 		}
 	}
@@ -82,13 +82,14 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed
 		}
 	}
 	if len(tags) > 0 {
-		if err := endLeaseTx(tx, kv.LeaseManifest, repo, d, &m.Lease); err != nil {
+		// A tag is a real reference: it takes over a hold of a push by digest.
+		if _, err := takeHoldTx(tx, kv.LeaseManifest, repo, d, &m.Hold); err != nil {
 			return err
 		}
 	} else if m.Refs == 0 {
-		// Pushed by digest and nothing holds it yet: a lease covers the
+		// Pushed by digest and nothing holds it yet: a hold covers the
 		// push in flight (the index or tag that will reference it).
-		if err := setLeaseTx(tx, kv.LeaseManifest, repo, d, &m.Lease, c.grace); err != nil {
+		if err := addHoldTx(tx, kv.LeaseManifest, repo, d, &m.Hold, c.grace); err != nil {
 			return err
 		}
 	}
@@ -103,18 +104,15 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed
 	return nil
 }
 
-// takeOverTx ends the leases and pins of what a stored manifest holds.
-func (r *Registry) takeOverTx(tx *kv.Tx, c *change, repo string, m kv.Manifest) error {
+// takeOverAllTx: a stored manifest pushed again takes over one hold (or
+// pin) of each object it references, as a new one does.
+func (r *Registry) takeOverAllTx(tx *kv.Tx, c *change, repo string, m kv.Manifest) error {
 	for _, b := range m.Blobs {
 		l, ok, err := tx.Link(repo, b)
-		if err != nil {
+		if err != nil || !ok {
 			return err
 		}
-		c.usedPins = append(c.usedPins, pinKey{kv.LeaseLink, repo, b})
-		if !ok || l.Lease == 0 || l.Refs == 0 {
-			continue
-		}
-		if err := endLeaseTx(tx, kv.LeaseLink, repo, b, &l.Lease); err != nil {
+		if err := takeOverTx(tx, c, kv.LeaseLink, repo, b, &l.Hold); err != nil {
 			return err
 		}
 		if err := tx.PutLink(repo, b, l); err != nil {
@@ -123,14 +121,10 @@ func (r *Registry) takeOverTx(tx *kv.Tx, c *change, repo string, m kv.Manifest) 
 	}
 	for _, ch := range m.Children {
 		cm, ok, err := tx.Manifest(repo, ch)
-		if err != nil {
+		if err != nil || !ok {
 			return err
 		}
-		c.usedPins = append(c.usedPins, pinKey{kv.LeaseManifest, repo, ch})
-		if !ok || cm.Lease == 0 || cm.Refs == 0 {
-			continue
-		}
-		if err := endLeaseTx(tx, kv.LeaseManifest, repo, ch, &cm.Lease); err != nil {
+		if err := takeOverTx(tx, c, kv.LeaseManifest, repo, ch, &cm.Hold); err != nil {
 			return err
 		}
 		if err := tx.PutManifest(repo, ch, cm, nil); err != nil {
@@ -186,24 +180,22 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed
 	for _, b := range m.Blobs {
 		l := links[b]
 		l.Refs++
-		if err := endLeaseTx(tx, kv.LeaseLink, repo, b, &l.Lease); err != nil {
+		if err := takeOverTx(tx, c, kv.LeaseLink, repo, b, &l.Hold); err != nil {
 			return err
 		}
 		if err := tx.PutLink(repo, b, l); err != nil {
 			return err
 		}
-		c.usedPins = append(c.usedPins, pinKey{kv.LeaseLink, repo, b})
 	}
 	for _, ch := range m.Children {
 		cm := children[ch]
 		cm.Refs++
-		if err := endLeaseTx(tx, kv.LeaseManifest, repo, ch, &cm.Lease); err != nil {
+		if err := takeOverTx(tx, c, kv.LeaseManifest, repo, ch, &cm.Hold); err != nil {
 			return err
 		}
 		if err := tx.PutManifest(repo, ch, cm, nil); err != nil {
 			return err
 		}
-		c.usedPins = append(c.usedPins, pinKey{kv.LeaseManifest, repo, ch})
 	}
 	if err := tx.PutManifest(repo, d, m, body); err != nil {
 		return err
@@ -250,7 +242,7 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed
 			continue
 		}
 		rm.Refs++
-		if err := endLeaseTx(tx, kv.LeaseManifest, repo, ref.Digest, &rm.Lease); err != nil {
+		if _, err := takeHoldTx(tx, kv.LeaseManifest, repo, ref.Digest, &rm.Hold); err != nil {
 			return err
 		}
 		if err := tx.PutManifest(repo, ref.Digest, rm, nil); err != nil {
@@ -267,8 +259,7 @@ func (r *Registry) manifestVisible(m kv.Manifest, repo, d string, now int64) boo
 	if m.Refs > 0 || leaseLive(m.Lease, now) {
 		return true
 	}
-	_, ok := r.pins.live(pinKey{kv.LeaseManifest, repo, d}, now)
-	return ok
+	return r.pins.live(pinKey{kv.LeaseManifest, repo, d}, now)
 }
 
 // ManifestInfo describes a stored manifest.
@@ -375,7 +366,7 @@ func (r *Registry) DeleteManifest(repo string, d digest.Digest) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r.pins.drop([]pinKey{{kv.LeaseManifest, repo, string(d)}})
+	r.pins.drop(pinKey{kv.LeaseManifest, repo, string(d)})
 	return c.Reclaimed, nil
 }
 

@@ -12,57 +12,86 @@ type pinKey struct {
 	digest string
 }
 
+type pin struct {
+	until int64 // Unix ns
+	count int   // answers of "exists" not yet followed by a manifest
+}
+
 // pins are short holds kept in memory, so that a HEAD stays a read-only
-// transaction. A pin matters only if the object's last edge goes while it
-// is live: the cascade then writes a lease in its place.
+// transaction. Each answer of "exists" adds one; each manifest that then
+// references the object takes one. A pin matters only if the object's last
+// edge goes while it is live: the cascade then turns it into a lease.
 type pins struct {
 	mu sync.Mutex
-	m  map[pinKey]int64 // expiry, Unix ns
+	m  map[pinKey]pin
 }
 
 func (p *pins) add(k pinKey, until int64) {
 	p.mu.Lock()
 	if p.m == nil {
-		p.m = map[pinKey]int64{}
+		p.m = map[pinKey]pin{}
 	}
-	if p.m[k] < until {
-		p.m[k] = until
+	v := p.m[k]
+	v.count++
+	if v.until < until {
+		v.until = until
 	}
+	p.m[k] = v
 	p.mu.Unlock()
 }
 
-// live returns the pin's expiry if it is later than now.
-func (p *pins) live(k pinKey, now int64) (int64, bool) {
+// live reports whether a pin holds the object at now.
+func (p *pins) live(k pinKey, now int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	exp, ok := p.m[k]
-	return exp, ok && exp > now
+	v, ok := p.m[k]
+	return ok && v.until > now
 }
 
-func (p *pins) drop(keys []pinKey) {
+// take lets one manifest take over one pin of each key.
+func (p *pins) take(keys []pinKey) {
 	if len(keys) == 0 {
 		return
 	}
 	p.mu.Lock()
 	for _, k := range keys {
-		delete(p.m, k)
-	}
-	p.mu.Unlock()
-}
-
-// expire forgets pins that ended at or before now.
-func (p *pins) expire(now int64) {
-	p.mu.Lock()
-	for k, exp := range p.m {
-		if exp <= now {
-			delete(p.m, k)
+		if v, ok := p.m[k]; ok {
+			if v.count--; v.count <= 0 {
+				delete(p.m, k)
+			} else {
+				p.m[k] = v
+			}
 		}
 	}
 	p.mu.Unlock()
 }
 
-func (p *pins) len() int {
+// drop forgets pins whatever their count (the object was deleted on purpose).
+func (p *pins) drop(k pinKey) {
+	p.mu.Lock()
+	delete(p.m, k)
+	p.mu.Unlock()
+}
+
+// convert removes a live pin and returns it, to become a lease.
+func (p *pins) convert(k pinKey, now int64) (pin, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.m)
+	v, ok := p.m[k]
+	if !ok || v.until <= now {
+		return pin{}, false
+	}
+	delete(p.m, k)
+	return v, true
+}
+
+// expire forgets pins that ended at or before now.
+func (p *pins) expire(now int64) {
+	p.mu.Lock()
+	for k, v := range p.m {
+		if v.until <= now {
+			delete(p.m, k)
+		}
+	}
+	p.mu.Unlock()
 }

@@ -104,7 +104,7 @@ func (r *Registry) finish(c *change) error {
 	if c == nil {
 		return nil
 	}
-	r.pins.drop(c.usedPins)
+	r.pins.take(c.usedPins)
 	if len(c.freed) == 0 {
 		return nil
 	}

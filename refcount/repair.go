@@ -202,9 +202,15 @@ func (r *Registry) recountTx(tx *kv.Tx, c *change) error {
 	}
 	// fixLease makes the expiry index agree with an object's lease, and
 	// gives an object nothing holds a lease of one grace period.
-	fixLease := func(kind kv.LeaseKind, repo, d string, lease *int64, refs uint64) error {
-		if *lease != 0 {
-			l := kv.Lease{Expiry: *lease, Kind: kind, Repo: repo, Digest: d}
+	fixLease := func(kind kv.LeaseKind, repo, d string, h *kv.Hold, refs uint64) error {
+		switch {
+		case h.Lease == 0:
+			h.Pending = 0
+		case h.Pending == 0:
+			h.Pending = 1
+		}
+		if h.Lease != 0 {
+			l := kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d}
 			if !leaseIdx[l] {
 				if err := tx.PutLease(l); err != nil {
 					return err
@@ -212,9 +218,9 @@ func (r *Registry) recountTx(tx *kv.Tx, c *change) error {
 			}
 			delete(leaseIdx, l)
 		}
-		if refs == 0 && *lease == 0 {
-			*lease = c.grace
-			return tx.PutLease(kv.Lease{Expiry: *lease, Kind: kind, Repo: repo, Digest: d})
+		if refs == 0 && h.Lease == 0 {
+			h.Lease, h.Pending = c.grace, 1
+			return tx.PutLease(kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d})
 		}
 		return nil
 	}
@@ -284,11 +290,11 @@ func (r *Registry) recountTx(tx *kv.Tx, c *change) error {
 		for d, m := range manifests {
 			changed := m.Refs != manRefs[d]
 			m.Refs = manRefs[d]
-			old := m.Lease
-			if err := fixLease(kv.LeaseManifest, repo, d, &m.Lease, m.Refs); err != nil {
+			old := m.Hold
+			if err := fixLease(kv.LeaseManifest, repo, d, &m.Hold, m.Refs); err != nil {
 				return err
 			}
-			if changed || old != m.Lease {
+			if changed || old != m.Hold {
 				if err := tx.PutManifest(repo, d, m, nil); err != nil {
 					return err
 				}
@@ -307,11 +313,11 @@ func (r *Registry) recountTx(tx *kv.Tx, c *change) error {
 			l := linkVals[d]
 			changed := l.Refs != linkRefs[d]
 			l.Refs = linkRefs[d]
-			old := l.Lease
-			if err := fixLease(kv.LeaseLink, repo, d, &l.Lease, l.Refs); err != nil {
+			old := l.Hold
+			if err := fixLease(kv.LeaseLink, repo, d, &l.Hold, l.Refs); err != nil {
 				return err
 			}
-			if changed || old != l.Lease {
+			if changed || old != l.Hold {
 				if err := tx.RewriteLink(repo, d, l); err != nil {
 					return err
 				}
