@@ -158,9 +158,8 @@ func (r *Registry) MountIf(repo, from string, d digest.Digest, allowed func(repo
 		mounted = err == nil
 		return err
 	})
-	if mounted {
-		r.pins.add(pinKey{kv.LeaseLink, repo, string(d)}, r.now()+int64(r.opts.PinWindow))
-	}
+	// The mount's hold is in the database already: no pin on top of it,
+	// or the manifest that takes the hold over would leave the pin behind.
 	return mounted, err
 }
 

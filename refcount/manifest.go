@@ -58,6 +58,8 @@ type Parsed struct {
 	Blobs    []string
 	Optional map[string]bool
 	Children []string
+	// Sizes are the sizes the descriptors give, by digest.
+	Sizes map[string]int64
 }
 
 func invalid(format string, args ...any) error {
@@ -109,7 +111,14 @@ func ParseManifest(contentType string, body []byte) (*Parsed, error) {
 	if raw.SchemaVersion == nil || *raw.SchemaVersion != 2 {
 		return nil, invalid("schemaVersion must be 2")
 	}
-	p := &Parsed{MediaType: mt, ArtifactType: raw.ArtifactType, Annotations: raw.Annotations, Optional: map[string]bool{}}
+	p := &Parsed{MediaType: mt, ArtifactType: raw.ArtifactType, Annotations: raw.Annotations, Optional: map[string]bool{}, Sizes: map[string]int64{}}
+	sized := func(d Descriptor, where string) error {
+		if s, ok := p.Sizes[d.Digest]; ok && s != d.Size {
+			return invalid("%s: %s is given sizes %d and %d", where, d.Digest, s, d.Size)
+		}
+		p.Sizes[d.Digest] = d.Size
+		return nil
+	}
 	seen := map[string]bool{}
 	addBlob := func(d Descriptor, optional bool) {
 		if seen[d.Digest] {
@@ -132,6 +141,9 @@ func ParseManifest(contentType string, body []byte) (*Parsed, error) {
 			if err := checkDescriptor(d, fmt.Sprintf("manifests[%d]", i)); err != nil {
 				return nil, err
 			}
+			if err := sized(d, fmt.Sprintf("manifests[%d]", i)); err != nil {
+				return nil, err
+			}
 			if !seen[d.Digest] {
 				seen[d.Digest] = true
 				p.Children = append(p.Children, d.Digest)
@@ -147,9 +159,15 @@ func ParseManifest(contentType string, body []byte) (*Parsed, error) {
 		if err := checkDescriptor(*raw.Config, "config"); err != nil {
 			return nil, err
 		}
+		if err := sized(*raw.Config, "config"); err != nil {
+			return nil, err
+		}
 		addBlob(*raw.Config, false)
 		for i, d := range raw.Layers {
 			if err := checkDescriptor(d, fmt.Sprintf("layers[%d]", i)); err != nil {
+				return nil, err
+			}
+			if err := sized(d, fmt.Sprintf("layers[%d]", i)); err != nil {
 				return nil, err
 			}
 			addBlob(d, nonDistributable(d))

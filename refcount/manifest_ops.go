@@ -3,6 +3,7 @@ package refcount
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/kv"
@@ -145,7 +146,7 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed
 		Subject:      p.Subject,
 		Annotations:  p.Annotations,
 	}
-	var missing []string
+	var missing, wrongSize []string
 	links := map[string]kv.Link{}
 	for _, b := range p.Blobs {
 		l, ok, err := tx.Link(repo, b)
@@ -157,6 +158,11 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed
 				missing = append(missing, b)
 			}
 			continue
+		}
+		if rec, ok, err := tx.Blob(b); err != nil {
+			return err
+		} else if ok && rec.Size != p.Sizes[b] {
+			wrongSize = append(wrongSize, fmt.Sprintf("%s is %d bytes, not %d", b, rec.Size, p.Sizes[b]))
 		}
 		links[b] = l
 		m.Blobs = append(m.Blobs, b)
@@ -171,11 +177,17 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed
 			missing = append(missing, ch)
 			continue
 		}
+		if cm.Size != p.Sizes[ch] {
+			wrongSize = append(wrongSize, fmt.Sprintf("%s is %d bytes, not %d", ch, cm.Size, p.Sizes[ch]))
+		}
 		children[ch] = cm
 		m.Children = append(m.Children, ch)
 	}
 	if len(missing) > 0 {
 		return &MissingError{Digests: missing}
+	}
+	if len(wrongSize) > 0 {
+		return fmt.Errorf("%w: descriptor sizes differ from the content: %s", ErrManifestInvalid, strings.Join(wrongSize, "; "))
 	}
 	for _, b := range m.Blobs {
 		l := links[b]
