@@ -40,6 +40,9 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("kv: open %s: %w", path, err)
 	}
+	// Concurrent writers share a commit (and its fsync) when they arrive
+	// within this delay of each other.
+	b.MaxBatchDelay = 2 * time.Millisecond
 	db := &DB{bolt: b}
 	if opts.ReadOnly {
 		err = b.View(func(tx *bbolt.Tx) error {
@@ -78,6 +81,13 @@ func (db *DB) Size() int64 {
 // fn returns nil. Values read inside fn are copies and outlive it.
 func (db *DB) Update(fn func(*Tx) error) error {
 	return db.bolt.Update(func(tx *bbolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// Batch is Update for concurrent callers: calls that arrive together are
+// committed in one transaction. fn may be called more than once, so it must
+// have no effect outside the transaction that it does not redo.
+func (db *DB) Batch(fn func(*Tx) error) error {
+	return db.bolt.Batch(func(tx *bbolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 
 // View runs fn in a read-only transaction.

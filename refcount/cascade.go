@@ -50,12 +50,12 @@ func dropHoldTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, h *kv.Hold) error 
 }
 
 // takeOverTx is what a manifest does to each object it references: it
-// takes over one pending hold, or else (after commit) one pin.
+// takes over one pending hold and (after commit) one pin. Both: docker
+// HEADs each blob right after uploading it, so one push leaves a hold and
+// a pin, and a complete push must leave neither behind.
 func takeOverTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d string, h *kv.Hold) error {
-	took, err := takeHoldTx(tx, kind, repo, d, h)
-	if err == nil && !took {
-		c.usedPins = append(c.usedPins, pinKey{kind, repo, d})
-	}
+	c.usedPins = append(c.usedPins, pinKey{kind, repo, d})
+	_, err := takeHoldTx(tx, kind, repo, d, h)
 	return err
 }
 
@@ -65,7 +65,8 @@ func (r *Registry) keepTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d strin
 	if leaseLive(h.Lease, c.now) {
 		return true, nil
 	}
-	if p, ok := r.pins.convert(pinKey{kind, repo, d}, c.now); ok {
+	if p, ok := r.pins.peek(pinKey{kind, repo, d}, c.now); ok {
+		c.convertedPins = append(c.convertedPins, pinKey{kind, repo, d})
 		if err := dropHoldTx(tx, kind, repo, d, h); err != nil {
 			return false, err
 		}

@@ -73,15 +73,15 @@ func (p *pins) drop(k pinKey) {
 	p.mu.Unlock()
 }
 
-// convert removes a live pin and returns it, to become a lease.
-func (p *pins) convert(k pinKey, now int64) (pin, bool) {
+// peek returns a live pin. A transaction that turns it into a lease
+// forgets it only after commit: a batched transaction may run twice.
+func (p *pins) peek(k pinKey, now int64) (pin, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	v, ok := p.m[k]
 	if !ok || v.until <= now {
 		return pin{}, false
 	}
-	delete(p.m, k)
 	return v, true
 }
 

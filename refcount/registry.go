@@ -63,17 +63,22 @@ type change struct {
 	usedPins  []pinKey        // pins a real reference took over
 	swept     int             // expired leases processed
 	Reclaimed int64           // bytes of blobs freed
+	// pins that became leases: forgotten after commit
+	convertedPins []pinKey
 }
 
 // updateTx runs fn in a write transaction after sweeping a bounded number of
-// expired leases. It does not touch files; finish does.
+// expired leases. Concurrent calls share one transaction (and one fsync),
+// so fn may run more than once: everything it does goes to the database or
+// to c, which is made anew on every run. It does not touch files; finish
+// does.
 func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error) {
 	r.mu.Lock()
 	cleared := r.cleared
 	r.cleared = nil
 	r.mu.Unlock()
 	var c *change
-	err := r.db.Update(func(tx *kv.Tx) error {
+	err := r.db.Batch(func(tx *kv.Tx) error {
 		now := r.now()
 		c = &change{now: now, grace: now + int64(r.opts.UploadGrace), pinUntil: now + int64(r.opts.PinWindow)}
 		for _, d := range cleared {
@@ -105,6 +110,9 @@ func (r *Registry) finish(c *change) error {
 		return nil
 	}
 	r.pins.take(c.usedPins)
+	for _, k := range c.convertedPins {
+		r.pins.drop(k)
+	}
 	if len(c.freed) == 0 {
 		return nil
 	}

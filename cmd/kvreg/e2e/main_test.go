@@ -1,0 +1,500 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	// kvregBin is the binary TestMain builds.
+	kvregBin string
+	// ci: in CI a client that cannot start fails the test instead of
+	// skipping it.
+	ci = os.Getenv("CI") == "true"
+)
+
+func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "kvreg-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	kvregBin = filepath.Join(dir, "kvreg")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, goTool(), "build", "-o", kvregBin, "github.com/kvreg/kvreg/cmd/kvreg").CombinedOutput()
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: go build kvreg: %v\n%s", err, out)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "e2e: built kvreg in %v\n", time.Since(start).Round(time.Millisecond))
+	code := m.Run()
+	docker.stop()
+	return code
+}
+
+// goTool is the go command: go test puts GOROOT/bin first on PATH.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+}
+
+// missing skips the test, or fails it in CI, when a client cannot be used.
+func missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if ci {
+		t.Fatalf("CI=true and a client is not usable: %s", msg)
+	}
+	t.Skipf("skipping (set CI=true to make this a failure): %s", msg)
+}
+
+// findTool looks a client up on PATH, then in the usual install places
+// (go install puts crane and regctl in $GOPATH/bin or $HOME/go/bin).
+func findTool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	var dirs []string
+	if gp := os.Getenv("GOPATH"); gp != "" {
+		for _, d := range filepath.SplitList(gp) {
+			dirs = append(dirs, filepath.Join(d, "bin"))
+		}
+	}
+	if gb := os.Getenv("GOBIN"); gb != "" {
+		dirs = append(dirs, gb)
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(h, "go", "bin"))
+	}
+	dirs = append(dirs, "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found on PATH, $GOPATH/bin or $HOME/go/bin", name)
+}
+
+// needTool returns the path of a client, or skips (fails in CI).
+func needTool(t testing.TB, name, install string) string {
+	t.Helper()
+	p, err := findTool(name)
+	if err != nil {
+		missing(t, "%v (install: %s)", err, install)
+	}
+	return p
+}
+
+// step logs how long a step took: defer step(t, "push")().
+func step(t testing.TB, name string) func() {
+	t.Helper()
+	start := time.Now()
+	return func() {
+		t.Helper()
+		t.Logf("step %q took %v", name, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// cmdResult is what a client printed.
+type cmdResult struct {
+	stdout, stderr string
+	err            error
+}
+
+func (r cmdResult) combined() string { return r.stdout + r.stderr }
+
+// runCmd runs a command with a time limit and extra environment, logging
+// the command line and how long it took.
+func runCmd(t testing.TB, timeout time.Duration, env []string, bin string, args ...string) cmdResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	cmd.Stdin = nil
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (time limit %v)", ctx.Err(), timeout)
+	}
+	t.Logf("$ %s %s  (%v)", filepath.Base(bin), strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
+	return cmdResult{stdout: stdout.String(), stderr: stderr.String(), err: err}
+}
+
+// mustRun is runCmd that fails the test on error, showing the output.
+func mustRun(t testing.TB, timeout time.Duration, env []string, bin string, args ...string) cmdResult {
+	t.Helper()
+	r := runCmd(t, timeout, env, bin, args...)
+	if r.err != nil {
+		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), strings.Join(args, " "), r.err, tail(r.stdout, 4000), tail(r.stderr, 4000))
+	}
+	return r
+}
+
+// cleanEnv is the environment without settings that would point clients at
+// another daemon or the user's configuration.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG",
+			"REGISTRY_AUTH_FILE", "REGCTL_CONFIG", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy":
+			continue
+		}
+		env = append(env, kv)
+	}
+	// Loopback never goes through a proxy.
+	return append(env, "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// freeBytes is the space available to unprivileged writers at path.
+func freeBytes(path string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// registry is a kvreg serve process on a loopback port.
+type registry struct {
+	root    string // data directory
+	addr    string // 127.0.0.1:port
+	logPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	waitErr error
+}
+
+// startRegistry starts kvreg on a free loopback port with a fresh data
+// directory; it is stopped when the test ends.
+func startRegistry(t testing.TB) *registry {
+	t.Helper()
+	dir := t.TempDir()
+	r := &registry{root: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "kvreg.log")}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("pick a port: %v", err)
+		}
+		r.addr = ln.Addr().String()
+		ln.Close()
+		if lastErr = r.start(t); lastErr == nil {
+			break
+		}
+	}
+	if lastErr != nil {
+		t.Fatalf("kvreg serve did not come up: %v\nlog:\n%s", lastErr, r.log())
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("kvreg log (tail):\n%s", tail(r.log(), 6000))
+		}
+		r.kill()
+	})
+	return r
+}
+
+// start runs kvreg serve on r.addr and waits (bounded) until /v2/ answers.
+func (r *registry) start(t testing.TB) error {
+	t.Helper()
+	logf, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(kvregBin, "serve", "--addr", r.addr, "--root", r.root)
+	cmd.Env = cleanEnv()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	r.cmd, r.done, r.waitErr = cmd, make(chan struct{}), nil
+	go func(done chan struct{}) { r.waitErr = cmd.Wait(); close(done) }(r.done)
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-r.done:
+			return fmt.Errorf("kvreg serve exited: %v", r.waitErr)
+		default:
+		}
+		resp, err := client.Get("http://" + r.addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && resp.Header.Get("Docker-Distribution-API-Version") == "registry/2.0" {
+				t.Logf("kvreg serving on %s, root %s (up in %v)", r.addr, r.root, time.Since(start).Round(time.Millisecond))
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polling for the daemon to come up
+	}
+	r.kill()
+	return errors.New("kvreg serve did not answer /v2/ within 20s")
+}
+
+func (r *registry) running() bool {
+	if r.cmd == nil {
+		return false
+	}
+	select {
+	case <-r.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop ends the server with SIGTERM and requires a clean exit.
+func (r *registry) stop(t testing.TB) {
+	t.Helper()
+	if !r.running() {
+		return
+	}
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.done:
+		if r.waitErr != nil {
+			t.Errorf("kvreg serve exited with %v on SIGTERM", r.waitErr)
+		}
+	case <-time.After(45 * time.Second):
+		r.kill()
+		t.Errorf("kvreg serve did not stop within 45s of SIGTERM")
+	}
+}
+
+func (r *registry) kill() {
+	if !r.running() {
+		return
+	}
+	syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// restart starts the server again on the same address and data directory.
+func (r *registry) restart(t testing.TB) {
+	t.Helper()
+	r.stop(t)
+	if err := r.start(t); err != nil {
+		t.Fatalf("restart kvreg: %v\nlog:\n%s", err, tail(r.log(), 4000))
+	}
+}
+
+// fsck stops the server and requires `kvreg fsck` to find the store clean.
+// The server stays stopped; call restart to go on.
+func (r *registry) fsck(t testing.TB, deep bool) {
+	t.Helper()
+	defer step(t, "kvreg fsck")()
+	r.stop(t)
+	args := []string{"fsck", "--root", r.root}
+	if deep {
+		args = append(args, "--deep")
+	}
+	res := runCmd(t, 5*time.Minute, nil, kvregBin, args...)
+	out := res.combined()
+	t.Logf("kvreg fsck:\n%s", strings.TrimSpace(out))
+	if res.err != nil {
+		t.Fatalf("kvreg fsck --root %s: %v (want exit 0, store clean):\n%s", r.root, res.err, out)
+	}
+	if !strings.Contains(out, "clean") {
+		t.Fatalf("kvreg fsck exited 0 but did not say clean:\n%s", out)
+	}
+}
+
+func (r *registry) log() string {
+	b, _ := os.ReadFile(r.logPath)
+	return string(b)
+}
+
+// host is what clients put before a repository name.
+func (r *registry) host() string { return r.addr }
+
+// ref is a full image reference in this registry.
+func (r *registry) ref(repoAndRef string) string { return r.addr + "/" + repoAndRef }
+
+func (r *registry) url(path string) string { return "http://" + r.addr + path }
+
+// blobFile is where the store keeps a blob's bytes.
+func (r *registry) blobFile(d string) string {
+	alg, hex, _ := strings.Cut(d, ":")
+	return filepath.Join(r.root, "blobs", alg, hex)
+}
+
+// hasBlobFile reports whether a blob's file is on disk.
+func (r *registry) hasBlobFile(t testing.TB, d string) bool {
+	t.Helper()
+	_, err := os.Stat(r.blobFile(d))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("stat blob %s: %v", d, err)
+	}
+	return err == nil
+}
+
+// blobsSize is the sum of the sizes of the files under <root>/blobs.
+func (r *registry) blobsSize(t testing.TB) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(filepath.Join(r.root, "blobs"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("size of blobs: %v", err)
+	}
+	return n
+}
+
+var httpClient = &http.Client{Timeout: 2 * time.Minute}
+
+// do sends one request to the registry and returns the status, headers and
+// body.
+func (r *registry) do(t testing.TB, method, path string, hdr map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, r.url(path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	t.Logf("%s %s -> %d", method, path, resp.StatusCode)
+	return resp.StatusCode, resp.Header, body
+}
+
+// manifestAccept lists every manifest type a client may ask for.
+var manifestAccept = strings.Join([]string{
+	mtDockerManifest, mtDockerList, mtOCIManifest, mtOCIIndex,
+}, ", ")
+
+// headDigest resolves a tag with a HEAD, as an operator would before a
+// DELETE, and returns the Docker-Content-Digest.
+func (r *registry) headDigest(t testing.TB, repo, ref string) string {
+	t.Helper()
+	st, h, _ := r.do(t, http.MethodHead, "/v2/"+repo+"/manifests/"+ref, map[string]string{"Accept": manifestAccept})
+	if st != http.StatusOK {
+		t.Fatalf("HEAD %s:%s: status %d, want 200", repo, ref, st)
+	}
+	d := h.Get("Docker-Content-Digest")
+	if !strings.HasPrefix(d, "sha256:") {
+		t.Fatalf("HEAD %s:%s: Docker-Content-Digest %q", repo, ref, d)
+	}
+	return d
+}
+
+// manifestStatus is the status of a HEAD of a manifest.
+func (r *registry) manifestStatus(t testing.TB, repo, ref string) int {
+	t.Helper()
+	st, _, _ := r.do(t, http.MethodHead, "/v2/"+repo+"/manifests/"+ref, map[string]string{"Accept": manifestAccept})
+	return st
+}
+
+// getManifest fetches and parses a manifest.
+func (r *registry) getManifest(t testing.TB, repo, ref string) (manifest, string) {
+	t.Helper()
+	st, h, body := r.do(t, http.MethodGet, "/v2/"+repo+"/manifests/"+ref, map[string]string{"Accept": manifestAccept})
+	if st != http.StatusOK {
+		t.Fatalf("GET manifest %s:%s: status %d: %s", repo, ref, st, body)
+	}
+	m := parseManifest(t, body)
+	d := h.Get("Docker-Content-Digest")
+	if want := sha256Digest(body); d != want {
+		t.Fatalf("GET manifest %s:%s: Docker-Content-Digest %s, body digest %s", repo, ref, d, want)
+	}
+	return m, d
+}
+
+// deleteManifest sends DELETE /v2/<repo>/manifests/<ref> and requires 202.
+func (r *registry) deleteManifest(t testing.TB, repo, ref string) {
+	t.Helper()
+	st, _, body := r.do(t, http.MethodDelete, "/v2/"+repo+"/manifests/"+ref, nil)
+	if st != http.StatusAccepted {
+		t.Fatalf("DELETE %s manifest %s: status %d, want 202: %s", repo, ref, st, body)
+	}
+}
+
+// catalog lists the repositories.
+func (r *registry) catalog(t testing.TB) []string {
+	t.Helper()
+	var c struct {
+		Repositories []string `json:"repositories"`
+	}
+	st, _, body := r.do(t, http.MethodGet, "/v2/_catalog", nil)
+	if st != http.StatusOK {
+		t.Fatalf("GET /v2/_catalog: %d: %s", st, body)
+	}
+	mustJSON(t, body, &c)
+	return c.Repositories
+}
+
+// tags lists a repository's tags; a repository that is gone has none.
+func (r *registry) tags(t testing.TB, repo string) []string {
+	t.Helper()
+	var c struct {
+		Tags []string `json:"tags"`
+	}
+	st, _, body := r.do(t, http.MethodGet, "/v2/"+repo+"/tags/list", nil)
+	if st == http.StatusNotFound {
+		return nil
+	}
+	if st != http.StatusOK {
+		t.Fatalf("GET tags of %s: %d: %s", repo, st, body)
+	}
+	mustJSON(t, body, &c)
+	return c.Tags
+}
