@@ -29,6 +29,10 @@ const (
 	fileData = "data"
 )
 
+// copyBufs are the buffers uploads are copied through: large, so that a
+// big layer costs few system calls.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
 // session is the in-memory state of an upload: the running sha256 of data.
 // It is rebuilt from the file after a restart.
 type session struct {
@@ -161,7 +165,9 @@ func (s *Store) Append(repo, id string, start int64, r io.Reader, max int64) (in
 	if max > 0 {
 		src = io.LimitReader(r, max-sess.size+1)
 	}
-	n, err := io.Copy(io.MultiWriter(f, sess.hasher), src)
+	buf := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.MultiWriter(f, sess.hasher), src, *buf)
+	copyBufs.Put(buf)
 	if err == nil && max > 0 && sess.size+n > max {
 		err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
 	}
