@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# make bench: the same seeded workload (cmd/kvreg-bench) against kvreg and
+# the reference registry, one after the other in one run, on this machine,
+# then each figure side by side with the ratio.
+#
+# The reference is distribution v3 (`go install .../distribution/v3/cmd/registry`)
+# or, if that does not install, Debian's docker-registry (distribution 2.8).
+# Its time to give bytes back after a DELETE includes what its docs require:
+# stop it, `registry garbage-collect CONFIG --delete-untagged`, start it again.
+#
+# Environment:
+#   BENCH_ARGS     extra kvreg-bench flags for every run (e.g. "-images 32 -large-mb 256")
+#   REPEAT         rounds (default 3); each round runs both registries, in
+#                  alternating order; the table shows the median of each figure
+#   REF            auto (default: v3, else docker-registry) | v3 | docker-registry
+#   DIST_VERSION   distribution version for go install (default v3.0.0)
+#   BENCH_TMPDIR   where the data directories go (default: $TMPDIR or /tmp);
+#                  both registries and dd write there, so to the same disk
+#   KEEP           1: keep the work directory (logs, JSON results)
+#   OUT            a directory to copy the JSON results and the table into
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+GO=${GO:-go}
+REF=${REF:-auto}
+DIST_VERSION=${DIST_VERSION:-v3.0.0}
+REPEAT=${REPEAT:-3}
+BENCH_ARGS=${BENCH_ARGS:-}
+LARGE_MB=512
+# -large-mb in BENCH_ARGS sets the dd size too.
+if [[ " $BENCH_ARGS " =~ [[:space:]]-large-mb[[:space:]=]+([0-9]+) ]]; then LARGE_MB=${BASH_REMATCH[1]}; fi
+
+WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/kvreg-bench.XXXXXX")
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	if [[ -f $WORK/ref.pid ]]; then kill "$(cat "$WORK/ref.pid")" 2>/dev/null || true; fi
+	if [[ ${KEEP:-0} == 1 ]]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+log() { echo "bench: $*" >&2; }
+
+# ---- build and install ----
+mkdir -p "$WORK/bin"
+log "building kvreg and kvreg-bench"
+$GO build -o "$WORK/bin/kvreg" ./cmd/kvreg
+$GO build -o "$WORK/bin/kvreg-bench" ./cmd/kvreg-bench
+BENCH=$WORK/bin/kvreg-bench
+
+REGBIN='' REFNAME='' FAILED=0
+if [[ $REF == auto || $REF == v3 ]]; then
+	CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/kvreg-bench/distribution-$DIST_VERSION
+	if [[ ! -x $CACHE/registry ]]; then
+		log "installing distribution $DIST_VERSION (go install)"
+		mkdir -p "$CACHE"
+		if ! GOBIN=$CACHE $GO install "github.com/distribution/distribution/v3/cmd/registry@$DIST_VERSION" >"$WORK/dist-install.log" 2>&1; then
+			log "distribution $DIST_VERSION did not install:"
+			tail -5 "$WORK/dist-install.log" >&2
+			if [[ $REF == v3 ]]; then exit 1; fi
+		fi
+	fi
+	if [[ -x $CACHE/registry ]]; then REGBIN=$CACHE/registry REFNAME="distribution $DIST_VERSION"; fi
+fi
+if [[ -z $REGBIN ]]; then
+	if ! command -v docker-registry >/dev/null; then
+		log "installing Debian's docker-registry"
+		apt-get update -qq && apt-get install -y -qq docker-registry >/dev/null
+	fi
+	REGBIN=$(command -v docker-registry)
+	REFNAME="docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null || echo '?')"
+fi
+log "reference: $REFNAME ($REGBIN)"
+
+# wait_gone PID: until the process has exited (a zombie counts as gone).
+wait_gone() {
+	while [[ -e /proc/$1 ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; do sleep 0.02; done
+}
+
+# dd on the same disk, once before the rounds for the header. Each run also
+# has kvreg-bench run dd right before and right after its large push
+# (-dd-file): the table compares the large push with those.
+dd_mbps() {
+	local out
+	out=$(dd if=/dev/zero of="$WORK/dd.bin" bs=1M count="$LARGE_MB" conv=fdatasync 2>&1 | tail -1)
+	rm -f "$WORK/dd.bin"
+	# "536870912 bytes (537 MB, 512 MiB) copied, 1.23 s, 436 MB/s"
+	awk '{ printf "%.1f\n", $1 / $(NF-3) / 1e6 }' <<<"$out"
+}
+
+# run_kvreg ROUND
+run_kvreg() {
+	local port pid dir=$WORK/kvreg-$1
+	port=$($BENCH -free-port)
+	mkdir -p "$dir"
+	"$WORK/bin/kvreg" serve --addr "127.0.0.1:$port" --root "$dir/data" 2>"$dir/serve.log" &
+	pid=$!
+	PIDS+=("$pid")
+	log "round $1: kvreg on 127.0.0.1:$port (pid $pid)"
+	# shellcheck disable=SC2086
+	$BENCH -url "http://127.0.0.1:$port" -name kvreg -data-dir "$dir/data" -pid "$pid" -dd-file "$WORK/dd.bin" \
+		$BENCH_ARGS >"$WORK/kvreg-$1.json" ||
+		{ log "kvreg-bench against kvreg failed; its figures so far follow"; FAILED=1; }
+	kill "$pid"
+	wait "$pid" || true
+	rm -rf "$dir/data"
+}
+
+# run_ref ROUND
+run_ref() {
+	local port pid dir=$WORK/ref-$1
+	port=$($BENCH -free-port)
+	mkdir -p "$dir/data"
+	cat >"$dir/config.yml" <<CONFIG
+version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+CONFIG
+	# Started detached, so that the after-delete script can stop and start it.
+	local start="setsid $REGBIN serve $dir/config.yml >>$dir/serve.log 2>&1 & echo \$! >$WORK/ref.pid"
+	sh -c "$start"
+	cat >"$dir/gc.sh" <<GC
+#!/usr/bin/env bash
+# After the DELETEs: garbage-collect must run with the registry stopped.
+set -e
+pid=\$(cat $WORK/ref.pid)
+kill "\$pid"
+while [[ -e /proc/\$pid ]] && ! grep -q '^State:[[:space:]]*Z' /proc/\$pid/status 2>/dev/null; do sleep 0.02; done
+$REGBIN garbage-collect $dir/config.yml --delete-untagged >$dir/gc.log 2>&1
+$start
+GC
+	chmod +x "$dir/gc.sh"
+	log "round $1: $REFNAME on 127.0.0.1:$port (pid $(cat "$WORK/ref.pid"))"
+	# shellcheck disable=SC2086
+	$BENCH -url "http://127.0.0.1:$port" -name "$REFNAME" -data-dir "$dir/data" -pid "$(cat "$WORK/ref.pid")" \
+		-after-delete "$dir/gc.sh" -dd-file "$WORK/dd.bin" $BENCH_ARGS >"$WORK/ref-$1.json" ||
+		{ log "kvreg-bench against $REFNAME failed; its figures so far follow"; FAILED=1; }
+	pid=$(cat "$WORK/ref.pid")
+	kill "$pid"
+	wait_gone "$pid"
+	rm -f "$WORK/ref.pid"
+	rm -rf "$dir/data"
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load average: $LOAD_BEFORE; $(nproc) cores; disk of $WORK: $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' ')"
+DD=$(dd_mbps)
+log "dd bs=1M count=$LARGE_MB conv=fdatasync: $DD MB/s"
+K='' R=''
+for ((i = 1; i <= REPEAT; i++)); do
+	if ((i % 2)); then run_kvreg "$i"; run_ref "$i"; else run_ref "$i"; run_kvreg "$i"; fi
+	K+=${K:+,}$WORK/kvreg-$i.json
+	R+=${R:+,}$WORK/ref-$i.json
+done
+
+{
+	echo "kvreg $(git describe --always --dirty 2>/dev/null || echo '?') vs $REFNAME, $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
+	echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo); disk $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' '); load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
+	echo "dd bs=1M count=$LARGE_MB conv=fdatasync on the same disk before the rounds: $DD MB/s"
+	echo
+	$BENCH -compare "$K" -against "$R"
+} | tee "$WORK/table.md"
+if [[ -n ${OUT:-} ]]; then
+	mkdir -p "$OUT"
+	cp "$WORK"/kvreg-*.json "$WORK"/ref-*.json "$WORK/table.md" "$OUT/"
+fi
+exit "$FAILED"
