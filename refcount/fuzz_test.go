@@ -121,3 +121,35 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+// JSON object names are case-sensitive, and a manifest's edges must be the
+// ones every client reads from its bytes. Go's encoding/json matches names
+// case-insensitively and lets the last duplicate win, so a manifest with
+// "layers" and "Layers" (or two "digest"s in a descriptor) is counted by
+// kvreg with one set of blobs while a case-sensitive or first-wins client
+// pulls another, which nothing holds: a dangling reference seen from the
+// client. Such documents must be refused. Found by FuzzParseManifest
+// (its corpus holds accepted manifests spelled "sChemAVersion", "Config").
+func TestParseManifestRefusesAmbiguousNames(t *testing.T) {
+	cfg := digest.FromString("config")
+	l1 := digest.FromString("layer1")
+	l2 := digest.FromString("layer2")
+	desc := func(d digest.Digest) string {
+		return fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":6}`, d)
+	}
+	head := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":6},`, MediaTypeOCIManifest, cfg)
+	for name, body := range map[string]string{
+		"layers and Layers":     head + `"layers":[` + desc(l1) + `],"Layers":[` + desc(l2) + `]}`,
+		"layers twice":          head + `"layers":[` + desc(l1) + `],"layers":[` + desc(l2) + `]}`,
+		"digest and Digest":     head + fmt.Sprintf(`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"Digest":%q,"size":6}]}`, l1, l2),
+		"config twice":          head + `"config":` + desc(l2) + `,"layers":[]}`,
+		"schemaVersion, Schema": fmt.Sprintf(`{"schemaVersion":2,"SchemaVersion":1,"mediaType":%q,"config":%s,"layers":[]}`, MediaTypeOCIManifest, desc(cfg)),
+	} {
+		p, err := ParseManifest(MediaTypeOCIManifest, []byte(body))
+		if err == nil {
+			t.Errorf("%s: accepted, with blob edges %v; a first-wins or case-sensitive client reads other ones", name, p.Blobs)
+		} else if !errors.Is(err, ErrManifestInvalid) {
+			t.Errorf("%s: %v is not ErrManifestInvalid", name, err)
+		}
+	}
+}

@@ -76,6 +76,9 @@ func ParseManifest(contentType string, body []byte) (*Parsed, error) {
 	if len(bytes.TrimSpace(body[dec.InputOffset():])) != 0 {
 		return nil, invalid("trailing data after the JSON document")
 	}
+	if err := checkNames(body); err != nil {
+		return nil, err
+	}
 	ct := ""
 	if contentType != "" {
 		mt, _, err := mime.ParseMediaType(contentType)

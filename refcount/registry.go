@@ -3,6 +3,7 @@ package refcount
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kvreg/kvreg/blobs"
@@ -31,6 +32,8 @@ type Registry struct {
 
 	mu      sync.Mutex
 	cleared []string // tombstones whose files are gone, to forget in the next write
+
+	writers atomic.Int32 // write transactions in flight
 }
 
 // New returns a Registry over an open database and blob store.
@@ -78,7 +81,14 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 	r.cleared = nil
 	r.mu.Unlock()
 	var c *change
-	err := r.db.Batch(func(tx *kv.Tx) error {
+	// A writer alone commits at once; writers that overlap share a commit
+	// (a batch waits a moment for company, which a lone writer would pay).
+	commit := r.db.Update
+	if r.writers.Add(1) > 1 {
+		commit = r.db.Batch
+	}
+	defer r.writers.Add(-1)
+	err := commit(func(tx *kv.Tx) error {
 		now := r.now()
 		c = &change{now: now, grace: now + int64(r.opts.UploadGrace), pinUntil: now + int64(r.opts.PinWindow)}
 		for _, d := range cleared {
