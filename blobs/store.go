@@ -22,7 +22,11 @@ type Store struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
+
+	syncers map[digest.Algorithm]*dirSyncer // one per blob directory
 }
+
+func (s *Store) dirSync(a digest.Algorithm) *dirSyncer { return s.syncers[a] }
 
 // Open prepares the directories under root.
 func Open(root string) (*Store, error) {
@@ -30,6 +34,7 @@ func Open(root string) (*Store, error) {
 		blobDir:   filepath.Join(root, "blobs"),
 		uploadDir: filepath.Join(root, "uploads"),
 		sessions:  map[string]*session{},
+		syncers:   map[digest.Algorithm]*dirSyncer{digest.SHA256: newDirSyncer(), digest.SHA512: newDirSyncer()},
 	}
 	for _, d := range []string{
 		filepath.Join(s.blobDir, string(digest.SHA256)),

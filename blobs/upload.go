@@ -166,7 +166,7 @@ func (s *Store) Append(repo, id string, start int64, r io.Reader, max int64) (in
 		src = io.LimitReader(r, max-sess.size+1)
 	}
 	buf := copyBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(io.MultiWriter(f, sess.hasher), src, *buf)
+	n, err := io.CopyBuffer(io.MultiWriter(&writebackWriter{f: f, off: sess.size}, sess.hasher), src, *buf)
 	copyBufs.Put(buf)
 	if err == nil && max > 0 && sess.size+n > max {
 		err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
@@ -273,7 +273,7 @@ func (s *Store) linkAndRecord(id string, want digest.Digest, data string, size i
 		if err := os.Link(marked, final); err != nil {
 			return err
 		}
-		if err := syncDir(filepath.Dir(final)); err != nil {
+		if err := s.dirSync(want.Algorithm()).sync(filepath.Dir(final)); err != nil {
 			os.Remove(final)
 			return err
 		}
