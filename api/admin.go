@@ -16,7 +16,15 @@ const AdminSocket = "kvreg.sock"
 
 // NewAdmin returns the operator API served on the admin socket. Every
 // route answers JSON: the report, or {"error": "..."}.
-func NewAdmin(reg *refcount.Registry) http.Handler {
+func NewAdmin(reg *refcount.Registry) http.Handler { return newAdmin(reg, func(int64) {}) }
+
+// Admin is NewAdmin for the server's registry, whose rm and repair count
+// the bytes they reclaim in the server's metrics.
+func (s *Server) Admin() http.Handler {
+	return newAdmin(s.reg, func(n int64) { s.metrics.reclaimed.Add(float64(n)) })
+}
+
+func newAdmin(reg *refcount.Registry, reclaimed func(int64)) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/fsck", func(w http.ResponseWriter, r *http.Request) {
 		probs, err := reg.Check(r.URL.Query().Get("deep") == "1")
@@ -28,6 +36,9 @@ func NewAdmin(reg *refcount.Registry) http.Handler {
 	mux.HandleFunc("POST /v1/repair", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		rep, err := reg.Repair(q.Get("deep") == "1", q.Get("remove-broken") == "1")
+		if err == nil {
+			reclaimed(rep.ReclaimedBytes)
+		}
 		adminReply(w, rep, err)
 	})
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
@@ -41,6 +52,9 @@ func NewAdmin(reg *refcount.Registry) http.Handler {
 	})
 	mux.HandleFunc("POST /v1/rm", func(w http.ResponseWriter, r *http.Request) {
 		rep, err := reg.Remove(r.URL.Query().Get("target"))
+		if err == nil {
+			reclaimed(rep.ReclaimedBytes)
+		}
 		adminReply(w, rep, err)
 	})
 	return mux

@@ -53,9 +53,12 @@ func (s *Server) deleteBlob(w http.ResponseWriter, r *http.Request, rt route) er
 	if err != nil {
 		return err
 	}
-	if _, err := s.reg.DeleteBlob(rt.name, d); err != nil {
+	defer s.metrics.op("delete_blob")()
+	freed, err := s.reg.DeleteBlob(rt.name, d)
+	if err != nil {
 		return err
 	}
+	s.metrics.reclaimed.Add(float64(freed))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/kvreg/kvreg/api/auth"
 )
 
 const (
@@ -54,7 +56,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, _ route) error 
 	if err != nil {
 		return err
 	}
-	repos, more, err := s.reg.Catalog(last, n)
+	repos, more, err := s.catalogPage(info(r).caller, last, n)
 	if err != nil {
 		return err
 	}
@@ -77,4 +79,37 @@ func (s *Server) tagsList(w http.ResponseWriter, r *http.Request, rt route) erro
 		w.Header().Set("Link", nextLink("/v2/"+rt.name+"/tags/list", n, tags[len(tags)-1]))
 	}
 	return writeJSON(w, r, http.StatusOK, "application/json", map[string]any{"name": rt.name, "tags": tags})
+}
+
+// catalogPage is a page of the repositories the caller may pull. With
+// access rules it reads on past the ones hidden from the caller until the
+// page is full or the catalog ends; "more" only counts repositories the
+// caller may see, so that a next link never hints at hidden ones.
+func (s *Server) catalogPage(c auth.Caller, last string, n int) ([]string, bool, error) {
+	if !s.authOn() {
+		return s.reg.Catalog(last, n)
+	}
+	out := []string{}
+	if n == 0 {
+		return out, false, nil
+	}
+	for {
+		repos, more, err := s.reg.Catalog(last, n)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, name := range repos {
+			if !s.may(c, name, auth.Pull) {
+				continue
+			}
+			if len(out) == n {
+				return out, true, nil
+			}
+			out = append(out, name)
+		}
+		if !more || len(repos) == 0 {
+			return out, false, nil
+		}
+		last = repos[len(repos)-1]
+	}
 }

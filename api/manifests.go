@@ -97,10 +97,13 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, rt route) e
 	if r.ContentLength >= 0 && int64(len(body)) != r.ContentLength {
 		return apiErr(kSizeInvalid, "body has %d bytes, Content-Length says %d", len(body), r.ContentLength)
 	}
+	done := s.metrics.op("put_manifest")
 	res, err := s.reg.PutManifest(rt.name, d, tags, r.Header.Get("Content-Type"), body)
+	done()
 	if err != nil {
 		return err
 	}
+	s.metrics.reclaimed.Add(float64(res.Reclaimed))
 	h := w.Header()
 	h.Set("Location", "/v2/"+rt.name+"/manifests/"+string(res.Digest))
 	setDigestHeaders(h, res.Digest)
@@ -121,14 +124,18 @@ func (s *Server) deleteManifest(w http.ResponseWriter, r *http.Request, rt route
 		return aerr
 	}
 	var err error
+	var freed int64
 	if d != "" {
-		_, err = s.reg.DeleteManifest(rt.name, d)
+		defer s.metrics.op("delete_manifest")()
+		freed, err = s.reg.DeleteManifest(rt.name, d)
 	} else {
-		_, err = s.reg.DeleteTag(rt.name, tag)
+		defer s.metrics.op("delete_tag")()
+		freed, err = s.reg.DeleteTag(rt.name, tag)
 	}
 	if err != nil {
 		return err
 	}
+	s.metrics.reclaimed.Add(float64(freed))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil

@@ -1,12 +1,16 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/kvreg/kvreg/api/auth"
 	"github.com/kvreg/kvreg/refcount"
 )
 
@@ -14,20 +18,38 @@ import (
 type Config struct {
 	MaxManifestBytes int64 // 4 MiB when zero
 	MaxBlobBytes     int64 // no limit when zero
-	ReadOnly         bool
-	Logger           *slog.Logger
+	MaxChunkBytes    int64 // largest request body of an upload; no limit when zero
+	// MaxUploadsPerClient bounds the upload requests one client (user, or
+	// remote IP when anonymous) runs at once: 429 TOOMANYREQUESTS beyond.
+	// No limit when zero.
+	MaxUploadsPerClient int
+	// StallTimeout cuts off a request or response body that moves no byte
+	// for this long (0: never). See stallGuard.
+	StallTimeout time.Duration
+	ReadOnly     bool
+	// Users turns authentication on (nil: everyone may do everything).
+	Users *auth.Users
+	// Access says what callers may do when Users is set (nil: nothing).
+	Access *auth.Access
+	// MetricsAuth makes /metrics ask for credentials when Users is set.
+	MetricsAuth bool
+	Logger      *slog.Logger
 }
 
 // Server is the HTTP handler of the registry.
 type Server struct {
-	reg    *refcount.Registry
-	cfg    Config
-	router *httprouter.Router
+	reg     *refcount.Registry
+	cfg     Config
+	router  *httprouter.Router
+	metrics *metrics
+	uploads *uploadLimiter
+	running sync.WaitGroup // requests being answered, for Drain
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, rt route) error
 
-// New builds the handler.
+// New builds the handler. Besides /v2/ it serves /healthz, /readyz and
+// /metrics.
 func New(reg *refcount.Registry, cfg Config) *Server {
 	if cfg.MaxManifestBytes <= 0 {
 		cfg.MaxManifestBytes = 4 << 20
@@ -35,7 +57,8 @@ func New(reg *refcount.Registry, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{reg: reg, cfg: cfg, router: httprouter.New()}
+	s := &Server{reg: reg, cfg: cfg, router: httprouter.New(),
+		metrics: newMetrics(reg, cfg.Logger), uploads: newUploadLimiter(cfg.MaxUploadsPerClient)}
 	s.router.RedirectTrailingSlash = false
 	s.router.RedirectFixedPath = false
 	s.router.HandleMethodNotAllowed = false
@@ -44,15 +67,77 @@ func New(reg *refcount.Registry, cfg Config) *Server {
 	}
 	s.router.Handle(http.MethodGet, "/v2", s.dispatch)
 	s.router.Handle(http.MethodHead, "/v2", s.dispatch)
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		s.router.Handle(m, "/healthz", s.healthz)
+		s.router.Handle(m, "/readyz", s.readyz)
+		s.router.Handle(m, "/metrics", s.serveMetrics)
+	}
 	s.router.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, apiErr(kNameUnknown, "not found: %s", r.URL.Path))
 	})
 	return s
 }
 
+// ServeHTTP wraps every request: a request id (the client's X-Request-Id,
+// or a new one) echoed back, the stall guard, and when it ends, the metrics
+// and one access log line.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	s.router.ServeHTTP(w, r)
+	s.running.Add(1)
+	defer s.running.Done()
+	s.metrics.inFlight.Inc()
+	defer s.metrics.inFlight.Dec()
+	start := time.Now()
+	ri := &reqInfo{id: requestID(r), route: "other"}
+	stall := newStallGuard(w, s.cfg.StallTimeout)
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK, stall: stall}
+	body := &countingBody{ReadCloser: r.Body, stall: stall}
+	r.Body = body
+	r = withInfo(r, ri)
+	h := w.Header()
+	h.Set("X-Request-Id", ri.id)
+	h.Set("Docker-Distribution-API-Version", "registry/2.0")
+	s.router.ServeHTTP(rec, r)
+	if stall != nil {
+		stall.done()
+	}
+
+	took := time.Since(start)
+	in := body.n.Load()
+	s.metrics.observe(ri.route, r.Method, rec.status, took, in, rec.bytes)
+	level := slog.LevelInfo
+	switch ri.route {
+	case "healthz", "readyz", "metrics":
+		level = slog.LevelDebug
+	}
+	s.cfg.Logger.LogAttrs(r.Context(), level, "request",
+		slog.String("id", ri.id),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("route", ri.route),
+		slog.Int("status", rec.status),
+		slog.Int64("bytes_in", in),
+		slog.Int64("bytes_out", rec.bytes),
+		slog.Duration("duration", took),
+		slog.String("user", ri.caller.User),
+		slog.String("remote", r.RemoteAddr),
+		slog.String("proto", r.Proto),
+		slog.Bool("tls", r.TLS != nil),
+	)
+}
+
+// Drain waits until the requests being answered have returned, or ctx
+// ends. After http.Server.Shutdown has given up on them and Close has cut
+// their connections, this is how the caller knows nothing uses the store
+// any more before closing it.
+func (s *Server) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.running.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // table of handlers by route and method.
@@ -110,33 +195,63 @@ func (s *Server) handler(k routeKind, method string) handlerFunc {
 }
 
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	p := strings.TrimPrefix(ps.ByName("path"), "/")
-	rt, perr := parseRoute(p)
-	if perr != nil {
-		writeError(w, r, perr)
-		return
-	}
-	h := s.handler(rt.kind, r.Method)
-	if h == nil {
-		writeError(w, r, apiErr(kMethodNotAllowed, "%s is not supported on %s", r.Method, r.URL.Path))
-		return
-	}
-	if s.cfg.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		writeError(w, r, apiErr(kUnsupported, "the registry is read-only"))
-		return
-	}
-	if err := h(w, r, rt); err != nil {
+	if err := s.serveV2(w, r, ps); err != nil {
 		if ae, ok := classify(err); ok {
 			writeError(w, r, ae)
 			return
 		}
-		s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ri := info(r)
+		s.cfg.Logger.Error("request failed", "id", ri.id, "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusInternalServerError)
 		if r.Method != http.MethodHead {
 			w.Write([]byte(`{"errors":[{"code":"UNKNOWN","message":"internal error"}]}`))
 		}
 	}
+}
+
+// serveV2 takes a /v2/ request through, in order: who the caller is, which
+// route, whether the caller may, read-only mode, the upload limits, and the
+// handler.
+func (s *Server) serveV2(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	ri := info(r)
+	rt, perr := parseRoute(strings.TrimPrefix(ps.ByName("path"), "/"))
+	ri.route = "invalid"
+	if perr == nil {
+		ri.route = routeNames[rt.kind]
+	}
+	caller, aerr := s.authenticate(r)
+	if aerr != nil {
+		return aerr
+	}
+	ri.caller = caller
+	if caller.Anonymous() && !s.anonymousAllowed() {
+		return unauthorized("authentication required")
+	}
+	if perr != nil {
+		return perr
+	}
+	h := s.handler(rt.kind, r.Method)
+	if h == nil {
+		return apiErr(kMethodNotAllowed, "%s is not supported on %s", r.Method, r.URL.Path)
+	}
+	if aerr := s.authorize(caller, rt, r.Method); aerr != nil {
+		return aerr
+	}
+	if s.cfg.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return apiErr(kUnsupported, "the registry is read-only: pushes and deletes are turned off (--read-only)")
+	}
+	if isUpload(rt.kind, r.Method) {
+		release, ok := s.uploads.acquire(clientKey(r, ri))
+		if !ok {
+			return apiErr(kTooManyRequests, "more than %d uploads at once from this client; retry when one ends", s.cfg.MaxUploadsPerClient)
+		}
+		defer release()
+		if aerr := s.limitBody(w, r); aerr != nil {
+			return aerr
+		}
+	}
+	return h(w, r, rt)
 }
 
 func (s *Server) base(w http.ResponseWriter, r *http.Request, _ route) error {

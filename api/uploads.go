@@ -44,7 +44,11 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, rt route) e
 		if from != "" && !validName(from) {
 			return apiErr(kNameInvalid, "invalid repository name %q in from", from)
 		}
-		ok, err := s.reg.Mount(rt.name, from, d)
+		// Only from repositories the caller may pull; a source it may not
+		// read is answered as a blob that is not there.
+		done := s.metrics.op("mount")
+		ok, err := s.reg.MountIf(rt.name, from, d, s.pullable(info(r).caller))
+		done()
 		if err != nil {
 			return err
 		}
@@ -60,6 +64,7 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, rt route) e
 			return err
 		}
 		body := &clientBody{r: r.Body}
+		defer s.metrics.op("commit_upload")()
 		if _, err := s.reg.PutBlob(rt.name, d, body, r.ContentLength, s.cfg.MaxBlobBytes); err != nil {
 			return body.blame(err)
 		}
@@ -175,7 +180,10 @@ func (s *Server) putUpload(w http.ResponseWriter, r *http.Request, rt route) err
 			return err
 		}
 	}
-	if _, err := s.reg.CommitUpload(rt.name, rt.ref, d, -1); err != nil {
+	done := s.metrics.op("commit_upload")
+	_, err = s.reg.CommitUpload(rt.name, rt.ref, d, -1)
+	done()
+	if err != nil {
 		return err
 	}
 	blobCreated(w, rt.name, d)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/api"
+	"github.com/kvreg/kvreg/api/auth"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/urfave/cli/v2"
@@ -20,97 +22,211 @@ import (
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "serve",
-		Usage: "serve the OCI distribution API",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:5000", EnvVars: []string{"KVREG_ADDR"}, Usage: "listen address"},
-			&cli.StringFlag{Name: "root", Value: "./data", EnvVars: []string{"KVREG_ROOT"}, Usage: "data directory"},
-			&cli.DurationFlag{Name: "upload-grace", Value: time.Hour, EnvVars: []string{"KVREG_UPLOAD_GRACE"}, Usage: "how long an upload, a mount or a manifest pushed by digest is kept before something references it"},
-			&cli.DurationFlag{Name: "pin-window", Value: 10 * time.Minute, EnvVars: []string{"KVREG_PIN_WINDOW"}, Usage: "how long a HEAD or mount that answered \"exists\" keeps the object for the push that asked"},
-			&cli.Int64Flag{Name: "max-manifest-bytes", Value: 4 << 20, EnvVars: []string{"KVREG_MAX_MANIFEST_BYTES"}, Usage: "largest manifest accepted"},
-			&cli.Int64Flag{Name: "max-blob-bytes", Value: 0, EnvVars: []string{"KVREG_MAX_BLOB_BYTES"}, Usage: "largest blob accepted (0: no limit)"},
-			&cli.BoolFlag{Name: "read-only", EnvVars: []string{"KVREG_READ_ONLY"}, Usage: "refuse every write"},
-			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "how long requests in flight may take to finish on SIGTERM"},
-		},
-		Action: serve,
+		Name:        "serve",
+		Usage:       "serve the OCI distribution API",
+		Description: serveDescription,
+		Flags:       serveFlags(),
+		Action:      serve,
 	}
 }
 
+// startupError stops kvreg serve before it serves: exit 2.
+func startupError(format string, args ...any) error {
+	return cli.Exit("kvreg serve: "+fmt.Sprintf(format, args...), 2)
+}
+
+func newLogger(cfg *serveConfig) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.logLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// apiConfig turns settings into the API's configuration, loading the
+// htpasswd file and checking the access rules.
+func apiConfig(cfg *serveConfig, log *slog.Logger) (api.Config, error) {
+	ac := api.Config{
+		MaxManifestBytes:    cfg.maxManifest,
+		MaxBlobBytes:        cfg.maxBlob,
+		MaxChunkBytes:       cfg.maxChunk,
+		MaxUploadsPerClient: cfg.maxUploadsPerClient,
+		StallTimeout:        cfg.stallTimeout,
+		ReadOnly:            cfg.readOnly,
+		MetricsAuth:         cfg.metricsAuth,
+		Logger:              log,
+	}
+	if cfg.htpasswd == "" {
+		return ac, nil
+	}
+	users, err := auth.LoadHtpasswd(cfg.htpasswd, auth.Options{})
+	if err != nil {
+		return ac, err
+	}
+	access, err := auth.NewAccess(cfg.accessRules(), cfg.groups, users.Has)
+	if err != nil {
+		return ac, err
+	}
+	ac.Users, ac.Access = users, access
+	return ac, nil
+}
+
 func serve(c *cli.Context) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	reg, err := refcount.OpenRoot(c.String("root"), kv.Options{}, refcount.Options{
-		UploadGrace: c.Duration("upload-grace"),
-		PinWindow:   c.Duration("pin-window"),
+	cfg, err := resolveConfig(c)
+	if err != nil {
+		return startupError("%v", err)
+	}
+	log := newLogger(cfg)
+	ac, err := apiConfig(cfg, log)
+	if err != nil {
+		return startupError("%v", err)
+	}
+	srv := &http.Server{
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
+		IdleTimeout:       cfg.idleTimeout,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.tlsCert != "" {
+		tc, warnings, err := loadTLS(cfg.tlsCert, cfg.tlsKey, time.Now())
+		if err != nil {
+			return startupError("%v", err)
+		}
+		for _, w := range warnings {
+			log.Warn(w)
+		}
+		srv.TLSConfig = tc
+	}
+
+	reg, err := refcount.OpenRoot(cfg.root, kv.Options{}, refcount.Options{
+		UploadGrace: cfg.uploadGrace,
+		PinWindow:   cfg.pinWindow,
 	})
 	if err != nil {
-		return cli.Exit("kvreg: "+err.Error(), 2)
+		return startupError("%v", err)
 	}
-	defer reg.Close()
-
-	handler := api.New(reg, api.Config{
-		MaxManifestBytes: c.Int64("max-manifest-bytes"),
-		MaxBlobBytes:     c.Int64("max-blob-bytes"),
-		ReadOnly:         c.Bool("read-only"),
-		Logger:           log,
-	})
-	ln, err := net.Listen("tcp", c.String("addr"))
-	if err != nil {
-		return cli.Exit("kvreg: "+err.Error(), 2)
-	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	// Leases that expire while no write comes are swept by this ticker.
-	go func() {
-		t := time.NewTicker(30 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				for {
-					n, err := reg.Sweep(1000)
-					if err != nil {
-						log.Error("sweep", "err", err)
-					}
-					if err != nil || n < 1000 {
-						break
-					}
-				}
-			}
+	defer func() {
+		if err := reg.Close(); err != nil {
+			log.Error("closing the database", "err", err)
 		}
 	}()
+	handler := api.New(reg, ac)
+	srv.Handler = handler
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return startupError("%v", err)
+	}
 	// The operator socket: kvreg fsck, stats, ls and rm reach this process
 	// through it while it holds the database.
-	sock := filepath.Join(c.String("root"), api.AdminSocket)
+	sock := filepath.Join(cfg.root, api.AdminSocket)
 	os.Remove(sock) // a stale one from a process that died
 	aln, err := net.Listen("unix", sock)
 	if err != nil {
-		return cli.Exit("kvreg: admin socket: "+err.Error(), 2)
+		ln.Close()
+		return startupError("admin socket: %v", err)
 	}
 	os.Chmod(sock, 0o600)
 	defer os.Remove(sock)
-	admin := &http.Server{Handler: api.NewAdmin(reg), ReadHeaderTimeout: 10 * time.Second}
+	admin := &http.Server{Handler: handler.Admin(), ReadHeaderTimeout: 10 * time.Second}
 	go admin.Serve(aln)
-	defer admin.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		sweeper(ctx, reg, cfg, log)
+	}()
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("kvreg serving", "addr", ln.Addr().String(), "root", c.String("root"))
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	warnClearCredentials(cfg, ln.Addr(), log)
+	log.Info("kvreg serving", "addr", ln.Addr().String(), "root", cfg.root,
+		"tls", srv.TLSConfig != nil, "auth", ac.Users != nil, "read_only", cfg.readOnly)
+
+	var serveErr error
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
-			return cli.Exit("kvreg: "+err.Error(), 2)
+			serveErr = cli.Exit("kvreg serve: "+err.Error(), 2)
 		}
 	case <-ctx.Done():
-		log.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.Background(), c.Duration("shutdown-timeout"))
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			log.Warn("shutdown", "err", err)
+		shutdown(srv, admin, handler, cfg.shutdownTimeout, log)
+	}
+	stop()
+	<-sweepDone
+	admin.Close()
+	return serveErr
+}
+
+// shutdown stops accepting, lets requests in flight finish within timeout,
+// then cuts the connections of those still running and waits (briefly) for
+// their handlers to return, so that nothing uses the store when it closes.
+func shutdown(srv, admin *http.Server, h *api.Server, timeout time.Duration, log *slog.Logger) {
+	log.Info("shutting down", "timeout", timeout)
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	go admin.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still running at the shutdown deadline: closing their connections", "err", err)
+		srv.Close()
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer dcancel()
+	if err := h.Drain(dctx); err != nil {
+		log.Error("handlers still running after their connections closed", "err", err)
+	}
+	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+}
+
+// sweeper ends expired leases while no write comes to do it, and removes
+// upload sessions idle for longer than --upload-timeout.
+func sweeper(ctx context.Context, reg *refcount.Registry, cfg *serveConfig, log *slog.Logger) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			n, err := reg.Sweep(1000)
+			if err != nil {
+				log.Error("sweep", "err", err)
+			}
+			if err != nil || n < 1000 || ctx.Err() != nil {
+				break
+			}
+		}
+		n, err := expireUploads(reg.Blobs(), cfg.root, cfg.uploadTimeout, time.Now())
+		if err != nil {
+			log.Error("expire uploads", "err", err)
+		}
+		if n > 0 {
+			log.Info("removed idle upload sessions", "count", n, "idle_for", cfg.uploadTimeout)
 		}
 	}
-	return nil
+}
+
+// warnClearCredentials: Basic credentials over plain HTTP beyond loopback
+// can be read by anyone on the path.
+func warnClearCredentials(cfg *serveConfig, addr net.Addr, log *slog.Logger) {
+	if cfg.htpasswd == "" || cfg.tlsCert != "" {
+		return
+	}
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+		return
+	}
+	log.Warn("authentication without TLS: passwords cross the network in clear; give --tls-cert and --tls-key")
 }

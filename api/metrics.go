@@ -1,0 +1,149 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/kvreg/kvreg/refcount"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus series, in a registry of its own (no
+// global state: two servers in one process count apart).
+type metrics struct {
+	registry  *prometheus.Registry
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	bytesIn   *prometheus.CounterVec
+	bytesOut  *prometheus.CounterVec
+	inFlight  prometheus.Gauge
+	reclaimed prometheus.Counter
+	ops       *prometheus.HistogramVec
+	handler   http.Handler
+}
+
+func newMetrics(reg *refcount.Registry, log *slog.Logger) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvreg_http_requests_total",
+			Help: "HTTP requests answered, by route kind, method and status code.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kvreg_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, body included, by route kind and method.",
+			Buckets: []float64{.001, .005, .025, .1, .25, 1, 2.5, 10, 30, 120, 600},
+		}, []string{"route", "method"}),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvreg_http_request_bytes_total",
+			Help: "Bytes of request bodies read, by route kind.",
+		}, []string{"route"}),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvreg_http_response_bytes_total",
+			Help: "Bytes of response bodies written, by route kind.",
+		}, []string{"route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kvreg_http_requests_in_flight",
+			Help: "HTTP requests being answered.",
+		}),
+		reclaimed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvreg_reclaimed_bytes_total",
+			Help: "Bytes of blobs freed by deletes and tag overwrites through the API, at once.",
+		}),
+		ops: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kvreg_store_operation_seconds",
+			Help:    "Time of reference-model writes (one database transaction each, with its fsyncs; commit_upload includes verifying and linking the file), by operation.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5},
+		}, []string{"op"}),
+	}
+	m.registry.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.inFlight, m.reclaimed, m.ops,
+		&storeCollector{reg: reg, log: log},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorLog: slogPrinter{log}})
+	return m
+}
+
+// observe records one finished request.
+func (m *metrics) observe(route, method string, status int, d time.Duration, in, out int64) {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete:
+	default:
+		method = "other" // clients choose methods: keep the label set bounded
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
+	m.bytesIn.WithLabelValues(route).Add(float64(in))
+	m.bytesOut.WithLabelValues(route).Add(float64(out))
+}
+
+// op times a store operation: defer m.op("put_manifest")().
+func (m *metrics) op(name string) func() {
+	start := time.Now()
+	return func() { m.ops.WithLabelValues(name).Observe(time.Since(start).Seconds()) }
+}
+
+// storeCollector reads the store's totals at scrape time: counters kept in
+// the same transactions as the records, so no scan of the store.
+type storeCollector struct {
+	reg *refcount.Registry
+	log *slog.Logger
+}
+
+var storeDescs = struct {
+	repos, tags, manifests, manifestBytes, blobs, blobBytes, shared, unrefBlobs, unrefBytes, leases, dbBytes, uploads *prometheus.Desc
+}{
+	repos:         prometheus.NewDesc("kvreg_store_repositories", "Repositories.", nil, nil),
+	tags:          prometheus.NewDesc("kvreg_store_tags", "Tags.", nil, nil),
+	manifests:     prometheus.NewDesc("kvreg_store_manifests", "Manifests.", nil, nil),
+	manifestBytes: prometheus.NewDesc("kvreg_store_manifest_bytes", "Bytes of manifests.", nil, nil),
+	blobs:         prometheus.NewDesc("kvreg_store_blobs", "Blobs stored.", nil, nil),
+	blobBytes:     prometheus.NewDesc("kvreg_store_blob_bytes", "Bytes of blobs stored.", nil, nil),
+	shared:        prometheus.NewDesc("kvreg_store_shared_bytes", "Bytes of blobs that more than one manifest references.", nil, nil),
+	unrefBlobs:    prometheus.NewDesc("kvreg_store_unreferenced_blobs", "Blobs no manifest references (held by a lease).", nil, nil),
+	unrefBytes:    prometheus.NewDesc("kvreg_store_unreferenced_bytes", "Bytes of blobs no manifest references (held by a lease).", nil, nil),
+	leases:        prometheus.NewDesc("kvreg_store_leases_pending", "Leases not yet ended (pushes in flight, or expired and not yet swept).", nil, nil),
+	dbBytes:       prometheus.NewDesc("kvreg_store_db_bytes", "Size of the database file.", nil, nil),
+	uploads:       prometheus.NewDesc("kvreg_uploads_in_progress", "Upload sessions open.", nil, nil),
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	d := storeDescs
+	for _, x := range []*prometheus.Desc{d.repos, d.tags, d.manifests, d.manifestBytes, d.blobs, d.blobBytes, d.shared, d.unrefBlobs, d.unrefBytes, d.leases, d.dbBytes, d.uploads} {
+		ch <- x
+	}
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	d := storeDescs
+	st, err := c.reg.Stats(0)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(d.repos, err)
+		return
+	}
+	t := st.Totals
+	for _, g := range []struct {
+		desc *prometheus.Desc
+		v    int64
+	}{
+		{d.repos, t.Repos}, {d.tags, t.Tags}, {d.manifests, t.Manifests}, {d.manifestBytes, t.ManifestBytes},
+		{d.blobs, t.Blobs}, {d.blobBytes, t.BlobBytes}, {d.shared, t.SharedBytes},
+		{d.unrefBlobs, t.UnreferencedBlobs}, {d.unrefBytes, t.UnreferencedBytes},
+		{d.leases, t.Leases}, {d.dbBytes, st.DBBytes},
+	} {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(g.v))
+	}
+	if ids, err := c.reg.Blobs().Uploads(); err == nil {
+		ch <- prometheus.MustNewConstMetric(d.uploads, prometheus.GaugeValue, float64(len(ids)))
+	}
+}
+
+// slogPrinter lets promhttp report a failed scrape through the logger.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) { p.log.Error("metrics", "err", v) }

@@ -1,0 +1,158 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"math/rand"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvreg/kvreg/api"
+	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount"
+)
+
+// scrape reads /metrics into series -> value (series as printed, labels
+// sorted by name).
+func (r *testRegistry) scrape() map[string]float64 {
+	r.t.Helper()
+	resp := r.get("/metrics", nil)
+	expectStatus(r.t, "GET /metrics", resp, http.StatusOK)
+	out := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(resp.Body))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			r.t.Fatalf("metrics line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+func expectMetric(t testing.TB, m map[string]float64, series string, want float64) {
+	t.Helper()
+	got, ok := m[series]
+	if !ok {
+		t.Errorf("no series %s", series)
+		return
+	}
+	if got != want {
+		t.Errorf("%s = %v, want %v", series, got, want)
+	}
+}
+
+// /metrics after a push shows the push and what is stored; after a delete,
+// the bytes it reclaimed.
+func TestMetricsShowPushAndReclaim(t *testing.T) {
+	r := startRegistry(t, regOptions{})
+	rng := rand.New(rand.NewSource(81))
+	img := randomOCIImage(rng, nil, 5<<10, 7<<10)
+	var blobBytes int64
+	for _, b := range img.Blobs() {
+		blobBytes += int64(len(b.Data))
+	}
+	r.pushImage("m/app", "v1", img)
+
+	m := r.scrape()
+	expectMetric(t, m, `kvreg_http_requests_total{method="PUT",route="manifest",status="201"}`, 1)
+	expectMetric(t, m, `kvreg_http_requests_total{method="POST",route="upload_start",status="201"}`, float64(len(img.Blobs())))
+	expectMetric(t, m, `kvreg_http_request_bytes_total{route="upload_start"}`, float64(blobBytes))
+	expectMetric(t, m, `kvreg_http_request_bytes_total{route="manifest"}`, float64(len(img.Body)))
+	expectMetric(t, m, `kvreg_http_request_duration_seconds_count{method="PUT",route="manifest"}`, 1)
+	expectMetric(t, m, `kvreg_store_operation_seconds_count{op="put_manifest"}`, 1)
+	expectMetric(t, m, `kvreg_store_repositories`, 1)
+	expectMetric(t, m, `kvreg_store_tags`, 1)
+	expectMetric(t, m, `kvreg_store_manifests`, 1)
+	expectMetric(t, m, `kvreg_store_blobs`, float64(len(img.Blobs())))
+	expectMetric(t, m, `kvreg_store_blob_bytes`, float64(blobBytes))
+	expectMetric(t, m, `kvreg_store_leases_pending`, 0)
+	expectMetric(t, m, `kvreg_reclaimed_bytes_total`, 0)
+	if m[`kvreg_store_db_bytes`] <= 0 {
+		t.Errorf("kvreg_store_db_bytes %v", m[`kvreg_store_db_bytes`])
+	}
+
+	// A pull counts the bytes out.
+	r.pull("m/app", "v1", img)
+	m = r.scrape()
+	expectMetric(t, m, `kvreg_http_response_bytes_total{route="blob"}`, float64(blobBytes))
+	expectMetric(t, m, `kvreg_http_response_bytes_total{route="manifest"}`, float64(len(img.Body)))
+
+	// A blob pushed alone is held by a lease until a manifest takes it.
+	loose := randomLayer(rng, mtOCILayer, 3<<10)
+	r.pushBlob("m/app", loose)
+	m = r.scrape()
+	expectMetric(t, m, `kvreg_store_leases_pending`, 1)
+	expectMetric(t, m, `kvreg_store_unreferenced_bytes`, float64(len(loose.Data)))
+
+	// Deleting the tag frees the image's blobs at once.
+	expectStatus(t, "delete tag", r.del("/v2/m/app/manifests/v1"), http.StatusAccepted)
+	m = r.scrape()
+	expectMetric(t, m, `kvreg_reclaimed_bytes_total`, float64(blobBytes))
+	expectMetric(t, m, `kvreg_http_requests_total{method="DELETE",route="manifest",status="202"}`, 1)
+	expectMetric(t, m, `kvreg_store_manifests`, 0)
+	expectMetric(t, m, `kvreg_store_blobs`, 1)
+	expectMetric(t, m, `kvreg_store_blob_bytes`, float64(len(loose.Data)))
+	// Deleting the loose blob frees it too.
+	expectStatus(t, "delete blob", r.del("/v2/m/app/blobs/"+loose.Digest), http.StatusAccepted)
+	m = r.scrape()
+	expectMetric(t, m, `kvreg_reclaimed_bytes_total`, float64(blobBytes+int64(len(loose.Data))))
+	expectMetric(t, m, `kvreg_store_blob_bytes`, 0)
+	// Scrapes count themselves under their own route.
+	if m[`kvreg_http_requests_total{method="GET",route="metrics",status="200"}`] < 4 {
+		t.Errorf("scrapes not counted: %v", m[`kvreg_http_requests_total{method="GET",route="metrics",status="200"}`])
+	}
+}
+
+// With --metrics-auth, /metrics wants a user's credentials; health never does.
+func TestMetricsAuth(t *testing.T) {
+	open := startRegistry(t, regOptions{Config: authConfig(t, api.Config{}, teamRules)})
+	expectStatus(t, "open metrics", open.get("/metrics", nil), http.StatusOK)
+	closed := startRegistry(t, regOptions{Config: authConfig(t, api.Config{MetricsAuth: true}, teamRules)})
+	expectError(t, "metrics without credentials", closed.get("/metrics", nil), http.StatusUnauthorized, "UNAUTHORIZED")
+	expectError(t, "metrics with a wrong password", closed.withAuthorization(basicHeader("carol", "x")).get("/metrics", nil), http.StatusUnauthorized, "UNAUTHORIZED")
+	expectStatus(t, "metrics as carol", closed.as("carol").get("/metrics", nil), http.StatusOK)
+	expectStatus(t, "healthz", closed.get("/healthz", nil), http.StatusOK)
+	expectStatus(t, "readyz", closed.get("/readyz", nil), http.StatusOK)
+}
+
+// kvreg rm through the admin socket counts what it reclaims in the same
+// metrics as the API's deletes.
+func TestMetricsCountAdminRemovals(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "data")
+	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	s := api.New(reg, api.Config{})
+	main, admin := httptest.NewServer(s), httptest.NewServer(s.Admin())
+	defer main.Close()
+	defer admin.Close()
+	r := &testRegistry{t: t, root: root, reg: reg, srv: main, client: &http.Client{Timeout: time.Minute}}
+	img := randomOCIImage(rand.New(rand.NewSource(82)), nil, 6<<10)
+	var blobBytes int64
+	for _, b := range img.Blobs() {
+		blobBytes += int64(len(b.Data))
+	}
+	r.pushImage("rm/app", "v1", img)
+	resp, err := http.Post(admin.URL+"/v1/rm?target=rm/app:v1", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("admin rm: %s", resp.Status)
+	}
+	expectMetric(t, r.scrape(), `kvreg_reclaimed_bytes_total`, float64(blobBytes))
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kvreg/kvreg/api/auth"
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+)
+
+// Every setting of kvreg serve is a flag, an environment variable
+// KVREG_<NAME> (the flag's name in capitals, - as _) and a key <name> of
+// the YAML file given by --config. The first of these that says something
+// wins: flags, then the environment, then the file, then the default.
+// Access rules and groups are structured, so they live in the file only.
+
+// envName is the environment variable of a setting.
+func envName(flag string) []string {
+	return []string{"KVREG_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+const serveDescription = `Serves the OCI distribution API on --addr, with /healthz, /readyz and /metrics beside it.
+
+Settings: every flag below also reads the environment variable shown with it and the key of
+the same name in the YAML file given by --config. Precedence: flags, then environment
+variables, then the file, then the defaults. Example file:
+
+   addr: 0.0.0.0:5000
+   root: /var/lib/kvreg
+   tls-cert: /etc/kvreg/tls.crt
+   tls-key: /etc/kvreg/tls.key
+   htpasswd: /etc/kvreg/htpasswd      # bcrypt only: htpasswd -B -c FILE USER
+   upload-timeout: 24h
+   max-blob-bytes: 10737418240
+   groups:
+     devs: [alice, bob]
+   access:                           # rules only grant; what none grants is refused
+     - repos: ["*"]                  # * matches anything, / included; ? one character
+       users: [admin]
+       actions: [pull, push, delete]
+     - repos: ["team/*"]
+       groups: [devs]
+       actions: [pull, push]
+     - repos: ["team/*"]
+       users: ["*"]                  # every authenticated user
+       actions: [pull]
+     - repos: ["public/*"]
+       anonymous: true               # everyone, without credentials too
+       actions: [pull]
+
+Authentication is on when --htpasswd is given: HTTP Basic, which docker login, skopeo,
+crane, regctl and containerd speak. Without an access section every user may pull, push
+and delete everywhere; --anonymous-pull adds anonymous pull of the repositories it names.
+An anonymous caller lacking a right gets 401 (with the challenge), a user 403 DENIED.
+GET /v2/ always asks for credentials when authentication is on: that is how docker login
+checks them (so docker itself needs a login even for anonymous repositories; other clients
+pull anonymously). A cross-repository mount only takes blobs from repositories the caller
+may pull. /healthz and /readyz never ask for credentials; /metrics does with --metrics-auth.`
+
+func serveFlags() []cli.Flag {
+	str := func(name, value, usage string) cli.Flag {
+		return &cli.StringFlag{Name: name, Value: value, EnvVars: envName(name), Usage: usage}
+	}
+	dur := func(name string, value time.Duration, usage string) cli.Flag {
+		return &cli.DurationFlag{Name: name, Value: value, EnvVars: envName(name), Usage: usage}
+	}
+	i64 := func(name string, value int64, usage string) cli.Flag {
+		return &cli.Int64Flag{Name: name, Value: value, EnvVars: envName(name), Usage: usage}
+	}
+	boolean := func(name, usage string) cli.Flag {
+		return &cli.BoolFlag{Name: name, EnvVars: envName(name), Usage: usage}
+	}
+	return []cli.Flag{
+		str("config", "", "YAML file of settings (keys: the flag names), access rules and groups"),
+		str("addr", "127.0.0.1:5000", "listen address"),
+		str("root", "./data", "data directory"),
+		str("tls-cert", "", "PEM certificate (chain) to serve HTTPS and HTTP/2; needs --tls-key"),
+		str("tls-key", "", "PEM private key of --tls-cert"),
+		str("htpasswd", "", "htpasswd file of users (bcrypt hashes only); turns authentication on"),
+		&cli.StringSliceFlag{Name: "anonymous-pull", EnvVars: envName("anonymous-pull"), Usage: "repository patterns anyone may pull without credentials (with --htpasswd), e.g. \"public/*\""},
+		boolean("metrics-auth", "ask for a user's credentials on /metrics (with --htpasswd)"),
+		boolean("read-only", "refuse every push and delete (405 UNSUPPORTED)"),
+		dur("upload-grace", time.Hour, "how long an upload, a mount or a manifest pushed by digest is kept before something references it"),
+		dur("pin-window", 10*time.Minute, "how long a HEAD or mount that answered \"exists\" keeps the object for the push that asked"),
+		dur("upload-timeout", 24*time.Hour, "upload sessions that receive nothing for this long are removed (0: never)"),
+		i64("max-manifest-bytes", 4<<20, "largest manifest accepted (413 SIZE_INVALID beyond)"),
+		i64("max-blob-bytes", 0, "largest blob accepted, 413 SIZE_INVALID beyond (0: no limit)"),
+		i64("max-chunk-bytes", 0, "largest request body of an upload (one chunk, or a whole blob in one request), 413 beyond (0: no limit)"),
+		i64("max-uploads-per-client", 32, "upload requests one client (user, or IP address when anonymous) may run at once, 429 TOOMANYREQUESTS beyond (0: no limit)"),
+		dur("read-header-timeout", 30*time.Second, "time a client has to send a request's headers"),
+		dur("idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open"),
+		dur("stall-timeout", time.Minute, "a request or response body that moves no byte for this long is cut off; slow but moving transfers go on (0: never)"),
+		dur("shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long requests in flight may take to finish"),
+		str("log-format", "text", "log format: text or json (log/slog, to stderr)"),
+		str("log-level", "info", "log level: debug (also health and metrics requests), info (one line per request), warn, error"),
+	}
+}
+
+// serveConfig is every setting, resolved.
+type serveConfig struct {
+	addr, root                string
+	tlsCert, tlsKey           string
+	htpasswd                  string
+	anonymousPull             []string
+	metricsAuth, readOnly     bool
+	uploadGrace, pinWindow    time.Duration
+	uploadTimeout             time.Duration
+	maxManifest, maxBlob      int64
+	maxChunk                  int64
+	maxUploadsPerClient       int
+	readHeaderTimeout         time.Duration
+	idleTimeout, stallTimeout time.Duration
+	shutdownTimeout           time.Duration
+	logFormat, logLevel       string
+	access                    []auth.Rule // nil: no access section
+	groups                    map[string][]string
+}
+
+// fileConfig is the YAML file: the structured sections, and every other
+// key a setting named like its flag.
+type fileConfig struct {
+	Access   []auth.Rule          `yaml:"access"`
+	Groups   map[string][]string  `yaml:"groups"`
+	Settings map[string]yaml.Node `yaml:",inline"`
+}
+
+var errConfig = errors.New("configuration")
+
+// resolveConfig reads the config file into the flags that neither the
+// command line nor the environment set, then reads every setting.
+func resolveConfig(c *cli.Context) (*serveConfig, error) {
+	cfg := &serveConfig{}
+	if path := c.String("config"); path != "" {
+		fc, err := readConfigFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := applyFile(c, path, fc); err != nil {
+			return nil, err
+		}
+		if fc.Access != nil {
+			cfg.access = fc.Access
+		}
+		cfg.groups = fc.Groups
+	}
+	cfg.addr, cfg.root = c.String("addr"), c.String("root")
+	cfg.tlsCert, cfg.tlsKey = c.String("tls-cert"), c.String("tls-key")
+	cfg.htpasswd = c.String("htpasswd")
+	cfg.anonymousPull = c.StringSlice("anonymous-pull")
+	cfg.metricsAuth, cfg.readOnly = c.Bool("metrics-auth"), c.Bool("read-only")
+	cfg.uploadGrace, cfg.pinWindow = c.Duration("upload-grace"), c.Duration("pin-window")
+	cfg.uploadTimeout = c.Duration("upload-timeout")
+	cfg.maxManifest, cfg.maxBlob = c.Int64("max-manifest-bytes"), c.Int64("max-blob-bytes")
+	cfg.maxChunk = c.Int64("max-chunk-bytes")
+	cfg.maxUploadsPerClient = int(c.Int64("max-uploads-per-client"))
+	cfg.readHeaderTimeout, cfg.idleTimeout = c.Duration("read-header-timeout"), c.Duration("idle-timeout")
+	cfg.stallTimeout, cfg.shutdownTimeout = c.Duration("stall-timeout"), c.Duration("shutdown-timeout")
+	cfg.logFormat, cfg.logLevel = c.String("log-format"), c.String("log-level")
+	return cfg, cfg.check()
+}
+
+func readConfigFile(path string) (*fileConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	var fc fileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: %s: %w", errConfig, path, err)
+	}
+	return &fc, nil
+}
+
+// applyFile sets, from the file, each flag the command line and the
+// environment left alone.
+func applyFile(c *cli.Context, path string, fc *fileConfig) error {
+	known := map[string]bool{}
+	for _, f := range c.Command.Flags {
+		known[f.Names()[0]] = true
+	}
+	for key, node := range fc.Settings {
+		if !known[key] || key == "config" {
+			return fmt.Errorf("%w: %s line %d: unknown setting %q (see kvreg serve --help)", errConfig, path, node.Line, key)
+		}
+		if c.IsSet(key) {
+			continue // a flag or the environment said it
+		}
+		var values []string
+		switch node.Kind {
+		case yaml.ScalarNode:
+			values = []string{node.Value}
+		case yaml.SequenceNode:
+			if key != "anonymous-pull" {
+				return fmt.Errorf("%w: %s line %d: %s takes one value, not a list", errConfig, path, node.Line, key)
+			}
+			for _, n := range node.Content {
+				if n.Kind != yaml.ScalarNode {
+					return fmt.Errorf("%w: %s line %d: %s: a list of strings", errConfig, path, n.Line, key)
+				}
+				values = append(values, n.Value)
+			}
+		default:
+			return fmt.Errorf("%w: %s line %d: %s: want a value", errConfig, path, node.Line, key)
+		}
+		for _, v := range values {
+			if err := c.Set(key, v); err != nil {
+				return fmt.Errorf("%w: %s line %d: %s: %v", errConfig, path, node.Line, key, err)
+			}
+		}
+	}
+	return nil
+}
+
+// check refuses settings that cannot work together.
+func (cfg *serveConfig) check() error {
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errConfig)
+	}
+	if cfg.htpasswd == "" {
+		switch {
+		case len(cfg.anonymousPull) > 0:
+			return fmt.Errorf("%w: --anonymous-pull needs --htpasswd (without it everyone may do everything)", errConfig)
+		case cfg.access != nil || cfg.groups != nil:
+			return fmt.Errorf("%w: access rules and groups need --htpasswd", errConfig)
+		}
+	}
+	switch cfg.logFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("%w: --log-format %q: text or json", errConfig, cfg.logFormat)
+	}
+	switch cfg.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("%w: --log-level %q: debug, info, warn or error", errConfig, cfg.logLevel)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"upload-timeout", cfg.uploadTimeout}, {"stall-timeout", cfg.stallTimeout}, {"shutdown-timeout", cfg.shutdownTimeout},
+		{"read-header-timeout", cfg.readHeaderTimeout}, {"idle-timeout", cfg.idleTimeout}} {
+		if d.v < 0 {
+			return fmt.Errorf("%w: --%s must not be negative", errConfig, d.name)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{{"max-manifest-bytes", cfg.maxManifest}, {"max-blob-bytes", cfg.maxBlob}, {"max-chunk-bytes", cfg.maxChunk}, {"max-uploads-per-client", int64(cfg.maxUploadsPerClient)}} {
+		if n.v < 0 {
+			return fmt.Errorf("%w: --%s must not be negative", errConfig, n.name)
+		}
+	}
+	return nil
+}
+
+// accessRules are the rules in force: the file's, or "every user may do
+// everything" without an access section; --anonymous-pull adds its own.
+func (cfg *serveConfig) accessRules() []auth.Rule {
+	rules := cfg.access
+	if rules == nil {
+		rules = []auth.Rule{{Repos: []string{"*"}, Users: []string{auth.AllUsers}, Actions: []auth.Action{auth.Pull, auth.Push, auth.Delete}}}
+	}
+	if len(cfg.anonymousPull) > 0 {
+		rules = append(append([]auth.Rule(nil), rules...), auth.Rule{Repos: cfg.anonymousPull, Anonymous: true, Actions: []auth.Action{auth.Pull}})
+	}
+	return rules
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvreg/kvreg/api/auth"
+	"github.com/urfave/cli/v2"
+)
+
+// resolve runs `kvreg serve ARGS` with the real flags up to the point
+// where the settings are resolved, and returns them.
+func resolve(t *testing.T, args ...string) (*serveConfig, error) {
+	t.Helper()
+	var cfg *serveConfig
+	var rerr error
+	cmd := serveCommand()
+	cmd.Action = func(c *cli.Context) error {
+		cfg, rerr = resolveConfig(c)
+		return nil
+	}
+	app := &cli.App{Name: "kvreg", Commands: []*cli.Command{cmd}, ExitErrHandler: func(*cli.Context, error) {}}
+	if err := app.Run(append([]string{"kvreg", "serve"}, args...)); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return cfg, rerr
+}
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The one precedence: flags, then KVREG_ environment variables, then the
+// file, then the defaults.
+func TestConfigPrecedence(t *testing.T) {
+	// Defaults: what `make run` relies on.
+	cfg, err := resolve(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.addr != "127.0.0.1:5000" || cfg.root != "./data" || cfg.maxManifest != 4<<20 || cfg.maxBlob != 0 ||
+		cfg.uploadGrace != time.Hour || cfg.pinWindow != 10*time.Minute || cfg.shutdownTimeout != 30*time.Second ||
+		cfg.uploadTimeout != 24*time.Hour || cfg.readOnly || cfg.htpasswd != "" || cfg.tlsCert != "" {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+
+	file := writeFile(t, "kvreg.yaml", `
+addr: 0.0.0.0:6000            # flag wins
+root: /from/file              # env wins
+max-blob-bytes: 1000          # file wins over the default
+upload-timeout: 2h
+read-only: true
+stall-timeout: 5s
+anonymous-pull: ["public/*", "docs/*"]
+htpasswd: /etc/kvreg/htpasswd
+groups:
+  devs: [alice]
+access:
+  - repos: ["team/*"]
+    groups: [devs]
+    actions: [pull, push]
+`)
+	t.Setenv("KVREG_ROOT", "/from/env")
+	t.Setenv("KVREG_SHUTDOWN_TIMEOUT", "7s")
+	t.Setenv("KVREG_STALL_TIMEOUT", "9s")
+	cfg, err = resolve(t, "--config", file, "--addr", "127.0.0.1:7000", "--stall-timeout", "11s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"addr (flag over file)", cfg.addr, "127.0.0.1:7000"},
+		{"root (env over file)", cfg.root, "/from/env"},
+		{"stall-timeout (flag over env over file)", cfg.stallTimeout, 11 * time.Second},
+		{"shutdown-timeout (env over default)", cfg.shutdownTimeout, 7 * time.Second},
+		{"max-blob-bytes (file over default)", cfg.maxBlob, int64(1000)},
+		{"upload-timeout (file)", cfg.uploadTimeout, 2 * time.Hour},
+		{"read-only (file)", cfg.readOnly, true},
+		{"max-manifest-bytes (default)", cfg.maxManifest, int64(4 << 20)},
+		{"htpasswd (file)", cfg.htpasswd, "/etc/kvreg/htpasswd"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if !slices.Equal(cfg.anonymousPull, []string{"public/*", "docs/*"}) {
+		t.Errorf("anonymous-pull: %v", cfg.anonymousPull)
+	}
+	if len(cfg.access) != 1 || cfg.access[0].Groups[0] != "devs" || !slices.Equal(cfg.access[0].Actions, []auth.Action{auth.Pull, auth.Push}) {
+		t.Errorf("access: %+v", cfg.access)
+	}
+	// The environment also beats the file for lists.
+	t.Setenv("KVREG_ANONYMOUS_PULL", "only/*")
+	cfg, err = resolve(t, "--config", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.anonymousPull, []string{"only/*"}) {
+		t.Errorf("anonymous-pull from env: %v", cfg.anonymousPull)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []struct {
+		name, file string
+		args       []string
+		want       string
+	}{
+		{"unknown key", "adress: x\n", nil, `unknown setting "adress"`},
+		{"typo in a rule", "htpasswd: f\naccess:\n  - repo: [x]\n", nil, "repo"},
+		{"bad duration", "upload-timeout: soon\n", nil, "upload-timeout"},
+		{"list for a value", "addr: [a, b]\n", nil, "takes one value"},
+		{"config in the file", "config: other.yaml\n", nil, `unknown setting "config"`},
+		{"not yaml", "addr: [\n", nil, "kvreg.yaml"},
+		{"cert without key", "", []string{"--tls-cert", "c.pem"}, "go together"},
+		{"anonymous without users", "", []string{"--anonymous-pull", "x/*"}, "needs --htpasswd"},
+		{"rules without users", "access: []\n", nil, "need --htpasswd"},
+		{"log format", "", []string{"--log-format", "xml"}, "text or json"},
+		{"negative", "", []string{"--max-blob-bytes", "-1"}, "must not be negative"},
+	} {
+		args := c.args
+		if c.file != "" {
+			args = append([]string{"--config", writeFile(t, "kvreg.yaml", c.file)}, args...)
+		}
+		_, err := resolve(t, args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error mentioning %q", c.name, err, c.want)
+		}
+		if err != nil && !errors.Is(err, errConfig) {
+			t.Errorf("%s: %v is not errConfig", c.name, err)
+		}
+	}
+	if _, err := resolve(t, "--config", "/nonexistent/kvreg.yaml"); err == nil || !strings.Contains(err.Error(), "/nonexistent/kvreg.yaml") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// Without an access section every user may do everything; with one, only
+// what it grants; --anonymous-pull adds to either.
+func TestAccessRulesInForce(t *testing.T) {
+	known := func(string) bool { return true }
+	alice, anon := auth.Caller{User: "alice"}, auth.Caller{}
+	cfg := &serveConfig{anonymousPull: []string{"public/*"}}
+	a, err := auth.NewAccess(cfg.accessRules(), nil, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Allowed(alice, "any/repo", auth.Delete) || !a.Allowed(anon, "public/x", auth.Pull) || a.Allowed(anon, "any/repo", auth.Pull) {
+		t.Error("default rules")
+	}
+	cfg.access = []auth.Rule{{Repos: []string{"team/*"}, Users: []string{"alice"}, Actions: []auth.Action{auth.Pull}}}
+	a, err = auth.NewAccess(cfg.accessRules(), nil, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Allowed(alice, "any/repo", auth.Pull) || !a.Allowed(alice, "team/x", auth.Pull) || !a.Allowed(alice, "public/x", auth.Pull) {
+		t.Error("file rules")
+	}
+}

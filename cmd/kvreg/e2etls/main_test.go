@@ -1,0 +1,110 @@
+package e2etls
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	kvregBin string
+	ci       = os.Getenv("CI") == "true"
+)
+
+func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "kvreg-e2etls-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2etls:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	kvregBin = filepath.Join(dir, "kvreg")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", kvregBin, "github.com/kvreg/kvreg/cmd/kvreg").CombinedOutput()
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2etls: go build kvreg: %v\n%s", err, out)
+		return 1
+	}
+	code := m.Run()
+	daemons.stop()
+	return code
+}
+
+// missing skips the test, or fails it in CI.
+func missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if ci {
+		t.Fatalf("CI=true and docker is not usable: %s", msg)
+	}
+	t.Skipf("skipping (set CI=true to make this a failure): %s", msg)
+}
+
+// result is what a command printed.
+type result struct {
+	out string // stdout and stderr
+	err error
+}
+
+// runCmd runs a command with a time limit, an environment and stdin.
+func runCmd(t testing.TB, timeout time.Duration, env []string, stdin string, bin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.WaitDelay = 5 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (time limit %v)", ctx.Err(), timeout)
+	}
+	t.Logf("$ %s %s  (%v)", filepath.Base(bin), strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
+	return result{out: out.String(), err: err}
+}
+
+// cleanEnv is the environment without what would point docker elsewhere.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG",
+			"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// waitFor polls cond (another process's progress) until limit.
+func waitFor(limit time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond) // polling a daemon coming up
+	}
+	return false
+}

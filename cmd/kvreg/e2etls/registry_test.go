@@ -1,0 +1,202 @@
+package e2etls
+
+// kvreg serving HTTPS on a free loopback port with a certificate from a CA
+// made here, htpasswd users (bcrypt) and access rules from a config file.
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+type tlsRegistry struct {
+	root, addr, logPath, caPEM string
+	cmd                        *exec.Cmd
+	done                       chan struct{}
+	client                     *http.Client // trusts the CA
+}
+
+// makeCA returns a CA and a server certificate for 127.0.0.1 it signed,
+// written as PEM files in dir: ca.crt, tls.crt, tls.key.
+func makeCA(t testing.TB, dir string) *x509.CertPool {
+	t.Helper()
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: "kvreg e2e CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano() + 1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	for name, blk := range map[string]*pem.Block{
+		"ca.crt": {Type: "CERTIFICATE", Bytes: caDER}, "tls.crt": {Type: "CERTIFICATE", Bytes: leafDER}, "tls.key": {Type: "EC PRIVATE KEY", Bytes: keyDER},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(blk), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return pool
+}
+
+// startTLSRegistry runs kvreg serve with TLS, users (password: name +
+// "-pw") and the access rules given (YAML), on a free loopback port.
+func startTLSRegistry(t testing.TB, users []string, access string) *tlsRegistry {
+	t.Helper()
+	dir := t.TempDir()
+	pool := makeCA(t, dir)
+	var ht strings.Builder
+	for _, u := range users {
+		h, err := bcrypt.GenerateFromPassword([]byte(u+"-pw"), bcrypt.DefaultCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&ht, "%s:%s\n", u, h)
+	}
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	conf := write("kvreg.yaml", fmt.Sprintf("htpasswd: %s\ntls-cert: %s\ntls-key: %s\nlog-format: json\naccess:\n%s",
+		write("htpasswd", ht.String()), filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), access))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r := &tlsRegistry{root: filepath.Join(dir, "data"), addr: addr, logPath: filepath.Join(dir, "kvreg.log"),
+		caPEM: filepath.Join(dir, "ca.crt"), done: make(chan struct{}),
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}}
+	logf, err := os.Create(r.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	r.cmd = exec.Command(kvregBin, "serve", "--addr", addr, "--root", r.root, "--config", conf)
+	r.cmd.Env = cleanEnv()
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.cmd.Wait(); close(r.done) }()
+	t.Cleanup(func() {
+		r.stop(t)
+		if t.Failed() {
+			t.Logf("kvreg log:\n%s", tail(r.log(), 8000))
+		}
+	})
+	up := waitFor(20*time.Second, func() bool {
+		select {
+		case <-r.done:
+			return true
+		default:
+		}
+		resp, err := r.client.Get("https://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	select {
+	case <-r.done:
+		t.Fatalf("kvreg serve exited:\n%s", r.log())
+	default:
+	}
+	if !up {
+		t.Fatalf("kvreg serve did not answer over TLS:\n%s", r.log())
+	}
+	return r
+}
+
+func (r *tlsRegistry) log() string {
+	b, _ := os.ReadFile(r.logPath)
+	return string(b)
+}
+
+// stop sends SIGTERM and requires a clean exit.
+func (r *tlsRegistry) stop(t testing.TB) {
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.done:
+		if code := r.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("kvreg serve exited %d on SIGTERM", code)
+		}
+	case <-time.After(45 * time.Second):
+		r.cmd.Process.Kill()
+		<-r.done
+		t.Errorf("kvreg serve did not stop on SIGTERM")
+	}
+}
+
+// files lists the files under the data directory's blobs and uploads.
+func (r *tlsRegistry) files(t testing.TB) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for _, sub := range []string{"blobs", "uploads"} {
+		base := filepath.Join(r.root, sub)
+		filepath.WalkDir(base, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			fi, err := e.Info()
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(r.root, p)
+			out[rel] = fi.Size()
+			return nil
+		})
+	}
+	return out
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvreg/kvreg/blobs"
+	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount"
+)
+
+// Upload sessions that received nothing for --upload-timeout are removed;
+// fresh ones and those caught in a commit are not.
+func TestExpireUploads(t *testing.T) {
+	root := t.TempDir()
+	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	start := func(repo string, age time.Duration) string {
+		id, err := reg.StartUpload(repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.AppendUpload(repo, id, 0, strings.NewReader("some bytes"), 0); err != nil {
+			t.Fatal(err)
+		}
+		data := filepath.Join(root, "uploads", id, "data")
+		if err := os.Chtimes(data, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	old := start("a", 25*time.Hour)
+	fresh := start("a", time.Hour)
+	edge := start("b", 24*time.Hour-time.Second)
+	// A session in the middle of a commit: its data renamed to a digest.
+	committing := start("b", 48*time.Hour)
+	os.Rename(filepath.Join(root, "uploads", committing, "data"), filepath.Join(root, "uploads", committing, "sha256-"+strings.Repeat("0", 64)))
+
+	if n, err := expireUploads(reg.Blobs(), root, 0, now); n != 0 || err != nil {
+		t.Fatalf("timeout 0 removed %d (%v)", n, err)
+	}
+	n, err := expireUploads(reg.Blobs(), root, 24*time.Hour, now)
+	if err != nil || n != 1 {
+		t.Fatalf("expired %d (%v), want 1", n, err)
+	}
+	if _, err := reg.UploadSize("a", old); !errors.Is(err, blobs.ErrUploadUnknown) {
+		t.Errorf("old session: %v, want unknown", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "uploads", old)); !os.IsNotExist(err) {
+		t.Errorf("old session's directory: %v", err)
+	}
+	for _, c := range []struct{ repo, id string }{{"a", fresh}, {"b", edge}} {
+		if size, err := reg.UploadSize(c.repo, c.id); err != nil || size != 10 {
+			t.Errorf("session %s: %d %v, want kept", c.id, size, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "uploads", committing)); err != nil {
+		t.Errorf("committing session touched: %v", err)
+	}
+}
