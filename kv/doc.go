@@ -38,7 +38,7 @@
 //	leases/                       every live lease, ordered by expiry
 //	  <expiry int64 BE> <kind> <repository> 0x00 <digest> -> empty
 //	tombstones/                   blob files whose records are gone
-//	  <digest>                    -> empty
+//	  <digest>                    -> uint64 BE: id of the transaction that deleted the record
 //
 // The write methods of Tx keep blobs' links and refs, bloblinks/, counters/
 // and each repository's stats in step with the records they count, inside

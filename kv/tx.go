@@ -136,7 +136,11 @@ func (t *Tx) DeleteBlob(digest string) error {
 	if err := t.top(bucketBlobs).Delete([]byte(digest)); err != nil {
 		return err
 	}
-	return t.top(bucketTombstones).Put([]byte(digest), nil)
+	// The tombstone carries this transaction's id, so that the removal of
+	// an earlier one's file never clears it.
+	gen := make([]byte, 8)
+	putU64(gen, uint64(t.tx.ID()))
+	return t.top(bucketTombstones).Put([]byte(digest), gen)
 }
 
 // ForEachBlob calls fn for every blob record in digest order.
@@ -165,8 +169,24 @@ func (t *Tx) HasTombstone(digest string) bool {
 	return t.top(bucketTombstones).Get([]byte(digest)) != nil
 }
 
-// DeleteTombstone forgets a tombstone once its file is gone.
-func (t *Tx) DeleteTombstone(digest string) error {
+// Tombstone returns the generation of a digest's tombstone.
+func (t *Tx) Tombstone(digest string) (uint64, bool) {
+	v := t.top(bucketTombstones).Get([]byte(digest))
+	if v == nil {
+		return 0, false
+	}
+	if len(v) != 8 {
+		return 0, true
+	}
+	return getU64(v), true
+}
+
+// DeleteTombstone forgets a tombstone once its file is gone, unless a later
+// deletion has written a newer one since (gen is the one that was seen).
+func (t *Tx) DeleteTombstone(digest string, gen uint64) error {
+	if cur, ok := t.Tombstone(digest); !ok || cur != gen {
+		return nil
+	}
 	return t.top(bucketTombstones).Delete([]byte(digest))
 }
 

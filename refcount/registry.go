@@ -31,7 +31,7 @@ type Registry struct {
 	pins  pins
 
 	mu      sync.Mutex
-	cleared []string // tombstones whose files are gone, to forget in the next write
+	cleared []tombstone // tombstones whose files are gone, to forget in the next write
 
 	writers atomic.Int32 // write transactions in flight
 }
@@ -91,8 +91,8 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 	err := commit(func(tx *kv.Tx) error {
 		now := r.now()
 		c = &change{now: now, grace: now + int64(r.opts.UploadGrace), pinUntil: now + int64(r.opts.PinWindow)}
-		for _, d := range cleared {
-			if err := tx.DeleteTombstone(d); err != nil {
+		for _, t := range cleared {
+			if err := tx.DeleteTombstone(t.digest, t.gen); err != nil {
 				return err
 			}
 		}
@@ -132,15 +132,23 @@ func (r *Registry) finish(c *change) error {
 	return nil
 }
 
+// tombstone names one deletion's tombstone.
+type tombstone struct {
+	digest string
+	gen    uint64
+}
+
 func (r *Registry) removeFiles(ds []digest.Digest) error {
 	var firstErr error
-	done := make([]string, 0, len(ds))
+	done := make([]tombstone, 0, len(ds))
 	for _, d := range ds {
 		unlock := r.blobs.Lock(d)
-		var exists bool
+		var exists, tomb bool
+		var gen uint64
 		err := r.db.View(func(tx *kv.Tx) error {
 			var err error
 			_, exists, err = tx.Blob(string(d))
+			gen, tomb = tx.Tombstone(string(d))
 			return err
 		})
 		if err == nil && !exists {
@@ -153,7 +161,11 @@ func (r *Registry) removeFiles(ds []digest.Digest) error {
 			}
 			continue
 		}
-		done = append(done, string(d))
+		// Only a tombstone whose file this removal saw gone is cleared; a
+		// record that came back (and maybe went again) keeps its own.
+		if !exists && tomb {
+			done = append(done, tombstone{string(d), gen})
+		}
 	}
 	if err := r.blobs.SyncDirs(); err != nil {
 		return err
