@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"syscall"
 
 	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/refcount"
@@ -108,6 +109,8 @@ func classify(err error) (*Error, bool) {
 		return apiErr(kRangeInvalid, "%s", err.Error()), true
 	case errors.Is(err, blobs.ErrTooLarge):
 		return apiErr(kBlobTooLarge, "%s", err.Error()), true
+	case errors.Is(err, blobs.ErrNoSpace), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return apiErr(kBlobTooLarge, "no space left on the registry's disk for this upload; it was discarded"), true
 	case errors.Is(err, blobs.ErrSizeInvalid):
 		return apiErr(kSizeInvalid, "%s", err.Error()), true
 	}

@@ -113,15 +113,15 @@ func contentRange(v string) (start, end int64, ok bool) {
 	var err1, err2 error
 	start, err1 = strconv.ParseInt(a, 10, 64)
 	end, err2 = strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || start < 0 || end < start {
-		return 0, 0, false
+	if err1 != nil || err2 != nil || start < 0 || end < start || end-start+1 <= 0 {
+		return 0, 0, false // the last: a length that overflows
 	}
 	return start, end, true
 }
 
 // appendChunk writes a request body to an upload, checking Content-Range.
 func (s *Server) appendChunk(r *http.Request, rt route) (int64, error) {
-	start := int64(-1)
+	start, length := int64(-1), int64(-1)
 	if cr := r.Header.Get("Content-Range"); cr != "" {
 		st, end, ok := contentRange(cr)
 		if !ok {
@@ -134,10 +134,10 @@ func (s *Server) appendChunk(r *http.Request, rt route) (int64, error) {
 		if r.ContentLength >= 0 && r.ContentLength != end-st+1 {
 			return 0, apiErr(kSizeInvalid, "Content-Range %q does not match Content-Length %d", cr, r.ContentLength)
 		}
-		start = st
+		start, length = st, end-st+1
 	}
 	body := &clientBody{r: r.Body}
-	size, err := s.reg.AppendUpload(rt.name, rt.ref, start, body, s.cfg.MaxBlobBytes)
+	size, err := s.reg.AppendUploadExact(rt.name, rt.ref, start, length, body, s.cfg.MaxBlobBytes)
 	if err != nil {
 		if ae, ok := classify(err); ok && ae.kind == kRangeInvalid {
 			return 0, s.rangeErr(rt, size, "%v", err)

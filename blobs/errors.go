@@ -17,4 +17,6 @@ var (
 	ErrTooLarge = errors.New("blobs: upload too large")
 	// ErrSizeInvalid: the upload's size differs from the size announced.
 	ErrSizeInvalid = errors.New("blobs: size does not match")
+	// ErrNoSpace: the disk is full; the upload was discarded.
+	ErrNoSpace = errors.New("blobs: no space left on the registry's disk")
 )

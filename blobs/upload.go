@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -147,6 +148,14 @@ func (s *Store) UploadSize(repo, id string) (int64, error) {
 // positive, bounds the upload's total size. A failed append leaves the upload
 // as it was before it. It returns the new size.
 func (s *Store) Append(repo, id string, start int64, r io.Reader, max int64) (int64, error) {
+	return s.AppendExact(repo, id, start, -1, r, max)
+}
+
+// AppendExact is Append for a chunk that must be exactly length bytes
+// (length < 0: whatever r holds); a chunk of another length is refused
+// whole with ErrSizeInvalid. A disk that fills up ends the upload: its
+// bytes are removed and ErrNoSpace returned.
+func (s *Store) AppendExact(repo, id string, start, length int64, r io.Reader, max int64) (int64, error) {
 	sess, err := s.lockSession(repo, id)
 	if err != nil {
 		return 0, err
@@ -163,13 +172,23 @@ func (s *Store) Append(repo, id string, start int64, r io.Reader, max int64) (in
 	saved, _ := sess.hasher.(encoding.BinaryMarshaler).MarshalBinary()
 	src := r
 	if max > 0 {
-		src = io.LimitReader(r, max-sess.size+1)
+		src = io.LimitReader(src, max-sess.size+1)
+	}
+	if length >= 0 {
+		src = io.LimitReader(src, length+1)
 	}
 	buf := copyBufs.Get().(*[]byte)
 	n, err := io.CopyBuffer(io.MultiWriter(&writebackWriter{f: f, off: sess.size}, sess.hasher), src, *buf)
 	copyBufs.Put(buf)
 	if err == nil && max > 0 && sess.size+n > max {
 		err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
+	}
+	if err == nil && length >= 0 && n != length {
+		err = fmt.Errorf("%w: the chunk has %d bytes, its range says %d", ErrSizeInvalid, n, length)
+	}
+	if noSpace(err) {
+		s.dropLocked(id, sess)
+		return 0, fmt.Errorf("%w: the upload is discarded: %v", ErrNoSpace, err)
 	}
 	if err != nil {
 		// Roll back to the state before this chunk.
@@ -183,6 +202,11 @@ func (s *Store) Append(repo, id string, start int64, r io.Reader, max int64) (in
 	}
 	sess.size += n
 	return sess.size, nil
+}
+
+// noSpace reports a full disk or an exhausted quota.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // Cancel ends an upload and removes its bytes.

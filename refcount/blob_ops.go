@@ -47,7 +47,26 @@ func (r *Registry) StatBlob(repo string, d digest.Digest, pin bool) (int64, erro
 		return 0, err
 	}
 	if pin {
-		r.pins.add(pinKey{kv.LeaseLink, repo, string(d)}, now+int64(r.opts.PinWindow))
+		// The answer read a snapshot; a delete may have decided without
+		// the pin meanwhile. Pin, let every write that began before the
+		// pin finish, and look again: from now on writes see the pin.
+		k := pinKey{kv.LeaseLink, repo, string(d)}
+		r.pins.add(k, now+int64(r.opts.PinWindow))
+		r.commitMu.Lock()
+		r.commitMu.Unlock()
+		var still bool
+		err := r.db.View(func(tx *kv.Tx) error {
+			var err error
+			_, still, err = tx.Link(repo, string(d))
+			return err
+		})
+		if err != nil || !still {
+			r.pins.take([]pinKey{k})
+			if err == nil {
+				err = ErrBlobUnknown
+			}
+			return 0, err
+		}
 	}
 	return size, nil
 }
@@ -189,6 +208,11 @@ func (r *Registry) DeleteBlob(repo string, d digest.Digest) (int64, error) {
 // AppendUpload adds a chunk to an upload (start < 0: wherever it ends).
 func (r *Registry) AppendUpload(repo, id string, start int64, body io.Reader, max int64) (int64, error) {
 	return r.blobs.Append(repo, id, start, body, max)
+}
+
+// AppendUploadExact adds a chunk that must be exactly length bytes.
+func (r *Registry) AppendUploadExact(repo, id string, start, length int64, body io.Reader, max int64) (int64, error) {
+	return r.blobs.AppendExact(repo, id, start, length, body, max)
 }
 
 // UploadSize is how many bytes an upload has received.

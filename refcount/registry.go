@@ -34,6 +34,9 @@ type Registry struct {
 	cleared []tombstone // tombstones whose files are gone, to forget in the next write
 
 	writers atomic.Int32 // write transactions in flight
+	// commitMu is held shared by every write transaction, so that a pin
+	// can wait out the writes that began before it (see StatBlob).
+	commitMu sync.RWMutex
 }
 
 // New returns a Registry over an open database and blob store.
@@ -88,6 +91,8 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 		commit = r.db.Batch
 	}
 	defer r.writers.Add(-1)
+	r.commitMu.RLock()
+	defer r.commitMu.RUnlock()
 	err := commit(func(tx *kv.Tx) error {
 		now := r.now()
 		c = &change{now: now, grace: now + int64(r.opts.UploadGrace), pinUntil: now + int64(r.opts.PinWindow)}
