@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/kvreg
 
-.PHONY: build run test vet clean bench bench-go
+.PHONY: build run test race fuzz vet clean bench bench-go
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kvreg
@@ -10,9 +10,25 @@ build:
 run: build
 	./$(BIN) serve --addr 127.0.0.1:5000 --root ./data
 
+# Everything: unit, end-to-end (real docker, skopeo, crane, regctl), the kill -9
+# torture, the race tests under the race detector, and a short run of each fuzzer.
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) race
+	$(MAKE) fuzz FUZZTIME=5s
+
+race:
+	$(GO) test -race -count=1 -timeout 10m -run 'Race|Concurrent' ./api/ ./refcount/ ./blobs/
+
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME) ./refcount/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDigest$$' -fuzztime $(FUZZTIME) ./blobs/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRoute$$' -fuzztime $(FUZZTIME) ./api/
+	$(GO) test -run '^$$' -fuzz '^FuzzReference$$' -fuzztime $(FUZZTIME) ./api/
+	$(GO) test -run '^$$' -fuzz '^FuzzContentRange$$' -fuzztime $(FUZZTIME) ./api/
+	$(GO) test -run '^$$' -fuzz '^FuzzUploadPath$$' -fuzztime $(FUZZTIME) ./api/
 
 # The load tool against kvreg and the reference registry, side by side
 # (installs distribution v3 with go install, else Debian's docker-registry).
