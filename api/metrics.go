@@ -138,8 +138,8 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	} {
 		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(g.v))
 	}
-	if ids, err := c.reg.Blobs().Uploads(); err == nil {
-		ch <- prometheus.MustNewConstMetric(d.uploads, prometheus.GaugeValue, float64(len(ids)))
+	if n, err := c.reg.UploadsInProgress(); err == nil {
+		ch <- prometheus.MustNewConstMetric(d.uploads, prometheus.GaugeValue, float64(n))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -91,9 +92,8 @@ func (s *Store) session(repo, id string) (*session, error) {
 	s.mu.Lock()
 	sess := s.sessions[id]
 	if sess == nil {
-		r, err := os.ReadFile(s.uploadPath(id, fileRepo))
-		if err == nil {
-			sess = &session{repo: string(r)}
+		if r, ok := s.uploadRepo(id); ok {
+			sess = &session{repo: r}
 			s.sessions[id] = sess
 		}
 	}
@@ -381,14 +381,42 @@ func (s *Store) Uploads() ([]string, error) {
 	return out, nil
 }
 
+// uploadRepo reads the repository an upload was started in.
+func (s *Store) uploadRepo(id string) (string, bool) {
+	r, err := os.ReadFile(s.uploadPath(id, fileRepo))
+	return string(r), err == nil
+}
+
 // CancelRepo ends every upload of a repository.
 func (s *Store) CancelRepo(repo string) {
 	ids, _ := s.Uploads()
 	for _, id := range ids {
-		if r, err := os.ReadFile(s.uploadPath(id, fileRepo)); err == nil && string(r) == repo {
+		if r, ok := s.uploadRepo(id); ok && r == repo {
 			s.Cancel(repo, id)
 		}
 	}
+}
+
+// ExpireUploads ends the uploads that have received nothing since before:
+// their data was last written earlier. Uploads caught in a commit (their
+// data renamed to a digest) are Recover's, not touched. It returns how
+// many went.
+func (s *Store) ExpireUploads(before time.Time) (int, error) {
+	ids, err := s.Uploads()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		fi, err := os.Stat(s.uploadPath(id, fileData))
+		if err != nil || !fi.ModTime().Before(before) {
+			continue
+		}
+		if repo, ok := s.uploadRepo(id); ok && s.Cancel(repo, id) == nil {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Interrupted lists uploads that were being committed when a process died

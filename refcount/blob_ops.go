@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/kv"
@@ -217,6 +218,20 @@ func (r *Registry) AppendUploadExact(repo, id string, start, length int64, body 
 
 // UploadSize is how many bytes an upload has received.
 func (r *Registry) UploadSize(repo, id string) (int64, error) { return r.blobs.UploadSize(repo, id) }
+
+// ExpireUploads ends the uploads idle for longer than maxAge (0: none).
+func (r *Registry) ExpireUploads(maxAge time.Duration) (int, error) {
+	if maxAge <= 0 {
+		return 0, nil
+	}
+	return r.blobs.ExpireUploads(r.opts.Now().Add(-maxAge))
+}
+
+// UploadsInProgress counts the upload sessions.
+func (r *Registry) UploadsInProgress() (int, error) {
+	ids, err := r.blobs.Uploads()
+	return len(ids), err
+}
 
 // CancelUpload ends an upload and drops its bytes.
 func (r *Registry) CancelUpload(repo, id string) error { return r.blobs.Cancel(repo, id) }

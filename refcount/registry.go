@@ -53,18 +53,15 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 	return &Registry{db: db, blobs: bs, opts: opts}
 }
 
-// DB and Blobs expose the parts for operator commands.
-func (r *Registry) DB() *kv.DB          { return r.db }
-func (r *Registry) Blobs() *blobs.Store { return r.blobs }
-func (r *Registry) now() int64          { return r.opts.Now().UnixNano() }
-func (r *Registry) Options() Options    { return r.opts }
+// DB exposes the database to tests and tools that generate records.
+func (r *Registry) DB() *kv.DB { return r.db }
+func (r *Registry) now() int64 { return r.opts.Now().UnixNano() }
 
 // change collects what a write transaction did that must be acted on after
 // it commits.
 type change struct {
 	now       int64
 	grace     int64
-	pinUntil  int64
 	freed     []digest.Digest // blob records deleted: their files go after commit
 	usedPins  []pinKey        // pins a real reference took over
 	swept     int             // expired leases processed
@@ -95,7 +92,7 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 	defer r.commitMu.RUnlock()
 	err := commit(func(tx *kv.Tx) error {
 		now := r.now()
-		c = &change{now: now, grace: now + int64(r.opts.UploadGrace), pinUntil: now + int64(r.opts.PinWindow)}
+		c = &change{now: now, grace: now + int64(r.opts.UploadGrace)}
 		for _, t := range cleared {
 			if err := tx.DeleteTombstone(t.digest, t.gen); err != nil {
 				return err

@@ -209,7 +209,7 @@ func sweeper(ctx context.Context, reg *refcount.Registry, cfg *serveConfig, log 
 				break
 			}
 		}
-		n, err := expireUploads(reg.Blobs(), cfg.root, cfg.uploadTimeout, time.Now())
+		n, err := reg.ExpireUploads(cfg.uploadTimeout)
 		if err != nil {
 			log.Error("expire uploads", "err", err)
 		}

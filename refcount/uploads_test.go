@@ -1,4 +1,4 @@
-package main
+package refcount
 
 import (
 	"errors"
@@ -10,19 +10,18 @@ import (
 
 	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/kv"
-	"github.com/kvreg/kvreg/refcount"
 )
 
 // Upload sessions that received nothing for --upload-timeout are removed;
 // fresh ones and those caught in a commit are not.
 func TestExpireUploads(t *testing.T) {
 	root := t.TempDir()
-	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{})
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	reg, err := OpenRoot(root, kv.Options{}, Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	start := func(repo string, age time.Duration) string {
 		id, err := reg.StartUpload(repo)
 		if err != nil {
@@ -44,10 +43,10 @@ func TestExpireUploads(t *testing.T) {
 	committing := start("b", 48*time.Hour)
 	os.Rename(filepath.Join(root, "uploads", committing, "data"), filepath.Join(root, "uploads", committing, "sha256-"+strings.Repeat("0", 64)))
 
-	if n, err := expireUploads(reg.Blobs(), root, 0, now); n != 0 || err != nil {
+	if n, err := reg.ExpireUploads(0); n != 0 || err != nil {
 		t.Fatalf("timeout 0 removed %d (%v)", n, err)
 	}
-	n, err := expireUploads(reg.Blobs(), root, 24*time.Hour, now)
+	n, err := reg.ExpireUploads(24 * time.Hour)
 	if err != nil || n != 1 {
 		t.Fatalf("expired %d (%v), want 1", n, err)
 	}
