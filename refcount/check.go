@@ -40,14 +40,12 @@ const (
 	ProblemInterrupted      = "interrupted-upload" // an upload caught between its file and its record
 )
 
-// checkState is what one pass over the database learns.
+// checkState is what a check learns.
 type checkState struct {
-	now      int64
-	probs    []Problem
-	blobs    map[string]kv.Blob
-	tombs    map[string]bool
-	want     kv.Counters
-	repoWant map[string]kv.RepoStats
+	now   int64
+	probs []Problem
+	blobs map[string]kv.Blob // records as stored
+	tombs map[string]bool
 }
 
 func (st *checkState) add(kind, obj, format string, args ...any) {
@@ -59,7 +57,7 @@ func (st *checkState) add(kind, obj, format string, args ...any) {
 // one consistent snapshot of the database; files written while it runs may
 // show as orphans on a busy registry.
 func (r *Registry) Check(deep bool) ([]Problem, error) {
-	st := &checkState{now: r.now(), blobs: map[string]kv.Blob{}, tombs: map[string]bool{}, repoWant: map[string]kv.RepoStats{}}
+	st := &checkState{now: r.now(), tombs: map[string]bool{}}
 	if err := r.db.View(st.checkDBTx); err != nil {
 		return nil, err
 	}
@@ -75,176 +73,79 @@ func (r *Registry) Check(deep bool) ([]Problem, error) {
 	return st.probs, nil
 }
 
+// checkDBTx compares what is stored with what the edges say.
 func (st *checkState) checkDBTx(tx *kv.Tx) error {
-	if err := tx.ForEachBlob(func(d string, b kv.Blob) error { st.blobs[d] = b; return nil }); err != nil {
+	d, err := deriveTx(tx)
+	if err != nil {
 		return err
 	}
+	st.probs = append(st.probs, d.probs...)
+	st.blobs = d.stored
 	for _, t := range tx.Tombstones() {
 		st.tombs[t] = true
 	}
-	leaseIdx := map[kv.Lease]bool{}
-	if err := tx.ForEachLease(func(l kv.Lease) error { leaseIdx[l] = true; return nil }); err != nil {
-		return err
-	}
-	st.want.Leases = int64(len(leaseIdx))
-	checkLease := func(kind kv.LeaseKind, repo, d string, h kv.Hold, refs uint64) {
-		obj := repo + "@" + d
-		lease := h.Lease
+	leases := d.leases
+	checkHeld := func(kind kv.LeaseKind, what, repo, dg string, c counted, refs uint64) {
+		obj := repo + "@" + dg
+		if c.refs != refs {
+			st.add(ProblemCount, obj, "%s count is %d, edges say %d", what, c.refs, refs)
+		}
+		h := c.hold
 		if (h.Lease != 0) != (h.Pending != 0) {
 			st.add(ProblemLeaseIndex, obj, "lease until %d with %d pending holds", h.Lease, h.Pending)
 		}
-		if lease != 0 {
-			l := kv.Lease{Expiry: lease, Kind: kind, Repo: repo, Digest: d}
-			if !leaseIdx[l] {
-				st.add(ProblemLeaseIndex, obj, "lease until %d is not in the expiry index", lease)
+		if h.Lease != 0 {
+			l := kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: dg}
+			if !leases[l] {
+				st.add(ProblemLeaseIndex, obj, "lease until %d is not in the expiry index", h.Lease)
 			}
-			delete(leaseIdx, l)
+			delete(leases, l)
 		}
 		if refs == 0 {
 			switch {
-			case lease == 0:
+			case h.Lease == 0:
 				st.add(ProblemUnheld, obj, "no edges and no lease")
-			case lease <= st.now:
+			case h.Lease <= st.now:
 				st.add(ProblemLeaseExpired, obj, "no edges and its lease expired")
 			}
 		}
 	}
-
-	blobRefs := map[string]uint64{}
-	linkedIn := map[string][]string{}
-	repoLinks := map[string]map[string]kv.Link{}
-	repos, _ := tx.Repos("", -1)
-	st.want.Repos = int64(len(repos))
-	for _, repo := range repos {
-		links := map[string]kv.Link{}
-		manifests := map[string]kv.Manifest{}
-		if err := tx.ForEachLink(repo, func(d string, l kv.Link) error { links[d] = l; return nil }); err != nil {
-			return err
+	for _, repo := range d.repos {
+		for dg, c := range d.manifests[repo] {
+			checkHeld(kv.LeaseManifest, "manifest", repo, dg, c, d.manRefs[repo][dg])
 		}
-		if err := tx.ForEachManifest(repo, func(d string, m kv.Manifest) error { manifests[d] = m; return nil }); err != nil {
-			return err
+		for dg, c := range d.links[repo] {
+			checkHeld(kv.LeaseLink, "link", repo, dg, c, d.linkRefs[repo][dg])
 		}
-		repoLinks[repo] = links
-		rs := kv.RepoStats{Manifests: int64(len(manifests)), Links: int64(len(links))}
-		linkRefs := map[string]uint64{}
-		manRefs := map[string]uint64{}
-		for d, m := range manifests {
-			st.want.ManifestBytes += m.Size
-			if tx.ManifestContentSize(repo, d) != int(m.Size) {
-				st.add(ProblemContentMissing, repo+"@"+d, "manifest bytes missing or of the wrong size")
-			}
-			for _, b := range m.Blobs {
-				if _, ok := links[b]; !ok {
-					st.add(ProblemDanglingEdge, repo+"@"+d, "references blob %s, not linked in the repository", b)
-				}
-				linkRefs[b]++
-			}
-			for _, ch := range m.Children {
-				if _, ok := manifests[ch]; !ok {
-					st.add(ProblemDanglingEdge, repo+"@"+d, "references child manifest %s, which does not exist", ch)
-				}
-				manRefs[ch]++
-			}
-		}
-		if err := tx.ForEachTag(repo, func(tag, d string) error {
-			rs.Tags++
-			if _, ok := manifests[d]; !ok {
-				st.add(ProblemDanglingTag, repo+":"+tag, "points at %s, which does not exist", d)
-			}
-			manRefs[d]++
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := tx.ForEachReferrer(repo, func(subject string, ref kv.Referrer) error {
-			m, ok := manifests[ref.Digest]
-			if !ok || m.Subject != subject {
-				st.add(ProblemDanglingReferrer, repo+"@"+ref.Digest, "indexed as a referrer of %s", subject)
-				return nil
-			}
-			if ref.Counted {
-				if _, ok := manifests[subject]; !ok {
-					st.add(ProblemDanglingEdge, repo+"@"+subject, "subject edge from a manifest that does not exist")
-				}
-				manRefs[ref.Digest]++
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for d, m := range manifests {
-			if m.Refs != manRefs[d] {
-				st.add(ProblemCount, repo+"@"+d, "manifest count is %d, edges say %d", m.Refs, manRefs[d])
-			}
-			checkLease(kv.LeaseManifest, repo, d, m.Hold, manRefs[d])
-		}
-		for d, l := range links {
-			b, ok := st.blobs[d]
-			if !ok {
-				st.add(ProblemDanglingLink, repo+"@"+d, "linked blob has no record")
-			}
-			if l.Refs != linkRefs[d] {
-				st.add(ProblemCount, repo+"@"+d, "link count is %d, manifests say %d", l.Refs, linkRefs[d])
-			}
-			checkLease(kv.LeaseLink, repo, d, l.Hold, linkRefs[d])
-			// From the edges, not the stored count, so that one wrong
-			// count is reported once.
-			blobRefs[d] += linkRefs[d]
-			linkedIn[d] = append(linkedIn[d], repo)
-			rs.Bytes += b.Size
-		}
-		st.want.Tags += rs.Tags
-		st.want.Manifests += rs.Manifests
-		st.want.Links += rs.Links
-		st.repoWant[repo] = rs
-	}
-	for _, repo := range repos {
-		rs := st.repoWant[repo]
-		for d := range repoLinks[repo] {
-			if len(linkedIn[d]) == 1 {
-				rs.UniqueBytes += st.blobs[d].Size
-			}
-		}
-		st.repoWant[repo] = rs
 		got, _, err := tx.RepoStats(repo)
 		if err != nil {
 			st.add(ProblemCounter, repo, "repository stats unreadable: %v", err)
-		} else if got != rs {
-			st.add(ProblemCounter, repo, "repository stats %+v, records say %+v", got, rs)
+		} else if want := d.repoStats[repo]; got != want {
+			st.add(ProblemCounter, repo, "repository stats %+v, records say %+v", got, want)
 		}
 	}
-	for l := range leaseIdx {
+	for l := range leases {
 		st.add(ProblemLeaseIndex, l.Repo+"@"+l.Digest, "expiry index entry with no matching lease")
 	}
-	for d, b := range st.blobs {
-		st.want.Blobs++
-		st.want.BlobBytes += b.Size
-		st.want.LogicalBytes += int64(blobRefs[d]) * b.Size
-		switch {
-		case blobRefs[d] == 0:
-			st.want.UnreferencedBlobs++
-			st.want.UnreferencedBytes += b.Size
-		case blobRefs[d] >= 2:
-			st.want.SharedBytes += b.Size
+	for dg, b := range d.stored {
+		want := d.blobs[dg]
+		if b.Links != want.Links {
+			st.add(ProblemCount, dg, "blob count is %d, links say %d", b.Links, want.Links)
 		}
-		if n := uint64(len(linkedIn[d])); b.Links != n {
-			st.add(ProblemCount, d, "blob count is %d, links say %d", b.Links, n)
+		if b.Refs != want.Refs {
+			st.add(ProblemCount, dg, "blob reference count is %d, links say %d", b.Refs, want.Refs)
 		}
-		if b.Refs != blobRefs[d] {
-			st.add(ProblemCount, d, "blob reference count is %d, links say %d", b.Refs, blobRefs[d])
+		if want.Links == 0 {
+			st.add(ProblemUnheld, dg, "blob record that no repository links")
 		}
-		if len(linkedIn[d]) == 0 {
-			st.add(ProblemUnheld, d, "blob record that no repository links")
-		}
-		idx := tx.LinkingRepos(d)
+		idx := tx.LinkingRepos(dg)
 		sort.Strings(idx)
-		sort.Strings(linkedIn[d])
-		if fmt.Sprint(idx) != fmt.Sprint(linkedIn[d]) {
-			st.add(ProblemLinkIndex, d, "index lists repositories %v, links are in %v", idx, linkedIn[d])
+		if fmt.Sprint(idx) != fmt.Sprint(d.linkedIn[dg]) {
+			st.add(ProblemLinkIndex, dg, "index lists repositories %v, links are in %v", idx, d.linkedIn[dg])
 		}
 	}
-	if got := tx.Counters(); got != st.want {
-		st.add(ProblemCounter, "store", "counters %+v, records say %+v", got, st.want)
+	if got := tx.Counters(); got != d.totals {
+		st.add(ProblemCounter, "store", "counters %+v, records say %+v", got, d.totals)
 	}
 	return nil
 }

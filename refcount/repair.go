@@ -193,234 +193,115 @@ func existingManifestsTx(tx *kv.Tx, repo string, ds []string) []string {
 	return out
 }
 
-// recountTx recomputes every count, index and counter from the records.
+// recountTx removes what points at nothing and rewrites every count,
+// hold, index and counter from the edges (see deriveTx).
 func (r *Registry) recountTx(tx *kv.Tx, c *change) error {
-	repos, _ := tx.Repos("", -1)
-	leaseIdx := map[kv.Lease]bool{}
-	if err := tx.ForEachLease(func(l kv.Lease) error { leaseIdx[l] = true; return nil }); err != nil {
+	d, err := deriveTx(tx)
+	if err != nil {
 		return err
 	}
-	// fixLease makes the expiry index agree with an object's lease, and
-	// gives an object nothing holds a lease of one grace period.
-	fixLease := func(kind kv.LeaseKind, repo, d string, h *kv.Hold, refs uint64) error {
+	for _, t := range d.danglingTags {
+		if err := tx.DeleteTag(t.repo, t.name); err != nil {
+			return err
+		}
+	}
+	for _, ref := range d.badReferrers {
+		if err := tx.DeleteReferrer(ref.repo, ref.subject, ref.digest); err != nil {
+			return err
+		}
+	}
+	for _, ref := range d.subjectlessRef {
+		if err := tx.PutReferrer(ref.repo, ref.subject, ref.digest, false); err != nil {
+			return err
+		}
+	}
+	leases := d.leases
+	// fixHold makes a hold consistent and the expiry index agree with it,
+	// and gives an object nothing holds a lease of one grace period.
+	fixHold := func(kind kv.LeaseKind, repo, dg string, h *kv.Hold, refs uint64) error {
 		switch {
 		case h.Lease == 0:
 			h.Pending = 0
 		case h.Pending == 0:
 			h.Pending = 1
 		}
+		if refs == 0 && h.Lease == 0 {
+			h.Lease, h.Pending = c.grace, 1
+		}
 		if h.Lease != 0 {
-			l := kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d}
-			if !leaseIdx[l] {
+			l := kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: dg}
+			if !leases[l] {
 				if err := tx.PutLease(l); err != nil {
 					return err
 				}
 			}
-			delete(leaseIdx, l)
-		}
-		if refs == 0 && h.Lease == 0 {
-			h.Lease, h.Pending = c.grace, 1
-			return tx.PutLease(kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d})
+			delete(leases, l)
 		}
 		return nil
 	}
-	blobRefs := map[string]uint64{}
-	linkedIn := map[string][]string{}
-	for _, repo := range repos {
-		manifests := map[string]kv.Manifest{}
-		if err := tx.ForEachManifest(repo, func(d string, m kv.Manifest) error { manifests[d] = m; return nil }); err != nil {
-			return err
-		}
-		var danglingTags []string
-		manRefs := map[string]uint64{}
-		linkRefs := map[string]uint64{}
-		if err := tx.ForEachTag(repo, func(tag, d string) error {
-			if _, ok := manifests[d]; !ok {
-				danglingTags = append(danglingTags, tag)
-			} else {
-				manRefs[d]++
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, t := range danglingTags {
-			if err := tx.DeleteTag(repo, t); err != nil {
+	for _, repo := range d.repos {
+		for dg, was := range d.manifests[repo] {
+			m, _, err := tx.Manifest(repo, dg)
+			if err != nil {
 				return err
 			}
-		}
-		for _, m := range manifests {
-			for _, b := range m.Blobs {
-				linkRefs[b]++
-			}
-			for _, ch := range m.Children {
-				manRefs[ch]++
-			}
-		}
-		type refEntry struct {
-			subject string
-			ref     kv.Referrer
-		}
-		var entries []refEntry
-		if err := tx.ForEachReferrer(repo, func(s string, ref kv.Referrer) error {
-			entries = append(entries, refEntry{s, ref})
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, e := range entries {
-			m, ok := manifests[e.ref.Digest]
-			if !ok || m.Subject != e.subject {
-				if err := tx.DeleteReferrer(repo, e.subject, e.ref.Digest); err != nil {
-					return err
-				}
-				continue
-			}
-			_, subjectExists := manifests[e.subject]
-			if e.ref.Counted && !subjectExists {
-				if err := tx.PutReferrer(repo, e.subject, e.ref.Digest, false); err != nil {
-					return err
-				}
-				continue
-			}
-			if e.ref.Counted {
-				manRefs[e.ref.Digest]++
-			}
-		}
-		for d, m := range manifests {
-			changed := m.Refs != manRefs[d]
-			m.Refs = manRefs[d]
-			old := m.Hold
-			if err := fixLease(kv.LeaseManifest, repo, d, &m.Hold, m.Refs); err != nil {
+			m.Refs = d.manRefs[repo][dg]
+			if err := fixHold(kv.LeaseManifest, repo, dg, &m.Hold, m.Refs); err != nil {
 				return err
 			}
-			if changed || old != m.Hold {
-				if err := tx.PutManifest(repo, d, m, nil); err != nil {
+			if (counted{m.Refs, m.Hold}) != was {
+				if err := tx.PutManifest(repo, dg, m, nil); err != nil {
 					return err
 				}
 			}
 		}
-		var links []string
-		linkVals := map[string]kv.Link{}
-		if err := tx.ForEachLink(repo, func(d string, l kv.Link) error {
-			links = append(links, d)
-			linkVals[d] = l
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, d := range links {
-			l := linkVals[d]
-			changed := l.Refs != linkRefs[d]
-			l.Refs = linkRefs[d]
-			old := l.Hold
-			if err := fixLease(kv.LeaseLink, repo, d, &l.Hold, l.Refs); err != nil {
+		for dg, was := range d.links[repo] {
+			l := kv.Link{Refs: d.linkRefs[repo][dg], Hold: was.hold}
+			if err := fixHold(kv.LeaseLink, repo, dg, &l.Hold, l.Refs); err != nil {
 				return err
 			}
-			if changed || old != l.Hold {
-				if err := tx.RewriteLink(repo, d, l); err != nil {
+			if (counted{l.Refs, l.Hold}) != was {
+				if err := tx.RewriteLink(repo, dg, l); err != nil {
 					return err
 				}
 			}
-			blobRefs[d] += l.Refs
-			linkedIn[d] = append(linkedIn[d], repo)
 		}
 	}
-	for l := range leaseIdx {
+	for l := range leases {
 		if err := tx.DeleteLease(l); err != nil {
 			return err
 		}
 	}
-	// Blob records: counts from the links; a record no repository links
-	// is garbage.
-	var unlinked []string
-	if err := tx.ForEachBlob(func(d string, b kv.Blob) error {
-		if len(linkedIn[d]) == 0 {
-			unlinked = append(unlinked, d)
+	// A blob record no repository links is garbage.
+	for dg, b := range d.blobs {
+		if b.Links != 0 {
+			continue
 		}
-		return nil
-	}); err != nil {
+		if err := tx.DeleteBlob(dg); err != nil {
+			return err
+		}
+		if parsed, err := digest.Parse(dg); err == nil {
+			c.freed = append(c.freed, parsed)
+		}
+	}
+	// The records, indexes and totals, from the store as it now is.
+	if d, err = deriveTx(tx); err != nil {
 		return err
 	}
-	for _, d := range unlinked {
-		if err := tx.DeleteBlob(d); err != nil {
-			return err
-		}
-		if dg, err := digest.Parse(d); err == nil {
-			c.freed = append(c.freed, dg)
-		}
-	}
-	var want kv.Counters
-	blobSize := map[string]int64{}
-	var rewrite []struct {
-		d string
-		b kv.Blob
-	}
-	if err := tx.ForEachBlob(func(d string, b kv.Blob) error {
-		blobSize[d] = b.Size
-		nb := kv.Blob{Size: b.Size, Links: uint64(len(linkedIn[d])), Refs: blobRefs[d]}
-		if nb != b {
-			rewrite = append(rewrite, struct {
-				d string
-				b kv.Blob
-			}{d, nb})
-		}
-		want.Blobs++
-		want.BlobBytes += b.Size
-		want.LogicalBytes += int64(nb.Refs) * b.Size
-		switch {
-		case nb.Refs == 0:
-			want.UnreferencedBlobs++
-			want.UnreferencedBytes += b.Size
-		case nb.Refs >= 2:
-			want.SharedBytes += b.Size
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, w := range rewrite {
-		if err := tx.RewriteBlob(w.d, w.b); err != nil {
-			return err
-		}
-	}
-	if err := tx.RewriteBlobLinks(linkedIn); err != nil {
-		return err
-	}
-	// Totals, from scratch.
-	repos, _ = tx.Repos("", -1)
-	want.Repos = int64(len(repos))
-	for _, repo := range repos {
-		var rs kv.RepoStats
-		if err := tx.ForEachTag(repo, func(string, string) error { rs.Tags++; return nil }); err != nil {
-			return err
-		}
-		if err := tx.ForEachManifest(repo, func(_ string, m kv.Manifest) error {
-			rs.Manifests++
-			want.ManifestBytes += m.Size
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := tx.ForEachLink(repo, func(d string, _ kv.Link) error {
-			rs.Links++
-			rs.Bytes += blobSize[d]
-			if len(linkedIn[d]) == 1 {
-				rs.UniqueBytes += blobSize[d]
+	for dg, b := range d.blobs {
+		if d.stored[dg] != b {
+			if err := tx.RewriteBlob(dg, b); err != nil {
+				return err
 			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		want.Tags += rs.Tags
-		want.Manifests += rs.Manifests
-		want.Links += rs.Links
-		if err := tx.SetRepoStats(repo, rs); err != nil {
-			return err
 		}
 	}
-	if err := tx.ForEachLease(func(kv.Lease) error { want.Leases++; return nil }); err != nil {
+	if err := tx.RewriteBlobLinks(d.linkedIn); err != nil {
 		return err
 	}
-	return tx.SetCounters(want)
+	for _, repo := range d.repos {
+		if err := tx.SetRepoStats(repo, d.repoStats[repo]); err != nil {
+			return err
+		}
+	}
+	return tx.SetCounters(d.totals)
 }
