@@ -36,7 +36,7 @@ access:
   - repos: ["team/*"]
     users: [bob]
     actions: [pull]
-`, htpasswd, pki.certFile, pki.keyFile))
+`, htpasswd, pki.CertFile, pki.KeyFile))
 	root := t.TempDir()
 	srv := startServerWith(t, bin, "--root", root, "--config", conf)
 	base := "https://" + srv.addr
@@ -147,10 +147,10 @@ func TestServeStartupErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"missing certificate", []string{"--tls-cert", "/nonexistent/tls.crt", "--tls-key", pki.keyFile}, "/nonexistent/tls.crt"},
-		{"garbage certificate", []string{"--tls-cert", garbage, "--tls-key", pki.keyFile}, "garbage.pem"},
-		{"key of another certificate", []string{"--tls-cert", pki.certFile, "--tls-key", other.keyFile}, "private key does not match"},
-		{"certificate without key", []string{"--tls-cert", pki.certFile}, "go together"},
+		{"missing certificate", []string{"--tls-cert", "/nonexistent/tls.crt", "--tls-key", pki.KeyFile}, "/nonexistent/tls.crt"},
+		{"garbage certificate", []string{"--tls-cert", garbage, "--tls-key", pki.KeyFile}, "garbage.pem"},
+		{"key of another certificate", []string{"--tls-cert", pki.CertFile, "--tls-key", other.KeyFile}, "private key does not match"},
+		{"certificate without key", []string{"--tls-cert", pki.CertFile}, "go together"},
 		{"non-bcrypt htpasswd", []string{"--htpasswd", md5}, "line 1: user \"alice\": not a bcrypt hash"},
 		{"missing htpasswd", []string{"--htpasswd", "/nonexistent/htpasswd"}, "/nonexistent/htpasswd"},
 		{"rule for an unknown user", []string{"--htpasswd", good, "--config", writeFile(t, "c.yaml", "access:\n  - repos: [\"*\"]\n    users: [alcie]\n    actions: [pull]\n")}, `"alcie" is not in the htpasswd file`},

@@ -321,7 +321,7 @@ func testDockerBigLayer(t *testing.T, d *dockerDaemon, reg *registry) {
 	const big = 512 << 20
 	const needFree = 3_000_000_000
 	dir := t.TempDir()
-	for _, p := range []string{dir, reg.root, d.dir} {
+	for _, p := range []string{dir, reg.root, d.Dir} {
 		free, err := freeBytes(p)
 		if err != nil {
 			t.Fatalf("free space at %s: %v", p, err)

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 )
 
 const (
@@ -94,7 +96,7 @@ func parseManifest(t testing.TB, b []byte) manifest {
 func mustJSON(t testing.TB, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("parse JSON: %v\n%s", err, tail(string(b), 4000))
+		t.Fatalf("parse JSON: %v\n%s", err, testenv.Tail(string(b), 4000))
 	}
 }
 

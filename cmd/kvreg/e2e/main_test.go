@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 )
 
 var (
@@ -131,7 +133,7 @@ func runCmd(t testing.TB, timeout time.Duration, env []string, bin string, args 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(cleanEnv(), env...)
+	cmd.Env = append(testenv.CleanEnv(), env...)
 	cmd.Stdin = nil
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
@@ -150,34 +152,13 @@ func mustRun(t testing.TB, timeout time.Duration, env []string, bin string, args
 	t.Helper()
 	r := runCmd(t, timeout, env, bin, args...)
 	if r.err != nil {
-		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), strings.Join(args, " "), r.err, tail(r.stdout, 4000), tail(r.stderr, 4000))
+		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), strings.Join(args, " "), r.err, testenv.Tail(r.stdout, 4000), testenv.Tail(r.stderr, 4000))
 	}
 	return r
 }
 
 // cleanEnv is the environment without settings that would point clients at
 // another daemon or the user's configuration.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG",
-			"REGISTRY_AUTH_FILE", "REGCTL_CONFIG", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy":
-			continue
-		}
-		env = append(env, kv)
-	}
-	// Loopback never goes through a proxy.
-	return append(env, "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
-}
 
 // freeBytes is the space available to unprivileged writers at path.
 func freeBytes(path string) (uint64, error) {
@@ -221,7 +202,7 @@ func startRegistry(t testing.TB) *registry {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("kvreg log (tail):\n%s", tail(r.log(), 6000))
+			t.Logf("kvreg log (tail):\n%s", testenv.Tail(r.log(), 6000))
 		}
 		r.kill()
 	})
@@ -237,7 +218,7 @@ func (r *registry) start(t testing.TB) error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(kvregBin, "serve", "--addr", r.addr, "--root", r.root)
-	cmd.Env = cleanEnv()
+	cmd.Env = testenv.CleanEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
@@ -314,7 +295,7 @@ func (r *registry) restart(t testing.TB) {
 	t.Helper()
 	r.stop(t)
 	if err := r.start(t); err != nil {
-		t.Fatalf("restart kvreg: %v\nlog:\n%s", err, tail(r.log(), 4000))
+		t.Fatalf("restart kvreg: %v\nlog:\n%s", err, testenv.Tail(r.log(), 4000))
 	}
 }
 

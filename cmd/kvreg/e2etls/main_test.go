@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 )
 
 var (
@@ -61,7 +63,7 @@ func runCmd(t testing.TB, timeout time.Duration, env []string, stdin string, bin
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(cleanEnv(), env...)
+	cmd.Env = append(testenv.CleanEnv(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer
@@ -76,26 +78,6 @@ func runCmd(t testing.TB, timeout time.Duration, env []string, stdin string, bin
 }
 
 // cleanEnv is the environment without what would point docker elsewhere.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG",
-			"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
-}
 
 // waitFor polls cond (another process's progress) until limit.
 func waitFor(limit time.Duration, cond func() bool) bool {

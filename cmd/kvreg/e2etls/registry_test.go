@@ -4,16 +4,9 @@ package e2etls
 // made here, htpasswd users (bcrypt) and access rules from a config file.
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -34,57 +28,16 @@ type tlsRegistry struct {
 	client                     *http.Client // trusts the CA
 }
 
-// makeCA returns a CA and a server certificate for 127.0.0.1 it signed,
-// written as PEM files in dir: ca.crt, tls.crt, tls.key.
-func makeCA(t testing.TB, dir string) *x509.CertPool {
-	t.Helper()
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: "kvreg e2e CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber: big.NewInt(now.UnixNano() + 1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	for name, blk := range map[string]*pem.Block{
-		"ca.crt": {Type: "CERTIFICATE", Bytes: caDER}, "tls.crt": {Type: "CERTIFICATE", Bytes: leafDER}, "tls.key": {Type: "EC PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(blk), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return pool
-}
-
 // startTLSRegistry runs kvreg serve with TLS, users (password: name +
 // "-pw") and the access rules given (YAML), on a free loopback port.
 func startTLSRegistry(t testing.TB, users []string, access string) *tlsRegistry {
 	t.Helper()
 	dir := t.TempDir()
-	pool := makeCA(t, dir)
+	pki, err := testenv.NewPKI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := pki.Pool
 	var ht strings.Builder
 	for _, u := range users {
 		h, err := bcrypt.GenerateFromPassword([]byte(u+"-pw"), bcrypt.DefaultCost)
@@ -117,7 +70,7 @@ func startTLSRegistry(t testing.TB, users []string, access string) *tlsRegistry 
 	}
 	defer logf.Close()
 	r.cmd = exec.Command(kvregBin, "serve", "--addr", addr, "--root", r.root, "--config", conf)
-	r.cmd.Env = cleanEnv()
+	r.cmd.Env = testenv.CleanEnv()
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := r.cmd.Start(); err != nil {
@@ -127,7 +80,7 @@ func startTLSRegistry(t testing.TB, users []string, access string) *tlsRegistry 
 	t.Cleanup(func() {
 		r.stop(t)
 		if t.Failed() {
-			t.Logf("kvreg log:\n%s", tail(r.log(), 8000))
+			t.Logf("kvreg log:\n%s", testenv.Tail(r.log(), 8000))
 		}
 	})
 	up := waitFor(20*time.Second, func() bool {

@@ -1,0 +1,5 @@
+// Package testenv holds what the tests of kvreg as a process share: an
+// environment cleaned of the user's client settings, a containerd and
+// dockerd of their own, and a CA with a server certificate for 127.0.0.1.
+// Only tests import it; it prints nothing and calls no testing functions.
+package testenv
