@@ -34,6 +34,7 @@ const (
 	kBlobTooLarge     // over the blob size limit
 	kInUse            // deleting would break a manifest that uses it
 	kMethodNotAllowed // no such operation on this route
+	kInternal         // the server failed; the cause is logged, not sent
 )
 
 var table = [...]struct {
@@ -59,6 +60,7 @@ var table = [...]struct {
 	kBlobTooLarge:        {"SIZE_INVALID", http.StatusRequestEntityTooLarge},
 	kInUse:               {"DENIED", http.StatusConflict},
 	kMethodNotAllowed:    {"UNSUPPORTED", http.StatusMethodNotAllowed},
+	kInternal:            {"UNKNOWN", http.StatusInternalServerError},
 }
 
 // Error is an error a handler returns to be written as the spec's JSON body.

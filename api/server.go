@@ -202,11 +202,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, ps httprouter.
 		}
 		ri := info(r)
 		s.cfg.Logger.Error("request failed", "id", ri.id, "method", r.Method, "path", r.URL.Path, "err", err)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusInternalServerError)
-		if r.Method != http.MethodHead {
-			w.Write([]byte(`{"errors":[{"code":"UNKNOWN","message":"internal error"}]}`))
-		}
+		writeError(w, r, apiErr(kInternal, "internal error (request %s)", ri.id))
 	}
 }
 

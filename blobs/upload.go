@@ -325,45 +325,35 @@ func (s *Store) Recover(recorded func(digest.Digest) (bool, error)) (removed int
 		return 0, err
 	}
 	for _, e := range ents {
-		dir := filepath.Join(s.uploadDir, e.Name())
 		if !e.IsDir() || !validUploadID(e.Name()) {
-			os.RemoveAll(dir)
-			continue
+			os.RemoveAll(filepath.Join(s.uploadDir, e.Name()))
 		}
-		files, err := os.ReadDir(dir)
+	}
+	interrupted, err := s.Interrupted()
+	if err != nil {
+		return 0, err
+	}
+	for id, d := range interrupted {
+		marked := s.uploadPath(id, string(d.Algorithm())+"-"+d.Encoded())
+		// A commit in progress in this process holds the lock from
+		// before the rename to after the record: wait for it.
+		unlock := s.Lock(d)
+		ok, err := recorded(d)
+		if err == nil && !ok {
+			m, _ := os.Stat(marked)
+			final, ferr := os.Stat(s.Path(d))
+			if ferr == nil && m != nil && os.SameFile(m, final) {
+				err = os.Remove(s.Path(d))
+			}
+		}
+		unlock()
 		if err != nil {
 			return removed, err
 		}
-		for _, fe := range files {
-			alg, hexpart, ok := strings.Cut(fe.Name(), "-")
-			if !ok {
-				continue
-			}
-			d, perr := ParseDigest(alg + ":" + hexpart)
-			if perr != nil {
-				continue
-			}
-			// A commit in progress in this process holds the lock from
-			// before the rename to after the record: wait for it.
-			unlock := s.Lock(d)
-			ok, err := recorded(d)
-			if err == nil && !ok {
-				marked, _ := os.Stat(filepath.Join(dir, fe.Name()))
-				final, ferr := os.Stat(s.Path(d))
-				if ferr == nil && marked != nil && os.SameFile(marked, final) {
-					err = os.Remove(s.Path(d))
-				}
-			}
-			unlock()
-			if err != nil {
-				return removed, err
-			}
-			if err := os.RemoveAll(dir); err != nil {
-				return removed, err
-			}
-			removed++
-			break
+		if err := os.RemoveAll(filepath.Join(s.uploadDir, id)); err != nil {
+			return removed, err
 		}
+		removed++
 	}
 	return removed, s.SyncDirs()
 }

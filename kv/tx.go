@@ -164,11 +164,6 @@ func (t *Tx) Tombstones() []string {
 	return out
 }
 
-// HasTombstone reports whether a digest's file is due for removal.
-func (t *Tx) HasTombstone(digest string) bool {
-	return t.top(bucketTombstones).Get([]byte(digest)) != nil
-}
-
 // Tombstone returns the generation of a digest's tombstone.
 func (t *Tx) Tombstone(digest string) (uint64, bool) {
 	v := t.top(bucketTombstones).Get([]byte(digest))

@@ -229,7 +229,7 @@ func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err er
 	err = r.db.View(func(tx *kv.Tx) error {
 		var err error
 		rec, ok, err = tx.Blob(string(d))
-		tomb = tx.HasTombstone(string(d))
+		_, tomb = tx.Tombstone(string(d))
 		return err
 	})
 	if err != nil {

@@ -207,12 +207,12 @@ func TestLaterTombstoneOutlivesAnEarlierRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tomb bool
-	f.reg.db.View(func(tx *kv.Tx) error { tomb = tx.HasTombstone(string(d)); return nil })
+	f.reg.db.View(func(tx *kv.Tx) error { _, tomb = tx.Tombstone(string(d)); return nil })
 	if !tomb {
 		t.Fatal("the second deletion left no tombstone")
 	}
 	f.blob("tomb/other", 10) // any other write
-	f.reg.db.View(func(tx *kv.Tx) error { tomb = tx.HasTombstone(string(d)); return nil })
+	f.reg.db.View(func(tx *kv.Tx) error { _, tomb = tx.Tombstone(string(d)); return nil })
 	t.Logf("after the next write: tombstone %v, file %v", tomb, f.exists(d))
 	f.reopen() // kill -9 before the second deletion removed the file
 	if p := f.check(); len(p) != 0 {

@@ -33,15 +33,9 @@ func (r *Registry) Stats(top int) (*StatsReport, error) {
 	rep := &StatsReport{DBBytes: r.db.Size(), Repositories: []RepoStat{}}
 	err := r.db.View(func(tx *kv.Tx) error {
 		rep.Totals = tx.Counters()
-		repos, _ := tx.Repos("", -1)
-		for _, name := range repos {
-			s, _, err := tx.RepoStats(name)
-			if err != nil {
-				return err
-			}
-			rep.Repositories = append(rep.Repositories, RepoStat{Name: name, RepoStats: s})
-		}
-		return nil
+		var err error
+		rep.Repositories, err = repoRowsTx(tx)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -56,6 +50,20 @@ func (r *Registry) Stats(top int) (*StatsReport, error) {
 		rep.Repositories = rep.Repositories[:top]
 	}
 	return rep, nil
+}
+
+// repoRowsTx reads every repository's totals, in name order.
+func repoRowsTx(tx *kv.Tx) ([]RepoStat, error) {
+	repos, _ := tx.Repos("", -1)
+	rows := make([]RepoStat, 0, len(repos))
+	for _, name := range repos {
+		s, _, err := tx.RepoStats(name)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, RepoStat{Name: name, RepoStats: s})
+	}
+	return rows, nil
 }
 
 // ListReport is what `kvreg ls` shows: repositories, or one repository's tags.
@@ -79,16 +87,9 @@ func (r *Registry) List(repo string) (*ListReport, error) {
 	rep := &ListReport{Repository: repo}
 	err := r.db.View(func(tx *kv.Tx) error {
 		if repo == "" {
-			repos, _ := tx.Repos("", -1)
-			rep.Repositories = []RepoStat{}
-			for _, name := range repos {
-				s, _, err := tx.RepoStats(name)
-				if err != nil {
-					return err
-				}
-				rep.Repositories = append(rep.Repositories, RepoStat{Name: name, RepoStats: s})
-			}
-			return nil
+			var err error
+			rep.Repositories, err = repoRowsTx(tx)
+			return err
 		}
 		if !tx.RepoExists(repo) {
 			return fmt.Errorf("%w: %s", ErrNameUnknown, repo)

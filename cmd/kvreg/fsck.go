@@ -54,16 +54,14 @@ func fsck(c *cli.Context) error {
 	if c.Bool("remove-broken") {
 		q.Set("remove-broken", "1")
 	}
-	switch {
-	case repair && st.online():
-		rep.Repair = &refcount.RepairReport{}
-		err = st.call("POST", "/v1/repair", q, rep.Repair)
-	case repair:
-		rep.Repair, err = st.reg.Repair(deep, c.Bool("remove-broken"))
-	case st.online():
-		err = st.call("GET", "/v1/fsck", q, &rep.Problems)
-	default:
-		rep.Problems, err = st.reg.Check(deep)
+	if repair {
+		rep.Repair, err = ask(st, "POST", "/v1/repair", q, func(reg *refcount.Registry) (*refcount.RepairReport, error) {
+			return reg.Repair(deep, c.Bool("remove-broken"))
+		})
+	} else {
+		rep.Problems, err = ask(st, "GET", "/v1/fsck", q, func(reg *refcount.Registry) ([]refcount.Problem, error) {
+			return reg.Check(deep)
+		})
 	}
 	if err != nil {
 		return cli.Exit("kvreg fsck: "+err.Error(), 2)

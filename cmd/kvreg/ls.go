@@ -23,13 +23,9 @@ func lsCommand() *cli.Command {
 			}
 			defer st.close()
 			repo := c.Args().First()
-			var rep *refcount.ListReport
-			if st.online() {
-				rep = &refcount.ListReport{}
-				err = st.call("GET", "/v1/ls", url.Values{"repo": {repo}}, rep)
-			} else {
-				rep, err = st.reg.List(repo)
-			}
+			rep, err := ask(st, "GET", "/v1/ls", url.Values{"repo": {repo}}, func(reg *refcount.Registry) (*refcount.ListReport, error) {
+				return reg.List(repo)
+			})
 			if err != nil {
 				return cli.Exit("kvreg ls: "+err.Error(), 2)
 			}

@@ -27,13 +27,9 @@ func rmCommand() *cli.Command {
 				return err
 			}
 			defer st.close()
-			var rep *refcount.RemoveReport
-			if st.online() {
-				rep = &refcount.RemoveReport{}
-				err = st.call("POST", "/v1/rm", url.Values{"target": {target}}, rep)
-			} else {
-				rep, err = st.reg.Remove(target)
-			}
+			rep, err := ask(st, "POST", "/v1/rm", url.Values{"target": {target}}, func(reg *refcount.Registry) (*refcount.RemoveReport, error) {
+				return reg.Remove(target)
+			})
 			if err != nil {
 				return cli.Exit("kvreg rm: "+err.Error(), 1)
 			}

@@ -25,13 +25,9 @@ func statsCommand() *cli.Command {
 				return err
 			}
 			defer st.close()
-			var rep *refcount.StatsReport
-			if st.online() {
-				rep = &refcount.StatsReport{}
-				err = st.call("GET", "/v1/stats", url.Values{"top": {strconv.Itoa(c.Int("top"))}}, rep)
-			} else {
-				rep, err = st.reg.Stats(c.Int("top"))
-			}
+			rep, err := ask(st, "GET", "/v1/stats", url.Values{"top": {strconv.Itoa(c.Int("top"))}}, func(reg *refcount.Registry) (*refcount.StatsReport, error) {
+				return reg.Stats(c.Int("top"))
+			})
 			if err != nil {
 				return cli.Exit("kvreg stats: "+err.Error(), 2)
 			}

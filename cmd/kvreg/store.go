@@ -65,6 +65,17 @@ func (s *store) close() {
 
 func (s *store) online() bool { return s.client != nil }
 
+// ask answers an operator request through the running server, or with
+// local on the opened store.
+func ask[T any](st *store, method, path string, q url.Values, local func(*refcount.Registry) (T, error)) (T, error) {
+	if st.online() {
+		var out T
+		err := st.call(method, path, q, &out)
+		return out, err
+	}
+	return local(st.reg)
+}
+
 // call runs an admin request and decodes its JSON answer into out.
 func (s *store) call(method, path string, q url.Values, out any) error {
 	req, err := http.NewRequest(method, "http://kvreg"+path+"?"+q.Encode(), nil)
