@@ -111,8 +111,10 @@ func classify(err error) (*Error, bool) {
 		return apiErr(kRangeInvalid, "%s", err.Error()), true
 	case errors.Is(err, blobs.ErrTooLarge):
 		return apiErr(kBlobTooLarge, "%s", err.Error()), true
-	case errors.Is(err, blobs.ErrNoSpace), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+	case errors.Is(err, blobs.ErrNoSpace):
 		return apiErr(kBlobTooLarge, "no space left on the registry's disk for this upload; it was discarded"), true
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return apiErr(kBlobTooLarge, "no space left on the registry's disk; nothing was stored"), true
 	case errors.Is(err, blobs.ErrSizeInvalid):
 		return apiErr(kSizeInvalid, "%s", err.Error()), true
 	}
