@@ -1,0 +1,117 @@
+package regtest
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount"
+)
+
+// Options shape a registry under test. The zero value is a registry on the
+// default backend with kvreg's default windows, checked when the test ends.
+type Options struct {
+	Backend     Backend       // the first of Backends() when zero
+	Root        string        // a new temporary directory when empty
+	UploadGrace time.Duration // 1h when zero
+	PinWindow   time.Duration // 10m when zero
+	Clock       *Clock        // a new clock when nil
+	// NoCheck leaves out the fsck at the end, for tests that damage the
+	// store on purpose and assert what fsck says themselves.
+	NoCheck bool
+}
+
+// Registry is a registry under test: the refcount.Registry with its data
+// directory and its clock.
+type Registry struct {
+	*refcount.Registry
+	Root  string
+	Clock *Clock
+
+	t    testing.TB
+	opts Options
+}
+
+// Open opens a registry for the test; it is closed when the test ends,
+// after a deep fsck that fails the test on any broken invariant.
+func Open(t testing.TB, o Options) *Registry {
+	t.Helper()
+	if o.Backend == (Backend{}) {
+		bs, err := Backends()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Backend = bs[0]
+	}
+	if o.Root == "" {
+		o.Root = filepath.Join(t.TempDir(), "data")
+	}
+	if o.UploadGrace == 0 {
+		o.UploadGrace = time.Hour
+	}
+	if o.PinWindow == 0 {
+		o.PinWindow = 10 * time.Minute
+	}
+	if o.Clock == nil {
+		o.Clock = NewClock()
+	}
+	r := &Registry{Root: o.Root, Clock: o.Clock, t: t, opts: o}
+	r.open()
+	t.Cleanup(r.finish)
+	return r
+}
+
+func (r *Registry) open() {
+	r.t.Helper()
+	reg, err := refcount.OpenRoot(r.Root, kv.Options{}, refcount.Options{
+		Now:         r.Clock.Now,
+		UploadGrace: r.opts.UploadGrace,
+		PinWindow:   r.opts.PinWindow,
+	})
+	if err != nil {
+		r.t.Fatalf("regtest: open registry (%s): %v", r.opts.Backend.Name, err)
+	}
+	r.Registry = reg
+}
+
+// Reopen closes the registry and opens it again over the same store, as a
+// restart does (startup recovery included).
+func (r *Registry) Reopen() {
+	r.t.Helper()
+	if err := r.Registry.Close(); err != nil {
+		r.t.Fatalf("regtest: close registry: %v", err)
+	}
+	r.open()
+}
+
+// Problems runs fsck (deep: every blob rehashed) and returns what it found.
+func (r *Registry) Problems() []refcount.Problem {
+	r.t.Helper()
+	p, err := r.Check(true)
+	if err != nil {
+		r.t.Fatalf("regtest: fsck: %v", err)
+	}
+	return p
+}
+
+// MustClean fails the test unless fsck finds the store clean.
+func (r *Registry) MustClean() {
+	r.t.Helper()
+	if p := r.Problems(); len(p) != 0 {
+		r.t.Fatalf("regtest: fsck found %d problem(s): %v", len(p), p)
+	}
+}
+
+func (r *Registry) finish() {
+	if !r.opts.NoCheck && !r.t.Failed() {
+		if p, err := r.Check(true); err != nil {
+			r.t.Errorf("regtest: fsck at the end of the test: %v", err)
+		} else if len(p) != 0 {
+			r.t.Errorf("regtest: fsck at the end of the test found %d problem(s): %v", len(p), p)
+		}
+	}
+	if err := r.Registry.Close(); err != nil {
+		r.t.Errorf("regtest: close registry: %v", err)
+	}
+}
