@@ -9,6 +9,7 @@ import (
 
 	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/manifest"
 )
 
 // kind is an error's identity; table gives each its OCI code and status.
@@ -97,7 +98,7 @@ func classify(err error) (*Error, bool) {
 		return apiErr(kManifestUnknown, "manifest unknown to registry"), true
 	case errors.Is(err, refcount.ErrBlobUnknown), errors.Is(err, blobs.ErrNotFound):
 		return apiErr(kBlobUnknown, "blob unknown to registry"), true
-	case errors.Is(err, refcount.ErrManifestInvalid):
+	case errors.Is(err, manifest.ErrInvalid):
 		return apiErr(kManifestInvalid, "%s", err.Error()), true
 	case errors.Is(err, refcount.ErrDigestMismatch), errors.Is(err, blobs.ErrDigestMismatch):
 		return apiErr(kDigestInvalid, "%s", err.Error()), true

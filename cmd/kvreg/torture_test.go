@@ -26,7 +26,7 @@ import (
 // was acknowledged comes back. An operation cut off by the kill may or may
 // not have happened: its tag may show either outcome, once.
 //
-// KVREG_TORTURE_ROUNDS sets the number of rounds (default 50).
+// KVREG_TORTURE_ROUNDS sets the number of rounds (default 50; 5 with -short).
 
 type tortureImage struct {
 	digest   string
@@ -242,6 +242,9 @@ func (tt *torture) verify(base string) {
 
 func TestKill9Torture(t *testing.T) {
 	rounds := 50
+	if testing.Short() {
+		rounds = 5
+	}
 	if v := os.Getenv("KVREG_TORTURE_ROUNDS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
