@@ -35,6 +35,7 @@ const (
 	kBlobTooLarge     // over the blob size limit
 	kInUse            // deleting would break a manifest that uses it
 	kMethodNotAllowed // no such operation on this route
+	kPageInvalid      // n of a listing is not a non-negative integer
 	kInternal         // the server failed; the cause is logged, not sent
 )
 
@@ -61,6 +62,7 @@ var table = [...]struct {
 	kBlobTooLarge:        {"SIZE_INVALID", http.StatusRequestEntityTooLarge},
 	kInUse:               {"DENIED", http.StatusConflict},
 	kMethodNotAllowed:    {"UNSUPPORTED", http.StatusMethodNotAllowed},
+	kPageInvalid:         {"PAGINATION_NUMBER_INVALID", http.StatusBadRequest},
 	kInternal:            {"UNKNOWN", http.StatusInternalServerError},
 }
 
