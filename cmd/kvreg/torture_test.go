@@ -265,7 +265,7 @@ func TestKill9Torture(t *testing.T) {
 	start := time.Now()
 	for round := 0; round < rounds; round++ {
 		srv := startServer(t, bin, root)
-		base := "http://" + srv.addr
+		base := "http://" + srv.Addr
 		if round > 0 {
 			tt.verify(base)
 			if out, errOut, code := run(t, bin, "fsck", "--root", root); code != 0 {
@@ -290,8 +290,7 @@ func TestKill9Torture(t *testing.T) {
 		}
 		// Kill at a random moment, with requests in flight.
 		time.Sleep(time.Duration(20+rnd.Intn(230)) * time.Millisecond)
-		srv.cmd.Process.Kill()
-		srv.cmd.Wait()
+		srv.Kill()
 		cancel()
 		wg.Wait()
 		close(errs)
@@ -301,8 +300,8 @@ func TestKill9Torture(t *testing.T) {
 	}
 	// A last restart and check, then a clean stop and a deep offline fsck.
 	srv := startServer(t, bin, root)
-	tt.verify("http://" + srv.addr)
-	srv.stop(t)
+	tt.verify("http://" + srv.Addr)
+	stopServer(t, srv)
 	if out, errOut, code := run(t, bin, "fsck", "--root", root, "--deep"); code != 0 {
 		t.Fatalf("final deep fsck: exit %d\n%s%s", code, out, errOut)
 	}
