@@ -1,9 +1,9 @@
 package main
 
 // kvreg on a filesystem too small for an upload: the upload is refused with
-// a 4xx (the brief: "a clean 5xx-free refusal with the upload discarded and
-// nothing else harmed"), its bytes are removed, the registry keeps serving
-// what it holds and keeps accepting pushes that fit, and fsck is clean.
+// a 4xx, never a 5xx, its bytes are removed and nothing else is harmed: the
+// registry keeps serving what it holds and keeps accepting pushes that fit,
+// and fsck is clean.
 // Needs root for mount; skipped without it unless CI=true.
 
 import (
