@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/kvreg
 
-.PHONY: build run test race fuzz vet clean bench bench-go
+.PHONY: build run check test race fuzz vet clean bench bench-go
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kvreg
@@ -10,10 +10,18 @@ build:
 run: build
 	./$(BIN) serve --addr 127.0.0.1:5000 --root ./data
 
+vet:
+	$(GO) vet ./...
+
+# The quick loop for daily work: vet, then every package's tests in -short
+# mode (5 kill -9 torture rounds instead of 50) without the end-to-end suites
+# that drive docker, skopeo, crane and regctl.
+check: vet
+	$(GO) test -short -count=1 -timeout 10m $$($(GO) list ./... | grep -v -e '/cmd/kvreg/e2e$$' -e '/cmd/kvreg/e2etls$$')
+
 # Everything: unit, end-to-end (real docker, skopeo, crane, regctl), the kill -9
 # torture, the race tests under the race detector, and a short run of each fuzzer.
-test:
-	$(GO) vet ./...
+test: vet
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) race
 	$(MAKE) fuzz FUZZTIME=5s
@@ -23,7 +31,7 @@ race:
 
 FUZZTIME ?= 10s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME) ./refcount/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME) ./refcount/manifest/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDigest$$' -fuzztime $(FUZZTIME) ./blobs/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRoute$$' -fuzztime $(FUZZTIME) ./api/
 	$(GO) test -run '^$$' -fuzz '^FuzzReference$$' -fuzztime $(FUZZTIME) ./api/

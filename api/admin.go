@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/julienschmidt/httprouter"
 	"github.com/kvreg/kvreg/refcount"
 )
 
@@ -24,40 +25,50 @@ func (s *Server) Admin() http.Handler {
 	return newAdmin(s.reg, func(n int64) { s.metrics.reclaimed.Add(float64(n)) })
 }
 
+// admin answers the operator socket's routes (newAdminRouter).
+type admin struct {
+	reg       *refcount.Registry
+	reclaimed func(int64) // bytes rm and repair freed
+}
+
 func newAdmin(reg *refcount.Registry, reclaimed func(int64)) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/fsck", func(w http.ResponseWriter, r *http.Request) {
-		probs, err := reg.Check(r.URL.Query().Get("deep") == "1")
-		if probs == nil {
-			probs = []refcount.Problem{}
-		}
-		adminReply(w, probs, err)
-	})
-	mux.HandleFunc("POST /v1/repair", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		rep, err := reg.Repair(q.Get("deep") == "1", q.Get("remove-broken") == "1")
-		if err == nil {
-			reclaimed(rep.ReclaimedBytes)
-		}
-		adminReply(w, rep, err)
-	})
-	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
-		top, _ := strconv.Atoi(r.URL.Query().Get("top"))
-		rep, err := reg.Stats(top)
-		adminReply(w, rep, err)
-	})
-	mux.HandleFunc("GET /v1/ls", func(w http.ResponseWriter, r *http.Request) {
-		rep, err := reg.List(r.URL.Query().Get("repo"))
-		adminReply(w, rep, err)
-	})
-	mux.HandleFunc("POST /v1/rm", func(w http.ResponseWriter, r *http.Request) {
-		rep, err := reg.Remove(r.URL.Query().Get("target"))
-		if err == nil {
-			reclaimed(rep.ReclaimedBytes)
-		}
-		adminReply(w, rep, err)
-	})
-	return mux
+	return newAdminRouter(&admin{reg: reg, reclaimed: reclaimed})
+}
+
+func (a *admin) fsck(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	probs, err := a.reg.Check(r.URL.Query().Get("deep") == "1")
+	if probs == nil {
+		probs = []refcount.Problem{}
+	}
+	adminReply(w, probs, err)
+}
+
+func (a *admin) repair(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	q := r.URL.Query()
+	rep, err := a.reg.Repair(q.Get("deep") == "1", q.Get("remove-broken") == "1")
+	if err == nil {
+		a.reclaimed(rep.ReclaimedBytes)
+	}
+	adminReply(w, rep, err)
+}
+
+func (a *admin) stats(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	top, _ := strconv.Atoi(r.URL.Query().Get("top"))
+	rep, err := a.reg.Stats(top)
+	adminReply(w, rep, err)
+}
+
+func (a *admin) ls(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	rep, err := a.reg.List(r.URL.Query().Get("repo"))
+	adminReply(w, rep, err)
+}
+
+func (a *admin) rm(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	rep, err := a.reg.Remove(r.URL.Query().Get("target"))
+	if err == nil {
+		a.reclaimed(rep.ReclaimedBytes)
+	}
+	adminReply(w, rep, err)
 }
 
 func adminReply(w http.ResponseWriter, v any, err error) {

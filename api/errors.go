@@ -9,6 +9,7 @@ import (
 
 	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/manifest"
 )
 
 // kind is an error's identity; table gives each its OCI code and status.
@@ -34,6 +35,7 @@ const (
 	kBlobTooLarge     // over the blob size limit
 	kInUse            // deleting would break a manifest that uses it
 	kMethodNotAllowed // no such operation on this route
+	kPageInvalid      // n of a listing is not a non-negative integer
 	kInternal         // the server failed; the cause is logged, not sent
 )
 
@@ -60,6 +62,7 @@ var table = [...]struct {
 	kBlobTooLarge:        {"SIZE_INVALID", http.StatusRequestEntityTooLarge},
 	kInUse:               {"DENIED", http.StatusConflict},
 	kMethodNotAllowed:    {"UNSUPPORTED", http.StatusMethodNotAllowed},
+	kPageInvalid:         {"PAGINATION_NUMBER_INVALID", http.StatusBadRequest},
 	kInternal:            {"UNKNOWN", http.StatusInternalServerError},
 }
 
@@ -97,7 +100,7 @@ func classify(err error) (*Error, bool) {
 		return apiErr(kManifestUnknown, "manifest unknown to registry"), true
 	case errors.Is(err, refcount.ErrBlobUnknown), errors.Is(err, blobs.ErrNotFound):
 		return apiErr(kBlobUnknown, "blob unknown to registry"), true
-	case errors.Is(err, refcount.ErrManifestInvalid):
+	case errors.Is(err, manifest.ErrInvalid):
 		return apiErr(kManifestInvalid, "%s", err.Error()), true
 	case errors.Is(err, refcount.ErrDigestMismatch), errors.Is(err, blobs.ErrDigestMismatch):
 		return apiErr(kDigestInvalid, "%s", err.Error()), true

@@ -23,7 +23,7 @@ func page(r *http.Request) (n int, last string, err error) {
 	if v := q.Get("n"); v != "" {
 		n, err = strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return 0, "", apiErr(kUnsupported, "n must be a non-negative integer, not %q", v)
+			return 0, "", apiErr(kPageInvalid, "n must be a non-negative integer, not %q", v)
 		}
 		if n > maxPage {
 			n = maxPage

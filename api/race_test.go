@@ -797,9 +797,9 @@ func TestRaceReuploadWhileLastReferenceDeleted(t *testing.T) {
 
 // (a), the docker way: HEAD of a layer races the deletion of its last
 // reference. A HEAD that answers 200 promises the layer to the push that
-// asked (the brief: "a HEAD ... that answers exists also pins the blob
-// briefly, so that a push which was told exists can still reference it"):
-// the manifest PUT that follows, without uploading the layer, must be 201.
+// asked (it pins the blob for the pin window, so that a push which was told
+// "exists" can still reference it): the manifest PUT that follows, without
+// uploading the layer, must be 201.
 // A 404 is fine (the client then uploads).
 func TestRaceHeadSaysExistsWhileLastReferenceDeleted(t *testing.T) {
 	e := newRaceEnv(t)

@@ -41,6 +41,7 @@ type Server struct {
 	reg     *refcount.Registry
 	cfg     Config
 	router  *httprouter.Router
+	v2      map[routeKind]map[string]handlerFunc // see routes.go
 	metrics *metrics
 	uploads *uploadLimiter
 	running sync.WaitGroup // requests being answered, for Drain
@@ -49,7 +50,7 @@ type Server struct {
 type handlerFunc func(w http.ResponseWriter, r *http.Request, rt route) error
 
 // New builds the handler. Besides /v2/ it serves /healthz, /readyz and
-// /metrics.
+// /metrics (routes.go lists every path).
 func New(reg *refcount.Registry, cfg Config) *Server {
 	if cfg.MaxManifestBytes <= 0 {
 		cfg.MaxManifestBytes = 4 << 20
@@ -57,24 +58,10 @@ func New(reg *refcount.Registry, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{reg: reg, cfg: cfg, router: httprouter.New(),
+	s := &Server{reg: reg, cfg: cfg,
 		metrics: newMetrics(reg, cfg.Logger), uploads: newUploadLimiter(cfg.MaxUploadsPerClient)}
-	s.router.RedirectTrailingSlash = false
-	s.router.RedirectFixedPath = false
-	s.router.HandleMethodNotAllowed = false
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete} {
-		s.router.Handle(m, "/v2/*path", s.dispatch)
-	}
-	s.router.Handle(http.MethodGet, "/v2", s.dispatch)
-	s.router.Handle(http.MethodHead, "/v2", s.dispatch)
-	for _, m := range []string{http.MethodGet, http.MethodHead} {
-		s.router.Handle(m, "/healthz", s.healthz)
-		s.router.Handle(m, "/readyz", s.readyz)
-		s.router.Handle(m, "/metrics", s.serveMetrics)
-	}
-	s.router.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, apiErr(kNameUnknown, "not found: %s", r.URL.Path))
-	})
+	s.v2 = s.v2Routes()
+	s.router = s.newRouter()
 	return s
 }
 
@@ -140,60 +127,6 @@ func (s *Server) Drain(ctx context.Context) error {
 	}
 }
 
-// table of handlers by route and method.
-func (s *Server) handler(k routeKind, method string) handlerFunc {
-	switch k {
-	case routeBase:
-		if method == http.MethodGet || method == http.MethodHead {
-			return s.base
-		}
-	case routeCatalog:
-		if method == http.MethodGet {
-			return s.catalog
-		}
-	case routeTags:
-		if method == http.MethodGet {
-			return s.tagsList
-		}
-	case routeManifest:
-		switch method {
-		case http.MethodGet, http.MethodHead:
-			return s.getManifest
-		case http.MethodPut:
-			return s.putManifest
-		case http.MethodDelete:
-			return s.deleteManifest
-		}
-	case routeBlob:
-		switch method {
-		case http.MethodGet, http.MethodHead:
-			return s.getBlob
-		case http.MethodDelete:
-			return s.deleteBlob
-		}
-	case routeUploadStart:
-		if method == http.MethodPost {
-			return s.startUpload
-		}
-	case routeUpload:
-		switch method {
-		case http.MethodGet:
-			return s.uploadStatus
-		case http.MethodPatch:
-			return s.patchUpload
-		case http.MethodPut:
-			return s.putUpload
-		case http.MethodDelete:
-			return s.cancelUpload
-		}
-	case routeReferrers:
-		if method == http.MethodGet {
-			return s.referrers
-		}
-	}
-	return nil
-}
-
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	if err := s.serveV2(w, r, ps); err != nil {
 		if ae, ok := classify(err); ok {
@@ -227,9 +160,9 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if perr != nil {
 		return perr
 	}
-	h := s.handler(rt.kind, r.Method)
-	if h == nil {
-		return apiErr(kMethodNotAllowed, "%s is not supported on %s", r.Method, r.URL.Path)
+	h, merr := s.v2Handler(rt, r)
+	if merr != nil {
+		return merr
 	}
 	if aerr := s.authorize(caller, rt, r.Method); aerr != nil {
 		return aerr

@@ -10,7 +10,6 @@ var (
 	ErrNameUnknown     = errors.New("repository name not known to registry")
 	ErrBlobUnknown     = errors.New("blob unknown to registry")
 	ErrManifestUnknown = errors.New("manifest unknown to registry")
-	ErrManifestInvalid = errors.New("manifest invalid")
 	ErrDigestMismatch  = errors.New("provided digest did not match content")
 	// ErrInUse: deleting the object would break a manifest that references it.
 	ErrInUse = errors.New("object is in use")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount/manifest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -23,7 +24,7 @@ type PutResult struct {
 // must exist is checked, and its edges added, in the same transaction that
 // moves the tags; whatever an overwritten tag alone held is freed in it too.
 func (r *Registry) PutManifest(repo string, byDigest digest.Digest, tags []string, contentType string, body []byte) (PutResult, error) {
-	p, err := ParseManifest(contentType, body)
+	p, err := manifest.Parse(contentType, body)
 	if err != nil {
 		return PutResult{}, err
 	}
@@ -46,7 +47,7 @@ func (r *Registry) PutManifest(repo string, byDigest digest.Digest, tags []strin
 	return res, nil
 }
 
-func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed, tags []string, body []byte) error {
+func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *manifest.Parsed, tags []string, body []byte) error {
 	_, exists, err := tx.Manifest(repo, d)
 	if err != nil {
 		return err
@@ -137,7 +138,7 @@ func (r *Registry) takeOverAllTx(tx *kv.Tx, c *change, repo string, m kv.Manifes
 
 // addManifestTx creates a manifest and its edges. Nothing is written unless
 // everything it must reference is there.
-func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed, body []byte) error {
+func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *manifest.Parsed, body []byte) error {
 	m := kv.Manifest{
 		Created:      c.now,
 		MediaType:    p.MediaType,
@@ -187,7 +188,7 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *Parsed
 		return &MissingError{Digests: missing}
 	}
 	if len(wrongSize) > 0 {
-		return fmt.Errorf("%w: descriptor sizes differ from the content: %s", ErrManifestInvalid, strings.Join(wrongSize, "; "))
+		return fmt.Errorf("%w: descriptor sizes differ from the content: %s", manifest.ErrInvalid, strings.Join(wrongSize, "; "))
 	}
 	for _, b := range m.Blobs {
 		l := links[b]

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount/manifest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -62,7 +63,7 @@ func (s *damageStore) intact(repo, tag string) {
 	if err != nil {
 		s.t.Fatalf("%s:%s: %v", repo, tag, err)
 	}
-	p, err := ParseManifest(info.MediaType, info.Content)
+	p, err := manifest.Parse(info.MediaType, info.Content)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func num(v float64) string {
 
 // Compare prints results side by side as a Markdown table: the median of
 // each figure over the runs given, the ratio of the first to the second,
-// and the targets.
+// and the target kvreg sets for each figure.
 func Compare(w io.Writer, paths, againstPaths, refName string, ddMBps float64) error {
 	if againstPaths == "" {
 		return fmt.Errorf("-compare needs -against")

@@ -1,9 +1,9 @@
 package main
 
 // kvreg on a filesystem too small for an upload: the upload is refused with
-// a 4xx (the brief: "a clean 5xx-free refusal with the upload discarded and
-// nothing else harmed"), its bytes are removed, the registry keeps serving
-// what it holds and keeps accepting pushes that fit, and fsck is clean.
+// a 4xx, never a 5xx, its bytes are removed and nothing else is harmed: the
+// registry keeps serving what it holds and keeps accepting pushes that fit,
+// and fsck is clean.
 // Needs root for mount; skipped without it unless CI=true.
 
 import (
@@ -172,7 +172,7 @@ func TestDiskFull(t *testing.T) {
 	mnt := smallFilesystem(t, 24)
 	root := filepath.Join(mnt, "data")
 	srv := startServer(t, bin, root)
-	base := "http://" + srv.addr
+	base := "http://" + srv.Addr
 	rng := rand.New(rand.NewSource(24))
 
 	small := newDFImage(rng, 256<<10)
@@ -265,7 +265,7 @@ func TestDiskFull(t *testing.T) {
 	})
 
 	// Nothing else harmed: fsck, with the server stopped, is clean.
-	srv.stop(t)
+	stopServer(t, srv)
 	out, errOut, code := run(t, bin, "fsck", "--root", root, "--deep")
 	if code != 0 || !strings.Contains(out, "clean") {
 		t.Fatalf("fsck after the disk filled: exit %d\n%s%s", code, out, errOut)

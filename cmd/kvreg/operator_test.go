@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -10,83 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/opencontainers/go-digest"
 )
-
-// buildKvreg compiles the binary under test once per test.
-func buildKvreg(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kvreg")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// server is a kvreg serve child process.
-type server struct {
-	cmd  *exec.Cmd
-	addr string
-}
-
-func startServer(t *testing.T, bin, root string) *server {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--root", root)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addrc := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addrc <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	s := &server{cmd: cmd}
-	select {
-	case s.addr = <-addrc:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("server did not report its address")
-	}
-	t.Cleanup(func() { s.stop(t) })
-	return s
-}
-
-func (s *server) stop(t *testing.T) {
-	if s.cmd.ProcessState != nil {
-		return
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- s.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-		t.Error("server did not stop on SIGTERM")
-	}
-}
 
 // run runs a kvreg command and returns stdout, stderr and the exit code.
 func run(t *testing.T, bin string, args ...string) (string, string, int) {
@@ -142,7 +72,7 @@ func TestOperatorCommandsOnlineDuringPushesAndOffline(t *testing.T) {
 	bin := buildKvreg(t)
 	root := t.TempDir()
 	srv := startServer(t, bin, root)
-	base := "http://" + srv.addr
+	base := "http://" + srv.Addr
 
 	rnd := rand.New(rand.NewSource(7))
 	baseLayer := make([]byte, 64<<10)
@@ -261,7 +191,7 @@ func TestOperatorCommandsOnlineDuringPushesAndOffline(t *testing.T) {
 	onlineStats, _, _ := run(t, bin, "stats", "--root", root, "--json")
 
 	// Offline: the same answers from the data directory itself.
-	srv.stop(t)
+	stopServer(t, srv)
 	out, errOut, code = run(t, bin, "fsck", "--root", root, "--deep")
 	if code != 0 || !strings.Contains(errOut, "offline") || !strings.Contains(out, "clean") {
 		t.Fatalf("offline fsck: exit %d\n%s%s", code, out, errOut)
@@ -296,7 +226,7 @@ func TestCommandsRefuseALockedStoreQuickly(t *testing.T) {
 	if d := time.Since(start); d > 15*time.Second {
 		t.Fatalf("took %v", d)
 	}
-	srv.stop(t)
+	stopServer(t, srv)
 	if _, errOut, code := run(t, bin, "fsck", "--root", filepath.Join(root, "missing")); code != 2 {
 		t.Fatalf("fsck of a missing directory: %d %s", code, errOut)
 	}

@@ -1,19 +1,15 @@
 package main
 
 // Helpers for the tests of kvreg serve as a process: a self-signed CA and a
-// server certificate for 127.0.0.1, htpasswd files, a server started with
-// any flags whose log is kept, and pushes over any client.
+// server certificate for 127.0.0.1, htpasswd files, the binary and a server
+// started with any flags (both from testenv), and pushes over any client.
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"fmt"
 	"net/http"
-	"os/exec"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,65 +52,46 @@ func writeHtpasswd(t *testing.T, users ...string) string {
 	return writeFile(t, "htpasswd", b.String())
 }
 
-// logServer is a kvreg serve process whose log is kept.
-type logServer struct {
-	*server
-	mu   sync.Mutex
-	log  bytes.Buffer
-	done chan struct{} // closed when the log ends (the process exited)
-}
-
-func (s *logServer) logText() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.log.String()
-}
-
-// startServerWith runs kvreg serve with args on a free loopback port.
-func startServerWith(t *testing.T, bin string, args ...string) *logServer {
+// buildKvreg is the kvreg binary under test, built once per test binary.
+func buildKvreg(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	stderr, err := cmd.StderrPipe()
+	bin, err := testenv.Kvreg()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	return bin
+}
+
+// startServer runs bin serve over root, with more flags, on a free
+// loopback port; it is stopped when the test ends.
+func startServer(t *testing.T, bin, root string, args ...string) *testenv.Server {
+	t.Helper()
+	return serveWith(t, bin, testenv.Options{Root: root, Args: args})
+}
+
+// serveWith is startServer with every option of testenv.Start. The log is
+// shown when the test failed.
+func serveWith(t *testing.T, bin string, o testenv.Options) *testenv.Server {
+	t.Helper()
+	s, err := testenv.Start(bin, o)
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := &logServer{server: &server{cmd: cmd}, done: make(chan struct{})}
-	addrc := make(chan string, 1)
-	go func() {
-		defer close(s.done)
-		re := regexp.MustCompile(`"?addr"?[=:]"?(127\.0\.0\.1:\d+)`) // text or JSON log
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.log.WriteString(sc.Text() + "\n")
-			s.mu.Unlock()
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addrc <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case s.addr = <-addrc:
-	case <-s.done:
-		cmd.Wait()
-		t.Fatalf("kvreg serve exited:\n%s", s.logText())
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("server did not report its address")
-	}
 	t.Cleanup(func() {
-		s.stop(t)
+		stopServer(t, s)
 		if t.Failed() {
-			t.Logf("kvreg serve log:\n%s", s.logText())
+			t.Logf("kvreg serve log:\n%s", testenv.Tail(s.Log(), 8000))
 		}
 	})
 	return s
+}
+
+// stopServer ends s with SIGTERM and requires a clean exit within 30 s.
+func stopServer(t *testing.T, s *testenv.Server) {
+	t.Helper()
+	if err := s.Stop(30 * time.Second); err != nil {
+		t.Errorf("kvreg serve on SIGTERM: %v", err)
+	}
 }
 
 // pushWith pushes a one-layer image as repo:tag through client, as user

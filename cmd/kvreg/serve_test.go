@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -38,8 +39,8 @@ access:
     actions: [pull]
 `, htpasswd, pki.CertFile, pki.KeyFile))
 	root := t.TempDir()
-	srv := startServerWith(t, bin, "--root", root, "--config", conf)
-	base := "https://" + srv.addr
+	srv := serveWith(t, bin, testenv.Options{Root: root, Args: []string{"--config", conf}, CA: pki.Pool})
+	base := srv.URL
 	client := pki.client()
 
 	// Without the CA the handshake fails: the certificate is what it claims.
@@ -115,9 +116,9 @@ access:
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	srv.stop(t)
-	<-srv.done
-	log := srv.logText()
+	stopServer(t, srv)
+	<-srv.Done()
+	log := srv.Log()
 	for _, want := range []string{`"msg":"request"`, `"user":"alice"`, `"proto":"HTTP/2.0"`, `"status":403`, `"tls":true`, `"auth":true`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %s", want)
@@ -176,8 +177,8 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 	bin := buildKvreg(t)
 	root := t.TempDir()
 	const deadline = 2 * time.Second
-	srv := startServerWith(t, bin, "--root", root, "--shutdown-timeout", deadline.String())
-	base := "http://" + srv.addr
+	srv := startServer(t, bin, root, "--shutdown-timeout", deadline.String())
+	base := "http://" + srv.Addr
 
 	// A: a chunked upload whose body stops.
 	resp, err := http.Post(base+"/v2/sig/app/blobs/uploads/", "", nil)
@@ -233,10 +234,10 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 
 	exited := make(chan error, 1)
 	start := time.Now()
-	srv.cmd.Process.Signal(syscall.SIGTERM)
-	go func() { exited <- srv.cmd.Wait() }()
+	srv.Signal(syscall.SIGTERM)
+	go func() { exited <- srv.Wait() }()
 	waitUntil(t, 5*time.Second, "the server to begin shutting down", func() bool {
-		return strings.Contains(srv.logText(), "shutting down")
+		return strings.Contains(srv.Log(), "shutting down")
 	})
 	// The upload in flight may finish.
 	bpw.Write(blob[len(blob)/2:])
@@ -255,10 +256,10 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 		}
 		t.Logf("exited %v after SIGTERM", took.Round(time.Millisecond))
 	case <-time.After(deadline + 10*time.Second):
-		srv.cmd.Process.Kill()
+		srv.Kill()
 		t.Fatal("kvreg serve did not exit after SIGTERM")
 	}
-	<-srv.done
+	<-srv.Done()
 	apw.CloseWithError(errors.New("test over"))
 	select {
 	case err := <-aerr:
@@ -266,8 +267,8 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("the stalled upload's client never returned")
 	}
-	if !strings.Contains(srv.logText(), "closing their connections") {
-		t.Errorf("the log does not say the stalled request was cut:\n%s", srv.logText())
+	if !strings.Contains(srv.Log(), "closing their connections") {
+		t.Errorf("the log does not say the stalled request was cut:\n%s", srv.Log())
 	}
 
 	out, errOut, code := run(t, bin, "fsck", "--root", root, "--deep")
@@ -278,8 +279,8 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 		t.Errorf("the upload that finished during shutdown is gone: %v", err)
 	}
 	// The stalled session kept nothing of its cut chunk and can go on after a restart.
-	srv2 := startServerWith(t, bin, "--root", root)
-	resp, err = http.Get("http://" + srv2.addr + "/v2/sig/app/blobs/uploads/" + stalledID)
+	srv2 := startServer(t, bin, root)
+	resp, err = http.Get("http://" + srv2.Addr + "/v2/sig/app/blobs/uploads/" + stalledID)
 	if err != nil {
 		t.Fatal(err)
 	}

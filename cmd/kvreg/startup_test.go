@@ -257,7 +257,7 @@ func TestStartupLockedByAnotherServer(t *testing.T) {
 		t.Fatalf("second serve took %v to give up", took)
 	}
 	t.Logf("second serve: exit %d in %v: %s", code, took.Round(time.Millisecond), strings.TrimSpace(errOut))
-	resp, err := http.Get("http://" + first.addr + "/v2/")
+	resp, err := http.Get("http://" + first.Addr + "/v2/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 // was acknowledged comes back. An operation cut off by the kill may or may
 // not have happened: its tag may show either outcome, once.
 //
-// KVREG_TORTURE_ROUNDS sets the number of rounds (default 50).
+// KVREG_TORTURE_ROUNDS sets the number of rounds (default 50; 5 with -short).
 
 type tortureImage struct {
 	digest   string
@@ -242,6 +242,9 @@ func (tt *torture) verify(base string) {
 
 func TestKill9Torture(t *testing.T) {
 	rounds := 50
+	if testing.Short() {
+		rounds = 5
+	}
 	if v := os.Getenv("KVREG_TORTURE_ROUNDS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -262,7 +265,7 @@ func TestKill9Torture(t *testing.T) {
 	start := time.Now()
 	for round := 0; round < rounds; round++ {
 		srv := startServer(t, bin, root)
-		base := "http://" + srv.addr
+		base := "http://" + srv.Addr
 		if round > 0 {
 			tt.verify(base)
 			if out, errOut, code := run(t, bin, "fsck", "--root", root); code != 0 {
@@ -287,8 +290,7 @@ func TestKill9Torture(t *testing.T) {
 		}
 		// Kill at a random moment, with requests in flight.
 		time.Sleep(time.Duration(20+rnd.Intn(230)) * time.Millisecond)
-		srv.cmd.Process.Kill()
-		srv.cmd.Wait()
+		srv.Kill()
 		cancel()
 		wg.Wait()
 		close(errs)
@@ -298,8 +300,8 @@ func TestKill9Torture(t *testing.T) {
 	}
 	// A last restart and check, then a clean stop and a deep offline fsck.
 	srv := startServer(t, bin, root)
-	tt.verify("http://" + srv.addr)
-	srv.stop(t)
+	tt.verify("http://" + srv.Addr)
+	stopServer(t, srv)
 	if out, errOut, code := run(t, bin, "fsck", "--root", root, "--deep"); code != 0 {
 		t.Fatalf("final deep fsck: exit %d\n%s%s", code, out, errOut)
 	}

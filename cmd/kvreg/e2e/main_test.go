@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,33 +30,18 @@ var (
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kvreg-e2e-bin-")
+	start := time.Now()
+	bin, err := testenv.Kvreg()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	kvregBin = filepath.Join(dir, "kvreg")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	start := time.Now()
-	out, err := exec.CommandContext(ctx, goTool(), "build", "-o", kvregBin, "github.com/kvreg/kvreg/cmd/kvreg").CombinedOutput()
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build kvreg: %v\n%s", err, out)
-		return 1
-	}
+	kvregBin = bin
 	fmt.Fprintf(os.Stderr, "e2e: built kvreg in %v\n", time.Since(start).Round(time.Millisecond))
 	code := m.Run()
 	docker.stop()
+	testenv.Cleanup()
 	return code
-}
-
-// goTool is the go command: go test puts GOROOT/bin first on PATH.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 }
 
 // missing skips the test, or fails it in CI, when a client cannot be used.
@@ -157,9 +141,6 @@ func mustRun(t testing.TB, timeout time.Duration, env []string, bin string, args
 	return r
 }
 
-// cleanEnv is the environment without settings that would point clients at
-// another daemon or the user's configuration.
-
 // freeBytes is the space available to unprivileged writers at path.
 func freeBytes(path string) (uint64, error) {
 	var st syscall.Statfs_t
@@ -169,37 +150,24 @@ func freeBytes(path string) (uint64, error) {
 	return st.Bavail * uint64(st.Bsize), nil
 }
 
-// registry is a kvreg serve process on a loopback port.
+// registry is a kvreg serve process on a loopback port, which keeps its
+// address and data directory across restarts.
 type registry struct {
 	root    string // data directory
 	addr    string // 127.0.0.1:port
-	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	waitErr error
+	srv     *testenv.Server
+	pastLog string // of the processes before srv
 }
 
 // startRegistry starts kvreg on a free loopback port with a fresh data
 // directory; it is stopped when the test ends.
 func startRegistry(t testing.TB) *registry {
 	t.Helper()
-	dir := t.TempDir()
-	r := &registry{root: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "kvreg.log")}
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("pick a port: %v", err)
-		}
-		r.addr = ln.Addr().String()
-		ln.Close()
-		if lastErr = r.start(t); lastErr == nil {
-			break
-		}
+	r := &registry{root: filepath.Join(t.TempDir(), "data")}
+	if err := r.start(t); err != nil {
+		t.Fatal(err)
 	}
-	if lastErr != nil {
-		t.Fatalf("kvreg serve did not come up: %v\nlog:\n%s", lastErr, r.log())
-	}
+	r.addr = r.srv.Addr
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("kvreg log (tail):\n%s", testenv.Tail(r.log(), 6000))
@@ -209,85 +177,39 @@ func startRegistry(t testing.TB) *registry {
 	return r
 }
 
-// start runs kvreg serve on r.addr and waits (bounded) until /v2/ answers.
+// start runs kvreg serve (on r.addr once it has one) until /readyz answers.
 func (r *registry) start(t testing.TB) error {
 	t.Helper()
-	logf, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	start := time.Now()
+	srv, err := testenv.Start(kvregBin, testenv.Options{Root: r.root, Addr: r.addr})
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	cmd := exec.Command(kvregBin, "serve", "--addr", r.addr, "--root", r.root)
-	cmd.Env = testenv.CleanEnv()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	r.cmd, r.done, r.waitErr = cmd, make(chan struct{}), nil
-	go func(done chan struct{}) { r.waitErr = cmd.Wait(); close(done) }(r.done)
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-r.done:
-			return fmt.Errorf("kvreg serve exited: %v", r.waitErr)
-		default:
-		}
-		resp, err := client.Get("http://" + r.addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && resp.Header.Get("Docker-Distribution-API-Version") == "registry/2.0" {
-				t.Logf("kvreg serving on %s, root %s (up in %v)", r.addr, r.root, time.Since(start).Round(time.Millisecond))
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond) // polling for the daemon to come up
-	}
-	r.kill()
-	return errors.New("kvreg serve did not answer /v2/ within 20s")
-}
-
-func (r *registry) running() bool {
-	if r.cmd == nil {
-		return false
-	}
-	select {
-	case <-r.done:
-		return false
-	default:
-		return true
-	}
+	r.srv = srv
+	t.Logf("kvreg serving on %s, root %s (up in %v)", srv.Addr, r.root, time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // stop ends the server with SIGTERM and requires a clean exit.
 func (r *registry) stop(t testing.TB) {
 	t.Helper()
-	if !r.running() {
+	if r.srv == nil {
 		return
 	}
-	r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-		if r.waitErr != nil {
-			t.Errorf("kvreg serve exited with %v on SIGTERM", r.waitErr)
-		}
-	case <-time.After(45 * time.Second):
-		r.kill()
-		t.Errorf("kvreg serve did not stop within 45s of SIGTERM")
+	if err := r.srv.Stop(45 * time.Second); err != nil {
+		t.Errorf("kvreg serve on SIGTERM: %v", err)
 	}
+	r.pastLog += r.srv.Log()
+	r.srv = nil
 }
 
 func (r *registry) kill() {
-	if !r.running() {
+	if r.srv == nil {
 		return
 	}
-	syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-	}
+	r.srv.Kill()
+	r.pastLog += r.srv.Log()
+	r.srv = nil
 }
 
 // restart starts the server again on the same address and data directory.
@@ -321,8 +243,10 @@ func (r *registry) fsck(t testing.TB, deep bool) {
 }
 
 func (r *registry) log() string {
-	b, _ := os.ReadFile(r.logPath)
-	return string(b)
+	if r.srv == nil {
+		return r.pastLog
+	}
+	return r.pastLog + r.srv.Log()
 }
 
 // host is what clients put before a repository name.

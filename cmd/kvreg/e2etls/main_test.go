@@ -22,22 +22,15 @@ var (
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kvreg-e2etls-bin-")
+	bin, err := testenv.Kvreg()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2etls:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	kvregBin = filepath.Join(dir, "kvreg")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", kvregBin, "github.com/kvreg/kvreg/cmd/kvreg").CombinedOutput()
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2etls: go build kvreg: %v\n%s", err, out)
-		return 1
-	}
+	kvregBin = bin
 	code := m.Run()
 	daemons.stop()
+	testenv.Cleanup()
 	return code
 }
 
@@ -75,18 +68,4 @@ func runCmd(t testing.TB, timeout time.Duration, env []string, stdin string, bin
 	}
 	t.Logf("$ %s %s  (%v)", filepath.Base(bin), strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
 	return result{out: out.String(), err: err}
-}
-
-// cleanEnv is the environment without what would point docker elsewhere.
-
-// waitFor polls cond (another process's progress) until limit.
-func waitFor(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(100 * time.Millisecond) // polling a daemon coming up
-	}
-	return false
 }

@@ -7,13 +7,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,10 +19,9 @@ import (
 )
 
 type tlsRegistry struct {
-	root, addr, logPath, caPEM string
-	cmd                        *exec.Cmd
-	done                       chan struct{}
-	client                     *http.Client // trusts the CA
+	root, addr, caPEM string
+	srv               *testenv.Server
+	client            *http.Client // trusts the CA
 }
 
 // startTLSRegistry runs kvreg serve with TLS, users (password: name +
@@ -55,80 +51,28 @@ func startTLSRegistry(t testing.TB, users []string, access string) *tlsRegistry 
 	}
 	conf := write("kvreg.yaml", fmt.Sprintf("htpasswd: %s\ntls-cert: %s\ntls-key: %s\nlog-format: json\naccess:\n%s",
 		write("htpasswd", ht.String()), filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), access))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	r := &tlsRegistry{root: filepath.Join(dir, "data"), addr: addr, logPath: filepath.Join(dir, "kvreg.log"),
-		caPEM: filepath.Join(dir, "ca.crt"), done: make(chan struct{}),
+	r := &tlsRegistry{root: filepath.Join(dir, "data"), caPEM: filepath.Join(dir, "ca.crt"),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}}
-	logf, err := os.Create(r.logPath)
+	srv, err := testenv.Start(kvregBin, testenv.Options{Root: r.root, Args: []string{"--config", conf}, CA: pool})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logf.Close()
-	r.cmd = exec.Command(kvregBin, "serve", "--addr", addr, "--root", r.root, "--config", conf)
-	r.cmd.Env = testenv.CleanEnv()
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { r.cmd.Wait(); close(r.done) }()
+	r.srv, r.addr = srv, srv.Addr
 	t.Cleanup(func() {
 		r.stop(t)
 		if t.Failed() {
 			t.Logf("kvreg log:\n%s", testenv.Tail(r.log(), 8000))
 		}
 	})
-	up := waitFor(20*time.Second, func() bool {
-		select {
-		case <-r.done:
-			return true
-		default:
-		}
-		resp, err := r.client.Get("https://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	select {
-	case <-r.done:
-		t.Fatalf("kvreg serve exited:\n%s", r.log())
-	default:
-	}
-	if !up {
-		t.Fatalf("kvreg serve did not answer over TLS:\n%s", r.log())
-	}
 	return r
 }
 
-func (r *tlsRegistry) log() string {
-	b, _ := os.ReadFile(r.logPath)
-	return string(b)
-}
+func (r *tlsRegistry) log() string { return r.srv.Log() }
 
 // stop sends SIGTERM and requires a clean exit.
 func (r *tlsRegistry) stop(t testing.TB) {
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-		if code := r.cmd.ProcessState.ExitCode(); code != 0 {
-			t.Errorf("kvreg serve exited %d on SIGTERM", code)
-		}
-	case <-time.After(45 * time.Second):
-		r.cmd.Process.Kill()
-		<-r.done
-		t.Errorf("kvreg serve did not stop on SIGTERM")
+	if err := r.srv.Stop(45 * time.Second); err != nil {
+		t.Errorf("kvreg serve on SIGTERM: %v", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package refcount
+package manifest
 
 import (
 	"encoding/base64"
@@ -9,7 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-func TestParseManifest(t *testing.T) {
+func TestParse(t *testing.T) {
 	cfg := digest.FromString("config")
 	l1 := digest.FromString("layer1")
 	l2 := digest.FromString("layer2")
@@ -71,13 +71,13 @@ func TestParseManifest(t *testing.T) {
 			}},
 	}
 	for _, tc := range tests {
-		p, err := ParseManifest(tc.ct, []byte(tc.body))
+		p, err := Parse(tc.ct, []byte(tc.body))
 		if tc.ok != (err == nil) {
 			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
 			continue
 		}
-		if err != nil && !errors.Is(err, ErrManifestInvalid) {
-			t.Errorf("%s: %v is not ErrManifestInvalid", tc.name, err)
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v is not ErrInvalid", tc.name, err)
 		}
 		if err == nil && tc.check != nil {
 			if cerr := tc.check(p); cerr != nil {

@@ -1,4 +1,4 @@
-package refcount
+package manifest
 
 import (
 	"bytes"
@@ -63,11 +63,11 @@ type Parsed struct {
 }
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrManifestInvalid, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
 // ParseManifest validates a manifest body pushed with a Content-Type.
-func ParseManifest(contentType string, body []byte) (*Parsed, error) {
+func Parse(contentType string, body []byte) (*Parsed, error) {
 	var raw rawManifest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&raw); err != nil {

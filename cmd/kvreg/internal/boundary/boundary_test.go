@@ -1,0 +1,146 @@
+package boundary
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/kvreg/kvreg"
+
+// boltBackend is the one package that may import bbolt: the bbolt
+// implementation of the ordered key-value store under kv.Tx.
+const boltBackend = module + "/kv/bolt"
+
+// pkg is what `go list -json` says of a package of the module.
+type pkg struct {
+	ImportPath   string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+}
+
+// within reports whether path is root or a package under it.
+func within(path, root string) bool {
+	return path == root || strings.HasPrefix(path, root+"/")
+}
+
+func rel(path string) string { return strings.TrimPrefix(strings.TrimPrefix(path, module), "/") }
+
+// rule forbids the packages in from importing the packages under imports.
+// tests says whether the package's test files count too: they do for the
+// layering between kvreg's packages and for bbolt (the tests go through
+// the same seams as the code), not for os, syscall and net/http, which
+// tests use to set up files and servers.
+type rule struct {
+	what    string
+	in      func(path string) bool
+	imports []string
+	tests   bool
+}
+
+func under(roots ...string) func(string) bool {
+	return func(p string) bool {
+		for _, r := range roots {
+			if within(p, module+"/"+r) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func not(f func(string) bool) func(string) bool { return func(p string) bool { return !f(p) } }
+
+var rules = []rule{
+	{"only " + rel(boltBackend) + " imports bbolt", func(p string) bool { return p != boltBackend }, []string{"go.etcd.io/bbolt"}, true},
+	{"net/http only in api and cmd", not(under("api", "cmd")), []string{"net/http"}, false},
+	{"no syscall in api", under("api"), []string{"syscall"}, false},
+	{"no syscall in refcount", under("refcount"), []string{"syscall"}, false},
+	{"no os in refcount", under("refcount"), []string{"os"}, false},
+	{"refcount does not import api", under("refcount"), []string{module + "/api"}, true},
+	{"kv imports neither blobs nor refcount nor api", under("kv"), []string{module + "/blobs", module + "/refcount", module + "/api"}, true},
+	{"blobs imports neither kv nor refcount nor api", under("blobs"), []string{module + "/kv", module + "/refcount", module + "/api"}, true},
+}
+
+func listModule(t *testing.T) map[string]pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", module+"/...")
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	pkgs := map[string]pkg{}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs[p.ImportPath] = p
+	}
+	return pkgs
+}
+
+// Each package imports only what its layer may: bbolt behind the kv
+// backend alone, HTTP in api and cmd, no operating-system calls in the
+// reference model or the HTTP handlers, and no import back up the layers
+// (api over refcount over kv and blobs, which know nothing of each other).
+func TestPackageBoundaries(t *testing.T) {
+	pkgs := listModule(t)
+	for _, want := range []string{"api", "blobs", "kv", "refcount", "cmd/kvreg", rel(boltBackend)} {
+		if _, ok := pkgs[module+"/"+want]; !ok {
+			t.Errorf("package %s is not in the module: the rules below would check nothing there", want)
+		}
+	}
+	if p, ok := pkgs[boltBackend]; ok && !importsAny(p.Imports, "go.etcd.io/bbolt") {
+		t.Errorf("%s does not import bbolt: is boltBackend still the bbolt backend?", rel(boltBackend))
+	}
+	paths := make([]string, 0, len(pkgs))
+	for path := range pkgs {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths)
+	for _, r := range rules {
+		for _, path := range paths {
+			p := pkgs[path]
+			if !r.in(path) {
+				continue
+			}
+			check := func(imports []string, where string) {
+				for _, imp := range imports {
+					for _, bad := range r.imports {
+						if within(imp, bad) {
+							t.Errorf("%s: %s imports %s (%s)", r.what, rel(path), imp, where)
+						}
+					}
+				}
+			}
+			check(p.Imports, "code")
+			if r.tests {
+				check(p.TestImports, "tests")
+				check(p.XTestImports, "tests")
+			}
+		}
+	}
+}
+
+func importsAny(imports []string, root string) bool {
+	for _, imp := range imports {
+		if within(imp, root) {
+			return true
+		}
+	}
+	return false
+}
