@@ -66,6 +66,9 @@ func (d *Driver) BlobFile(dg digest.Digest) string {
 	return filepath.Join(d.blobDir, string(dg.Algorithm()), dg.Encoded())
 }
 
+// BlobDir is the directory of blob files (see BlobFile for who may use it).
+func (d *Driver) BlobDir() string { return d.blobDir }
+
 // UploadFile is the file of an upload's bytes received so far (see
 // BlobFile for who else may use it).
 func (d *Driver) UploadFile(id string) string { return filepath.Join(d.uploadDir, id, fileData) }
