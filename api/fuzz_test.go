@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -303,7 +302,7 @@ func FuzzUploadPath(f *testing.F) {
 		// Whatever happens to this input, the next one finds no session
 		// of it (the store is shared by every input of this process).
 		t.Cleanup(func() {
-			if _, err := os.Stat(filepath.Join(fr.root, "uploads", id)); err == nil {
+			if uploadStored(t, fr.root, id) {
 				fr.do(t, http.MethodDelete, loc, nil, nil, false)
 			}
 		})
@@ -419,7 +418,7 @@ func FuzzUploadPath(f *testing.F) {
 			if got := resp.header.Get("Docker-Content-Digest"); got != ds {
 				t.Fatalf("%s: Docker-Content-Digest %q", what, got)
 			}
-			onDisk, err := os.ReadFile(filepath.Join(fr.root, "blobs", pd.Algorithm().String(), pd.Encoded()))
+			onDisk, err := storedBlob(t, fr.root, pd)
 			if err != nil || pd.Algorithm().FromBytes(onDisk) != pd || !bytes.Equal(onDisk, content) {
 				t.Fatalf("%s: blob file holds %d bytes (%v), want the %d acknowledged", what, len(onDisk), err, len(content))
 			}
@@ -450,11 +449,11 @@ func FuzzUploadPath(f *testing.F) {
 				t.Fatalf("upload status after a refused PUT: %d %s", st.status, st.body)
 			}
 		}
-		if _, err := os.Stat(filepath.Join(fr.root, "uploads", id)); err == nil {
+		if uploadStored(t, fr.root, id) {
 			t.Fatalf("upload %s left behind", id)
 		}
 		if matches {
-			if _, err := os.Stat(filepath.Join(fr.root, "blobs", pd.Algorithm().String(), pd.Encoded())); err == nil {
+			if blobStored(t, fr.root, pd) {
 				t.Fatalf("blob file %s still there after its DELETE", pd)
 			}
 		}

@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/api"
+	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/opencontainers/go-digest"
@@ -807,33 +807,32 @@ func (r *testRegistry) checkRegistry() {
 	}
 }
 
-// blobFiles lists the files of the blob directory: digest -> size.
+// blobStore opens the blob store of a data directory beside the running
+// registry, to look at what it stores.
+func blobStore(t testing.TB, root string) *blobs.Store {
+	t.Helper()
+	bs, err := blobs.Open(root)
+	if err != nil {
+		t.Fatalf("blob store: %v", err)
+	}
+	return bs
+}
+
+// blobFiles lists the blobs stored: digest -> size; an object whose name is
+// not a digest comes as "?" and its name.
 func blobFiles(t testing.TB, root string) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	dir := filepath.Join(root, "blobs")
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if e.IsDir() {
+	err := blobStore(t, root).Walk(func(d digest.Digest, name string, size int64) error {
+		if d == "" {
+			out["?"+name] = size
 			return nil
 		}
-		rel, _ := filepath.Rel(dir, p)
-		parts := strings.Split(filepath.ToSlash(rel), "/")
-		info, err := e.Info()
-		if err != nil {
-			return err
-		}
-		if len(parts) != 2 {
-			out["?"+rel] = info.Size()
-			return nil
-		}
-		out[parts[0]+":"+parts[1]] = info.Size()
+		out[string(d)] = size
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("walk %s: %v", dir, err)
+		t.Fatalf("walk blobs: %v", err)
 	}
 	return out
 }
@@ -899,21 +898,17 @@ func dirSize(t testing.TB, dir string) int64 {
 	return n
 }
 
-// uploadEntries lists what is under root/uploads.
+// uploadEntries lists the uploads stored.
 func uploadEntries(t testing.TB, root string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(root, "uploads"))
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatalf("read uploads: %v", err)
+	ids, err := blobStore(t, root).Uploads()
+	if err != nil {
+		t.Fatalf("uploads: %v", err)
 	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	return out
+	return ids
 }
 
-// expectNoUploads asserts no upload session is left on disk.
+// expectNoUploads asserts no upload session is left.
 func (r *testRegistry) expectNoUploads() {
 	r.t.Helper()
 	if ents := uploadEntries(r.t, r.root); len(ents) != 0 {

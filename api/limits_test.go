@@ -8,9 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,10 +38,10 @@ func (r *testRegistry) stalledPatch(loc string) (finish func() response) {
 		done <- response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 	}()
 	go pw.Write([]byte("first bytes"))
-	data := filepath.Join(r.root, "uploads", path.Base(loc), "data")
+	drv := blobStore(r.t, r.root).Driver()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if fi, err := os.Stat(data); err == nil && fi.Size() > 0 {
+		if info, err := drv.Upload(path.Base(loc)); err == nil && info.Size > 0 {
 			break
 		}
 		if time.Now().After(deadline) {

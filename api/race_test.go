@@ -20,7 +20,6 @@ import (
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -503,8 +502,8 @@ func (e *raceEnv) verify() map[string]string {
 			t.Errorf("manifest %s@%s is stored but does not pull", n.repo, n.manifest)
 		}
 	}
-	if ents, err := os.ReadDir(filepath.Join(e.root, "uploads")); err != nil || len(ents) != 0 {
-		t.Errorf("uploads left: %d (%v)", len(ents), err)
+	if ids := storedUploads(t, e.root); len(ids) != 0 {
+		t.Errorf("uploads left: %d", len(ids))
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -512,18 +511,15 @@ func (e *raceEnv) verify() map[string]string {
 	return pulled
 }
 
-// blobFileCount is the number of files in the blob directory.
+// blobFileCount is the number of blobs stored.
 func (e *raceEnv) blobFileCount() int {
 	n := 0
-	for _, alg := range []string{"sha256", "sha512"} {
-		ents, _ := os.ReadDir(filepath.Join(e.root, "blobs", alg))
-		n += len(ents)
-	}
+	openBlobs(e.t, e.root).Walk(func(digest.Digest, string, int64) error { n++; return nil })
 	return n
 }
 
 func (e *raceEnv) hasBlobFile(b raceBlob) bool {
-	got, err := os.ReadFile(filepath.Join(e.root, "blobs", "sha256", strings.TrimPrefix(b.digest, "sha256:")))
+	got, err := storedBlob(e.t, e.root, digest.Digest(b.digest))
 	if err == nil && !bytes.Equal(got, b.data) {
 		e.t.Errorf("blob file %s holds other bytes", b.digest)
 	}
@@ -1056,8 +1052,8 @@ func TestRaceTwoUploadsOfOneDigest(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if ents, _ := os.ReadDir(filepath.Join(e.root, "uploads")); len(ents) != 0 {
-			t.Fatalf("%s: %d uploads left", what, len(ents))
+		if ids := storedUploads(t, e.root); len(ids) != 0 {
+			t.Fatalf("%s: %d uploads left", what, len(ids))
 		}
 		e.checkClean(what)
 		// Each upload is a push in flight that holds the blob until its own

@@ -7,7 +7,7 @@ var (
 	ErrDigestInvalid = errors.New("blobs: invalid digest")
 	// ErrDigestMismatch: the uploaded bytes do not have the expected digest.
 	ErrDigestMismatch = errors.New("blobs: digest does not match content")
-	// ErrNotFound: no blob file with that digest.
+	// ErrNotFound: no blob with that digest.
 	ErrNotFound = errors.New("blobs: blob not found")
 	// ErrUploadUnknown: no upload session with that id in that repository.
 	ErrUploadUnknown = errors.New("blobs: upload unknown")
@@ -17,6 +17,6 @@ var (
 	ErrTooLarge = errors.New("blobs: upload too large")
 	// ErrSizeInvalid: the upload's size differs from the size announced.
 	ErrSizeInvalid = errors.New("blobs: size does not match")
-	// ErrNoSpace: the disk is full; the upload was discarded.
+	// ErrNoSpace: the storage is full; the upload was discarded.
 	ErrNoSpace = errors.New("blobs: no space left on the registry's disk")
 )

@@ -4,58 +4,45 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
+	"io"
 	"sync"
 
+	"github.com/kvreg/kvreg/blobs/driver"
+	"github.com/kvreg/kvreg/blobs/local"
 	"github.com/opencontainers/go-digest"
 )
 
-// Store is the blob directory and the uploads in progress under one root.
+// Store is the blobs and the uploads in progress, kept by a driver.
 type Store struct {
-	blobDir   string
-	uploadDir string
+	drv driver.Driver
 
 	locks [256]sync.Mutex // striped by digest; see Lock
 
 	mu       sync.Mutex
 	sessions map[string]*session
-
-	syncers map[digest.Algorithm]*dirSyncer // one per blob directory
 }
 
-func (s *Store) dirSync(a digest.Algorithm) *dirSyncer { return s.syncers[a] }
+// New returns a Store over a driver.
+func New(drv driver.Driver) *Store {
+	return &Store{drv: drv, sessions: map[string]*session{}}
+}
 
-// Open prepares the directories under root.
+// Open returns a Store over the blob directory under root.
 func Open(root string) (*Store, error) {
-	s := &Store{
-		blobDir:   filepath.Join(root, "blobs"),
-		uploadDir: filepath.Join(root, "uploads"),
-		sessions:  map[string]*session{},
-		syncers:   map[digest.Algorithm]*dirSyncer{digest.SHA256: newDirSyncer(), digest.SHA512: newDirSyncer()},
+	drv, err := local.Open(root)
+	if err != nil {
+		return nil, fmt.Errorf("blobs: %w", err)
 	}
-	for _, d := range []string{
-		filepath.Join(s.blobDir, string(digest.SHA256)),
-		filepath.Join(s.blobDir, string(digest.SHA512)),
-		s.uploadDir,
-	} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("blobs: %w", err)
-		}
-	}
-	return s, nil
+	return New(drv), nil
 }
 
-// Path is where a blob's file lives. d must have passed ParseDigest.
-func (s *Store) Path(d digest.Digest) string {
-	return filepath.Join(s.blobDir, string(d.Algorithm()), d.Encoded())
-}
+// Driver is the storage under the store, for tools and tests that look at
+// it directly.
+func (s *Store) Driver() driver.Driver { return s.drv }
 
-// Lock serialises everything that creates or removes the file of one digest
-// with the database record of it: an upload holds it from linking the file
-// to recording it, and a removal from checking the record to unlinking.
+// Lock serialises everything that creates or removes the blob of one digest
+// with the database record of it: an upload holds it from promoting the
+// blob to recording it, and a removal from checking the record to removing.
 func (s *Store) Lock(d digest.Digest) (unlock func()) {
 	h := fnv.New32a()
 	h.Write([]byte(d))
@@ -64,89 +51,79 @@ func (s *Store) Lock(d digest.Digest) (unlock func()) {
 	return m.Unlock
 }
 
-// Open opens a blob's file for reading.
-func (s *Store) Open(d digest.Digest) (*os.File, error) {
-	f, err := os.Open(s.Path(d))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, d)
+// notFound turns the driver's ErrNotFound into ErrNotFound for blob d.
+func notFound(err error, d digest.Digest) error {
+	if errors.Is(err, driver.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrNotFound, d)
 	}
-	return f, err
+	return err
 }
 
-// Stat returns a blob file's size.
+// Open opens a blob for reading. It stays readable if the blob is removed
+// while it is open. The local driver's reader is an *os.File.
+func (s *Store) Open(d digest.Digest) (io.ReadSeekCloser, error) {
+	f, err := s.drv.Open(d)
+	if err != nil {
+		return nil, notFound(err, d)
+	}
+	return f, nil
+}
+
+// Stat returns a blob's size.
 func (s *Store) Stat(d digest.Digest) (int64, error) {
-	fi, err := os.Stat(s.Path(d))
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("%w: %s", ErrNotFound, d)
-	}
-	if err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
+	n, err := s.drv.Stat(d)
+	return n, notFound(err, d)
 }
 
-// Remove unlinks a blob's file. The caller holds Lock(d) and has checked
-// that no record names the digest. A missing file is not an error.
-func (s *Store) Remove(d digest.Digest) error {
-	err := os.Remove(s.Path(d))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+// Has reports whether a blob's bytes are stored.
+func (s *Store) Has(d digest.Digest) (bool, error) {
+	_, err := s.Stat(d)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
 	}
-	return nil
+	return err == nil, err
 }
 
-// SyncDirs fsyncs the blob directories, making removals and links durable.
+// Remove deletes a blob. The caller holds Lock(d) and has checked that no
+// record names the digest. A missing blob is not an error.
+func (s *Store) Remove(d digest.Digest) error { return s.drv.Remove(d) }
+
+// SyncDirs makes removals durable, on drivers where they need it.
 func (s *Store) SyncDirs() error {
-	for _, a := range []digest.Algorithm{digest.SHA256, digest.SHA512} {
-		if err := syncDir(filepath.Join(s.blobDir, string(a))); err != nil {
-			return err
-		}
+	if sy, ok := s.drv.(driver.Syncer); ok {
+		return sy.Sync()
 	}
 	return nil
 }
 
-// Walk calls fn for every file in the blob directory. A file whose name is
-// not a valid digest is reported with d == "" and its path.
-func (s *Store) Walk(fn func(d digest.Digest, path string, size int64) error) error {
-	algs, err := os.ReadDir(s.blobDir)
-	if err != nil {
-		return err
-	}
-	for _, a := range algs {
-		dir := filepath.Join(s.blobDir, a.Name())
-		if !a.IsDir() {
-			if err := fn("", dir, 0); err != nil {
-				return err
-			}
-			continue
-		}
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return err
-		}
-		for _, e := range ents {
-			p := filepath.Join(dir, e.Name())
-			info, err := e.Info()
-			if err != nil {
-				continue
-			}
-			d, perr := ParseDigest(a.Name() + ":" + e.Name())
-			if perr != nil || strings.ContainsRune(e.Name(), '.') {
-				d = ""
-			}
-			if err := fn(d, p, info.Size()); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+// Walk calls fn for every blob stored. An object whose name is not a valid
+// digest is reported with d == "" and the driver's name for it.
+func (s *Store) Walk(fn func(d digest.Digest, name string, size int64) error) error {
+	return s.drv.Walk(fn)
 }
 
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
+// Blobs lists the digests of the blobs stored.
+func (s *Store) Blobs() ([]digest.Digest, error) {
+	var out []digest.Digest
+	err := s.drv.Walk(func(d digest.Digest, _ string, _ int64) error {
+		if d != "" {
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Verify rehashes a blob and reports whether its bytes match its digest.
+func (s *Store) Verify(d digest.Digest) (bool, error) {
+	f, err := s.Open(d)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
-	return f.Sync()
+	v := d.Algorithm().Digester()
+	if _, err := io.Copy(v.Hash(), f); err != nil {
+		return false, err
+	}
+	return v.Digest() == d, nil
 }

@@ -3,9 +3,8 @@ package blobs
 import (
 	"bytes"
 	"errors"
+	"io"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,17 +28,23 @@ func (r *failingReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func uploadsLeft(t *testing.T, root string) []string {
+func uploadsLeft(t *testing.T, s *Store) []string {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(root, "uploads"))
+	ids, err := s.Uploads()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
+	return ids
+}
+
+// readBlob reads a blob's bytes through the store.
+func readBlob(s *Store, d digest.Digest) ([]byte, error) {
+	f, err := s.Open(d)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // A chunk whose body fails half-way, or that goes over the size limit,
@@ -66,8 +71,8 @@ func TestAppendFailureLeavesUploadAsItWas(t *testing.T) {
 	if !errors.Is(err, ErrTooLarge) || n != 3 {
 		t.Fatalf("append over the limit: %d, %v; want 3, ErrTooLarge", n, err)
 	}
-	if fi, err := os.Stat(s.uploadPath(id, fileData)); err != nil || fi.Size() != 3 {
-		t.Fatalf("data file after refused chunks: %v, %v", fi, err)
+	if info, err := s.drv.Upload(id); err != nil || info.Size != 3 {
+		t.Fatalf("upload after refused chunks: %+v, %v", info, err)
 	}
 	if n, err := s.Append("r", id, 3, strings.NewReader("xyz"), 0); err != nil || n != 6 {
 		t.Fatalf("append after refused chunks: %d, %v", n, err)
@@ -76,10 +81,10 @@ func TestAppendFailureLeavesUploadAsItWas(t *testing.T) {
 	if _, err := s.Commit("r", id, want, 6, func(int64) error { return nil }); err != nil {
 		t.Fatalf("commit of the bytes acknowledged: %v", err)
 	}
-	if got, _ := os.ReadFile(s.Path(want)); string(got) != "abcxyz" {
+	if got, _ := readBlob(s, want); string(got) != "abcxyz" {
 		t.Fatalf("blob file %q", got)
 	}
-	if left := uploadsLeft(t, root); len(left) != 0 {
+	if left := uploadsLeft(t, s); len(left) != 0 {
 		t.Fatalf("uploads left: %v", left)
 	}
 }
@@ -126,7 +131,7 @@ func TestConcurrentCommitsOfOneDigest(t *testing.T) {
 				return errors.New("wrong size")
 			}
 			// The file is in place before the record is made.
-			if got, err := os.ReadFile(s.Path(d)); err != nil || !bytes.Equal(got, data) {
+			if got, err := readBlob(s, d); err != nil || !bytes.Equal(got, data) {
 				return errors.New("file not in place at record time")
 			}
 			return nil
@@ -150,14 +155,13 @@ func TestConcurrentCommitsOfOneDigest(t *testing.T) {
 		if records.Load() != 2 || overlaps.Load() != 0 {
 			t.Fatalf("iteration %d: %d records, %d overlapping", i, records.Load(), overlaps.Load())
 		}
-		if got, err := os.ReadFile(s.Path(d)); err != nil || !bytes.Equal(got, data) {
+		if got, err := readBlob(s, d); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("iteration %d: blob file: %v", i, err)
 		}
-		ents, _ := os.ReadDir(filepath.Dir(s.Path(d)))
-		if len(ents) != i+1 {
-			t.Fatalf("iteration %d: %d files in the blob directory, want %d", i, len(ents), i+1)
+		if all, err := s.Blobs(); err != nil || len(all) != i+1 {
+			t.Fatalf("iteration %d: %d blobs stored (%v), want %d", i, len(all), err, i+1)
 		}
-		if left := uploadsLeft(t, root); len(left) != 0 {
+		if left := uploadsLeft(t, s); len(left) != 0 {
 			t.Fatalf("iteration %d: uploads left: %v", i, left)
 		}
 	}
@@ -183,11 +187,11 @@ func TestCommitRecordFailure(t *testing.T) {
 		_, err = s.Commit("r", id, digest.FromString("payload"), 7, record)
 		return err
 	}
-	path := s.Path(digest.FromString("payload"))
+	d := digest.FromString("payload")
 	if err := commit(func(int64) error { return fail }); !errors.Is(err, fail) {
 		t.Fatalf("commit: %v, want the record's error", err)
 	}
-	if _, err := os.Stat(path); !os.IsNotExist(err) {
+	if has, err := s.Has(d); err != nil || has {
 		t.Fatalf("the file of a commit whose record failed is there: %v", err)
 	}
 	if err := commit(func(int64) error { return nil }); err != nil {
@@ -196,7 +200,7 @@ func TestCommitRecordFailure(t *testing.T) {
 	if err := commit(func(int64) error { return fail }); !errors.Is(err, fail) {
 		t.Fatalf("second commit: %v", err)
 	}
-	if got, err := os.ReadFile(path); err != nil || string(got) != "payload" {
+	if got, err := readBlob(s, d); err != nil || string(got) != "payload" {
 		t.Fatalf("a failed commit removed a file it did not create: %v", err)
 	}
 	// A digest that does not match ends the upload, and makes no file.
@@ -206,10 +210,10 @@ func TestCommitRecordFailure(t *testing.T) {
 	if _, err := s.Commit("r", id, wrong, -1, func(int64) error { return nil }); !errors.Is(err, ErrDigestMismatch) {
 		t.Fatalf("mismatch: %v", err)
 	}
-	if _, err := os.Stat(s.Path(wrong)); !os.IsNotExist(err) {
+	if has, err := s.Has(wrong); err != nil || has {
 		t.Fatalf("a mismatched commit made a file: %v", err)
 	}
-	if left := uploadsLeft(t, root); len(left) != 0 {
+	if left := uploadsLeft(t, s); len(left) != 0 {
 		t.Fatalf("uploads left: %v", left)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/blobs/local"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/opencontainers/go-digest"
 )
@@ -31,7 +32,7 @@ func largeStore(b *testing.B, manifests int) *Registry {
 	const repos = 1000
 	perRepo := manifests / repos
 	mkfile := func(d digest.Digest) {
-		f, err := os.Create(reg.blobs.Path(d))
+		f, err := os.Create(reg.blobs.Driver().(*local.Driver).BlobFile(d))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/kvreg/kvreg/blobs"
@@ -74,7 +73,9 @@ func (r *Registry) StatBlob(repo string, d digest.Digest, pin bool) (int64, erro
 
 // OpenBlob opens a blob visible in repo. The open file stays readable even
 // if the blob is deleted while it is served.
-func (r *Registry) OpenBlob(repo string, d digest.Digest) (*os.File, int64, error) {
+// The reader of the directory store is an *os.File, so that copying it to
+// a connection uses sendfile.
+func (r *Registry) OpenBlob(repo string, d digest.Digest) (io.ReadSeekCloser, int64, error) {
 	size, err := r.StatBlob(repo, d, false)
 	if err != nil {
 		return nil, 0, err

@@ -2,8 +2,6 @@ package refcount
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"sort"
 
 	"github.com/kvreg/kvreg/kv"
@@ -157,9 +155,9 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 	}
 	var cands []candidate
 	seen := map[string]bool{}
-	err := r.blobs.Walk(func(d digest.Digest, path string, size int64) error {
+	err := r.blobs.Walk(func(d digest.Digest, name string, size int64) error {
 		if d == "" {
-			st.add(ProblemOrphanFile, path, "not a blob file name")
+			st.add(ProblemOrphanFile, name, "not a blob file name")
 			return nil
 		}
 		seen[string(d)] = true
@@ -172,7 +170,7 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 		case size != b.Size:
 			cands = append(cands, candidate{ProblemBlobSize, d})
 		case deep:
-			if got, err := hashFile(path, d.Algorithm()); err != nil || got != d {
+			if ok, err := r.blobs.Verify(d); err != nil || !ok {
 				cands = append(cands, candidate{ProblemBlobCorrupt, d})
 			}
 		}
@@ -248,17 +246,4 @@ func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err er
 		return ProblemBlobMissing, "record with no file", nil
 	}
 	return "", "", nil
-}
-
-func hashFile(path string, alg digest.Algorithm) (digest.Digest, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	v := alg.Digester()
-	if _, err := io.Copy(v.Hash(), f); err != nil {
-		return "", err
-	}
-	return v.Digest(), nil
 }

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/blobs/local"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/opencontainers/go-digest"
 )
@@ -102,16 +101,20 @@ func (f *fixture) manifest(repo, tag, mt, body string) digest.Digest {
 }
 
 func (f *fixture) size(d digest.Digest) int64 {
-	fi, err := os.Stat(f.reg.blobs.Path(d))
+	n, err := f.reg.blobs.Stat(d)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return fi.Size()
+	return n
 }
 
+// exists reports whether a blob's bytes are stored.
 func (f *fixture) exists(d digest.Digest) bool {
-	_, err := os.Stat(f.reg.blobs.Path(d))
-	return err == nil
+	ok, err := f.reg.blobs.Has(d)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ok
 }
 
 func (f *fixture) check() []Problem {
@@ -146,4 +149,28 @@ func (f *fixture) update(fn func(tx *kv.Tx) error) {
 	}
 }
 
-func (f *fixture) blobPath(d digest.Digest) string { return filepath.Clean(f.reg.blobs.Path(d)) }
+// dir is the directory driver under the store, for tests that damage it.
+func (f *fixture) dir() *local.Driver { return f.reg.blobs.Driver().(*local.Driver) }
+
+func (f *fixture) blobPath(d digest.Digest) string { return f.dir().BlobFile(d) }
+
+// interrupt leaves what a crash between promoting an upload's bytes to a
+// blob and recording the blob leaves, and returns the blob's digest.
+func (f *fixture) interrupt(repo string, body []byte) digest.Digest {
+	f.t.Helper()
+	d := digest.FromBytes(body)
+	id, err := f.reg.StartUpload(repo)
+	if err == nil {
+		_, err = f.reg.AppendUpload(repo, id, 0, bytes.NewReader(body), 0)
+	}
+	if err == nil {
+		err = f.dir().Seal(id)
+	}
+	if err == nil {
+		_, err = f.dir().Promote(id, d)
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d
+}

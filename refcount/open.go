@@ -2,7 +2,6 @@ package refcount
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/kvreg/kvreg/blobs"
@@ -15,16 +14,13 @@ const DBFile = "kvreg.db"
 // OpenRoot opens the data directory root (creating it if needed), finishes
 // any work a crash interrupted, and returns the Registry over it.
 func OpenRoot(root string, dbOpts kv.Options, opts Options) (*Registry, error) {
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	// The blob store creates root; the database goes inside it.
+	bs, err := blobs.Open(root)
+	if err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", root, err)
 	}
 	db, err := kv.Open(filepath.Join(root, DBFile), dbOpts)
 	if err != nil {
-		return nil, err
-	}
-	bs, err := blobs.Open(root)
-	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	r := New(db, bs, opts)

@@ -3,7 +3,6 @@ package refcount
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -72,7 +71,7 @@ func (s *damageStore) intact(repo, tag string) {
 		if _, err := s.reg.StatBlob(repo, d, false); err != nil {
 			s.t.Fatalf("%s:%s blob %s: %v", repo, tag, b, err)
 		}
-		if got, err := hashFile(s.blobPath(d), d.Algorithm()); err != nil || got != d {
+		if ok, err := s.reg.blobs.Verify(d); err != nil || !ok {
 			s.t.Fatalf("%s:%s blob %s does not verify", repo, tag, b)
 		}
 	}
@@ -189,14 +188,7 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 			name: "interrupted upload",
 			damage: func(s *damageStore) {
 				// What a crash between linking the file and recording it leaves.
-				body := []byte("half-committed")
-				d := digest.FromBytes(body)
-				id, _ := s.reg.StartUpload("r")
-				dir := filepath.Join(s.root, "uploads", id)
-				os.WriteFile(filepath.Join(dir, "data"), body, 0o644)
-				marked := filepath.Join(dir, "sha256-"+d.Encoded())
-				os.Rename(filepath.Join(dir, "data"), marked)
-				os.Link(marked, s.blobPath(d))
+				s.interrupt("r", []byte("half-committed"))
 			},
 			want: func(s *damageStore) []string {
 				d := digest.FromBytes([]byte("half-committed"))
@@ -351,14 +343,7 @@ func TestRecoverOnOpenFinishesInterruptedWork(t *testing.T) {
 	f := newFixture(t)
 	base := f.blob("r", 1000)
 	f.image("r", "x", base)
-	body := []byte("half-committed")
-	d := digest.FromBytes(body)
-	id, _ := f.reg.StartUpload("r")
-	dir := filepath.Join(f.root, "uploads", id)
-	os.WriteFile(filepath.Join(dir, "data"), body, 0o644)
-	marked := filepath.Join(dir, "sha256-"+d.Encoded())
-	os.Rename(filepath.Join(dir, "data"), marked)
-	os.Link(marked, f.blobPath(d))
+	d := f.interrupt("r", []byte("half-committed"))
 	// A tombstone whose file is still there.
 	lone := f.blob("r", 700)
 	f.update(func(tx *kv.Tx) error { return dropBlobTx(tx, "r", lone) })

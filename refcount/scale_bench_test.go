@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/blobs/local"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/opencontainers/go-digest"
 )
@@ -200,7 +201,7 @@ func (st *scaleReg) upload(b *testing.B, blobs []string, files bool) {
 	b.Helper()
 	for _, d := range blobs {
 		if files {
-			if err := os.WriteFile(st.reg.blobs.Path(digest.Digest(d)), nil, 0o644); err != nil {
+			if err := os.WriteFile(st.reg.blobs.Driver().(*local.Driver).BlobFile(digest.Digest(d)), nil, 0o644); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -300,7 +301,7 @@ func BenchmarkScaleDeleteTagCascade(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		for _, d := range last {
-			if _, err := os.Stat(st.reg.blobs.Path(digest.Digest(d))); !os.IsNotExist(err) {
+			if _, err := os.Stat(st.reg.blobs.Driver().(*local.Driver).BlobFile(digest.Digest(d))); !os.IsNotExist(err) {
 				b.Fatalf("the file of freed blob %s: %v", d, err)
 			}
 		}

@@ -3,13 +3,15 @@ package refcount
 import (
 	"errors"
 	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kvreg/kvreg/blobs"
+	"github.com/kvreg/kvreg/blobs/local"
 	"github.com/kvreg/kvreg/kv"
+	"github.com/opencontainers/go-digest"
 )
 
 // Upload sessions that received nothing for --upload-timeout are removed;
@@ -30,7 +32,7 @@ func TestExpireUploads(t *testing.T) {
 		if _, err := reg.AppendUpload(repo, id, 0, strings.NewReader("some bytes"), 0); err != nil {
 			t.Fatal(err)
 		}
-		data := filepath.Join(root, "uploads", id, "data")
+		data := reg.blobs.Driver().(*local.Driver).UploadFile(id)
 		if err := os.Chtimes(data, now.Add(-age), now.Add(-age)); err != nil {
 			t.Fatal(err)
 		}
@@ -39,9 +41,12 @@ func TestExpireUploads(t *testing.T) {
 	old := start("a", 25*time.Hour)
 	fresh := start("a", time.Hour)
 	edge := start("b", 24*time.Hour-time.Second)
-	// A session in the middle of a commit: its data renamed to a digest.
+	// A session in the middle of a commit: its bytes promoted to a blob,
+	// the blob not recorded yet.
 	committing := start("b", 48*time.Hour)
-	os.Rename(filepath.Join(root, "uploads", committing, "data"), filepath.Join(root, "uploads", committing, "sha256-"+strings.Repeat("0", 64)))
+	if _, err := reg.blobs.Driver().Promote(committing, digest.FromString("some bytes")); err != nil {
+		t.Fatal(err)
+	}
 
 	if n, err := reg.ExpireUploads(0); n != 0 || err != nil {
 		t.Fatalf("timeout 0 removed %d (%v)", n, err)
@@ -53,15 +58,19 @@ func TestExpireUploads(t *testing.T) {
 	if _, err := reg.UploadSize("a", old); !errors.Is(err, blobs.ErrUploadUnknown) {
 		t.Errorf("old session: %v, want unknown", err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "uploads", old)); !os.IsNotExist(err) {
-		t.Errorf("old session's directory: %v", err)
+	ids, err := reg.blobs.Uploads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(ids, old) {
+		t.Errorf("old session still stored: %v", ids)
 	}
 	for _, c := range []struct{ repo, id string }{{"a", fresh}, {"b", edge}} {
 		if size, err := reg.UploadSize(c.repo, c.id); err != nil || size != 10 {
 			t.Errorf("session %s: %d %v, want kept", c.id, size, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(root, "uploads", committing)); err != nil {
-		t.Errorf("committing session touched: %v", err)
+	if info, err := reg.blobs.Driver().Upload(committing); err != nil || info.Promoting == "" {
+		t.Errorf("committing session touched: %+v, %v", info, err)
 	}
 }

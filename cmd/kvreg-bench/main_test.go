@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/kvreg/kvreg/api"
+	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
 )
@@ -114,13 +115,17 @@ func TestRunAgainstKvreg(t *testing.T) {
 		t.Errorf("verify %v %q, errors %v", r.VerifyOK, r.VerifyError, r.Errors)
 	}
 	// kvreg's own files agree: only the kept images' blobs and the large one.
-	st, err := os.ReadDir(filepath.Join(root, "blobs", "sha256"))
+	bs, err := blobs.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := bs.Blobs()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// 2 bases + 4 kept images x (config + 2 layers) + large layer + its config
 	if want := 2 + 4*3 + 2; len(st) != want {
-		t.Errorf("%d blob files left, want %d", len(st), want)
+		t.Errorf("%d blobs left, want %d", len(st), want)
 	}
 
 	// The comparison table reads two results.

@@ -151,19 +151,6 @@ func (img dfImage) pull(base, repo, tag string) error {
 	return nil
 }
 
-func uploadDirs(t *testing.T, root string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(root, "uploads"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	return out
-}
-
 func TestDiskFull(t *testing.T) {
 	if os.Geteuid() != 0 && os.Getenv("CI") != "true" {
 		t.Skip("needs root to mount a small filesystem")

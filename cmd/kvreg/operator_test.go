@@ -156,9 +156,9 @@ func TestOperatorCommandsOnlineDuringPushesAndOffline(t *testing.T) {
 
 	// rm a tag online: its unique layer's bytes come back at once.
 	uniq := layers[1][3]
-	path := filepath.Join(root, "blobs", "sha256", digest.FromBytes(uniq).Encoded())
-	if _, err := os.Stat(path); err != nil {
-		t.Fatal(err)
+	uniqD := digest.FromBytes(uniq)
+	if !blobStored(t, root, uniqD) {
+		t.Fatalf("layer %s not stored", uniqD)
 	}
 	out, errOut, code := run(t, bin, "rm", "--root", root, "--json", "team/app1:v3")
 	if code != 0 || !strings.Contains(errOut, "online") {
@@ -169,8 +169,8 @@ func TestOperatorCommandsOnlineDuringPushesAndOffline(t *testing.T) {
 	if rm.ReclaimedBytes < int64(len(uniq)) {
 		t.Fatalf("rm reclaimed %d bytes, want at least %d", rm.ReclaimedBytes, len(uniq))
 	}
-	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Fatalf("layer file still there after rm: %v", err)
+	if blobStored(t, root, uniqD) {
+		t.Fatal("layer still stored after rm")
 	}
 	// rm a whole repository online.
 	if _, errOut, code := run(t, bin, "rm", "--root", root, "team/app2"); code != 0 {

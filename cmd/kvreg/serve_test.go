@@ -7,7 +7,6 @@ import (
 	"math/rand"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -67,9 +66,8 @@ access:
 	if st, err := pushWith(client, base, "alice", "team/app", "v1", layer); err != nil || st != http.StatusCreated {
 		t.Fatalf("alice pushes: %d %v", st, err)
 	}
-	blobFile := filepath.Join(root, "blobs", "sha256", digest.FromBytes(layer).Encoded())
-	if _, err := os.Stat(blobFile); err != nil {
-		t.Fatal(err)
+	if !blobStored(t, root, digest.FromBytes(layer)) {
+		t.Fatal("alice's layer is not stored")
 	}
 	other := append([]byte("other"), layer...)
 	for _, c := range []struct {
@@ -81,11 +79,11 @@ access:
 		}
 	}
 	// Nothing of the refused pushes was written.
-	if _, err := os.Stat(filepath.Join(root, "blobs", "sha256", digest.FromBytes(other).Encoded())); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("refused push left its blob: %v", err)
+	if blobStored(t, root, digest.FromBytes(other)) {
+		t.Error("refused push left its blob")
 	}
-	if ents, _ := os.ReadDir(filepath.Join(root, "uploads")); len(ents) != 0 {
-		t.Errorf("refused push left uploads: %v", ents)
+	if ids := uploadDirs(t, root); len(ids) != 0 {
+		t.Errorf("refused push left uploads: %v", ids)
 	}
 	// bob pulls.
 	req, _ = http.NewRequest(http.MethodGet, base+"/v2/team/app/blobs/"+digest.FromBytes(layer).String(), nil)
@@ -222,10 +220,11 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 
 	// Both are in their handlers once their bytes reach the upload files.
 	waitUntil(t, 10*time.Second, "both uploads under way", func() bool {
-		ents, _ := os.ReadDir(filepath.Join(root, "uploads"))
+		drv := openBlobs(t, root).Driver()
+		ids, _ := drv.Uploads()
 		n := 0
-		for _, e := range ents {
-			if fi, err := os.Stat(filepath.Join(root, "uploads", e.Name(), "data")); err == nil && fi.Size() > 0 {
+		for _, id := range ids {
+			if info, err := drv.Upload(id); err == nil && info.Size > 0 {
 				n++
 			}
 		}
@@ -275,8 +274,8 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "clean") {
 		t.Fatalf("fsck after SIGTERM: exit %d\n%s%s", code, out, errOut)
 	}
-	if _, err := os.Stat(filepath.Join(root, "blobs", "sha256", d.Encoded())); err != nil {
-		t.Errorf("the upload that finished during shutdown is gone: %v", err)
+	if !blobStored(t, root, d) {
+		t.Error("the upload that finished during shutdown is gone")
 	}
 	// The stalled session kept nothing of its cut chunk and can go on after a restart.
 	srv2 := startServer(t, bin, root)

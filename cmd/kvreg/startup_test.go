@@ -160,8 +160,9 @@ func TestStartupRefusesUnusableDataDirectories(t *testing.T) {
 		}, refcount.DBFile},
 		{"blob directory is a regular file", func(t *testing.T, root string) string {
 			populateStore(t, root)
-			os.RemoveAll(filepath.Join(root, "blobs"))
-			os.WriteFile(filepath.Join(root, "blobs"), nil, 0o644)
+			dir := openLocal(t, root).BlobDir()
+			os.RemoveAll(dir)
+			os.WriteFile(dir, nil, 0o644)
 			return root
 		}, "blobs"},
 		{"database is a named pipe", func(t *testing.T, root string) string {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
+	"github.com/opencontainers/go-digest"
 )
 
 var (
@@ -257,37 +258,39 @@ func (r *registry) ref(repoAndRef string) string { return r.addr + "/" + repoAnd
 
 func (r *registry) url(path string) string { return "http://" + r.addr + path }
 
-// blobFile is where the store keeps a blob's bytes.
-func (r *registry) blobFile(d string) string {
-	alg, hex, _ := strings.Cut(d, ":")
-	return filepath.Join(r.root, "blobs", alg, hex)
+// blobStore opens the blob store of the registry's data directory, to look
+// at what it stores.
+func (r *registry) blobStore(t testing.TB) *blobs.Store {
+	t.Helper()
+	bs, err := blobs.Open(r.root)
+	if err != nil {
+		t.Fatalf("blob store: %v", err)
+	}
+	return bs
 }
 
-// hasBlobFile reports whether a blob's file is on disk.
-func (r *registry) hasBlobFile(t testing.TB, d string) bool {
+// blobSize is the size of a blob's stored bytes, or -1 if none are stored.
+func (r *registry) blobSize(t testing.TB, d string) int64 {
 	t.Helper()
-	_, err := os.Stat(r.blobFile(d))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	n, err := r.blobStore(t).Stat(digest.Digest(d))
+	if errors.Is(err, blobs.ErrNotFound) {
+		return -1
+	}
+	if err != nil {
 		t.Fatalf("stat blob %s: %v", d, err)
 	}
-	return err == nil
+	return n
 }
 
-// blobsSize is the sum of the sizes of the files under <root>/blobs.
+// hasBlobFile reports whether a blob's bytes are stored.
+func (r *registry) hasBlobFile(t testing.TB, d string) bool { return r.blobSize(t, d) >= 0 }
+
+// blobsSize is the sum of the sizes of the blobs stored.
 func (r *registry) blobsSize(t testing.TB) int64 {
 	t.Helper()
 	var n int64
-	err := filepath.WalkDir(filepath.Join(r.root, "blobs"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			n += fi.Size()
-		}
+	err := r.blobStore(t).Walk(func(_ digest.Digest, _ string, size int64) error {
+		n += size
 		return nil
 	})
 	if err != nil {

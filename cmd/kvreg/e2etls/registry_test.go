@@ -6,7 +6,6 @@ package e2etls
 import (
 	"crypto/tls"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -76,24 +77,32 @@ func (r *tlsRegistry) stop(t testing.TB) {
 	}
 }
 
-// files lists the files under the data directory's blobs and uploads.
+// files lists what the data directory's blob store holds: each blob and
+// each upload in progress, with its size.
 func (r *tlsRegistry) files(t testing.TB) map[string]int64 {
 	t.Helper()
+	bs, err := blobs.Open(r.root)
+	if err != nil {
+		t.Fatalf("blob store: %v", err)
+	}
 	out := map[string]int64{}
-	for _, sub := range []string{"blobs", "uploads"} {
-		base := filepath.Join(r.root, sub)
-		filepath.WalkDir(base, func(p string, e fs.DirEntry, err error) error {
-			if err != nil || e.IsDir() {
-				return err
-			}
-			fi, err := e.Info()
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(r.root, p)
-			out[rel] = fi.Size()
-			return nil
-		})
+	err = bs.Walk(func(d digest.Digest, name string, size int64) error {
+		if d == "" {
+			d = digest.Digest(name)
+		}
+		out["blob "+string(d)] = size
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk blobs: %v", err)
+	}
+	ids, err := bs.Uploads()
+	if err != nil {
+		t.Fatalf("uploads: %v", err)
+	}
+	for _, id := range ids {
+		info, _ := bs.Driver().Upload(id)
+		out["upload "+id] = info.Size
 	}
 	return out
 }
