@@ -16,8 +16,10 @@ type Nested interface {
 	// nested bucket, whose value is nil. A missing bucket reads empty. fn
 	// must not write.
 	ScanNested(path [][]byte, fn func(k, v []byte, sub bool) (bool, error)) error
-	// DropTable removes a top-level bucket and all it holds, if present.
-	DropTable(table []byte) error
+	// DeleteNested removes key, a value or a nested bucket with all it
+	// holds, from the bucket at path (from the top level when path is
+	// empty). A missing bucket or key is not an error.
+	DeleteNested(path [][]byte, key []byte) error
 }
 
 var _ Nested = (*tx)(nil)
@@ -46,12 +48,28 @@ func (t *tx) ScanNested(path [][]byte, fn func(k, v []byte, sub bool) (bool, err
 	return nil
 }
 
-func (t *tx) DropTable(table []byte) error {
+func (t *tx) DeleteNested(path [][]byte, key []byte) error {
 	if !t.tx.Writable() {
-		return fmt.Errorf("%w: drop %s", backend.ErrReadOnly, table)
+		return fmt.Errorf("%w: delete %q", backend.ErrReadOnly, key)
 	}
-	if t.tx.Bucket(table) == nil {
+	if len(path) == 0 {
+		if t.tx.Bucket(key) == nil {
+			return nil
+		}
+		return t.tx.DeleteBucket(key)
+	}
+	b := t.tx.Bucket(path[0])
+	for _, name := range path[1:] {
+		if b == nil {
+			return nil
+		}
+		b = b.Bucket(name)
+	}
+	if b == nil {
 		return nil
 	}
-	return t.tx.DeleteBucket(table)
+	if b.Bucket(key) != nil {
+		return b.DeleteBucket(key)
+	}
+	return b.Delete(key)
 }
