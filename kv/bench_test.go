@@ -1,7 +1,7 @@
 package kv
 
 // Benchmarks of the kv hot paths on a store at scale: 1,000,000 blobs and
-// 100,000 tags, all in one repository (the worst case for its buckets).
+// 100,000 tags, all in one repository (the worst case for its key ranges).
 //
 //	go test -run '^$' -bench Scale -benchmem ./kv
 //
