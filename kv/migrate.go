@@ -24,8 +24,9 @@ var migrations = []func(db *DB) error{
 func migrateCreateV1(*DB) error { return nil }
 
 // flattenBatch bounds the keys one migration transaction moves, so that a
-// large store is upgraded without holding it all in one transaction.
-const flattenBatch = 10_000
+// large store is upgraded without holding it all in one transaction. (A
+// variable so that a test can make every repository take several.)
+var flattenBatch = 10_000
 
 // migrateFlatV2 moves version 1's per-repository buckets into the flat
 // tables: each key k of repos/<repo>/<table>/ becomes <repo> 0x00 k in
@@ -37,36 +38,39 @@ const flattenBatch = 10_000
 // next open continues to upgrade.
 func migrateFlatV2(db *DB) error {
 	for {
-		done := false
-		err := db.store.Update(func(t backend.Tx) error {
-			done = false
-			n, ok := t.(boltkv.Nested)
-			if !ok {
-				done = true
-				return nil
-			}
-			var repo []byte
-			if err := n.ScanNested([][]byte{v1BucketRepos}, func(k, _ []byte, sub bool) (bool, error) {
-				if sub {
-					repo = clone(k)
-				}
-				return repo == nil, nil
-			}); err != nil {
-				return err
-			}
-			if repo == nil {
-				done = true
-				return n.DeleteNested(nil, v1BucketRepos)
-			}
-			return flattenRepoV1(t, n, repo)
-		})
-		if err != nil {
+		done, err := flattenStepV1(db)
+		if err != nil || done {
 			return err
 		}
-		if done {
+	}
+}
+
+// flattenStepV1 runs one transaction of migrateFlatV2 and reports whether
+// nothing is left to move.
+func flattenStepV1(db *DB) (done bool, err error) {
+	err = db.store.Update(func(t backend.Tx) error {
+		done = false
+		n, ok := t.(boltkv.Nested)
+		if !ok {
+			done = true
 			return nil
 		}
-	}
+		var repo []byte
+		if err := n.ScanNested([][]byte{v1BucketRepos}, func(k, _ []byte, sub bool) (bool, error) {
+			if sub {
+				repo = clone(k)
+			}
+			return repo == nil, nil
+		}); err != nil {
+			return err
+		}
+		if repo == nil {
+			done = true
+			return n.DeleteNested(nil, v1BucketRepos)
+		}
+		return flattenRepoV1(t, n, repo)
+	})
+	return done, err
 }
 
 // flattenRepoV1 moves up to flattenBatch keys of one version 1 repository
