@@ -69,7 +69,31 @@ func Open(path string, opts Options) (s *Store, err error) {
 	// Concurrent writers share a commit (and its fsync) when they arrive
 	// within this delay of each other.
 	db.MaxBatchDelay = 2 * time.Millisecond
-	return &Store{db: db}, nil
+	s = &Store{db: db}
+	if err := s.checkLength(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkLength refuses a file shorter than the pages its meta page counts:
+// a truncated file, which bbolt itself opens (it would fault or read
+// zeros later, on whichever page is missing).
+func (s *Store) checkLength() error {
+	fi, err := os.Stat(s.db.Path())
+	if err != nil {
+		return err
+	}
+	var want int64
+	err = s.View(func(t backend.Tx) error { want = t.(*tx).tx.Size(); return nil })
+	if err != nil {
+		return err
+	}
+	if fi.Size() < want {
+		return fmt.Errorf("%w: %s: %d bytes, its pages need %d (truncated)", backend.ErrCorrupt, s.db.Path(), fi.Size(), want)
+	}
+	return nil
 }
 
 // Close closes the file.

@@ -96,3 +96,34 @@ func TestSize(t *testing.T) {
 		t.Fatalf("Size = %d, %v", n, err)
 	}
 }
+
+// A file cut short opens as ErrCorrupt, whatever its first pages still hold.
+func TestTruncatedFileIsErrCorrupt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv.db")
+	s, err := boltkv.Open(path, boltkv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(func(tx backend.Tx) error {
+		for i := 0; i < 3000; i++ {
+			if err := tx.Put([]byte("t"), []byte{byte(i >> 8), byte(i)}, make([]byte, 100)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := boltkv.Open(path, boltkv.Options{ReadOnly: true}); !errors.Is(err, backend.ErrCorrupt) {
+		t.Fatalf("read-only open of a truncated file: %v, want ErrCorrupt", err)
+	}
+}
