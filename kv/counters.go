@@ -3,7 +3,7 @@ package kv
 import "fmt"
 
 // Counters are the store's totals, kept up to date by every write method of
-// Tx in the same transaction, so that reading them costs one bucket read.
+// Tx in the same transaction, so that reading them costs a few key reads.
 type Counters struct {
 	Repos         int64 `json:"repositories"`
 	Tags          int64 `json:"tags"`
