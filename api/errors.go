@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"syscall"
 
 	"github.com/kvreg/kvreg/blobs"
+	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/kvreg/kvreg/refcount/manifest"
 )
@@ -116,7 +116,7 @@ func classify(err error) (*Error, bool) {
 		return apiErr(kBlobTooLarge, "%s", err.Error()), true
 	case errors.Is(err, blobs.ErrNoSpace):
 		return apiErr(kBlobTooLarge, "no space left on the registry's disk for this upload; it was discarded"), true
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+	case errors.Is(err, kv.ErrNoSpace):
 		return apiErr(kBlobTooLarge, "no space left on the registry's disk; nothing was stored"), true
 	case errors.Is(err, blobs.ErrSizeInvalid):
 		return apiErr(kSizeInvalid, "%s", err.Error()), true

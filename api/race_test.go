@@ -480,7 +480,10 @@ func (e *raceEnv) verify() map[string]string {
 	var needs []need
 	blobsOf := map[need][]string{}
 	err = e.reg.DB().View(func(tx *kv.Tx) error {
-		repos, _ := tx.Repos("", -1)
+		repos, _, err := tx.Repos("", -1)
+		if err != nil {
+			return err
+		}
 		for _, repo := range repos {
 			err := tx.ForEachManifest(repo, func(d string, m kv.Manifest) error {
 				n := need{repo, d}
@@ -1043,7 +1046,10 @@ func TestRaceTwoUploadsOfOneDigest(t *testing.T) {
 				return fmt.Errorf("blob record %+v, %v, %v", rec, ok, err)
 			}
 			want := map[string]bool{ra: true, rb: true}
-			got := tx.LinkingRepos(x.digest)
+			got, err := tx.LinkingRepos(x.digest)
+			if err != nil {
+				return err
+			}
 			if len(got) != len(want) || !want[got[0]] || !want[got[len(got)-1]] {
 				return fmt.Errorf("linked from %v, want %v", got, want)
 			}

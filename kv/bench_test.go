@@ -1,7 +1,7 @@
 package kv
 
 // Benchmarks of the kv hot paths on a store at scale: 1,000,000 blobs and
-// 100,000 tags, all in one repository (the worst case for its buckets).
+// 100,000 tags, all in one repository (the worst case for its key ranges).
 //
 //	go test -run '^$' -bench Scale -benchmem ./kv
 //
@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	"go.etcd.io/bbolt"
 )
 
 const scaleRepo = "scale/app"
@@ -137,9 +136,9 @@ func buildScale(b *testing.B, s scaleShape) (*scaleDB, error) {
 			return nil, err
 		}
 	}
-	// Manifests in digest order too: the buckets keyed by manifest digest
+	// Manifests in digest order too: the tables keyed by manifest digest
 	// grow at their end, and the build leaves few free pages behind, as a
-	// store grown one push at a time does (see BenchmarkCommitFreelist for
+	// store grown one push at a time does (see BenchmarkCommitFreelist in kv/bolt for
 	// what a long freelist costs).
 	order := make([]int, s.manifests)
 	for i := range order {
@@ -167,16 +166,17 @@ func buildScale(b *testing.B, s scaleShape) (*scaleDB, error) {
 		}
 	}
 	var c Counters
-	db.View(func(tx *Tx) error { c = tx.Counters(); return nil })
+	if err := db.View(func(tx *Tx) error { var err error; c, err = tx.Counters(); return err }); err != nil {
+		return nil, err
+	}
 	if c.Blobs != int64(s.blobs()) || c.Tags != int64(s.manifests) {
 		return nil, fmt.Errorf("scale store: %d blobs, %d tags; want %d, %d", c.Blobs, c.Tags, s.blobs(), s.manifests)
 	}
 	if err := db.Update(func(*Tx) error { return nil }); err != nil {
 		return nil, err
 	}
-	fi := db.bolt.Stats()
-	b.Logf("built a store of %d blobs, %d manifests, %d tags in %v: %d MB, %d free pages",
-		c.Blobs, c.Manifests, c.Tags, time.Since(start).Round(time.Millisecond), fileSize(db)>>20, fi.FreePageN)
+	b.Logf("built a store of %d blobs, %d manifests, %d tags in %v: %d MB",
+		c.Blobs, c.Manifests, c.Tags, time.Since(start).Round(time.Millisecond), db.Size()>>20)
 	return st, nil
 }
 
@@ -186,7 +186,10 @@ func BenchmarkScaleTagsFirstPage(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var tags []string
-		st.db.View(func(tx *Tx) error { tags, _ = tx.Tags(scaleRepo, "", 100); return nil })
+		err := st.db.View(func(tx *Tx) error { var err error; tags, _, err = tx.Tags(scaleRepo, "", 100); return err })
+		if err != nil {
+			b.Fatal(err)
+		}
 		if len(tags) != 100 || tags[0] != scaleTag(0) {
 			b.Fatalf("first page: %d tags from %q", len(tags), tags)
 		}
@@ -200,7 +203,10 @@ func BenchmarkScaleTagsMiddlePage(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var tags []string
-		st.db.View(func(tx *Tx) error { tags, _ = tx.Tags(scaleRepo, last, 100); return nil })
+		err := st.db.View(func(tx *Tx) error { var err error; tags, _, err = tx.Tags(scaleRepo, last, 100); return err })
+		if err != nil {
+			b.Fatal(err)
+		}
 		if len(tags) != 100 {
 			b.Fatalf("%d tags", len(tags))
 		}
@@ -213,7 +219,10 @@ func BenchmarkScaleTagsPage1000(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var tags []string
-		st.db.View(func(tx *Tx) error { tags, _ = tx.Tags(scaleRepo, "", 1000); return nil })
+		err := st.db.View(func(tx *Tx) error { var err error; tags, _, err = tx.Tags(scaleRepo, "", 1000); return err })
+		if err != nil {
+			b.Fatal(err)
+		}
 		if len(tags) != 1000 {
 			b.Fatalf("%d tags", len(tags))
 		}
@@ -251,15 +260,15 @@ func BenchmarkScaleManifestByTag(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		tag := scaleTag(rnd.IntN(st.shape.manifests))
 		err := st.db.View(func(tx *Tx) error {
-			d, ok := tx.Tag(scaleRepo, tag)
-			if !ok {
-				return fmt.Errorf("tag %s", tag)
+			d, ok, err := tx.Tag(scaleRepo, tag)
+			if !ok || err != nil {
+				return fmt.Errorf("tag %s: %v", tag, err)
 			}
 			if _, ok, err := tx.Manifest(scaleRepo, d); !ok || err != nil {
 				return fmt.Errorf("manifest %s: %v", d, err)
 			}
-			if tx.ManifestContent(scaleRepo, d) == nil {
-				return fmt.Errorf("content of %s", d)
+			if c, err := tx.ManifestContent(scaleRepo, d); c == nil || err != nil {
+				return fmt.Errorf("content of %s: %v", d, err)
 			}
 			return nil
 		})
@@ -275,8 +284,8 @@ func BenchmarkScaleCounters(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var c Counters
-		st.db.View(func(tx *Tx) error { c = tx.Counters(); return nil })
-		if c.Blobs == 0 {
+		err := st.db.View(func(tx *Tx) error { var err error; c, err = tx.Counters(); return err })
+		if err != nil || c.Blobs == 0 {
 			b.Fatal("no blobs")
 		}
 	}
@@ -319,73 +328,18 @@ func BenchmarkScaleRecordUpload(b *testing.B) {
 	}
 }
 
-// BenchmarkScaleEmptyBatch is the same through Batch, as refcount writes
-// go: a lone writer waits for MaxBatchDelay before its commit.
-func BenchmarkScaleEmptyBatch(b *testing.B) {
+// BenchmarkScaleEmptyUpdateParallel is the same from concurrent writers,
+// as the registry's writes come: overlapping ones share a commit.
+func BenchmarkScaleEmptyUpdateParallel(b *testing.B) {
 	st := openScale(b)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := st.db.Batch(func(tx *Tx) error { return nil }); err != nil {
-			b.Fatal(err)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := st.db.Update(func(tx *Tx) error { return nil }); err != nil {
+				b.Error(err)
+				return
+			}
 		}
-	}
-}
-
-// fileSize is the database's size (its file is unlinked: ask bbolt).
-func fileSize(db *DB) int64 {
-	var size int64
-	db.bolt.View(func(tx *bbolt.Tx) error { size = tx.Size(); return nil })
-	return size
-}
-
-// BenchmarkCommitFreelist: the cost of a commit that changes nothing, by
-// the number of free pages in the file. bbolt writes (and sorts) the whole
-// freelist at every commit, so after a large delete or a bulk load each
-// write pays for every free page until they are reused.
-func BenchmarkCommitFreelist(b *testing.B) {
-	for _, free := range []int{0, 10_000, 100_000} {
-		b.Run(fmt.Sprintf("free=%d", free), func(b *testing.B) {
-			db, err := Open(filepath.Join(b.TempDir(), "f.db"), Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			// Values of 1 MiB take 257 pages each; put, then delete.
-			val := make([]byte, 1<<20)
-			n := free / 257
-			for _, del := range []bool{false, true} {
-				err := db.bolt.Update(func(tx *bbolt.Tx) error {
-					bk, err := tx.CreateBucketIfNotExists([]byte("fill"))
-					if err != nil {
-						return err
-					}
-					for i := 0; i < n; i++ {
-						k := []byte(fmt.Sprint(i))
-						if del {
-							err = bk.Delete(k)
-						} else {
-							err = bk.Put(k, val)
-						}
-						if err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			db.Update(func(*Tx) error { return nil })
-			b.ReportMetric(float64(db.bolt.Stats().FreePageN), "free-pages")
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := db.Update(func(*Tx) error { return nil }); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	})
 }

@@ -1,12 +1,9 @@
 package kv
 
-import (
-	"bytes"
-	"fmt"
-)
+import "fmt"
 
 // Counters are the store's totals, kept up to date by every write method of
-// Tx in the same transaction, so that reading them costs one bucket read.
+// Tx in the same transaction, so that reading them costs a few key reads.
 type Counters struct {
 	Repos         int64 `json:"repositories"`
 	Tags          int64 `json:"tags"`
@@ -70,35 +67,40 @@ func (t *Tx) addCounter(key []byte, delta int64) error {
 	if delta == 0 {
 		return nil
 	}
-	b := t.top(bucketCounters)
 	var cur int64
-	if v := b.Get(key); len(v) == 8 {
+	v, err := t.b.Get(tableCounters, key)
+	if err != nil {
+		return err
+	}
+	if len(v) == 8 {
 		cur = int64(getU64(v))
 	}
 	out := make([]byte, 8)
 	putU64(out, uint64(cur+delta))
-	return b.Put(key, out)
+	return t.b.Put(tableCounters, key, out)
 }
 
 // Counters reads the totals.
-func (t *Tx) Counters() Counters {
+func (t *Tx) Counters() (Counters, error) {
 	var c Counters
-	b := t.top(bucketCounters)
 	for _, f := range c.fields() {
-		if v := b.Get(f.key); len(v) == 8 {
+		v, err := t.b.Get(tableCounters, f.key)
+		if err != nil {
+			return Counters{}, err
+		}
+		if len(v) == 8 {
 			*f.v = int64(getU64(v))
 		}
 	}
-	return c
+	return c, nil
 }
 
 // SetCounters overwrites the totals (fsck --repair, after a recount).
 func (t *Tx) SetCounters(c Counters) error {
-	b := t.top(bucketCounters)
 	for _, f := range c.fields() {
 		out := make([]byte, 8)
 		putU64(out, uint64(*f.v))
-		if err := b.Put(f.key, out); err != nil {
+		if err := t.b.Put(tableCounters, f.key, out); err != nil {
 			return err
 		}
 	}
@@ -107,34 +109,29 @@ func (t *Tx) SetCounters(c Counters) error {
 
 // RepoStats reads one repository's totals.
 func (t *Tx) RepoStats(repo string) (RepoStats, bool, error) {
-	r := t.top(bucketRepos).Bucket([]byte(repo))
-	if r == nil {
-		return RepoStats{}, false, nil
+	v, err := t.b.Get(tableRepos, []byte(repo))
+	if err != nil || v == nil {
+		return RepoStats{}, false, err
 	}
-	s, err := decodeRepoStats(r.Get(keyRepoStats))
+	s, err := decodeRepoStats(v)
 	return s, err == nil, err
 }
 
 // SetRepoStats overwrites a repository's totals (fsck --repair).
 func (t *Tx) SetRepoStats(repo string, s RepoStats) error {
-	r := t.top(bucketRepos).Bucket([]byte(repo))
-	if r == nil {
-		return nil
+	if ok, err := t.RepoExists(repo); !ok || err != nil {
+		return err
 	}
-	return r.Put(keyRepoStats, encodeRepoStats(s))
+	return t.b.Put(tableRepos, []byte(repo), encodeRepoStats(s))
 }
 
 func (t *Tx) addRepoStats(repo string, fn func(*RepoStats)) error {
-	r := t.top(bucketRepos).Bucket([]byte(repo))
-	if r == nil {
-		return nil
-	}
-	s, err := decodeRepoStats(r.Get(keyRepoStats))
-	if err != nil {
+	s, ok, err := t.RepoStats(repo)
+	if err != nil || !ok {
 		return err
 	}
 	fn(&s)
-	return r.Put(keyRepoStats, encodeRepoStats(s))
+	return t.b.Put(tableRepos, []byte(repo), encodeRepoStats(s))
 }
 
 // adjustBlobRefs moves a blob's manifest-reference count by delta and the
@@ -174,49 +171,50 @@ func (t *Tx) adjustBlobRefs(b *Blob, delta int64) error {
 }
 
 // otherLinkingRepo returns a repository other than repo that links d.
-func (t *Tx) otherLinkingRepo(d, repo string) string {
-	prefix := pairKey(d, "")
-	c := t.top(bucketBlobLinks).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if r := string(k[len(prefix):]); r != repo {
-			return r
+func (t *Tx) otherLinkingRepo(d, repo string) (string, error) {
+	other := ""
+	err := t.scanPrefix(tableBlobLinks, pairKey(d, ""), func(rest, _ []byte) (bool, error) {
+		if r := string(rest); r != repo {
+			other = r
+			return false, nil
 		}
-	}
-	return ""
+		return true, nil
+	})
+	return other, err
 }
 
 // LinkingRepos lists the repositories that link a blob.
-func (t *Tx) LinkingRepos(d string) []string {
-	prefix := pairKey(d, "")
+func (t *Tx) LinkingRepos(d string) ([]string, error) {
 	var out []string
-	c := t.top(bucketBlobLinks).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		out = append(out, string(k[len(prefix):]))
-	}
-	return out
+	err := t.scanPrefix(tableBlobLinks, pairKey(d, ""), func(rest, _ []byte) (bool, error) {
+		out = append(out, string(rest))
+		return true, nil
+	})
+	return out, err
 }
 
 // RewriteLink overwrites a link as is, counters untouched (repair).
 func (t *Tx) RewriteLink(repo, digest string, l Link) error {
-	b := t.repo(repo, bucketLinks)
-	if b == nil {
-		return nil
+	if ok, err := t.RepoExists(repo); !ok || err != nil {
+		return err
 	}
-	return b.Put([]byte(digest), encodeLink(l))
+	return t.b.Put(tableLinks, repoKey(repo, digest), encodeLink(l))
 }
 
 // RewriteBlobLinks replaces the blob-to-repository index (repair).
 func (t *Tx) RewriteBlobLinks(linkedIn map[string][]string) error {
-	if err := t.tx.DeleteBucket(bucketBlobLinks); err != nil {
-		return err
-	}
-	b, err := t.tx.CreateBucket(bucketBlobLinks)
+	keys, err := t.keysWithPrefix(tableBlobLinks, nil)
 	if err != nil {
 		return err
 	}
+	for _, k := range keys {
+		if err := t.b.Delete(tableBlobLinks, k); err != nil {
+			return err
+		}
+	}
 	for d, repos := range linkedIn {
 		for _, r := range repos {
-			if err := b.Put(pairKey(d, r), []byte{}); err != nil {
+			if err := t.b.Put(tableBlobLinks, pairKey(d, r), []byte{}); err != nil {
 				return err
 			}
 		}

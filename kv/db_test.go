@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/bbolt"
+	"github.com/kvreg/kvreg/kv/backend"
 )
 
-func TestMigrateCreatesV1(t *testing.T) {
+func TestNewStoreIsCurrentVersion(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "k.db")
 	db, err := Open(path, Options{})
 	if err != nil {
@@ -20,24 +20,28 @@ func TestMigrateCreatesV1(t *testing.T) {
 	if err != nil || v != SchemaVersion {
 		t.Fatalf("version %d, %v; want %d", v, err, SchemaVersion)
 	}
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
-		for _, b := range topBuckets {
-			if tx.Bucket(b) == nil {
-				t.Errorf("bucket %s missing", b)
-			}
+	db.Close()
+	// Reopening is a no-op migration; read-only too.
+	for _, ro := range []bool{false, true} {
+		db, err = Open(path, Options{ReadOnly: ro})
+		if err != nil {
+			t.Fatalf("reopen read-only=%v: %v", ro, err)
 		}
-		return nil
+		db.Close()
+	}
+}
+
+// setVersion stores a schema version as another kvreg would have.
+func setVersion(t *testing.T, db *DB, v uint32) {
+	t.Helper()
+	err := db.store.Update(func(tx backend.Tx) error {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], v)
+		return tx.Put(tableMeta, keySchemaVersion, b[:])
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	// Reopening is a no-op migration.
-	db, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
@@ -46,17 +50,28 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.bolt.Update(func(tx *bbolt.Tx) error {
-		var b [4]byte
-		binary.BigEndian.PutUint32(b[:], SchemaVersion+1)
-		return tx.Bucket(bucketMeta).Put(keySchemaVersion, b[:])
-	})
+	setVersion(t, db, SchemaVersion+1)
 	db.Close()
 	if _, err := Open(path, Options{}); !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("got %v, want ErrSchemaTooNew", err)
 	}
 	if _, err := Open(path, Options{ReadOnly: true}); !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("read-only open: got %v, want ErrSchemaTooNew", err)
+	}
+}
+
+// A read-only open cannot upgrade, so it refuses an older schema rather
+// than read it as if it were current.
+func TestReadOnlyOpenRefusesOlderSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setVersion(t, db, 1)
+	db.Close()
+	if _, err := Open(path, Options{ReadOnly: true}); !errors.Is(err, ErrSchemaTooOld) {
+		t.Fatalf("read-only open of version 1: got %v, want ErrSchemaTooOld", err)
 	}
 }
 
@@ -104,13 +119,19 @@ func TestRecordsRoundTrip(t *testing.T) {
 	}
 }
 
-func TestExpiredLeasesInOrder(t *testing.T) {
+func openTemp(t *testing.T) *DB {
+	t.Helper()
 	db, err := Open(filepath.Join(t.TempDir(), "k.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	err = db.Update(func(tx *Tx) error {
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestExpiredLeasesInOrder(t *testing.T) {
+	db := openTemp(t)
+	err := db.Update(func(tx *Tx) error {
 		for _, e := range []int64{300, 100, 200, 1 << 40} {
 			if err := tx.PutLease(Lease{Expiry: e, Kind: LeaseManifest, Repo: "r", Digest: "d"}); err != nil {
 				return err
@@ -121,51 +142,161 @@ func TestExpiredLeasesInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.View(func(tx *Tx) error {
+	err = db.View(func(tx *Tx) error {
 		got, err := tx.ExpiredLeases(250, 10)
 		if err != nil || len(got) != 2 || got[0].Expiry != 100 || got[1].Expiry != 200 {
 			t.Fatalf("expired at 250: %+v, %v", got, err)
 		}
-		got, _ = tx.ExpiredLeases(1000, 1)
-		if len(got) != 1 || got[0].Expiry != 100 {
-			t.Fatalf("max 1: %+v", got)
+		got, err = tx.ExpiredLeases(1000, 1)
+		if err != nil || len(got) != 1 || got[0].Expiry != 100 {
+			t.Fatalf("max 1: %+v, %v", got, err)
 		}
 		return nil
 	})
-}
-
-func TestRepoPrunedWhenEmpty(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "k.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+}
+
+func TestRepoPrunedWhenEmpty(t *testing.T) {
+	db := openTemp(t)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
+	exists := func(tx *Tx, repo string) bool {
+		t.Helper()
+		ok, err := tx.RepoExists(repo)
+		must(err)
+		return ok
+	}
 	must(db.Update(func(tx *Tx) error {
 		must(tx.CreateBlob("sha256:1", 10))
 		must(tx.PutLink("a/b", "sha256:1", Link{Refs: 1}))
 		must(tx.PutTag("a/b", "v1", "sha256:m"))
+		must(tx.PutReferrer("a/b", "sha256:m", "sha256:r", false))
 		return nil
 	}))
 	must(db.Update(func(tx *Tx) error {
 		if n, err := tx.DeleteLink("a/b", "sha256:1"); err != nil || n != 0 {
 			t.Fatalf("DeleteLink = %d, %v", n, err)
 		}
-		if !tx.RepoExists("a/b") {
+		if !exists(tx, "a/b") {
 			t.Error("repository with a tag left was removed")
 		}
-		if got := tx.TagsOf("a/b", "sha256:m"); len(got) != 1 || got[0] != "v1" {
-			t.Errorf("TagsOf = %v", got)
+		if got, err := tx.TagsOf("a/b", "sha256:m"); err != nil || len(got) != 1 || got[0] != "v1" {
+			t.Errorf("TagsOf = %v, %v", got, err)
 		}
 		must(tx.DeleteTag("a/b", "v1"))
-		if tx.RepoExists("a/b") {
+		if exists(tx, "a/b") {
 			t.Error("empty repository still listed")
+		}
+		// Its indexes went with it.
+		if refs, err := tx.Referrers("a/b", "sha256:m"); err != nil || len(refs) != 0 {
+			t.Errorf("referrers of a pruned repository: %v, %v", refs, err)
+		}
+		c, err := tx.Counters()
+		must(err)
+		if c.Repos != 0 || c.Tags != 0 || c.Links != 0 {
+			t.Errorf("counters after pruning: %+v", c)
 		}
 		return nil
 	}))
+}
+
+// Repositories whose names are prefixes of one another keep their own
+// tags, listings and emptiness (keys are <repo> 0x00 <rest>).
+func TestRepositoriesSharingAPrefix(t *testing.T) {
+	db := openTemp(t)
+	repos := []string{"a", "a/b", "a-b", "ab"}
+	err := db.Update(func(tx *Tx) error {
+		for i, r := range repos {
+			for _, tag := range []string{"1", "2"} {
+				if err := tx.PutTag(r, tag, "sha256:"+r+tag); err != nil {
+					return err
+				}
+			}
+			if i == 0 {
+				if err := tx.PutTag(r, "3", "sha256:x"); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(func(tx *Tx) error {
+		got, more, err := tx.Repos("", -1)
+		if err != nil || more || len(got) != 4 || got[0] != "a" || got[1] != "a-b" || got[2] != "a/b" || got[3] != "ab" {
+			t.Fatalf("Repos = %q, %v, %v", got, more, err)
+		}
+		got, more, err = tx.Repos("a-b", 1)
+		if err != nil || !more || len(got) != 1 || got[0] != "a/b" {
+			t.Fatalf("Repos after a-b = %q, %v, %v", got, more, err)
+		}
+		tags, more, err := tx.Tags("a", "", 2)
+		if err != nil || !more || len(tags) != 2 || tags[0] != "1" || tags[1] != "2" {
+			t.Fatalf("Tags(a) = %q, %v, %v", tags, more, err)
+		}
+		tags, more, err = tx.Tags("a", "2", 5)
+		if err != nil || more || len(tags) != 1 || tags[0] != "3" {
+			t.Fatalf("Tags(a) after 2 = %q, %v, %v", tags, more, err)
+		}
+		tags, more, err = tx.Tags("a/b", "", -1)
+		if err != nil || more || len(tags) != 2 {
+			t.Fatalf("Tags(a/b) = %q, %v, %v", tags, more, err)
+		}
+		if tags, _, err = tx.Tags("missing", "", -1); err != nil || tags == nil || len(tags) != 0 {
+			t.Fatalf("Tags of a missing repository = %#v, %v", tags, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Tombstone generations differ between deletions of the same digest, so
+// that clearing an old one never clears a newer one.
+func TestTombstoneGenerations(t *testing.T) {
+	db := openTemp(t)
+	var gens []uint64
+	for i := 0; i < 2; i++ {
+		err := db.Update(func(tx *Tx) error {
+			if err := tx.CreateBlob("sha256:t", 1); err != nil {
+				return err
+			}
+			return tx.DeleteBlob("sha256:t")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.View(func(tx *Tx) error {
+			g, ok, err := tx.Tombstone("sha256:t")
+			if err != nil || !ok {
+				t.Fatalf("tombstone: %v %v", ok, err)
+			}
+			gens = append(gens, g)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gens[0] == gens[1] {
+		t.Fatalf("two deletions share generation %d", gens[0])
+	}
+	if err := db.Update(func(tx *Tx) error { return tx.DeleteTombstone("sha256:t", gens[0]) }); err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *Tx) error {
+		if g, ok, err := tx.Tombstone("sha256:t"); err != nil || !ok || g != gens[1] {
+			t.Fatalf("clearing the older generation touched the newer: %d %v %v", g, ok, err)
+		}
+		return nil
+	})
 }

@@ -1,12 +1,24 @@
 package kv
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/kvreg/kvreg/kv/backend"
+)
 
 var (
 	// ErrSchemaTooNew: the database was written by a newer kvreg.
 	ErrSchemaTooNew = errors.New("kv: database schema is newer than this kvreg understands")
 	// ErrLocked: another process holds the database open.
-	ErrLocked = errors.New("kv: database is locked by another process")
-	// ErrCorrupt: a record could not be decoded.
-	ErrCorrupt = errors.New("kv: corrupt record")
+	ErrLocked = backend.ErrLocked
+	// ErrCorrupt: a record could not be decoded, or the store is damaged.
+	ErrCorrupt = backend.ErrCorrupt
+	// ErrNoSpace: a commit failed for lack of disk space; nothing was stored.
+	ErrNoSpace = backend.ErrNoSpace
+	// ErrReadOnly: a write in a read-only transaction.
+	ErrReadOnly = backend.ErrReadOnly
 )
+
+// ErrSchemaTooOld: the database needs an upgrade, which a read-only open
+// does not do.
+var ErrSchemaTooOld = errors.New("kv: database schema is older than this kvreg reads; open it writable (kvreg serve) once to upgrade it")

@@ -1,27 +1,27 @@
 package kv
 
-// Every bucket and key name of the database. See doc.go for the tree.
+// Every table and key name of the store, of both schema versions. See
+// doc.go for the layout.
 var (
-	bucketMeta       = []byte("meta")
-	bucketBlobs      = []byte("blobs")
-	bucketRepos      = []byte("repos")
-	bucketLeases     = []byte("leases")
-	bucketTombstones = []byte("tombstones")
-	bucketCounters   = []byte("counters")
-	bucketBlobLinks  = []byte("bloblinks")
+	tableMeta       = []byte("meta")
+	tableBlobs      = []byte("blobs")
+	tableLeases     = []byte("leases")
+	tableTombstones = []byte("tombstones")
+	tableCounters   = []byte("counters")
+	tableBlobLinks  = []byte("bloblinks")
 
-	// Buckets inside each repository bucket.
-	bucketManifests    = []byte("manifests")
-	bucketContent      = []byte("content")
-	bucketTags         = []byte("tags")
-	bucketTagsByDigest = []byte("tagsbydigest")
-	bucketLinks        = []byte("links")
-	bucketReferrers    = []byte("referrers")
+	// Per-repository tables; their keys start with <repository> 0x00.
+	tableRepos        = []byte("repositories") // <repository> -> stats; the repository exists
+	tableManifests    = []byte("manifests")
+	tableContent      = []byte("content")
+	tableTags         = []byte("tags")
+	tableTagsByDigest = []byte("tagsbydigest")
+	tableLinks        = []byte("links")
+	tableReferrers    = []byte("referrers")
 
 	keySchemaVersion = []byte("schema")
-	keyRepoStats     = []byte("stats") // in each repository bucket
 
-	// Keys of the counters bucket.
+	// Keys of the counters table.
 	keyCtrRepos         = []byte("repositories")
 	keyCtrTags          = []byte("tags")
 	keyCtrManifests     = []byte("manifests")
@@ -36,15 +36,24 @@ var (
 	keyCtrLeases        = []byte("leases")
 )
 
-// topBuckets are created by the first migration.
-var topBuckets = [][]byte{bucketMeta, bucketBlobs, bucketRepos, bucketLeases, bucketTombstones, bucketCounters, bucketBlobLinks}
+// repoContentTables are the ones whose emptiness makes a repository
+// disappear.
+var repoContentTables = [][]byte{tableManifests, tableTags, tableLinks}
 
-// repoBuckets are created in every repository bucket.
-var repoBuckets = [][]byte{bucketManifests, bucketContent, bucketTags, bucketTagsByDigest, bucketLinks, bucketReferrers}
+// repoIndexTables are pruned with the repository (what is left in them
+// once its content is gone).
+var repoIndexTables = [][]byte{tableContent, tableTagsByDigest, tableReferrers}
 
-// repoContentBuckets are the ones whose emptiness makes a repository disappear.
-var repoContentBuckets = [][]byte{bucketManifests, bucketTags, bucketLinks}
+// Version 1 names: a bucket per repository under "repos", the tables above
+// (manifests to referrers) nested in it with keys lacking the repository,
+// and its stats under the key "stats". Read only by migrateFlatV2.
+var (
+	v1BucketRepos = []byte("repos")
+	v1KeyStats    = []byte("stats")
+	v1RepoBuckets = [][]byte{tableManifests, tableContent, tableTags, tableTagsByDigest, tableLinks, tableReferrers}
+)
 
 // sep separates the parts of composite keys; it cannot occur in a digest,
-// tag or repository name.
+// tag or repository name, so a prefix ending in sep matches exactly one
+// repository (or digest) and byte order within it is the order of the rest.
 const sep = 0x00

@@ -3,65 +3,97 @@ package kv
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 
-	"go.etcd.io/bbolt"
+	"github.com/kvreg/kvreg/kv/backend"
 )
 
 // Tx is one transaction. Every value it returns is a copy that outlives it.
-// Writes on a read-only Tx fail with bbolt's error.
+// Writes on a read-only Tx fail with ErrReadOnly. The callbacks of the
+// ForEach methods may read through the Tx but must not write.
 type Tx struct {
-	tx *bbolt.Tx
+	b backend.Tx
 }
 
-func (t *Tx) top(name []byte) *bbolt.Bucket { return t.tx.Bucket(name) }
+// repoKey is <repo> 0x00 <rest>, the key of a per-repository table.
+func repoKey(repo, rest string) []byte {
+	k := make([]byte, 0, len(repo)+1+len(rest))
+	k = append(k, repo...)
+	k = append(k, sep)
+	return append(k, rest...)
+}
 
-// repo returns a repository's sub-bucket, or nil if the repository does not exist.
-func (t *Tx) repo(repo string, name []byte) *bbolt.Bucket {
-	r := t.top(bucketRepos).Bucket([]byte(repo))
-	if r == nil {
-		return nil
+// scanPrefix calls fn with the rest of every key of table that starts with
+// prefix, in byte order, until fn returns false.
+func (t *Tx) scanPrefix(table, prefix []byte, fn func(rest, v []byte) (bool, error)) error {
+	return t.b.Scan(table, prefix, func(k, v []byte) (bool, error) {
+		if !bytes.HasPrefix(k, prefix) {
+			return false, nil
+		}
+		return fn(k[len(prefix):], v)
+	})
+}
+
+// hasPrefix reports whether table holds a key starting with prefix.
+func (t *Tx) hasPrefix(table, prefix []byte) (bool, error) {
+	found := false
+	err := t.scanPrefix(table, prefix, func(_, _ []byte) (bool, error) {
+		found = true
+		return false, nil
+	})
+	return found, err
+}
+
+// keysWithPrefix returns the full keys of table that start with prefix.
+func (t *Tx) keysWithPrefix(table, prefix []byte) ([][]byte, error) {
+	var out [][]byte
+	err := t.scanPrefix(table, prefix, func(rest, _ []byte) (bool, error) {
+		out = append(out, append(clone(prefix), rest...))
+		return true, nil
+	})
+	return out, err
+}
+
+// createRepo records a repository if it is not recorded yet.
+func (t *Tx) createRepo(repo string) error {
+	v, err := t.b.Get(tableRepos, []byte(repo))
+	if err != nil || v != nil {
+		return err
 	}
-	return r.Bucket(name)
-}
-
-// repoW returns a repository's sub-bucket, creating the repository.
-func (t *Tx) repoW(repo string, name []byte) (*bbolt.Bucket, error) {
-	r := t.top(bucketRepos).Bucket([]byte(repo))
-	if r == nil {
-		var err error
-		if r, err = t.top(bucketRepos).CreateBucket([]byte(repo)); err != nil {
-			return nil, err
-		}
-		for _, n := range repoBuckets {
-			if _, err := r.CreateBucket(n); err != nil {
-				return nil, err
-			}
-		}
-		if err := r.Put(keyRepoStats, encodeRepoStats(RepoStats{})); err != nil {
-			return nil, err
-		}
-		if err := t.addCounter(keyCtrRepos, 1); err != nil {
-			return nil, err
-		}
+	if err := t.b.Put(tableRepos, []byte(repo), encodeRepoStats(RepoStats{})); err != nil {
+		return err
 	}
-	return r.Bucket(name), nil
+	return t.addCounter(keyCtrRepos, 1)
 }
 
-// pruneRepo removes a repository that has no manifests, tags or links left.
+// pruneRepo removes a repository that has no manifests, tags or links
+// left, with whatever its other tables still hold.
 func (t *Tx) pruneRepo(repo string) error {
-	r := t.top(bucketRepos).Bucket([]byte(repo))
-	if r == nil {
-		return nil
+	ok, err := t.RepoExists(repo)
+	if err != nil || !ok {
+		return err
 	}
-	for _, n := range repoContentBuckets {
-		if k, _ := r.Bucket(n).Cursor().First(); k != nil {
-			return nil
+	prefix := repoKey(repo, "")
+	for _, table := range repoContentTables {
+		if found, err := t.hasPrefix(table, prefix); found || err != nil {
+			return err
+		}
+	}
+	for _, table := range repoIndexTables {
+		keys, err := t.keysWithPrefix(table, prefix)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := t.b.Delete(table, k); err != nil {
+				return err
+			}
 		}
 	}
 	if err := t.addCounter(keyCtrRepos, -1); err != nil {
 		return err
 	}
-	return t.top(bucketRepos).DeleteBucket([]byte(repo))
+	return t.b.Delete(tableRepos, []byte(repo))
 }
 
 func clone(b []byte) []byte {
@@ -75,9 +107,9 @@ func clone(b []byte) []byte {
 
 // Blob reads a blob record.
 func (t *Tx) Blob(digest string) (Blob, bool, error) {
-	v := t.top(bucketBlobs).Get([]byte(digest))
-	if v == nil {
-		return Blob{}, false, nil
+	v, err := t.b.Get(tableBlobs, []byte(digest))
+	if err != nil || v == nil {
+		return Blob{}, false, err
 	}
 	b, err := decodeBlob(v)
 	return b, err == nil, err
@@ -89,7 +121,7 @@ func (t *Tx) CreateBlob(digest string, size int64) error {
 	if _, ok, err := t.Blob(digest); ok || err != nil {
 		return err
 	}
-	if err := t.top(bucketTombstones).Delete([]byte(digest)); err != nil {
+	if err := t.b.Delete(tableTombstones, []byte(digest)); err != nil {
 		return err
 	}
 	for _, c := range []struct {
@@ -100,12 +132,12 @@ func (t *Tx) CreateBlob(digest string, size int64) error {
 			return err
 		}
 	}
-	return t.top(bucketBlobs).Put([]byte(digest), encodeBlob(Blob{Size: size}))
+	return t.b.Put(tableBlobs, []byte(digest), encodeBlob(Blob{Size: size}))
 }
 
 // RewriteBlob overwrites a blob record as is, counters untouched (repair).
 func (t *Tx) RewriteBlob(digest string, b Blob) error {
-	return t.top(bucketBlobs).Put([]byte(digest), encodeBlob(b))
+	return t.b.Put(tableBlobs, []byte(digest), encodeBlob(b))
 }
 
 // DeleteBlob removes a blob record and leaves a tombstone so that its file
@@ -133,157 +165,166 @@ func (t *Tx) DeleteBlob(digest string) error {
 			return err
 		}
 	}
-	if err := t.top(bucketBlobs).Delete([]byte(digest)); err != nil {
+	if err := t.b.Delete(tableBlobs, []byte(digest)); err != nil {
 		return err
 	}
-	// The tombstone carries this transaction's id, so that the removal of
-	// an earlier one's file never clears it.
+	// The tombstone carries a generation of its own, so that the removal of
+	// an earlier deletion's file never clears it. Only equality matters: a
+	// random 64-bit value made in this transaction is new with certainty
+	// for all practical purposes, on any store.
 	gen := make([]byte, 8)
-	putU64(gen, uint64(t.tx.ID()))
-	return t.top(bucketTombstones).Put([]byte(digest), gen)
+	putU64(gen, rand.Uint64())
+	return t.b.Put(tableTombstones, []byte(digest), gen)
 }
 
 // ForEachBlob calls fn for every blob record in digest order.
 func (t *Tx) ForEachBlob(fn func(digest string, b Blob) error) error {
-	return t.top(bucketBlobs).ForEach(func(k, v []byte) error {
+	return t.b.Scan(tableBlobs, nil, func(k, v []byte) (bool, error) {
 		b, err := decodeBlob(v)
 		if err != nil {
-			return err
+			return false, err
 		}
-		return fn(string(k), b)
+		return true, fn(string(k), b)
 	})
 }
 
 // Tombstones lists digests whose files are to be removed.
-func (t *Tx) Tombstones() []string {
+func (t *Tx) Tombstones() ([]string, error) {
 	var out []string
-	t.top(bucketTombstones).ForEach(func(k, _ []byte) error {
+	err := t.b.Scan(tableTombstones, nil, func(k, _ []byte) (bool, error) {
 		out = append(out, string(k))
-		return nil
+		return true, nil
 	})
-	return out
+	return out, err
 }
 
 // Tombstone returns the generation of a digest's tombstone.
-func (t *Tx) Tombstone(digest string) (uint64, bool) {
-	v := t.top(bucketTombstones).Get([]byte(digest))
-	if v == nil {
-		return 0, false
+func (t *Tx) Tombstone(digest string) (uint64, bool, error) {
+	v, err := t.b.Get(tableTombstones, []byte(digest))
+	if err != nil || v == nil {
+		return 0, false, err
 	}
 	if len(v) != 8 {
-		return 0, true
+		return 0, true, nil
 	}
-	return getU64(v), true
+	return getU64(v), true, nil
 }
 
 // DeleteTombstone forgets a tombstone once its file is gone, unless a later
 // deletion has written a newer one since (gen is the one that was seen).
 func (t *Tx) DeleteTombstone(digest string, gen uint64) error {
-	if cur, ok := t.Tombstone(digest); !ok || cur != gen {
-		return nil
+	cur, ok, err := t.Tombstone(digest)
+	if err != nil || !ok || cur != gen {
+		return err
 	}
-	return t.top(bucketTombstones).Delete([]byte(digest))
+	return t.b.Delete(tableTombstones, []byte(digest))
 }
 
 // ---- leases ----
 
 // PutLease adds an entry to the expiry index.
 func (t *Tx) PutLease(l Lease) error {
-	b, k := t.top(bucketLeases), leaseKey(l)
-	if b.Get(k) != nil {
-		return nil
+	k := leaseKey(l)
+	if v, err := t.b.Get(tableLeases, k); v != nil || err != nil {
+		return err
 	}
 	if err := t.addCounter(keyCtrLeases, 1); err != nil {
 		return err
 	}
-	return b.Put(k, []byte{})
+	return t.b.Put(tableLeases, k, []byte{})
 }
 
 // DeleteLease removes an entry from the expiry index.
 func (t *Tx) DeleteLease(l Lease) error {
-	b, k := t.top(bucketLeases), leaseKey(l)
-	if b.Get(k) == nil {
-		return nil
+	k := leaseKey(l)
+	if v, err := t.b.Get(tableLeases, k); v == nil || err != nil {
+		return err
 	}
 	if err := t.addCounter(keyCtrLeases, -1); err != nil {
 		return err
 	}
-	return b.Delete(k)
+	return t.b.Delete(tableLeases, k)
 }
 
 // ExpiredLeases returns up to max leases whose expiry is at or before now,
 // earliest first. It reads only those entries.
 func (t *Tx) ExpiredLeases(now int64, max int) ([]Lease, error) {
 	var out []Lease
-	c := t.top(bucketLeases).Cursor()
-	for k, _ := c.First(); k != nil && len(out) < max; k, _ = c.Next() {
+	if max <= 0 {
+		return out, nil
+	}
+	err := t.b.Scan(tableLeases, nil, func(k, _ []byte) (bool, error) {
 		l, err := parseLeaseKey(k)
 		if err != nil {
-			return out, err
+			return false, err
 		}
 		if l.Expiry > now {
-			break
+			return false, nil
 		}
 		out = append(out, l)
-	}
-	return out, nil
+		return len(out) < max, nil
+	})
+	return out, err
 }
 
 // ForEachLease calls fn for every lease in expiry order.
 func (t *Tx) ForEachLease(fn func(Lease) error) error {
-	return t.top(bucketLeases).ForEach(func(k, _ []byte) error {
+	return t.b.Scan(tableLeases, nil, func(k, _ []byte) (bool, error) {
 		l, err := parseLeaseKey(k)
 		if err != nil {
-			return err
+			return false, err
 		}
-		return fn(l)
+		return true, fn(l)
 	})
 }
 
 // ---- repositories ----
 
 // RepoExists reports whether the repository has anything in it.
-func (t *Tx) RepoExists(repo string) bool {
-	return t.top(bucketRepos).Bucket([]byte(repo)) != nil
+func (t *Tx) RepoExists(repo string) (bool, error) {
+	v, err := t.b.Get(tableRepos, []byte(repo))
+	return v != nil, err
 }
 
 // Repos lists up to n repository names after last, in lexical order, and
 // whether more follow. n < 0 means no limit.
-func (t *Tx) Repos(last string, n int) ([]string, bool) {
-	return listKeys(t.top(bucketRepos).Cursor(), last, n)
+func (t *Tx) Repos(last string, n int) ([]string, bool, error) {
+	return t.listKeys(tableRepos, nil, last, n)
 }
 
-func listKeys(c *bbolt.Cursor, last string, n int) ([]string, bool) {
-	var k []byte
-	if last == "" {
-		k, _ = c.First()
-	} else {
-		k, _ = c.Seek([]byte(last))
-		if k != nil && string(k) == last {
-			k, _ = c.Next()
+// listKeys lists up to n keys of table under prefix (without it) after
+// last, and whether more follow.
+func (t *Tx) listKeys(table, prefix []byte, last string, n int) ([]string, bool, error) {
+	out, more := []string{}, false
+	from := append(clone(prefix), last...)
+	err := t.b.Scan(table, from, func(k, _ []byte) (bool, error) {
+		if !bytes.HasPrefix(k, prefix) {
+			return false, nil
 		}
-	}
-	out := []string{}
-	for ; k != nil; k, _ = c.Next() {
+		rest := string(k[len(prefix):])
+		if last != "" && rest == last {
+			return true, nil
+		}
 		if n >= 0 && len(out) == n {
-			return out, true
+			more = true
+			return false, nil
 		}
-		out = append(out, string(k))
+		out = append(out, rest)
+		return true, nil
+	})
+	if err != nil {
+		return nil, false, err
 	}
-	return out, false
+	return out, more, nil
 }
 
 // ---- links ----
 
 // Link reads the link of a blob in a repository.
 func (t *Tx) Link(repo, digest string) (Link, bool, error) {
-	b := t.repo(repo, bucketLinks)
-	if b == nil {
-		return Link{}, false, nil
-	}
-	v := b.Get([]byte(digest))
-	if v == nil {
-		return Link{}, false, nil
+	v, err := t.b.Get(tableLinks, repoKey(repo, digest))
+	if err != nil || v == nil {
+		return Link{}, false, err
 	}
 	l, err := decodeLink(v)
 	return l, err == nil, err
@@ -299,17 +340,14 @@ func (t *Tx) PutLink(repo, digest string, l Link) error {
 	if !ok {
 		return fmt.Errorf("%w: link to unrecorded blob %s", ErrCorrupt, digest)
 	}
-	b, err := t.repoW(repo, bucketLinks)
+	if err := t.createRepo(repo); err != nil {
+		return err
+	}
+	old, had, err := t.Link(repo, digest)
 	if err != nil {
 		return err
 	}
-	var old Link
-	v := b.Get([]byte(digest))
-	if v != nil {
-		if old, err = decodeLink(v); err != nil {
-			return err
-		}
-	} else {
+	if !had {
 		blob.Links++
 		if err := t.addCounter(keyCtrLinks, 1); err != nil {
 			return err
@@ -324,12 +362,15 @@ func (t *Tx) PutLink(repo, digest string, l Link) error {
 			return err
 		}
 		if blob.Links == 2 {
-			other := t.otherLinkingRepo(digest, repo)
+			other, err := t.otherLinkingRepo(digest, repo)
+			if err != nil {
+				return err
+			}
 			if err := t.addRepoStats(other, func(s *RepoStats) { s.UniqueBytes -= blob.Size }); err != nil {
 				return err
 			}
 		}
-		if err := t.top(bucketBlobLinks).Put(pairKey(digest, repo), []byte{}); err != nil {
+		if err := t.b.Put(tableBlobLinks, pairKey(digest, repo), []byte{}); err != nil {
 			return err
 		}
 	}
@@ -339,27 +380,25 @@ func (t *Tx) PutLink(repo, digest string, l Link) error {
 	if err := t.RewriteBlob(digest, blob); err != nil {
 		return err
 	}
-	return b.Put([]byte(digest), encodeLink(l))
+	return t.b.Put(tableLinks, repoKey(repo, digest), encodeLink(l))
 }
 
 // DeleteLink removes a link (and the repository, if that emptied it) and
 // returns how many repositories still link the blob.
 func (t *Tx) DeleteLink(repo, digest string) (uint64, error) {
-	b := t.repo(repo, bucketLinks)
 	blob, ok, err := t.Blob(digest)
 	if err != nil {
 		return 0, err
 	}
-	if b == nil || !ok {
+	if !ok {
 		return blob.Links, nil
 	}
-	v := b.Get([]byte(digest))
-	if v == nil {
-		return blob.Links, nil
-	}
-	old, err := decodeLink(v)
+	old, had, err := t.Link(repo, digest)
 	if err != nil {
 		return 0, err
+	}
+	if !had {
+		return blob.Links, nil
 	}
 	if err := t.adjustBlobRefs(&blob, -int64(old.Refs)); err != nil {
 		return 0, err
@@ -379,11 +418,14 @@ func (t *Tx) DeleteLink(repo, digest string) (uint64, error) {
 	}); err != nil {
 		return 0, err
 	}
-	if err := t.top(bucketBlobLinks).Delete(pairKey(digest, repo)); err != nil {
+	if err := t.b.Delete(tableBlobLinks, pairKey(digest, repo)); err != nil {
 		return 0, err
 	}
 	if blob.Links == 1 {
-		other := t.otherLinkingRepo(digest, repo)
+		other, err := t.otherLinkingRepo(digest, repo)
+		if err != nil {
+			return 0, err
+		}
 		if err := t.addRepoStats(other, func(s *RepoStats) { s.UniqueBytes += blob.Size }); err != nil {
 			return 0, err
 		}
@@ -391,7 +433,7 @@ func (t *Tx) DeleteLink(repo, digest string) (uint64, error) {
 	if err := t.RewriteBlob(digest, blob); err != nil {
 		return 0, err
 	}
-	if err := b.Delete([]byte(digest)); err != nil {
+	if err := t.b.Delete(tableLinks, repoKey(repo, digest)); err != nil {
 		return 0, err
 	}
 	return blob.Links, t.pruneRepo(repo)
@@ -399,16 +441,12 @@ func (t *Tx) DeleteLink(repo, digest string) (uint64, error) {
 
 // ForEachLink calls fn for every link of a repository.
 func (t *Tx) ForEachLink(repo string, fn func(digest string, l Link) error) error {
-	b := t.repo(repo, bucketLinks)
-	if b == nil {
-		return nil
-	}
-	return b.ForEach(func(k, v []byte) error {
+	return t.scanPrefix(tableLinks, repoKey(repo, ""), func(rest, v []byte) (bool, error) {
 		l, err := decodeLink(v)
 		if err != nil {
-			return err
+			return false, err
 		}
-		return fn(string(k), l)
+		return true, fn(string(rest), l)
 	})
 }
 
@@ -416,38 +454,44 @@ func (t *Tx) ForEachLink(repo string, fn func(digest string, l Link) error) erro
 
 // Manifest reads a manifest's record.
 func (t *Tx) Manifest(repo, digest string) (Manifest, bool, error) {
-	b := t.repo(repo, bucketManifests)
-	if b == nil {
-		return Manifest{}, false, nil
-	}
-	v := b.Get([]byte(digest))
-	if v == nil {
-		return Manifest{}, false, nil
+	v, err := t.b.Get(tableManifests, repoKey(repo, digest))
+	if err != nil || v == nil {
+		return Manifest{}, false, err
 	}
 	m, err := decodeManifest(v)
 	return m, err == nil, err
 }
 
 // ManifestContent returns a copy of a manifest's bytes, or nil.
-func (t *Tx) ManifestContent(repo, digest string) []byte {
-	b := t.repo(repo, bucketContent)
-	if b == nil {
-		return nil
+func (t *Tx) ManifestContent(repo, digest string) ([]byte, error) {
+	v, err := t.b.Get(tableContent, repoKey(repo, digest))
+	return clone(v), err
+}
+
+// ManifestContentSize returns the stored size of a manifest's bytes, or -1.
+func (t *Tx) ManifestContentSize(repo, digest string) (int, error) {
+	v, err := t.b.Get(tableContent, repoKey(repo, digest))
+	if err != nil || v == nil {
+		return -1, err
 	}
-	return clone(b.Get([]byte(digest)))
+	return len(v), nil
 }
 
 // PutManifest writes a manifest's record; content is written when non-nil.
 func (t *Tx) PutManifest(repo, digest string, m Manifest, content []byte) error {
-	b, err := t.repoW(repo, bucketManifests)
-	if err != nil {
+	if err := t.createRepo(repo); err != nil {
 		return err
 	}
 	v, err := encodeManifest(m)
 	if err != nil {
 		return err
 	}
-	if b.Get([]byte(digest)) == nil {
+	k := repoKey(repo, digest)
+	old, err := t.b.Get(tableManifests, k)
+	if err != nil {
+		return err
+	}
+	if old == nil {
 		if err := t.addCounter(keyCtrManifests, 1); err != nil {
 			return err
 		}
@@ -458,11 +502,11 @@ func (t *Tx) PutManifest(repo, digest string, m Manifest, content []byte) error 
 			return err
 		}
 	}
-	if err := b.Put([]byte(digest), v); err != nil {
+	if err := t.b.Put(tableManifests, k, v); err != nil {
 		return err
 	}
 	if content != nil {
-		return t.repo(repo, bucketContent).Put([]byte(digest), content)
+		return t.b.Put(tableContent, k, content)
 	}
 	return nil
 }
@@ -482,10 +526,11 @@ func (t *Tx) DeleteManifest(repo, digest string) error {
 	if err := t.addRepoStats(repo, func(s *RepoStats) { s.Manifests-- }); err != nil {
 		return err
 	}
-	if err := t.repo(repo, bucketManifests).Delete([]byte(digest)); err != nil {
+	k := repoKey(repo, digest)
+	if err := t.b.Delete(tableManifests, k); err != nil {
 		return err
 	}
-	if err := t.repo(repo, bucketContent).Delete([]byte(digest)); err != nil {
+	if err := t.b.Delete(tableContent, k); err != nil {
 		return err
 	}
 	return t.pruneRepo(repo)
@@ -493,40 +538,37 @@ func (t *Tx) DeleteManifest(repo, digest string) error {
 
 // ForEachManifest calls fn for every manifest of a repository.
 func (t *Tx) ForEachManifest(repo string, fn func(digest string, m Manifest) error) error {
-	b := t.repo(repo, bucketManifests)
-	if b == nil {
-		return nil
-	}
-	return b.ForEach(func(k, v []byte) error {
+	return t.scanPrefix(tableManifests, repoKey(repo, ""), func(rest, v []byte) (bool, error) {
 		m, err := decodeManifest(v)
 		if err != nil {
-			return err
+			return false, err
 		}
-		return fn(string(k), m)
+		return true, fn(string(rest), m)
 	})
 }
 
 // ---- tags ----
 
 // Tag resolves a tag to a digest.
-func (t *Tx) Tag(repo, tag string) (string, bool) {
-	b := t.repo(repo, bucketTags)
-	if b == nil {
-		return "", false
+func (t *Tx) Tag(repo, tag string) (string, bool, error) {
+	v, err := t.b.Get(tableTags, repoKey(repo, tag))
+	if err != nil || v == nil {
+		return "", false, err
 	}
-	v := b.Get([]byte(tag))
-	return string(v), v != nil
+	return string(v), true, nil
 }
 
 // PutTag points a tag at a digest, keeping the reverse index.
 func (t *Tx) PutTag(repo, tag, digest string) error {
-	b, err := t.repoW(repo, bucketTags)
+	if err := t.createRepo(repo); err != nil {
+		return err
+	}
+	old, had, err := t.Tag(repo, tag)
 	if err != nil {
 		return err
 	}
-	rev := t.repo(repo, bucketTagsByDigest)
-	if old := b.Get([]byte(tag)); old != nil {
-		if err := rev.Delete(pairKey(string(old), tag)); err != nil {
+	if had {
+		if err := t.b.Delete(tableTagsByDigest, repoKey(repo, string(pairKey(old, tag)))); err != nil {
 			return err
 		}
 	} else {
@@ -537,23 +579,19 @@ func (t *Tx) PutTag(repo, tag, digest string) error {
 			return err
 		}
 	}
-	if err := b.Put([]byte(tag), []byte(digest)); err != nil {
+	if err := t.b.Put(tableTags, repoKey(repo, tag), []byte(digest)); err != nil {
 		return err
 	}
-	return rev.Put(pairKey(digest, tag), nil)
+	return t.b.Put(tableTagsByDigest, repoKey(repo, string(pairKey(digest, tag))), []byte{})
 }
 
 // DeleteTag removes a tag.
 func (t *Tx) DeleteTag(repo, tag string) error {
-	b := t.repo(repo, bucketTags)
-	if b == nil {
-		return nil
+	old, had, err := t.Tag(repo, tag)
+	if err != nil || !had {
+		return err
 	}
-	old := b.Get([]byte(tag))
-	if old == nil {
-		return nil
-	}
-	if err := t.repo(repo, bucketTagsByDigest).Delete(pairKey(string(old), tag)); err != nil {
+	if err := t.b.Delete(tableTagsByDigest, repoKey(repo, string(pairKey(old, tag)))); err != nil {
 		return err
 	}
 	if err := t.addCounter(keyCtrTags, -1); err != nil {
@@ -562,44 +600,33 @@ func (t *Tx) DeleteTag(repo, tag string) error {
 	if err := t.addRepoStats(repo, func(s *RepoStats) { s.Tags-- }); err != nil {
 		return err
 	}
-	if err := b.Delete([]byte(tag)); err != nil {
+	if err := t.b.Delete(tableTags, repoKey(repo, tag)); err != nil {
 		return err
 	}
 	return t.pruneRepo(repo)
 }
 
 // TagsOf lists the tags that point at a digest.
-func (t *Tx) TagsOf(repo, digest string) []string {
-	b := t.repo(repo, bucketTagsByDigest)
-	if b == nil {
-		return nil
-	}
-	prefix := pairKey(digest, "")
+func (t *Tx) TagsOf(repo, digest string) ([]string, error) {
 	var out []string
-	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		out = append(out, string(k[len(prefix):]))
-	}
-	return out
+	err := t.scanPrefix(tableTagsByDigest, repoKey(repo, string(pairKey(digest, ""))), func(rest, _ []byte) (bool, error) {
+		out = append(out, string(rest))
+		return true, nil
+	})
+	return out, err
 }
 
 // Tags lists up to n tags after last in lexical order, and whether more
 // follow. n < 0 means no limit.
-func (t *Tx) Tags(repo, last string, n int) ([]string, bool) {
-	b := t.repo(repo, bucketTags)
-	if b == nil {
-		return []string{}, false
-	}
-	return listKeys(b.Cursor(), last, n)
+func (t *Tx) Tags(repo, last string, n int) ([]string, bool, error) {
+	return t.listKeys(tableTags, repoKey(repo, ""), last, n)
 }
 
 // ForEachTag calls fn for every tag of a repository.
 func (t *Tx) ForEachTag(repo string, fn func(tag, digest string) error) error {
-	b := t.repo(repo, bucketTags)
-	if b == nil {
-		return nil
-	}
-	return b.ForEach(func(k, v []byte) error { return fn(string(k), string(v)) })
+	return t.scanPrefix(tableTags, repoKey(repo, ""), func(rest, v []byte) (bool, error) {
+		return true, fn(string(rest), string(v))
+	})
 }
 
 // ---- referrers ----
@@ -611,66 +638,39 @@ type Referrer struct {
 }
 
 // Referrers lists the manifests whose subject is the given digest.
-func (t *Tx) Referrers(repo, subject string) []Referrer {
-	b := t.repo(repo, bucketReferrers)
-	if b == nil {
-		return nil
-	}
-	prefix := pairKey(subject, "")
+func (t *Tx) Referrers(repo, subject string) ([]Referrer, error) {
 	var out []Referrer
-	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		out = append(out, Referrer{Digest: string(k[len(prefix):]), Counted: len(v) == 1 && v[0] == 1})
-	}
-	return out
+	err := t.scanPrefix(tableReferrers, repoKey(repo, string(pairKey(subject, ""))), func(rest, v []byte) (bool, error) {
+		out = append(out, Referrer{Digest: string(rest), Counted: len(v) == 1 && v[0] == 1})
+		return true, nil
+	})
+	return out, err
 }
 
 // PutReferrer records that digest has the given subject.
 func (t *Tx) PutReferrer(repo, subject, digest string, counted bool) error {
-	b, err := t.repoW(repo, bucketReferrers)
-	if err != nil {
+	if err := t.createRepo(repo); err != nil {
 		return err
 	}
 	v := []byte{0}
 	if counted {
 		v[0] = 1
 	}
-	return b.Put(pairKey(subject, digest), v)
+	return t.b.Put(tableReferrers, repoKey(repo, string(pairKey(subject, digest))), v)
 }
 
 // DeleteReferrer removes an entry of the referrers index.
 func (t *Tx) DeleteReferrer(repo, subject, digest string) error {
-	b := t.repo(repo, bucketReferrers)
-	if b == nil {
-		return nil
-	}
-	return b.Delete(pairKey(subject, digest))
+	return t.b.Delete(tableReferrers, repoKey(repo, string(pairKey(subject, digest))))
 }
 
 // ForEachReferrer calls fn for every entry of a repository's referrers index.
 func (t *Tx) ForEachReferrer(repo string, fn func(subject string, r Referrer) error) error {
-	b := t.repo(repo, bucketReferrers)
-	if b == nil {
-		return nil
-	}
-	return b.ForEach(func(k, v []byte) error {
-		i := bytes.IndexByte(k, sep)
+	return t.scanPrefix(tableReferrers, repoKey(repo, ""), func(rest, v []byte) (bool, error) {
+		i := bytes.IndexByte(rest, sep)
 		if i < 0 {
-			return ErrCorrupt
+			return false, fmt.Errorf("%w: referrer key", ErrCorrupt)
 		}
-		return fn(string(k[:i]), Referrer{Digest: string(k[i+1:]), Counted: len(v) == 1 && v[0] == 1})
+		return true, fn(string(rest[:i]), Referrer{Digest: string(rest[i+1:]), Counted: len(v) == 1 && v[0] == 1})
 	})
-}
-
-// ManifestContentSize returns the stored size of a manifest's bytes, or -1.
-func (t *Tx) ManifestContentSize(repo, digest string) int {
-	b := t.repo(repo, bucketContent)
-	if b == nil {
-		return -1
-	}
-	v := b.Get([]byte(digest))
-	if v == nil {
-		return -1
-	}
-	return len(v)
 }

@@ -158,7 +158,11 @@ func (r *Registry) MountIf(repo, from string, d digest.Digest, allowed func(repo
 			}
 			found = ok
 		} else {
-			for _, src := range tx.LinkingRepos(string(d)) {
+			srcs, err := tx.LinkingRepos(string(d))
+			if err != nil {
+				return err
+			}
+			for _, src := range srcs {
 				ok, err := usable(src)
 				if err != nil {
 					return err

@@ -169,7 +169,11 @@ func (r *Registry) releaseManifestTx(tx *kv.Tx, c *change, repo, d string) error
 // deleteManifestTx deletes a manifest, its tags, and releases everything it
 // held: its blobs, its children and the referrers its subject edges held.
 func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.Manifest) error {
-	for _, t := range tx.TagsOf(repo, d) {
+	tags, err := tx.TagsOf(repo, d)
+	if err != nil {
+		return err
+	}
+	for _, t := range tags {
 		if err := tx.DeleteTag(repo, t); err != nil {
 			return err
 		}
@@ -184,7 +188,10 @@ func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.M
 	}
 	// Referrers held by this manifest lose that edge but stay indexed,
 	// so that the edge comes back if the subject is pushed again.
-	refs := tx.Referrers(repo, d)
+	refs, err := tx.Referrers(repo, d)
+	if err != nil {
+		return err
+	}
 	for _, ref := range refs {
 		if ref.Counted {
 			if err := tx.PutReferrer(repo, d, ref.Digest, false); err != nil {
@@ -240,7 +247,11 @@ func holdsTx(tx *kv.Tx, repo, from, target string) (bool, error) {
 		if ok {
 			stack = append(stack, m.Children...)
 		}
-		for _, ref := range tx.Referrers(repo, d) {
+		refs, err := tx.Referrers(repo, d)
+		if err != nil {
+			return false, err
+		}
+		for _, ref := range refs {
 			if ref.Counted {
 				stack = append(stack, ref.Digest)
 			}

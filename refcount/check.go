@@ -79,7 +79,11 @@ func (st *checkState) checkDBTx(tx *kv.Tx) error {
 	}
 	st.probs = append(st.probs, d.probs...)
 	st.blobs = d.stored
-	for _, t := range tx.Tombstones() {
+	tombs, err := tx.Tombstones()
+	if err != nil {
+		return err
+	}
+	for _, t := range tombs {
 		st.tombs[t] = true
 	}
 	leases := d.leases
@@ -136,13 +140,20 @@ func (st *checkState) checkDBTx(tx *kv.Tx) error {
 		if want.Links == 0 {
 			st.add(ProblemUnheld, dg, "blob record that no repository links")
 		}
-		idx := tx.LinkingRepos(dg)
+		idx, err := tx.LinkingRepos(dg)
+		if err != nil {
+			return err
+		}
 		sort.Strings(idx)
 		if fmt.Sprint(idx) != fmt.Sprint(d.linkedIn[dg]) {
 			st.add(ProblemLinkIndex, dg, "index lists repositories %v, links are in %v", idx, d.linkedIn[dg])
 		}
 	}
-	if got := tx.Counters(); got != d.totals {
+	got, err := tx.Counters()
+	if err != nil {
+		return err
+	}
+	if got != d.totals {
 		st.add(ProblemCounter, "store", "counters %+v, records say %+v", got, d.totals)
 	}
 	return nil
@@ -226,8 +237,10 @@ func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err er
 	var ok, tomb bool
 	err = r.db.View(func(tx *kv.Tx) error {
 		var err error
-		rec, ok, err = tx.Blob(string(d))
-		_, tomb = tx.Tombstone(string(d))
+		if rec, ok, err = tx.Blob(string(d)); err != nil {
+			return err
+		}
+		_, tomb, err = tx.Tombstone(string(d))
 		return err
 	})
 	if err != nil {

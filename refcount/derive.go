@@ -60,7 +60,10 @@ func deriveTx(tx *kv.Tx) (*derived, error) {
 	if err := tx.ForEachLease(func(l kv.Lease) error { d.leases[l] = true; return nil }); err != nil {
 		return nil, err
 	}
-	d.repos, _ = tx.Repos("", -1)
+	var err error
+	if d.repos, _, err = tx.Repos("", -1); err != nil {
+		return nil, err
+	}
 	for _, repo := range d.repos {
 		if err := d.repoTx(tx, repo); err != nil {
 			return nil, err
@@ -121,7 +124,11 @@ func (d *derived) repoTx(tx *kv.Tx, repo string) error {
 		subjects[dg] = m.Subject
 		children[dg] = m.Children
 		d.totals.ManifestBytes += m.Size
-		if tx.ManifestContentSize(repo, dg) != int(m.Size) {
+		size, err := tx.ManifestContentSize(repo, dg)
+		if err != nil {
+			return err
+		}
+		if size != int(m.Size) {
 			d.add(ProblemContentMissing, repo+"@"+dg, "manifest bytes missing or of the wrong size")
 		}
 		for _, b := range m.Blobs {

@@ -56,12 +56,25 @@ func TestLaterTombstoneOutlivesAnEarlierRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tomb bool
-	f.reg.db.View(func(tx *kv.Tx) error { _, tomb = tx.Tombstone(string(d)); return nil })
+	tombstone := func() bool {
+		t.Helper()
+		var tomb bool
+		err := f.reg.db.View(func(tx *kv.Tx) error {
+			var err error
+			_, tomb, err = tx.Tombstone(string(d))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tomb
+	}
+	tomb = tombstone()
 	if !tomb {
 		t.Fatal("the second deletion left no tombstone")
 	}
 	f.blob("tomb/other", 10) // any other write
-	f.reg.db.View(func(tx *kv.Tx) error { _, tomb = tx.Tombstone(string(d)); return nil })
+	tomb = tombstone()
 	t.Logf("after the next write: tombstone %v, file %v", tomb, f.exists(d))
 	f.reopen() // kill -9 before the second deletion removed the file
 	if p := f.check(); len(p) != 0 {

@@ -71,7 +71,10 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 	}
 	var moved []string // digests that lost a tag
 	for _, t := range tags {
-		old, ok := tx.Tag(repo, t)
+		old, ok, err := tx.Tag(repo, t)
+		if err != nil {
+			return err
+		}
 		if ok && old == d {
 			continue
 		}
@@ -236,7 +239,11 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 		}
 	}
 	// Referrers pushed before this manifest are now held by it.
-	for _, ref := range tx.Referrers(repo, d) {
+	refs, err := tx.Referrers(repo, d)
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
 		if ref.Counted {
 			continue
 		}
@@ -287,7 +294,10 @@ type ManifestInfo struct {
 func (r *Registry) resolveTx(tx *kv.Tx, repo, reference string, now int64) (string, kv.Manifest, error) {
 	d := reference
 	if _, err := blobs.ParseDigest(reference); err != nil {
-		t, ok := tx.Tag(repo, reference)
+		t, ok, err := tx.Tag(repo, reference)
+		if err != nil {
+			return "", kv.Manifest{}, err
+		}
 		if !ok {
 			return "", kv.Manifest{}, r.unknownTx(tx, repo, ErrManifestUnknown)
 		}
@@ -304,7 +314,11 @@ func (r *Registry) resolveTx(tx *kv.Tx, repo, reference string, now int64) (stri
 }
 
 func (r *Registry) unknownTx(tx *kv.Tx, repo string, err error) error {
-	if !tx.RepoExists(repo) {
+	exists, rerr := tx.RepoExists(repo)
+	if rerr != nil {
+		return rerr
+	}
+	if !exists {
 		return fmt.Errorf("%w: %w", err, ErrNameUnknown)
 	}
 	return err
@@ -323,7 +337,9 @@ func (r *Registry) GetManifest(repo, reference string, content bool) (ManifestIn
 		}
 		info = ManifestInfo{Digest: digest.Digest(d), MediaType: m.MediaType, Size: m.Size}
 		if content {
-			info.Content = tx.ManifestContent(repo, d)
+			if info.Content, err = tx.ManifestContent(repo, d); err != nil {
+				return err
+			}
 			if info.Content == nil {
 				return ErrManifestUnknown
 			}
@@ -336,7 +352,10 @@ func (r *Registry) GetManifest(repo, reference string, content bool) (ManifestIn
 // DeleteTag removes a tag and frees what only it held.
 func (r *Registry) DeleteTag(repo, tag string) (int64, error) {
 	c, err := r.update(func(tx *kv.Tx, c *change) error {
-		d, ok := tx.Tag(repo, tag)
+		d, ok, err := tx.Tag(repo, tag)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			return r.unknownTx(tx, repo, ErrManifestUnknown)
 		}
@@ -363,9 +382,17 @@ func (r *Registry) DeleteManifest(repo string, d digest.Digest) (int64, error) {
 		if !ok {
 			return r.unknownTx(tx, repo, ErrManifestUnknown)
 		}
-		held := uint64(len(tx.TagsOf(repo, string(d))))
+		tags, err := tx.TagsOf(repo, string(d))
+		if err != nil {
+			return err
+		}
+		held := uint64(len(tags))
 		if m.Subject != "" {
-			for _, ref := range tx.Referrers(repo, m.Subject) {
+			refs, err := tx.Referrers(repo, m.Subject)
+			if err != nil {
+				return err
+			}
+			for _, ref := range refs {
 				if ref.Digest == string(d) && ref.Counted {
 					held++
 				}
@@ -388,11 +415,15 @@ func (r *Registry) Tags(repo, last string, n int) ([]string, bool, error) {
 	var tags []string
 	var more bool
 	err := r.db.View(func(tx *kv.Tx) error {
-		if !tx.RepoExists(repo) {
+		exists, err := tx.RepoExists(repo)
+		if err != nil {
+			return err
+		}
+		if !exists {
 			return ErrNameUnknown
 		}
-		tags, more = tx.Tags(repo, last, n)
-		return nil
+		tags, more, err = tx.Tags(repo, last, n)
+		return err
 	})
 	return tags, more, err
 }
@@ -402,8 +433,9 @@ func (r *Registry) Catalog(last string, n int) ([]string, bool, error) {
 	var repos []string
 	var more bool
 	err := r.db.View(func(tx *kv.Tx) error {
-		repos, more = tx.Repos(last, n)
-		return nil
+		var err error
+		repos, more, err = tx.Repos(last, n)
+		return err
 	})
 	return repos, more, err
 }
@@ -414,7 +446,11 @@ func (r *Registry) Referrers(repo string, d digest.Digest, artifactType string) 
 	out := []Descriptor{}
 	now := r.now()
 	err := r.db.View(func(tx *kv.Tx) error {
-		for _, ref := range tx.Referrers(repo, string(d)) {
+		refs, err := tx.Referrers(repo, string(d))
+		if err != nil {
+			return err
+		}
+		for _, ref := range refs {
 			m, ok, err := tx.Manifest(repo, ref.Digest)
 			if err != nil {
 				return err

@@ -3,7 +3,6 @@ package refcount
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kvreg/kvreg/blobs"
@@ -33,7 +32,6 @@ type Registry struct {
 	mu      sync.Mutex
 	cleared []tombstone // tombstones whose files are gone, to forget in the next write
 
-	writers atomic.Int32 // write transactions in flight
 	// commitMu is held shared by every write transaction, so that a pin
 	// can wait out the writes that began before it (see StatBlob).
 	commitMu sync.RWMutex
@@ -55,6 +53,10 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 
 // DB exposes the database to tests and tools that generate records.
 func (r *Registry) DB() *kv.DB { return r.db }
+
+// Blobs exposes the blob store to tests and tools that look at what it
+// stores (Has, Blobs, Uploads); writes go through the Registry.
+func (r *Registry) Blobs() *blobs.Store { return r.blobs }
 func (r *Registry) now() int64 { return r.opts.Now().UnixNano() }
 
 // change collects what a write transaction did that must be acted on after
@@ -71,8 +73,8 @@ type change struct {
 }
 
 // updateTx runs fn in a write transaction after sweeping a bounded number of
-// expired leases. Concurrent calls share one transaction (and one fsync),
-// so fn may run more than once: everything it does goes to the database or
+// expired leases. Concurrent calls may share one transaction (and one
+// fsync), so fn may run more than once: everything it does goes to the database or
 // to c, which is made anew on every run. It does not touch files; finish
 // does.
 func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error) {
@@ -81,16 +83,9 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 	r.cleared = nil
 	r.mu.Unlock()
 	var c *change
-	// A writer alone commits at once; writers that overlap share a commit
-	// (a batch waits a moment for company, which a lone writer would pay).
-	commit := r.db.Update
-	if r.writers.Add(1) > 1 {
-		commit = r.db.Batch
-	}
-	defer r.writers.Add(-1)
 	r.commitMu.RLock()
 	defer r.commitMu.RUnlock()
-	err := commit(func(tx *kv.Tx) error {
+	err := r.db.Update(func(tx *kv.Tx) error {
 		now := r.now()
 		c = &change{now: now, grace: now + int64(r.opts.UploadGrace)}
 		for _, t := range cleared {
@@ -149,8 +144,10 @@ func (r *Registry) removeFiles(ds []digest.Digest) error {
 		var gen uint64
 		err := r.db.View(func(tx *kv.Tx) error {
 			var err error
-			_, exists, err = tx.Blob(string(d))
-			gen, tomb = tx.Tombstone(string(d))
+			if _, exists, err = tx.Blob(string(d)); err != nil {
+				return err
+			}
+			gen, tomb, err = tx.Tombstone(string(d))
 			return err
 		})
 		if err == nil && !exists {
@@ -204,7 +201,11 @@ func (r *Registry) Recover() error {
 		return fmt.Errorf("refcount: recover uploads: %w", err)
 	}
 	var tomb []string
-	if err := r.db.View(func(tx *kv.Tx) error { tomb = tx.Tombstones(); return nil }); err != nil {
+	if err := r.db.View(func(tx *kv.Tx) error {
+		var err error
+		tomb, err = tx.Tombstones()
+		return err
+	}); err != nil {
 		return err
 	}
 	var ds []digest.Digest

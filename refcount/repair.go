@@ -102,12 +102,18 @@ func (r *Registry) repairTx(tx *kv.Tx, c *change, bad map[string]bool, removeBro
 	}
 	sort.Strings(badList)
 	for _, d := range badList {
-		for _, repo := range tx.LinkingRepos(d) {
+		linking, err := tx.LinkingRepos(d)
+		if err != nil {
+			return err
+		}
+		for _, repo := range linking {
 			if _, err := tx.DeleteLink(repo, d); err != nil {
 				return err
 			}
 		}
-		if _, ok, _ := tx.Blob(d); ok {
+		if _, ok, err := tx.Blob(d); err != nil {
+			return err
+		} else if ok {
 			if err := tx.DeleteBlob(d); err != nil {
 				return err
 			}
@@ -116,7 +122,10 @@ func (r *Registry) repairTx(tx *kv.Tx, c *change, bad map[string]bool, removeBro
 			}
 		}
 	}
-	repos, _ := tx.Repos("", -1)
+	repos, _, err := tx.Repos("", -1)
+	if err != nil {
+		return err
+	}
 	// Manifests that reference what is gone are broken, and so are the
 	// indexes above them.
 	for _, repo := range repos {
@@ -124,13 +133,17 @@ func (r *Registry) repairTx(tx *kv.Tx, c *change, bad map[string]bool, removeBro
 			var broken []string
 			err := tx.ForEachManifest(repo, func(d string, m kv.Manifest) error {
 				for _, b := range m.Blobs {
-					if _, ok, _ := tx.Link(repo, b); !ok {
+					if _, ok, err := tx.Link(repo, b); err != nil {
+						return err
+					} else if !ok {
 						broken = append(broken, d)
 						return nil
 					}
 				}
 				for _, ch := range m.Children {
-					if _, ok, _ := tx.Manifest(repo, ch); !ok {
+					if _, ok, err := tx.Manifest(repo, ch); err != nil {
+						return err
+					} else if !ok {
 						broken = append(broken, d)
 						return nil
 					}
@@ -143,7 +156,11 @@ func (r *Registry) repairTx(tx *kv.Tx, c *change, bad map[string]bool, removeBro
 			if !removeBroken {
 				for _, d := range broken {
 					rep.Broken = append(rep.Broken, repo+"@"+d)
-					for _, t := range tx.TagsOf(repo, d) {
+					tags, err := tx.TagsOf(repo, d)
+					if err != nil {
+						return err
+					}
+					for _, t := range tags {
 						rep.Broken = append(rep.Broken, repo+":"+t)
 					}
 				}
@@ -158,12 +175,20 @@ func (r *Registry) repairTx(tx *kv.Tx, c *change, bad map[string]bool, removeBro
 					continue
 				}
 				rep.Broken = append(rep.Broken, repo+"@"+d)
-				for _, t := range tx.TagsOf(repo, d) {
+				tags, err := tx.TagsOf(repo, d)
+				if err != nil {
+					return err
+				}
+				for _, t := range tags {
 					rep.Broken = append(rep.Broken, repo+":"+t)
 				}
 				// Forget its edges to what is gone, then delete it.
-				m.Blobs = existingLinksTx(tx, repo, m.Blobs)
-				m.Children = existingManifestsTx(tx, repo, m.Children)
+				if m.Blobs, err = existingLinksTx(tx, repo, m.Blobs); err != nil {
+					return err
+				}
+				if m.Children, err = existingManifestsTx(tx, repo, m.Children); err != nil {
+					return err
+				}
 				if err := r.deleteManifestTx(tx, c, repo, d, m); err != nil {
 					return err
 				}
@@ -173,24 +198,32 @@ func (r *Registry) repairTx(tx *kv.Tx, c *change, bad map[string]bool, removeBro
 	return r.recountTx(tx, c)
 }
 
-func existingLinksTx(tx *kv.Tx, repo string, ds []string) []string {
+func existingLinksTx(tx *kv.Tx, repo string, ds []string) ([]string, error) {
 	var out []string
 	for _, d := range ds {
-		if _, ok, _ := tx.Link(repo, d); ok {
+		_, ok, err := tx.Link(repo, d)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out = append(out, d)
 		}
 	}
-	return out
+	return out, nil
 }
 
-func existingManifestsTx(tx *kv.Tx, repo string, ds []string) []string {
+func existingManifestsTx(tx *kv.Tx, repo string, ds []string) ([]string, error) {
 	var out []string
 	for _, d := range ds {
-		if _, ok, _ := tx.Manifest(repo, d); ok {
+		_, ok, err := tx.Manifest(repo, d)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out = append(out, d)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // recountTx removes what points at nothing and rewrites every count,

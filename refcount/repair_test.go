@@ -166,7 +166,10 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 			name: "counter bumped",
 			damage: func(s *damageStore) {
 				s.update(func(tx *kv.Tx) error {
-					c := tx.Counters()
+					c, err := tx.Counters()
+					if err != nil {
+						return err
+					}
 					c.Tags += 5
 					return tx.SetCounters(c)
 				})

@@ -32,8 +32,10 @@ type RepoStat struct {
 func (r *Registry) Stats(top int) (*StatsReport, error) {
 	rep := &StatsReport{DBBytes: r.db.Size(), Repositories: []RepoStat{}}
 	err := r.db.View(func(tx *kv.Tx) error {
-		rep.Totals = tx.Counters()
 		var err error
+		if rep.Totals, err = tx.Counters(); err != nil {
+			return err
+		}
 		rep.Repositories, err = repoRowsTx(tx)
 		return err
 	})
@@ -54,7 +56,10 @@ func (r *Registry) Stats(top int) (*StatsReport, error) {
 
 // repoRowsTx reads every repository's totals, in name order.
 func repoRowsTx(tx *kv.Tx) ([]RepoStat, error) {
-	repos, _ := tx.Repos("", -1)
+	repos, _, err := tx.Repos("", -1)
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]RepoStat, 0, len(repos))
 	for _, name := range repos {
 		s, _, err := tx.RepoStats(name)
@@ -91,7 +96,11 @@ func (r *Registry) List(repo string) (*ListReport, error) {
 			rep.Repositories, err = repoRowsTx(tx)
 			return err
 		}
-		if !tx.RepoExists(repo) {
+		exists, err := tx.RepoExists(repo)
+		if err != nil {
+			return err
+		}
+		if !exists {
 			return fmt.Errorf("%w: %s", ErrNameUnknown, repo)
 		}
 		rep.Tags = []TagRow{}
@@ -100,9 +109,13 @@ func (r *Registry) List(repo string) (*ListReport, error) {
 			if err != nil || !ok {
 				return err
 			}
+			size, err := imageSizeTx(tx, repo, d)
+			if err != nil {
+				return err
+			}
 			rep.Tags = append(rep.Tags, TagRow{
 				Tag: tag, Digest: d, MediaType: m.MediaType,
-				Size:    imageSizeTx(tx, repo, d),
+				Size:    size,
 				Created: time.Unix(0, m.Created).UTC(),
 			})
 			return nil
@@ -112,34 +125,41 @@ func (r *Registry) List(repo string) (*ListReport, error) {
 }
 
 // imageSizeTx sums a manifest, its children and all their blobs, each once.
-func imageSizeTx(tx *kv.Tx, repo, d string) int64 {
+func imageSizeTx(tx *kv.Tx, repo, d string) (int64, error) {
 	seen := map[string]bool{}
 	var total int64
-	var walk func(d string)
-	walk = func(d string) {
+	var walk func(d string) error
+	walk = func(d string) error {
 		if seen[d] {
-			return
+			return nil
 		}
 		seen[d] = true
-		m, ok, _ := tx.Manifest(repo, d)
-		if !ok {
-			return
+		m, ok, err := tx.Manifest(repo, d)
+		if err != nil || !ok {
+			return err
 		}
 		total += m.Size
 		for _, b := range m.Blobs {
 			if !seen[b] {
 				seen[b] = true
-				if rec, ok, _ := tx.Blob(b); ok {
+				rec, ok, err := tx.Blob(b)
+				if err != nil {
+					return err
+				}
+				if ok {
 					total += rec.Size
 				}
 			}
 		}
 		for _, ch := range m.Children {
-			walk(ch)
+			if err := walk(ch); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	walk(d)
-	return total
+	err := walk(d)
+	return total, err
 }
 
 // RemoveReport says what `kvreg rm` removed.
@@ -182,13 +202,25 @@ func (r *Registry) Remove(target string) (*RemoveReport, error) {
 // DeleteRepo deletes every tag, manifest, link and upload of a repository.
 func (r *Registry) DeleteRepo(repo string) (int64, error) {
 	c, err := r.update(func(tx *kv.Tx, c *change) error {
-		if !tx.RepoExists(repo) {
+		exists, err := tx.RepoExists(repo)
+		if err != nil {
+			return err
+		}
+		if !exists {
 			return fmt.Errorf("%w: %s", ErrNameUnknown, repo)
 		}
 		var tags []string
-		tx.ForEachTag(repo, func(t, _ string) error { tags = append(tags, t); return nil })
+		if err := tx.ForEachTag(repo, func(t, _ string) error { tags = append(tags, t); return nil }); err != nil {
+			return err
+		}
 		for _, t := range tags {
-			d, _ := tx.Tag(repo, t)
+			d, ok, err := tx.Tag(repo, t)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue // went with a manifest released above
+			}
 			if err := tx.DeleteTag(repo, t); err != nil {
 				return err
 			}
@@ -197,7 +229,9 @@ func (r *Registry) DeleteRepo(repo string) (int64, error) {
 			}
 		}
 		var ds []string
-		tx.ForEachManifest(repo, func(d string, _ kv.Manifest) error { ds = append(ds, d); return nil })
+		if err := tx.ForEachManifest(repo, func(d string, _ kv.Manifest) error { ds = append(ds, d); return nil }); err != nil {
+			return err
+		}
 		for _, d := range ds {
 			m, ok, err := tx.Manifest(repo, d)
 			if err != nil {
@@ -210,7 +244,9 @@ func (r *Registry) DeleteRepo(repo string) (int64, error) {
 			}
 		}
 		var links []string
-		tx.ForEachLink(repo, func(d string, _ kv.Link) error { links = append(links, d); return nil })
+		if err := tx.ForEachLink(repo, func(d string, _ kv.Link) error { links = append(links, d); return nil }); err != nil {
+			return err
+		}
 		for _, d := range links {
 			l, ok, err := tx.Link(repo, d)
 			if err != nil {

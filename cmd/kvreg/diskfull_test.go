@@ -251,6 +251,61 @@ func TestDiskFull(t *testing.T) {
 		afterRefusal("chunked", 2)
 	})
 
+	// A manifest that the database has no room to commit: its blobs are
+	// in, then a filler takes the rest of the disk. The write is refused
+	// with a 4xx saying nothing was stored, and goes through once there is
+	// room again.
+	t.Run("manifest", func(t *testing.T) {
+		img := newDFImage(rng, 64<<10)
+		for d, b := range img.blobs {
+			r := dfDo(http.MethodPost, base+"/v2/app/meta/blobs/uploads/?digest="+d, "application/octet-stream", bytes.NewReader(b), int64(len(b)))
+			if r.err != nil || r.status != http.StatusCreated {
+				t.Fatalf("blob upload: %d %v %s", r.status, r.err, r.body)
+			}
+		}
+		// Annotations make the manifest larger than any free page the
+		// database file still has.
+		pad := strings.Repeat("x", 3<<20)
+		m := strings.TrimSuffix(string(img.manifest), "}") + `,"annotations":{"pad":"` + pad + `"}}`
+		filler := filepath.Join(mnt, "filler")
+		f, err := os.Create(filler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1<<20)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				break
+			}
+		}
+		for { // the last few pages
+			if _, err := f.Write(buf[:4096]); err != nil {
+				break
+			}
+		}
+		f.Close()
+		r := dfDo(http.MethodPut, base+"/v2/app/meta/manifests/v1", refcount.MediaTypeOCIManifest, strings.NewReader(m), int64(len(m)))
+		t.Logf("manifest put on a full disk: status %d %v %s", r.status, r.err, r.body)
+		switch {
+		case r.err != nil:
+			t.Errorf("no answer, the connection failed: %v", r.err)
+		case r.status < 400 || r.status >= 500:
+			t.Errorf("answered %d %s: a disk that fills up must be a 4xx", r.status, r.body)
+		case !strings.Contains(r.body, "nothing was stored"):
+			t.Errorf("answer %s does not say that nothing was stored", r.body)
+		}
+		if err := os.Remove(filler); err != nil {
+			t.Fatal(err)
+		}
+		if g := dfDo(http.MethodGet, base+"/v2/app/meta/manifests/v1", "", nil, 0); g.status != http.StatusNotFound {
+			t.Errorf("the refused manifest answers %d", g.status)
+		}
+		r = dfDo(http.MethodPut, base+"/v2/app/meta/manifests/v1", refcount.MediaTypeOCIManifest, strings.NewReader(m), int64(len(m)))
+		if r.err != nil || r.status != http.StatusCreated {
+			t.Errorf("the manifest once there is room: %d %v %s", r.status, r.err, r.body)
+		}
+	})
+
 	// Nothing else harmed: fsck, with the server stopped, is clean.
 	stopServer(t, srv)
 	out, errOut, code := run(t, bin, "fsck", "--root", root, "--deep")

@@ -19,9 +19,10 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/kv/backend"
+	boltkv "github.com/kvreg/kvreg/kv/bolt"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/opencontainers/go-digest"
-	"go.etcd.io/bbolt"
 )
 
 // runLimited runs kvreg with a time limit; a run over it is killed and
@@ -112,20 +113,16 @@ func populateStore(t *testing.T, root string) {
 }
 
 // setSchema writes the schema version of a stored database, as a newer
-// kvreg would. (Tests may use bbolt directly; kvreg itself only through kv.)
+// kvreg would: through the bare key-value store, under kv's names.
 func setSchema(t *testing.T, dbPath string, value []byte) {
 	t.Helper()
-	db, err := bbolt.Open(dbPath, 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	db, err := boltkv.Open(dbPath, boltkv.Options{LockTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	err = db.Update(func(tx *bbolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte("meta"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("schema"), value)
+	err = db.Update(func(tx backend.Tx) error {
+		return tx.Put([]byte("meta"), []byte("schema"), value)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +276,7 @@ func TestStartupLockedByAnotherProcess(t *testing.T) {
 	bin := buildKvreg(t)
 	root := filepath.Join(t.TempDir(), "data")
 	populateStore(t, root)
-	db, err := bbolt.Open(filepath.Join(root, refcount.DBFile), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	db, err := boltkv.Open(filepath.Join(root, refcount.DBFile), boltkv.Options{LockTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

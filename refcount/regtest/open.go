@@ -12,8 +12,11 @@ import (
 // Options shape a registry under test. The zero value is a registry on the
 // default backend with kvreg's default windows, checked when the test ends.
 type Options struct {
-	Backend     Backend       // the first of Backends() when zero
-	Root        string        // a new temporary directory when empty
+	Backend Backend // the first of Backends() when zero
+	Root    string  // a new temporary directory when empty
+	// From is a data directory copied into Root before the registry opens
+	// it: a store written earlier (an older schema, a damaged store).
+	From        string
 	UploadGrace time.Duration // 1h when zero
 	PinWindow   time.Duration // 10m when zero
 	Clock       *Clock        // a new clock when nil
@@ -55,6 +58,11 @@ func Open(t testing.TB, o Options) *Registry {
 	}
 	if o.Clock == nil {
 		o.Clock = NewClock()
+	}
+	if o.From != "" {
+		if err := CopyDir(o.From, o.Root); err != nil {
+			t.Fatalf("regtest: copy %s: %v", o.From, err)
+		}
 	}
 	r := &Registry{Root: o.Root, Clock: o.Clock, t: t, opts: o}
 	r.open()

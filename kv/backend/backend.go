@@ -1,0 +1,46 @@
+// Package backend is the ordered key-value interface under package kv:
+// named tables of byte keys kept in byte order, read and written in
+// transactions. It owns that contract and nothing else: no record format,
+// table name or key layout is known here (those are kv's), and no
+// implementation lives here (bbolt's is kv/bolt; each runs the conformance
+// suite in backend/backendtest).
+package backend
+
+// Store is an open key-value store.
+type Store interface {
+	// Update runs fn in a read-write transaction, committed when fn returns
+	// nil and rolled back when it returns an error. fn may run more than
+	// once (concurrent callers may share a commit, and a shared one that
+	// fails is retried alone), so it must have no effect outside the
+	// transaction that it does not redo.
+	Update(fn func(Tx) error) error
+	// View runs fn in a read-only transaction that sees a consistent
+	// snapshot of committed data. Writes in it fail with ErrReadOnly.
+	View(fn func(Tx) error) error
+	// Close releases the store; transactions must have ended.
+	Close() error
+}
+
+// Tx is one transaction. Tables are named by byte strings; a table that was
+// never written reads as empty, and writing to it creates it. Keys are
+// non-empty. A value returned by Get or passed to a Scan callback is valid
+// only until the next write in the transaction or its end: copy it to keep
+// it. A present key always reads as a non-nil value (possibly empty).
+type Tx interface {
+	// Get returns a key's value, or nil when the key is absent.
+	Get(table, key []byte) ([]byte, error)
+	// Put sets a key's value.
+	Put(table, key, value []byte) error
+	// Delete removes a key; deleting an absent key is not an error.
+	Delete(table, key []byte) error
+	// Scan calls fn for every key at or after from (every key when from is
+	// empty) in ascending byte order, until fn returns false or an error
+	// (which Scan returns). fn may read but must not write.
+	Scan(table, from []byte, fn func(k, v []byte) (bool, error)) error
+}
+
+// Sizer is implemented by stores that can tell how many bytes they occupy
+// (for statistics; a store that cannot simply does not implement it).
+type Sizer interface {
+	Size() (int64, error)
+}
