@@ -57,6 +57,7 @@ func (r *Registry) DB() *kv.DB { return r.db }
 // Blobs exposes the blob store to tests and tools that look at what it
 // stores (Has, Blobs, Uploads); writes go through the Registry.
 func (r *Registry) Blobs() *blobs.Store { return r.blobs }
+
 func (r *Registry) now() int64 { return r.opts.Now().UnixNano() }
 
 // change collects what a write transaction did that must be acted on after
