@@ -26,13 +26,17 @@ test: vet
 	$(MAKE) race
 	$(MAKE) fuzz FUZZTIME=5s
 
+# The race tests, and the backends' conformance suites (concurrent writers
+# among them), under the race detector.
 race:
 	$(GO) test -race -count=1 -timeout 10m -run 'Race|Concurrent' ./api/ ./refcount/ ./blobs/
+	$(GO) test -race -count=1 -timeout 10m -run 'Conformance' ./kv/bolt/ ./blobs/local/
 
 FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME) ./refcount/manifest/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDigest$$' -fuzztime $(FUZZTIME) ./blobs/
+	$(GO) test -run '^$$' -fuzz '^FuzzBlobFile$$' -fuzztime $(FUZZTIME) ./blobs/local/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRoute$$' -fuzztime $(FUZZTIME) ./api/
 	$(GO) test -run '^$$' -fuzz '^FuzzReference$$' -fuzztime $(FUZZTIME) ./api/
 	$(GO) test -run '^$$' -fuzz '^FuzzContentRange$$' -fuzztime $(FUZZTIME) ./api/
@@ -45,7 +49,7 @@ bench:
 
 # Go benchmarks of the hot paths on 1,000,000 blobs and 100,000 tags.
 bench-go:
-	$(GO) test -run '^$$' -bench 'Scale|CommitFreelist' -benchmem -timeout 30m ./kv ./refcount
+	$(GO) test -run '^$$' -bench 'Scale|CommitFreelist' -benchmem -timeout 30m ./kv ./kv/bolt ./refcount
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./cmd/kvreg-bench
 
 clean:
