@@ -223,6 +223,23 @@ func (st *scaleReg) newImage(shared bool) (tag string, blobs, fresh []string) {
 	return fmt.Sprintf("bench-%d", st.seq), blobs, fresh
 }
 
+// stage uploads the blobs of a new image that are not stored yet (with
+// files, an empty file for each) and returns its tag and manifest.
+func (st *scaleReg) stage(b *testing.B, shared, files bool) (tag string, body []byte, fresh []string) {
+	b.Helper()
+	tag, blobs, fresh := st.newImage(shared)
+	st.upload(b, fresh, files)
+	return tag, scaleBody(blobs), fresh
+}
+
+// put pushes an image manifest by tag.
+func (st *scaleReg) put(b *testing.B, tag string, body []byte) {
+	b.Helper()
+	if _, err := st.reg.PutManifest(scaleRepo, "", []string{tag}, refcount.MediaTypeOCIManifest, body); err != nil {
+		b.Fatal(err)
+	}
+}
+
 func BenchmarkScaleTagList(b *testing.B) {
 	st := openScale(b)
 	b.ReportAllocs()
@@ -250,13 +267,9 @@ func benchPutManifest(b *testing.B, shared bool) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		tag, blobs, fresh := st.newImage(shared)
-		st.upload(b, fresh, false)
-		body := scaleBody(blobs)
+		tag, body, _ := st.stage(b, shared, false)
 		b.StartTimer()
-		if _, err := st.reg.PutManifest(scaleRepo, "", []string{tag}, refcount.MediaTypeOCIManifest, body); err != nil {
-			b.Fatal(err)
-		}
+		st.put(b, tag, body)
 	}
 }
 
@@ -275,11 +288,8 @@ func benchDeleteTag(b *testing.B, shared bool) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		tag, blobs, fresh := st.newImage(shared)
-		st.upload(b, fresh, true)
-		if _, err := st.reg.PutManifest(scaleRepo, "", []string{tag}, refcount.MediaTypeOCIManifest, scaleBody(blobs)); err != nil {
-			b.Fatal(err)
-		}
+		tag, body, fresh := st.stage(b, shared, true)
+		st.put(b, tag, body)
 		b.StartTimer()
 		freed, err := st.reg.DeleteTag(scaleRepo, tag)
 		if err != nil {
