@@ -1,4 +1,4 @@
-package refcount
+package refcount_test
 
 import (
 	"fmt"
@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvreg/kvreg/blobs/local"
 	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -15,7 +15,7 @@ import (
 // records: 1000 repositories, each image with its own config and layer
 // and a base layer shared within its repository, and an empty file per
 // blob. It is built once per process.
-func largeStore(b *testing.B, manifests int) *Registry {
+func largeStore(b *testing.B, manifests int) *refcount.Registry {
 	b.Helper()
 	if largeReg != nil {
 		return largeReg
@@ -25,24 +25,17 @@ func largeStore(b *testing.B, manifests int) *Registry {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	reg, err := OpenRoot(root, kv.Options{}, Options{})
+	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	const repos = 1000
 	perRepo := manifests / repos
-	mkfile := func(d digest.Digest) {
-		f, err := os.Create(reg.blobs.Driver().(*local.Driver).BlobFile(d))
-		if err != nil {
-			b.Fatal(err)
-		}
-		f.Close()
-	}
 	for r := 0; r < repos; r++ {
 		repo := fmt.Sprintf("team%02d/app%03d", r%50, r)
 		base := digest.FromString(repo + "/base")
-		mkfile(base)
-		err := reg.db.Update(func(tx *kv.Tx) error {
+		emptyBlobFile(b, reg, base)
+		err := reg.DB().Update(func(tx *kv.Tx) error {
 			if err := tx.CreateBlob(string(base), 0); err != nil {
 				return err
 			}
@@ -53,7 +46,7 @@ func largeStore(b *testing.B, manifests int) *Registry {
 				cfg := digest.FromString(fmt.Sprintf("%s/%d/config", repo, i))
 				layer := digest.FromString(fmt.Sprintf("%s/%d/layer", repo, i))
 				for _, d := range []digest.Digest{cfg, layer} {
-					mkfile(d)
+					emptyBlobFile(b, reg, d)
 					if err := tx.CreateBlob(string(d), 0); err != nil {
 						return err
 					}
@@ -63,7 +56,7 @@ func largeStore(b *testing.B, manifests int) *Registry {
 				}
 				body := []byte(fmt.Sprintf(`{"schemaVersion":2,"config":{"digest":%q,"size":0},"layers":[{"digest":%q,"size":0},{"digest":%q,"size":0}]}`, cfg, base, layer))
 				md := digest.FromBytes(body)
-				m := kv.Manifest{Refs: 1, MediaType: MediaTypeOCIManifest, Size: int64(len(body)),
+				m := kv.Manifest{Refs: 1, MediaType: refcount.MediaTypeOCIManifest, Size: int64(len(body)),
 					Blobs: []string{string(cfg), string(base), string(layer)}}
 				if err := tx.PutManifest(repo, string(md), m, body); err != nil {
 					return err
@@ -84,7 +77,7 @@ func largeStore(b *testing.B, manifests int) *Registry {
 }
 
 var (
-	largeReg  *Registry
+	largeReg  *refcount.Registry
 	largeRoot string
 )
 
@@ -98,11 +91,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// benchManifests is the number of images in a benchmark's store:
+// KVREG_BENCH_SMALL=1 makes it a tenth.
 func benchManifests() int {
 	if os.Getenv("KVREG_BENCH_SMALL") != "" {
 		return 10_000
 	}
 	return 100_000
+}
+
+// emptyBlobFile makes d's bytes exist, empty, without an upload: a store
+// built as records needs files only to have something to remove.
+func emptyBlobFile(b *testing.B, reg *refcount.Registry, d digest.Digest) {
+	b.Helper()
+	if err := os.WriteFile(localFiles(b, reg).BlobFile(d), nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func BenchmarkStats(b *testing.B) {

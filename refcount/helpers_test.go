@@ -1,88 +1,53 @@
-package refcount
+package refcount_test
 
 import (
 	"bytes"
 	"fmt"
 	"math/rand"
-	"sync"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/kvreg/kvreg/blobs/local"
 	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/regtest"
 	"github.com/opencontainers/go-digest"
 )
 
-// clock is a settable clock for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
+// fixture is a registry under test (opened, clocked and checked at the end
+// by regtest) with builders of content: random blobs and images of them.
 type fixture struct {
-	t     *testing.T
-	root  string
-	clock *clock
-	reg   *Registry
-	rnd   *rand.Rand
+	*regtest.Registry
+	t   testing.TB
+	rnd *rand.Rand
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB, o regtest.Options) *fixture {
 	t.Helper()
-	f := &fixture{t: t, root: t.TempDir(), clock: &clock{t: time.Unix(1_800_000_000, 0)}, rnd: rand.New(rand.NewSource(1))}
-	f.open()
-	t.Cleanup(func() { f.reg.Close() })
-	return f
+	return &fixture{Registry: regtest.Open(t, o), t: t, rnd: rand.New(rand.NewSource(1))}
 }
 
-func (f *fixture) open() {
-	f.t.Helper()
-	reg, err := OpenRoot(f.root, kv.Options{}, Options{Now: f.clock.Now, UploadGrace: time.Hour, PinWindow: time.Minute})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.reg = reg
-}
-
-// reopen closes and opens the store, as a restart does.
-func (f *fixture) reopen() {
-	f.t.Helper()
-	f.reg.Close()
-	f.open()
-}
-
+// blob uploads size random bytes to repo and returns their digest.
 func (f *fixture) blob(repo string, size int) digest.Digest {
 	f.t.Helper()
 	b := make([]byte, size)
 	f.rnd.Read(b)
 	d := digest.FromBytes(b)
-	if _, err := f.reg.PutBlob(repo, d, bytes.NewReader(b), int64(size), 0); err != nil {
+	if _, err := f.PutBlob(repo, d, bytes.NewReader(b), int64(size), 0); err != nil {
 		f.t.Fatal(err)
 	}
 	return d
 }
 
-// image pushes a config and the given layers as an OCI image under tag
+// image pushes a new config and the given layers as an OCI image under tag
 // ("" for by digest) and returns the manifest digest.
 func (f *fixture) image(repo, tag string, layers ...digest.Digest) digest.Digest {
 	f.t.Helper()
-	cfg := f.blob(repo, 100)
-	body := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":100},"layers":[`, MediaTypeOCIManifest, cfg)
-	for i, l := range layers {
-		if i > 0 {
-			body += ","
-		}
-		body += fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":%d}`, l, f.size(l))
+	bl := []string{string(f.blob(repo, 100))}
+	for _, l := range layers {
+		bl = append(bl, string(l))
 	}
-	body += "]}"
-	return f.manifest(repo, tag, MediaTypeOCIManifest, body)
+	return f.manifest(repo, tag, refcount.MediaTypeOCIManifest, string(imageBody(bl, f.size)))
 }
 
 func (f *fixture) manifest(repo, tag, mt, body string) digest.Digest {
@@ -93,15 +58,17 @@ func (f *fixture) manifest(repo, tag, mt, body string) digest.Digest {
 		tags = []string{tag}
 		by = ""
 	}
-	res, err := f.reg.PutManifest(repo, by, tags, mt, []byte(body))
+	res, err := f.PutManifest(repo, by, tags, mt, []byte(body))
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return res.Digest
 }
 
-func (f *fixture) size(d digest.Digest) int64 {
-	n, err := f.reg.blobs.Stat(d)
+// size is the size of a stored blob's bytes.
+func (f *fixture) size(d string) int64 {
+	f.t.Helper()
+	n, err := f.Blobs().Stat(digest.Digest(d))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -110,31 +77,58 @@ func (f *fixture) size(d digest.Digest) int64 {
 
 // exists reports whether a blob's bytes are stored.
 func (f *fixture) exists(d digest.Digest) bool {
-	ok, err := f.reg.blobs.Has(d)
+	f.t.Helper()
+	ok, err := f.Blobs().Has(d)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return ok
 }
 
-func (f *fixture) check() []Problem {
+func (f *fixture) update(fn func(tx *kv.Tx) error) {
 	f.t.Helper()
-	p, err := f.reg.Check(true)
+	if err := f.DB().Update(fn); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// interrupt leaves what a crash between promoting an upload's bytes to a
+// blob and recording the blob leaves, and returns the blob's digest.
+func (f *fixture) interrupt(repo string, body []byte) digest.Digest {
+	f.t.Helper()
+	d := digest.FromBytes(body)
+	drv := f.Blobs().Driver()
+	id, err := f.StartUpload(repo)
+	if err == nil {
+		_, err = f.AppendUpload(repo, id, 0, bytes.NewReader(body), 0)
+	}
+	if err == nil {
+		err = drv.Seal(id)
+	}
+	if err == nil {
+		_, err = drv.Promote(id, d)
+	}
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return p
+	return d
 }
 
-func (f *fixture) mustClean() {
-	f.t.Helper()
-	if p := f.check(); len(p) != 0 {
-		f.t.Fatalf("store not clean: %v", p)
+// localFiles is the blob directory under reg, for what only files on disk
+// can take: a blob file damaged by hand, an upload aged by its mtime, a blob
+// made to exist without its bytes. On a backend without such files the test
+// is skipped as not possible there.
+func localFiles(tb testing.TB, reg *refcount.Registry) *local.Driver {
+	tb.Helper()
+	drv, ok := reg.Blobs().Driver().(*local.Driver)
+	if !ok {
+		tb.Skipf("needs blob files on disk; the %T driver has none", reg.Blobs().Driver())
 	}
+	return drv
 }
 
 // kinds returns the problems as "kind object" strings.
-func kinds(ps []Problem) []string {
+func kinds(ps []refcount.Problem) []string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, p.Kind+" "+p.Object)
@@ -142,35 +136,18 @@ func kinds(ps []Problem) []string {
 	return out
 }
 
-func (f *fixture) update(fn func(tx *kv.Tx) error) {
-	f.t.Helper()
-	if err := f.reg.db.Update(fn); err != nil {
-		f.t.Fatal(err)
+// imageBody is an OCI image manifest of a config (blobs[0]) and layers,
+// each described with the size given by size.
+func imageBody(blobs []string, size func(d string) int64) []byte {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[`,
+		refcount.MediaTypeOCIManifest, blobs[0], size(blobs[0]))
+	for j, d := range blobs[1:] {
+		if j > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":%q,"size":%d}`, d, size(d))
 	}
-}
-
-// dir is the directory driver under the store, for tests that damage it.
-func (f *fixture) dir() *local.Driver { return f.reg.blobs.Driver().(*local.Driver) }
-
-func (f *fixture) blobPath(d digest.Digest) string { return f.dir().BlobFile(d) }
-
-// interrupt leaves what a crash between promoting an upload's bytes to a
-// blob and recording the blob leaves, and returns the blob's digest.
-func (f *fixture) interrupt(repo string, body []byte) digest.Digest {
-	f.t.Helper()
-	d := digest.FromBytes(body)
-	id, err := f.reg.StartUpload(repo)
-	if err == nil {
-		_, err = f.reg.AppendUpload(repo, id, 0, bytes.NewReader(body), 0)
-	}
-	if err == nil {
-		err = f.dir().Seal(id)
-	}
-	if err == nil {
-		_, err = f.dir().Promote(id, d)
-	}
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return d
+	sb.WriteString("]}")
+	return []byte(sb.String())
 }

@@ -1,4 +1,4 @@
-package refcount
+package refcount_test
 
 // Benchmarks of the reference model's hot paths on a store at scale:
 // 1,000,000 blobs and 100,000 tags, all in one repository.
@@ -22,35 +22,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvreg/kvreg/blobs/local"
 	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount"
 	"github.com/opencontainers/go-digest"
 )
 
 const scaleRepo = "scale/app"
 
-func scaleManifests() int {
-	if os.Getenv("KVREG_BENCH_SMALL") != "" {
-		return 10_000
-	}
-	return 100_000
-}
-
 func scaleTag(i int) string { return fmt.Sprintf("v%06d", i) }
 
-// imageBody is an OCI image manifest of a config and layers, each
+// scaleBody is the manifest of an image of the scale store: every blob is
 // described as 1000 bytes.
-func imageBody(blobs []string) []byte {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, `{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":1000},"layers":[`, MediaTypeOCIManifest, blobs[0])
-	for j, d := range blobs[1:] {
-		if j > 0 {
-			sb.WriteByte(',')
-		}
-		fmt.Fprintf(&sb, `{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":%q,"size":1000}`, d)
-	}
-	sb.WriteString("]}")
-	return []byte(sb.String())
+func scaleBody(blobs []string) []byte {
+	return imageBody(blobs, func(string) int64 { return 1000 })
 }
 
 // scaleImage: manifest i has its config, 8 layers of its own and 2 layers
@@ -67,7 +51,7 @@ func scaleImage(n, i int) []string {
 }
 
 type scaleReg struct {
-	reg   *Registry
+	reg   *refcount.Registry
 	root  string
 	n     int
 	blobs []string // sorted
@@ -87,7 +71,7 @@ var (
 // removes.
 func openScale(b *testing.B) *scaleReg {
 	b.Helper()
-	scaleOnce.Do(func() { scaleStore, scaleErr = buildScale(b, scaleManifests()) })
+	scaleOnce.Do(func() { scaleStore, scaleErr = buildScale(b, benchManifests()) })
 	if scaleErr != nil {
 		b.Fatal(scaleErr)
 	}
@@ -114,11 +98,11 @@ func buildScale(b *testing.B, n int) (*scaleReg, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := OpenRoot(root, kv.Options{}, Options{})
+	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{})
 	if err != nil {
 		return nil, err
 	}
-	os.Remove(filepath.Join(root, DBFile))
+	os.Remove(filepath.Join(root, refcount.DBFile))
 	st := &scaleReg{reg: reg, root: root, n: n}
 
 	refs := map[string]uint64{}
@@ -137,7 +121,7 @@ func buildScale(b *testing.B, n int) (*scaleReg, error) {
 	// Blob records and links in digest order, in large transactions.
 	for lo := 0; lo < len(st.blobs); lo += 100_000 {
 		hi := min(lo+100_000, len(st.blobs))
-		err := reg.db.Update(func(tx *kv.Tx) error {
+		err := reg.DB().Update(func(tx *kv.Tx) error {
 			for _, d := range st.blobs[lo:hi] {
 				if err := tx.CreateBlob(d, 1000); err != nil {
 					return err
@@ -160,16 +144,16 @@ func buildScale(b *testing.B, n int) (*scaleReg, error) {
 	}
 	mans := make([]man, n)
 	for i := range mans {
-		mans[i] = man{i, string(digest.FromBytes(imageBody(images[i])))}
+		mans[i] = man{i, string(digest.FromBytes(scaleBody(images[i])))}
 	}
 	sort.Slice(mans, func(x, y int) bool { return mans[x].d < mans[y].d })
 	for lo := 0; lo < n; lo += 20_000 {
 		hi := min(lo+20_000, n)
-		err := reg.db.Update(func(tx *kv.Tx) error {
+		err := reg.DB().Update(func(tx *kv.Tx) error {
 			for _, mn := range mans[lo:hi] {
 				i, d := mn.i, mn.d
-				body := imageBody(images[i])
-				m := kv.Manifest{Refs: 1, Created: 1, MediaType: MediaTypeOCIManifest, Size: int64(len(body)), Blobs: images[i]}
+				body := scaleBody(images[i])
+				m := kv.Manifest{Refs: 1, Created: 1, MediaType: refcount.MediaTypeOCIManifest, Size: int64(len(body)), Blobs: images[i]}
 				if err := tx.PutManifest(scaleRepo, d, m, body); err != nil {
 					return err
 				}
@@ -201,14 +185,12 @@ func (st *scaleReg) upload(b *testing.B, blobs []string, files bool) {
 	b.Helper()
 	for _, d := range blobs {
 		if files {
-			if err := os.WriteFile(st.reg.blobs.Driver().(*local.Driver).BlobFile(digest.Digest(d)), nil, 0o644); err != nil {
-				b.Fatal(err)
-			}
+			emptyBlobFile(b, st.reg, digest.Digest(d))
 		}
 	}
-	_, err := st.reg.updateTx(func(tx *kv.Tx, c *change) error {
+	_, err := st.reg.UpdateTx(func(tx *kv.Tx, c *refcount.Change) error {
 		for _, d := range blobs {
-			if err := st.reg.linkBlobTx(tx, c, scaleRepo, d, 1000); err != nil {
+			if err := st.reg.LinkBlobTx(tx, c, scaleRepo, d, 1000); err != nil {
 				return err
 			}
 		}
@@ -241,6 +223,23 @@ func (st *scaleReg) newImage(shared bool) (tag string, blobs, fresh []string) {
 	return fmt.Sprintf("bench-%d", st.seq), blobs, fresh
 }
 
+// stage uploads the blobs of a new image that are not stored yet (with
+// files, an empty file for each) and returns its tag and manifest.
+func (st *scaleReg) stage(b *testing.B, shared, files bool) (tag string, body []byte, fresh []string) {
+	b.Helper()
+	tag, blobs, fresh := st.newImage(shared)
+	st.upload(b, fresh, files)
+	return tag, scaleBody(blobs), fresh
+}
+
+// put pushes an image manifest by tag.
+func (st *scaleReg) put(b *testing.B, tag string, body []byte) {
+	b.Helper()
+	if _, err := st.reg.PutManifest(scaleRepo, "", []string{tag}, refcount.MediaTypeOCIManifest, body); err != nil {
+		b.Fatal(err)
+	}
+}
+
 func BenchmarkScaleTagList(b *testing.B) {
 	st := openScale(b)
 	b.ReportAllocs()
@@ -256,93 +255,57 @@ func BenchmarkScaleTagList(b *testing.B) {
 // BenchmarkScalePutManifest10Layers: a manifest PUT by tag of an image whose
 // config and 10 layers were just uploaded (each under a lease the manifest
 // takes over).
-func BenchmarkScalePutManifest10Layers(b *testing.B) {
-	st := openScale(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		tag, blobs, fresh := st.newImage(false)
-		st.upload(b, fresh, false)
-		body := imageBody(blobs)
-		b.StartTimer()
-		if _, err := st.reg.PutManifest(scaleRepo, "", []string{tag}, MediaTypeOCIManifest, body); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkScalePutManifest10Layers(b *testing.B) { benchPutManifest(b, false) }
 
 // BenchmarkScalePutManifestSharedLayers: the same with 9 of the 10 layers
 // in use by other images already (a new image on a common base).
-func BenchmarkScalePutManifestSharedLayers(b *testing.B) {
+func BenchmarkScalePutManifestSharedLayers(b *testing.B) { benchPutManifest(b, true) }
+
+func benchPutManifest(b *testing.B, shared bool) {
 	st := openScale(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		tag, blobs, fresh := st.newImage(true)
-		st.upload(b, fresh, false)
-		body := imageBody(blobs)
+		tag, body, _ := st.stage(b, shared, false)
 		b.StartTimer()
-		if _, err := st.reg.PutManifest(scaleRepo, "", []string{tag}, MediaTypeOCIManifest, body); err != nil {
-			b.Fatal(err)
-		}
+		st.put(b, tag, body)
 	}
 }
 
 // BenchmarkScaleDeleteTagCascade: deleting the only tag of an image frees
 // the manifest, its config and its 10 layers, and removes their files,
 // before it returns.
-func BenchmarkScaleDeleteTagCascade(b *testing.B) {
-	st := openScale(b)
-	var last []string
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		for _, d := range last {
-			if _, err := os.Stat(st.reg.blobs.Driver().(*local.Driver).BlobFile(digest.Digest(d))); !os.IsNotExist(err) {
-				b.Fatalf("the file of freed blob %s: %v", d, err)
-			}
-		}
-		tag, blobs, fresh := st.newImage(false)
-		st.upload(b, fresh, true)
-		if _, err := st.reg.PutManifest(scaleRepo, "", []string{tag}, MediaTypeOCIManifest, imageBody(blobs)); err != nil {
-			b.Fatal(err)
-		}
-		last = fresh
-		b.StartTimer()
-		freed, err := st.reg.DeleteTag(scaleRepo, tag)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if freed != 11*1000 {
-			b.Fatalf("freed %d bytes, want %d", freed, 11*1000)
-		}
-	}
-}
+func BenchmarkScaleDeleteTagCascade(b *testing.B) { benchDeleteTag(b, false) }
 
 // BenchmarkScaleDeleteTagShared: deleting the tag of an image on a common
 // base frees the manifest, its config and one layer; 9 layers stay.
-func BenchmarkScaleDeleteTagShared(b *testing.B) {
+func BenchmarkScaleDeleteTagShared(b *testing.B) { benchDeleteTag(b, true) }
+
+func benchDeleteTag(b *testing.B, shared bool) {
 	st := openScale(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		tag, blobs, fresh := st.newImage(true)
-		st.upload(b, fresh, true)
-		if _, err := st.reg.PutManifest(scaleRepo, "", []string{tag}, MediaTypeOCIManifest, imageBody(blobs)); err != nil {
-			b.Fatal(err)
-		}
+		tag, body, fresh := st.stage(b, shared, true)
+		st.put(b, tag, body)
 		b.StartTimer()
 		freed, err := st.reg.DeleteTag(scaleRepo, tag)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if freed != 2*1000 {
-			b.Fatalf("freed %d bytes, want %d", freed, 2*1000)
+		b.StopTimer()
+		// What was freed is the image's own blobs, and their bytes are gone.
+		if want := int64(len(fresh)) * 1000; freed != want {
+			b.Fatalf("freed %d bytes, want %d", freed, want)
 		}
+		for _, d := range fresh {
+			if ok, err := st.reg.Blobs().Has(digest.Digest(d)); err != nil || ok {
+				b.Fatalf("the bytes of freed blob %s: stored %v, %v", d, ok, err)
+			}
+		}
+		b.StartTimer()
 	}
 }
 

@@ -1,4 +1,4 @@
-package refcount
+package refcount_test
 
 import (
 	"errors"
@@ -9,21 +9,15 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/blobs"
-	"github.com/kvreg/kvreg/blobs/local"
-	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount/regtest"
 	"github.com/opencontainers/go-digest"
 )
 
 // Upload sessions that received nothing for --upload-timeout are removed;
 // fresh ones and those caught in a commit are not.
 func TestExpireUploads(t *testing.T) {
-	root := t.TempDir()
-	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
-	reg, err := OpenRoot(root, kv.Options{}, Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+	reg := regtest.Open(t, regtest.Options{})
+	now := reg.Clock.Now()
 	start := func(repo string, age time.Duration) string {
 		id, err := reg.StartUpload(repo)
 		if err != nil {
@@ -32,7 +26,7 @@ func TestExpireUploads(t *testing.T) {
 		if _, err := reg.AppendUpload(repo, id, 0, strings.NewReader("some bytes"), 0); err != nil {
 			t.Fatal(err)
 		}
-		data := reg.blobs.Driver().(*local.Driver).UploadFile(id)
+		data := localFiles(t, reg.Registry).UploadFile(id)
 		if err := os.Chtimes(data, now.Add(-age), now.Add(-age)); err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +38,7 @@ func TestExpireUploads(t *testing.T) {
 	// A session in the middle of a commit: its bytes promoted to a blob,
 	// the blob not recorded yet.
 	committing := start("b", 48*time.Hour)
-	if _, err := reg.blobs.Driver().Promote(committing, digest.FromString("some bytes")); err != nil {
+	if _, err := reg.Blobs().Driver().Promote(committing, digest.FromString("some bytes")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -58,7 +52,7 @@ func TestExpireUploads(t *testing.T) {
 	if _, err := reg.UploadSize("a", old); !errors.Is(err, blobs.ErrUploadUnknown) {
 		t.Errorf("old session: %v, want unknown", err)
 	}
-	ids, err := reg.blobs.Uploads()
+	ids, err := reg.Blobs().Uploads()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +64,13 @@ func TestExpireUploads(t *testing.T) {
 			t.Errorf("session %s: %d %v, want kept", c.id, size, err)
 		}
 	}
-	if info, err := reg.blobs.Driver().Upload(committing); err != nil || info.Promoting == "" {
+	if info, err := reg.Blobs().Driver().Upload(committing); err != nil || info.Promoting == "" {
 		t.Errorf("committing session touched: %+v, %v", info, err)
+	}
+	// The commit never finishes here; a restart recovers what it left, so
+	// that the store ends clean.
+	reg.Reopen()
+	if _, err := reg.Blobs().Driver().Upload(committing); err == nil {
+		t.Error("the interrupted commit survived a restart")
 	}
 }

@@ -1,4 +1,4 @@
-package refcount
+package refcount_test
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/regtest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -20,33 +22,33 @@ import (
 // before the second deletion removed the file. On restart nothing says the
 // file is to go: an orphan file.
 func TestLaterTombstoneOutlivesAnEarlierRemoval(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, regtest.Options{})
 	const repo = "tomb/x"
 	data := []byte("the same bytes, deleted twice")
 	d := digest.FromBytes(data)
 	put := func() {
 		t.Helper()
-		if _, err := f.reg.PutBlob(repo, d, bytes.NewReader(data), int64(len(data)), 0); err != nil {
+		if _, err := f.PutBlob(repo, d, bytes.NewReader(data), int64(len(data)), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	deleteLinkTx := func(tx *kv.Tx, c *change) error {
+	deleteLinkTx := func(tx *kv.Tx, c *refcount.Change) error {
 		l, ok, err := tx.Link(repo, string(d))
 		if err != nil || !ok {
 			return fmt.Errorf("link of %s: %v, %v", d, ok, err)
 		}
-		return f.reg.deleteLinkTx(tx, c, repo, string(d), l)
+		return f.DeleteLinkTx(tx, c, repo, string(d), l)
 	}
 	put()
-	c1, err := f.reg.updateTx(deleteLinkTx) // first deletion; its files not yet removed
+	c1, err := f.UpdateTx(deleteLinkTx) // first deletion; its files not yet removed
 	if err != nil {
 		t.Fatal(err)
 	}
 	put() // uploaded again: the file is still there, the record comes back
-	_, err = f.reg.updateTx(func(tx *kv.Tx, c *change) error {
+	_, err = f.UpdateTx(func(tx *kv.Tx, c *refcount.Change) error {
 		// The first deletion's file removal runs while this one is open.
 		done := make(chan error, 1)
-		go func() { done <- f.reg.finish(c1) }()
+		go func() { done <- f.Finish(c1) }()
 		if err := <-done; err != nil {
 			return err
 		}
@@ -59,7 +61,7 @@ func TestLaterTombstoneOutlivesAnEarlierRemoval(t *testing.T) {
 	tombstone := func() bool {
 		t.Helper()
 		var tomb bool
-		err := f.reg.db.View(func(tx *kv.Tx) error {
+		err := f.DB().View(func(tx *kv.Tx) error {
 			var err error
 			_, tomb, err = tx.Tombstone(string(d))
 			return err
@@ -76,8 +78,8 @@ func TestLaterTombstoneOutlivesAnEarlierRemoval(t *testing.T) {
 	f.blob("tomb/other", 10) // any other write
 	tomb = tombstone()
 	t.Logf("after the next write: tombstone %v, file %v", tomb, f.exists(d))
-	f.reopen() // kill -9 before the second deletion removed the file
-	if p := f.check(); len(p) != 0 {
+	f.Reopen() // kill -9 before the second deletion removed the file
+	if p := f.Problems(); len(p) != 0 {
 		t.Fatalf("after restart: %v", kinds(p))
 	}
 	if f.exists(d) {

@@ -1,0 +1,33 @@
+package refcount
+
+import "github.com/kvreg/kvreg/kv"
+
+// What the external tests need of the write path below the public calls:
+// a transaction whose after-commit work they run themselves, to stage the
+// interleavings of a crash or a race.
+
+// Change is what a write transaction did that must be acted on after it
+// commits.
+type Change = change
+
+// UpdateTx runs fn in a write transaction as every write does; the caller
+// finishes the change (or leaves it unfinished, as a crash would).
+func (r *Registry) UpdateTx(fn func(tx *kv.Tx, c *Change) error) (*Change, error) {
+	return r.updateTx(fn)
+}
+
+// Finish acts on a committed change: used pins forgotten, the files of
+// freed blobs removed.
+func (r *Registry) Finish(c *Change) error { return r.finish(c) }
+
+// LinkBlobTx records d in repo as a finished upload does: a link under a
+// lease.
+func (r *Registry) LinkBlobTx(tx *kv.Tx, c *Change, repo, d string, size int64) error {
+	return r.linkBlobTx(tx, c, repo, d, size)
+}
+
+// DeleteLinkTx removes the link l of repo to d as a delete does, and the
+// blob record with it if it was the last.
+func (r *Registry) DeleteLinkTx(tx *kv.Tx, c *Change, repo, d string, l kv.Link) error {
+	return r.deleteLinkTx(tx, c, repo, d, l)
+}
