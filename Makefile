@@ -26,10 +26,11 @@ test: vet
 	$(MAKE) race
 	$(MAKE) fuzz FUZZTIME=5s
 
-# The race tests, and the backends' conformance suites (concurrent writers
-# among them), under the race detector.
+# The race tests, refcount's whole suite, and the backends' conformance
+# suites (concurrent writers among them), under the race detector.
 race:
-	$(GO) test -race -count=1 -timeout 10m -run 'Race|Concurrent' ./api/ ./refcount/ ./blobs/
+	$(GO) test -race -count=1 -timeout 10m -run 'Race|Concurrent' ./api/ ./blobs/
+	$(GO) test -race -count=1 -timeout 10m ./refcount/
 	$(GO) test -race -count=1 -timeout 10m -run 'Conformance' ./kv/bolt/ ./blobs/local/
 
 FUZZTIME ?= 10s
