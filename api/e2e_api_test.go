@@ -37,7 +37,7 @@ func TestE2ESHA512AndRange(t *testing.T) {
 	r.pushManifest("s512", "v1", img)
 	r.pull("s512", "v1", img)
 	if !r.hasBlobFile(l1) || !r.hasBlobFile(l2) {
-		t.Fatalf("sha512 blob files missing: %v", blobFiles(t, r.root))
+		t.Fatalf("sha512 blob files missing: %v", r.blobFiles())
 	}
 
 	g := r.get("/v2/s512/blobs/"+l1.Digest, hdr("Range", "bytes=100-1099"))
@@ -59,7 +59,7 @@ func TestE2ESHA512AndRange(t *testing.T) {
 	// The HEAD above pinned l1 for the pin window (a push may have asked);
 	// everything else went with the manifest.
 	r.expectBlobFiles([]blob{l1})
-	r.clock.Advance(11 * time.Minute)
+	r.reg.Clock.Advance(11 * time.Minute)
 	r.sweep()
 	r.expectBlobFiles()
 	r.checkInvariants()
@@ -187,7 +187,7 @@ func TestE2EReadOnly(t *testing.T) {
 	img := randomOCIImage(rng, nil, 3<<10)
 	r.pushImage("ro", "v1", img)
 
-	ro := httptest.NewServer(api.New(r.reg, api.Config{ReadOnly: true}))
+	ro := httptest.NewServer(api.New(r.reg.Registry, api.Config{ReadOnly: true}))
 	defer ro.Close()
 	rr := *r
 	rr.srv = ro

@@ -374,8 +374,8 @@ func TestE2EBadInput(t *testing.T) {
 			rr.t = t
 			// What a row must leave as it found it (each row against its own
 			// starting point, so that one row's leftovers fail only that row).
-			filesBefore := blobFiles(t, rr.root)
-			uploadsBefore := uploadEntries(t, rr.root)
+			filesBefore := rr.blobFiles()
+			uploadsBefore := rr.uploadEntries()
 			catalogBefore := rr.catalog()
 			tagsBefore, _ := rr.tags("good/img")
 			resp := c.run(&rr)
@@ -400,10 +400,10 @@ func TestE2EBadInput(t *testing.T) {
 				c.after(t, &rr, resp)
 			}
 			// Nothing left behind.
-			if files := blobFiles(t, rr.root); !sameFiles(files, filesBefore) {
+			if files := rr.blobFiles(); !sameFiles(files, filesBefore) {
 				t.Errorf("blob files changed: %v, were %v", files, filesBefore)
 			}
-			if ups := uploadEntries(t, rr.root); !equalSets(ups, uploadsBefore) {
+			if ups := rr.uploadEntries(); !equalSets(ups, uploadsBefore) {
 				t.Errorf("uploads left behind: %v, were %v", ups, uploadsBefore)
 			}
 			if cat := rr.catalog(); !equalSets(cat, catalogBefore) {

@@ -74,13 +74,16 @@ func TestE2EDeleteFreesSpace(t *testing.T) {
 	r.expectNoUploads()
 	r.expectBlobFiles(img.Blobs())
 
-	before := dirSize(t, r.root)
+	storedBefore, diskBefore := r.storedSize()
 	resp := r.del("/v2/big/manifests/v1")
 	expectStatus(t, "DELETE by tag", resp, http.StatusAccepted)
-	after := dirSize(t, r.root)
+	storedAfter, diskAfter := r.storedSize()
 
-	if freed := before - after; freed < 3*layer {
-		t.Fatalf("DELETE freed %d bytes of the data directory, want at least %d (before %d, after %d)", freed, 3*layer, before, after)
+	if freed := storedBefore - storedAfter; freed < 3*layer {
+		t.Fatalf("DELETE freed %d bytes of the blob store, want at least %d (before %d, after %d)", freed, 3*layer, storedBefore, storedAfter)
+	}
+	if freed := diskBefore - diskAfter; freed < 3*layer {
+		t.Fatalf("DELETE freed %d bytes of the data directory, want at least %d (before %d, after %d)", freed, 3*layer, diskBefore, diskAfter)
 	}
 	r.expectManifestGone("big", img.Digest)
 	r.checkInvariants()
@@ -99,18 +102,18 @@ func TestE2ETwoTagsOneDigest(t *testing.T) {
 	r.pushManifest("two", "t2", img)
 	r.expectTags("two", "t1", "t2")
 
-	filesBefore := blobFiles(t, r.root)
-	sizeBefore := dirSize(t, r.root)
+	filesBefore := r.blobFiles()
+	storedBefore, diskBefore := r.storedSize()
 	expectStatus(t, "DELETE t1", r.del("/v2/two/manifests/t1"), http.StatusAccepted)
 	r.expectManifestGone("two", "t1")
 	r.pull("two", "t2", img)
 	r.pull("two", img.Digest, img)
 	r.expectTags("two", "t2")
-	if after := blobFiles(t, r.root); !sameFiles(filesBefore, after) {
+	if after := r.blobFiles(); !sameFiles(filesBefore, after) {
 		t.Fatalf("deleting one of two tags changed the blob files: before %v, after %v", filesBefore, after)
 	}
-	if sizeAfter := dirSize(t, r.root); sizeAfter != sizeBefore {
-		t.Fatalf("deleting one of two tags changed the data size: %d -> %d", sizeBefore, sizeAfter)
+	if storedAfter, diskAfter := r.storedSize(); storedAfter != storedBefore || diskAfter != diskBefore {
+		t.Fatalf("deleting one of two tags changed the data size: stored %d -> %d, disk %d -> %d", storedBefore, storedAfter, diskBefore, diskAfter)
 	}
 	r.checkInvariants(img.Blobs())
 

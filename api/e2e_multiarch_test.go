@@ -50,7 +50,7 @@ func TestE2EMultiArch(t *testing.T) {
 		r.expectManifestGone("multi", m.Digest)
 	}
 	gone := []blob{*child1.Config, child1.Layers[1], *child2.Config, child2.Layers[0], child2.Layers[1]}
-	files := blobFiles(t, r.root)
+	files := r.blobFiles()
 	for _, b := range gone {
 		if _, ok := files[b.Digest]; ok {
 			t.Errorf("file of %s, used only by the deleted index's children, is still on disk", b.Digest)

@@ -28,7 +28,7 @@ func TestE2EOverwriteFreesOldImage(t *testing.T) {
 	resp := r.get("/v2/app/manifests/"+a.Digest, nil)
 	expectError(t, "GET old manifest by digest", resp, http.StatusNotFound, "MANIFEST_UNKNOWN")
 	// ...the files of A's own layers and config are gone, the base layer's is not.
-	files := blobFiles(t, r.root)
+	files := r.blobFiles()
 	for _, x := range aOnly {
 		if _, ok := files[x.Digest]; ok {
 			t.Errorf("file of %s, used only by the overwritten image, is still on disk", x.Digest)

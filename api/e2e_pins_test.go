@@ -38,7 +38,7 @@ func TestE2EPinCoversPushAfterDelete(t *testing.T) {
 	r.checkInvariants(b.Blobs())
 
 	// Long after every window, B still pulls: its manifest holds the layer.
-	r.clock.Advance(3 * time.Hour)
+	r.reg.Clock.Advance(3 * time.Hour)
 	r.sweep()
 	r.pull("pin", "b", b)
 	r.checkInvariants(b.Blobs())
@@ -50,7 +50,7 @@ func TestE2EPinCoversPushAfterDelete(t *testing.T) {
 		t.Fatalf("a pinned layer was deleted inside its pin window")
 	}
 	expectStatus(t, "GET pinned base", r.get("/v2/pin/blobs/"+base.Digest, nil), http.StatusOK)
-	r.clock.Advance(11 * time.Minute)
+	r.reg.Clock.Advance(11 * time.Minute)
 	r.sweep()
 	r.expectBlobGone("pin", base)
 	r.checkInvariants()

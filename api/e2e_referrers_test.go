@@ -132,7 +132,7 @@ func TestE2EReferrers(t *testing.T) {
 	check(idx, art2)
 
 	// The subject holds it now, not only its lease: it outlives the grace.
-	r.clock.Advance(2 * time.Hour)
+	r.reg.Clock.Advance(2 * time.Hour)
 	r.sweep()
 	r.pull("ref", art2.Digest, art2)
 	idx, _ = r.referrers("ref", s2.Digest, "")

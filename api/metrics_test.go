@@ -6,15 +6,12 @@ import (
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kvreg/kvreg/api"
-	"github.com/kvreg/kvreg/kv"
-	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/regtest"
 )
 
 // scrape reads /metrics into series -> value (series as printed, labels
@@ -129,17 +126,11 @@ func TestMetricsAuth(t *testing.T) {
 // kvreg rm through the admin socket counts what it reclaims in the same
 // metrics as the API's deletes.
 func TestMetricsCountAdminRemovals(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "data")
-	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	s := api.New(reg, api.Config{})
-	main, admin := httptest.NewServer(s), httptest.NewServer(s.Admin())
-	defer main.Close()
+	reg := regtest.Open(t, regtest.Options{})
+	s := api.New(reg.Registry, api.Config{})
+	r := serve(t, reg, s)
+	admin := httptest.NewServer(s.Admin())
 	defer admin.Close()
-	r := &testRegistry{t: t, root: root, reg: reg, srv: main, client: &http.Client{Timeout: time.Minute}}
 	img := randomOCIImage(rand.New(rand.NewSource(82)), nil, 6<<10)
 	var blobBytes int64
 	for _, b := range img.Blobs() {

@@ -20,7 +20,6 @@ import (
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -88,30 +87,18 @@ func (s *raceStats) report() string {
 
 type raceEnv struct {
 	t     *testing.T
-	root  string
 	reg   *refcount.Registry
 	srv   *httptest.Server
 	stats *raceStats
 }
 
-// newRaceEnv opens a registry on the real clock (leases of an hour, pins of
-// ten minutes: nothing expires while a test runs) and serves it on loopback.
+// newRaceEnv opens a registry through regtest (leases of an hour, pins of
+// ten minutes, a clock that stands still: nothing expires while a test
+// runs) and serves it on loopback.
 func newRaceEnv(t *testing.T) *raceEnv {
 	t.Helper()
-	root := filepath.Join(t.TempDir(), "data")
-	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(New(reg, Config{}))
-	e := &raceEnv{t: t, root: root, reg: reg, srv: srv, stats: &raceStats{}}
-	t.Cleanup(func() {
-		srv.Close()
-		if err := reg.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return e
+	reg, srv := serveRegistry(t, Config{})
+	return &raceEnv{t: t, reg: reg.Registry, srv: srv, stats: &raceStats{}}
 }
 
 // raceClient is one client with its own connections. Its methods may run
@@ -505,7 +492,7 @@ func (e *raceEnv) verify() map[string]string {
 			t.Errorf("manifest %s@%s is stored but does not pull", n.repo, n.manifest)
 		}
 	}
-	if ids := storedUploads(t, e.root); len(ids) != 0 {
+	if ids := storedUploads(t, e.reg); len(ids) != 0 {
 		t.Errorf("uploads left: %d", len(ids))
 	}
 	if t.Failed() {
@@ -517,12 +504,12 @@ func (e *raceEnv) verify() map[string]string {
 // blobFileCount is the number of blobs stored.
 func (e *raceEnv) blobFileCount() int {
 	n := 0
-	openBlobs(e.t, e.root).Walk(func(digest.Digest, string, int64) error { n++; return nil })
+	e.reg.Blobs().Walk(func(digest.Digest, string, int64) error { n++; return nil })
 	return n
 }
 
 func (e *raceEnv) hasBlobFile(b raceBlob) bool {
-	got, err := storedBlob(e.t, e.root, digest.Digest(b.digest))
+	got, err := storedBlob(e.reg, digest.Digest(b.digest))
 	if err == nil && !bytes.Equal(got, b.data) {
 		e.t.Errorf("blob file %s holds other bytes", b.digest)
 	}
@@ -1058,7 +1045,7 @@ func TestRaceTwoUploadsOfOneDigest(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if ids := storedUploads(t, e.root); len(ids) != 0 {
+		if ids := storedUploads(t, e.reg); len(ids) != 0 {
 			t.Fatalf("%s: %d uploads left", what, len(ids))
 		}
 		e.checkClean(what)

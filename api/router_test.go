@@ -48,7 +48,7 @@ func TestRouterAnswers404And405ThroughTheErrorBody(t *testing.T) {
 // path does not take.
 func TestAdminRouterAnswersUnknownPathsWithItsJSON(t *testing.T) {
 	r := startRegistry(t, regOptions{})
-	admin := httptest.NewServer(api.NewAdmin(r.reg))
+	admin := httptest.NewServer(api.NewAdmin(r.reg.Registry))
 	defer admin.Close()
 	for _, tc := range []struct {
 		method, path string

@@ -67,7 +67,7 @@ func TestSecurityTable(t *testing.T) {
 		sessions[repo] = alice.startUpload(repo)
 	}
 	extra := randomLayer(rng, mtOCILayer, 1<<10)
-	parent := filepath.Dir(r.root)
+	parent := filepath.Dir(r.reg.Root)
 	before := snapshot(t, parent)
 
 	badCredentials := []struct{ name, header string }{
