@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -187,10 +186,7 @@ func TestE2EReadOnly(t *testing.T) {
 	img := randomOCIImage(rng, nil, 3<<10)
 	r.pushImage("ro", "v1", img)
 
-	ro := httptest.NewServer(api.New(r.reg.Registry, api.Config{ReadOnly: true}))
-	defer ro.Close()
-	rr := *r
-	rr.srv = ro
+	rr := r.also(api.New(r.reg.Registry, api.Config{ReadOnly: true}))
 	rr.pull("ro", "v1", img)
 	extra := randomLayer(rng, mtOCILayer, 1<<10)
 	for _, c := range []struct {

@@ -27,14 +27,7 @@ func TestE2ERetagDockerStyleThenDelete(t *testing.T) {
 	expectStatus(t, "DELETE t1", r.del("/v2/dock/manifests/t1"), http.StatusAccepted)
 	expectStatus(t, "DELETE t2", r.del("/v2/dock/manifests/t2"), http.StatusAccepted)
 	r.expectManifestGone("dock", img.Digest)
-	for _, b := range img.Blobs() {
-		if r.hasBlobFile(b) {
-			t.Errorf("file of %s is still on disk after its only image was deleted", b.Digest)
-		}
-	}
-	for _, b := range img.Blobs() {
-		r.expectBlobGone("dock", b)
-	}
+	r.expectBlobsFreed("dock", img.Blobs())
 	r.checkInvariants()
 }
 
@@ -53,14 +46,7 @@ func TestE2ERetagReuploadThenDelete(t *testing.T) {
 	expectStatus(t, "DELETE by digest", r.del("/v2/reup/manifests/"+img.Digest), http.StatusAccepted)
 	r.expectManifestGone("reup", "t1")
 	r.expectManifestGone("reup", "t2")
-	for _, b := range img.Blobs() {
-		if r.hasBlobFile(b) {
-			t.Errorf("file of %s is still on disk after its only image was deleted", b.Digest)
-		}
-	}
-	for _, b := range img.Blobs() {
-		r.expectBlobGone("reup", b)
-	}
+	r.expectBlobsFreed("reup", img.Blobs())
 	r.checkInvariants()
 }
 

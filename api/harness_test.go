@@ -91,6 +91,13 @@ func serve(t testing.TB, reg *regtest.Registry, h http.Handler) *testRegistry {
 	}
 }
 
+// also serves h, another handler over the same registry, on its own
+// loopback port until the test ends.
+func (r *testRegistry) also(h http.Handler) *testRegistry {
+	r.t.Helper()
+	return serve(r.t, r.reg, h)
+}
+
 // ---- HTTP ----
 
 type response struct {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"math/rand"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,8 +128,7 @@ func TestMetricsCountAdminRemovals(t *testing.T) {
 	reg := regtest.Open(t, regtest.Options{})
 	s := api.New(reg.Registry, api.Config{})
 	r := serve(t, reg, s)
-	admin := httptest.NewServer(s.Admin())
-	defer admin.Close()
+	admin := r.also(s.Admin()).srv
 	img := randomOCIImage(rand.New(rand.NewSource(82)), nil, 6<<10)
 	var blobBytes int64
 	for _, b := range img.Blobs() {

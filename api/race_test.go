@@ -773,9 +773,7 @@ func TestRaceReuploadWhileLastReferenceDeleted(t *testing.T) {
 		// Clean up: nothing is left once the new tag goes.
 		r := setup.do("tag DELETE", http.MethodDelete, "/v2/"+target+"/manifests/new", nil, nil)
 		setup.expect(what+": cleanup", r, http.StatusAccepted)
-		if n := e.blobFileCount(); n != 0 {
-			t.Fatalf("%s: %d blob files left after deleting every tag", what, n)
-		}
+		e.expectEmpty(what)
 	}
 	e.verify()
 	t.Logf("%d iterations; %s", i, e.stats.report())
@@ -852,15 +850,22 @@ func TestRaceHeadSaysExistsWhileLastReferenceDeleted(t *testing.T) {
 			r := setup.do("blob DELETE", http.MethodDelete, "/v2/"+repo+"/blobs/"+bl.digest, nil, nil)
 			setup.expect(what+": cleanup", r, http.StatusAccepted, http.StatusNotFound)
 		}
-		e.checkClean(what)
-		if n := e.blobFileCount(); n != 0 {
-			t.Fatalf("%s: %d blob files left after cleanup", what, n)
-		}
+		e.expectEmpty(what)
 	}
 	e.verify()
 	t.Logf("%d iterations, outcomes %v; %s", i, outcomes, e.stats.report())
 	for _, s := range broken {
 		t.Error(s)
+	}
+}
+
+// expectEmpty requires, once a round has cleaned up after itself, the
+// invariant checker to find nothing and the blob store to hold nothing.
+func (e *raceEnv) expectEmpty(what string) {
+	e.t.Helper()
+	e.checkClean(what)
+	if n := e.blobFileCount(); n != 0 {
+		e.t.Fatalf("%s: %d blob files left after cleanup", what, n)
 	}
 }
 
@@ -940,10 +945,7 @@ func TestRaceManifestPutVsBlobDelete(t *testing.T) {
 		default:
 			t.Fatalf("%s: not one of the two allowed outcomes", what)
 		}
-		e.checkClean(what)
-		if n := e.blobFileCount(); n != 0 {
-			t.Fatalf("%s: %d blob files left after cleanup", what, n)
-		}
+		e.expectEmpty(what)
 	}
 	e.verify()
 	t.Logf("%d iterations, winners %v; %s", i, wins, e.stats.report())
@@ -991,10 +993,7 @@ func TestRaceIndexPutVsChildDelete(t *testing.T) {
 		default:
 			t.Fatalf("%s: not one of the two allowed outcomes", what)
 		}
-		e.checkClean(what)
-		if n := e.blobFileCount(); n != 0 {
-			t.Fatalf("%s: %d blob files left after cleanup", what, n)
-		}
+		e.expectEmpty(what)
 	}
 	e.verify()
 	t.Logf("%d iterations, winners %v; %s", i, wins, e.stats.report())
@@ -1063,9 +1062,7 @@ func TestRaceTwoUploadsOfOneDigest(t *testing.T) {
 			r := setup.do("tag DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/"+fmt.Sprint("v", k), nil, nil)
 			setup.expect(what+": cleanup", r, http.StatusAccepted)
 		}
-		if n := e.blobFileCount(); n != 0 {
-			t.Fatalf("%s: %d blob files left after cleanup", what, n)
-		}
+		e.expectEmpty(what)
 	}
 	e.verify()
 	t.Logf("%d iterations; %s", i, e.stats.report())
