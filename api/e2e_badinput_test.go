@@ -350,15 +350,14 @@ func TestE2EBadInput(t *testing.T) {
 
 	for _, c := range rows {
 		t.Run(c.name, func(t *testing.T) {
-			rr := *r
-			rr.t = t
+			rr := r.in(t)
 			// What a row must leave as it found it (each row against its own
 			// starting point, so that one row's leftovers fail only that row).
 			filesBefore := rr.blobFiles()
 			uploadsBefore := rr.uploadEntries()
 			catalogBefore := rr.catalog()
 			tagsBefore, _ := rr.tags("good/img")
-			resp := c.run(&rr)
+			resp := c.run(rr)
 			switch {
 			case c.status != 0 && resp.Status != c.status:
 				t.Errorf("status %d, want %d; body %s", resp.Status, c.status, resp)
@@ -377,7 +376,7 @@ func TestE2EBadInput(t *testing.T) {
 				}
 			}
 			if c.after != nil {
-				c.after(t, &rr, resp)
+				c.after(t, rr, resp)
 			}
 			// Nothing left behind.
 			if files := rr.blobFiles(); !sameFiles(files, filesBefore) {

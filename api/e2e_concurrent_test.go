@@ -29,8 +29,7 @@ func TestE2EConcurrentShareAndDelete(t *testing.T) {
 			w := w
 			t.Run(fmt.Sprint("client", w), func(t *testing.T) {
 				t.Parallel()
-				rr := *r
-				rr.t = t
+				rr := r.in(t)
 				repo := fmt.Sprintf("conc/r%d", w)
 				for i, img := range images[w] {
 					rr.pushImage(repo, "v", img)
@@ -68,8 +67,7 @@ func TestE2EConcurrentShareAndDelete(t *testing.T) {
 			w := w
 			t.Run(fmt.Sprint("client", w), func(t *testing.T) {
 				t.Parallel()
-				rr := *r
-				rr.t = t
+				rr := r.in(t)
 				expectStatus(t, "DELETE", rr.del(fmt.Sprintf("/v2/conc/r%d/manifests/v", w)), http.StatusAccepted)
 			})
 		}

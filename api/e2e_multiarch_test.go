@@ -21,10 +21,7 @@ func TestE2EMultiArch(t *testing.T) {
 
 	// Children by digest, then the index by tag.
 	for _, c := range []manifest{child1, child2} {
-		for _, b := range c.Blobs() {
-			r.pushBlob("multi", b)
-		}
-		resp := r.pushManifest("multi", c.Digest, c)
+		resp := r.pushImage("multi", c.Digest, c)
 		if loc := resp.Header.Get("Location"); loc != "/v2/multi/manifests/"+c.Digest && loc != r.url("/v2/multi/manifests/"+c.Digest) {
 			t.Errorf("PUT child by digest: Location %q", loc)
 		}

@@ -98,6 +98,13 @@ func (r *testRegistry) also(h http.Handler) *testRegistry {
 	return serve(r.t, r.reg, h)
 }
 
+// in is the registry as a subtest sees it: its failures are the subtest's.
+func (r *testRegistry) in(t testing.TB) *testRegistry {
+	c := *r
+	c.t = t
+	return &c
+}
+
 // ---- HTTP ----
 
 type response struct {
