@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"math/rand"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,8 +23,7 @@ func sha512Blob(mediaType string, data []byte) blob {
 // sha512 blobs upload (monolithic and chunked), are referenced by a
 // manifest, pull, and are freed with it; Range requests serve exact slices.
 func TestE2ESHA512AndRange(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(14))
+	r, rng := startSeeded(t, 14)
 	l1 := sha512Blob(mtOCILayer, randomBytes(rng, 70<<10))
 	l2 := sha512Blob(mtOCILayer, randomBytes(rng, 33<<10))
 	img := ociImage(configBlob(rng, mtOCIConfig), []blob{l1, l2}, imageOpts{})
@@ -67,8 +65,7 @@ func TestE2ESHA512AndRange(t *testing.T) {
 // A streamed upload: PATCH bodies without Content-Range (and without
 // Content-Length), then PUT.
 func TestE2EStreamedUpload(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(15))
+	r, rng := startSeeded(t, 15)
 	b := randomLayer(rng, mtOCILayer, 300<<10)
 	img := ociImage(configBlob(rng, mtOCIConfig), []blob{b}, imageOpts{})
 	r.pushBlob("stream", *img.Config)
@@ -100,8 +97,7 @@ func TestE2EStreamedUpload(t *testing.T) {
 
 // Tag and catalog listings paginate with n and last and a Link header.
 func TestE2EListingPagination(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(16))
+	r, rng := startSeeded(t, 16)
 	img := randomOCIImage(rng, nil, 1<<10)
 	r.pushImage("pages/a", "t0", img)
 	tags := []string{"t0", "t1", "t2", "t3", "t4"}
@@ -163,8 +159,7 @@ func TestE2EListingPagination(t *testing.T) {
 
 // A manifest pushed by digest with tag query parameters gets those tags.
 func TestE2EPushByDigestWithTags(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(17))
+	r, rng := startSeeded(t, 17)
 	img := randomOCIImage(rng, nil, 2<<10)
 	for _, b := range img.Blobs() {
 		r.pushBlob("qt", b)
@@ -181,8 +176,7 @@ func TestE2EPushByDigestWithTags(t *testing.T) {
 
 // A read-only server serves pulls and refuses every write, changing nothing.
 func TestE2EReadOnly(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(18))
+	r, rng := startSeeded(t, 18)
 	img := randomOCIImage(rng, nil, 3<<10)
 	r.pushImage("ro", "v1", img)
 

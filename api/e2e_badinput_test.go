@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"io"
-	"math/rand"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,8 +13,7 @@ import (
 // Every malformed request gets a 4xx with the spec's error code, and leaves
 // nothing behind: no new blob file, no upload directory, no new repository.
 func TestE2EBadInput(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(8))
+	r, rng := startSeeded(t, 8)
 
 	// A known state: one image in good/img, one blob only in elsewhere.
 	good := randomOCIImage(rng, nil, 8<<10)

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"math/rand"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,8 +11,7 @@ import (
 // no longer has: HEAD is 404 at once, a mount is refused, and pushing the
 // same image again uploads the blobs and then pulls.
 func TestE2EDeleteThenRepush(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(2))
+	r, rng := startSeeded(t, 2)
 	img := randomOCIImage(rng, nil, 64<<10, 32<<10, 1000)
 
 	r.pushImage("nolies", "v1", img)
@@ -61,8 +59,7 @@ func TestE2EDeleteThenRepush(t *testing.T) {
 // Deleting a 60 MB image by tag gives 60 MB of disk back before the DELETE
 // returns, with nothing else run.
 func TestE2EDeleteFreesSpace(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(3))
+	r, rng := startSeeded(t, 3)
 	const layer = 20 << 20
 	img := randomOCIImage(rng, nil, layer, layer, layer)
 
@@ -92,8 +89,7 @@ func TestE2EDeleteFreesSpace(t *testing.T) {
 // Two tags on one digest: deleting one tag frees nothing and leaves the
 // other pullable; deleting the second frees the blobs.
 func TestE2ETwoTagsOneDigest(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(4))
+	r, rng := startSeeded(t, 4)
 	img := randomOCIImage(rng, nil, 40<<10, 20<<10)
 
 	r.pushImage("two", "t1", img)
@@ -128,8 +124,7 @@ func TestE2ETwoTagsOneDigest(t *testing.T) {
 
 // DELETE by digest removes the manifest and every tag on it.
 func TestE2EDeleteByDigestRemovesAllTags(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(41))
+	r, rng := startSeeded(t, 41)
 	keep := randomOCIImage(rng, nil, 10<<10)
 	img := randomOCIImage(rng, nil, 12<<10, 13<<10)
 
@@ -156,8 +151,7 @@ func TestE2EDeleteByDigestRemovesAllTags(t *testing.T) {
 // Accept header, for an OCI image and a Docker schema2 image, and GET serves
 // the exact bytes pushed whatever the Accept header.
 func TestE2EManifestDigestIndependentOfAccept(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(42))
+	r, rng := startSeeded(t, 42)
 	oci := randomOCIImage(rng, nil, 5<<10)
 	dock := randomDockerImage(rng, 6<<10)
 	r.pushImage("accept", "oci", oci)

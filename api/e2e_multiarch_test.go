@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"math/rand"
 	"net/http"
 	"testing"
 )
@@ -10,8 +9,7 @@ import (
 // tag. Deleting the index's tag frees the index, both children and the
 // layers only they use, but not a layer another image of the repository uses.
 func TestE2EMultiArch(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(5))
+	r, rng := startSeeded(t, 5)
 
 	shared := randomLayer(rng, mtOCILayer, 48<<10)
 	child1 := randomOCIImage(rng, []blob{shared}, 30<<10)
@@ -64,8 +62,7 @@ func TestE2EMultiArch(t *testing.T) {
 
 // The same with a Docker manifest list of schema2 children.
 func TestE2EMultiArchDockerList(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(51))
+	r, rng := startSeeded(t, 51)
 	c1 := randomDockerImage(rng, 11<<10)
 	c2 := randomDockerImage(rng, 12<<10)
 	list := index(mtDockerList, c1, c2)
@@ -88,8 +85,7 @@ func TestE2EMultiArchDockerList(t *testing.T) {
 // index and the child only it listed; a nested index is freed through its
 // parent.
 func TestE2EIndexOverwriteSharedChild(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(52))
+	r, rng := startSeeded(t, 52)
 	c1 := randomOCIImage(rng, nil, 4<<10)
 	c2 := randomOCIImage(rng, nil, 5<<10)
 	c3 := randomOCIImage(rng, nil, 6<<10)

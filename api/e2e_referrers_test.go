@@ -59,8 +59,7 @@ func sbomFor(rng *rand.Rand, subject manifest, note string) manifest {
 }
 
 func TestE2EReferrers(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(6))
+	r, rng := startSeeded(t, 6)
 
 	s := randomOCIImage(rng, nil, 20<<10)
 	r.pushImage("ref", "s", s)
@@ -158,8 +157,7 @@ func TestE2EReferrers(t *testing.T) {
 
 // A referrer that is tagged itself survives its subject's deletion.
 func TestE2ETaggedReferrerSurvivesSubject(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(61))
+	r, rng := startSeeded(t, 61)
 	s := randomOCIImage(rng, nil, 4<<10)
 	r.pushImage("tr", "s", s)
 	art := sbomFor(rng, s, "tagged")

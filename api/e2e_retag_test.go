@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"math/rand"
 	"net/http"
 	"testing"
 )
@@ -11,8 +10,7 @@ import (
 // deleting both tags frees the blobs at once. The HEADs pinned the blobs for
 // a push in flight; once the manifest PUT has arrived, that push is over.
 func TestE2ERetagDockerStyleThenDelete(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(9))
+	r, rng := startSeeded(t, 9)
 	img := randomOCIImage(rng, nil, 30<<10, 20<<10)
 
 	if n := r.pushImageLikeDocker("dock", "t1", img); n != len(img.Blobs()) {
@@ -35,8 +33,7 @@ func TestE2ERetagDockerStyleThenDelete(t *testing.T) {
 // (clients that do not HEAD first): the uploads' leases end when the
 // manifest PUT arrives, even though that manifest was already stored.
 func TestE2ERetagReuploadThenDelete(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(91))
+	r, rng := startSeeded(t, 91)
 	img := randomOCIImage(rng, nil, 30<<10, 20<<10)
 
 	r.pushImage("reup", "t1", img)
@@ -54,8 +51,7 @@ func TestE2ERetagReuploadThenDelete(t *testing.T) {
 // deleting or overwriting the tag, frees the image at once: a pull does not
 // hold what it read.
 func TestE2EPullThenDeleteOrOverwrite(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(92))
+	r, rng := startSeeded(t, 92)
 
 	pullLikeContainerd := func(repo, tag string, m manifest) {
 		t.Helper()
@@ -87,8 +83,7 @@ func TestE2EPullThenDeleteOrOverwrite(t *testing.T) {
 // The same for a multi-arch image pushed twice in full (blobs, children by
 // digest, index under a second tag): deleting the index frees everything.
 func TestE2ERetagIndexReuploadThenDelete(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(93))
+	r, rng := startSeeded(t, 93)
 	c1 := randomOCIImage(rng, nil, 3<<10)
 	c2 := randomOCIImage(rng, nil, 4<<10)
 	idx := index(mtOCIIndex, c1, c2)

@@ -72,6 +72,14 @@ func startRegistry(t testing.TB, o regOptions) *testRegistry {
 	return serve(t, reg, api.New(reg.Registry, o.Config))
 }
 
+// startSeeded is what most tests begin with: a registry with the default
+// options and the random source of the test's content, seeded so that
+// every run pushes the same bytes.
+func startSeeded(t testing.TB, seed int64) (*testRegistry, *rand.Rand) {
+	t.Helper()
+	return startRegistry(t, regOptions{}), rand.New(rand.NewSource(seed))
+}
+
 // serve serves h, a handler over reg, on a loopback port. The server stops
 // before regtest checks and closes the registry: cleanups run last first.
 func serve(t testing.TB, reg *regtest.Registry, h http.Handler) *testRegistry {

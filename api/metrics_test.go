@@ -51,8 +51,7 @@ func expectMetric(t testing.TB, m map[string]float64, series string, want float6
 // /metrics after a push shows the push and what is stored; after a delete,
 // the bytes it reclaimed.
 func TestMetricsShowPushAndReclaim(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(81))
+	r, rng := startSeeded(t, 81)
 	img := randomOCIImage(rng, nil, 5<<10, 7<<10)
 	var blobBytes int64
 	for _, b := range img.Blobs() {
