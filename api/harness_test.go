@@ -773,10 +773,21 @@ func (r *testRegistry) checkInvariants(expected ...[]blob) {
 	r.checkRegistry()
 }
 
-// checkRegistry runs refcount's invariant checker (deep) and requires zero problems.
+// checkRegistry runs refcount's invariant checker (deep) and requires zero
+// problems. It reports to r.t, which may be a subtest's (see in), where
+// regtest's own checks report to the test that opened the registry.
 func (r *testRegistry) checkRegistry() {
 	r.t.Helper()
-	r.reg.MustClean()
+	probs, err := r.reg.Check(true)
+	if err != nil {
+		r.t.Fatalf("Check: %v", err)
+	}
+	for _, p := range probs {
+		r.t.Errorf("Check: %s", p)
+	}
+	if len(probs) > 0 {
+		r.t.FailNow()
+	}
 }
 
 // blobFiles lists the blobs the registry's store holds: digest -> size; an
