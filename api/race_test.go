@@ -716,8 +716,7 @@ func TestRaceReuploadWhileLastReferenceDeleted(t *testing.T) {
 	e := newRaceEnv(t)
 	setup, a, b := e.client(), e.client(), e.client()
 	rng := rand.New(rand.NewSource(7))
-	deadline, i := time.Now().Add(raceTimeLimit), 0
-	for ; i < raceIterations && !t.Failed() && time.Now().Before(deadline); i++ {
+	i := e.rounds(raceIterations, func(i int) {
 		layer := raceRandomBlob(rng, 16<<10)
 		old := raceImage(raceConfig(rng), layer)
 		newer := raceImage(raceConfig(rng), layer)
@@ -774,8 +773,7 @@ func TestRaceReuploadWhileLastReferenceDeleted(t *testing.T) {
 		r := setup.do("tag DELETE", http.MethodDelete, "/v2/"+target+"/manifests/new", nil, nil)
 		setup.expect(what+": cleanup", r, http.StatusAccepted)
 		e.expectEmpty(what)
-	}
-	e.verify()
+	})
 	t.Logf("%d iterations; %s", i, e.stats.report())
 }
 
@@ -792,8 +790,7 @@ func TestRaceHeadSaysExistsWhileLastReferenceDeleted(t *testing.T) {
 	const iterations = 60
 	outcomes := map[string]int{}
 	var broken []string
-	deadline, i := time.Now().Add(raceTimeLimit), 0
-	for ; i < iterations && !t.Failed() && time.Now().Before(deadline); i++ {
+	i := e.rounds(iterations, func(i int) {
 		layer := raceRandomBlob(rng, 16<<10)
 		old := raceImage(raceConfig(rng), layer)
 		newer := raceImage(raceConfig(rng), layer)
@@ -851,12 +848,23 @@ func TestRaceHeadSaysExistsWhileLastReferenceDeleted(t *testing.T) {
 			setup.expect(what+": cleanup", r, http.StatusAccepted, http.StatusNotFound)
 		}
 		e.expectEmpty(what)
-	}
-	e.verify()
+	})
 	t.Logf("%d iterations, outcomes %v; %s", i, outcomes, e.stats.report())
 	for _, s := range broken {
 		t.Error(s)
 	}
+}
+
+// rounds runs round(0), round(1), ... until n have run, raceTimeLimit has
+// passed or the test has failed; then it checks the registry as a whole
+// (verify). It returns how many rounds ran.
+func (e *raceEnv) rounds(n int, round func(i int)) int {
+	deadline, i := time.Now().Add(raceTimeLimit), 0
+	for ; i < n && !e.t.Failed() && time.Now().Before(deadline); i++ {
+		round(i)
+	}
+	e.verify()
+	return i
 }
 
 // expectEmpty requires, once a round has cleaned up after itself, the
@@ -893,8 +901,7 @@ func TestRaceManifestPutVsBlobDelete(t *testing.T) {
 	setup, a, b := e.client(), e.client(), e.client()
 	rng := rand.New(rand.NewSource(8))
 	wins := map[string]int{}
-	deadline, i := time.Now().Add(raceTimeLimit), 0
-	for ; i < raceIterations && !t.Failed() && time.Now().Before(deadline); i++ {
+	i := e.rounds(raceIterations, func(i int) {
 		cfg, layer := raceConfig(rng), raceRandomBlob(rng, 8<<10)
 		m := raceImage(cfg, layer)
 		repo := "rb/x"
@@ -946,8 +953,7 @@ func TestRaceManifestPutVsBlobDelete(t *testing.T) {
 			t.Fatalf("%s: not one of the two allowed outcomes", what)
 		}
 		e.expectEmpty(what)
-	}
-	e.verify()
+	})
 	t.Logf("%d iterations, winners %v; %s", i, wins, e.stats.report())
 }
 
@@ -959,8 +965,7 @@ func TestRaceIndexPutVsChildDelete(t *testing.T) {
 	setup, a, b := e.client(), e.client(), e.client()
 	rng := rand.New(rand.NewSource(9))
 	wins := map[string]int{}
-	deadline, i := time.Now().Add(raceTimeLimit), 0
-	for ; i < raceIterations && !t.Failed() && time.Now().Before(deadline); i++ {
+	i := e.rounds(raceIterations, func(i int) {
 		child := raceImage(raceConfig(rng), raceRandomBlob(rng, 4<<10))
 		ix := raceIndex(child)
 		repo := "rb/ix"
@@ -994,8 +999,7 @@ func TestRaceIndexPutVsChildDelete(t *testing.T) {
 			t.Fatalf("%s: not one of the two allowed outcomes", what)
 		}
 		e.expectEmpty(what)
-	}
-	e.verify()
+	})
 	t.Logf("%d iterations, winners %v; %s", i, wins, e.stats.report())
 }
 
@@ -1006,8 +1010,7 @@ func TestRaceTwoUploadsOfOneDigest(t *testing.T) {
 	e := newRaceEnv(t)
 	setup, a, b := e.client(), e.client(), e.client()
 	rng := rand.New(rand.NewSource(10))
-	deadline, i := time.Now().Add(raceTimeLimit), 0
-	for ; i < raceIterations && !t.Failed() && time.Now().Before(deadline); i++ {
+	i := e.rounds(raceIterations, func(i int) {
 		x := raceRandomBlob(rng, 64<<10)
 		ra, rb := "rc/x", "rc/x"
 		if i%2 == 1 {
@@ -1063,8 +1066,7 @@ func TestRaceTwoUploadsOfOneDigest(t *testing.T) {
 			setup.expect(what+": cleanup", r, http.StatusAccepted)
 		}
 		e.expectEmpty(what)
-	}
-	e.verify()
+	})
 	t.Logf("%d iterations; %s", i, e.stats.report())
 }
 
@@ -1076,8 +1078,7 @@ func TestRaceTwoPushesOfOneTag(t *testing.T) {
 	a, b := e.client(), e.client()
 	rng := rand.New(rand.NewSource(11))
 	base := raceRandomBlob(rng, 32<<10)
-	deadline, i := time.Now().Add(raceTimeLimit), 0
-	for ; i < raceIterations && !t.Failed() && time.Now().Before(deadline); i++ {
+	i := e.rounds(raceIterations, func(i int) {
 		ma := raceImage(raceConfig(rng), base, raceRandomBlob(rng, 4<<10))
 		mb := raceImage(raceConfig(rng), base, raceRandomBlob(rng, 4<<10))
 		repo := "rd/x"
@@ -1121,7 +1122,6 @@ func TestRaceTwoPushesOfOneTag(t *testing.T) {
 				t.Fatalf("%s: the winner's blob %s is gone", what, bl.digest)
 			}
 		}
-	}
-	e.verify()
+	})
 	t.Logf("%d iterations; %s", i, e.stats.report())
 }
