@@ -5,16 +5,12 @@ import (
 	"encoding/json"
 	"math/rand"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/kvreg/kvreg/api"
-	"github.com/kvreg/kvreg/kv"
-	"github.com/kvreg/kvreg/refcount"
 )
 
 // A cross-repository mount takes blobs only from repositories the caller
@@ -200,35 +196,22 @@ func TestRequestIDAndAccessLog(t *testing.T) {
 // /healthz says the process answers; /readyz that the database does.
 // Neither asks for credentials.
 func TestHealthAndReadiness(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "data")
-	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api.New(reg, authConfig(t, api.Config{}, teamRules[:3])))
-	defer srv.Close()
-	get := func(p string) (int, string) {
-		resp, err := http.Get(srv.URL + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(resp.Body)
-		return resp.StatusCode, b.String()
-	}
+	r := startRegistry(t, regOptions{Config: authConfig(t, api.Config{}, teamRules[:3])})
 	for _, p := range []string{"/healthz", "/readyz"} {
-		if st, body := get(p); st != 200 || body != "ok\n" {
-			t.Errorf("%s: %d %q", p, st, body)
+		if resp := r.get(p, nil); resp.Status != 200 || string(resp.Body) != "ok\n" {
+			t.Errorf("%s: %d %q", p, resp.Status, resp.Body)
 		}
 	}
-	if err := reg.Close(); err != nil {
+	if err := r.reg.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := get("/readyz"); st != http.StatusServiceUnavailable {
+	if st := r.get("/readyz", nil).Status; st != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with the database closed: %d, want 503", st)
 	}
-	if st, _ := get("/healthz"); st != 200 {
+	if st := r.get("/healthz", nil).Status; st != 200 {
 		t.Errorf("/healthz with the database closed: %d, want 200", st)
 	}
+	// Open the store again, as a restart does, so that it is checked and
+	// closed like every other when the test ends.
+	r.reg.Reopen()
 }

@@ -134,6 +134,23 @@ func snapshot(t testing.TB, dir string) map[string]string {
 	return out
 }
 
+// snapshot is what could change under the registry, seen from t: the
+// blobs and uploads its store lists (on every backend), and every file and
+// directory under the data directory's parent, where a path that escaped
+// its place would write on the local disk.
+func (r *testRegistry) snapshot(t testing.TB) map[string]string {
+	t.Helper()
+	rt := r.in(t)
+	out := snapshot(t, filepath.Dir(r.reg.Root))
+	for d, n := range rt.blobFiles() {
+		out["store: blob "+d] = fmt.Sprintf("%d bytes", n)
+	}
+	for _, id := range rt.uploadEntries() {
+		out["store: upload "+id] = "upload"
+	}
+	return out
+}
+
 // sameSnapshot fails the test with the differences.
 func sameSnapshot(t testing.TB, what string, before, after map[string]string) {
 	t.Helper()

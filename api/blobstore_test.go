@@ -2,41 +2,45 @@ package api
 
 import (
 	"io"
+	"net/http/httptest"
 	"slices"
 	"testing"
 
-	"github.com/kvreg/kvreg/blobs"
+	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/regtest"
 	"github.com/opencontainers/go-digest"
 )
 
-// openBlobs opens the blob store of a data directory beside the running
-// registry, to look at what it stores.
-func openBlobs(t testing.TB, root string) *blobs.Store {
+// serveRegistry opens a registry for the test through regtest (its backend,
+// its clock, a deep fsck when the test ends) and serves the API over it on
+// a loopback port. The server stops before regtest checks and closes the
+// registry: cleanups run last first.
+func serveRegistry(t testing.TB, cfg Config) (*regtest.Registry, *httptest.Server) {
 	t.Helper()
-	bs, err := blobs.Open(root)
-	if err != nil {
-		t.Fatalf("blob store: %v", err)
-	}
-	return bs
+	reg := regtest.Open(t, regtest.Options{})
+	srv := httptest.NewServer(New(reg.Registry, cfg))
+	t.Cleanup(srv.Close)
+	return reg, srv
 }
 
-// storedUploads lists the uploads stored under root.
-func storedUploads(t testing.TB, root string) []string {
+// storedUploads lists the uploads the registry's store holds.
+func storedUploads(t testing.TB, reg *refcount.Registry) []string {
 	t.Helper()
-	ids, err := openBlobs(t, root).Uploads()
+	ids, err := reg.Blobs().Uploads()
 	if err != nil {
 		t.Fatalf("uploads: %v", err)
 	}
 	return ids
 }
 
-func uploadStored(t testing.TB, root, id string) bool {
-	return slices.Contains(storedUploads(t, root), id)
+func uploadStored(t testing.TB, reg *refcount.Registry, id string) bool {
+	t.Helper()
+	return slices.Contains(storedUploads(t, reg), id)
 }
 
-// storedBlob reads the bytes stored for a blob.
-func storedBlob(t testing.TB, root string, d digest.Digest) ([]byte, error) {
-	f, err := openBlobs(t, root).Open(d)
+// storedBlob reads the bytes the registry's store holds for a blob.
+func storedBlob(reg *refcount.Registry, d digest.Digest) ([]byte, error) {
+	f, err := reg.Blobs().Open(d)
 	if err != nil {
 		return nil, err
 	}
@@ -44,9 +48,9 @@ func storedBlob(t testing.TB, root string, d digest.Digest) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-func blobStored(t testing.TB, root string, d digest.Digest) bool {
+func blobStored(t testing.TB, reg *refcount.Registry, d digest.Digest) bool {
 	t.Helper()
-	ok, err := openBlobs(t, root).Has(d)
+	ok, err := reg.Blobs().Has(d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"math/rand"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -25,8 +23,7 @@ func sha512Blob(mediaType string, data []byte) blob {
 // sha512 blobs upload (monolithic and chunked), are referenced by a
 // manifest, pull, and are freed with it; Range requests serve exact slices.
 func TestE2ESHA512AndRange(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(14))
+	r, rng := startSeeded(t, 14)
 	l1 := sha512Blob(mtOCILayer, randomBytes(rng, 70<<10))
 	l2 := sha512Blob(mtOCILayer, randomBytes(rng, 33<<10))
 	img := ociImage(configBlob(rng, mtOCIConfig), []blob{l1, l2}, imageOpts{})
@@ -37,7 +34,7 @@ func TestE2ESHA512AndRange(t *testing.T) {
 	r.pushManifest("s512", "v1", img)
 	r.pull("s512", "v1", img)
 	if !r.hasBlobFile(l1) || !r.hasBlobFile(l2) {
-		t.Fatalf("sha512 blob files missing: %v", blobFiles(t, r.root))
+		t.Fatalf("sha512 blob files missing: %v", r.blobFiles())
 	}
 
 	g := r.get("/v2/s512/blobs/"+l1.Digest, hdr("Range", "bytes=100-1099"))
@@ -59,7 +56,7 @@ func TestE2ESHA512AndRange(t *testing.T) {
 	// The HEAD above pinned l1 for the pin window (a push may have asked);
 	// everything else went with the manifest.
 	r.expectBlobFiles([]blob{l1})
-	r.clock.Advance(11 * time.Minute)
+	r.reg.Clock.Advance(11 * time.Minute)
 	r.sweep()
 	r.expectBlobFiles()
 	r.checkInvariants()
@@ -68,8 +65,7 @@ func TestE2ESHA512AndRange(t *testing.T) {
 // A streamed upload: PATCH bodies without Content-Range (and without
 // Content-Length), then PUT.
 func TestE2EStreamedUpload(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(15))
+	r, rng := startSeeded(t, 15)
 	b := randomLayer(rng, mtOCILayer, 300<<10)
 	img := ociImage(configBlob(rng, mtOCIConfig), []blob{b}, imageOpts{})
 	r.pushBlob("stream", *img.Config)
@@ -101,8 +97,7 @@ func TestE2EStreamedUpload(t *testing.T) {
 
 // Tag and catalog listings paginate with n and last and a Link header.
 func TestE2EListingPagination(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(16))
+	r, rng := startSeeded(t, 16)
 	img := randomOCIImage(rng, nil, 1<<10)
 	r.pushImage("pages/a", "t0", img)
 	tags := []string{"t0", "t1", "t2", "t3", "t4"}
@@ -164,8 +159,7 @@ func TestE2EListingPagination(t *testing.T) {
 
 // A manifest pushed by digest with tag query parameters gets those tags.
 func TestE2EPushByDigestWithTags(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(17))
+	r, rng := startSeeded(t, 17)
 	img := randomOCIImage(rng, nil, 2<<10)
 	for _, b := range img.Blobs() {
 		r.pushBlob("qt", b)
@@ -182,15 +176,11 @@ func TestE2EPushByDigestWithTags(t *testing.T) {
 
 // A read-only server serves pulls and refuses every write, changing nothing.
 func TestE2EReadOnly(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(18))
+	r, rng := startSeeded(t, 18)
 	img := randomOCIImage(rng, nil, 3<<10)
 	r.pushImage("ro", "v1", img)
 
-	ro := httptest.NewServer(api.New(r.reg, api.Config{ReadOnly: true}))
-	defer ro.Close()
-	rr := *r
-	rr.srv = ro
+	rr := r.also(api.New(r.reg.Registry, api.Config{ReadOnly: true}))
 	rr.pull("ro", "v1", img)
 	extra := randomLayer(rng, mtOCILayer, 1<<10)
 	for _, c := range []struct {

@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"io"
-	"math/rand"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,8 +13,7 @@ import (
 // Every malformed request gets a 4xx with the spec's error code, and leaves
 // nothing behind: no new blob file, no upload directory, no new repository.
 func TestE2EBadInput(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(8))
+	r, rng := startSeeded(t, 8)
 
 	// A known state: one image in good/img, one blob only in elsewhere.
 	good := randomOCIImage(rng, nil, 8<<10)
@@ -36,6 +34,25 @@ func TestE2EBadInput(t *testing.T) {
 	}
 	bigAnnotation := strings.Repeat("x", 4<<20+10)
 	oversized := ociImage(*good.Config, good.Layers, imageOpts{Annotations: map[string]string{"pad": bigAnnotation}})
+
+	// inSession runs send on a new upload session in good/img and keeps the
+	// session's Location in the response, for the row's after.
+	inSession := func(send func(r *testRegistry, loc string) response) func(*testRegistry) response {
+		return func(r *testRegistry) response {
+			loc := r.startUpload("good/img")
+			resp := send(r, loc)
+			resp.Header.Set("X-Test-Location", loc)
+			return resp
+		}
+	}
+	// cancelSession ends a session the refused request may have left open
+	// for a retry, as a client would.
+	cancelSession := func(t *testing.T, r *testRegistry, resp response) {
+		d := r.del(sessionOf(resp))
+		if d.Status != http.StatusNoContent && d.Status != http.StatusNotFound {
+			t.Errorf("cancel: %s", d)
+		}
+	}
 
 	type row struct {
 		name   string
@@ -60,33 +77,17 @@ func TestE2EBadInput(t *testing.T) {
 				return r.do(http.MethodPost, "/v2/good/img/blobs/uploads/?digest=md5:"+md5Hex, nil, payload)
 			}},
 		{name: "PUT finishing an upload with a malformed digest", status: 400, code: "DIGEST_INVALID",
-			run: func(r *testRegistry) response {
-				loc := r.startUpload("good/img")
+			run: inSession(func(r *testRegistry, loc string) response {
 				expectStatus(r.t, "PATCH", r.patchChunk(loc, 0, payload), http.StatusAccepted)
-				resp := r.do(http.MethodPut, withQuery(loc, "digest", "sha256:zz"), nil, nil)
-				resp.Header.Set("X-Test-Location", loc)
-				return resp
-			},
-			after: func(t *testing.T, r *testRegistry, resp response) {
-				// The session may stay for a retry; the client can cancel it.
-				d := r.del(resp.Header.Get("X-Test-Location"))
-				if d.Status != http.StatusNoContent && d.Status != http.StatusNotFound {
-					t.Errorf("cancel after a malformed digest: %s", d)
-				}
-			}},
+				return r.do(http.MethodPut, withQuery(loc, "digest", "sha256:zz"), nil, nil)
+			}),
+			// The session may stay for a retry; the client can cancel it.
+			after: cancelSession},
 		{name: "PUT finishing an upload with no digest", status: 400, code: "DIGEST_INVALID",
-			run: func(r *testRegistry) response {
-				loc := r.startUpload("good/img")
-				resp := r.do(http.MethodPut, loc, nil, payload)
-				resp.Header.Set("X-Test-Location", loc)
-				return resp
-			},
-			after: func(t *testing.T, r *testRegistry, resp response) {
-				d := r.del(resp.Header.Get("X-Test-Location"))
-				if d.Status != http.StatusNoContent && d.Status != http.StatusNotFound {
-					t.Errorf("cancel: %s", d)
-				}
-			}},
+			run: inSession(func(r *testRegistry, loc string) response {
+				return r.do(http.MethodPut, loc, nil, payload)
+			}),
+			after: cancelSession},
 		{name: "monolithic POST whose bytes do not match the digest", status: 400, code: "DIGEST_INVALID",
 			run: func(r *testRegistry) response {
 				return r.do(http.MethodPost, "/v2/good/img/blobs/uploads/?digest="+otherDigest, nil, payload)
@@ -104,16 +105,13 @@ func TestE2EBadInput(t *testing.T) {
 				return r.do(http.MethodPost, "/v2/brand/new/blobs/uploads/?digest="+otherDigest, nil, payload)
 			}},
 		{name: "PUT finishing a chunked upload with a mismatched digest", status: 400, code: "DIGEST_INVALID",
-			run: func(r *testRegistry) response {
-				loc := r.startUpload("good/img")
+			run: inSession(func(r *testRegistry, loc string) response {
 				expectStatus(r.t, "PATCH", r.patchChunk(loc, 0, payload), http.StatusAccepted)
-				resp := r.do(http.MethodPut, withQuery(loc, "digest", otherDigest), nil, nil)
-				resp.Header.Set("X-Test-Location", loc)
-				return resp
-			},
+				return r.do(http.MethodPut, withQuery(loc, "digest", otherDigest), nil, nil)
+			}),
 			after: func(t *testing.T, r *testRegistry, resp response) {
 				// The upload is gone.
-				g := r.get(resp.Header.Get("X-Test-Location"), nil)
+				g := r.get(sessionOf(resp), nil)
 				expectError(t, "GET status of the failed upload", g, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
 			}},
 		{name: "PUT with a final chunk and a mismatched digest", status: 400, code: "DIGEST_INVALID",
@@ -150,28 +148,22 @@ func TestE2EBadInput(t *testing.T) {
 				return r.do(http.MethodPatch, "/v2/good/img/blobs/uploads/..%2F..%2Fblobs", nil, payload)
 			}},
 		{name: "upload session used from another repository", status: 404, code: "BLOB_UPLOAD_UNKNOWN",
-			run: func(r *testRegistry) response {
-				loc := r.startUpload("good/img")
+			run: inSession(func(r *testRegistry, loc string) response {
 				id := loc[strings.LastIndex(loc, "/")+1:]
-				resp := r.do(http.MethodPatch, "/v2/elsewhere/blobs/uploads/"+id, nil, payload)
-				resp.Header.Set("X-Test-Location", loc)
-				return resp
-			},
+				return r.do(http.MethodPatch, "/v2/elsewhere/blobs/uploads/"+id, nil, payload)
+			}),
 			after: func(t *testing.T, r *testRegistry, resp response) {
-				expectStatus(t, "cancel in its own repository", r.del(resp.Header.Get("X-Test-Location")), http.StatusNoContent)
+				expectStatus(t, "cancel in its own repository", r.del(sessionOf(resp)), http.StatusNoContent)
 			}},
 		{name: "PATCH chunk starting past the end", status: 416, code: "BLOB_UPLOAD_INVALID",
-			run: func(r *testRegistry) response {
-				loc := r.startUpload("good/img")
-				resp := r.patchChunk(loc, 100, payload[:100])
-				resp.Header.Set("X-Test-Location", loc)
-				return resp
-			},
+			run: inSession(func(r *testRegistry, loc string) response {
+				return r.patchChunk(loc, 100, payload[:100])
+			}),
 			after: func(t *testing.T, r *testRegistry, resp response) {
 				if got := resp.Header.Get("Range"); got != "0-0" {
 					t.Errorf("416: Range %q, want 0-0", got)
 				}
-				loc := resp.Header.Get("X-Test-Location")
+				loc := sessionOf(resp)
 				// Nothing was written: the session still has 0 bytes and
 				// the right chunk is accepted.
 				s := r.get(loc, nil)
@@ -183,18 +175,15 @@ func TestE2EBadInput(t *testing.T) {
 				expectStatus(t, "cancel", r.del(loc), http.StatusNoContent)
 			}},
 		{name: "PATCH chunk repeating bytes already received", status: 416, code: "BLOB_UPLOAD_INVALID",
-			run: func(r *testRegistry) response {
-				loc := r.startUpload("good/img")
+			run: inSession(func(r *testRegistry, loc string) response {
 				expectStatus(r.t, "first chunk", r.patchChunk(loc, 0, payload[:100]), http.StatusAccepted)
-				resp := r.patchChunk(loc, 50, payload[50:150])
-				resp.Header.Set("X-Test-Location", loc)
-				return resp
-			},
+				return r.patchChunk(loc, 50, payload[50:150])
+			}),
 			after: func(t *testing.T, r *testRegistry, resp response) {
 				if got := resp.Header.Get("Range"); got != "0-99" {
 					t.Errorf("416: Range %q, want 0-99", got)
 				}
-				loc := resp.Header.Get("X-Test-Location")
+				loc := sessionOf(resp)
 				s := r.get(loc, nil)
 				if got := s.Header.Get("Range"); got != "0-99" {
 					t.Errorf("status after a refused chunk: Range %q, want 0-99", got)
@@ -314,19 +303,16 @@ func TestE2EBadInput(t *testing.T) {
 				}
 			}},
 		{name: "PATCH with a truncated body (raw)", code: "BLOB_UPLOAD_INVALID",
-			run: func(r *testRegistry) response {
-				loc := r.startUpload("good/img")
+			run: inSession(func(r *testRegistry, loc string) response {
 				expectStatus(r.t, "first chunk", r.patchChunk(loc, 0, payload[:100]), http.StatusAccepted)
 				raw := rawHTTP("PATCH", loc, []string{
 					"Content-Length: 1000", "Content-Range: 100-1099", "Content-Type: application/octet-stream",
 				}, payload[100:600])
-				resp := r.rawRequest(raw, true)
-				resp.Header.Set("X-Test-Location", loc)
-				return resp
-			},
+				return r.rawRequest(raw, true)
+			}),
 			after: func(t *testing.T, r *testRegistry, resp response) {
 				// The partial chunk was rolled back; the session resumes at 100.
-				loc := resp.Header.Get("X-Test-Location")
+				loc := sessionOf(resp)
 				s := r.get(loc, nil)
 				expectStatus(t, "status after a truncated chunk", s, http.StatusNoContent)
 				if got := s.Header.Get("Range"); got != "0-99" {
@@ -339,21 +325,13 @@ func TestE2EBadInput(t *testing.T) {
 				expectStatus(t, "delete the resumed blob", r.del("/v2/good/img/blobs/"+b.Digest), http.StatusAccepted)
 			}},
 		{name: "PUT of a chunked upload with a truncated body (raw)", code: "BLOB_UPLOAD_INVALID",
-			run: func(r *testRegistry) response {
-				loc := r.startUpload("good/img")
+			run: inSession(func(r *testRegistry, loc string) response {
 				raw := rawHTTP("PUT", withQuery(loc, "digest", payloadDigest), []string{
 					"Content-Length: " + itoa(len(payload)), "Content-Type: application/octet-stream",
 				}, payload[:10])
-				resp := r.rawRequest(raw, true)
-				resp.Header.Set("X-Test-Location", loc)
-				return resp
-			},
-			after: func(t *testing.T, r *testRegistry, resp response) {
-				d := r.del(resp.Header.Get("X-Test-Location"))
-				if d.Status != http.StatusNoContent && d.Status != http.StatusNotFound {
-					t.Errorf("cancel: %s", d)
-				}
-			}},
+				return r.rawRequest(raw, true)
+			}),
+			after: cancelSession},
 		{name: "manifest PUT with a truncated body (raw)",
 			run: func(r *testRegistry) response {
 				raw := rawHTTP("PUT", "/v2/good/img/manifests/trunc", []string{
@@ -370,15 +348,14 @@ func TestE2EBadInput(t *testing.T) {
 
 	for _, c := range rows {
 		t.Run(c.name, func(t *testing.T) {
-			rr := *r
-			rr.t = t
+			rr := r.in(t)
 			// What a row must leave as it found it (each row against its own
 			// starting point, so that one row's leftovers fail only that row).
-			filesBefore := blobFiles(t, rr.root)
-			uploadsBefore := uploadEntries(t, rr.root)
+			filesBefore := rr.blobFiles()
+			uploadsBefore := rr.uploadEntries()
 			catalogBefore := rr.catalog()
 			tagsBefore, _ := rr.tags("good/img")
-			resp := c.run(&rr)
+			resp := c.run(rr)
 			switch {
 			case c.status != 0 && resp.Status != c.status:
 				t.Errorf("status %d, want %d; body %s", resp.Status, c.status, resp)
@@ -397,13 +374,13 @@ func TestE2EBadInput(t *testing.T) {
 				}
 			}
 			if c.after != nil {
-				c.after(t, &rr, resp)
+				c.after(t, rr, resp)
 			}
 			// Nothing left behind.
-			if files := blobFiles(t, rr.root); !sameFiles(files, filesBefore) {
+			if files := rr.blobFiles(); !sameFiles(files, filesBefore) {
 				t.Errorf("blob files changed: %v, were %v", files, filesBefore)
 			}
-			if ups := uploadEntries(t, rr.root); !equalSets(ups, uploadsBefore) {
+			if ups := rr.uploadEntries(); !equalSets(ups, uploadsBefore) {
 				t.Errorf("uploads left behind: %v, were %v", ups, uploadsBefore)
 			}
 			if cat := rr.catalog(); !equalSets(cat, catalogBefore) {
@@ -418,3 +395,6 @@ func TestE2EBadInput(t *testing.T) {
 	r.expectTags("good/img", "v1")
 	r.checkInvariants(baseline...)
 }
+
+// sessionOf is the upload session a row's run opened.
+func sessionOf(resp response) string { return resp.Header.Get("X-Test-Location") }

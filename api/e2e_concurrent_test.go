@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"fmt"
-	"math/rand"
 	"net/http"
 	"testing"
 )
@@ -12,8 +11,7 @@ import (
 // removed and written again under their feet. Every push that returned
 // pulls, and at the end the store holds exactly what is still tagged.
 func TestE2EConcurrentShareAndDelete(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(19))
+	r, rng := startSeeded(t, 19)
 	base := randomLayer(rng, mtOCILayer, 64<<10)
 	const workers, rounds = 8, 6
 	images := make([][]manifest, workers)
@@ -29,8 +27,7 @@ func TestE2EConcurrentShareAndDelete(t *testing.T) {
 			w := w
 			t.Run(fmt.Sprint("client", w), func(t *testing.T) {
 				t.Parallel()
-				rr := *r
-				rr.t = t
+				rr := r.in(t)
 				repo := fmt.Sprintf("conc/r%d", w)
 				for i, img := range images[w] {
 					rr.pushImage(repo, "v", img)
@@ -68,8 +65,7 @@ func TestE2EConcurrentShareAndDelete(t *testing.T) {
 			w := w
 			t.Run(fmt.Sprint("client", w), func(t *testing.T) {
 				t.Parallel()
-				rr := *r
-				rr.t = t
+				rr := r.in(t)
 				expectStatus(t, "DELETE", rr.del(fmt.Sprintf("/v2/conc/r%d/manifests/v", w)), http.StatusAccepted)
 			})
 		}

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"math/rand"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,8 +11,7 @@ import (
 // no longer has: HEAD is 404 at once, a mount is refused, and pushing the
 // same image again uploads the blobs and then pulls.
 func TestE2EDeleteThenRepush(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(2))
+	r, rng := startSeeded(t, 2)
 	img := randomOCIImage(rng, nil, 64<<10, 32<<10, 1000)
 
 	r.pushImage("nolies", "v1", img)
@@ -61,8 +59,7 @@ func TestE2EDeleteThenRepush(t *testing.T) {
 // Deleting a 60 MB image by tag gives 60 MB of disk back before the DELETE
 // returns, with nothing else run.
 func TestE2EDeleteFreesSpace(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(3))
+	r, rng := startSeeded(t, 3)
 	const layer = 20 << 20
 	img := randomOCIImage(rng, nil, layer, layer, layer)
 
@@ -74,13 +71,16 @@ func TestE2EDeleteFreesSpace(t *testing.T) {
 	r.expectNoUploads()
 	r.expectBlobFiles(img.Blobs())
 
-	before := dirSize(t, r.root)
+	storedBefore, diskBefore := r.storedSize()
 	resp := r.del("/v2/big/manifests/v1")
 	expectStatus(t, "DELETE by tag", resp, http.StatusAccepted)
-	after := dirSize(t, r.root)
+	storedAfter, diskAfter := r.storedSize()
 
-	if freed := before - after; freed < 3*layer {
-		t.Fatalf("DELETE freed %d bytes of the data directory, want at least %d (before %d, after %d)", freed, 3*layer, before, after)
+	if freed := storedBefore - storedAfter; freed < 3*layer {
+		t.Fatalf("DELETE freed %d bytes of the blob store, want at least %d (before %d, after %d)", freed, 3*layer, storedBefore, storedAfter)
+	}
+	if freed := diskBefore - diskAfter; freed < 3*layer {
+		t.Fatalf("DELETE freed %d bytes of the data directory, want at least %d (before %d, after %d)", freed, 3*layer, diskBefore, diskAfter)
 	}
 	r.expectManifestGone("big", img.Digest)
 	r.checkInvariants()
@@ -89,8 +89,7 @@ func TestE2EDeleteFreesSpace(t *testing.T) {
 // Two tags on one digest: deleting one tag frees nothing and leaves the
 // other pullable; deleting the second frees the blobs.
 func TestE2ETwoTagsOneDigest(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(4))
+	r, rng := startSeeded(t, 4)
 	img := randomOCIImage(rng, nil, 40<<10, 20<<10)
 
 	r.pushImage("two", "t1", img)
@@ -99,18 +98,18 @@ func TestE2ETwoTagsOneDigest(t *testing.T) {
 	r.pushManifest("two", "t2", img)
 	r.expectTags("two", "t1", "t2")
 
-	filesBefore := blobFiles(t, r.root)
-	sizeBefore := dirSize(t, r.root)
+	filesBefore := r.blobFiles()
+	storedBefore, diskBefore := r.storedSize()
 	expectStatus(t, "DELETE t1", r.del("/v2/two/manifests/t1"), http.StatusAccepted)
 	r.expectManifestGone("two", "t1")
 	r.pull("two", "t2", img)
 	r.pull("two", img.Digest, img)
 	r.expectTags("two", "t2")
-	if after := blobFiles(t, r.root); !sameFiles(filesBefore, after) {
+	if after := r.blobFiles(); !sameFiles(filesBefore, after) {
 		t.Fatalf("deleting one of two tags changed the blob files: before %v, after %v", filesBefore, after)
 	}
-	if sizeAfter := dirSize(t, r.root); sizeAfter != sizeBefore {
-		t.Fatalf("deleting one of two tags changed the data size: %d -> %d", sizeBefore, sizeAfter)
+	if storedAfter, diskAfter := r.storedSize(); storedAfter != storedBefore || diskAfter != diskBefore {
+		t.Fatalf("deleting one of two tags changed the data size: stored %d -> %d, disk %d -> %d", storedBefore, storedAfter, diskBefore, diskAfter)
 	}
 	r.checkInvariants(img.Blobs())
 
@@ -125,8 +124,7 @@ func TestE2ETwoTagsOneDigest(t *testing.T) {
 
 // DELETE by digest removes the manifest and every tag on it.
 func TestE2EDeleteByDigestRemovesAllTags(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(41))
+	r, rng := startSeeded(t, 41)
 	keep := randomOCIImage(rng, nil, 10<<10)
 	img := randomOCIImage(rng, nil, 12<<10, 13<<10)
 
@@ -153,8 +151,7 @@ func TestE2EDeleteByDigestRemovesAllTags(t *testing.T) {
 // Accept header, for an OCI image and a Docker schema2 image, and GET serves
 // the exact bytes pushed whatever the Accept header.
 func TestE2EManifestDigestIndependentOfAccept(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(42))
+	r, rng := startSeeded(t, 42)
 	oci := randomOCIImage(rng, nil, 5<<10)
 	dock := randomDockerImage(rng, 6<<10)
 	r.pushImage("accept", "oci", oci)

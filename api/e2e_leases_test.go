@@ -19,7 +19,7 @@ func TestE2ELeaseUnreferencedBlobExpires(t *testing.T) {
 	r.pushBlob("lease", u)
 	expectStatus(t, "HEAD fresh upload", r.head("/v2/lease/blobs/"+u.Digest, nil), http.StatusOK)
 	r.pullBlob("lease", u)
-	r.clock.Advance(grace - time.Minute)
+	r.reg.Clock.Advance(grace - time.Minute)
 	if n := r.sweep(); n != 0 {
 		t.Errorf("sweep before the grace ended processed %d leases", n)
 	}
@@ -27,7 +27,7 @@ func TestE2ELeaseUnreferencedBlobExpires(t *testing.T) {
 	r.pullBlob("lease", u)
 	r.checkInvariants([]blob{u})
 
-	r.clock.Advance(2 * time.Minute)
+	r.reg.Clock.Advance(2 * time.Minute)
 	// Expired: not visible even before a sweep has got to it.
 	if h := r.head("/v2/lease/blobs/"+u.Digest, nil); h.Status != http.StatusNotFound {
 		t.Errorf("HEAD of a blob whose lease expired (not yet swept): %d, want 404", h.Status)
@@ -53,7 +53,7 @@ func TestE2ELeaseSweptByWrite(t *testing.T) {
 	w := randomLayer(rng, mtOCILayer, 11<<10)
 
 	r.pushBlob("lease", v)
-	r.clock.Advance(grace + time.Minute)
+	r.reg.Clock.Advance(grace + time.Minute)
 	r.pushBlob("other", w) // an ordinary write, in another repository
 	if r.hasBlobFile(v) {
 		t.Fatalf("a write after the grace did not sweep the expired blob's file")
@@ -72,7 +72,7 @@ func TestE2ELeasePushInFlight(t *testing.T) {
 	for _, b := range img.Blobs() {
 		r.pushBlob("flight", b)
 	}
-	r.clock.Advance(59 * time.Minute)
+	r.reg.Clock.Advance(59 * time.Minute)
 	r.sweep()
 	for _, b := range img.Blobs() {
 		if !r.hasBlobFile(b) {
@@ -82,7 +82,7 @@ func TestE2ELeasePushInFlight(t *testing.T) {
 	}
 	r.pushManifest("flight", "v1", img)
 
-	r.clock.Advance(2 * time.Hour)
+	r.reg.Clock.Advance(2 * time.Hour)
 	r.sweep()
 	r.pull("flight", "v1", img)
 	for _, b := range img.Blobs() {
@@ -101,12 +101,12 @@ func TestE2ELeaseUnreferencedManifestExpires(t *testing.T) {
 	r.pushImage("byd", "keep", keep)
 
 	r.pushImage("byd", img.Digest, img)
-	r.clock.Advance(30 * time.Minute)
+	r.reg.Clock.Advance(30 * time.Minute)
 	r.sweep()
 	r.pull("byd", img.Digest, img)
 	r.checkInvariants(blobsOf(keep, img))
 
-	r.clock.Advance(31 * time.Minute)
+	r.reg.Clock.Advance(31 * time.Minute)
 	if n := r.sweep(); n < 1 {
 		t.Errorf("sweep processed %d leases, want the manifest's", n)
 	}
@@ -125,10 +125,10 @@ func TestE2ELeaseChildAdoptedByIndex(t *testing.T) {
 	rng := rand.New(rand.NewSource(74))
 	c := randomOCIImage(rng, nil, 8<<10)
 	r.pushImage("adopt", c.Digest, c)
-	r.clock.Advance(50 * time.Minute)
+	r.reg.Clock.Advance(50 * time.Minute)
 	idx := index(mtOCIIndex, c)
 	r.pushManifest("adopt", "v1", idx)
-	r.clock.Advance(3 * time.Hour)
+	r.reg.Clock.Advance(3 * time.Hour)
 	r.sweep()
 	r.pull("adopt", "v1", idx)
 	r.checkInvariants(blobsOf(idx))
@@ -145,16 +145,16 @@ func TestE2ELeaseUnreferencedIndexExpires(t *testing.T) {
 		r.pushImage("lidx", c.Digest, c)
 	}
 	idx := index(mtOCIIndex, c1, c2)
-	r.clock.Advance(30 * time.Minute)
+	r.reg.Clock.Advance(30 * time.Minute)
 	r.pushManifest("lidx", idx.Digest, idx)
 	// The children's own leases (pushed 30 minutes earlier) have ended;
 	// the index holds them now.
-	r.clock.Advance(45 * time.Minute)
+	r.reg.Clock.Advance(45 * time.Minute)
 	r.sweep()
 	r.pull("lidx", idx.Digest, idx)
 	r.checkInvariants(blobsOf(idx))
 
-	r.clock.Advance(16 * time.Minute)
+	r.reg.Clock.Advance(16 * time.Minute)
 	r.sweep()
 	for _, m := range []manifest{idx, c1, c2} {
 		r.expectManifestGone("lidx", m.Digest)

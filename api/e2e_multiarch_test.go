@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"math/rand"
 	"net/http"
 	"testing"
 )
@@ -10,8 +9,7 @@ import (
 // tag. Deleting the index's tag frees the index, both children and the
 // layers only they use, but not a layer another image of the repository uses.
 func TestE2EMultiArch(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(5))
+	r, rng := startSeeded(t, 5)
 
 	shared := randomLayer(rng, mtOCILayer, 48<<10)
 	child1 := randomOCIImage(rng, []blob{shared}, 30<<10)
@@ -21,10 +19,7 @@ func TestE2EMultiArch(t *testing.T) {
 
 	// Children by digest, then the index by tag.
 	for _, c := range []manifest{child1, child2} {
-		for _, b := range c.Blobs() {
-			r.pushBlob("multi", b)
-		}
-		resp := r.pushManifest("multi", c.Digest, c)
+		resp := r.pushImage("multi", c.Digest, c)
 		if loc := resp.Header.Get("Location"); loc != "/v2/multi/manifests/"+c.Digest && loc != r.url("/v2/multi/manifests/"+c.Digest) {
 			t.Errorf("PUT child by digest: Location %q", loc)
 		}
@@ -50,7 +45,7 @@ func TestE2EMultiArch(t *testing.T) {
 		r.expectManifestGone("multi", m.Digest)
 	}
 	gone := []blob{*child1.Config, child1.Layers[1], *child2.Config, child2.Layers[0], child2.Layers[1]}
-	files := blobFiles(t, r.root)
+	files := r.blobFiles()
 	for _, b := range gone {
 		if _, ok := files[b.Digest]; ok {
 			t.Errorf("file of %s, used only by the deleted index's children, is still on disk", b.Digest)
@@ -67,8 +62,7 @@ func TestE2EMultiArch(t *testing.T) {
 
 // The same with a Docker manifest list of schema2 children.
 func TestE2EMultiArchDockerList(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(51))
+	r, rng := startSeeded(t, 51)
 	c1 := randomDockerImage(rng, 11<<10)
 	c2 := randomDockerImage(rng, 12<<10)
 	list := index(mtDockerList, c1, c2)
@@ -91,8 +85,7 @@ func TestE2EMultiArchDockerList(t *testing.T) {
 // index and the child only it listed; a nested index is freed through its
 // parent.
 func TestE2EIndexOverwriteSharedChild(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(52))
+	r, rng := startSeeded(t, 52)
 	c1 := randomOCIImage(rng, nil, 4<<10)
 	c2 := randomOCIImage(rng, nil, 5<<10)
 	c3 := randomOCIImage(rng, nil, 6<<10)

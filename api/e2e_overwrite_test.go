@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"math/rand"
 	"net/http"
 	"testing"
 )
@@ -9,8 +8,7 @@ import (
 // Overwriting a tag frees the old image's manifest and the layers only it
 // used before the PUT returns; the shared base layer stays; the new image pulls.
 func TestE2EOverwriteFreesOldImage(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(1))
+	r, rng := startSeeded(t, 1)
 
 	base := randomLayer(rng, mtOCILayer, 256<<10)
 	a := randomOCIImage(rng, []blob{base}, 100<<10, 50<<10)
@@ -28,7 +26,7 @@ func TestE2EOverwriteFreesOldImage(t *testing.T) {
 	resp := r.get("/v2/app/manifests/"+a.Digest, nil)
 	expectError(t, "GET old manifest by digest", resp, http.StatusNotFound, "MANIFEST_UNKNOWN")
 	// ...the files of A's own layers and config are gone, the base layer's is not.
-	files := blobFiles(t, r.root)
+	files := r.blobFiles()
 	for _, x := range aOnly {
 		if _, ok := files[x.Digest]; ok {
 			t.Errorf("file of %s, used only by the overwritten image, is still on disk", x.Digest)
@@ -51,8 +49,7 @@ func TestE2EOverwriteFreesOldImage(t *testing.T) {
 // The same, for a Docker schema2 image overwritten by an OCI index: the
 // whole old image goes, and the index with its children pulls.
 func TestE2EOverwriteDockerImageWithIndex(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(11))
+	r, rng := startSeeded(t, 11)
 
 	old := randomDockerImage(rng, 40<<10, 30<<10)
 	r.pushImage("app", "latest", old)
@@ -78,8 +75,7 @@ func TestE2EOverwriteDockerImageWithIndex(t *testing.T) {
 // empty layer; artifacts use the empty blob as config and layer) holds it
 // once, and deleting the manifest frees it.
 func TestE2EDuplicateLayers(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(111))
+	r, rng := startSeeded(t, 111)
 	empty := randomLayer(rng, mtDockerLayer, 32)
 	l := randomLayer(rng, mtDockerLayer, 5<<10)
 	img := dockerImage(configBlob(rng, mtDockerConfig), []blob{empty, l, empty, empty})

@@ -38,7 +38,7 @@ func TestE2EPinCoversPushAfterDelete(t *testing.T) {
 	r.checkInvariants(b.Blobs())
 
 	// Long after every window, B still pulls: its manifest holds the layer.
-	r.clock.Advance(3 * time.Hour)
+	r.reg.Clock.Advance(3 * time.Hour)
 	r.sweep()
 	r.pull("pin", "b", b)
 	r.checkInvariants(b.Blobs())
@@ -50,7 +50,7 @@ func TestE2EPinCoversPushAfterDelete(t *testing.T) {
 		t.Fatalf("a pinned layer was deleted inside its pin window")
 	}
 	expectStatus(t, "GET pinned base", r.get("/v2/pin/blobs/"+base.Digest, nil), http.StatusOK)
-	r.clock.Advance(11 * time.Minute)
+	r.reg.Clock.Advance(11 * time.Minute)
 	r.sweep()
 	r.expectBlobGone("pin", base)
 	r.checkInvariants()
@@ -59,8 +59,7 @@ func TestE2EPinCoversPushAfterDelete(t *testing.T) {
 // A blob mounted from another repository stays while either repository
 // uses it, and goes when neither does.
 func TestE2ECrossRepoMount(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(12))
+	r, rng := startSeeded(t, 12)
 	base := randomLayer(rng, mtOCILayer, 30<<10)
 	src := randomOCIImage(rng, []blob{base}, 5<<10)
 	dst := randomOCIImage(rng, []blob{base}, 6<<10)
@@ -94,8 +93,7 @@ func TestE2ECrossRepoMount(t *testing.T) {
 // DELETE of a blob removes an unreferenced link (and the file, if it was
 // the last), and is refused while a manifest uses the blob.
 func TestE2EDeleteBlob(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(13))
+	r, rng := startSeeded(t, 13)
 	img := randomOCIImage(rng, nil, 5<<10)
 	loose := randomLayer(rng, mtOCILayer, 7<<10)
 	r.pushImage("db", "v1", img)
@@ -123,8 +121,7 @@ func TestE2EDeleteBlob(t *testing.T) {
 // The same image in two repositories: deleting it from one leaves the
 // other whole, and the files go only with the second.
 func TestE2ESameImageTwoRepos(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(20))
+	r, rng := startSeeded(t, 20)
 	img := randomOCIImage(rng, nil, 9<<10, 8<<10)
 	r.pushImage("one", "v", img)
 	r.pushImage("two", "v", img)

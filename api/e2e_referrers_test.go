@@ -59,17 +59,13 @@ func sbomFor(rng *rand.Rand, subject manifest, note string) manifest {
 }
 
 func TestE2EReferrers(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(6))
+	r, rng := startSeeded(t, 6)
 
 	s := randomOCIImage(rng, nil, 20<<10)
 	r.pushImage("ref", "s", s)
 
 	art := sbomFor(rng, s, "first")
-	for _, b := range art.Blobs() {
-		r.pushBlob("ref", b)
-	}
-	resp := r.pushManifest("ref", art.Digest, art)
+	resp := r.pushImage("ref", art.Digest, art)
 	if got := resp.Header.Get("OCI-Subject"); got != s.Digest {
 		t.Fatalf("PUT of a manifest with a subject: OCI-Subject %q, want %q", got, s.Digest)
 	}
@@ -118,10 +114,7 @@ func TestE2EReferrers(t *testing.T) {
 	// once the subject arrives.
 	s2 := randomOCIImage(rng, nil, 21<<10)
 	art2 := sbomFor(rng, s2, "early")
-	for _, b := range art2.Blobs() {
-		r.pushBlob("ref", b)
-	}
-	resp = r.pushManifest("ref", art2.Digest, art2)
+	resp = r.pushImage("ref", art2.Digest, art2)
 	if got := resp.Header.Get("OCI-Subject"); got != s2.Digest {
 		t.Errorf("PUT of a referrer before its subject: OCI-Subject %q, want %q", got, s2.Digest)
 	}
@@ -132,7 +125,7 @@ func TestE2EReferrers(t *testing.T) {
 	check(idx, art2)
 
 	// The subject holds it now, not only its lease: it outlives the grace.
-	r.clock.Advance(2 * time.Hour)
+	r.reg.Clock.Advance(2 * time.Hour)
 	r.sweep()
 	r.pull("ref", art2.Digest, art2)
 	idx, _ = r.referrers("ref", s2.Digest, "")
@@ -164,15 +157,11 @@ func TestE2EReferrers(t *testing.T) {
 
 // A referrer that is tagged itself survives its subject's deletion.
 func TestE2ETaggedReferrerSurvivesSubject(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(61))
+	r, rng := startSeeded(t, 61)
 	s := randomOCIImage(rng, nil, 4<<10)
 	r.pushImage("tr", "s", s)
 	art := sbomFor(rng, s, "tagged")
-	for _, b := range art.Blobs() {
-		r.pushBlob("tr", b)
-	}
-	r.pushManifest("tr", "sbom", art)
+	r.pushImage("tr", "sbom", art)
 
 	expectStatus(t, "DELETE subject", r.del("/v2/tr/manifests/"+s.Digest), http.StatusAccepted)
 	r.expectManifestGone("tr", s.Digest)

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"math/rand"
 	"net/http"
 	"testing"
 )
@@ -11,8 +10,7 @@ import (
 // deleting both tags frees the blobs at once. The HEADs pinned the blobs for
 // a push in flight; once the manifest PUT has arrived, that push is over.
 func TestE2ERetagDockerStyleThenDelete(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(9))
+	r, rng := startSeeded(t, 9)
 	img := randomOCIImage(rng, nil, 30<<10, 20<<10)
 
 	if n := r.pushImageLikeDocker("dock", "t1", img); n != len(img.Blobs()) {
@@ -27,14 +25,7 @@ func TestE2ERetagDockerStyleThenDelete(t *testing.T) {
 	expectStatus(t, "DELETE t1", r.del("/v2/dock/manifests/t1"), http.StatusAccepted)
 	expectStatus(t, "DELETE t2", r.del("/v2/dock/manifests/t2"), http.StatusAccepted)
 	r.expectManifestGone("dock", img.Digest)
-	for _, b := range img.Blobs() {
-		if r.hasBlobFile(b) {
-			t.Errorf("file of %s is still on disk after its only image was deleted", b.Digest)
-		}
-	}
-	for _, b := range img.Blobs() {
-		r.expectBlobGone("dock", b)
-	}
+	r.expectBlobsFreed("dock", img.Blobs())
 	r.checkInvariants()
 }
 
@@ -42,8 +33,7 @@ func TestE2ERetagDockerStyleThenDelete(t *testing.T) {
 // (clients that do not HEAD first): the uploads' leases end when the
 // manifest PUT arrives, even though that manifest was already stored.
 func TestE2ERetagReuploadThenDelete(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(91))
+	r, rng := startSeeded(t, 91)
 	img := randomOCIImage(rng, nil, 30<<10, 20<<10)
 
 	r.pushImage("reup", "t1", img)
@@ -53,14 +43,7 @@ func TestE2ERetagReuploadThenDelete(t *testing.T) {
 	expectStatus(t, "DELETE by digest", r.del("/v2/reup/manifests/"+img.Digest), http.StatusAccepted)
 	r.expectManifestGone("reup", "t1")
 	r.expectManifestGone("reup", "t2")
-	for _, b := range img.Blobs() {
-		if r.hasBlobFile(b) {
-			t.Errorf("file of %s is still on disk after its only image was deleted", b.Digest)
-		}
-	}
-	for _, b := range img.Blobs() {
-		r.expectBlobGone("reup", b)
-	}
+	r.expectBlobsFreed("reup", img.Blobs())
 	r.checkInvariants()
 }
 
@@ -68,8 +51,7 @@ func TestE2ERetagReuploadThenDelete(t *testing.T) {
 // deleting or overwriting the tag, frees the image at once: a pull does not
 // hold what it read.
 func TestE2EPullThenDeleteOrOverwrite(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(92))
+	r, rng := startSeeded(t, 92)
 
 	pullLikeContainerd := func(repo, tag string, m manifest) {
 		t.Helper()
@@ -101,8 +83,7 @@ func TestE2EPullThenDeleteOrOverwrite(t *testing.T) {
 // The same for a multi-arch image pushed twice in full (blobs, children by
 // digest, index under a second tag): deleting the index frees everything.
 func TestE2ERetagIndexReuploadThenDelete(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(93))
+	r, rng := startSeeded(t, 93)
 	c1 := randomOCIImage(rng, nil, 3<<10)
 	c2 := randomOCIImage(rng, nil, 4<<10)
 	idx := index(mtOCIIndex, c1, c2)

@@ -12,13 +12,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kvreg/kvreg/blobs"
-	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/opencontainers/go-digest"
 )
@@ -196,24 +194,14 @@ func FuzzContentRange(f *testing.F) {
 // each input ends every upload it starts and deletes the blob it made, so
 // the store is empty between inputs.
 type fuzzRegistry struct {
-	root   string
 	reg    *refcount.Registry
 	srv    *httptest.Server
 	client *http.Client
 }
 
 func newFuzzRegistry(f *testing.F) *fuzzRegistry {
-	root := filepath.Join(f.TempDir(), "data")
-	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	srv := httptest.NewServer(New(reg, Config{}))
-	f.Cleanup(func() {
-		srv.Close()
-		reg.Close()
-	})
-	return &fuzzRegistry{root: root, reg: reg, srv: srv, client: &http.Client{Timeout: 30 * time.Second}}
+	reg, srv := serveRegistry(f, Config{})
+	return &fuzzRegistry{reg: reg.Registry, srv: srv, client: &http.Client{Timeout: 30 * time.Second}}
 }
 
 type fuzzResp struct {
@@ -302,7 +290,7 @@ func FuzzUploadPath(f *testing.F) {
 		// Whatever happens to this input, the next one finds no session
 		// of it (the store is shared by every input of this process).
 		t.Cleanup(func() {
-			if uploadStored(t, fr.root, id) {
+			if uploadStored(t, fr.reg, id) {
 				fr.do(t, http.MethodDelete, loc, nil, nil, false)
 			}
 		})
@@ -418,7 +406,7 @@ func FuzzUploadPath(f *testing.F) {
 			if got := resp.header.Get("Docker-Content-Digest"); got != ds {
 				t.Fatalf("%s: Docker-Content-Digest %q", what, got)
 			}
-			onDisk, err := storedBlob(t, fr.root, pd)
+			onDisk, err := storedBlob(fr.reg, pd)
 			if err != nil || pd.Algorithm().FromBytes(onDisk) != pd || !bytes.Equal(onDisk, content) {
 				t.Fatalf("%s: blob file holds %d bytes (%v), want the %d acknowledged", what, len(onDisk), err, len(content))
 			}
@@ -449,11 +437,11 @@ func FuzzUploadPath(f *testing.F) {
 				t.Fatalf("upload status after a refused PUT: %d %s", st.status, st.body)
 			}
 		}
-		if uploadStored(t, fr.root, id) {
+		if uploadStored(t, fr.reg, id) {
 			t.Fatalf("upload %s left behind", id)
 		}
 		if matches {
-			if blobStored(t, fr.root, pd) {
+			if blobStored(t, fr.reg, pd) {
 				t.Fatalf("blob file %s still there after its DELETE", pd)
 			}
 		}
@@ -491,12 +479,7 @@ func validHeaderValue(v string) bool {
 // same mismatch must be refused too, and the chunk not kept. Found by
 // FuzzUploadPath.
 func TestPatchChunkedBodyMustMatchContentRange(t *testing.T) {
-	reg, err := refcount.OpenRoot(filepath.Join(t.TempDir(), "data"), kv.Options{}, refcount.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(New(reg, Config{}))
-	defer func() { srv.Close(); reg.Close() }()
+	_, srv := serveRegistry(t, Config{})
 	for _, tc := range []struct {
 		cr   string
 		body string

@@ -1,9 +1,9 @@
 package api_test
 
-// The end-to-end harness: a real registry (bbolt in a temporary directory,
-// real blob files) behind a real HTTP server on loopback, a fake clock for
-// the leases, and helpers that speak the distribution API the way clients
-// do. Nothing is mocked.
+// The end-to-end harness: a registry from regtest (the backends
+// KVREG_TEST_BACKENDS names, a clock the test moves, a deep fsck when the
+// test ends) behind a real HTTP server on loopback, and helpers that speak
+// the distribution API the way clients do. Nothing is mocked.
 
 import (
 	"bufio"
@@ -21,14 +21,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kvreg/kvreg/api"
-	"github.com/kvreg/kvreg/blobs"
-	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/blobs/local"
 	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/regtest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -48,74 +47,49 @@ const (
 // allManifestTypes is an Accept header listing every manifest type.
 var allManifestTypes = strings.Join([]string{mtOCIManifest, mtOCIIndex, mtDockerManifest, mtDockerList}, ", ")
 
-// ---- clock ----
-
-// fakeClock is the registry's clock; tests move it with Advance.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // ---- the registry under test ----
 
 type regOptions struct {
-	UploadGrace time.Duration // 1h when zero
-	PinWindow   time.Duration // 10m when zero
+	UploadGrace time.Duration // regtest's default when zero
+	PinWindow   time.Duration // regtest's default when zero
 	Config      api.Config
 }
 
+// testRegistry is a registry from regtest (its backend, its clock, a deep
+// fsck when the test ends) served over HTTP.
 type testRegistry struct {
 	t      testing.TB
-	root   string
-	clock  *fakeClock
-	reg    *refcount.Registry
+	reg    *regtest.Registry
 	srv    *httptest.Server
 	client *http.Client
 }
 
-// startRegistry opens a registry over a new data directory and serves it
+// startRegistry opens a registry for the test and serves the API over it
 // on a loopback port until the test ends.
 func startRegistry(t testing.TB, o regOptions) *testRegistry {
 	t.Helper()
-	if o.UploadGrace == 0 {
-		o.UploadGrace = time.Hour
-	}
-	if o.PinWindow == 0 {
-		o.PinWindow = 10 * time.Minute
-	}
-	root := filepath.Join(t.TempDir(), "data")
-	clock := newFakeClock()
-	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{
-		Now:         clock.Now,
-		UploadGrace: o.UploadGrace,
-		PinWindow:   o.PinWindow,
-	})
-	if err != nil {
-		t.Fatalf("open registry: %v", err)
-	}
-	srv := httptest.NewServer(api.New(reg, o.Config))
-	r := &testRegistry{
-		t:     t,
-		root:  root,
-		clock: clock,
-		reg:   reg,
-		srv:   srv,
+	reg := regtest.Open(t, regtest.Options{UploadGrace: o.UploadGrace, PinWindow: o.PinWindow})
+	return serve(t, reg, api.New(reg.Registry, o.Config))
+}
+
+// startSeeded is what most tests begin with: a registry with the default
+// options and the random source of the test's content, seeded so that
+// every run pushes the same bytes.
+func startSeeded(t testing.TB, seed int64) (*testRegistry, *rand.Rand) {
+	t.Helper()
+	return startRegistry(t, regOptions{}), rand.New(rand.NewSource(seed))
+}
+
+// serve serves h, a handler over reg, on a loopback port. The server stops
+// before regtest checks and closes the registry: cleanups run last first.
+func serve(t testing.TB, reg *regtest.Registry, h http.Handler) *testRegistry {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &testRegistry{
+		t:   t,
+		reg: reg,
+		srv: srv,
 		client: &http.Client{
 			Timeout: 60 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -123,13 +97,20 @@ func startRegistry(t testing.TB, o regOptions) *testRegistry {
 			},
 		},
 	}
-	t.Cleanup(func() {
-		srv.Close()
-		if err := reg.Close(); err != nil {
-			t.Errorf("close registry: %v", err)
-		}
-	})
-	return r
+}
+
+// also serves h, another handler over the same registry, on its own
+// loopback port until the test ends.
+func (r *testRegistry) also(h http.Handler) *testRegistry {
+	r.t.Helper()
+	return serve(r.t, r.reg, h)
+}
+
+// in is the registry as a subtest sees it: its failures are the subtest's.
+func (r *testRegistry) in(t testing.TB) *testRegistry {
+	c := *r
+	c.t = t
+	return &c
 }
 
 // ---- HTTP ----
@@ -792,7 +773,9 @@ func (r *testRegistry) checkInvariants(expected ...[]blob) {
 	r.checkRegistry()
 }
 
-// checkRegistry runs refcount's invariant checker (deep) and requires zero problems.
+// checkRegistry runs refcount's invariant checker (deep) and requires zero
+// problems. It reports to r.t, which may be a subtest's (see in), where
+// regtest's own checks report to the test that opened the registry.
 func (r *testRegistry) checkRegistry() {
 	r.t.Helper()
 	probs, err := r.reg.Check(true)
@@ -807,23 +790,12 @@ func (r *testRegistry) checkRegistry() {
 	}
 }
 
-// blobStore opens the blob store of a data directory beside the running
-// registry, to look at what it stores.
-func blobStore(t testing.TB, root string) *blobs.Store {
-	t.Helper()
-	bs, err := blobs.Open(root)
-	if err != nil {
-		t.Fatalf("blob store: %v", err)
-	}
-	return bs
-}
-
-// blobFiles lists the blobs stored: digest -> size; an object whose name is
-// not a digest comes as "?" and its name.
-func blobFiles(t testing.TB, root string) map[string]int64 {
-	t.Helper()
+// blobFiles lists the blobs the registry's store holds: digest -> size; an
+// object whose name is not a digest comes as "?" and its name.
+func (r *testRegistry) blobFiles() map[string]int64 {
+	r.t.Helper()
 	out := map[string]int64{}
-	err := blobStore(t, root).Walk(func(d digest.Digest, name string, size int64) error {
+	err := r.reg.Blobs().Walk(func(d digest.Digest, name string, size int64) error {
 		if d == "" {
 			out["?"+name] = size
 			return nil
@@ -832,12 +804,12 @@ func blobFiles(t testing.TB, root string) map[string]int64 {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("walk blobs: %v", err)
+		r.t.Fatalf("walk blobs: %v", err)
 	}
 	return out
 }
 
-// expectBlobFiles asserts the blob directory holds exactly the union of the
+// expectBlobFiles asserts the blob store holds exactly the union of the
 // blobs given, each of its size.
 func (r *testRegistry) expectBlobFiles(sets ...[]blob) {
 	r.t.Helper()
@@ -847,7 +819,7 @@ func (r *testRegistry) expectBlobFiles(sets ...[]blob) {
 			want[b.Digest] = int64(len(b.Data))
 		}
 	}
-	got := blobFiles(r.t, r.root)
+	got := r.blobFiles()
 	var problems []string
 	for d, n := range want {
 		g, ok := got[d]
@@ -865,13 +837,52 @@ func (r *testRegistry) expectBlobFiles(sets ...[]blob) {
 	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
-		r.t.Fatalf("blob directory:\n  %s", strings.Join(problems, "\n  "))
+		r.t.Fatalf("blob store:\n  %s", strings.Join(problems, "\n  "))
 	}
 }
 
 func (r *testRegistry) hasBlobFile(b blob) bool {
-	_, ok := blobFiles(r.t, r.root)[b.Digest]
+	r.t.Helper()
+	ok, err := r.reg.Blobs().Has(digest.Digest(b.Digest))
+	if err != nil {
+		r.t.Fatalf("has %s: %v", b.Digest, err)
+	}
 	return ok
+}
+
+// expectBlobsFreed asserts that the blobs given are gone: from the store,
+// and from repo as HTTP sees it.
+func (r *testRegistry) expectBlobsFreed(repo string, bs []blob) {
+	r.t.Helper()
+	for _, b := range bs {
+		if r.hasBlobFile(b) {
+			r.t.Errorf("%s is still stored after its only image was deleted", b.Digest)
+		}
+	}
+	for _, b := range bs {
+		r.expectBlobGone(repo, b)
+	}
+}
+
+// storedSize is the size of what the registry stores, in two measures. The
+// first is the sum of the sizes the blob store's Walk reports, which every
+// driver answers. The second is disk space: on the local driver the bytes
+// of the files under the data directory, the database aside (uploads in
+// progress count), which is what a delete must give back to the machine;
+// on other drivers, whose space is a remote store's, it is the first.
+func (r *testRegistry) storedSize() (walked, disk int64) {
+	r.t.Helper()
+	err := r.reg.Blobs().Walk(func(_ digest.Digest, _ string, size int64) error {
+		walked += size
+		return nil
+	})
+	if err != nil {
+		r.t.Fatalf("walk blobs: %v", err)
+	}
+	if _, ok := r.reg.Blobs().Driver().(*local.Driver); !ok {
+		return walked, walked
+	}
+	return walked, dirSize(r.t, r.reg.Root)
 }
 
 // dirSize sums the sizes of the files under dir, skipping the database file.
@@ -898,12 +909,12 @@ func dirSize(t testing.TB, dir string) int64 {
 	return n
 }
 
-// uploadEntries lists the uploads stored.
-func uploadEntries(t testing.TB, root string) []string {
-	t.Helper()
-	ids, err := blobStore(t, root).Uploads()
+// uploadEntries lists the uploads the registry's store holds.
+func (r *testRegistry) uploadEntries() []string {
+	r.t.Helper()
+	ids, err := r.reg.Blobs().Uploads()
 	if err != nil {
-		t.Fatalf("uploads: %v", err)
+		r.t.Fatalf("uploads: %v", err)
 	}
 	return ids
 }
@@ -911,7 +922,7 @@ func uploadEntries(t testing.TB, root string) []string {
 // expectNoUploads asserts no upload session is left.
 func (r *testRegistry) expectNoUploads() {
 	r.t.Helper()
-	if ents := uploadEntries(r.t, r.root); len(ents) != 0 {
+	if ents := r.uploadEntries(); len(ents) != 0 {
 		r.t.Fatalf("uploads left behind: %v", ents)
 	}
 }

@@ -38,7 +38,7 @@ func (r *testRegistry) stalledPatch(loc string) (finish func() response) {
 		done <- response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 	}()
 	go pw.Write([]byte("first bytes"))
-	drv := blobStore(r.t, r.root).Driver()
+	drv := r.reg.Blobs().Driver()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if info, err := drv.Upload(path.Base(loc)); err == nil && info.Size > 0 {
@@ -147,7 +147,7 @@ func TestStalledBodiesAreCutOff(t *testing.T) {
 	})
 
 	t.Run("HTTP/2 request body stops", func(t *testing.T) {
-		h2 := httptest.NewUnstartedServer(api.New(r.reg, api.Config{StallTimeout: stall}))
+		h2 := httptest.NewUnstartedServer(api.New(r.reg.Registry, api.Config{StallTimeout: stall}))
 		h2.EnableHTTP2 = true
 		h2.StartTLS()
 		defer h2.Close()

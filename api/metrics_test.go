@@ -5,16 +5,12 @@ import (
 	"bytes"
 	"math/rand"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kvreg/kvreg/api"
-	"github.com/kvreg/kvreg/kv"
-	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/regtest"
 )
 
 // scrape reads /metrics into series -> value (series as printed, labels
@@ -55,8 +51,7 @@ func expectMetric(t testing.TB, m map[string]float64, series string, want float6
 // /metrics after a push shows the push and what is stored; after a delete,
 // the bytes it reclaimed.
 func TestMetricsShowPushAndReclaim(t *testing.T) {
-	r := startRegistry(t, regOptions{})
-	rng := rand.New(rand.NewSource(81))
+	r, rng := startSeeded(t, 81)
 	img := randomOCIImage(rng, nil, 5<<10, 7<<10)
 	var blobBytes int64
 	for _, b := range img.Blobs() {
@@ -129,17 +124,10 @@ func TestMetricsAuth(t *testing.T) {
 // kvreg rm through the admin socket counts what it reclaims in the same
 // metrics as the API's deletes.
 func TestMetricsCountAdminRemovals(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "data")
-	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	s := api.New(reg, api.Config{})
-	main, admin := httptest.NewServer(s), httptest.NewServer(s.Admin())
-	defer main.Close()
-	defer admin.Close()
-	r := &testRegistry{t: t, root: root, reg: reg, srv: main, client: &http.Client{Timeout: time.Minute}}
+	reg := regtest.Open(t, regtest.Options{})
+	s := api.New(reg.Registry, api.Config{})
+	r := serve(t, reg, s)
+	admin := r.also(s.Admin()).srv
 	img := randomOCIImage(rand.New(rand.NewSource(82)), nil, 6<<10)
 	var blobBytes int64
 	for _, b := range img.Blobs() {

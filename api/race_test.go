@@ -20,7 +20,6 @@ import (
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -88,30 +87,18 @@ func (s *raceStats) report() string {
 
 type raceEnv struct {
 	t     *testing.T
-	root  string
 	reg   *refcount.Registry
 	srv   *httptest.Server
 	stats *raceStats
 }
 
-// newRaceEnv opens a registry on the real clock (leases of an hour, pins of
-// ten minutes: nothing expires while a test runs) and serves it on loopback.
+// newRaceEnv opens a registry through regtest (leases of an hour, pins of
+// ten minutes, a clock that stands still: nothing expires while a test
+// runs) and serves it on loopback.
 func newRaceEnv(t *testing.T) *raceEnv {
 	t.Helper()
-	root := filepath.Join(t.TempDir(), "data")
-	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(New(reg, Config{}))
-	e := &raceEnv{t: t, root: root, reg: reg, srv: srv, stats: &raceStats{}}
-	t.Cleanup(func() {
-		srv.Close()
-		if err := reg.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return e
+	reg, srv := serveRegistry(t, Config{})
+	return &raceEnv{t: t, reg: reg.Registry, srv: srv, stats: &raceStats{}}
 }
 
 // raceClient is one client with its own connections. Its methods may run
@@ -505,7 +492,7 @@ func (e *raceEnv) verify() map[string]string {
 			t.Errorf("manifest %s@%s is stored but does not pull", n.repo, n.manifest)
 		}
 	}
-	if ids := storedUploads(t, e.root); len(ids) != 0 {
+	if ids := storedUploads(t, e.reg); len(ids) != 0 {
 		t.Errorf("uploads left: %d", len(ids))
 	}
 	if t.Failed() {
@@ -517,12 +504,12 @@ func (e *raceEnv) verify() map[string]string {
 // blobFileCount is the number of blobs stored.
 func (e *raceEnv) blobFileCount() int {
 	n := 0
-	openBlobs(e.t, e.root).Walk(func(digest.Digest, string, int64) error { n++; return nil })
+	e.reg.Blobs().Walk(func(digest.Digest, string, int64) error { n++; return nil })
 	return n
 }
 
 func (e *raceEnv) hasBlobFile(b raceBlob) bool {
-	got, err := storedBlob(e.t, e.root, digest.Digest(b.digest))
+	got, err := storedBlob(e.reg, digest.Digest(b.digest))
 	if err == nil && !bytes.Equal(got, b.data) {
 		e.t.Errorf("blob file %s holds other bytes", b.digest)
 	}
@@ -729,8 +716,7 @@ func TestRaceReuploadWhileLastReferenceDeleted(t *testing.T) {
 	e := newRaceEnv(t)
 	setup, a, b := e.client(), e.client(), e.client()
 	rng := rand.New(rand.NewSource(7))
-	deadline, i := time.Now().Add(raceTimeLimit), 0
-	for ; i < raceIterations && !t.Failed() && time.Now().Before(deadline); i++ {
+	i := e.rounds(raceIterations, func(i int) {
 		layer := raceRandomBlob(rng, 16<<10)
 		old := raceImage(raceConfig(rng), layer)
 		newer := raceImage(raceConfig(rng), layer)
@@ -786,11 +772,8 @@ func TestRaceReuploadWhileLastReferenceDeleted(t *testing.T) {
 		// Clean up: nothing is left once the new tag goes.
 		r := setup.do("tag DELETE", http.MethodDelete, "/v2/"+target+"/manifests/new", nil, nil)
 		setup.expect(what+": cleanup", r, http.StatusAccepted)
-		if n := e.blobFileCount(); n != 0 {
-			t.Fatalf("%s: %d blob files left after deleting every tag", what, n)
-		}
-	}
-	e.verify()
+		e.expectEmpty(what)
+	})
 	t.Logf("%d iterations; %s", i, e.stats.report())
 }
 
@@ -807,8 +790,7 @@ func TestRaceHeadSaysExistsWhileLastReferenceDeleted(t *testing.T) {
 	const iterations = 60
 	outcomes := map[string]int{}
 	var broken []string
-	deadline, i := time.Now().Add(raceTimeLimit), 0
-	for ; i < iterations && !t.Failed() && time.Now().Before(deadline); i++ {
+	i := e.rounds(iterations, func(i int) {
 		layer := raceRandomBlob(rng, 16<<10)
 		old := raceImage(raceConfig(rng), layer)
 		newer := raceImage(raceConfig(rng), layer)
@@ -865,15 +847,33 @@ func TestRaceHeadSaysExistsWhileLastReferenceDeleted(t *testing.T) {
 			r := setup.do("blob DELETE", http.MethodDelete, "/v2/"+repo+"/blobs/"+bl.digest, nil, nil)
 			setup.expect(what+": cleanup", r, http.StatusAccepted, http.StatusNotFound)
 		}
-		e.checkClean(what)
-		if n := e.blobFileCount(); n != 0 {
-			t.Fatalf("%s: %d blob files left after cleanup", what, n)
-		}
-	}
-	e.verify()
+		e.expectEmpty(what)
+	})
 	t.Logf("%d iterations, outcomes %v; %s", i, outcomes, e.stats.report())
 	for _, s := range broken {
 		t.Error(s)
+	}
+}
+
+// rounds runs round(0), round(1), ... until n have run, raceTimeLimit has
+// passed or the test has failed; then it checks the registry as a whole
+// (verify). It returns how many rounds ran.
+func (e *raceEnv) rounds(n int, round func(i int)) int {
+	deadline, i := time.Now().Add(raceTimeLimit), 0
+	for ; i < n && !e.t.Failed() && time.Now().Before(deadline); i++ {
+		round(i)
+	}
+	e.verify()
+	return i
+}
+
+// expectEmpty requires, once a round has cleaned up after itself, the
+// invariant checker to find nothing and the blob store to hold nothing.
+func (e *raceEnv) expectEmpty(what string) {
+	e.t.Helper()
+	e.checkClean(what)
+	if n := e.blobFileCount(); n != 0 {
+		e.t.Fatalf("%s: %d blob files left after cleanup", what, n)
 	}
 }
 
@@ -901,8 +901,7 @@ func TestRaceManifestPutVsBlobDelete(t *testing.T) {
 	setup, a, b := e.client(), e.client(), e.client()
 	rng := rand.New(rand.NewSource(8))
 	wins := map[string]int{}
-	deadline, i := time.Now().Add(raceTimeLimit), 0
-	for ; i < raceIterations && !t.Failed() && time.Now().Before(deadline); i++ {
+	i := e.rounds(raceIterations, func(i int) {
 		cfg, layer := raceConfig(rng), raceRandomBlob(rng, 8<<10)
 		m := raceImage(cfg, layer)
 		repo := "rb/x"
@@ -953,12 +952,8 @@ func TestRaceManifestPutVsBlobDelete(t *testing.T) {
 		default:
 			t.Fatalf("%s: not one of the two allowed outcomes", what)
 		}
-		e.checkClean(what)
-		if n := e.blobFileCount(); n != 0 {
-			t.Fatalf("%s: %d blob files left after cleanup", what, n)
-		}
-	}
-	e.verify()
+		e.expectEmpty(what)
+	})
 	t.Logf("%d iterations, winners %v; %s", i, wins, e.stats.report())
 }
 
@@ -970,8 +965,7 @@ func TestRaceIndexPutVsChildDelete(t *testing.T) {
 	setup, a, b := e.client(), e.client(), e.client()
 	rng := rand.New(rand.NewSource(9))
 	wins := map[string]int{}
-	deadline, i := time.Now().Add(raceTimeLimit), 0
-	for ; i < raceIterations && !t.Failed() && time.Now().Before(deadline); i++ {
+	i := e.rounds(raceIterations, func(i int) {
 		child := raceImage(raceConfig(rng), raceRandomBlob(rng, 4<<10))
 		ix := raceIndex(child)
 		repo := "rb/ix"
@@ -1004,12 +998,8 @@ func TestRaceIndexPutVsChildDelete(t *testing.T) {
 		default:
 			t.Fatalf("%s: not one of the two allowed outcomes", what)
 		}
-		e.checkClean(what)
-		if n := e.blobFileCount(); n != 0 {
-			t.Fatalf("%s: %d blob files left after cleanup", what, n)
-		}
-	}
-	e.verify()
+		e.expectEmpty(what)
+	})
 	t.Logf("%d iterations, winners %v; %s", i, wins, e.stats.report())
 }
 
@@ -1020,8 +1010,7 @@ func TestRaceTwoUploadsOfOneDigest(t *testing.T) {
 	e := newRaceEnv(t)
 	setup, a, b := e.client(), e.client(), e.client()
 	rng := rand.New(rand.NewSource(10))
-	deadline, i := time.Now().Add(raceTimeLimit), 0
-	for ; i < raceIterations && !t.Failed() && time.Now().Before(deadline); i++ {
+	i := e.rounds(raceIterations, func(i int) {
 		x := raceRandomBlob(rng, 64<<10)
 		ra, rb := "rc/x", "rc/x"
 		if i%2 == 1 {
@@ -1058,7 +1047,7 @@ func TestRaceTwoUploadsOfOneDigest(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if ids := storedUploads(t, e.root); len(ids) != 0 {
+		if ids := storedUploads(t, e.reg); len(ids) != 0 {
 			t.Fatalf("%s: %d uploads left", what, len(ids))
 		}
 		e.checkClean(what)
@@ -1076,11 +1065,8 @@ func TestRaceTwoUploadsOfOneDigest(t *testing.T) {
 			r := setup.do("tag DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/"+fmt.Sprint("v", k), nil, nil)
 			setup.expect(what+": cleanup", r, http.StatusAccepted)
 		}
-		if n := e.blobFileCount(); n != 0 {
-			t.Fatalf("%s: %d blob files left after cleanup", what, n)
-		}
-	}
-	e.verify()
+		e.expectEmpty(what)
+	})
 	t.Logf("%d iterations; %s", i, e.stats.report())
 }
 
@@ -1092,8 +1078,7 @@ func TestRaceTwoPushesOfOneTag(t *testing.T) {
 	a, b := e.client(), e.client()
 	rng := rand.New(rand.NewSource(11))
 	base := raceRandomBlob(rng, 32<<10)
-	deadline, i := time.Now().Add(raceTimeLimit), 0
-	for ; i < raceIterations && !t.Failed() && time.Now().Before(deadline); i++ {
+	i := e.rounds(raceIterations, func(i int) {
 		ma := raceImage(raceConfig(rng), base, raceRandomBlob(rng, 4<<10))
 		mb := raceImage(raceConfig(rng), base, raceRandomBlob(rng, 4<<10))
 		repo := "rd/x"
@@ -1137,7 +1122,6 @@ func TestRaceTwoPushesOfOneTag(t *testing.T) {
 				t.Fatalf("%s: the winner's blob %s is gone", what, bl.digest)
 			}
 		}
-	}
-	e.verify()
+	})
 	t.Logf("%d iterations; %s", i, e.stats.report())
 }

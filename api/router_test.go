@@ -3,7 +3,6 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/kvreg/kvreg/api"
@@ -48,8 +47,7 @@ func TestRouterAnswers404And405ThroughTheErrorBody(t *testing.T) {
 // path does not take.
 func TestAdminRouterAnswersUnknownPathsWithItsJSON(t *testing.T) {
 	r := startRegistry(t, regOptions{})
-	admin := httptest.NewServer(api.NewAdmin(r.reg))
-	defer admin.Close()
+	admin := r.also(api.NewAdmin(r.reg.Registry)).srv
 	for _, tc := range []struct {
 		method, path string
 		status       int

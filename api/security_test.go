@@ -6,7 +6,6 @@ import (
 	"math/rand"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -67,8 +66,7 @@ func TestSecurityTable(t *testing.T) {
 		sessions[repo] = alice.startUpload(repo)
 	}
 	extra := randomLayer(rng, mtOCILayer, 1<<10)
-	parent := filepath.Dir(r.root)
-	before := snapshot(t, parent)
+	before := r.snapshot(t)
 
 	badCredentials := []struct{ name, header string }{
 		{"wrong password", basicHeader("alice", "wrong")},
@@ -153,7 +151,7 @@ func TestSecurityTable(t *testing.T) {
 		}
 	}
 	t.Logf("%d refusals and permitted reads checked", rows)
-	sameSnapshot(t, "refused requests", before, snapshot(t, parent))
+	sameSnapshot(t, "refused requests", before, r.snapshot(t))
 
 	// _catalog lists only what the caller may pull.
 	for _, c := range []struct {
@@ -232,7 +230,7 @@ func TestSecurityTable(t *testing.T) {
 				t.Errorf("%s %s: no error code: %v", c.method, c.path, err)
 			}
 		}
-		sameSnapshot(t, "escape attempts", before, snapshot(t, parent))
+		sameSnapshot(t, "escape attempts", before, r.snapshot(t))
 	})
 
 	t.Run("bodies", func(t *testing.T) {
@@ -298,7 +296,7 @@ func TestSecurityTable(t *testing.T) {
 			t.Errorf("after the refused chunk: Range %q", st.Header.Get("Range"))
 		}
 		expectStatus(t, "cancel", alice.del(loc), http.StatusNoContent)
-		sameSnapshot(t, "oversized and truncated bodies", before, snapshot(t, parent))
+		sameSnapshot(t, "oversized and truncated bodies", before, r.snapshot(t))
 	})
 
 	// Everything is still there and whole.
