@@ -21,20 +21,31 @@ import (
 // back. Over a real network the client reads from its own NIC's buffers
 // whatever the server did, and sendfile saves the server a copy.
 func sameHost(r *http.Request) bool {
-	remote, err := netip.ParseAddrPort(r.RemoteAddr)
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return sameHostAddr(local, r.RemoteAddr)
+}
+
+// SameHost reports whether a connection between local and remote never
+// leaves this machine (see sameHost); the server's connection settings
+// follow it too.
+func SameHost(local, remote net.Addr) bool {
+	return remote != nil && sameHostAddr(local, remote.String())
+}
+
+func sameHostAddr(local net.Addr, remote string) bool {
+	rp, err := netip.ParseAddrPort(remote)
 	if err != nil {
 		return false
 	}
-	ip := remote.Addr().Unmap()
+	ip := rp.Addr().Unmap()
 	if ip.IsLoopback() {
 		return true
 	}
-	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok {
+	if local == nil {
 		return false
 	}
-	l, err := netip.ParseAddrPort(local.String())
-	return err == nil && l.Addr().Unmap() == ip
+	lp, err := netip.ParseAddrPort(local.String())
+	return err == nil && lp.Addr().Unmap() == ip
 }
 
 // copyChunk is the buffer of a copy through user space: small enough to stay

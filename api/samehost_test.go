@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,6 +44,11 @@ func TestSameHost(t *testing.T) {
 		}
 		if got := sameHost(r); got != c.want {
 			t.Errorf("remote %s, local %v: sameHost = %v, want %v", c.remote, c.local, got, c.want)
+		}
+		if ap, err := netip.ParseAddrPort(c.remote); err == nil {
+			if got := SameHost(c.local, net.TCPAddrFromAddrPort(ap)); got != c.want {
+				t.Errorf("remote %s, local %v: SameHost = %v, want %v", c.remote, c.local, got, c.want)
+			}
 		}
 	}
 }
