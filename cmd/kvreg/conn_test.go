@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"testing"
 
@@ -54,5 +55,17 @@ func TestConnContextBoundsUnsentOnSameHost(t *testing.T) {
 	}
 	if v := notsentLowatOf(t, server); v != notsentLowat {
 		t.Errorf("TCP_NOTSENT_LOWAT = %d, want %d", v, notsentLowat)
+	}
+
+	// Under --tls-cert the server hands ConnContext a *tls.Conn: the option
+	// goes on the TCP connection beneath it.
+	raw, err := server.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, 1<<20) })
+	connContext(ctx, tls.Server(server, &tls.Config{}))
+	if v := notsentLowatOf(t, server); v != notsentLowat {
+		t.Errorf("through TLS: TCP_NOTSENT_LOWAT = %d, want %d", v, notsentLowat)
 	}
 }
