@@ -76,7 +76,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ri := &reqInfo{id: requestID(r), route: "other"}
 	stall := newStallGuard(w, s.cfg.StallTimeout)
-	rec := &recorder{ResponseWriter: w, status: http.StatusOK, stall: stall}
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK, stall: stall, sameHost: sameHost(r)}
 	body := &countingBody{ReadCloser: r.Body, stall: stall}
 	r.Body = body
 	r = withInfo(r, ri)

@@ -37,7 +37,8 @@ var rows = []row{
 	{label: "large layer push as % of that dd", higher: true, get: func(r *Result) (float64, bool) {
 		return 100 * r.LargePushMBPerS / r.DDMBPerS, r.DDMBPerS > 0 && r.LargeBytes > 0
 	}, target: ">= 90%", met: func(k, _, _ float64) bool { return k >= 90 }, noRef: true},
-	{label: "large layer pull, MB/s", higher: true, get: func(r *Result) (float64, bool) { return r.LargePullMBPerS, r.LargeBytes > 0 }},
+	{label: "large layer pull, Go client as `crane blob`, MB/s", higher: true, get: func(r *Result) (float64, bool) { return r.LargePullMBPerS, r.LargeBytes > 0 },
+		target: ">= 1x", met: func(k, r, _ float64) bool { return k >= r }},
 	{label: "DELETE of half the images, s", get: func(r *Result) (float64, bool) { return r.DeleteSeconds, r.DeletedImages > 0 }},
 	{label: "bytes back on disk, from the first DELETE, s", get: func(r *Result) (float64, bool) {
 		if r.ReclaimSeconds == nil {
@@ -214,6 +215,13 @@ func Compare(w io.Writer, paths, againstPaths, refName string, ddMBps float64) e
 		}
 		if x.ReclaimTimedOut {
 			extra += ", the bytes did not come back in time"
+		}
+		if len(x.LargePullsMBPerS) > 0 {
+			ps := make([]string, len(x.LargePullsMBPerS))
+			for i, v := range x.LargePullsMBPerS {
+				ps[i] = num(v)
+			}
+			extra += "; large layer pulls " + strings.Join(ps, ", ") + " MB/s"
 		}
 		rb := int64(0)
 		if x.ReclaimedBytes != nil {

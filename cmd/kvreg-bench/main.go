@@ -13,7 +13,9 @@
 //  3. list: the tags of every repository, repeatedly, for -list-seconds;
 //  4. head: HEAD of blobs for -head-seconds (requests/s);
 //  5. large: push one layer of -large-mb MiB (as an image of its own) and
-//     pull it back (MB/s);
+//     pull it back -large-pulls times as `crane blob` does (a new
+//     go-containerregistry transport and remote.Layer each time; the median
+//     MB/s);
 //  6. memory: the server's resident memory, read from /proc/PID/status when
 //     -pid is given;
 //  7. delete: half of the images, by manifest digest, then the time until
@@ -65,6 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.ListFor, "list-seconds", cfg.ListFor, "how long to list tags (a duration, e.g. 2s)")
 	fs.DurationVar(&cfg.HeadFor, "head-seconds", cfg.HeadFor, "how long to HEAD blobs (a duration, e.g. 5s)")
 	fs.IntVar(&cfg.LargeMB, "large-mb", cfg.LargeMB, "MiB of the large layer (0: skip)")
+	fs.IntVar(&cfg.LargePulls, "large-pulls", cfg.LargePulls, "pulls of the large layer, each as `crane blob` does it (the figure is their median)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "the registry's data directory, watched for the bytes a delete gives back (empty: not measured)")
 	fs.StringVar(&cfg.AfterDelete, "after-delete", "", "shell command run right after the DELETEs, inside the timed window (e.g. stop, garbage-collect, restart)")
 	fs.DurationVar(&cfg.ReclaimTimeout, "reclaim-timeout", cfg.ReclaimTimeout, "give up waiting for the bytes after this long")

@@ -58,7 +58,7 @@ func TestRunAgainstKvreg(t *testing.T) {
 	args := []string{"-url", url, "-name", "kvreg", "-data-dir", root,
 		"-images", "8", "-repos", "2", "-clients", "3", "-jobs", "2",
 		"-base-layers", "2", "-base-size", "65536", "-unique-layers", "2", "-unique-size", "16384",
-		"-list-seconds", "200ms", "-head-seconds", "300ms", "-large-mb", "3", "-reclaim-timeout", "10s",
+		"-list-seconds", "200ms", "-head-seconds", "300ms", "-large-mb", "3", "-large-pulls", "2", "-reclaim-timeout", "10s",
 		"-dd-file", filepath.Join(t.TempDir(), "dd"),
 		"-pid", strconv.Itoa(os.Getpid())}
 	if code := run(args, &out, &errb); code != 0 {
@@ -96,6 +96,9 @@ func TestRunAgainstKvreg(t *testing.T) {
 	}
 	if r.LargeBytes != 3<<20 {
 		t.Errorf("large_bytes = %d", r.LargeBytes)
+	}
+	if len(r.LargePullsMBPerS) != 2 || r.Workload.LargePulls != 2 {
+		t.Errorf("large pulls: %d figures, workload says %d; want 2", len(r.LargePullsMBPerS), r.Workload.LargePulls)
 	}
 	if r.DeletedImages != 4 {
 		t.Errorf("deleted_images = %d, want 4", r.DeletedImages)

@@ -88,6 +88,7 @@ func serve(c *cli.Context) error {
 		IdleTimeout:       cfg.idleTimeout,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnContext:       connContext,
 	}
 	if cfg.tlsCert != "" {
 		tc, warnings, err := loadTLS(cfg.tlsCert, cfg.tlsKey, time.Now())
