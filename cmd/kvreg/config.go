@@ -33,6 +33,7 @@ variables, then the file, then the defaults. Example file:
 
    addr: 0.0.0.0:5000
    root: /var/lib/kvreg
+   db: postgres://kvreg@db.internal/kvreg   # metadata in PostgreSQL (default: <root>/kvreg.db)
    tls-cert: /etc/kvreg/tls.crt
    tls-key: /etc/kvreg/tls.key
    htpasswd: /etc/kvreg/htpasswd      # bcrypt only: htpasswd -B -c FILE USER
@@ -80,6 +81,7 @@ func serveFlags() []cli.Flag {
 		str("config", "", "YAML file of settings (keys: the flag names), access rules and groups"),
 		str("addr", "127.0.0.1:5000", "listen address"),
 		str("root", "./data", "data directory"),
+		str("db", "", dbUsage),
 		str("tls-cert", "", "PEM certificate (chain) to serve HTTPS and HTTP/2; needs --tls-key"),
 		str("tls-key", "", "PEM private key of --tls-cert"),
 		str("htpasswd", "", "htpasswd file of users (bcrypt hashes only); turns authentication on"),
@@ -104,7 +106,7 @@ func serveFlags() []cli.Flag {
 
 // serveConfig is every setting, resolved.
 type serveConfig struct {
-	addr, root                string
+	addr, root, db            string
 	tlsCert, tlsKey           string
 	htpasswd                  string
 	anonymousPull             []string
@@ -149,7 +151,7 @@ func resolveConfig(c *cli.Context) (*serveConfig, error) {
 		}
 		cfg.groups = fc.Groups
 	}
-	cfg.addr, cfg.root = c.String("addr"), c.String("root")
+	cfg.addr, cfg.root, cfg.db = c.String("addr"), c.String("root"), c.String("db")
 	cfg.tlsCert, cfg.tlsKey = c.String("tls-cert"), c.String("tls-key")
 	cfg.htpasswd = c.String("htpasswd")
 	cfg.anonymousPull = c.StringSlice("anonymous-pull")

@@ -50,7 +50,7 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	if cfg.addr != "127.0.0.1:5000" || cfg.root != "./data" || cfg.maxManifest != 4<<20 || cfg.maxBlob != 0 ||
 		cfg.uploadGrace != time.Hour || cfg.pinWindow != 10*time.Minute || cfg.shutdownTimeout != 30*time.Second ||
-		cfg.uploadTimeout != 24*time.Hour || cfg.readOnly || cfg.htpasswd != "" || cfg.tlsCert != "" {
+		cfg.uploadTimeout != 24*time.Hour || cfg.readOnly || cfg.htpasswd != "" || cfg.tlsCert != "" || cfg.db != "" {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 
@@ -63,6 +63,7 @@ read-only: true
 stall-timeout: 5s
 anonymous-pull: ["public/*", "docs/*"]
 htpasswd: /etc/kvreg/htpasswd
+db: postgres://kvreg@db.example/kvreg
 groups:
   devs: [alice]
 access:
@@ -90,6 +91,7 @@ access:
 		{"read-only (file)", cfg.readOnly, true},
 		{"max-manifest-bytes (default)", cfg.maxManifest, int64(4 << 20)},
 		{"htpasswd (file)", cfg.htpasswd, "/etc/kvreg/htpasswd"},
+		{"db (file)", cfg.db, "postgres://kvreg@db.example/kvreg"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)

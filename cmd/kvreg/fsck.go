@@ -12,6 +12,14 @@ func rootFlag() cli.Flag {
 	return &cli.StringFlag{Name: "root", Value: "./data", EnvVars: []string{"KVREG_ROOT"}, Usage: "data directory"}
 }
 
+// dbUsage explains --db, which kvreg serve and the operator commands share.
+const dbUsage = "the metadata database: empty for the bbolt file <root>/kvreg.db, a path for a bbolt file there, " +
+	"or a postgres:// (postgresql://) URL for PostgreSQL"
+
+func dbFlag() cli.Flag {
+	return &cli.StringFlag{Name: "db", EnvVars: []string{"KVREG_DB"}, Usage: dbUsage}
+}
+
 func fsckCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "fsck",
@@ -22,6 +30,7 @@ func fsckCommand() *cli.Command {
 			"lease. Works on a stopped registry and, through its socket, on a running one.",
 		Flags: []cli.Flag{
 			rootFlag(),
+			dbFlag(),
 			&cli.BoolFlag{Name: "deep", Usage: "also rehash every blob file"},
 			&cli.BoolFlag{Name: "repair", Usage: "fix what can be fixed without losing data"},
 			&cli.BoolFlag{Name: "remove-broken", Usage: "with --repair: also remove manifests and tags whose blobs are missing or corrupt"},
