@@ -37,6 +37,20 @@ type Tx interface {
 	// empty) in ascending byte order, until fn returns false or an error
 	// (which Scan returns). fn may read but must not write.
 	Scan(table, from []byte, fn func(k, v []byte) (bool, error)) error
+	// Add adds delta to the counter named key in table; a counter never added
+	// reads 0. Counters are a namespace of their own: Get, Put, Delete and Scan
+	// never see them, and a table's counters and its values do not mix. Add
+	// reads nothing, so that transactions adding to the same counter at once do
+	// not conflict (bbolt: read-modify-write in place, writers are serial
+	// anyway; PostgreSQL: an insert of a delta row, folded into a base row
+	// later by one job).
+	Add(table, key []byte, delta int64) error
+	// Counter reads a counter: the sum of every Add committed before the
+	// transaction's snapshot and of the transaction's own Adds. A write
+	// transaction that reads a counter conflicts with concurrent Adds to it on
+	// a backend with serializable isolation, so kv reads counters only in
+	// read-only transactions (stats, fsck, metrics).
+	Counter(table, key []byte) (int64, error)
 }
 
 // Sizer is implemented by stores that can tell how many bytes they occupy

@@ -36,6 +36,9 @@ func Run(t *testing.T, open func(t *testing.T) backend.Store) {
 		{"CopiedValuesOutliveTx", testCopies},
 		{"ConcurrentUpdatesLoseNothing", testConcurrentCounter},
 		{"UpdateReRunTolerated", testReRun},
+		{"CounterNamespace", testCounterNamespace},
+		{"CounterSeesOwnAddsNotRolledBack", testCounterOwnAdds},
+		{"ConcurrentAddsSumExactly", testConcurrentAdds},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
