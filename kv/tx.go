@@ -54,13 +54,14 @@ func (t *Tx) keysWithPrefix(table, prefix []byte) ([][]byte, error) {
 	return out, err
 }
 
-// createRepo records a repository if it is not recorded yet.
+// createRepo records a repository if it is not recorded yet. Its row holds
+// nothing: it exists while the repository does (its totals are counters).
 func (t *Tx) createRepo(repo string) error {
 	v, err := t.b.Get(tableRepos, []byte(repo))
 	if err != nil || v != nil {
 		return err
 	}
-	if err := t.b.Put(tableRepos, []byte(repo), encodeRepoStats(RepoStats{})); err != nil {
+	if err := t.b.Put(tableRepos, []byte(repo), []byte{}); err != nil {
 		return err
 	}
 	return t.addCounter(keyCtrRepos, 1)
@@ -127,7 +128,7 @@ func (t *Tx) CreateBlob(digest string, size int64) error {
 	for _, c := range []struct {
 		k []byte
 		d int64
-	}{{keyCtrBlobs, 1}, {keyCtrBlobBytes, size}, {keyCtrUnrefBlobs, 1}, {keyCtrUnrefBytes, size}} {
+	}{{keyCtrBlobs, 1}, {keyCtrBlobBytes, size}} {
 		if err := t.addCounter(c.k, c.d); err != nil {
 			return err
 		}
@@ -147,23 +148,13 @@ func (t *Tx) DeleteBlob(digest string) error {
 	if err != nil || !ok {
 		return err
 	}
-	unref := int64(0)
-	if b.Refs == 0 {
-		unref = 1
+	// Its links are gone (the caller removed them), and with them their
+	// share of logicalBytes.
+	if err := t.addCounter(keyCtrBlobs, -1); err != nil {
+		return err
 	}
-	for _, c := range []struct {
-		k []byte
-		d int64
-	}{{keyCtrBlobs, -1}, {keyCtrBlobBytes, -b.Size}, {keyCtrUnrefBlobs, -unref}, {keyCtrUnrefBytes, -unref * b.Size},
-		{keyCtrLogicalBytes, -int64(b.Refs) * b.Size}} {
-		if err := t.addCounter(c.k, c.d); err != nil {
-			return err
-		}
-	}
-	if b.Refs >= 2 {
-		if err := t.addCounter(keyCtrSharedBytes, -b.Size); err != nil {
-			return err
-		}
+	if err := t.addCounter(keyCtrBlobBytes, -b.Size); err != nil {
+		return err
 	}
 	if err := t.b.Delete(tableBlobs, []byte(digest)); err != nil {
 		return err
@@ -330,8 +321,9 @@ func (t *Tx) Link(repo, digest string) (Link, bool, error) {
 	return l, err == nil, err
 }
 
-// PutLink writes a link. The blob must be recorded; its count of links and
-// of manifest references, and the counters, follow the change.
+// PutLink writes a link. The blob must be recorded. The counters follow
+// the change by Adds; nothing of another repository is read or written
+// (the blob record is only read, for its size).
 func (t *Tx) PutLink(repo, digest string, l Link) error {
 	blob, ok, err := t.Blob(digest)
 	if err != nil {
@@ -348,95 +340,62 @@ func (t *Tx) PutLink(repo, digest string, l Link) error {
 		return err
 	}
 	if !had {
-		blob.Links++
-		if err := t.addCounter(keyCtrLinks, 1); err != nil {
+		if err := t.addLinkCounters(repo, 1, blob.Size); err != nil {
 			return err
-		}
-		if err := t.addRepoStats(repo, func(s *RepoStats) {
-			s.Links++
-			s.Bytes += blob.Size
-			if blob.Links == 1 {
-				s.UniqueBytes += blob.Size
-			}
-		}); err != nil {
-			return err
-		}
-		if blob.Links == 2 {
-			other, err := t.otherLinkingRepo(digest, repo)
-			if err != nil {
-				return err
-			}
-			if err := t.addRepoStats(other, func(s *RepoStats) { s.UniqueBytes -= blob.Size }); err != nil {
-				return err
-			}
 		}
 		if err := t.b.Put(tableBlobLinks, pairKey(digest, repo), []byte{}); err != nil {
 			return err
 		}
 	}
-	if err := t.adjustBlobRefs(&blob, int64(l.Refs)-int64(old.Refs)); err != nil {
-		return err
-	}
-	if err := t.RewriteBlob(digest, blob); err != nil {
+	if err := t.addCounter(keyCtrLogicalBytes, (int64(l.Refs)-int64(old.Refs))*blob.Size); err != nil {
 		return err
 	}
 	return t.b.Put(tableLinks, repoKey(repo, digest), encodeLink(l))
 }
 
-// DeleteLink removes a link (and the repository, if that emptied it) and
-// returns how many repositories still link the blob.
-func (t *Tx) DeleteLink(repo, digest string) (uint64, error) {
-	blob, ok, err := t.Blob(digest)
-	if err != nil {
-		return 0, err
+// addLinkCounters counts n links (1 or -1) of a blob of the given size.
+func (t *Tx) addLinkCounters(repo string, n, size int64) error {
+	if err := t.addCounter(keyCtrLinks, n); err != nil {
+		return err
 	}
-	if !ok {
-		return blob.Links, nil
+	if err := t.addRepoCounter(repo, keyRepoLinks, n); err != nil {
+		return err
+	}
+	return t.addRepoCounter(repo, keyRepoBytes, n*size)
+}
+
+// DeleteLink removes a link (and the repository, if that emptied it) and
+// reports whether another repository still links the blob: an existence
+// check on the blob-to-repository index that stops at the first key left.
+func (t *Tx) DeleteLink(repo, digest string) (bool, error) {
+	blob, ok, err := t.Blob(digest)
+	if err != nil || !ok {
+		return false, err
 	}
 	old, had, err := t.Link(repo, digest)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	if !had {
-		return blob.Links, nil
+		return t.hasPrefix(tableBlobLinks, pairKey(digest, ""))
 	}
-	if err := t.adjustBlobRefs(&blob, -int64(old.Refs)); err != nil {
-		return 0, err
+	if err := t.addCounter(keyCtrLogicalBytes, -int64(old.Refs)*blob.Size); err != nil {
+		return false, err
 	}
-	if blob.Links > 0 {
-		blob.Links--
-	}
-	if err := t.addCounter(keyCtrLinks, -1); err != nil {
-		return 0, err
-	}
-	if err := t.addRepoStats(repo, func(s *RepoStats) {
-		s.Links--
-		s.Bytes -= blob.Size
-		if blob.Links == 0 {
-			s.UniqueBytes -= blob.Size
-		}
-	}); err != nil {
-		return 0, err
+	if err := t.addLinkCounters(repo, -1, blob.Size); err != nil {
+		return false, err
 	}
 	if err := t.b.Delete(tableBlobLinks, pairKey(digest, repo)); err != nil {
-		return 0, err
-	}
-	if blob.Links == 1 {
-		other, err := t.otherLinkingRepo(digest, repo)
-		if err != nil {
-			return 0, err
-		}
-		if err := t.addRepoStats(other, func(s *RepoStats) { s.UniqueBytes += blob.Size }); err != nil {
-			return 0, err
-		}
-	}
-	if err := t.RewriteBlob(digest, blob); err != nil {
-		return 0, err
+		return false, err
 	}
 	if err := t.b.Delete(tableLinks, repoKey(repo, digest)); err != nil {
-		return 0, err
+		return false, err
 	}
-	return blob.Links, t.pruneRepo(repo)
+	linked, err := t.hasPrefix(tableBlobLinks, pairKey(digest, ""))
+	if err != nil {
+		return false, err
+	}
+	return linked, t.pruneRepo(repo)
 }
 
 // ForEachLink calls fn for every link of a repository.
@@ -498,7 +457,7 @@ func (t *Tx) PutManifest(repo, digest string, m Manifest, content []byte) error 
 		if err := t.addCounter(keyCtrManifestBytes, m.Size); err != nil {
 			return err
 		}
-		if err := t.addRepoStats(repo, func(s *RepoStats) { s.Manifests++ }); err != nil {
+		if err := t.addRepoCounter(repo, keyRepoManifests, 1); err != nil {
 			return err
 		}
 	}
@@ -523,7 +482,7 @@ func (t *Tx) DeleteManifest(repo, digest string) error {
 	if err := t.addCounter(keyCtrManifestBytes, -m.Size); err != nil {
 		return err
 	}
-	if err := t.addRepoStats(repo, func(s *RepoStats) { s.Manifests-- }); err != nil {
+	if err := t.addRepoCounter(repo, keyRepoManifests, -1); err != nil {
 		return err
 	}
 	k := repoKey(repo, digest)
@@ -575,7 +534,7 @@ func (t *Tx) PutTag(repo, tag, digest string) error {
 		if err := t.addCounter(keyCtrTags, 1); err != nil {
 			return err
 		}
-		if err := t.addRepoStats(repo, func(s *RepoStats) { s.Tags++ }); err != nil {
+		if err := t.addRepoCounter(repo, keyRepoTags, 1); err != nil {
 			return err
 		}
 	}
@@ -597,7 +556,7 @@ func (t *Tx) DeleteTag(repo, tag string) error {
 	if err := t.addCounter(keyCtrTags, -1); err != nil {
 		return err
 	}
-	if err := t.addRepoStats(repo, func(s *RepoStats) { s.Tags-- }); err != nil {
+	if err := t.addRepoCounter(repo, keyRepoTags, -1); err != nil {
 		return err
 	}
 	if err := t.b.Delete(tableTags, repoKey(repo, tag)); err != nil {
