@@ -25,7 +25,14 @@ func repoKey(repo, rest string) []byte {
 
 // scanPrefix calls fn with the rest of every key of table that starts with
 // prefix, in byte order, until fn returns false.
+// Through a backend.PrefixScanner when the transaction is one, so that
+// no key past the prefix is read.
 func (t *Tx) scanPrefix(table, prefix []byte, fn func(rest, v []byte) (bool, error)) error {
+	if ps, ok := t.b.(backend.PrefixScanner); ok {
+		return ps.ScanPrefix(table, prefix, func(k, v []byte) (bool, error) {
+			return fn(k[len(prefix):], v)
+		})
+	}
 	return t.b.Scan(table, prefix, func(k, v []byte) (bool, error) {
 		if !bytes.HasPrefix(k, prefix) {
 			return false, nil

@@ -1,6 +1,7 @@
 package boltkv
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -134,4 +135,15 @@ func decodeCounter(v []byte) int64 {
 		return 0
 	}
 	return int64(binary.BigEndian.Uint64(v))
+}
+
+var _ backend.PrefixScanner = (*tx)(nil)
+
+func (t *tx) ScanPrefix(table, prefix []byte, fn func(k, v []byte) (bool, error)) error {
+	return t.Scan(table, prefix, func(k, v []byte) (bool, error) {
+		if !bytes.HasPrefix(k, prefix) {
+			return false, nil
+		}
+		return fn(k, v)
+	})
 }
