@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/kvreg/kvreg/kv/backend"
@@ -25,11 +26,11 @@ func repoKey(repo, rest string) []byte {
 
 // scanPrefix calls fn with the rest of every key of table that starts with
 // prefix, in byte order, until fn returns false.
-// Through a backend.PrefixScanner when the transaction is one, so that
-// no key past the prefix is read.
+// Through a backend.RangeScanner when the transaction is one, so that no
+// key past the prefix is read.
 func (t *Tx) scanPrefix(table, prefix []byte, fn func(rest, v []byte) (bool, error)) error {
-	if ps, ok := t.b.(backend.PrefixScanner); ok {
-		return ps.ScanPrefix(table, prefix, func(k, v []byte) (bool, error) {
+	if rs, ok := t.b.(backend.RangeScanner); ok {
+		return rs.ScanRange(table, prefix, prefixEnd(prefix), func(k, v []byte) (bool, error) {
 			return fn(k[len(prefix):], v)
 		})
 	}
@@ -39,6 +40,19 @@ func (t *Tx) scanPrefix(table, prefix []byte, fn func(rest, v []byte) (bool, err
 		}
 		return fn(k[len(prefix):], v)
 	})
+}
+
+// prefixEnd is the least key greater than every key starting with prefix,
+// or nil when there is none.
+func prefixEnd(prefix []byte) []byte {
+	end := clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }
 
 // hasPrefix reports whether table holds a key starting with prefix.
@@ -251,7 +265,7 @@ func (t *Tx) ExpiredLeases(now int64, max int) ([]Lease, error) {
 	if max <= 0 {
 		return out, nil
 	}
-	err := t.b.Scan(tableLeases, nil, func(k, _ []byte) (bool, error) {
+	each := func(k, _ []byte) (bool, error) {
 		l, err := parseLeaseKey(k)
 		if err != nil {
 			return false, err
@@ -261,7 +275,16 @@ func (t *Tx) ExpiredLeases(now int64, max int) ([]Lease, error) {
 		}
 		out = append(out, l)
 		return len(out) < max, nil
-	})
+	}
+	// Bounded by the expiry where a backend can, so that the sweep in every
+	// write reads no lease that a concurrent push has just taken.
+	if rs, ok := t.b.(backend.RangeScanner); ok && now < math.MaxInt64 {
+		to := make([]byte, 8)
+		putU64(to, uint64(now+1))
+		err := rs.ScanRange(tableLeases, nil, to, each)
+		return out, err
+	}
+	err := t.b.Scan(tableLeases, nil, each)
 	return out, err
 }
 

@@ -59,16 +59,16 @@ type Sizer interface {
 	Size() (int64, error)
 }
 
-// PrefixScanner is implemented by transactions that can scan exactly the
-// keys that start with a prefix. Scan has no upper bound, so a scan that
-// stops at the first key past a prefix has read that key, which belongs to
-// someone else (the next repository, the next digest); on a backend with
-// serializable isolation that read conflicts with whoever writes the key.
-// ScanPrefix reads only within the prefix (PostgreSQL: key >= prefix AND
-// key < the prefix's successor). kv uses it when a transaction offers it.
-type PrefixScanner interface {
-	// ScanPrefix calls fn for every key of table that starts with prefix,
-	// in ascending byte order, until fn returns false or an error; fn may
-	// read but must not write.
-	ScanPrefix(table, prefix []byte, fn func(k, v []byte) (bool, error)) error
+// RangeScanner is implemented by transactions that can scan a bounded
+// range of keys. Scan has no upper bound, so a scan that stops at the
+// first key past what it wants (the end of a prefix, an expiry) has read
+// that key, which belongs to someone else (the next repository, the next
+// digest); on a backend with serializable isolation that read conflicts
+// with whoever writes the key. ScanRange reads no key at or after to
+// (PostgreSQL: key >= from AND key < to). kv uses it when a transaction
+// offers it.
+type RangeScanner interface {
+	// ScanRange is Scan over the keys k with from <= k < to (to nil: no
+	// upper bound).
+	ScanRange(table, from, to []byte, fn func(k, v []byte) (bool, error)) error
 }

@@ -137,11 +137,11 @@ func decodeCounter(v []byte) int64 {
 	return int64(binary.BigEndian.Uint64(v))
 }
 
-var _ backend.PrefixScanner = (*tx)(nil)
+var _ backend.RangeScanner = (*tx)(nil)
 
-func (t *tx) ScanPrefix(table, prefix []byte, fn func(k, v []byte) (bool, error)) error {
-	return t.Scan(table, prefix, func(k, v []byte) (bool, error) {
-		if !bytes.HasPrefix(k, prefix) {
+func (t *tx) ScanRange(table, from, to []byte, fn func(k, v []byte) (bool, error)) error {
+	return t.Scan(table, from, func(k, v []byte) (bool, error) {
+		if to != nil && bytes.Compare(k, to) >= 0 {
 			return false, nil
 		}
 		return fn(k, v)
