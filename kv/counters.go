@@ -73,15 +73,11 @@ func (t *Tx) addRepoCounter(repo string, name []byte, delta int64) error {
 // of the blob records and of the blob-to-repository index, and one read of
 // a link per entry of that index: O(blobs + links).
 func (t *Tx) Counters() (Counters, error) {
-	var c Counters
-	for _, f := range c.stored() {
-		v, err := t.b.Counter(tableCounters, f.key)
-		if err != nil {
-			return Counters{}, err
-		}
-		*f.v = v
+	c, err := t.StoredCounters()
+	if err != nil {
+		return Counters{}, err
 	}
-	err := t.ForEachBlobUse(func(_ string, size int64, u BlobUse) error {
+	err = t.ForEachBlobUse(func(_ string, size int64, u BlobUse) error {
 		switch {
 		case u.Refs == 0:
 			c.UnreferencedBlobs++
@@ -92,6 +88,21 @@ func (t *Tx) Counters() (Counters, error) {
 		return nil
 	})
 	return c, err
+}
+
+// StoredCounters reads the stored totals only, leaving the computed ones
+// (SharedBytes, UnreferencedBlobs, UnreferencedBytes) zero: a few counter
+// reads, whatever the size of the store.
+func (t *Tx) StoredCounters() (Counters, error) {
+	var c Counters
+	for _, f := range c.stored() {
+		v, err := t.b.Counter(tableCounters, f.key)
+		if err != nil {
+			return Counters{}, err
+		}
+		*f.v = v
+	}
+	return c, nil
 }
 
 // BlobUse is how a blob is used across the store, as derived from the
