@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) backend.Store) {
 		{"CounterNamespace", testCounterNamespace},
 		{"CounterSeesOwnAddsNotRolledBack", testCounterOwnAdds},
 		{"ConcurrentAddsSumExactly", testConcurrentAdds},
+		{"ScanRangeIfOffered", testScanRange},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
