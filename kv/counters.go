@@ -114,21 +114,32 @@ type BlobUse struct {
 
 // ForEachBlobUse calls fn for every blob record, in digest order, with
 // how it is used. A read-only snapshot's scan: see Counters for its cost.
+// It reuses its key buffers and decodes nothing but the counts it sums.
 func (t *Tx) ForEachBlobUse(fn func(digest string, size int64, u BlobUse) error) error {
-	return t.ForEachBlob(func(dg string, b Blob) error {
+	var prefix, linkKey []byte
+	return t.b.Scan(tableBlobs, nil, func(k, v []byte) (bool, error) {
+		b, err := decodeBlob(v)
+		if err != nil {
+			return false, err
+		}
 		var u BlobUse
-		err := t.scanPrefix(tableBlobLinks, pairKey(dg, ""), func(repo, _ []byte) (bool, error) {
+		prefix = append(append(prefix[:0], k...), sep)
+		err = t.scanPrefix(tableBlobLinks, prefix, func(repo, _ []byte) (bool, error) {
 			u.Links++
-			l, ok, err := t.Link(string(repo), dg)
-			if ok {
-				u.Refs += l.Refs
+			linkKey = append(append(append(linkKey[:0], repo...), sep), k...)
+			lv, err := t.b.Get(tableLinks, linkKey)
+			if err != nil {
+				return false, err
 			}
-			return err == nil, err
+			if len(lv) >= 8 {
+				u.Refs += getU64(lv)
+			}
+			return true, nil
 		})
 		if err != nil {
-			return err
+			return false, err
 		}
-		return fn(dg, b.Size, u)
+		return true, fn(string(k), b.Size, u)
 	})
 }
 
