@@ -152,7 +152,11 @@ func conflicts(a, b *accessLog) []string {
 // tag deletes that remove those images again: every total they change is
 // an Add, the blob records of the shared layers are only read, and
 // whether a layer is still linked elsewhere is read from the index in a
-// range that the other repository does not write.
+// range that the other repository does not write. (That range ends at the
+// first repository, in name order, that still links the layer: here the
+// base's. Had the other deleting repository come first, the two would
+// read each other's entry and conflict, as two deletes that may each be
+// the last link of a blob must.)
 func TestNoHotRows(t *testing.T) {
 	root := t.TempDir()
 	st, err := boltkv.Open(filepath.Join(root, refcount.DBFile), boltkv.Options{})
