@@ -236,6 +236,15 @@ func TestNoHotRows(t *testing.T) {
 	if c := conflicts(a, b); len(c) != 0 {
 		t.Errorf("two pushes to different repositories conflict:\n%s", joinLines(c))
 	}
+	// Nor does either write a row of the base or a shared layer's record,
+	// which every other push of the same base would then conflict on.
+	for name, l := range map[string]*accessLog{"first": a, "second": b} {
+		for k := range l.writes {
+			if bytes.Contains([]byte(k), []byte(base)) || k == "blobs\xff"+l1 || k == "blobs\xff"+l2 {
+				t.Errorf("%s push writes %q", name, k)
+			}
+		}
+	}
 
 	deleteTag := func(repo string) *accessLog {
 		record()
