@@ -4,8 +4,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -61,7 +63,7 @@ func newMetrics(reg *refcount.Registry, log *slog.Logger) *metrics {
 		}, []string{"op"}),
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.inFlight, m.reclaimed, m.ops,
-		&storeCollector{reg: reg, log: log},
+		&storeCollector{reg: reg, log: log, now: time.Now},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -89,10 +91,51 @@ func (m *metrics) op(name string) func() {
 }
 
 // storeCollector reads the store's totals at scrape time: counters kept in
-// the same transactions as the records, so no scan of the store.
+// the same transactions as the records, so no scan of the store. The three
+// figures that span repositories (shared bytes, unreferenced blobs and
+// bytes) are no counters: a scan of the links computes them, and a scrape
+// reuses the last one's unless the counters moved since and the scan is
+// due again, at most one scan per scanEvery times its duration (so that
+// scans take at most about a tenth of the time on a busy store, and a
+// quiet or small store is always exact).
 type storeCollector struct {
 	reg *refcount.Registry
 	log *slog.Logger
+	now func() time.Time
+
+	mu     sync.Mutex
+	have   bool
+	last   kv.Counters // the stored counters at the last scan, and its figures
+	lastAt time.Time
+	took   time.Duration
+}
+
+const scanEvery = 10
+
+// totals returns the stored counters as of now and the cross-repository
+// figures as of the last scan.
+func (c *storeCollector) totals() (kv.Counters, error) {
+	t, err := c.reg.Totals(false)
+	if err != nil {
+		return t, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	stored := func(x kv.Counters) kv.Counters {
+		x.SharedBytes, x.UnreferencedBlobs, x.UnreferencedBytes = 0, 0, 0
+		return x
+	}
+	if !c.have || (stored(c.last) != t && c.now().Sub(c.lastAt) >= scanEvery*c.took) {
+		start := c.now()
+		full, err := c.reg.Totals(true)
+		if err != nil {
+			return t, err
+		}
+		c.have, c.last, c.lastAt, c.took = true, full, start, c.now().Sub(start)
+		return full, nil
+	}
+	t.SharedBytes, t.UnreferencedBlobs, t.UnreferencedBytes = c.last.SharedBytes, c.last.UnreferencedBlobs, c.last.UnreferencedBytes
+	return t, nil
 }
 
 var storeDescs = struct {
@@ -121,12 +164,11 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	d := storeDescs
-	st, err := c.reg.Stats(0)
+	t, err := c.totals()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(d.repos, err)
 		return
 	}
-	t := st.Totals
 	for _, g := range []struct {
 		desc *prometheus.Desc
 		v    int64
@@ -134,7 +176,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		{d.repos, t.Repos}, {d.tags, t.Tags}, {d.manifests, t.Manifests}, {d.manifestBytes, t.ManifestBytes},
 		{d.blobs, t.Blobs}, {d.blobBytes, t.BlobBytes}, {d.shared, t.SharedBytes},
 		{d.unrefBlobs, t.UnreferencedBlobs}, {d.unrefBytes, t.UnreferencedBytes},
-		{d.leases, t.Leases}, {d.dbBytes, st.DBBytes},
+		{d.leases, t.Leases}, {d.dbBytes, c.reg.DB().Size()},
 	} {
 		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(g.v))
 	}

@@ -291,6 +291,21 @@ func BenchmarkScaleCounters(b *testing.B) {
 	}
 }
 
+// BenchmarkScaleStoredCounters reads the stored totals only (what a
+// metrics scrape reads each time).
+func BenchmarkScaleStoredCounters(b *testing.B) {
+	st := openScale(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var c Counters
+		err := st.db.View(func(tx *Tx) error { var err error; c, err = tx.StoredCounters(); return err })
+		if err != nil || c.Blobs == 0 {
+			b.Fatal("no blobs")
+		}
+	}
+}
+
 // BenchmarkScaleEmptyUpdate is the floor of every write: a read-write
 // transaction that changes nothing, committed (meta, freelist, fsync).
 func BenchmarkScaleEmptyUpdate(b *testing.B) {

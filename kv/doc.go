@@ -8,15 +8,18 @@
 // cascades) live in package refcount, which composes the operations here
 // inside one kv transaction.
 //
-// The schema, version 2: flat tables, ordered by the bytes of their keys
+// The schema, version 3: flat tables, ordered by the bytes of their keys
 // and nothing else. Keys of per-repository tables start with the
 // repository's name and 0x00, which occurs in no repository name, tag or
-// digest, so that one repository's keys are one contiguous range.
+// digest, so that one repository's keys are one contiguous range. Besides
+// its values, a table may hold counters (backend Add and Counter), a
+// namespace of their own.
 //
 //	meta
 //	  schema                      -> uint32 BE, the schema version
 //	repositories                  one row per repository; it exists while the row does
-//	  <repository>                -> tags | manifests | links | bytes | uniqueBytes, int64 BE each
+//	  <repository>                -> empty
+//	  counters: <repository> 0x00 tags|manifests|links|bytes
 //	manifests
 //	  <repo> 0x00 <digest>        -> refs uint64 BE | lease int64 BE | pending uint64 BE
 //	                                 | JSON metadata (edges, type, size)
@@ -32,22 +35,62 @@
 //	referrers
 //	  <repo> 0x00 <subject> 0x00 <digest> -> 1 byte: 1 if the subject edge is counted
 //	blobs                         global blob records, one per digest
-//	  <digest>                    -> size int64 BE | links uint64 BE (repositories linking it)
-//	                                 | refs uint64 BE (manifest references, all repositories)
+//	  <digest>                    -> size int64 BE
 //	bloblinks                     which repositories link a blob (reverse of links)
 //	  <digest> 0x00 <repository>  -> empty
-//	counters                      store totals, changed by the writes they count
+//	counters                      no values; store totals, as counters:
 //	  repositories, tags, manifests, manifestBytes, blobs, blobBytes, links,
-//	  sharedBytes, logicalBytes, unreferencedBlobs, unreferencedBytes, leases
-//	                              -> int64 BE each
+//	  logicalBytes, leases
 //	leases                        every live lease, ordered by expiry
 //	  <expiry int64 BE> <kind> <repository> 0x00 <digest> -> empty
 //	tombstones                    blob files whose records are gone
 //	  <digest>                    -> uint64 BE: a random generation, new at each deletion
 //
+// No hot rows. With several writers on a database with serializable
+// isolation, a row that every write reads and rewrites serialises them all.
+// So a write touches rows of its own repository, the records of the blobs
+// it creates or deletes, and index entries keyed by its repository; what
+// it changes elsewhere it changes by Add, which reads nothing:
+//
+//   - Totals and each repository's tags, manifests, links and bytes are
+//     counters. Writes only add to them; they are read in read-only
+//     transactions (Counters, RepoStats: stats, fsck, metrics), and repair
+//     sets them by adding the difference.
+//   - A blob record holds only its size, which never changes, so pushes
+//     that use a stored blob only read it. Whether a blob is still linked
+//     anywhere is asked only when a link goes away, as an existence check
+//     on bloblinks under the digest that stops at the first key (bounded
+//     by backend.RangeScanner where the backend has it, so that it reads
+//     no other digest's key). How many repositories link a blob, and how
+//     many manifests reference it, are derived when wanted (BlobUse), not
+//     stored.
+//   - logicalBytes needs only the change of one link's references times the
+//     blob's size, so it stays a counter. The figures that need to know
+//     about every repository at once are computed when read, from one
+//     snapshot: sharedBytes (blobs referenced more than once), the
+//     unreferenced blobs and bytes, and a repository's uniqueBytes (bytes
+//     it links that no other repository links). Keeping them as counters
+//     would need each write to know a blob's count elsewhere, that is to
+//     read the row that every push of the same base image changes. Counters
+//     computes its three with one scan of blobs and bloblinks and one link
+//     read per bloblinks entry, O(blobs + links); RepoStats computes
+//     uniqueBytes with a look at at most two bloblinks keys and the blob
+//     record per link of the repository.
+//
+// Conflicts that remain are real ones: two writes creating the same blob
+// record, or a write removing the last link of a blob while another links
+// or references it.
+//
 // A repository disappears (its row, and what is left of it in content,
 // tagsbydigest and referrers) when its last manifest, tag and link go; "is
 // it empty" is a prefix scan that stops at the first key.
+//
+// Version 2 kept the same tables, but its totals were values of table
+// counters (sharedBytes and the unreferenced pair among them), each row of
+// repositories held tags | manifests | links | bytes | uniqueBytes, int64
+// BE each, and a blob record size | links | refs; every write rewrote them.
+// Opening it writable turns them into counters and size-only records
+// (migrateCountersV3); a read-only open refuses it with ErrSchemaTooOld.
 //
 // Version 1 (bbolt only) held the per-repository tables as buckets nested
 // in repos/<repository>/, with keys lacking the repository prefix, and the
@@ -55,9 +98,9 @@
 // writable moves them into the flat tables (migrate.go); a read-only open
 // refuses it with ErrSchemaTooOld.
 //
-// The write methods of Tx keep blobs' links and refs, bloblinks, counters
-// and each repository's stats in step with the records they count, inside
-// the same transaction; callers never set them. Leases and expiry times are
+// The write methods of Tx keep bloblinks, the counters and each
+// repository's counters in step with the records they count, inside the
+// same transaction; callers never set them. Leases and expiry times are
 // Unix nanoseconds. Counts and times are fixed-width big-endian so that
 // keys sort by value.
 package kv

@@ -9,7 +9,7 @@ import (
 )
 
 // SchemaVersion is the version this code reads and writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[i] brings a database from version i to version i+1. Each is
 // run by migrate in transactions of its own choosing and must be safe to
@@ -17,6 +17,7 @@ const SchemaVersion = 2
 var migrations = []func(db *DB) error{
 	migrateCreateV1,
 	migrateFlatV2,
+	migrateCountersV3,
 }
 
 // migrateCreateV1: version 1 created its empty top-level buckets here; a
@@ -110,7 +111,7 @@ func flattenRepoV1(t backend.Tx, n boltkv.Nested, repo []byte) error {
 	}); err != nil {
 		return err
 	}
-	if _, err := decodeRepoStats(stats); err != nil {
+	if _, err := decodeRepoStatsV2(stats); err != nil {
 		return fmt.Errorf("repository %q: %w", repo, err)
 	}
 	if err := t.Put(tableRepos, repo, stats); err != nil {
@@ -182,4 +183,137 @@ func (db *DB) SchemaVersion() (int, error) {
 		return err
 	})
 	return v, err
+}
+
+// decodeRepoStatsV2 reads a version 2 row of repositories: tags |
+// manifests | links | bytes | uniqueBytes, int64 BE each.
+func decodeRepoStatsV2(v []byte) (RepoStats, error) {
+	if len(v) != 40 {
+		return RepoStats{}, fmt.Errorf("%w: repository stats of %d bytes", ErrCorrupt, len(v))
+	}
+	g := func(i int) int64 { return int64(getU64(v[i*8:])) }
+	return RepoStats{Tags: g(0), Manifests: g(1), Links: g(2), Bytes: g(3), UniqueBytes: g(4)}, nil
+}
+
+// migrateCountersV3 turns version 2's rows that every push rewrote into
+// counters and immutable records: the values of table counters become
+// counters (those computed when read are dropped), each row of
+// repositories gives its totals to the repository's counters and keeps no
+// value, and each blob record keeps only its size. Every step moves a
+// value and removes or rewrites it in the same transaction, at most
+// flattenBatch at a time, so a crash leaves a store that the next open
+// continues to upgrade.
+func migrateCountersV3(db *DB) error {
+	var c Counters
+	for _, k := range append(fieldKeys(c.stored()), v2CrossCounters...) {
+		if err := db.store.Update(func(t backend.Tx) error {
+			v, err := t.Get(tableCounters, k)
+			if err != nil || v == nil {
+				return err
+			}
+			if len(v) == 8 && !containsKey(v2CrossCounters, k) {
+				if err := t.Add(tableCounters, k, int64(getU64(v))); err != nil {
+					return err
+				}
+			}
+			return t.Delete(tableCounters, k)
+		}); err != nil {
+			return err
+		}
+	}
+	for _, st := range []struct {
+		table []byte
+		step  func(t backend.Tx, k, v []byte) (bool, error)
+	}{{tableRepos, repoRowV3}, {tableBlobs, blobRecordV3}} {
+		table, step := st.table, st.step
+		var from []byte // keys before it are done
+		for {
+			n := 0
+			var next []byte
+			err := db.store.Update(func(t backend.Tx) error {
+				n, next = 0, nil
+				var keys, vals [][]byte
+				if err := t.Scan(table, from, func(k, v []byte) (bool, error) {
+					if old, err := step(nil, k, v); err != nil || !old {
+						return err == nil, err
+					}
+					keys, vals = append(keys, clone(k)), append(vals, clone(v))
+					return len(keys) < flattenBatch, nil
+				}); err != nil {
+					return err
+				}
+				for i, k := range keys {
+					if _, err := step(t, k, vals[i]); err != nil {
+						return err
+					}
+				}
+				if n = len(keys); n > 0 {
+					next = append(clone(keys[n-1]), 0)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if n < flattenBatch {
+				break
+			}
+			from = next
+		}
+	}
+	return nil
+}
+
+// repoRowV3 reports whether a row of repositories is of version 2 and,
+// given a transaction, moves its totals into counters.
+func repoRowV3(t backend.Tx, k, v []byte) (bool, error) {
+	if len(v) == 0 {
+		return false, nil
+	}
+	s, err := decodeRepoStatsV2(v)
+	if err != nil {
+		return false, fmt.Errorf("repository %q: %w", k, err)
+	}
+	if t == nil {
+		return true, nil
+	}
+	for _, f := range s.stored(string(k)) {
+		if err := t.Add(tableRepos, f.key, *f.v); err != nil {
+			return false, err
+		}
+	}
+	return true, t.Put(tableRepos, k, []byte{})
+}
+
+// blobRecordV3 reports whether a blob record is of version 2 (size | links
+// | refs) and, given a transaction, rewrites it as its size alone.
+func blobRecordV3(t backend.Tx, k, v []byte) (bool, error) {
+	switch len(v) {
+	case 8:
+		return false, nil
+	case 24:
+	default:
+		return false, fmt.Errorf("%w: blob record of %d bytes", ErrCorrupt, len(v))
+	}
+	if t == nil {
+		return true, nil
+	}
+	return true, t.Put(tableBlobs, k, encodeBlob(Blob{Size: int64(getU64(v))}))
+}
+
+func fieldKeys(fs []counterField) [][]byte {
+	out := make([][]byte, len(fs))
+	for i, f := range fs {
+		out[i] = f.key
+	}
+	return out
+}
+
+func containsKey(keys [][]byte, k []byte) bool {
+	for _, x := range keys {
+		if string(x) == string(k) {
+			return true
+		}
+	}
+	return false
 }

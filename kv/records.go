@@ -6,11 +6,12 @@ import (
 	"fmt"
 )
 
-// Blob is the global record of one blob file.
+// Blob is the global record of one blob file. It holds only what never
+// changes while the record exists, so that no push rewrites it: who links
+// and references the blob is in the links and in the blob-to-repository
+// index (see BlobUse).
 type Blob struct {
-	Size  int64
-	Links uint64 // repositories that link the blob (kept by PutLink and DeleteLink)
-	Refs  uint64 // manifest references over all repositories (likewise)
+	Size int64
 }
 
 // Hold is an object's lease: Pending holds (a finished upload, a mount, a
@@ -46,18 +47,16 @@ func putU64(b []byte, v uint64) { binary.BigEndian.PutUint64(b, v) }
 func getU64(b []byte) uint64    { return binary.BigEndian.Uint64(b) }
 
 func encodeBlob(b Blob) []byte {
-	out := make([]byte, 24)
-	putU64(out[0:], uint64(b.Size))
-	putU64(out[8:], b.Links)
-	putU64(out[16:], b.Refs)
+	out := make([]byte, 8)
+	putU64(out, uint64(b.Size))
 	return out
 }
 
 func decodeBlob(v []byte) (Blob, error) {
-	if len(v) != 24 {
+	if len(v) != 8 {
 		return Blob{}, fmt.Errorf("%w: blob record of %d bytes", ErrCorrupt, len(v))
 	}
-	return Blob{Size: int64(getU64(v[0:])), Links: getU64(v[8:]), Refs: getU64(v[16:])}, nil
+	return Blob{Size: int64(getU64(v))}, nil
 }
 
 func encodeLink(l Link) []byte {

@@ -1,6 +1,6 @@
 package kv
 
-// Every table and key name of the store, of both schema versions. See
+// Every table and key name of the store, of every schema version. See
 // doc.go for the layout.
 var (
 	tableMeta       = []byte("meta")
@@ -29,12 +29,20 @@ var (
 	keyCtrBlobs         = []byte("blobs")
 	keyCtrBlobBytes     = []byte("blobBytes")
 	keyCtrLinks         = []byte("links")
-	keyCtrSharedBytes   = []byte("sharedBytes")
 	keyCtrLogicalBytes  = []byte("logicalBytes")
-	keyCtrUnrefBlobs    = []byte("unreferencedBlobs")
-	keyCtrUnrefBytes    = []byte("unreferencedBytes")
 	keyCtrLeases        = []byte("leases")
+
+	// Names of a repository's counters (keys <repo> 0x00 <name> among the
+	// counters of table repositories).
+	keyRepoTags      = []byte("tags")
+	keyRepoManifests = []byte("manifests")
+	keyRepoLinks     = []byte("links")
+	keyRepoBytes     = []byte("bytes")
 )
+
+// Version 2 also kept these totals as values of table counters; version
+// 3 computes them when read. Read only by migrateCountersV3.
+var v2CrossCounters = [][]byte{[]byte("sharedBytes"), []byte("unreferencedBlobs"), []byte("unreferencedBytes")}
 
 // repoContentTables are the ones whose emptiness makes a repository
 // disappear.

@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/kvreg/kvreg/kv/backend"
@@ -25,13 +26,33 @@ func repoKey(repo, rest string) []byte {
 
 // scanPrefix calls fn with the rest of every key of table that starts with
 // prefix, in byte order, until fn returns false.
+// Through a backend.RangeScanner when the transaction is one, so that no
+// key past the prefix is read.
 func (t *Tx) scanPrefix(table, prefix []byte, fn func(rest, v []byte) (bool, error)) error {
+	if rs, ok := t.b.(backend.RangeScanner); ok {
+		return rs.ScanRange(table, prefix, prefixEnd(prefix), func(k, v []byte) (bool, error) {
+			return fn(k[len(prefix):], v)
+		})
+	}
 	return t.b.Scan(table, prefix, func(k, v []byte) (bool, error) {
 		if !bytes.HasPrefix(k, prefix) {
 			return false, nil
 		}
 		return fn(k[len(prefix):], v)
 	})
+}
+
+// prefixEnd is the least key greater than every key starting with prefix,
+// or nil when there is none.
+func prefixEnd(prefix []byte) []byte {
+	end := clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }
 
 // hasPrefix reports whether table holds a key starting with prefix.
@@ -54,13 +75,14 @@ func (t *Tx) keysWithPrefix(table, prefix []byte) ([][]byte, error) {
 	return out, err
 }
 
-// createRepo records a repository if it is not recorded yet.
+// createRepo records a repository if it is not recorded yet. Its row holds
+// nothing: it exists while the repository does (its totals are counters).
 func (t *Tx) createRepo(repo string) error {
 	v, err := t.b.Get(tableRepos, []byte(repo))
 	if err != nil || v != nil {
 		return err
 	}
-	if err := t.b.Put(tableRepos, []byte(repo), encodeRepoStats(RepoStats{})); err != nil {
+	if err := t.b.Put(tableRepos, []byte(repo), []byte{}); err != nil {
 		return err
 	}
 	return t.addCounter(keyCtrRepos, 1)
@@ -127,7 +149,7 @@ func (t *Tx) CreateBlob(digest string, size int64) error {
 	for _, c := range []struct {
 		k []byte
 		d int64
-	}{{keyCtrBlobs, 1}, {keyCtrBlobBytes, size}, {keyCtrUnrefBlobs, 1}, {keyCtrUnrefBytes, size}} {
+	}{{keyCtrBlobs, 1}, {keyCtrBlobBytes, size}} {
 		if err := t.addCounter(c.k, c.d); err != nil {
 			return err
 		}
@@ -147,23 +169,13 @@ func (t *Tx) DeleteBlob(digest string) error {
 	if err != nil || !ok {
 		return err
 	}
-	unref := int64(0)
-	if b.Refs == 0 {
-		unref = 1
+	// Its links are gone (the caller removed them), and with them their
+	// share of logicalBytes.
+	if err := t.addCounter(keyCtrBlobs, -1); err != nil {
+		return err
 	}
-	for _, c := range []struct {
-		k []byte
-		d int64
-	}{{keyCtrBlobs, -1}, {keyCtrBlobBytes, -b.Size}, {keyCtrUnrefBlobs, -unref}, {keyCtrUnrefBytes, -unref * b.Size},
-		{keyCtrLogicalBytes, -int64(b.Refs) * b.Size}} {
-		if err := t.addCounter(c.k, c.d); err != nil {
-			return err
-		}
-	}
-	if b.Refs >= 2 {
-		if err := t.addCounter(keyCtrSharedBytes, -b.Size); err != nil {
-			return err
-		}
+	if err := t.addCounter(keyCtrBlobBytes, -b.Size); err != nil {
+		return err
 	}
 	if err := t.b.Delete(tableBlobs, []byte(digest)); err != nil {
 		return err
@@ -253,7 +265,7 @@ func (t *Tx) ExpiredLeases(now int64, max int) ([]Lease, error) {
 	if max <= 0 {
 		return out, nil
 	}
-	err := t.b.Scan(tableLeases, nil, func(k, _ []byte) (bool, error) {
+	each := func(k, _ []byte) (bool, error) {
 		l, err := parseLeaseKey(k)
 		if err != nil {
 			return false, err
@@ -263,7 +275,16 @@ func (t *Tx) ExpiredLeases(now int64, max int) ([]Lease, error) {
 		}
 		out = append(out, l)
 		return len(out) < max, nil
-	})
+	}
+	// Bounded by the expiry where a backend can, so that the sweep in every
+	// write reads no lease that a concurrent push has just taken.
+	if rs, ok := t.b.(backend.RangeScanner); ok && now < math.MaxInt64 {
+		to := make([]byte, 8)
+		putU64(to, uint64(now+1))
+		err := rs.ScanRange(tableLeases, nil, to, each)
+		return out, err
+	}
+	err := t.b.Scan(tableLeases, nil, each)
 	return out, err
 }
 
@@ -330,8 +351,9 @@ func (t *Tx) Link(repo, digest string) (Link, bool, error) {
 	return l, err == nil, err
 }
 
-// PutLink writes a link. The blob must be recorded; its count of links and
-// of manifest references, and the counters, follow the change.
+// PutLink writes a link. The blob must be recorded. The counters follow
+// the change by Adds; nothing of another repository is read or written
+// (the blob record is only read, for its size).
 func (t *Tx) PutLink(repo, digest string, l Link) error {
 	blob, ok, err := t.Blob(digest)
 	if err != nil {
@@ -348,95 +370,62 @@ func (t *Tx) PutLink(repo, digest string, l Link) error {
 		return err
 	}
 	if !had {
-		blob.Links++
-		if err := t.addCounter(keyCtrLinks, 1); err != nil {
+		if err := t.addLinkCounters(repo, 1, blob.Size); err != nil {
 			return err
-		}
-		if err := t.addRepoStats(repo, func(s *RepoStats) {
-			s.Links++
-			s.Bytes += blob.Size
-			if blob.Links == 1 {
-				s.UniqueBytes += blob.Size
-			}
-		}); err != nil {
-			return err
-		}
-		if blob.Links == 2 {
-			other, err := t.otherLinkingRepo(digest, repo)
-			if err != nil {
-				return err
-			}
-			if err := t.addRepoStats(other, func(s *RepoStats) { s.UniqueBytes -= blob.Size }); err != nil {
-				return err
-			}
 		}
 		if err := t.b.Put(tableBlobLinks, pairKey(digest, repo), []byte{}); err != nil {
 			return err
 		}
 	}
-	if err := t.adjustBlobRefs(&blob, int64(l.Refs)-int64(old.Refs)); err != nil {
-		return err
-	}
-	if err := t.RewriteBlob(digest, blob); err != nil {
+	if err := t.addCounter(keyCtrLogicalBytes, (int64(l.Refs)-int64(old.Refs))*blob.Size); err != nil {
 		return err
 	}
 	return t.b.Put(tableLinks, repoKey(repo, digest), encodeLink(l))
 }
 
-// DeleteLink removes a link (and the repository, if that emptied it) and
-// returns how many repositories still link the blob.
-func (t *Tx) DeleteLink(repo, digest string) (uint64, error) {
-	blob, ok, err := t.Blob(digest)
-	if err != nil {
-		return 0, err
+// addLinkCounters counts n links (1 or -1) of a blob of the given size.
+func (t *Tx) addLinkCounters(repo string, n, size int64) error {
+	if err := t.addCounter(keyCtrLinks, n); err != nil {
+		return err
 	}
-	if !ok {
-		return blob.Links, nil
+	if err := t.addRepoCounter(repo, keyRepoLinks, n); err != nil {
+		return err
+	}
+	return t.addRepoCounter(repo, keyRepoBytes, n*size)
+}
+
+// DeleteLink removes a link (and the repository, if that emptied it) and
+// reports whether another repository still links the blob: an existence
+// check on the blob-to-repository index that stops at the first key left.
+func (t *Tx) DeleteLink(repo, digest string) (bool, error) {
+	blob, ok, err := t.Blob(digest)
+	if err != nil || !ok {
+		return false, err
 	}
 	old, had, err := t.Link(repo, digest)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	if !had {
-		return blob.Links, nil
+		return t.hasPrefix(tableBlobLinks, pairKey(digest, ""))
 	}
-	if err := t.adjustBlobRefs(&blob, -int64(old.Refs)); err != nil {
-		return 0, err
+	if err := t.addCounter(keyCtrLogicalBytes, -int64(old.Refs)*blob.Size); err != nil {
+		return false, err
 	}
-	if blob.Links > 0 {
-		blob.Links--
-	}
-	if err := t.addCounter(keyCtrLinks, -1); err != nil {
-		return 0, err
-	}
-	if err := t.addRepoStats(repo, func(s *RepoStats) {
-		s.Links--
-		s.Bytes -= blob.Size
-		if blob.Links == 0 {
-			s.UniqueBytes -= blob.Size
-		}
-	}); err != nil {
-		return 0, err
+	if err := t.addLinkCounters(repo, -1, blob.Size); err != nil {
+		return false, err
 	}
 	if err := t.b.Delete(tableBlobLinks, pairKey(digest, repo)); err != nil {
-		return 0, err
-	}
-	if blob.Links == 1 {
-		other, err := t.otherLinkingRepo(digest, repo)
-		if err != nil {
-			return 0, err
-		}
-		if err := t.addRepoStats(other, func(s *RepoStats) { s.UniqueBytes += blob.Size }); err != nil {
-			return 0, err
-		}
-	}
-	if err := t.RewriteBlob(digest, blob); err != nil {
-		return 0, err
+		return false, err
 	}
 	if err := t.b.Delete(tableLinks, repoKey(repo, digest)); err != nil {
-		return 0, err
+		return false, err
 	}
-	return blob.Links, t.pruneRepo(repo)
+	linked, err := t.hasPrefix(tableBlobLinks, pairKey(digest, ""))
+	if err != nil {
+		return false, err
+	}
+	return linked, t.pruneRepo(repo)
 }
 
 // ForEachLink calls fn for every link of a repository.
@@ -498,7 +487,7 @@ func (t *Tx) PutManifest(repo, digest string, m Manifest, content []byte) error 
 		if err := t.addCounter(keyCtrManifestBytes, m.Size); err != nil {
 			return err
 		}
-		if err := t.addRepoStats(repo, func(s *RepoStats) { s.Manifests++ }); err != nil {
+		if err := t.addRepoCounter(repo, keyRepoManifests, 1); err != nil {
 			return err
 		}
 	}
@@ -523,7 +512,7 @@ func (t *Tx) DeleteManifest(repo, digest string) error {
 	if err := t.addCounter(keyCtrManifestBytes, -m.Size); err != nil {
 		return err
 	}
-	if err := t.addRepoStats(repo, func(s *RepoStats) { s.Manifests-- }); err != nil {
+	if err := t.addRepoCounter(repo, keyRepoManifests, -1); err != nil {
 		return err
 	}
 	k := repoKey(repo, digest)
@@ -575,7 +564,7 @@ func (t *Tx) PutTag(repo, tag, digest string) error {
 		if err := t.addCounter(keyCtrTags, 1); err != nil {
 			return err
 		}
-		if err := t.addRepoStats(repo, func(s *RepoStats) { s.Tags++ }); err != nil {
+		if err := t.addRepoCounter(repo, keyRepoTags, 1); err != nil {
 			return err
 		}
 	}
@@ -597,7 +586,7 @@ func (t *Tx) DeleteTag(repo, tag string) error {
 	if err := t.addCounter(keyCtrTags, -1); err != nil {
 		return err
 	}
-	if err := t.addRepoStats(repo, func(s *RepoStats) { s.Tags-- }); err != nil {
+	if err := t.addRepoCounter(repo, keyRepoTags, -1); err != nil {
 		return err
 	}
 	if err := t.b.Delete(tableTags, repoKey(repo, tag)); err != nil {

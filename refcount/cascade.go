@@ -131,8 +131,8 @@ func (r *Registry) deleteLinkTx(tx *kv.Tx, c *change, repo, d string, l kv.Link)
 	if err != nil {
 		return err
 	}
-	left, err := tx.DeleteLink(repo, d)
-	if err != nil || left > 0 || !ok {
+	linked, err := tx.DeleteLink(repo, d)
+	if err != nil || linked || !ok {
 		return err
 	}
 	if err := tx.DeleteBlob(d); err != nil {

@@ -23,7 +23,7 @@ type derived struct {
 	manRefs   map[string]map[string]uint64  // repo -> manifest -> edges holding it
 	linkRefs  map[string]map[string]uint64  // repo -> blob -> manifests using it
 	stored    map[string]kv.Blob            // blob records as stored
-	blobs     map[string]kv.Blob            // blob records as the links say
+	blobs     map[string]kv.BlobUse         // each recorded blob's use, as the links say
 	linkedIn  map[string][]string           // blob -> repositories linking it, sorted
 	repoStats map[string]kv.RepoStats
 	totals    kv.Counters
@@ -51,7 +51,7 @@ func deriveTx(tx *kv.Tx) (*derived, error) {
 	d := &derived{
 		manifests: map[string]map[string]counted{}, links: map[string]map[string]counted{},
 		manRefs: map[string]map[string]uint64{}, linkRefs: map[string]map[string]uint64{},
-		stored: map[string]kv.Blob{}, blobs: map[string]kv.Blob{}, linkedIn: map[string][]string{},
+		stored: map[string]kv.Blob{}, blobs: map[string]kv.BlobUse{}, linkedIn: map[string][]string{},
 		repoStats: map[string]kv.RepoStats{}, leases: map[kv.Lease]bool{},
 	}
 	if err := tx.ForEachBlob(func(dg string, b kv.Blob) error { d.stored[dg] = b; return nil }); err != nil {
@@ -77,7 +77,7 @@ func deriveTx(tx *kv.Tx) (*derived, error) {
 		for _, repo := range d.linkedIn[dg] {
 			refs += d.linkRefs[repo][dg]
 		}
-		d.blobs[dg] = kv.Blob{Size: b.Size, Links: uint64(len(d.linkedIn[dg])), Refs: refs}
+		d.blobs[dg] = kv.BlobUse{Links: uint64(len(d.linkedIn[dg])), Refs: refs}
 		t.Blobs++
 		t.BlobBytes += b.Size
 		t.LogicalBytes += int64(refs) * b.Size

@@ -321,13 +321,6 @@ func (r *Registry) recountTx(tx *kv.Tx, c *change) error {
 	if d, err = deriveTx(tx); err != nil {
 		return err
 	}
-	for dg, b := range d.blobs {
-		if d.stored[dg] != b {
-			if err := tx.RewriteBlob(dg, b); err != nil {
-				return err
-			}
-		}
-	}
 	if err := tx.RewriteBlobLinks(d.linkedIn); err != nil {
 		return err
 	}

@@ -12,7 +12,10 @@ import (
 )
 
 // StatsReport is what `kvreg stats` shows. Totals come from counters kept in
-// the same transactions as the records, so it costs no scan of the store.
+// the same transactions as the records, except the figures that span
+// repositories (shared and unreferenced bytes, each repository's unique
+// bytes), which one read-only snapshot computes from the links: a scan of
+// O(blobs + links) reads (see kv.Tx.Counters).
 type StatsReport struct {
 	Totals kv.Counters `json:"totals"`
 	// DedupRatio is the bytes images reference (a blob counted once per
@@ -52,6 +55,24 @@ func (r *Registry) Stats(top int) (*StatsReport, error) {
 		rep.Repositories = rep.Repositories[:top]
 	}
 	return rep, nil
+}
+
+// Totals returns the store's totals. Without cross it reads only the
+// stored counters (a few reads, for a metrics scrape) and leaves the
+// figures computed across repositories zero; with it, it computes them as
+// Stats does.
+func (r *Registry) Totals(cross bool) (kv.Counters, error) {
+	var c kv.Counters
+	err := r.db.View(func(tx *kv.Tx) error {
+		var err error
+		if cross {
+			c, err = tx.Counters()
+		} else {
+			c, err = tx.StoredCounters()
+		}
+		return err
+	})
+	return c, err
 }
 
 // repoRowsTx reads every repository's totals, in name order.

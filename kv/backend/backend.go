@@ -37,10 +37,38 @@ type Tx interface {
 	// empty) in ascending byte order, until fn returns false or an error
 	// (which Scan returns). fn may read but must not write.
 	Scan(table, from []byte, fn func(k, v []byte) (bool, error)) error
+	// Add adds delta to the counter named key in table; a counter never added
+	// reads 0. Counters are a namespace of their own: Get, Put, Delete and Scan
+	// never see them, and a table's counters and its values do not mix. Add
+	// reads nothing, so that transactions adding to the same counter at once do
+	// not conflict (bbolt: read-modify-write in place, writers are serial
+	// anyway; PostgreSQL: an insert of a delta row, folded into a base row
+	// later by one job).
+	Add(table, key []byte, delta int64) error
+	// Counter reads a counter: the sum of every Add committed before the
+	// transaction's snapshot and of the transaction's own Adds. A write
+	// transaction that reads a counter conflicts with concurrent Adds to it on
+	// a backend with serializable isolation, so kv reads counters only in
+	// read-only transactions (stats, fsck, metrics).
+	Counter(table, key []byte) (int64, error)
 }
 
 // Sizer is implemented by stores that can tell how many bytes they occupy
 // (for statistics; a store that cannot simply does not implement it).
 type Sizer interface {
 	Size() (int64, error)
+}
+
+// RangeScanner is implemented by transactions that can scan a bounded
+// range of keys. Scan has no upper bound, so a scan that stops at the
+// first key past what it wants (the end of a prefix, an expiry) has read
+// that key, which belongs to someone else (the next repository, the next
+// digest); on a backend with serializable isolation that read conflicts
+// with whoever writes the key. ScanRange reads no key at or after to
+// (PostgreSQL: key >= from AND key < to). kv uses it when a transaction
+// offers it.
+type RangeScanner interface {
+	// ScanRange is Scan over the keys k with from <= k < to (to nil: no
+	// upper bound).
+	ScanRange(table, from, to []byte, fn func(k, v []byte) (bool, error)) error
 }

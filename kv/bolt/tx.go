@@ -1,6 +1,8 @@
 package boltkv
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -83,4 +85,65 @@ func txErr(err error) error {
 		return fmt.Errorf("%w: %w", backend.ErrReadOnly, err)
 	}
 	return err
+}
+
+// counterBucket holds every table's counters, a nested bucket per table.
+// No kv table name starts with 0x00, so no table is this bucket, and Scan
+// skips nested buckets, so counters never show among a table's keys.
+var counterBucket = []byte("\x00counters")
+
+func (t *tx) Add(table, key []byte, delta int64) error {
+	if !t.tx.Writable() {
+		return fmt.Errorf("%w: add in %s", backend.ErrReadOnly, table)
+	}
+	if delta == 0 {
+		return nil
+	}
+	top, err := t.tx.CreateBucketIfNotExists(counterBucket)
+	if err != nil {
+		return txErr(err)
+	}
+	b, err := top.CreateBucketIfNotExists(table)
+	if err != nil {
+		return txErr(err)
+	}
+	sum := decodeCounter(b.Get(key)) + delta
+	// A counter back at zero reads as one never added: dropping it keeps
+	// the counters of removed repositories from piling up.
+	if sum == 0 {
+		return txErr(b.Delete(key))
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(sum))
+	return txErr(b.Put(key, v[:]))
+}
+
+func (t *tx) Counter(table, key []byte) (int64, error) {
+	top := t.tx.Bucket(counterBucket)
+	if top == nil {
+		return 0, nil
+	}
+	b := top.Bucket(table)
+	if b == nil {
+		return 0, nil
+	}
+	return decodeCounter(b.Get(key)), nil
+}
+
+func decodeCounter(v []byte) int64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(v))
+}
+
+var _ backend.RangeScanner = (*tx)(nil)
+
+func (t *tx) ScanRange(table, from, to []byte, fn func(k, v []byte) (bool, error)) error {
+	return t.Scan(table, from, func(k, v []byte) (bool, error) {
+		if to != nil && bytes.Compare(k, to) >= 0 {
+			return false, nil
+		}
+		return fn(k, v)
+	})
 }

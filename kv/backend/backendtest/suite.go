@@ -36,6 +36,10 @@ func Run(t *testing.T, open func(t *testing.T) backend.Store) {
 		{"CopiedValuesOutliveTx", testCopies},
 		{"ConcurrentUpdatesLoseNothing", testConcurrentCounter},
 		{"UpdateReRunTolerated", testReRun},
+		{"CounterNamespace", testCounterNamespace},
+		{"CounterSeesOwnAddsNotRolledBack", testCounterOwnAdds},
+		{"ConcurrentAddsSumExactly", testConcurrentAdds},
+		{"ScanRangeIfOffered", testScanRange},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
