@@ -17,6 +17,7 @@ import (
 func (s *Store) Update(fn func(backend.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		if !s.HoldsWriteLock() {
+			s.lock.wakeUp()
 			return fmt.Errorf("%w: %w", backend.ErrUnavailable, errNoWriteLock)
 		}
 		err := s.updateOnce(fn)
