@@ -7,20 +7,33 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/kvreg/kvreg/kv/backend"
+)
+
+const (
+	beginUpdate = "BEGIN ISOLATION LEVEL SERIALIZABLE"
+	beginView   = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 )
 
 // Update runs fn in a SERIALIZABLE transaction, rerunning it after a
 // serialization failure or a deadlock (backend.ErrConflict after
 // Options.MaxAttempts runs).
 func (s *Store) Update(fn func(backend.Tx) error) error {
+	replaced := false
 	for attempt := 1; ; attempt++ {
 		if !s.HoldsWriteLock() {
 			s.lock.wakeUp()
 			return fmt.Errorf("%w: %w", backend.ErrUnavailable, errNoWriteLock)
 		}
-		err := s.updateOnce(fn)
+		err, firstTripLost := s.updateOnce(fn)
+		if firstTripLost && !replaced {
+			// A pooled connection cut since its last use (a restart)
+			// failed the first round trip, before anything of the
+			// transaction reached the database: once, on a new one.
+			replaced = true
+			attempt--
+			continue
+		}
 		if !retryable(err) {
 			return err
 		}
@@ -40,78 +53,77 @@ func backoff(attempt int) {
 	time.Sleep(time.Duration(rand.Int64N(int64(bound))) + 100*time.Microsecond)
 }
 
-func (s *Store) updateOnce(fn func(backend.Tx) error) error {
-	t, err := s.begin(pgx.TxOptions{IsoLevel: pgx.Serializable})
+func (s *Store) updateOnce(fn func(backend.Tx) error) (err error, firstTripLost bool) {
+	t, err := s.begin(beginUpdate)
 	if err != nil {
 		s.lostConnection(err)
-		return err
+		return err, false
 	}
+	defer s.end(t)
 	ferr := fn(t)
-	if t.err != nil || ferr != nil {
-		s.rollback(t)
-		if t.err != nil && (ferr == nil || retryable(t.err)) {
-			s.lostConnection(t.err)
-			return t.err
+	if t.err == nil && ferr == nil {
+		if !t.begun && len(t.pending) == 0 {
+			return nil, false // nothing was read or written
 		}
-		return ferr
+		t.send(&stmt{sql: "COMMIT"}, nil, "COMMIT") //nolint:errcheck // in t.err
+		if t.err == nil {
+			s.folded(t.adds)
+			return nil, false
+		}
 	}
-	ctx, cancel := s.statementContext()
-	defer cancel()
-	s.roundTrips.Add(1)
-	if err := t.tx.Commit(ctx); err != nil {
-		err = mapErr(err)
-		s.lostConnection(err)
-		return err
+	if t.err != nil && (ferr == nil || retryable(t.err)) {
+		s.lostConnection(t.err)
+		return t.err, t.trips == 1 && errors.Is(t.err, backend.ErrUnavailable)
 	}
-	if t.adds > 0 && s.adds.Add(t.adds) >= int64(s.o.FoldEvery) {
+	return ferr, false
+}
+
+// folded counts committed Adds and sets the fold job off every FoldEvery.
+func (s *Store) folded(adds int64) {
+	if adds > 0 && s.adds.Add(adds) >= int64(s.o.FoldEvery) {
 		select {
 		case s.foldc <- struct{}{}:
 		default:
 		}
 	}
-	return nil
 }
 
 // View runs fn in a REPEATABLE READ, READ ONLY transaction: one snapshot.
 func (s *Store) View(fn func(backend.Tx) error) error {
-	t, err := s.begin(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	t, err := s.begin(beginView)
 	if err != nil {
 		return err
 	}
 	t.readOnly = true
-	defer s.rollback(t)
+	defer s.end(t)
 	if err := fn(t); err != nil {
 		return err
 	}
 	return t.err
 }
 
-// begin starts a transaction. A connection the pool handed out that
-// turns out dead (cut by a restart since its last use) is replaced once:
-// nothing of the transaction ran on it.
-func (s *Store) begin(opts pgx.TxOptions) (*tx, error) {
-	var err error
-	for try := 0; try < 2; try++ {
-		ctx, cancel := s.statementContext()
-		s.roundTrips.Add(1)
-		var ptx pgx.Tx
-		ptx, err = s.pool.BeginTx(ctx, opts)
-		cancel()
-		if err == nil {
-			return &tx{s: s, tx: ptx}, nil
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			break
-		}
+// begin takes a connection for a transaction, whose BEGIN goes out with
+// its first round trip.
+func (s *Store) begin(begin string) (*tx, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.o.ConnectTimeout+time.Second)
+	defer cancel()
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, mapErr(err)
 	}
-	return nil, mapErr(err)
+	return &tx{s: s, conn: c, begin: begin}, nil
 }
 
-func (s *Store) rollback(t *tx) {
-	ctx, cancel := s.statementContext()
-	defer cancel()
-	s.roundTrips.Add(1)
-	t.tx.Rollback(ctx) //nolint:errcheck // a dead connection is dropped by the pool
+// end rolls back a transaction that is still open and returns its
+// connection (the pool drops one left in a transaction or broken).
+func (s *Store) end(t *tx) {
+	if t.begun && t.conn.Conn().PgConn().TxStatus() != 'I' && !t.conn.Conn().IsClosed() {
+		ctx, cancel := s.statementContext()
+		s.roundTrips.Add(1)
+		t.conn.Exec(ctx, "ROLLBACK") //nolint:errcheck // a broken connection is dropped below
+		cancel()
+	}
+	t.conn.Release()
 }
 
 // lostConnection asks an exclusive store to check its write lock at once
