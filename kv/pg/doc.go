@@ -31,11 +31,23 @@
 // backoff, a bounded number of times (then backend.ErrConflict). The
 // contract already lets a closure run more than once, and serializable
 // isolation keeps kv's read-then-write bookkeeping correct with several
-// writers without a lock order to get right in every caller. View runs at
+// writers without a lock order to get right in every caller. An Update
+// waits at most Options.LockWait for a row lock, then reruns too: at
+// SERIALIZABLE a writer that waited for a row fails anyway once the holder
+// commits, and PostgreSQL finds deadlocks only after deadlock_timeout. A
+// rerun goes alone among this process's Updates, so that a hot row cannot
+// starve it. A closure must not call Update of its own store. View runs at
 // REPEATABLE READ, READ ONLY: one snapshot. Connections carry lock_timeout
 // and statement_timeout; a timeout, a lost or refused connection becomes
 // backend.ErrUnavailable. A transaction is held open only while its
 // closure runs.
+//
+// Round trips: writes are queued and sent in one pipelined batch with the
+// next read or with COMMIT, BEGIN with the first batch, and a key read or
+// written once in a transaction is served again from memory (the
+// snapshot does not change under the transaction). A failed write is thus
+// reported by a later call or by the commit; the transaction fails all
+// the same. Stats counts the round trips.
 //
 // # Exclusive writer
 //

@@ -19,6 +19,15 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
+// lockWaitTimedOut reports a row lock wait that ran out of its time: in
+// an Update, whose waits are short, another transaction holds the row and
+// will most likely commit (then this one fails anyway at SERIALIZABLE) or
+// the two deadlock; it is retried like a serialization failure.
+func lockWaitTimedOut(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
+}
+
 // mapErr names what pgx reports as backend's sentinels, keeping the
 // original in the chain.
 func mapErr(err error) error {
@@ -35,10 +44,10 @@ func mapErr(err error) error {
 		case pe.Code == "25006": // read_only_sql_transaction
 			return fmt.Errorf("%w: %w", backend.ErrReadOnly, err)
 		case pe.Code == "55P03", // lock_not_available: lock_timeout
-			pe.Code == "57014",                    // query_canceled: statement_timeout
-			pe.Code == "53300",                    // too_many_connections
-			pe.Code[:2] == "08",                   // connection exceptions
-			pe.Code[:3] == "57P":                  // shutdown, crash, cannot connect now
+			pe.Code == "57014",   // query_canceled: statement_timeout
+			pe.Code == "53300",   // too_many_connections
+			pe.Code[:2] == "08",  // connection exceptions
+			pe.Code[:3] == "57P": // shutdown, crash, cannot connect now
 			return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
 		}
 		return fmt.Errorf("pgkv: %w", err)

@@ -9,7 +9,6 @@ import (
 	"github.com/kvreg/kvreg/kv/pg/pgtest"
 )
 
-
 func migratedTo(t *testing.T, version int) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/kvreg/kvreg/kv/backend"
@@ -268,5 +269,59 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 	bad := strings.Replace(url, "/t_", "/missing_", 1)
 	if _, err := pgkv.Open(bad, pgkv.Options{}); err == nil || !strings.Contains(err.Error(), "missing_") {
 		t.Fatalf("Open of a missing database: %v", err)
+	}
+}
+
+// A writer that waits for a row another transaction holds gives up the
+// wait after LockWait and reruns, instead of waiting out lock_timeout (or
+// PostgreSQL's deadlock detection); it succeeds once the holder is done.
+func TestLockWaitReruns(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a := open(t, url, pgkv.Options{})
+	b := open(t, url, pgkv.Options{LockWait: 20 * time.Millisecond})
+	locked, release := make(chan struct{}), make(chan struct{})
+	errA := make(chan error, 1)
+	go func() {
+		errA <- a.Update(func(tx backend.Tx) error {
+			if err := tx.Put([]byte("t"), []byte("row"), []byte("a")); err != nil {
+				return err
+			}
+			if _, err := tx.Get([]byte("t"), []byte("other")); err != nil { // sends the Put: the row is locked
+				return err
+			}
+			select {
+			case <-locked:
+			default:
+				close(locked)
+			}
+			<-release
+			return nil
+		})
+	}()
+	<-locked
+	errB := make(chan error, 1)
+	go func() {
+		errB <- b.Update(func(tx backend.Tx) error {
+			if _, err := tx.Get([]byte("t"), []byte("other")); err != nil {
+				return err
+			}
+			return tx.Put([]byte("t"), []byte("row"), []byte("b"))
+		})
+	}()
+	eventually(t, "b rerunning", func() error {
+		if _, retries := b.Stats(); retries == 0 {
+			return errors.New("b has not rerun")
+		}
+		return nil
+	})
+	close(release)
+	if err := <-errA; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errB; err != nil {
+		t.Fatalf("b after the holder committed: %v", err)
+	}
+	if got := string(get(t, a, "row")); got != "b" {
+		t.Fatalf("row = %q, want b's write, committed last", got)
 	}
 }

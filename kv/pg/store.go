@@ -28,6 +28,12 @@ type Options struct {
 	// LockTimeout and StatementTimeout are the connections' lock_timeout
 	// (2 s) and statement_timeout (5 s).
 	LockTimeout, StatementTimeout time.Duration
+	// LockWait bounds an Update's wait for a row lock (200 ms): beyond
+	// it the transaction is rerun, as after a serialization failure.
+	// PostgreSQL detects deadlocks only after deadlock_timeout (1 s by
+	// default), and at SERIALIZABLE a writer that waited for a row
+	// usually fails once the holder commits.
+	LockWait time.Duration
 	// ConnectTimeout bounds a connection attempt (3 s).
 	ConnectTimeout time.Duration
 	// MaxConns is the pool's size (pgx's default when zero).
@@ -53,6 +59,7 @@ func (o *Options) defaults() {
 	def(&o.LockTimeout, 2*time.Second)
 	def(&o.StatementTimeout, 5*time.Second)
 	def(&o.ConnectTimeout, 3*time.Second)
+	def(&o.LockWait, 200*time.Millisecond)
 	def(&o.LockCheck, time.Second)
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 30
@@ -67,6 +74,9 @@ type Store struct {
 	pool *pgxpool.Pool
 	o    Options
 	lock *writeLock // nil unless Exclusive
+
+	lockWait string       // SET LOCAL lock_timeout of an Update
+	gate     sync.RWMutex // held exclusively by an Update's reruns
 
 	roundTrips, retries atomic.Uint64
 	adds                atomic.Int64 // Adds committed since the last fold
@@ -108,7 +118,7 @@ func Open(url string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgkv: %w", err)
 	}
-	s := &Store{pool: pool, o: o, foldc: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Store{pool: pool, o: o, lockWait: fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockWait.Milliseconds()), foldc: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := s.migrate(); err != nil {
 		pool.Close()
 		return nil, err

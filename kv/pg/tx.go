@@ -1,7 +1,9 @@
 package pgkv
 
 import (
+	"bytes"
 	"fmt"
+	"sort"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -33,6 +35,7 @@ type tx struct {
 	s        *Store
 	conn     *pgxpool.Conn
 	begin    string // sent with the first batch
+	setup    string // sent after begin, when not ""
 	begun    bool
 	readOnly bool
 	pending  []stmt
@@ -49,6 +52,18 @@ type rowKey struct{ tbl, k string }
 type stmt struct {
 	sql  string
 	args []any
+}
+
+// less orders writes by the SQL table they go to, then by kv table and
+// key (the first two arguments of every write).
+func (a stmt) less(b stmt) bool {
+	if a.sql != b.sql && (a.sql == addSQL || b.sql == addSQL) {
+		return b.sql == addSQL
+	}
+	if c := bytes.Compare(a.args[0].([]byte), b.args[0].([]byte)); c != 0 {
+		return c < 0
+	}
+	return bytes.Compare(a.args[1].([]byte), b.args[1].([]byte)) < 0
 }
 
 var _ backend.Tx = (*tx)(nil)
@@ -71,7 +86,14 @@ func (t *tx) send(last *stmt, read func(pgx.Rows) error, want string) error {
 	b := &pgx.Batch{}
 	if !t.begun {
 		b.Queue(t.begin)
+		if t.setup != "" {
+			b.Queue(t.setup)
+		}
 	}
+	// Rows are locked in key order within a batch, so that two
+	// transactions writing the same rows in one batch each cannot
+	// deadlock; a stable sort keeps the order of writes to one key.
+	sort.SliceStable(t.pending, func(i, j int) bool { return t.pending[i].less(t.pending[j]) })
 	for _, p := range t.pending {
 		b.Queue(p.sql, p.args...)
 	}
@@ -237,13 +259,15 @@ func (t *tx) Scan(table, from []byte, fn func(k, v []byte) (bool, error)) error 
 	}
 }
 
+const addSQL = "INSERT INTO kv_counter_delta (tbl, k, n) VALUES ($1, $2, $3)"
+
 // Add inserts a delta row: it reads nothing, so concurrent Adds to one
 // counter never conflict.
 func (t *tx) Add(table, key []byte, delta int64) error {
 	if delta == 0 {
 		return nil
 	}
-	if err := t.write("add", table, "INSERT INTO kv_counter_delta (tbl, k, n) VALUES ($1, $2, $3)", clone(table), clone(key), delta); err != nil {
+	if err := t.write("add", table, addSQL, clone(table), clone(key), delta); err != nil {
 		return err
 	}
 	t.adds++

@@ -25,7 +25,19 @@ func (s *Store) Update(fn func(backend.Tx) error) error {
 			s.lock.wakeUp()
 			return fmt.Errorf("%w: %w", backend.ErrUnavailable, errNoWriteLock)
 		}
+		// A transaction runs beside this process's others at first; once
+		// it has conflicted, alone among them (first attempts wait for it),
+		// so that a hot row cannot starve it: this process's writers then
+		// go one at a time, as on a single-writer store, until the
+		// conflicts pass; only other processes' writers can still conflict
+		// with it.
+		gate, ungate := s.gate.RLock, s.gate.RUnlock
+		if attempt > 1 {
+			gate, ungate = s.gate.Lock, s.gate.Unlock
+		}
+		gate()
 		err, firstTripLost := s.updateOnce(fn)
+		ungate()
 		if firstTripLost && !replaced {
 			// A pooled connection cut since its last use (a restart)
 			// failed the first round trip, before anything of the
@@ -34,12 +46,14 @@ func (s *Store) Update(fn func(backend.Tx) error) error {
 			attempt--
 			continue
 		}
-		if !retryable(err) {
+		if !retryable(err) && !lockWaitTimedOut(err) {
 			return err
 		}
 		s.retries.Add(1)
 		if attempt >= s.o.MaxAttempts {
-			return fmt.Errorf("%w: gave up after %d attempts: %w", backend.ErrConflict, attempt, err)
+			// The cause is text, so that the error is ErrConflict alone
+			// (a lock wait's is ErrUnavailable too).
+			return fmt.Errorf("%w: gave up after %d attempts: %v", backend.ErrConflict, attempt, err)
 		}
 		backoff(attempt)
 	}
@@ -59,6 +73,7 @@ func (s *Store) updateOnce(fn func(backend.Tx) error) (err error, firstTripLost 
 		s.lostConnection(err)
 		return err, false
 	}
+	t.setup = s.lockWait
 	defer s.end(t)
 	ferr := fn(t)
 	if t.err == nil && ferr == nil {
@@ -71,7 +86,7 @@ func (s *Store) updateOnce(fn func(backend.Tx) error) (err error, firstTripLost 
 			return nil, false
 		}
 	}
-	if t.err != nil && (ferr == nil || retryable(t.err)) {
+	if t.err != nil && (ferr == nil || retryable(t.err) || lockWaitTimedOut(t.err)) {
 		s.lostConnection(t.err)
 		return t.err, t.trips == 1 && errors.Is(t.err, backend.ErrUnavailable)
 	}
