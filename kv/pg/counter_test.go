@@ -184,12 +184,28 @@ func TestConcurrentAddsDoNotConflict(t *testing.T) {
 }
 
 // Setting a counter is adding the difference.
+// The fold job runs by itself every FoldEvery adds.
 func TestCounterSet(t *testing.T) {
-	s := open(t, pgtest.NewDatabase(t), pgkv.Options{FoldEvery: 2})
+	url := pgtest.NewDatabase(t)
+	s := open(t, url, pgkv.Options{FoldEvery: 2})
 	for i := 0; i < 5; i++ { // enough adds to set the fold job off
 		if err := s.Update(func(btx backend.Tx) error { return btx.(counters).Add(ctbl, []byte("c"), 7) }); err != nil {
 			t.Fatal(err)
 		}
+	}
+	conn := connect(t, url)
+	eventually(t, "the fold job", func() error {
+		var base int64
+		if err := conn.QueryRow(t.Context(), "SELECT coalesce(sum(n), 0) FROM kv_counter_base").Scan(&base); err != nil {
+			return err
+		}
+		if base < 14 {
+			return fmt.Errorf("base holds %d", base)
+		}
+		return nil
+	})
+	if n := counter(t, s, "c"); n != 35 {
+		t.Fatalf("c = %d, want 35", n)
 	}
 	if err := s.Update(func(btx backend.Tx) error {
 		tx := btx.(counters)

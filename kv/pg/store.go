@@ -109,8 +109,9 @@ func Open(url string, o Options) (*Store, error) {
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns
 	}
-	// A pooled connection idle for a while is checked before use, so that
-	// one cut by a restart is replaced instead of failing a transaction.
+	// Idle connections cut by a restart are found and dropped between
+	// requests (pgxpool also pings one idle for over a second before
+	// handing it out).
 	cfg.HealthCheckPeriod = 10 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), o.ConnectTimeout)
 	defer cancel()

@@ -40,8 +40,11 @@ type tx struct {
 	readOnly bool
 	pending  []stmt
 	trips    int // round trips made
-	adds     int64
-	seen     map[rowKey][]byte // values read or written; nil for absent
+	// committing: COMMIT was sent, so a lost connection leaves the
+	// outcome unknown.
+	committing bool
+	adds       int64
+	seen       map[rowKey][]byte // values read or written; nil for absent
 	// err is the first failed statement's: the transaction is dead after
 	// it (25P02), so every later call returns it.
 	err error

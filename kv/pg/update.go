@@ -80,6 +80,7 @@ func (s *Store) updateOnce(fn func(backend.Tx) error) (err error, firstTripLost 
 		if !t.begun && len(t.pending) == 0 {
 			return nil, false // nothing was read or written
 		}
+		t.committing = true
 		t.send(&stmt{sql: "COMMIT"}, nil, "COMMIT") //nolint:errcheck // in t.err
 		if t.err == nil {
 			s.folded(t.adds)
@@ -88,7 +89,9 @@ func (s *Store) updateOnce(fn func(backend.Tx) error) (err error, firstTripLost 
 	}
 	if t.err != nil && (ferr == nil || retryable(t.err) || lockWaitTimedOut(t.err)) {
 		s.lostConnection(t.err)
-		return t.err, t.trips == 1 && errors.Is(t.err, backend.ErrUnavailable)
+		// Replayed only when the lost round trip held no COMMIT: one that
+		// did may have committed, and Adds must not count twice.
+		return t.err, t.trips == 1 && !t.committing && errors.Is(t.err, backend.ErrUnavailable)
 	}
 	return ferr, false
 }
