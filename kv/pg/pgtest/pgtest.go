@@ -3,7 +3,8 @@
 // /usr/lib/postgresql/<version>/bin, the newest version found). One server
 // per test binary (Main, from TestMain), one fresh database per test
 // (NewDatabase). It owns that server's directory, port and lifetime and
-// nothing else; it is imported by tests only.
+// nothing else; it is imported by tests only. PGTEST_BIN names another
+// directory of binaries.
 //
 // The server runs with fsync=off and synchronous_commit=off: the tests that
 // use it check kvreg's transactions, not PostgreSQL's durability.
@@ -77,6 +78,9 @@ func run(m *testing.M) int {
 // binDir finds the newest /usr/lib/postgresql/<version>/bin with initdb.
 func binDir() (string, error) {
 	if d := os.Getenv("PGTEST_BIN"); d != "" {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err != nil {
+			return "", fmt.Errorf("PGTEST_BIN=%s: %w; %s", d, err, InstallHint)
+		}
 		return d, nil
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")

@@ -2,6 +2,9 @@ package pgtest_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -37,5 +40,24 @@ func TestNewDatabase(t *testing.T) {
 	var fsync string
 	if err := ca.QueryRow(ctx, "SHOW fsync").Scan(&fsync); err != nil || fsync != "off" {
 		t.Fatalf("fsync = %q, %v", fsync, err)
+	}
+}
+
+// Without PostgreSQL the tests that need it skip, saying how to install
+// it, unless CI=true, where the run fails.
+func TestMissingPostgreSQL(t *testing.T) {
+	run := func(ci string) (string, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestNewDatabase$", "-test.v")
+		cmd.Env = append(os.Environ(), "PGTEST_BIN=/nonexistent", "CI="+ci)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("")
+	if err != nil || !strings.Contains(out, "--- SKIP") || !strings.Contains(out, "apt-get install postgresql") {
+		t.Fatalf("without CI: %v\n%s", err, out)
+	}
+	out, err = run("true")
+	if err == nil || strings.Contains(out, "--- SKIP") || !strings.Contains(out, "CI=true") {
+		t.Fatalf("with CI=true: %v\n%s", err, out)
 	}
 }
