@@ -1,10 +1,12 @@
 package kv
 
 import (
+	"strings"
 	"time"
 
 	"github.com/kvreg/kvreg/kv/backend"
 	boltkv "github.com/kvreg/kvreg/kv/bolt"
+	pgkv "github.com/kvreg/kvreg/kv/pg"
 )
 
 // DB is the open database: a backend.Store at SchemaVersion.
@@ -14,16 +16,34 @@ type DB struct {
 
 // Options tune Open.
 type Options struct {
-	// LockTimeout bounds the wait for another process's file lock.
+	// LockTimeout bounds the wait for another process's file lock
+	// (bbolt).
 	LockTimeout time.Duration
-	// ReadOnly opens the file without taking the write lock.
+	// ReadOnly opens the file without taking the write lock (bbolt); on
+	// PostgreSQL it only checks the schema instead of upgrading it.
 	ReadOnly bool
+	// Exclusive holds a PostgreSQL database's write lock while open, so
+	// that one process writes to it at a time (ErrLocked when another
+	// holds it). A bbolt file's writer is always exclusive.
+	Exclusive bool
 }
 
-// Open opens (creating if needed) the bbolt database at path and brings
-// its schema up to SchemaVersion.
-func Open(path string, opts Options) (*DB, error) {
-	s, err := boltkv.Open(path, boltkv.Options{LockTimeout: opts.LockTimeout, ReadOnly: opts.ReadOnly})
+// IsURL reports whether target names a PostgreSQL database
+// (postgres://... or postgresql://...) rather than a bbolt file.
+func IsURL(target string) bool {
+	return strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://")
+}
+
+// Open opens the database at target, a bbolt file's path (created if
+// needed) or a PostgreSQL URL, and brings its schema up to SchemaVersion.
+func Open(target string, opts Options) (*DB, error) {
+	var s backend.Store
+	var err error
+	if IsURL(target) {
+		s, err = pgkv.Open(target, pgkv.Options{Exclusive: opts.Exclusive})
+	} else {
+		s, err = boltkv.Open(target, boltkv.Options{LockTimeout: opts.LockTimeout, ReadOnly: opts.ReadOnly})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,11 @@ var (
 	ErrNoSpace = backend.ErrNoSpace
 	// ErrReadOnly: a write in a read-only transaction.
 	ErrReadOnly = backend.ErrReadOnly
+	// ErrConflict: a transaction kept conflicting and was given up.
+	ErrConflict = backend.ErrConflict
+	// ErrUnavailable: the database cannot be reached or did not answer in
+	// time.
+	ErrUnavailable = backend.ErrUnavailable
 )
 
 // ErrSchemaTooOld: the database needs an upgrade, which a read-only open

@@ -14,4 +14,13 @@ var (
 	ErrNoSpace = errors.New("no space left for the kv store")
 	// ErrReadOnly: a write in a read-only transaction or store.
 	ErrReadOnly = errors.New("kv store is read-only")
+	// ErrConflict: a transaction kept conflicting with concurrent ones and
+	// was given up after a bounded number of attempts; nothing of it was
+	// stored.
+	ErrConflict = errors.New("kv transaction kept conflicting with concurrent ones")
+	// ErrUnavailable: the store cannot be reached or did not answer in
+	// time (a lost connection, a restart, a lock or statement timeout), or
+	// this process no longer holds the store's write lock; nothing of the
+	// transaction was stored unless the commit itself was cut off.
+	ErrUnavailable = errors.New("kv store is unavailable")
 )

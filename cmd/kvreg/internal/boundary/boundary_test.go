@@ -17,6 +17,13 @@ const module = "github.com/kvreg/kvreg"
 // implementation of the ordered key-value store under kv.Tx.
 const boltBackend = module + "/kv/bolt"
 
+// pgBackend is the one package, with its test helper pgtest under it, that
+// may import pgx: the PostgreSQL implementation of the same store.
+const pgBackend = module + "/kv/pg"
+
+// pgtest starts PostgreSQL for tests; no code but tests imports it.
+const pgtest = pgBackend + "/pgtest"
+
 // regtest opens registries for tests; it may use the operating system (a
 // temporary directory, the environment) because no code but tests imports it.
 const regtest = module + "/refcount/regtest"
@@ -76,6 +83,8 @@ func everywhere(string) bool { return true }
 
 var rules = []rule{
 	{"only " + rel(boltBackend) + " imports bbolt", func(p string) bool { return p != boltBackend }, []string{"go.etcd.io/bbolt"}, true},
+	{"only " + rel(pgBackend) + " imports pgx", func(p string) bool { return !within(p, pgBackend) }, []string{"github.com/jackc/pgx"}, true},
+	{"only tests import " + rel(pgtest), everywhere, []string{pgtest}, false},
 	{"net/http only in api and cmd", not(under("api", "cmd")), []string{"net/http"}, false},
 	{"no syscall in api", under("api"), []string{"syscall"}, false},
 	{"no syscall in refcount", under("refcount"), []string{"syscall"}, false},
@@ -111,19 +120,22 @@ func listModule(t *testing.T) map[string]pkg {
 	return pkgs
 }
 
-// Each package imports only what its layer may: bbolt behind the kv
-// backend alone, HTTP in api and cmd, no operating-system calls in the
+// Each package imports only what its layer may: bbolt and pgx behind
+// their kv backends alone, HTTP in api and cmd, no operating-system calls in the
 // reference model or the HTTP handlers, and no import back up the layers
 // (api over refcount over kv and blobs, which know nothing of each other).
 func TestPackageBoundaries(t *testing.T) {
 	pkgs := listModule(t)
-	for _, want := range []string{"api", "blobs", "kv", "refcount", "cmd/kvreg", rel(boltBackend)} {
+	for _, want := range []string{"api", "blobs", "kv", "refcount", "cmd/kvreg", rel(boltBackend), rel(pgBackend), rel(pgtest)} {
 		if _, ok := pkgs[module+"/"+want]; !ok {
 			t.Errorf("package %s is not in the module: the rules below would check nothing there", want)
 		}
 	}
 	if p, ok := pkgs[boltBackend]; ok && !importsAny(p.Imports, "go.etcd.io/bbolt") {
 		t.Errorf("%s does not import bbolt: is boltBackend still the bbolt backend?", rel(boltBackend))
+	}
+	if p, ok := pkgs[pgBackend]; ok && !importsAny(p.Imports, "github.com/jackc/pgx") {
+		t.Errorf("%s does not import pgx: is pgBackend still the PostgreSQL backend?", rel(pgBackend))
 	}
 	paths := make([]string, 0, len(pkgs))
 	for path := range pkgs {

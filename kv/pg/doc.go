@@ -1,0 +1,58 @@
+// Package pgkv is the PostgreSQL implementation of backend.Store, over
+// pgx's connection pool. It is the only package that imports pgx (with
+// its test helper, pgkv/pgtest). It owns its own schema and migrations,
+// the isolation and retry of transactions, the mapping of PostgreSQL's
+// errors to backend's sentinels, the write lock of an exclusive store and
+// the folding of counter deltas; it knows no table, key or record of
+// kvreg.
+//
+// # Schema
+//
+// Every kv table lives in one SQL table, kv (tbl bytea, k bytea, v bytea,
+// primary key (tbl, k)). bytea compares bytewise, so the primary key's
+// order is the byte order the contract asks for, and a scan is an index
+// range scan. One SQL table rather than one per kv table because kv's
+// tables are created by their first write: one table needs no DDL inside
+// a transaction (DDL takes locks that serialise writers and conflicts with
+// concurrent creations of the same table), a missing table is simply a
+// prefix with no rows, and migrations of the schema touch one table.
+//
+// Counters live apart (counter_base and counter_delta). Add inserts a row
+// into counter_delta and reads nothing, so that writers adding to the
+// same counter never conflict; Counter reads base plus the sum of deltas
+// in the transaction's snapshot; Fold, run by whichever process wins
+// pg_try_advisory_xact_lock, moves the deltas into the base in one short
+// transaction of its own.
+//
+// # Transactions
+//
+// Update runs at SERIALIZABLE and reruns the whole closure on a
+// serialization failure (40001) or a deadlock (40P01), with a jittered
+// backoff, a bounded number of times (then backend.ErrConflict). The
+// contract already lets a closure run more than once, and serializable
+// isolation keeps kv's read-then-write bookkeeping correct with several
+// writers without a lock order to get right in every caller. An Update
+// waits at most Options.LockWait for a row lock, then reruns too: at
+// SERIALIZABLE a writer that waited for a row fails anyway once the holder
+// commits, and PostgreSQL finds deadlocks only after deadlock_timeout. A
+// rerun goes alone among this process's Updates, so that a hot row cannot
+// starve it. A closure must not call Update of its own store. View runs at
+// REPEATABLE READ, READ ONLY: one snapshot. Connections carry lock_timeout
+// and statement_timeout; a timeout, a lost or refused connection becomes
+// backend.ErrUnavailable. A transaction is held open only while its
+// closure runs.
+//
+// Round trips: writes are queued and sent in one pipelined batch with the
+// next read or with COMMIT, BEGIN with the first batch, and a key read or
+// written once in a transaction is served again from memory (the
+// snapshot does not change under the transaction). A failed write is thus
+// reported by a later call or by the commit; the transaction fails all
+// the same. Stats counts the round trips.
+//
+// # Exclusive writer
+//
+// With Options.Exclusive the store holds a session advisory lock on a
+// dedicated connection for its lifetime, so that one process writes to a
+// database at a time; while the lock is not held (lost with its
+// connection, not yet retaken) Update refuses with backend.ErrUnavailable.
+package pgkv
