@@ -70,6 +70,7 @@ func (a stmt) less(b stmt) bool {
 }
 
 var _ backend.Tx = (*tx)(nil)
+var _ backend.RangeScanner = (*tx)(nil)
 
 // fail records a statement's error and returns it mapped.
 func (t *tx) fail(err error) error {
@@ -226,15 +227,28 @@ func clone(b []byte) []byte {
 }
 
 func (t *tx) Scan(table, from []byte, fn func(k, v []byte) (bool, error)) error {
+	return t.ScanRange(table, from, nil, fn)
+}
+
+// ScanRange is Scan over from <= k < to (to nil: no bound). With a bound,
+// no page reads a key at or after it, so the scan's reads (and the
+// predicate locks of a serializable transaction) stay inside the range.
+func (t *tx) ScanRange(table, from, to []byte, fn func(k, v []byte) (bool, error)) error {
 	if from == nil {
 		from = []byte{}
 	}
-	sql := "SELECT k, v FROM kv WHERE tbl = $1 AND k >= $2 ORDER BY k LIMIT $3"
+	first, next := "k >= $2", "k > $2"
+	args := func(from []byte, page int) []any { return []any{table, from, page} }
+	if to != nil {
+		first, next = first+" AND k < $4", next+" AND k < $4"
+		args = func(from []byte, page int) []any { return []any{table, from, page, to} }
+	}
+	sql := "SELECT k, v FROM kv WHERE tbl = $1 AND " + first + " ORDER BY k LIMIT $3"
 	for page := firstPage; ; page = min(2*page, maxPage) {
 		// The page is read whole before fn runs: fn may Get, on the same
 		// connection.
 		var ks, vs [][]byte
-		err := t.send(&stmt{sql, []any{table, from, page}}, func(r pgx.Rows) error {
+		err := t.send(&stmt{sql, args(from, page)}, func(r pgx.Rows) error {
 			var k, v []byte
 			if err := r.Scan(&k, &v); err != nil {
 				return err
@@ -258,7 +272,7 @@ func (t *tx) Scan(table, from []byte, fn func(k, v []byte) (bool, error)) error 
 			return nil
 		}
 		from = ks[len(ks)-1]
-		sql = "SELECT k, v FROM kv WHERE tbl = $1 AND k > $2 ORDER BY k LIMIT $3"
+		sql = "SELECT k, v FROM kv WHERE tbl = $1 AND " + next + " ORDER BY k LIMIT $3"
 	}
 }
 
