@@ -8,6 +8,7 @@ import (
 
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/regtest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -83,7 +84,7 @@ var (
 
 // TestMain removes the large store the benchmarks share.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := regtest.Run(m)
 	if largeReg != nil {
 		largeReg.Close()
 		os.RemoveAll(largeRoot)

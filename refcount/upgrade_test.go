@@ -89,7 +89,8 @@ func TestOpenVersion1Store(t *testing.T) {
 	// was written, so that opening it sweeps nothing.
 	clock := regtest.NewClock()
 	clock.Set(time.Unix(0, held.lease.Expiry).Add(-30 * time.Minute))
-	reg := regtest.Open(t, regtest.Options{Root: root, Clock: clock})
+	// A version 1 store is a bbolt file, whatever backend the other tests run on.
+	reg := regtest.Open(t, regtest.Options{Root: root, Clock: clock, Backend: regtest.Default()})
 	reg.MustClean()
 	if err := reg.DB().View(func(tx *kv.Tx) error {
 		tombs, err := tx.Tombstones()

@@ -9,18 +9,21 @@ import (
 // Backend names the metadata store and the blob driver a registry runs on.
 type Backend struct {
 	Name string // as KVREG_TEST_BACKENDS spells it
-	DB   string // metadata: "bolt"
+	DB   string // metadata: "bolt" or "postgres"
 	Blob string // blob bytes: "local"
 }
 
 // known lists every backend pair the tests can run on.
 var known = []Backend{
 	{Name: "bolt", DB: "bolt", Blob: "local"},
+	{Name: "postgres", DB: "postgres", Blob: "local"},
 }
 
 // EnvBackends is the environment variable that chooses the backends: a
-// comma-separated list of names; empty means the default (bbolt and the
-// blob directory).
+// comma-separated list of names ("bolt", "postgres"); empty means the
+// default (bbolt and the blob directory). A registry opened without a
+// backend of its own runs on the first one listed; make test runs the
+// suites once per backend.
 const EnvBackends = "KVREG_TEST_BACKENDS"
 
 // Default is the backend of a registry opened without one.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/kv/pg/pgtest"
 	"github.com/kvreg/kvreg/refcount"
 )
 
@@ -35,7 +36,8 @@ type Registry struct {
 
 	t      testing.TB
 	opts   Options
-	closed bool // by the test itself, through Close
+	db     string // what kv.Open opens: "" for <Root>/kvreg.db, or a URL
+	closed bool   // by the test itself, through Close
 }
 
 // Open opens a registry for the test; it is closed when the test ends,
@@ -67,6 +69,15 @@ func Open(t testing.TB, o Options) *Registry {
 		}
 	}
 	r := &Registry{Root: o.Root, Clock: o.Clock, Backend: o.Backend, t: t, opts: o}
+	switch o.Backend.DB {
+	case "postgres":
+		// A database of its own, dropped when the test ends (after the
+		// registry's cleanup below, which runs first).
+		r.db = pgtest.NewDatabase(t)
+	case "bolt":
+	default:
+		t.Fatalf("regtest: backend %q: unknown database %q", o.Backend.Name, o.Backend.DB)
+	}
 	r.open()
 	t.Cleanup(r.finish)
 	return r
@@ -74,7 +85,7 @@ func Open(t testing.TB, o Options) *Registry {
 
 func (r *Registry) open() {
 	r.t.Helper()
-	reg, err := refcount.OpenRoot(r.Root, kv.Options{}, refcount.Options{
+	reg, err := refcount.OpenRootDB(r.Root, r.db, kv.Options{Exclusive: true}, refcount.Options{
 		Now:         r.Clock.Now,
 		UploadGrace: r.opts.UploadGrace,
 		PinWindow:   r.opts.PinWindow,

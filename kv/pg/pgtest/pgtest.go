@@ -50,8 +50,12 @@ type server struct {
 // PostgreSQL the tests that ask for a database are skipped, or with
 // CI=true in the environment the run fails.
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(Run(m))
 }
+
+// Run is Main for a TestMain with more to do after the tests: it returns
+// the exit code instead of exiting.
+func Run(m *testing.M) int { return run(m) }
 
 func run(m *testing.M) int {
 	bin, err := binDir()
