@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/kvreg
 
-.PHONY: build run check test race fuzz vet clean bench bench-go
+.PHONY: build run check test test-postgres race fuzz vet clean bench bench-go
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kvreg
@@ -20,17 +20,25 @@ check: vet
 	$(GO) test -short -count=1 -timeout 10m $$($(GO) list ./... | grep -v -e '/cmd/kvreg/e2e$$' -e '/cmd/kvreg/e2etls$$')
 
 # Everything: unit, end-to-end (real docker, skopeo, crane, regctl), the kill -9
-# torture, the race tests under the race detector, and a short run of each fuzzer.
+# torture, the suites again on PostgreSQL, the race tests under the race
+# detector (on both backends), and a short run of each fuzzer.
 test: vet
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) test-postgres
 	$(MAKE) race
 	$(MAKE) fuzz FUZZTIME=5s
+
+# The suites of kv, refcount and api again, on PostgreSQL (a server the
+# tests start from Debian's postgresql package); bbolt is the default above.
+test-postgres:
+	KVREG_TEST_BACKENDS=postgres $(GO) test -count=1 -timeout 20m ./kv/ ./refcount/... ./api/...
 
 # The race tests, refcount's whole suite, and the backends' conformance
 # suites (concurrent writers among them), under the race detector.
 race:
 	$(GO) test -race -count=1 -timeout 10m -run 'Race|Concurrent' ./api/ ./blobs/
 	$(GO) test -race -count=1 -timeout 10m ./refcount/
+	KVREG_TEST_BACKENDS=postgres $(GO) test -race -count=1 -timeout 10m -run 'Race|Concurrent' ./api/
 	$(GO) test -race -count=1 -timeout 10m -run 'Conformance' ./kv/bolt/ ./blobs/local/
 
 FUZZTIME ?= 10s

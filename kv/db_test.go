@@ -3,7 +3,6 @@ package kv
 import (
 	"encoding/binary"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,7 +10,7 @@ import (
 )
 
 func TestNewStoreIsCurrentVersion(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "k.db")
+	path := target(t)
 	db, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +44,7 @@ func setVersion(t *testing.T, db *DB, v uint32) {
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "k.db")
+	path := target(t)
 	db, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +62,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 // A read-only open cannot upgrade, so it refuses an older schema rather
 // than read it as if it were current.
 func TestReadOnlyOpenRefusesOlderSchema(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "k.db")
+	path := target(t)
 	db, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -76,14 +75,14 @@ func TestReadOnlyOpenRefusesOlderSchema(t *testing.T) {
 }
 
 func TestOpenLockedFailsFast(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "k.db")
-	db, err := Open(path, Options{})
+	path := target(t)
+	db, err := Open(path, Options{Exclusive: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	start := time.Now()
-	_, err = Open(path, Options{LockTimeout: 100 * time.Millisecond})
+	_, err = Open(path, Options{Exclusive: true, LockTimeout: 100 * time.Millisecond})
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("got %v, want ErrLocked", err)
 	}
@@ -121,7 +120,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 
 func openTemp(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(filepath.Join(t.TempDir(), "k.db"), Options{})
+	db, err := Open(target(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

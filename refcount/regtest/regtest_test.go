@@ -2,6 +2,7 @@ package regtest_test
 
 import (
 	"bytes"
+	"os"
 	"testing"
 	"time"
 
@@ -55,3 +56,5 @@ func TestOpenReopenAndLeaseExpiry(t *testing.T) {
 		t.Fatal("the blob outlived its lease")
 	}
 }
+
+func TestMain(m *testing.M) { os.Exit(regtest.Run(m)) }
