@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/kv/pg/pgtest"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/opencontainers/go-digest"
 )
@@ -241,17 +242,33 @@ func (tt *torture) verify(base string) {
 }
 
 func TestKill9Torture(t *testing.T) {
-	rounds := 50
+	kill9Torture(t, tortureRounds(t, 50))
+}
+
+// The same on PostgreSQL: the records survive in the database, the bytes in
+// the directory, and the write lock of a killed process is released for the
+// next one. Fewer rounds by default, as each is slower.
+func TestKill9TorturePostgres(t *testing.T) {
+	kill9Torture(t, tortureRounds(t, 20), "--db", pgtest.NewDatabase(t))
+}
+
+// tortureRounds: KVREG_TORTURE_ROUNDS, else n (5 with -short).
+func tortureRounds(t *testing.T, n int) int {
 	if testing.Short() {
-		rounds = 5
+		n = 5
 	}
 	if v := os.Getenv("KVREG_TORTURE_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
 			t.Fatal(err)
 		}
-		rounds = n
 	}
+	return n
+}
+
+// kill9Torture runs rounds of the torture against kvreg serve with the
+// given extra flags (and the operator commands with them too).
+func kill9Torture(t *testing.T, rounds int, flags ...string) {
 	bin := buildKvreg(t)
 	root := t.TempDir()
 	rnd := rand.New(rand.NewSource(42))
@@ -264,11 +281,11 @@ func TestKill9Torture(t *testing.T) {
 	const workers, tagsPerWorker = 4, 5
 	start := time.Now()
 	for round := 0; round < rounds; round++ {
-		srv := startServer(t, bin, root)
+		srv := startServer(t, bin, root, flags...)
 		base := "http://" + srv.Addr
 		if round > 0 {
 			tt.verify(base)
-			if out, errOut, code := run(t, bin, "fsck", "--root", root); code != 0 {
+			if out, errOut, code := run(t, bin, append([]string{"fsck", "--root", root}, flags...)...); code != 0 {
 				t.Fatalf("round %d: fsck after restart: exit %d\n%s%s", round, code, out, errOut)
 			}
 		}
@@ -299,10 +316,10 @@ func TestKill9Torture(t *testing.T) {
 		}
 	}
 	// A last restart and check, then a clean stop and a deep offline fsck.
-	srv := startServer(t, bin, root)
+	srv := startServer(t, bin, root, flags...)
 	tt.verify("http://" + srv.Addr)
 	stopServer(t, srv)
-	if out, errOut, code := run(t, bin, "fsck", "--root", root, "--deep"); code != 0 {
+	if out, errOut, code := run(t, bin, append([]string{"fsck", "--root", root, "--deep"}, flags...)...); code != 0 {
 		t.Fatalf("final deep fsck: exit %d\n%s%s", code, out, errOut)
 	}
 	t.Logf("%d kill -9 rounds survived in %v; operations: %v", rounds, time.Since(start).Round(time.Millisecond), tt.counts)
