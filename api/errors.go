@@ -36,6 +36,7 @@ const (
 	kInUse            // deleting would break a manifest that uses it
 	kMethodNotAllowed // no such operation on this route
 	kPageInvalid      // n of a listing is not a non-negative integer
+	kUnavailable      // the database does not answer now; the client may retry
 	kInternal         // the server failed; the cause is logged, not sent
 )
 
@@ -63,6 +64,7 @@ var table = [...]struct {
 	kInUse:               {"DENIED", http.StatusConflict},
 	kMethodNotAllowed:    {"UNSUPPORTED", http.StatusMethodNotAllowed},
 	kPageInvalid:         {"PAGINATION_NUMBER_INVALID", http.StatusBadRequest},
+	kUnavailable:         {"UNAVAILABLE", http.StatusServiceUnavailable},
 	kInternal:            {"UNKNOWN", http.StatusInternalServerError},
 }
 
@@ -75,6 +77,13 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return table[e.kind].code + ": " + e.message }
+
+// unavailable is a 503 that asks the client to come back in a second.
+func unavailable(msg string) *Error {
+	e := apiErr(kUnavailable, "%s", msg)
+	e.header = http.Header{"Retry-After": []string{"1"}}
+	return e
+}
 
 func apiErr(k kind, format string, args ...any) *Error {
 	return &Error{kind: k, message: fmt.Sprintf(format, args...)}
@@ -120,6 +129,10 @@ func classify(err error) (*Error, bool) {
 		return apiErr(kBlobTooLarge, "no space left on the registry's disk; nothing was stored"), true
 	case errors.Is(err, blobs.ErrSizeInvalid):
 		return apiErr(kSizeInvalid, "%s", err.Error()), true
+	case errors.Is(err, kv.ErrUnavailable):
+		return unavailable("the registry's database is not answering; try again shortly"), true
+	case errors.Is(err, kv.ErrConflict):
+		return unavailable("the registry is too busy with conflicting writes; try again shortly"), true
 	}
 	return nil, false
 }

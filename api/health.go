@@ -6,7 +6,8 @@ import (
 	"github.com/julienschmidt/httprouter"
 )
 
-// /healthz: the process answers. /readyz: the database answers a read.
+// /healthz: the process answers. /readyz: the database answers a read and
+// takes writes.
 // Neither asks for credentials nor says more than ok or why not.
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
@@ -16,7 +17,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	info(r).route = "readyz"
-	if _, _, err := s.reg.Catalog("", 1); err != nil {
+	if err := s.reg.Ready(); err != nil {
 		s.cfg.Logger.Warn("not ready", "err", err)
 		writePlain(w, r, http.StatusServiceUnavailable, "database not answering\n")
 		return

@@ -174,6 +174,18 @@ func (db *DB) migrate() error {
 	})
 }
 
+// Ready reports whether the database answers a read and takes writes; the
+// error says why not.
+func (db *DB) Ready() error {
+	if _, err := db.SchemaVersion(); err != nil {
+		return err
+	}
+	if r, ok := db.store.(backend.Readier); ok {
+		return r.Ready()
+	}
+	return nil
+}
+
 // SchemaVersion reports the version stored in the database.
 func (db *DB) SchemaVersion() (int, error) {
 	var v int

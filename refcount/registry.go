@@ -54,6 +54,10 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 // DB exposes the database to tests and tools that generate records.
 func (r *Registry) DB() *kv.DB { return r.db }
 
+// Ready reports whether the registry can serve reads and writes now: its
+// database answers and takes writes.
+func (r *Registry) Ready() error { return r.db.Ready() }
+
 // Blobs exposes the blob store to tests and tools that look at what it
 // stores (Has, Blobs, Uploads); writes go through the Registry.
 func (r *Registry) Blobs() *blobs.Store { return r.blobs }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvreg/kvreg/kv/pg/pgtest"
 	"github.com/kvreg/kvreg/refcount"
@@ -61,5 +62,74 @@ func TestPostgresOneServePerDatabase(t *testing.T) {
 	stopServer(t, s)
 	if out, errOut, code := run(t, bin, "fsck", "--deep", "--root", root, "--db", db); code != 0 {
 		t.Fatalf("fsck after stop: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// A database that goes away: requests fail with 503 UNAVAILABLE and a
+// message saying so, /readyz says not ready, /healthz still answers, and
+// kvreg serves again by itself once the database is back.
+func TestPostgresOutage(t *testing.T) {
+	bin := buildKvreg(t)
+	db := pgtest.NewDatabase(t)
+	root := filepath.Join(t.TempDir(), "data")
+	s := startServer(t, bin, root, "--db", db)
+	if st, err := pushWith(http.DefaultClient, s.URL, "", "team/app", "v1", []byte("before the outage")); err != nil || st != http.StatusCreated {
+		t.Fatalf("push: %d %v", st, err)
+	}
+	get := func(path string) (int, string, http.Header) {
+		t.Helper()
+		resp, err := http.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		buf := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		return resp.StatusCode, b.String(), resp.Header
+	}
+
+	pgtest.Stop(t)
+	st, body, h := get("/v2/team/app/manifests/v1")
+	if st != http.StatusServiceUnavailable || !strings.Contains(body, `"UNAVAILABLE"`) || !strings.Contains(body, "database") || h.Get("Retry-After") == "" {
+		t.Fatalf("GET manifest with the database down: %d %s (Retry-After %q)", st, body, h.Get("Retry-After"))
+	}
+	if st, err := pushWith(http.DefaultClient, s.URL, "", "team/app", "v2", []byte("during the outage")); err != nil || st != http.StatusServiceUnavailable {
+		t.Fatalf("push with the database down: %d %v, want 503", st, err)
+	}
+	if st, _, _ := get("/readyz"); st != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with the database down: %d", st)
+	}
+	if st, _, _ := get("/healthz"); st != http.StatusOK {
+		t.Fatalf("/healthz with the database down: %d", st)
+	}
+
+	pgtest.Start(t)
+	ready := false
+	for i := 0; i < 100 && !ready; i++ {
+		if st, _, _ := get("/readyz"); st == http.StatusOK {
+			ready = true
+		} else {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !ready {
+		t.Fatal("/readyz not ready 10 s after the database came back")
+	}
+	if st, body, _ := get("/v2/team/app/manifests/v1"); st != http.StatusOK {
+		t.Fatalf("GET manifest after the outage: %d %s", st, body)
+	}
+	if st, err := pushWith(http.DefaultClient, s.URL, "", "team/app", "v2", []byte("after the outage")); err != nil || st != http.StatusCreated {
+		t.Fatalf("push after the outage: %d %v", st, err)
+	}
+	stopServer(t, s)
+	if out, errOut, code := run(t, bin, "fsck", "--deep", "--root", root, "--db", db); code != 0 {
+		t.Fatalf("fsck after the outage: exit %d\n%s%s", code, out, errOut)
 	}
 }

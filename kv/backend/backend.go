@@ -72,3 +72,11 @@ type RangeScanner interface {
 	// upper bound).
 	ScanRange(table, from, to []byte, fn func(k, v []byte) (bool, error)) error
 }
+
+// Readier is implemented by stores that can be unable to take writes while
+// they answer reads (PostgreSQL's, while it retakes a write lock it lost).
+// Ready returns nil when the store takes writes, else an error wrapping
+// ErrUnavailable.
+type Readier interface {
+	Ready() error
+}

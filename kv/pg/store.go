@@ -180,4 +180,14 @@ func (s *Store) statementContext() (context.Context, context.CancelFunc) {
 // write lock now (always true for a store opened without Exclusive).
 func (s *Store) HoldsWriteLock() bool { return s.lock == nil || s.lock.held.Load() }
 
+// Ready: an exclusive store takes writes only while it holds the lock.
+func (s *Store) Ready() error {
+	if !s.HoldsWriteLock() {
+		return fmt.Errorf("%w: %w", backend.ErrUnavailable, errNoWriteLock)
+	}
+	return nil
+}
+
+var _ backend.Readier = (*Store)(nil)
+
 var errNoWriteLock = errors.New("this process does not hold the database's write lock (its connection was lost; retaking it)")
