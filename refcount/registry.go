@@ -222,8 +222,12 @@ func (r *Registry) Recover() error {
 	if err := r.removeFiles(ds); err != nil {
 		return err
 	}
-	// Forget the tombstones now rather than at the next write.
-	_, err = r.updateTx(func(*kv.Tx, *change) error { return nil })
+	// Forget the tombstones now rather than at the next write. That
+	// transaction also sweeps leases that expired while kvreg was down:
+	// the files of what it frees go right after it (update, not
+	// updateTx), so that a registry that then only serves reads leaves
+	// no file behind a deleted record.
+	_, err = r.update(func(*kv.Tx, *change) error { return nil })
 	return err
 }
 

@@ -1,6 +1,7 @@
 package refcount_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"slices"
@@ -73,4 +74,23 @@ func TestExpireUploads(t *testing.T) {
 	if _, err := reg.Blobs().Driver().Upload(committing); err == nil {
 		t.Error("the interrupted commit survived a restart")
 	}
+}
+
+// Leases that expired while kvreg was down are swept when it starts, and
+// the files of what that frees go at once: a registry that then only
+// serves reads leaves no file behind a deleted record.
+func TestRestartSweepsExpiredLeasesAndTheirFiles(t *testing.T) {
+	reg := regtest.Open(t, regtest.Options{UploadGrace: time.Hour})
+	data := []byte("uploaded, never referenced")
+	d := digest.FromBytes(data)
+	if _, err := reg.PutBlob("team/app", d, bytes.NewReader(data), int64(len(data)), 0); err != nil {
+		t.Fatal(err)
+	}
+	reg.Close()
+	reg.Clock.Advance(2 * time.Hour)
+	reg.Reopen()
+	if ok, err := reg.Blobs().Has(d); err != nil || ok {
+		t.Fatalf("bytes of the expired upload after the restart: stored %v, %v", ok, err)
+	}
+	reg.MustClean()
 }
