@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/kv/backend"
+	"github.com/kvreg/kvreg/kv/pg/pgtest"
 )
 
 func TestNewStoreIsCurrentVersion(t *testing.T) {
@@ -298,4 +299,33 @@ func TestTombstoneGenerations(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// kvreg processes that start together on one new PostgreSQL database all
+// open it (their migrations conflict and are retried, or find the work
+// done), and every one sees the current schema version.
+func TestConcurrentOpensOfANewPostgresDatabase(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	type opened struct {
+		db  *DB
+		err error
+	}
+	const n = 4
+	out := make(chan opened, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			db, err := Open(url, Options{})
+			out <- opened{db, err}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		o := <-out
+		if o.err != nil {
+			t.Fatalf("open %d of %d: %v", i+1, n, o.err)
+		}
+		defer o.db.Close()
+		if v, err := o.db.SchemaVersion(); err != nil || v != SchemaVersion {
+			t.Fatalf("schema version %d, %v; want %d", v, err, SchemaVersion)
+		}
+	}
 }
