@@ -34,14 +34,17 @@ func TestLockedIsErrLocked(t *testing.T) {
 	}
 }
 
-func TestDamagedFileIsErrCorrupt(t *testing.T) {
+// filledStore writes a store of n records of 100 bytes, closed, and
+// returns its path: a file of many pages to damage.
+func filledStore(t *testing.T, n int) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "kv.db")
 	s, err := boltkv.Open(path, boltkv.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = s.Update(func(tx backend.Tx) error {
-		for i := 0; i < 2000; i++ {
+		for i := 0; i < n; i++ {
 			if err := tx.Put([]byte("t"), []byte{byte(i >> 8), byte(i)}, make([]byte, 100)); err != nil {
 				return err
 			}
@@ -51,7 +54,14 @@ func TestDamagedFileIsErrCorrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDamagedFileIsErrCorrupt(t *testing.T) {
+	path := filledStore(t, 2000)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +73,7 @@ func TestDamagedFileIsErrCorrupt(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = boltkv.Open(path, boltkv.Options{})
+	s, err := boltkv.Open(path, boltkv.Options{})
 	if err == nil {
 		defer s.Close()
 		err = s.View(func(tx backend.Tx) error {
@@ -99,23 +109,7 @@ func TestSize(t *testing.T) {
 
 // A file cut short opens as ErrCorrupt, whatever its first pages still hold.
 func TestTruncatedFileIsErrCorrupt(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kv.db")
-	s, err := boltkv.Open(path, boltkv.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = s.Update(func(tx backend.Tx) error {
-		for i := 0; i < 3000; i++ {
-			if err := tx.Put([]byte("t"), []byte{byte(i >> 8), byte(i)}, make([]byte, 100)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	path := filledStore(t, 3000)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package backendtest
 
 import (
 	"errors"
-	"sync"
 	"testing"
 
 	"github.com/kvreg/kvreg/kv/backend"
@@ -106,25 +105,9 @@ func testCounterOwnAdds(t *testing.T, s backend.Store) {
 func testConcurrentAdds(t *testing.T, s backend.Store) {
 	const workers, each = 8, 25
 	k := []byte("sum")
-	var wg sync.WaitGroup
-	errc := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				if err := s.Update(func(tx backend.Tx) error { return tx.Add(tbl, k, int64(w+1)) }); err != nil {
-					errc <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Fatal(err)
-	}
+	concurrently(t, workers, each, func(w int) error {
+		return s.Update(func(tx backend.Tx) error { return tx.Add(tbl, k, int64(w+1)) })
+	})
 	if n, want := counter(t, s, tbl, k), int64(each*workers*(workers+1)/2); n != want {
 		t.Fatalf("sum = %d, want %d", n, want)
 	}

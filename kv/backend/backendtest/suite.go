@@ -406,38 +406,21 @@ func testCopies(t *testing.T, s backend.Store) {
 func testConcurrentCounter(t *testing.T, s backend.Store) {
 	const workers, each = 8, 25
 	key := []byte("counter")
-	var wg sync.WaitGroup
-	errc := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				err := s.Update(func(tx backend.Tx) error {
-					v, err := tx.Get(tbl, key)
-					if err != nil {
-						return err
-					}
-					var n uint64
-					if len(v) == 8 {
-						n = binary.BigEndian.Uint64(v)
-					}
-					out := make([]byte, 8)
-					binary.BigEndian.PutUint64(out, n+1)
-					return tx.Put(tbl, key, out)
-				})
-				if err != nil {
-					errc <- err
-					return
-				}
+	concurrently(t, workers, each, func(int) error {
+		return s.Update(func(tx backend.Tx) error {
+			v, err := tx.Get(tbl, key)
+			if err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Fatal(err)
-	}
+			var n uint64
+			if len(v) == 8 {
+				n = binary.BigEndian.Uint64(v)
+			}
+			out := make([]byte, 8)
+			binary.BigEndian.PutUint64(out, n+1)
+			return tx.Put(tbl, key, out)
+		})
+	})
 	v := get(t, s, tbl, key)
 	if len(v) != 8 || binary.BigEndian.Uint64(v) != workers*each {
 		t.Fatalf("counter = %x after %d increments", v, workers*each)
@@ -501,5 +484,30 @@ func testReRun(t *testing.T, s backend.Store) {
 	}
 	if len(got) < workers-1 {
 		t.Fatalf("%d keys after %d updates", len(got), workers)
+	}
+}
+
+// concurrently runs fn each times in each of workers goroutines (fn gets
+// the worker's number) and fails the test on the first error.
+func concurrently(t *testing.T, workers, each int, fn func(w int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errc := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := fn(w); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
 	}
 }
