@@ -1,11 +1,12 @@
 package api
 
-// Push/delete races against one registry: a real bbolt database and blob
-// directory in a temporary directory, served over loopback by httptest, and
-// clients that each have their own http.Client. Run them under the race
-// detector:
+// Push/delete races against one registry: real metadata (bbolt, or
+// PostgreSQL with KVREG_TEST_BACKENDS=postgres) and a blob directory in a
+// temporary directory, served over loopback by httptest, and clients that
+// each have their own http.Client. Run them under the race detector:
 //
 //	go test -race -count=1 -run Race ./api/
+//	KVREG_TEST_BACKENDS=postgres go test -race -count=1 -run Race ./api/
 //
 // Every test is bounded in operations and in time (the mixed one 4 s, each
 // focused one 40 rounds or 20 s). Afterwards: no response
