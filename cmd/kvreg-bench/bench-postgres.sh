@@ -15,6 +15,9 @@
 #
 # Environment:
 #   BENCH_ARGS     extra kvreg-bench flags for every run
+#   SERVE_ARGS     extra kvreg serve flags for every run (e.g.
+#                  "--max-uploads-per-client 0" for more than 32 uploads at
+#                  once from the one client address)
 #   REPEAT         rounds (default 3); each round runs both, in alternating
 #                  order; the table shows the median of each figure
 #   BENCH_TMPDIR   where the data directories go (default: $TMPDIR or /tmp)
@@ -26,6 +29,7 @@ cd "$(dirname "$0")/../.."
 GO=${GO:-go}
 REPEAT=${REPEAT:-3}
 BENCH_ARGS=${BENCH_ARGS:-}
+SERVE_ARGS=${SERVE_ARGS:-}
 
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [[ -z $PGBIN || ! -x $PGBIN/initdb ]]; then
@@ -95,7 +99,8 @@ run_kvreg() {
 		psql_q "CREATE DATABASE bench$1" >/dev/null
 		dbflag=(--db "postgres://postgres@127.0.0.1:$PGPORT/bench$1?sslmode=disable")
 	fi
-	"$WORK/bin/kvreg" serve --addr "127.0.0.1:$port" --root "$dir/data" "${dbflag[@]}" 2>"$dir/serve.log" &
+	# shellcheck disable=SC2086
+	"$WORK/bin/kvreg" serve --addr "127.0.0.1:$port" --root "$dir/data" "${dbflag[@]}" $SERVE_ARGS 2>"$dir/serve.log" &
 	pid=$!
 	PIDS+=("$pid")
 	log "round $1: kvreg on $2, $url (pid $pid)"
