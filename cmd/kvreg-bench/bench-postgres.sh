@@ -20,6 +20,7 @@
 #                  once from the one client address)
 #   REPEAT         rounds (default 3); each round runs both, in alternating
 #                  order; the table shows the median of each figure
+#   PG_CONF        more postgresql.conf lines (e.g. "max_pred_locks_per_page = 64")
 #   BENCH_TMPDIR   where the data directories go (default: $TMPDIR or /tmp)
 #   KEEP           1: keep the work directory (logs, JSON results)
 #   OUT            a directory to copy the JSON results and the table into
@@ -70,10 +71,11 @@ fsync = on
 synchronous_commit = on
 full_page_writes = on
 max_connections = 300
+${PG_CONF:-}
 CONF
 as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg/log" -w -t 60 start >/dev/null
 PGVERSION=$("$PGBIN/postgres" --version)
-log "$PGVERSION on 127.0.0.1:$PGPORT (fsync on, synchronous_commit on)"
+log "$PGVERSION on 127.0.0.1:$PGPORT (fsync on, synchronous_commit on${PG_CONF:+; $PG_CONF})"
 psql_q() { "$PGBIN/psql" -X -q -t -A -h 127.0.0.1 -p "$PGPORT" -U postgres -d "${2:-postgres}" -c "$1"; }
 
 # scrape URL: the counters of /metrics this script reports, one "name value" a line.
@@ -156,7 +158,7 @@ for ((i = 1; i <= REPEAT; i++)); do
 done
 
 {
-	echo "kvreg $(git describe --always --dirty 2>/dev/null || echo '?') on PostgreSQL ($PGVERSION, fsync on, synchronous_commit on) vs on bbolt, $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
+	echo "kvreg $(git describe --always --dirty 2>/dev/null || echo '?') on PostgreSQL ($PGVERSION, fsync on, synchronous_commit on${PG_CONF:+; $PG_CONF}) vs on bbolt, $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
 	echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo); disk $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' '); load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 	echo
 	# The target and met columns are the goals against the reference
