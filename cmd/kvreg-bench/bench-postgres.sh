@@ -53,6 +53,7 @@ log() { echo "bench: $*" >&2; }
 
 mkdir -p "$WORK/bin"
 log "building kvreg and kvreg-bench"
+DESCRIBE=$(git describe --always --dirty 2>/dev/null || echo '?')
 $GO build -o "$WORK/bin/kvreg" ./cmd/kvreg
 $GO build -o "$WORK/bin/kvreg-bench" ./cmd/kvreg-bench
 BENCH=$WORK/bin/kvreg-bench
@@ -158,7 +159,7 @@ for ((i = 1; i <= REPEAT; i++)); do
 done
 
 {
-	echo "kvreg $(git describe --always --dirty 2>/dev/null || echo '?') on PostgreSQL ($PGVERSION, fsync on, synchronous_commit on${PG_CONF:+; $PG_CONF}) vs on bbolt, $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
+	echo "kvreg $DESCRIBE on PostgreSQL ($PGVERSION, fsync on, synchronous_commit on${PG_CONF:+; $PG_CONF}) vs on bbolt, $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
 	echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo); disk $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' '); load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 	echo
 	# The target and met columns are the goals against the reference
