@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/kvreg
 
-.PHONY: build run check test test-postgres race fuzz vet clean bench bench-go
+.PHONY: build run check test test-postgres race fuzz vet clean bench bench-postgres bench-go
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kvreg
@@ -55,6 +55,12 @@ fuzz:
 # (installs distribution v3 with go install, else Debian's docker-registry).
 bench:
 	bash cmd/kvreg-bench/bench.sh
+
+# The load tool against kvreg on bbolt and kvreg on PostgreSQL (a server it
+# starts from Debian's postgresql package, fsync and synchronous_commit on),
+# side by side, with the retry rate and round trips per request.
+bench-postgres:
+	bash cmd/kvreg-bench/bench-postgres.sh
 
 # Go benchmarks of the hot paths on 1,000,000 blobs and 100,000 tags.
 bench-go:

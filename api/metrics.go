@@ -64,6 +64,7 @@ func newMetrics(reg *refcount.Registry, log *slog.Logger) *metrics {
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.inFlight, m.reclaimed, m.ops,
 		&storeCollector{reg: reg, log: log, now: time.Now},
+		dbCollector{reg},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -182,6 +183,40 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if n, err := c.reg.UploadsInProgress(); err == nil {
 		ch <- prometheus.MustNewConstMetric(d.uploads, prometheus.GaugeValue, float64(n))
+	}
+}
+
+// dbCollector reads the database's own counts at scrape time: write
+// transactions, round trips to its server and reruns after conflicts with
+// other writers (PostgreSQL's; a database that keeps none, bbolt, has
+// none of these series).
+type dbCollector struct{ reg *refcount.Registry }
+
+var dbDescs = struct{ updates, roundTrips, retries, gaveUp *prometheus.Desc }{
+	updates:    prometheus.NewDesc("kvreg_db_write_transactions_total", "Write transactions asked of the database (reruns not counted).", nil, nil),
+	roundTrips: prometheus.NewDesc("kvreg_db_round_trips_total", "Round trips to the database server (statements, BEGIN, COMMIT, ROLLBACK).", nil, nil),
+	retries:    prometheus.NewDesc("kvreg_db_retries_total", "Write transactions rerun after a serialization failure, a deadlock or a lock wait.", nil, nil),
+	gaveUp:     prometheus.NewDesc("kvreg_db_conflicts_given_up_total", "Write transactions that still conflicted after their last rerun (answered 503).", nil, nil),
+}
+
+func (c dbCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- dbDescs.updates
+	ch <- dbDescs.roundTrips
+	ch <- dbDescs.retries
+	ch <- dbDescs.gaveUp
+}
+
+func (c dbCollector) Collect(ch chan<- prometheus.Metric) {
+	s, ok := c.reg.StoreStats()
+	if !ok {
+		return
+	}
+	d := dbDescs
+	for _, x := range []struct {
+		desc *prometheus.Desc
+		v    uint64
+	}{{d.updates, s.Updates}, {d.roundTrips, s.RoundTrips}, {d.retries, s.Retries}, {d.gaveUp, s.GaveUp}} {
+		ch <- prometheus.MustNewConstMetric(x.desc, prometheus.CounterValue, float64(x.v))
 	}
 }
 

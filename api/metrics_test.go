@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kvreg/kvreg/api"
+	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount/regtest"
 )
 
@@ -143,4 +144,101 @@ func TestMetricsCountAdminRemovals(t *testing.T) {
 		t.Fatalf("admin rm: %s", resp.Status)
 	}
 	expectMetric(t, r.scrape(), `kvreg_reclaimed_bytes_total`, float64(blobBytes))
+}
+
+// The database's own counters: on PostgreSQL /metrics shows its write
+// transactions, round trips and reruns, and each request of a push, a
+// pull, a tag overwrite and a tag delete moves them by its round trips
+// (logged, per request, as the figures of BENCHMARKS.md); a database that
+// keeps no such counts (bbolt) shows none of the series.
+func TestMetricsDatabaseRoundTrips(t *testing.T) {
+	r, rng := startSeeded(t, 83)
+	series := []string{"kvreg_db_write_transactions_total", "kvreg_db_round_trips_total", "kvreg_db_retries_total", "kvreg_db_conflicts_given_up_total"}
+	if r.reg.Backend.DB != "postgres" {
+		m := r.scrape()
+		for _, s := range series {
+			if _, ok := m[s]; ok {
+				t.Errorf("%s on %s, a database that keeps no such count", s, r.reg.Backend.Name)
+			}
+		}
+		return
+	}
+	stats := func() kv.TxStats {
+		s, ok := r.reg.Registry.StoreStats()
+		if !ok {
+			t.Fatal("PostgreSQL's store keeps no statistics")
+		}
+		return s
+	}
+	// per runs op n times and returns its mean round trips and write
+	// transactions per request.
+	const n = 5
+	per := func(name string, op func(i int)) (trips, writes float64) {
+		t.Helper()
+		before := stats()
+		for i := range n {
+			op(i)
+		}
+		after := stats()
+		trips = float64(after.RoundTrips-before.RoundTrips) / n
+		writes = float64(after.Updates-before.Updates) / n
+		t.Logf("%-40s %5.1f round trips, %.1f write transactions per request", name, trips, writes)
+		return trips, writes
+	}
+	imgs := make([]manifest, 3*n)
+	for i := range imgs {
+		imgs[i] = randomOCIImage(rng, nil, 2<<10, 3<<10)
+	}
+	var blobs []blob
+	for _, m := range imgs {
+		blobs = append(blobs, m.Blobs()...)
+	}
+	m0 := r.scrape()
+
+	trips, _ := per("POST blob upload (monolithic)", func(i int) {
+		r.pushBlob("rt/app", blobs[i])
+	})
+	for _, b := range blobs[n:] {
+		r.pushBlob("rt/app", b)
+	}
+	if trips < 1 {
+		t.Errorf("a blob upload took %v round trips", trips)
+	}
+	// imgs[0..n) get new tags; imgs[n..2n) overwrite them, each freeing
+	// the image it replaces; the tags of imgs[2n..3n) are deleted, each
+	// delete freeing its image.
+	putTrips, putWrites := per("PUT manifest, new tag", func(i int) {
+		r.pushManifest("rt/app", "t"+strconv.Itoa(i), imgs[i])
+	})
+	per("PUT manifest, tag overwrite reclaiming", func(i int) {
+		r.pushManifest("rt/app", "t"+strconv.Itoa(i), imgs[n+i])
+	})
+	for i := range n {
+		r.pushManifest("rt/app", "d"+strconv.Itoa(i), imgs[2*n+i])
+	}
+	delTrips, _ := per("DELETE tag, reclaiming", func(i int) {
+		expectStatus(t, "DELETE tag", r.del("/v2/rt/app/manifests/d"+strconv.Itoa(i)), http.StatusAccepted)
+	})
+	per("GET manifest by tag", func(i int) {
+		expectStatus(t, "GET manifest", r.get("/v2/rt/app/manifests/t"+strconv.Itoa(i), hdr("Accept", mtOCIManifest)), http.StatusOK)
+	})
+	per("HEAD manifest by tag", func(i int) {
+		expectStatus(t, "HEAD manifest", r.head("/v2/rt/app/manifests/t"+strconv.Itoa(i), hdr("Accept", mtOCIManifest)), http.StatusOK)
+	})
+	per("HEAD blob (a layer of a tagged image)", func(i int) {
+		expectStatus(t, "HEAD blob", r.head("/v2/rt/app/blobs/"+imgs[n+i].Blobs()[1].Digest, nil), http.StatusOK)
+	})
+	if putTrips < 1 || putWrites < 1 || delTrips < 1 {
+		t.Errorf("manifest PUT %v round trips in %v write transactions, tag delete %v round trips", putTrips, putWrites, delTrips)
+	}
+
+	m1 := r.scrape()
+	for _, s := range series[:2] {
+		if m1[s] <= m0[s] {
+			t.Errorf("%s did not move: %v, then %v", s, m0[s], m1[s])
+		}
+	}
+	// One client, one request at a time: nothing to conflict with.
+	expectMetric(t, m1, "kvreg_db_retries_total", 0)
+	expectMetric(t, m1, "kvreg_db_conflicts_given_up_total", 0)
 }

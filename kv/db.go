@@ -96,6 +96,21 @@ func (db *DB) Size() int64 {
 	return n
 }
 
+// TxStats are a store's counts of its transactional work (backend's, so
+// that kv's callers need not import backend).
+type TxStats = backend.TxStats
+
+// TxStats are the store's counts of transactions, round trips and reruns
+// since it opened; ok is false for a store that does not count them
+// (bbolt: no server, no reruns).
+func (db *DB) TxStats() (s TxStats, ok bool) {
+	r, ok := db.store.(backend.StatsReporter)
+	if !ok {
+		return TxStats{}, false
+	}
+	return r.TxStats(), true
+}
+
 // Update runs fn in a read-write transaction, committed when fn returns
 // nil. Concurrent calls may share a commit, so fn may run more than once:
 // it must have no effect outside the transaction that it does not redo.

@@ -54,6 +54,11 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 // DB exposes the database to tests and tools that generate records.
 func (r *Registry) DB() *kv.DB { return r.db }
 
+// StoreStats are the database's counts of write transactions, round trips
+// and reruns after conflicts; ok is false when the database does not count
+// them.
+func (r *Registry) StoreStats() (s kv.TxStats, ok bool) { return r.db.TxStats() }
+
 // Ready reports whether the registry can serve reads and writes now: its
 // database answers and takes writes.
 func (r *Registry) Ready() error { return r.db.Ready() }

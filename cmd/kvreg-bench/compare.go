@@ -27,6 +27,7 @@ var rows = []row{
 		target: ">= 2x", met: func(k, r, _ float64) bool { return k >= 2*r }},
 	{label: "push, MB/s", higher: true, get: func(r *Result) (float64, bool) { return r.PushMBPerS, true }},
 	{label: "push latency p50, ms", get: func(r *Result) (float64, bool) { return r.PushP50Ms, true }},
+	{label: "push latency p99, ms", get: func(r *Result) (float64, bool) { return r.PushP99Ms, true }},
 	{label: "pull, MB/s", higher: true, get: func(r *Result) (float64, bool) { return r.PullMBPerS, true },
 		target: ">= 1.2x", met: func(k, r, _ float64) bool { return k >= 1.2*r }},
 	{label: "tag list, requests/s", higher: true, get: func(r *Result) (float64, bool) { return r.ListRequestsPerS, true }},

@@ -80,3 +80,21 @@ type RangeScanner interface {
 type Readier interface {
 	Ready() error
 }
+
+// TxStats are a store's running totals of its transactional work since it
+// opened, for operators: how often a write was rerun after a conflict
+// with another writer, and how many exchanges with a database server the
+// work took.
+type TxStats struct {
+	Updates    uint64 // read-write transactions asked for (reruns not counted)
+	RoundTrips uint64 // exchanges with the server (statements, BEGIN, COMMIT)
+	Retries    uint64 // reruns of an Update after a serialization failure, a deadlock or a lock wait
+	GaveUp     uint64 // Updates that failed with ErrConflict after their last rerun
+}
+
+// StatsReporter is implemented by stores that count their transactions'
+// round trips and reruns (PostgreSQL's); an embedded store that never
+// reruns and has no server does not implement it.
+type StatsReporter interface {
+	TxStats() TxStats
+}

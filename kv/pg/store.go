@@ -79,6 +79,7 @@ type Store struct {
 	gate     sync.RWMutex // held exclusively by an Update's reruns
 
 	roundTrips, retries atomic.Uint64
+	updates, gaveUp     atomic.Uint64
 	adds                atomic.Int64 // Adds committed since the last fold
 	foldc               chan struct{}
 	done                chan struct{}
@@ -88,6 +89,7 @@ type Store struct {
 
 var _ backend.Store = (*Store)(nil)
 var _ backend.Sizer = (*Store)(nil)
+var _ backend.StatsReporter = (*Store)(nil)
 
 // Open connects to the database at url (postgres://...), migrates its
 // schema and, with o.Exclusive, takes its write lock.
@@ -191,3 +193,14 @@ func (s *Store) Ready() error {
 var _ backend.Readier = (*Store)(nil)
 
 var errNoWriteLock = errors.New("this process does not hold the database's write lock (its connection was lost; retaking it)")
+
+// TxStats are Stats with the Updates asked for and those given up after
+// their last rerun, for the registry's metrics.
+func (s *Store) TxStats() backend.TxStats {
+	return backend.TxStats{
+		Updates:    s.updates.Load(),
+		RoundTrips: s.roundTrips.Load(),
+		Retries:    s.retries.Load(),
+		GaveUp:     s.gaveUp.Load(),
+	}
+}

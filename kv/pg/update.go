@@ -19,6 +19,7 @@ const (
 // serialization failure or a deadlock (backend.ErrConflict after
 // Options.MaxAttempts runs).
 func (s *Store) Update(fn func(backend.Tx) error) error {
+	s.updates.Add(1)
 	replaced := false
 	for attempt := 1; ; attempt++ {
 		if !s.HoldsWriteLock() {
@@ -53,6 +54,7 @@ func (s *Store) Update(fn func(backend.Tx) error) error {
 		if attempt >= s.o.MaxAttempts {
 			// The cause is text, so that the error is ErrConflict alone
 			// (a lock wait's is ErrUnavailable too).
+			s.gaveUp.Add(1)
 			return fmt.Errorf("%w: gave up after %d attempts: %v", backend.ErrConflict, attempt, err)
 		}
 		backoff(attempt)
