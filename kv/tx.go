@@ -14,7 +14,14 @@ import (
 // ForEach methods may read through the Tx but must not write.
 type Tx struct {
 	b backend.Tx
+	// earliestLease is the earliest expiry of the leases this transaction
+	// put (0: none), so that the caller knows when a sweep is next due.
+	earliestLease int64
 }
+
+// EarliestLeasePut is the earliest expiry among the leases this
+// transaction put, 0 if it put none.
+func (t *Tx) EarliestLeasePut() int64 { return t.earliestLease }
 
 // repoKey is <repo> 0x00 <rest>, the key of a per-repository table.
 func repoKey(repo, rest string) []byte {
@@ -242,6 +249,9 @@ func (t *Tx) PutLease(l Lease) error {
 	}
 	if err := t.addCounter(keyCtrLeases, 1); err != nil {
 		return err
+	}
+	if t.earliestLease == 0 || l.Expiry < t.earliestLease {
+		t.earliestLease = l.Expiry
 	}
 	return t.b.Put(tableLeases, k, []byte{})
 }

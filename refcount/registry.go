@@ -2,7 +2,9 @@ package refcount
 
 import (
 	"fmt"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kvreg/kvreg/blobs"
@@ -35,6 +37,16 @@ type Registry struct {
 	// commitMu is held shared by every write transaction, so that a pin
 	// can wait out the writes that began before it (see StatBlob).
 	commitMu sync.RWMutex
+
+	// sweepDue is the earliest time (Unix ns) a lease in the store may
+	// expire, as far as this process knows: write transactions sweep only
+	// from then on, so that most of them do not read the lease index (a
+	// read that, on a serializable database, conflicts with every push
+	// adding a lease next to it). 0: unknown, sweep. Lowered by every
+	// lease this process puts, raised after a sweep from a read of the
+	// index; Sweep (the ticker) sweeps whatever it says, for leases other
+	// processes put.
+	sweepDue atomic.Int64
 }
 
 // New returns a Registry over an open database and blob store.
@@ -72,12 +84,14 @@ func (r *Registry) now() int64 { return r.opts.Now().UnixNano() }
 // change collects what a write transaction did that must be acted on after
 // it commits.
 type change struct {
-	now       int64
-	grace     int64
-	freed     []digest.Digest // blob records deleted: their files go after commit
-	usedPins  []pinKey        // pins a real reference took over
-	swept     int             // expired leases processed
-	Reclaimed int64           // bytes of blobs freed
+	now      int64
+	grace    int64
+	freed    []digest.Digest // blob records deleted: their files go after commit
+	usedPins []pinKey        // pins a real reference took over
+	swept    int             // expired leases processed
+	// sweptInline: the transaction swept on its way (a sweep was due)
+	sweptInline bool
+	Reclaimed   int64 // bytes of blobs freed
 	// pins that became leases: forgotten after commit
 	convertedPins []pinKey
 }
@@ -95,6 +109,8 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 	var c *change
 	r.commitMu.RLock()
 	defer r.commitMu.RUnlock()
+	due := r.sweepDue.Load()
+	var earliest int64
 	err := r.db.Update(func(tx *kv.Tx) error {
 		now := r.now()
 		c = &change{now: now, grace: now + int64(r.opts.UploadGrace)}
@@ -103,12 +119,18 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 				return err
 			}
 		}
-		n, err := r.sweepTx(tx, c, 64)
-		if err != nil {
+		if now >= due {
+			n, err := r.sweepTx(tx, c, sweepInline)
+			if err != nil {
+				return err
+			}
+			c.swept, c.sweptInline = n, true
+		}
+		if err := fn(tx, c); err != nil {
 			return err
 		}
-		c.swept = n
-		return fn(tx, c)
+		earliest = tx.EarliestLeasePut()
+		return nil
 	})
 	if err != nil {
 		r.mu.Lock()
@@ -116,7 +138,53 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 		r.mu.Unlock()
 		return nil, err
 	}
+	r.leasesPut(earliest)
+	if c.sweptInline && c.swept < sweepInline {
+		r.planSweep()
+	}
 	return c, nil
+}
+
+// sweepInline is how many expired leases a write transaction sweeps on its
+// way, when one is due.
+const sweepInline = 64
+
+// leasesPut lowers sweepDue to the earliest expiry of leases just put.
+func (r *Registry) leasesPut(earliest int64) {
+	if earliest == 0 {
+		return
+	}
+	for {
+		cur := r.sweepDue.Load()
+		if cur != 0 && cur <= earliest {
+			return
+		}
+		if cur == 0 {
+			return // unknown already: the next write sweeps
+		}
+		if r.sweepDue.CompareAndSwap(cur, earliest) {
+			return
+		}
+	}
+}
+
+// planSweep, after a sweep that left nothing expired, reads when the next
+// lease expires and sets sweepDue to it, unless a lease put meanwhile has
+// lowered it (the compare-and-swap fails then, which is safe: sooner).
+func (r *Registry) planSweep() {
+	before := r.sweepDue.Load()
+	next := int64(math.MaxInt64)
+	err := r.db.View(func(tx *kv.Tx) error {
+		ls, err := tx.ExpiredLeases(math.MaxInt64, 1)
+		if err == nil && len(ls) == 1 {
+			next = ls[0].Expiry
+		}
+		return err
+	})
+	if err != nil {
+		return // sweepDue stays: the next write sweeps again
+	}
+	r.sweepDue.CompareAndSwap(before, next)
 }
 
 // finish acts on a committed change: forgets used pins and removes the
@@ -248,6 +316,9 @@ func (r *Registry) Sweep(max int) (int, error) {
 	})
 	if err != nil {
 		return 0, err
+	}
+	if n < max {
+		r.planSweep()
 	}
 	r.pins.expire(r.now())
 	return c.swept + n, nil

@@ -94,3 +94,35 @@ func TestRestartSweepsExpiredLeasesAndTheirFiles(t *testing.T) {
 	}
 	reg.MustClean()
 }
+
+// A write sweeps the leases that have expired by its time on its way, also
+// when the process learnt of them only by putting them: a finished upload
+// nothing references is gone with the first write after its lease, and
+// its bytes with it.
+func TestWriteSweepsDueLeases(t *testing.T) {
+	reg := regtest.Open(t, regtest.Options{UploadGrace: time.Hour})
+	put := func(repo, s string) digest.Digest {
+		data := []byte(s)
+		d := digest.FromBytes(data)
+		if _, err := reg.PutBlob(repo, d, bytes.NewReader(data), int64(len(data)), 0); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	first := put("team/a", "leased, then forgotten")
+	reg.Clock.Advance(30 * time.Minute)
+	second := put("team/b", "leased half an hour later")
+	reg.Clock.Advance(31 * time.Minute) // first's lease is over, second's is not
+	put("team/c", "a write after the first lease ended")
+	if ok, err := reg.Blobs().Has(first); err != nil || ok {
+		t.Fatalf("bytes of the upload whose lease ended: stored %v, %v", ok, err)
+	}
+	if ok, err := reg.Blobs().Has(second); err != nil || !ok {
+		t.Fatalf("bytes of the upload whose lease runs: stored %v, %v", ok, err)
+	}
+	reg.Clock.Advance(30 * time.Minute)
+	put("team/c", "a write after the second lease ended")
+	if ok, err := reg.Blobs().Has(second); err != nil || ok {
+		t.Fatalf("bytes of the second upload after its lease: stored %v, %v", ok, err)
+	}
+}
