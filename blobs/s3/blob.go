@@ -121,7 +121,7 @@ func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
 		return false, err
 	}
 	if !st.Sealed {
-		return false, fmt.Errorf("%w: promote of unsealed upload %q", ErrSize, id)
+		return false, fmt.Errorf("%w: promote of %q", ErrNotSealed, id)
 	}
 	if ok, err := d.exists(ctx, d.indexKey(dg)); err != nil || ok {
 		return false, err

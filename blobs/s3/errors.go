@@ -19,3 +19,6 @@ var (
 
 // ErrExists: CreateUpload of an id that has an upload.
 var ErrExists = errors.New("s3 blob store: upload exists")
+
+// ErrNotSealed: Promote of an upload not sealed.
+var ErrNotSealed = errors.New("s3 blob store: upload not sealed")
