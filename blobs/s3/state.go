@@ -32,7 +32,7 @@ type bytesOf struct {
 // multipart upload completes).
 type state struct {
 	Repo        string        `json:"repo"`
-	Object      string        `json:"object"`              // the data object's key
+	Object      string        `json:"object"` // the data object's key
 	MultipartID string        `json:"multipartId,omitempty"`
 	Sealed      bool          `json:"sealed,omitempty"`
 	Promoting   digest.Digest `json:"promoting,omitempty"`
