@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 
@@ -134,8 +133,10 @@ func preconditionFailed(err error) bool {
 			return true
 		}
 	}
+	// 412 Precondition Failed, or 409 for a conditional write racing
+	// another.
 	var re interface{ HTTPStatusCode() int }
-	return errors.As(err, &re) && (re.HTTPStatusCode() == http.StatusPreconditionFailed || re.HTTPStatusCode() == http.StatusConflict)
+	return errors.As(err, &re) && (re.HTTPStatusCode() == 412 || re.HTTPStatusCode() == 409)
 }
 
 // getSmall reads a small object whole.

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,13 +136,12 @@ func start(bin string) (*server, error) {
 		return nil, err
 	}
 	go func() { s.cmd.Wait(); close(s.done) }()
-	// Ready when it answers HTTP at all (an unsigned request is refused,
-	// which is an answer).
+	// Ready when it accepts connections.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(s.endpoint + "/")
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
-			resp.Body.Close()
+			c.Close()
 			return s, nil
 		}
 		select {
