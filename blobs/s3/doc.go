@@ -17,7 +17,7 @@
 //	data/<id>-<nonce>        an upload's bytes: a multipart upload completed at Seal
 //	uploads/<id>/state       an upload's state (JSON): repository, size, multipart
 //	                         id, parts with their etags, tail, promoting digest
-//	uploads/<id>/tail-<gen>  the bytes after the last full part, shorter than a part
+//	uploads/<id>/tail-<gen>  a segment of the bytes after the last full part
 //	blobs/<alg>/<hex>        a blob's index: the data object that holds its bytes
 //
 // A blob is found from its digest through its index object, written by
@@ -30,12 +30,16 @@
 // removes the index only if it names the upload's own data object.
 //
 // Uploads stream: Append fills parts of one fixed size (at least 5 MiB, S3's
-// minimum) and keeps what is left, shorter than a part, as a tail object
-// until the next Append or Seal, so chunks of any size work while a process
+// minimum) and keeps what is left, shorter than a part, as tail objects
+// (one segment per short chunk, so a short chunk writes only its own bytes)
+// until a part fills or Seal, so chunks of any size work while a process
 // holds at most one part of each upload in memory and nothing on disk. An
-// Append writes a new tail object and then the state; until the state is
-// written, the previous state, tail and parts stand, so a failed Append
-// leaves the upload as it was (Truncate to that size is then a no-op). State
+// Append writes its parts and segment and then the state; until the state
+// is written, the previous state, tail and parts stand, so a failed Append
+// leaves the upload as it was (Truncate to that size is then a no-op). The
+// state keeps the upload as it was before its last Append too, so that
+// Truncate can undo an Append that succeeded but that blobs refuses (a
+// chunk longer than announced). State
 // lives in state objects, never in listings of multipart uploads, which
 // S3-compatible servers implement unevenly.
 package s3

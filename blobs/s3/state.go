@@ -18,12 +18,33 @@ type part struct {
 	Size int64  `json:"size"`
 }
 
-// bytesOf is where an upload's bytes are: full parts, then a tail object.
+// segment is one object of an upload's tail.
+type segment struct {
+	Key  string `json:"key"`
+	Size int64  `json:"size"`
+}
+
+// bytesOf is where an upload's bytes are: full parts, then the tail, in
+// segments (one per Append that filled no part, so that a short chunk
+// writes only its own bytes), shorter than a part in all.
 type bytesOf struct {
-	Parts    []part `json:"parts,omitempty"`
-	Tail     string `json:"tail,omitempty"` // key of the tail object, if any
-	TailSize int64  `json:"tailSize,omitempty"`
-	Size     int64  `json:"size"`
+	Parts    []part    `json:"parts,omitempty"`
+	Tail     []segment `json:"tail,omitempty"`
+	TailSize int64     `json:"tailSize,omitempty"`
+	Size     int64     `json:"size"`
+}
+
+// names reports whether the tail holds key.
+func (b *bytesOf) names(key string) bool {
+	if b == nil {
+		return false
+	}
+	for _, s := range b.Tail {
+		if s.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // state is an upload's state object. Prev is the upload as it was before
@@ -37,7 +58,7 @@ type state struct {
 	Sealed      bool          `json:"sealed,omitempty"`
 	Promoting   digest.Digest `json:"promoting,omitempty"`
 	Modified    time.Time     `json:"modified"`
-	Gen         int           `json:"gen"` // names the next tail object
+	Gen         int           `json:"gen"` // names the next tail segment
 	bytesOf
 	Prev *bytesOf `json:"prev,omitempty"`
 }

@@ -47,18 +47,32 @@ func (d *Driver) CreateUpload(id, repo string) error {
 	return nil
 }
 
-// readTail appends the upload's tail object to buf.
+// maxSegments bounds the objects of a tail: an Append that would add one
+// more rewrites the tail as one segment.
+const maxSegments = 32
+
+// readTail appends the upload's tail segments to buf.
 func (d *Driver) readTail(ctx context.Context, b bytesOf, buf []byte) ([]byte, error) {
-	if b.TailSize == 0 {
-		return buf, nil
+	for _, sg := range b.Tail {
+		out, err := d.c.GetObject(ctx, &s3api.GetObjectInput{Bucket: &d.bucket, Key: aws.String(sg.Key)})
+		if err != nil {
+			return buf, err
+		}
+		n, err := io.ReadFull(out.Body, buf[len(buf):len(buf)+int(sg.Size)])
+		out.Body.Close()
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return buf, err
+		}
 	}
-	out, err := d.c.GetObject(ctx, &s3api.GetObjectInput{Bucket: &d.bucket, Key: &b.Tail})
-	if err != nil {
-		return buf, err
-	}
-	defer out.Body.Close()
-	n, err := io.ReadFull(out.Body, buf[len(buf):len(buf)+int(b.TailSize)])
-	return buf[:len(buf)+n], err
+	return buf, nil
+}
+
+// putSegment writes b as a new tail segment of upload id.
+func (d *Driver) putSegment(ctx context.Context, id string, st *state, b []byte) (segment, error) {
+	st.Gen++
+	sg := segment{Key: d.uploadPrefix(id) + fmt.Sprintf("tail-%d", st.Gen), Size: int64(len(b))}
+	return sg, d.put(ctx, sg.Key, b, false)
 }
 
 // Append reads r into parts of the fixed size, starting with the upload's
@@ -81,11 +95,11 @@ func (d *Driver) Append(id string, size int64, r io.Reader) (int64, error) {
 	}
 	bufp := d.bufs.Get().(*[]byte)
 	defer d.bufs.Put(bufp)
-	buf, err := d.readTail(ctx, st.bytesOf, (*bufp)[:0])
-	if err != nil {
-		return 0, err
-	}
-	parts := slices.Clone(st.Parts)
+	// The tail's bytes are read in only if a part fills: until then buf
+	// keeps room for them and holds only r's bytes after that room.
+	room := int(st.TailSize)
+	buf := (*bufp)[:room]
+	parts, tail := slices.Clone(st.Parts), slices.Clone(st.Tail)
 	var written int64
 	for {
 		n, rerr := io.ReadFull(r, buf[len(buf):d.partSize])
@@ -96,6 +110,12 @@ func (d *Driver) Append(id string, size int64, r io.Reader) (int64, error) {
 		}
 		if int64(len(buf)) < d.partSize {
 			break
+		}
+		if room > 0 {
+			if _, err := d.readTail(ctx, st.bytesOf, buf[:0]); err != nil {
+				return 0, err
+			}
+			room, tail = 0, nil
 		}
 		if len(parts) == maxParts-1 {
 			return 0, fmt.Errorf("%w: upload %q reached S3's %d parts", driver.ErrNoSpace, id, maxParts)
@@ -110,15 +130,21 @@ func (d *Driver) Append(id string, size int64, r io.Reader) (int64, error) {
 		parts = append(parts, p)
 		buf = buf[:0]
 	}
-	next := bytesOf{Parts: parts, Size: size + written}
-	if len(buf) > 0 {
-		st.Gen++
-		next.Tail, next.TailSize = d.uploadPrefix(id)+fmt.Sprintf("tail-%d", st.Gen), int64(len(buf))
-		if err := d.put(ctx, next.Tail, buf, false); err != nil {
+	if room > 0 && len(buf) > room && len(tail) >= maxSegments {
+		if _, err := d.readTail(ctx, st.bytesOf, buf[:0]); err != nil {
 			return 0, err
 		}
+		room, tail = 0, nil
 	}
-	var stale string
+	if len(buf) > room {
+		sg, err := d.putSegment(ctx, id, st, buf[room:])
+		if err != nil {
+			return 0, err
+		}
+		tail = append(tail, sg)
+	}
+	next := bytesOf{Parts: parts, Tail: tail, TailSize: int64(len(buf)), Size: size + written}
+	var stale []segment
 	if st.Prev != nil {
 		stale = st.Prev.Tail
 	}
@@ -131,13 +157,14 @@ func (d *Driver) Append(id string, size int64, r io.Reader) (int64, error) {
 	return written, nil
 }
 
-// dropTail deletes a tail object the state no longer names. Failing is
+// dropTail deletes the segments the state no longer names. Failing is
 // harmless: RemoveUpload deletes everything under the upload's prefix.
-func (d *Driver) dropTail(ctx context.Context, key string, st *state) {
-	if key == "" || key == st.Tail || (st.Prev != nil && key == st.Prev.Tail) {
-		return
+func (d *Driver) dropTail(ctx context.Context, segs []segment, st *state) {
+	for _, sg := range segs {
+		if !st.bytesOf.names(sg.Key) && !st.Prev.names(sg.Key) {
+			d.del(ctx, sg.Key)
+		}
 	}
-	d.del(ctx, key)
 }
 
 // ensureMultipart starts the upload's multipart upload, recording its id
@@ -200,19 +227,29 @@ func (d *Driver) Truncate(id string, size int64) error {
 	case st.Prev != nil && size == st.Prev.Size:
 		st.bytesOf, st.Prev = *st.Prev, nil
 	case size >= inParts && size < st.Size:
-		next := bytesOf{Parts: st.Parts, Size: size}
-		if keep := size - inParts; keep > 0 {
-			bufp := d.bufs.Get().(*[]byte)
-			defer d.bufs.Put(bufp)
-			buf, err := d.readTail(ctx, st.bytesOf, (*bufp)[:0])
-			if err != nil {
-				return err
+		// Keep the segments wholly under size; rewrite the one it cuts.
+		next := bytesOf{Parts: st.Parts, TailSize: size - inParts, Size: size}
+		at := inParts
+		for _, sg := range st.Tail {
+			if at+sg.Size <= size {
+				next.Tail = append(next.Tail, sg)
+				at += sg.Size
+				continue
 			}
-			st.Gen++
-			next.Tail, next.TailSize = d.uploadPrefix(id)+fmt.Sprintf("tail-%d", st.Gen), keep
-			if err := d.put(ctx, next.Tail, buf[:keep], false); err != nil {
-				return err
+			if keep := size - at; keep > 0 {
+				bufp := d.bufs.Get().(*[]byte)
+				defer d.bufs.Put(bufp)
+				b, err := d.readTail(ctx, bytesOf{Tail: []segment{sg}}, (*bufp)[:0])
+				if err != nil {
+					return err
+				}
+				cut, err := d.putSegment(ctx, id, st, b[:keep])
+				if err != nil {
+					return err
+				}
+				next.Tail = append(next.Tail, cut)
 			}
+			break
 		}
 		st.bytesOf = next
 	default:
@@ -238,24 +275,60 @@ func (d *Driver) ReadUpload(id string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := st.Object
-	switch {
-	case st.Sealed:
-	case len(st.Parts) > 0:
+	if !st.Sealed && len(st.Parts) > 0 {
 		return nil, fmt.Errorf("%w: %q has %d parts", ErrUnreadable, id, len(st.Parts))
-	case st.TailSize == 0:
-		return io.NopCloser(strings.NewReader("")), nil
-	default:
-		key = st.Tail
 	}
-	out, err := d.c.GetObject(ctx, &s3api.GetObjectInput{Bucket: &d.bucket, Key: &key})
-	if err != nil {
-		if notFound(err) {
-			return nil, fmt.Errorf("%w: upload %q: object %s", driver.ErrNotFound, id, key)
+	keys := []string{st.Object}
+	if !st.Sealed {
+		keys = keys[:0]
+		for _, sg := range st.Tail {
+			keys = append(keys, sg.Key)
 		}
-		return nil, err
 	}
-	return out.Body, nil
+	return &concat{d: d, id: id, keys: keys}, nil
+}
+
+// concat reads objects one after the other, each when the one before ends.
+type concat struct {
+	d    *Driver
+	id   string
+	keys []string
+	cur  io.ReadCloser
+}
+
+func (c *concat) Read(p []byte) (int, error) {
+	for {
+		if c.cur == nil {
+			if len(c.keys) == 0 {
+				return 0, io.EOF
+			}
+			out, err := c.d.c.GetObject(context.Background(), &s3api.GetObjectInput{Bucket: &c.d.bucket, Key: &c.keys[0]})
+			if err != nil {
+				if notFound(err) {
+					return 0, fmt.Errorf("%w: upload %q: object %s", driver.ErrNotFound, c.id, c.keys[0])
+				}
+				return 0, err
+			}
+			c.cur, c.keys = out.Body, c.keys[1:]
+		}
+		n, err := c.cur.Read(p)
+		if err == io.EOF {
+			c.cur.Close()
+			c.cur = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+func (c *concat) Close() error {
+	if c.cur != nil {
+		return c.cur.Close()
+	}
+	return nil
 }
 
 // Upload reads the state object.
@@ -334,18 +407,16 @@ func (d *Driver) Seal(id string) error {
 			return err
 		}
 	}
-	tails := []string{st.Tail}
+	stale := st.Tail
 	if st.Prev != nil {
-		tails = append(tails, st.Prev.Tail)
+		stale = append(slices.Clone(stale), st.Prev.Tail...)
 	}
 	st.Sealed, st.MultipartID, st.Prev = true, "", nil
 	st.bytesOf = bytesOf{Size: st.Size}
 	if err := d.writeState(ctx, id, st); err != nil {
 		return err
 	}
-	for _, k := range tails {
-		d.dropTail(ctx, k, st)
-	}
+	d.dropTail(ctx, stale, st)
 	return nil
 }
 

@@ -304,3 +304,49 @@ func TestIndexCreateIsConditional(t *testing.T) {
 		t.Fatalf("index after a refused create: %+v, %v", ix, err)
 	}
 }
+
+// Short chunks each add a segment to the tail (more than maxSegments of
+// them rewrite it as one); the tail reads back before Seal, Truncate cuts
+// inside a segment, and the part that fills starts with the tail's bytes.
+func TestManySmallChunks(t *testing.T) {
+	d := newDriver(t)
+	if err := d.CreateUpload("u", "r"); err != nil {
+		t.Fatal(err)
+	}
+	var body []byte
+	for i := range maxSegments + 8 {
+		body = append(body, appendAll(t, d, "u", randomBytes(100<<10+i, uint64(100+i)))...)
+	}
+	st, err := d.readState(context.Background(), "u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Parts) != 0 || len(st.Tail) > maxSegments || st.TailSize != int64(len(body)) {
+		t.Fatalf("%d parts, %d segments of %d bytes for %d bytes", len(st.Parts), len(st.Tail), st.TailSize, len(body))
+	}
+	if got := readUpload(t, d, "u"); !bytes.Equal(got, body) {
+		t.Fatalf("unsealed upload reads back %d bytes, want %d", len(got), len(body))
+	}
+	body = append(body, appendAll(t, d, "u", randomBytes(1000, 200))...)
+	// Cut inside the last segment but one: not the size before the last
+	// Append, so the segment is rewritten.
+	cut := int64(len(body)) - 1000 - 50
+	if err := d.Truncate("u", cut); err != nil {
+		t.Fatal(err)
+	}
+	body = body[:cut]
+	if got := readUpload(t, d, "u"); !bytes.Equal(got, body) {
+		t.Fatalf("truncated upload reads back %d bytes, want %d", len(got), len(body))
+	}
+	body = append(body, appendAll(t, d, "u", randomBytes(4<<20, 201))...)
+	if err := d.Seal("u"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readUpload(t, d, "u"); !bytes.Equal(got, body) {
+		t.Fatalf("sealed upload reads back %d bytes, want %d", len(got), len(body))
+	}
+	// Only the state and the data object are left of the upload.
+	if keys := bucketKeys(t, d); len(keys) != 2 {
+		t.Fatalf("bucket holds %v after Seal", keys)
+	}
+}
