@@ -8,8 +8,10 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -39,6 +41,9 @@ type Config struct {
 	AccessKey, SecretKey string
 	PartSize             int64 // bytes per multipart part; DefaultPartSize if 0
 	MaxAttempts          int   // per request, retrying throttling and 5xx; 10 if 0
+	// MaxBackoff caps the exponential, jittered wait between attempts;
+	// the SDK's 20s if 0.
+	MaxBackoff time.Duration
 }
 
 // Driver is a blob driver over one bucket. It is safe for concurrent use
@@ -69,9 +74,17 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	}
 	opts := []func(*config.LoadOptions) error{
 		// SlowDown (503) is among the standard retryer's throttling
-		// codes; it backs off exponentially with jitter.
+		// codes; it backs off exponentially with jitter. No client-side
+		// retry quota: a burst of SlowDown from a busy server must slow
+		// uploads down, not fail them.
 		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = cfg.MaxAttempts })
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = cfg.MaxAttempts
+				o.RateLimiter = ratelimit.None
+				if cfg.MaxBackoff > 0 {
+					o.MaxBackoff = cfg.MaxBackoff
+				}
+			})
 		}),
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
