@@ -21,6 +21,10 @@ const boltBackend = module + "/kv/bolt"
 // may import pgx: the PostgreSQL implementation of the same store.
 const pgBackend = module + "/kv/pg"
 
+// s3Driver is the one package, with its test helper s3test under it, that
+// may import an S3 client: the S3 implementation of the blob driver.
+const s3Driver = module + "/blobs/s3"
+
 // pgtest starts PostgreSQL for tests; no code but tests imports it.
 const pgtest = pgBackend + "/pgtest"
 
@@ -84,6 +88,7 @@ func everywhere(string) bool { return true }
 var rules = []rule{
 	{"only " + rel(boltBackend) + " imports bbolt", func(p string) bool { return p != boltBackend }, []string{"go.etcd.io/bbolt"}, true},
 	{"only " + rel(pgBackend) + " imports pgx", func(p string) bool { return !within(p, pgBackend) }, []string{"github.com/jackc/pgx"}, true},
+	{"only " + rel(s3Driver) + " imports the S3 client", func(p string) bool { return !within(p, s3Driver) }, []string{"github.com/aws/aws-sdk-go-v2", "github.com/aws/smithy-go", "github.com/minio/minio-go"}, true},
 	{"only tests (and regtest, which only tests import) import " + rel(pgtest), except(everywhere, regtest), []string{pgtest}, false},
 	{"net/http only in api and cmd", not(under("api", "cmd")), []string{"net/http"}, false},
 	{"no syscall in api", under("api"), []string{"syscall"}, false},
@@ -126,7 +131,7 @@ func listModule(t *testing.T) map[string]pkg {
 // (api over refcount over kv and blobs, which know nothing of each other).
 func TestPackageBoundaries(t *testing.T) {
 	pkgs := listModule(t)
-	for _, want := range []string{"api", "blobs", "kv", "refcount", "cmd/kvreg", rel(boltBackend), rel(pgBackend), rel(pgtest)} {
+	for _, want := range []string{"api", "blobs", "kv", "refcount", "cmd/kvreg", rel(boltBackend), rel(pgBackend), rel(pgtest), rel(s3Driver)} {
 		if _, ok := pkgs[module+"/"+want]; !ok {
 			t.Errorf("package %s is not in the module: the rules below would check nothing there", want)
 		}
@@ -136,6 +141,9 @@ func TestPackageBoundaries(t *testing.T) {
 	}
 	if p, ok := pkgs[pgBackend]; ok && !importsAny(p.Imports, "github.com/jackc/pgx") {
 		t.Errorf("%s does not import pgx: is pgBackend still the PostgreSQL backend?", rel(pgBackend))
+	}
+	if p, ok := pkgs[s3Driver]; ok && !importsAny(p.Imports, "github.com/aws/aws-sdk-go-v2") {
+		t.Errorf("%s does not import aws-sdk-go-v2: is s3Driver still the S3 blob driver?", rel(s3Driver))
 	}
 	paths := make([]string, 0, len(pkgs))
 	for path := range pkgs {

@@ -1,0 +1,45 @@
+// Package s3 stores kvreg's blobs and upload bytes in an S3 bucket: the
+// implementation of blobs/driver over S3-compatible object storage (AWS S3,
+// Ceph RGW, SeaweedFS, versitygw, ...). It owns the layout of the bucket
+// (under an optional prefix) and the S3 client; it must not know about
+// repositories' metadata, hashing or verification, which stay in blobs. It
+// is the only package of kvreg that imports an S3 client.
+//
+// The client is aws-sdk-go-v2: it is the reference implementation of the
+// protocol (signing, retries with backoff of 503 SlowDown, presigning for
+// redirects) and lets every behaviour S3-compatible servers disagree on be
+// set explicitly: checksums are computed and validated only when an
+// operation requires them (many servers reject the default CRC32
+// trailers) and addressing is path-style for non-AWS endpoints.
+//
+// Layout, objects named per upload and never per digest:
+//
+//	data/<id>-<nonce>        an upload's bytes: a multipart upload completed at Seal
+//	uploads/<id>/state       an upload's state (JSON): repository, size, multipart
+//	                         id, parts with their etags, tail, promoting digest
+//	uploads/<id>/tail-<gen>  a segment of the bytes after the last full part
+//	blobs/<alg>/<hex>        a blob's index: the data object that holds its bytes
+//
+// A blob is found from its digest through its index object, written by
+// Promote only after blobs verified the upload, and only if none exists
+// (Promote's "created"). A reader trusts only a data object an index names,
+// and an index never changes once written: a later, bad upload of the same
+// digest writes its own data object, which no index names, so it can never
+// damage the good copy. Promote copies no bytes (a server-side copy is the
+// long pause at the end of a large push, and is limited to 5 GB); Unpromote
+// removes the index only if it names the upload's own data object.
+//
+// Uploads stream: Append fills parts of one fixed size (at least 5 MiB, S3's
+// minimum) and keeps what is left, shorter than a part, as tail objects
+// (one segment per short chunk, so a short chunk writes only its own bytes)
+// until a part fills or Seal, so chunks of any size work while a process
+// holds at most one part of each upload in memory and nothing on disk. An
+// Append writes its parts and segment and then the state; until the state
+// is written, the previous state, tail and parts stand, so a failed Append
+// leaves the upload as it was (Truncate to that size is then a no-op). The
+// state keeps the upload as it was before its last Append too, so that
+// Truncate can undo an Append that succeeded but that blobs refuses (a
+// chunk longer than announced). State
+// lives in state objects, never in listings of multipart uploads, which
+// S3-compatible servers implement unevenly.
+package s3

@@ -1,0 +1,31 @@
+package s3
+
+import (
+	"context"
+	"testing"
+
+	"github.com/kvreg/kvreg/blobs/driver"
+	"github.com/kvreg/kvreg/blobs/driver/drivertest"
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
+)
+
+func TestMain(m *testing.M) { s3test.Main(m) }
+
+// newDriver opens a driver over a fresh bucket, with the smallest part
+// size so that a few MiB cross part boundaries.
+func newDriver(t *testing.T) *Driver {
+	t.Helper()
+	srv, bucket := s3test.Bucket(t)
+	d, err := New(context.Background(), Config{
+		Bucket: bucket, Prefix: "kvreg", Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PartSize: MinPartSize,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestConformance(t *testing.T) {
+	drivertest.Run(t, func(t *testing.T) driver.Driver { return newDriver(t) })
+}

@@ -1,0 +1,95 @@
+package s3
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kvreg/kvreg/blobs/driver"
+	"github.com/opencontainers/go-digest"
+)
+
+// part is one uploaded part of a multipart upload.
+type part struct {
+	N    int32  `json:"n"`
+	ETag string `json:"etag"`
+	Size int64  `json:"size"`
+}
+
+// segment is one object of an upload's tail.
+type segment struct {
+	Key  string `json:"key"`
+	Size int64  `json:"size"`
+}
+
+// bytesOf is where an upload's bytes are: full parts, then the tail, in
+// segments (one per Append that filled no part, so that a short chunk
+// writes only its own bytes), shorter than a part in all.
+type bytesOf struct {
+	Parts    []part    `json:"parts,omitempty"`
+	Tail     []segment `json:"tail,omitempty"`
+	TailSize int64     `json:"tailSize,omitempty"`
+	Size     int64     `json:"size"`
+}
+
+// names reports whether the tail holds key.
+func (b *bytesOf) names(key string) bool {
+	if b == nil {
+		return false
+	}
+	for _, s := range b.Tail {
+		if s.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// state is an upload's state object. Prev is the upload as it was before
+// the last Append, so that Truncate can undo that Append even when it
+// filled parts (S3 cannot cut a part, nor read one back before the
+// multipart upload completes).
+type state struct {
+	Repo        string        `json:"repo"`
+	Object      string        `json:"object"` // the data object's key
+	MultipartID string        `json:"multipartId,omitempty"`
+	Sealed      bool          `json:"sealed,omitempty"`
+	Promoting   digest.Digest `json:"promoting,omitempty"`
+	Modified    time.Time     `json:"modified"`
+	Gen         int           `json:"gen"` // names the next tail segment
+	bytesOf
+	Prev *bytesOf `json:"prev,omitempty"`
+}
+
+func (d *Driver) uploadPrefix(id string) string { return d.key("uploads", id) + "/" }
+func (d *Driver) stateKey(id string) string     { return d.uploadPrefix(id) + "state" }
+
+func (d *Driver) readState(ctx context.Context, id string) (*state, error) {
+	b, err := d.getSmall(ctx, d.stateKey(id))
+	if err != nil {
+		return nil, err
+	}
+	st := new(state)
+	if err := json.Unmarshal(b, st); err != nil || st.Object == "" {
+		return nil, fmt.Errorf("%w: state of upload %q: %q", ErrCorrupt, id, b)
+	}
+	return st, nil
+}
+
+func (d *Driver) writeState(ctx context.Context, id string, st *state) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return d.put(ctx, d.stateKey(id), b, false)
+}
+
+// validID refuses an upload id that is not one key segment.
+func validID(id string) error {
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\x00") {
+		return fmt.Errorf("%w: upload %q", driver.ErrInvalidName, id)
+	}
+	return nil
+}

@@ -1,0 +1,471 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/kvreg/kvreg/blobs/driver"
+)
+
+// maxParts is S3's limit of parts in one multipart upload.
+const maxParts = 10000
+
+// CreateUpload writes the upload's state object, naming the data object
+// the upload's bytes will become: per upload, with a random suffix so that
+// an id used again never names the object of an earlier upload.
+func (d *Driver) CreateUpload(id, repo string) error {
+	ctx := context.Background()
+	if err := validID(id); err != nil {
+		return err
+	}
+	if ok, err := d.exists(ctx, d.stateKey(id)); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("%w: %q", ErrExists, id)
+	}
+	var nonce [8]byte
+	rand.Read(nonce[:])
+	st := &state{Repo: repo, Object: d.key("data", id+"-"+hex.EncodeToString(nonce[:])), Modified: time.Now()}
+	b, _ := json.Marshal(st)
+	if err := d.put(ctx, d.stateKey(id), b, true); errors.Is(err, errExists) {
+		return fmt.Errorf("%w: %q", ErrExists, id)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// maxSegments bounds the objects of a tail: an Append that would add one
+// more rewrites the tail as one segment.
+const maxSegments = 32
+
+// readTail appends the upload's tail segments to buf.
+func (d *Driver) readTail(ctx context.Context, b bytesOf, buf []byte) ([]byte, error) {
+	for _, sg := range b.Tail {
+		out, err := d.c.GetObject(ctx, &s3api.GetObjectInput{Bucket: &d.bucket, Key: aws.String(sg.Key)})
+		if err != nil {
+			return buf, err
+		}
+		n, err := io.ReadFull(out.Body, buf[len(buf):len(buf)+int(sg.Size)])
+		out.Body.Close()
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+// putSegment writes b as a new tail segment of upload id.
+func (d *Driver) putSegment(ctx context.Context, id string, st *state, b []byte) (segment, error) {
+	st.Gen++
+	sg := segment{Key: d.uploadPrefix(id) + fmt.Sprintf("tail-%d", st.Gen), Size: int64(len(b))}
+	return sg, d.put(ctx, sg.Key, b, false)
+}
+
+// Append reads r into parts of the fixed size, starting with the upload's
+// tail, uploads each full part, and writes what is left as a new tail
+// object. The state is written last: until then the upload is as it was.
+func (d *Driver) Append(id string, size int64, r io.Reader) (int64, error) {
+	ctx := context.Background()
+	if err := validID(id); err != nil {
+		return 0, err
+	}
+	st, err := d.readState(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if st.Sealed {
+		return 0, fmt.Errorf("%w: append to %q", ErrSealed, id)
+	}
+	if st.Size != size {
+		return 0, fmt.Errorf("%w: append at %d to %q, which holds %d bytes", ErrSize, size, id, st.Size)
+	}
+	bufp := d.bufs.Get().(*[]byte)
+	defer d.bufs.Put(bufp)
+	// The tail's bytes are read in only if a part fills: until then buf
+	// keeps room for them and holds only r's bytes after that room.
+	room := int(st.TailSize)
+	buf := (*bufp)[:room]
+	parts, tail := slices.Clone(st.Parts), slices.Clone(st.Tail)
+	var written int64
+	for {
+		n, rerr := io.ReadFull(r, buf[len(buf):d.partSize])
+		buf = buf[:len(buf)+n]
+		written += int64(n)
+		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
+			return 0, rerr
+		}
+		if int64(len(buf)) < d.partSize {
+			break
+		}
+		if room > 0 {
+			if _, err := d.readTail(ctx, st.bytesOf, buf[:0]); err != nil {
+				return 0, err
+			}
+			room, tail = 0, nil
+		}
+		if len(parts) == maxParts-1 {
+			return 0, fmt.Errorf("%w: upload %q reached S3's %d parts", driver.ErrNoSpace, id, maxParts)
+		}
+		if err := d.ensureMultipart(ctx, id, st); err != nil {
+			return 0, err
+		}
+		p, err := d.uploadPart(ctx, st, int32(len(parts)+1), buf)
+		if err != nil {
+			return 0, err
+		}
+		parts = append(parts, p)
+		buf = buf[:0]
+	}
+	if room > 0 && len(buf) > room && len(tail) >= maxSegments {
+		if _, err := d.readTail(ctx, st.bytesOf, buf[:0]); err != nil {
+			return 0, err
+		}
+		room, tail = 0, nil
+	}
+	if len(buf) > room {
+		sg, err := d.putSegment(ctx, id, st, buf[room:])
+		if err != nil {
+			return 0, err
+		}
+		tail = append(tail, sg)
+	}
+	next := bytesOf{Parts: parts, Tail: tail, TailSize: int64(len(buf)), Size: size + written}
+	var stale []segment
+	if st.Prev != nil {
+		stale = st.Prev.Tail
+	}
+	prev := st.bytesOf
+	st.bytesOf, st.Prev, st.Modified = next, &prev, time.Now()
+	if err := d.writeState(ctx, id, st); err != nil {
+		return 0, err
+	}
+	d.dropTail(ctx, stale, st)
+	return written, nil
+}
+
+// dropTail deletes the segments the state no longer names. Failing is
+// harmless: RemoveUpload deletes everything under the upload's prefix.
+func (d *Driver) dropTail(ctx context.Context, segs []segment, st *state) {
+	for _, sg := range segs {
+		if !st.bytesOf.names(sg.Key) && !st.Prev.names(sg.Key) {
+			d.del(ctx, sg.Key)
+		}
+	}
+}
+
+// ensureMultipart starts the upload's multipart upload, recording its id
+// before any part is sent so that RemoveUpload can abort it.
+func (d *Driver) ensureMultipart(ctx context.Context, id string, st *state) error {
+	if st.MultipartID != "" {
+		return nil
+	}
+	out, err := d.c.CreateMultipartUpload(ctx, &s3api.CreateMultipartUploadInput{Bucket: &d.bucket, Key: &st.Object})
+	if err != nil {
+		return err
+	}
+	st.MultipartID = aws.ToString(out.UploadId)
+	if err := d.writeState(ctx, id, st); err != nil {
+		d.abort(ctx, st)
+		st.MultipartID = ""
+		return err
+	}
+	return nil
+}
+
+func (d *Driver) uploadPart(ctx context.Context, st *state, n int32, b []byte) (part, error) {
+	out, err := d.c.UploadPart(ctx, &s3api.UploadPartInput{
+		Bucket: &d.bucket, Key: &st.Object, UploadId: &st.MultipartID, PartNumber: aws.Int32(n),
+		Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
+	})
+	if err != nil {
+		return part{}, err
+	}
+	return part{N: n, ETag: aws.ToString(out.ETag), Size: int64(len(b))}, nil
+}
+
+func (d *Driver) abort(ctx context.Context, st *state) error {
+	_, err := d.c.AbortMultipartUpload(ctx, &s3api.AbortMultipartUploadInput{Bucket: &d.bucket, Key: &st.Object, UploadId: &st.MultipartID})
+	if err != nil && !notFound(err) {
+		return err
+	}
+	return nil
+}
+
+// Truncate undoes the last Append (to the size before it), or cuts the
+// tail; it cannot cut into full parts otherwise.
+func (d *Driver) Truncate(id string, size int64) error {
+	ctx := context.Background()
+	if err := validID(id); err != nil {
+		return err
+	}
+	st, err := d.readState(ctx, id)
+	if err != nil {
+		return err
+	}
+	if size == st.Size {
+		return nil
+	}
+	if st.Sealed {
+		return fmt.Errorf("%w: truncate of %q", ErrSealed, id)
+	}
+	old := st.Tail
+	switch inParts := st.Size - st.TailSize; {
+	case st.Prev != nil && size == st.Prev.Size:
+		st.bytesOf, st.Prev = *st.Prev, nil
+	case size >= inParts && size < st.Size:
+		// Keep the segments wholly under size; rewrite the one it cuts.
+		next := bytesOf{Parts: st.Parts, TailSize: size - inParts, Size: size}
+		at := inParts
+		for _, sg := range st.Tail {
+			if at+sg.Size <= size {
+				next.Tail = append(next.Tail, sg)
+				at += sg.Size
+				continue
+			}
+			if keep := size - at; keep > 0 {
+				bufp := d.bufs.Get().(*[]byte)
+				defer d.bufs.Put(bufp)
+				b, err := d.readTail(ctx, bytesOf{Tail: []segment{sg}}, (*bufp)[:0])
+				if err != nil {
+					return err
+				}
+				cut, err := d.putSegment(ctx, id, st, b[:keep])
+				if err != nil {
+					return err
+				}
+				next.Tail = append(next.Tail, cut)
+			}
+			break
+		}
+		st.bytesOf = next
+	default:
+		return fmt.Errorf("%w: truncate of %q from %d to %d bytes", ErrSize, id, st.Size, size)
+	}
+	st.Modified = time.Now()
+	if err := d.writeState(ctx, id, st); err != nil {
+		return err
+	}
+	d.dropTail(ctx, old, st)
+	return nil
+}
+
+// ReadUpload streams a sealed upload's data object. Before Seal only an
+// upload with no full part is readable (its tail): S3 gives no part back
+// before the multipart upload completes.
+func (d *Driver) ReadUpload(id string) (io.ReadCloser, error) {
+	ctx := context.Background()
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	st, err := d.readState(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Sealed && len(st.Parts) > 0 {
+		return nil, fmt.Errorf("%w: %q has %d parts", ErrUnreadable, id, len(st.Parts))
+	}
+	keys := []string{st.Object}
+	if !st.Sealed {
+		keys = keys[:0]
+		for _, sg := range st.Tail {
+			keys = append(keys, sg.Key)
+		}
+	}
+	return &concat{d: d, id: id, keys: keys}, nil
+}
+
+// concat reads objects one after the other, each when the one before ends.
+type concat struct {
+	d    *Driver
+	id   string
+	keys []string
+	cur  io.ReadCloser
+}
+
+func (c *concat) Read(p []byte) (int, error) {
+	for {
+		if c.cur == nil {
+			if len(c.keys) == 0 {
+				return 0, io.EOF
+			}
+			out, err := c.d.c.GetObject(context.Background(), &s3api.GetObjectInput{Bucket: &c.d.bucket, Key: &c.keys[0]})
+			if err != nil {
+				if notFound(err) {
+					return 0, fmt.Errorf("%w: upload %q: object %s", driver.ErrNotFound, c.id, c.keys[0])
+				}
+				return 0, err
+			}
+			c.cur, c.keys = out.Body, c.keys[1:]
+		}
+		n, err := c.cur.Read(p)
+		if err == io.EOF {
+			c.cur.Close()
+			c.cur = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+func (c *concat) Close() error {
+	if c.cur != nil {
+		return c.cur.Close()
+	}
+	return nil
+}
+
+// Upload reads the state object.
+func (d *Driver) Upload(id string) (driver.UploadInfo, error) {
+	if err := validID(id); err != nil {
+		return driver.UploadInfo{}, err
+	}
+	st, err := d.readState(context.Background(), id)
+	if err != nil {
+		return driver.UploadInfo{}, err
+	}
+	return driver.UploadInfo{Repo: st.Repo, Size: st.Size, Modified: st.Modified, Promoting: st.Promoting}, nil
+}
+
+// Uploads lists the prefixes under uploads/, each an upload's.
+func (d *Driver) Uploads() ([]string, error) {
+	root := d.key("uploads") + "/"
+	var ids []string
+	err := d.list(context.Background(), root, "/", func(key string, size int64) error {
+		if size < 0 {
+			ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(key, root), "/"))
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// Seal completes the multipart upload with the tail as its last part, or,
+// for an upload shorter than a part, writes the tail as the data object.
+func (d *Driver) Seal(id string) error {
+	ctx := context.Background()
+	if err := validID(id); err != nil {
+		return err
+	}
+	st, err := d.readState(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st.Sealed {
+		return nil
+	}
+	bufp := d.bufs.Get().(*[]byte)
+	defer d.bufs.Put(bufp)
+	tail, err := d.readTail(ctx, st.bytesOf, (*bufp)[:0])
+	if err != nil {
+		return err
+	}
+	if len(st.Parts) == 0 {
+		if err := d.put(ctx, st.Object, tail, false); err != nil {
+			return err
+		}
+		if st.MultipartID != "" {
+			// Parts of an Append that was undone.
+			if err := d.abort(ctx, st); err != nil {
+				return err
+			}
+		}
+	} else {
+		parts := st.Parts
+		if len(tail) > 0 {
+			p, err := d.uploadPart(ctx, st, int32(len(parts)+1), tail)
+			if err != nil {
+				return err
+			}
+			parts = append(slices.Clone(parts), p)
+		}
+		done := make([]types.CompletedPart, len(parts))
+		for i, p := range parts {
+			done[i] = types.CompletedPart{PartNumber: aws.Int32(p.N), ETag: aws.String(p.ETag)}
+		}
+		_, err := d.c.CompleteMultipartUpload(ctx, &s3api.CompleteMultipartUploadInput{
+			Bucket: &d.bucket, Key: &st.Object, UploadId: &st.MultipartID,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
+		})
+		if err != nil {
+			return err
+		}
+	}
+	stale := st.Tail
+	if st.Prev != nil {
+		stale = append(slices.Clone(stale), st.Prev.Tail...)
+	}
+	st.Sealed, st.MultipartID, st.Prev = true, "", nil
+	st.bytesOf = bytesOf{Size: st.Size}
+	if err := d.writeState(ctx, id, st); err != nil {
+		return err
+	}
+	d.dropTail(ctx, stale, st)
+	return nil
+}
+
+// RemoveUpload aborts the upload's multipart upload, deletes its data
+// object unless a blob's index names it, then everything under its prefix,
+// the state object last so that an interrupted removal can be done again.
+func (d *Driver) RemoveUpload(id string) error {
+	ctx := context.Background()
+	if err := validID(id); err != nil {
+		return err
+	}
+	st, err := d.readState(ctx, id)
+	if err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	if st != nil {
+		if st.MultipartID != "" {
+			if err := d.abort(ctx, st); err != nil {
+				return err
+			}
+		}
+		keep := false
+		if st.Promoting != "" {
+			ix, err := d.readIndex(ctx, st.Promoting)
+			if err != nil && !errors.Is(err, driver.ErrNotFound) {
+				return err
+			}
+			keep = err == nil && ix.Object == st.Object
+		}
+		if !keep {
+			if err := d.del(ctx, st.Object); err != nil {
+				return err
+			}
+		}
+	}
+	var keys []string
+	err = d.list(ctx, d.uploadPrefix(id), "", func(key string, _ int64) error {
+		if key != d.stateKey(id) {
+			keys = append(keys, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range append(keys, d.stateKey(id)) {
+		if err := d.del(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
