@@ -140,6 +140,10 @@ func (r *Registry) Mount(repo, from string, d digest.Digest) (bool, error) {
 func (r *Registry) MountIf(repo, from string, d digest.Digest, allowed func(repo string) bool) (bool, error) {
 	mounted := false
 	_, err := r.update(func(tx *kv.Tx, c *change) error {
+		// The closure may run again (a shared commit that failed, a
+		// serialization failure on PostgreSQL): only the run that commits
+		// says whether it mounted.
+		mounted = false
 		usable := func(src string) (bool, error) {
 			if allowed != nil && !allowed(src) {
 				return false, nil

@@ -57,6 +57,7 @@ func (r *Registry) Repair(deep, removeBroken bool) (*RepairReport, error) {
 		}
 	}
 	c, err := r.update(func(tx *kv.Tx, c *change) error {
+		rep.Broken = nil // the closure may run again: each run reports afresh
 		return r.repairTx(tx, c, bad, removeBroken, rep)
 	})
 	if err != nil {
