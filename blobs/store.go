@@ -1,6 +1,7 @@
 package blobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/kvreg/kvreg/blobs/local"
+	blobs3 "github.com/kvreg/kvreg/blobs/s3"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -30,6 +32,27 @@ func New(drv driver.Driver) *Store {
 // Open returns a Store over the blob directory under root.
 func Open(root string) (*Store, error) {
 	drv, err := local.Open(root)
+	if err != nil {
+		return nil, fmt.Errorf("blobs: %w", err)
+	}
+	return New(drv), nil
+}
+
+// OpenTarget returns a Store over target: an S3 bucket for an s3:// URL
+// (see s3.ParseURL), else the blob directory under target, or under root
+// when target is empty.
+func OpenTarget(root, target string) (*Store, error) {
+	if !blobs3.IsURL(target) {
+		if target == "" {
+			target = root
+		}
+		return Open(target)
+	}
+	cfg, err := blobs3.ParseURL(target)
+	if err != nil {
+		return nil, err
+	}
+	drv, err := blobs3.New(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("blobs: %w", err)
 	}

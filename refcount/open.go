@@ -22,10 +22,27 @@ func OpenRoot(root string, dbOpts kv.Options, opts Options) (*Registry, error) {
 // opens (a bbolt file's path, or a PostgreSQL URL); empty means the bbolt
 // file <root>/kvreg.db.
 func OpenRootDB(root, db string, dbOpts kv.Options, opts Options) (*Registry, error) {
-	// The blob store creates root; the database goes inside it.
-	bs, err := blobs.Open(root)
+	return OpenStores(root, db, "", dbOpts, opts)
+}
+
+// OpenStores is OpenRootDB with the blob store named apart too: blobStore
+// is what blobs.OpenTarget opens (an s3:// URL, or a directory); empty
+// means the blob directory under root.
+func OpenStores(root, db, blobStore string, dbOpts kv.Options, opts Options) (*Registry, error) {
+	// Opening the directory store makes root, which holds the database
+	// file and the operator socket whatever the blob store is.
+	if blobStore != "" {
+		if _, err := blobs.Open(root); err != nil {
+			return nil, fmt.Errorf("data directory %s: %w", root, err)
+		}
+	}
+	bs, err := blobs.OpenTarget(root, blobStore)
 	if err != nil {
-		return nil, fmt.Errorf("data directory %s: %w", root, err)
+		where := "data directory " + root
+		if blobStore != "" {
+			where = "blob store " + blobStore
+		}
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	if db == "" {
 		db = filepath.Join(root, DBFile)

@@ -82,6 +82,7 @@ func serveFlags() []cli.Flag {
 		str("addr", "127.0.0.1:5000", "listen address"),
 		str("root", "./data", "data directory"),
 		str("db", "", dbUsage),
+		str("blob-store", "", blobStoreUsage),
 		str("tls-cert", "", "PEM certificate (chain) to serve HTTPS and HTTP/2; needs --tls-key"),
 		str("tls-key", "", "PEM private key of --tls-cert"),
 		str("htpasswd", "", "htpasswd file of users (bcrypt hashes only); turns authentication on"),
@@ -106,7 +107,7 @@ func serveFlags() []cli.Flag {
 
 // serveConfig is every setting, resolved.
 type serveConfig struct {
-	addr, root, db            string
+	addr, root, db, blobStore string
 	tlsCert, tlsKey           string
 	htpasswd                  string
 	anonymousPull             []string
@@ -152,6 +153,7 @@ func resolveConfig(c *cli.Context) (*serveConfig, error) {
 		cfg.groups = fc.Groups
 	}
 	cfg.addr, cfg.root, cfg.db = c.String("addr"), c.String("root"), c.String("db")
+	cfg.blobStore = c.String("blob-store")
 	cfg.tlsCert, cfg.tlsKey = c.String("tls-cert"), c.String("tls-key")
 	cfg.htpasswd = c.String("htpasswd")
 	cfg.anonymousPull = c.StringSlice("anonymous-pull")

@@ -64,6 +64,7 @@ stall-timeout: 5s
 anonymous-pull: ["public/*", "docs/*"]
 htpasswd: /etc/kvreg/htpasswd
 db: postgres://kvreg@db.example/kvreg
+blob-store: s3://images?endpoint=http://127.0.0.1:7070&path-style=true
 groups:
   devs: [alice]
 access:
@@ -92,6 +93,7 @@ access:
 		{"max-manifest-bytes (default)", cfg.maxManifest, int64(4 << 20)},
 		{"htpasswd (file)", cfg.htpasswd, "/etc/kvreg/htpasswd"},
 		{"db (file)", cfg.db, "postgres://kvreg@db.example/kvreg"},
+		{"blob-store (file)", cfg.blobStore, "s3://images?endpoint=http://127.0.0.1:7070&path-style=true"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)

@@ -20,6 +20,15 @@ func dbFlag() cli.Flag {
 	return &cli.StringFlag{Name: "db", EnvVars: []string{"KVREG_DB"}, Usage: dbUsage}
 }
 
+// blobStoreUsage explains --blob-store, shared like --db.
+const blobStoreUsage = "where blob bytes live: empty for <root>/blobs, a directory, or " +
+	"s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path-style=true for an S3 bucket " +
+	"(credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the other usual AWS ways)"
+
+func blobStoreFlag() cli.Flag {
+	return &cli.StringFlag{Name: "blob-store", EnvVars: []string{"KVREG_BLOB_STORE"}, Usage: blobStoreUsage}
+}
+
 func fsckCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "fsck",
@@ -30,7 +39,7 @@ func fsckCommand() *cli.Command {
 			"lease. Works on a stopped registry and, through its socket, on a running one.",
 		Flags: []cli.Flag{
 			rootFlag(),
-			dbFlag(),
+			dbFlag(), blobStoreFlag(),
 			&cli.BoolFlag{Name: "deep", Usage: "also rehash every blob file"},
 			&cli.BoolFlag{Name: "repair", Usage: "fix what can be fixed without losing data"},
 			&cli.BoolFlag{Name: "remove-broken", Usage: "with --repair: also remove manifests and tags whose blobs are missing or corrupt"},

@@ -15,7 +15,7 @@ func lsCommand() *cli.Command {
 		Name:      "ls",
 		Usage:     "list repositories, or a repository's tags",
 		ArgsUsage: "[REPO]",
-		Flags:     []cli.Flag{rootFlag(), dbFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Flags:     []cli.Flag{rootFlag(), dbFlag(), blobStoreFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
 			st, err := openStore(c, false)
 			if err != nil {

@@ -13,7 +13,7 @@ func rmCommand() *cli.Command {
 		Name:      "rm",
 		Usage:     "delete a tag, an image (with its tags) or a whole repository, reclaiming at once",
 		ArgsUsage: "REPO[:TAG|@DIGEST]",
-		Flags:     []cli.Flag{rootFlag(), dbFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Flags:     []cli.Flag{rootFlag(), dbFlag(), blobStoreFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return cli.Exit("kvreg rm: name one REPO, REPO:TAG or REPO@DIGEST", 2)

@@ -101,7 +101,7 @@ func serve(c *cli.Context) error {
 		srv.TLSConfig = tc
 	}
 
-	reg, err := refcount.OpenRootDB(cfg.root, cfg.db, kv.Options{Exclusive: true}, refcount.Options{
+	reg, err := refcount.OpenStores(cfg.root, cfg.db, cfg.blobStore, kv.Options{Exclusive: true}, refcount.Options{
 		UploadGrace: cfg.uploadGrace,
 		PinWindow:   cfg.pinWindow,
 	})

@@ -16,7 +16,7 @@ func statsCommand() *cli.Command {
 		Usage: "show what the store holds: totals and the largest repositories",
 		Flags: []cli.Flag{
 			rootFlag(),
-			dbFlag(),
+			dbFlag(), blobStoreFlag(),
 			&cli.IntFlag{Name: "top", Value: 20, Usage: "repositories to list, largest first (0: all)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},

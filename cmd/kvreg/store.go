@@ -46,7 +46,7 @@ func openStore(c *cli.Context, write bool) (*store, error) {
 			},
 		}}}, nil
 	}
-	reg, err := refcount.OpenRootDB(root, c.String("db"), kv.Options{ReadOnly: !write, LockTimeout: time.Second}, refcount.Options{})
+	reg, err := refcount.OpenStores(root, c.String("db"), c.String("blob-store"), kv.Options{ReadOnly: !write, LockTimeout: time.Second}, refcount.Options{})
 	if errors.Is(err, kv.ErrLocked) {
 		return nil, cli.Exit(fmt.Sprintf("kvreg %s: the database is held by another process and no server answered on %s", c.Command.Name, sock), 2)
 	}
