@@ -29,13 +29,8 @@ func OpenRootDB(root, db string, dbOpts kv.Options, opts Options) (*Registry, er
 // is what blobs.OpenTarget opens (an s3:// URL, or a directory); empty
 // means the blob directory under root.
 func OpenStores(root, db, blobStore string, dbOpts kv.Options, opts Options) (*Registry, error) {
-	// Opening the directory store makes root, which holds the database
-	// file and the operator socket whatever the blob store is.
-	if blobStore != "" {
-		if _, err := blobs.Open(root); err != nil {
-			return nil, fmt.Errorf("data directory %s: %w", root, err)
-		}
-	}
+	// The directory store makes root; with blobs elsewhere, the bbolt
+	// backend makes the directory of its file.
 	bs, err := blobs.OpenTarget(root, blobStore)
 	if err != nil {
 		where := "data directory " + root

@@ -123,6 +123,9 @@ func serve(c *cli.Context) error {
 	// The operator socket: kvreg fsck, stats, ls and rm reach this process
 	// through it while it holds the database.
 	sock := filepath.Join(cfg.root, api.AdminSocket)
+	if err := os.MkdirAll(cfg.root, 0o755); err != nil { // blobs and database may both live elsewhere
+		return startupError("data directory: %v", err)
+	}
 	os.Remove(sock) // a stale one from a process that died
 	aln, err := net.Listen("unix", sock)
 	if err != nil {

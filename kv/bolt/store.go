@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -41,6 +42,13 @@ var _ backend.Sizer = (*Store)(nil)
 func Open(path string, opts Options) (s *Store, err error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = 2 * time.Second
+	}
+	// A writer makes the file's directory if missing (a data directory
+	// whose blobs live elsewhere, say).
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("boltkv: %w", err)
+		}
 	}
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("boltkv: %s is not a regular file", path)

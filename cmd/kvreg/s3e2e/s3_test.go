@@ -116,6 +116,11 @@ func TestServeWithBlobsOnS3(t *testing.T) {
 	if err := s.Stop(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// The data directory holds the database and the operator socket, no
+	// blob directory.
+	if _, err := os.Stat(filepath.Join(root, "blobs")); !os.IsNotExist(err) {
+		t.Fatalf("a blob directory under --root with blobs on S3: %v", err)
+	}
 	out, err := exec.Command(bin, "fsck", "--deep", "--root", root, "--blob-store", store).CombinedOutput()
 	if err != nil {
 		t.Fatalf("fsck --deep with the same --blob-store: %v\n%s", err, out)
