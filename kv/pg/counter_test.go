@@ -3,10 +3,10 @@ package pgkv_test
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/kvreg/kvreg/kv/backend"
+	"github.com/kvreg/kvreg/kv/backend/backendtest"
 	pgkv "github.com/kvreg/kvreg/kv/pg"
 	"github.com/kvreg/kvreg/kv/pg/pgtest"
 )
@@ -104,32 +104,16 @@ func TestCounterAddAndRead(t *testing.T) {
 func TestConcurrentAddsDoNotConflict(t *testing.T) {
 	s := open(t, pgtest.NewDatabase(t), pgkv.Options{FoldEvery: 1 << 30})
 	const workers, each = 8, 25
-	var wg sync.WaitGroup
-	errc := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				if err := s.Update(func(btx backend.Tx) error {
-					tx := btx.(counters)
-					if err := tx.Add(ctbl, []byte("total"), 1); err != nil {
-						return err
-					}
-					return tx.Add(ctbl, []byte(fmt.Sprintf("w%d", w)), 2)
-				}); err != nil {
-					errc <- err
-					return
-				}
+	backendtest.Concurrently(t, workers, each, func(w int) error {
+		return s.Update(func(btx backend.Tx) error {
+			tx := btx.(counters)
+			if err := tx.Add(ctbl, []byte("total"), 1); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Fatal(err)
-	}
-	if _, retries := s.Stats(); retries != 0 {
+			return tx.Add(ctbl, []byte(fmt.Sprintf("w%d", w)), 2)
+		})
+	})
+	if retries := s.TxStats().Retries; retries != 0 {
 		t.Errorf("%d retries among writers that only add", retries)
 	}
 	if n := counter(t, s, "total"); n != workers*each {

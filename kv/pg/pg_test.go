@@ -31,11 +31,11 @@ func put(t *testing.T, s backend.Store, n int) {
 // roundTrips runs fn in a View and returns the round trips it took.
 func roundTrips(t *testing.T, s *pgkv.Store, fn func(backend.Tx) error) uint64 {
 	t.Helper()
-	before, _ := s.Stats()
+	before := s.TxStats().RoundTrips
 	if err := s.View(fn); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := s.Stats()
+	after := s.TxStats().RoundTrips
 	return after - before
 }
 
@@ -85,11 +85,11 @@ func TestScanPages(t *testing.T) {
 func TestUpdateRoundTrips(t *testing.T) {
 	s := open(t, pgtest.NewDatabase(t), pgkv.Options{})
 	update := func(fn func(backend.Tx) error) uint64 {
-		before, _ := s.Stats()
+		before := s.TxStats().RoundTrips
 		if err := s.Update(fn); err != nil {
 			t.Fatal(err)
 		}
-		after, _ := s.Stats()
+		after := s.TxStats().RoundTrips
 		return after - before
 	}
 	k := func(s string) []byte { return []byte(s) }
@@ -173,7 +173,7 @@ func TestConflictGivesUp(t *testing.T) {
 	if !errors.Is(err, backend.ErrConflict) {
 		t.Fatalf("Update: %v, want ErrConflict", err)
 	}
-	if _, retries := s.Stats(); runs != 3 || retries != 3 {
+	if retries := s.TxStats().Retries; runs != 3 || retries != 3 {
 		t.Fatalf("%d runs, %d retries counted; want 3 and 3", runs, retries)
 	}
 }
@@ -309,7 +309,7 @@ func TestLockWaitReruns(t *testing.T) {
 		})
 	}()
 	eventually(t, "b rerunning", func() error {
-		if _, retries := b.Stats(); retries == 0 {
+		if retries := b.TxStats().Retries; retries == 0 {
 			return errors.New("b has not rerun")
 		}
 		return nil

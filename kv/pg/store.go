@@ -152,14 +152,6 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Stats are the round trips to the server (statements, BEGIN, COMMIT and
-// ROLLBACK; pgx's own health checks and first preparations of a
-// statement on a connection are not counted) and the reruns of Update
-// closures after a serialization failure or deadlock, since Open.
-func (s *Store) Stats() (roundTrips, retries uint64) {
-	return s.roundTrips.Load(), s.retries.Load()
-}
-
 // Size is the size of the database in bytes.
 func (s *Store) Size() (int64, error) {
 	ctx, cancel := s.statementContext()

@@ -105,7 +105,7 @@ func testCounterOwnAdds(t *testing.T, s backend.Store) {
 func testConcurrentAdds(t *testing.T, s backend.Store) {
 	const workers, each = 8, 25
 	k := []byte("sum")
-	concurrently(t, workers, each, func(w int) error {
+	Concurrently(t, workers, each, func(w int) error {
 		return s.Update(func(tx backend.Tx) error { return tx.Add(tbl, k, int64(w+1)) })
 	})
 	if n, want := counter(t, s, tbl, k), int64(each*workers*(workers+1)/2); n != want {

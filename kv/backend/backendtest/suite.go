@@ -406,7 +406,7 @@ func testCopies(t *testing.T, s backend.Store) {
 func testConcurrentCounter(t *testing.T, s backend.Store) {
 	const workers, each = 8, 25
 	key := []byte("counter")
-	concurrently(t, workers, each, func(int) error {
+	Concurrently(t, workers, each, func(int) error {
 		return s.Update(func(tx backend.Tx) error {
 			v, err := tx.Get(tbl, key)
 			if err != nil {
@@ -487,9 +487,10 @@ func testReRun(t *testing.T, s backend.Store) {
 	}
 }
 
-// concurrently runs fn each times in each of workers goroutines (fn gets
-// the worker's number) and fails the test on the first error.
-func concurrently(t *testing.T, workers, each int, fn func(w int) error) {
+// Concurrently runs fn each times in each of workers goroutines (fn gets
+// the worker's number) and fails the test on the first error; a backend's
+// own tests of concurrent writers use it too.
+func Concurrently(t *testing.T, workers, each int, fn func(w int) error) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errc := make(chan error, workers)
