@@ -47,7 +47,7 @@
 // written once in a transaction is served again from memory (the
 // snapshot does not change under the transaction). A failed write is thus
 // reported by a later call or by the commit; the transaction fails all
-// the same. Stats and TxStats (backend.StatsReporter, the registry's
+// the same. TxStats (backend.StatsReporter, the registry's
 // kvreg_db_* metrics) count the round trips, the write transactions and
 // their reruns.
 //
