@@ -155,12 +155,10 @@ func (r *Registry) leasesPut(earliest int64) {
 		return
 	}
 	for {
+		// 0 (unknown: the next write sweeps) is as early as it gets.
 		cur := r.sweepDue.Load()
-		if cur != 0 && cur <= earliest {
+		if cur == 0 || cur <= earliest {
 			return
-		}
-		if cur == 0 {
-			return // unknown already: the next write sweeps
 		}
 		if r.sweepDue.CompareAndSwap(cur, earliest) {
 			return
