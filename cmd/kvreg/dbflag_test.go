@@ -33,15 +33,7 @@ func TestDBFlagNamesTheDatabase(t *testing.T) {
 	}
 	read := func(args ...string) refcount.StatsReport {
 		t.Helper()
-		out, errOut, code := run(t, bin, append([]string{"stats", "--root", root, "--json"}, args...)...)
-		if code != 0 {
-			t.Fatalf("stats %v: exit %d: %s", args, code, errOut)
-		}
-		var rep refcount.StatsReport
-		if err := json.Unmarshal([]byte(out), &rep); err != nil {
-			t.Fatalf("stats %v: %v: %s", args, err, out)
-		}
-		return rep
+		return statsJSON(t, bin, append([]string{"--root", root}, args...)...)
 	}
 	if rep := read("--db", db); rep.Totals.Tags != 1 || rep.Totals.Repos != 1 {
 		t.Fatalf("stats --db: %+v", rep.Totals)
@@ -53,4 +45,18 @@ func TestDBFlagNamesTheDatabase(t *testing.T) {
 	if out, errOut, code := run(t, bin, "fsck", "--deep", "--root", root); code != 0 {
 		t.Fatalf("fsck with KVREG_DB: exit %d\n%s%s", code, out, errOut)
 	}
+}
+
+// statsJSON runs kvreg stats --json with args and decodes its report.
+func statsJSON(t *testing.T, bin string, args ...string) refcount.StatsReport {
+	t.Helper()
+	out, errOut, code := run(t, bin, append([]string{"stats", "--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("stats %v: exit %d: %s", args, code, errOut)
+	}
+	var rep refcount.StatsReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stats %v: %v: %s", args, err, out)
+	}
+	return rep
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -31,15 +30,7 @@ func TestPostgresOneServePerDatabase(t *testing.T) {
 
 	stats := func(root string) refcount.StatsReport {
 		t.Helper()
-		out, errOut, code := run(t, bin, "stats", "--json", "--root", root, "--db", db)
-		if code != 0 {
-			t.Fatalf("stats --root %s: exit %d: %s", root, code, errOut)
-		}
-		var rep refcount.StatsReport
-		if err := json.Unmarshal([]byte(out), &rep); err != nil {
-			t.Fatalf("stats: %v: %s", err, out)
-		}
-		return rep
+		return statsJSON(t, bin, "--root", root, "--db", db)
 	}
 	// Through the running server's socket, and straight from the database.
 	for _, r := range []string{root, t.TempDir()} {
