@@ -63,7 +63,7 @@ func newMetrics(reg *refcount.Registry, log *slog.Logger) *metrics {
 		}, []string{"op"}),
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.inFlight, m.reclaimed, m.ops,
-		&storeCollector{reg: reg, log: log, now: time.Now},
+		&storeCollector{reg: reg, log: log, now: reg.Clock},
 		dbCollector{reg},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -81,6 +81,10 @@ func (r *Registry) Blobs() *blobs.Store { return r.blobs }
 
 func (r *Registry) now() int64 { return r.opts.Now().UnixNano() }
 
+// Clock is the registry's clock (Options.Now), for what measures time
+// beside it.
+func (r *Registry) Clock() time.Time { return r.opts.Now() }
+
 // change collects what a write transaction did that must be acted on after
 // it commits.
 type change struct {
