@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/kvreg
 
-.PHONY: build run check test test-postgres race fuzz vet clean bench bench-postgres bench-go
+.PHONY: build run check test test-postgres race fuzz vet clean bench bench-s3 bench-postgres bench-go
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kvreg
@@ -55,6 +55,11 @@ fuzz:
 # (installs distribution v3 with go install, else Debian's docker-registry).
 bench:
 	bash cmd/kvreg-bench/bench.sh
+
+# The same with both registries' blob bytes in buckets of a versitygw S3
+# server it starts on loopback (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0).
+bench-s3:
+	STORE=s3 bash cmd/kvreg-bench/bench.sh
 
 # The load tool against kvreg on bbolt and kvreg on PostgreSQL (a server it
 # starts from Debian's postgresql package, fsync and synchronous_commit on),

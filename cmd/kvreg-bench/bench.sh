@@ -18,6 +18,13 @@
 #                  both registries and dd write there, so to the same disk
 #   KEEP           1: keep the work directory (logs, JSON results)
 #   OUT            a directory to copy the JSON results and the table into
+#   STORE          local (default) | s3: both registries keep blob bytes in
+#                  buckets of one versitygw (go install
+#                  github.com/versity/versitygw/cmd/versitygw@v1.8.0) that
+#                  this script starts on loopback over a directory on the
+#                  same disk; kvreg with --blob-store s3://..., the reference
+#                  with its s3 storage driver. The bytes given back after a
+#                  DELETE are watched in each bucket's directory.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -25,6 +32,7 @@ GO=${GO:-go}
 REF=${REF:-auto}
 DIST_VERSION=${DIST_VERSION:-v3.0.0}
 REPEAT=${REPEAT:-3}
+STORE=${STORE:-local}
 BENCH_ARGS=${BENCH_ARGS:-}
 LARGE_MB=512
 # -large-mb in BENCH_ARGS sets the dd size too.
@@ -39,6 +47,7 @@ cleanup() {
 }
 trap cleanup EXIT
 log() { echo "bench: $*" >&2; }
+case $STORE in local | s3) ;; *) log "STORE must be local or s3, not $STORE"; exit 1 ;; esac
 
 # ---- build and install ----
 mkdir -p "$WORK/bin"
@@ -46,6 +55,24 @@ log "building kvreg and kvreg-bench"
 $GO build -o "$WORK/bin/kvreg" ./cmd/kvreg
 $GO build -o "$WORK/bin/kvreg-bench" ./cmd/kvreg-bench
 BENCH=$WORK/bin/kvreg-bench
+
+# ---- the S3 server (STORE=s3) ----
+S3_KEY=kvregbench S3_SECRET=kvregbench-secret S3_REGION=us-east-1 S3_ROOT=$WORK/s3 S3_URL=''
+if [[ $STORE == s3 ]]; then
+	VGW=${VERSITYGW:-$(command -v versitygw || echo "$($GO env GOPATH)/bin/versitygw")}
+	if [[ ! -x $VGW ]]; then
+		log "versitygw is not installed: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0 (or set VERSITYGW)"
+		exit 1
+	fi
+	mkdir -p "$S3_ROOT"
+	port=$($BENCH -free-port)
+	S3_URL=http://127.0.0.1:$port
+	ROOT_ACCESS_KEY=$S3_KEY ROOT_SECRET_KEY=$S3_SECRET VGW_REGION=$S3_REGION \
+		"$VGW" --port "127.0.0.1:$port" --keep-alive --quiet posix "$S3_ROOT" >"$WORK/versitygw.log" 2>&1 &
+	PIDS+=("$!")
+	for _ in $(seq 1 300); do curl -s -o /dev/null "$S3_URL" && break; sleep 0.1; done
+	log "versitygw $("$VGW" --version 2>/dev/null | head -1) on $S3_URL over $S3_ROOT"
+fi
 
 REGBIN='' REFNAME='' FAILED=0
 if [[ $REF == auto || $REF == v3 ]]; then
@@ -92,17 +119,24 @@ run_kvreg() {
 	local port pid dir=$WORK/kvreg-$1
 	port=$($BENCH -free-port)
 	mkdir -p "$dir"
-	"$WORK/bin/kvreg" serve --addr "127.0.0.1:$port" --root "$dir/data" 2>"$dir/serve.log" &
+	local store=() watch=$dir/data
+	if [[ $STORE == s3 ]]; then
+		mkdir "$S3_ROOT/kvreg-$1"
+		store=(--blob-store "s3://kvreg-$1?endpoint=$S3_URL&region=$S3_REGION&path-style=true")
+		watch=$S3_ROOT/kvreg-$1
+	fi
+	AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET \
+		"$WORK/bin/kvreg" serve --addr "127.0.0.1:$port" --root "$dir/data" "${store[@]}" 2>"$dir/serve.log" &
 	pid=$!
 	PIDS+=("$pid")
-	log "round $1: kvreg on 127.0.0.1:$port (pid $pid)"
+	log "round $1: kvreg on 127.0.0.1:$port (pid $pid)${store[1]:+, blobs in ${store[1]}}"
 	# shellcheck disable=SC2086
-	$BENCH -url "http://127.0.0.1:$port" -name kvreg -data-dir "$dir/data" -pid "$pid" -dd-file "$WORK/dd.bin" \
+	$BENCH -url "http://127.0.0.1:$port" -name kvreg -data-dir "$watch" -pid "$pid" -dd-file "$WORK/dd.bin" \
 		$BENCH_ARGS >"$WORK/kvreg-$1.json" ||
 		{ log "kvreg-bench against kvreg failed; its figures so far follow"; FAILED=1; }
 	kill "$pid"
 	wait "$pid" || true
-	rm -rf "$dir/data"
+	rm -rf "$dir/data" "$S3_ROOT/kvreg-$1"
 }
 
 # run_ref ROUND
@@ -110,6 +144,20 @@ run_ref() {
 	local port pid dir=$WORK/ref-$1
 	port=$($BENCH -free-port)
 	mkdir -p "$dir/data"
+	local driver="  filesystem:
+    rootdirectory: $dir/data" watch=$dir/data
+	if [[ $STORE == s3 ]]; then
+		mkdir "$S3_ROOT/ref-$1"
+		driver="  s3:
+    accesskey: $S3_KEY
+    secretkey: $S3_SECRET
+    region: $S3_REGION
+    regionendpoint: $S3_URL
+    forcepathstyle: true
+    secure: false
+    bucket: ref-$1"
+		watch=$S3_ROOT/ref-$1
+	fi
 	cat >"$dir/config.yml" <<CONFIG
 version: 0.1
 log:
@@ -118,8 +166,7 @@ log:
 storage:
   cache:
     blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: $dir/data
+$driver
   delete:
     enabled: true
 http:
@@ -141,14 +188,14 @@ GC
 	chmod +x "$dir/gc.sh"
 	log "round $1: $REFNAME on 127.0.0.1:$port (pid $(cat "$WORK/ref.pid"))"
 	# shellcheck disable=SC2086
-	$BENCH -url "http://127.0.0.1:$port" -name "$REFNAME" -data-dir "$dir/data" -pid "$(cat "$WORK/ref.pid")" \
+	$BENCH -url "http://127.0.0.1:$port" -name "$REFNAME" -data-dir "$watch" -pid "$(cat "$WORK/ref.pid")" \
 		-after-delete "$dir/gc.sh" -dd-file "$WORK/dd.bin" $BENCH_ARGS >"$WORK/ref-$1.json" ||
 		{ log "kvreg-bench against $REFNAME failed; its figures so far follow"; FAILED=1; }
 	pid=$(cat "$WORK/ref.pid")
 	kill "$pid"
 	wait_gone "$pid"
 	rm -f "$WORK/ref.pid"
-	rm -rf "$dir/data"
+	rm -rf "$dir/data" "$S3_ROOT/ref-$1"
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -163,7 +210,7 @@ for ((i = 1; i <= REPEAT; i++)); do
 done
 
 {
-	echo "kvreg $(git describe --always --dirty 2>/dev/null || echo '?') vs $REFNAME, $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
+	echo "kvreg $(git describe --always --dirty 2>/dev/null || echo '?') vs $REFNAME${S3_URL:+, blob bytes in versitygw buckets on the same disk}, $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
 	echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo); disk $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' '); load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 	echo "dd bs=1M count=$LARGE_MB conv=fdatasync on the same disk before the rounds: $DD MB/s"
 	echo
