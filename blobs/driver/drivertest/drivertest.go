@@ -300,7 +300,8 @@ func testUnpromote(t *testing.T, d driver.Driver) {
 }
 
 // A blob removed while a reader has it open stays readable through it: a
-// pull in flight survives a delete.
+// pull in flight survives a delete, also after the seek to the end and
+// back with which an HTTP server learns the size of what it sends.
 func testReadWhileRemoved(t *testing.T, d driver.Driver) {
 	body := bytes.Repeat([]byte("layer "), 1000)
 	dg := promote(t, d, "u", body)
@@ -311,6 +312,12 @@ func testReadWhileRemoved(t *testing.T, d driver.Driver) {
 	defer f.Close()
 	if err := d.Remove(dg); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := f.Seek(0, io.SeekEnd); err != nil || n != int64(len(body)) {
+		t.Fatalf("seek to the end: %d, %v", n, err)
+	}
+	if n, err := f.Seek(0, io.SeekStart); err != nil || n != 0 {
+		t.Fatalf("seek to the start: %d, %v", n, err)
 	}
 	got, err := io.ReadAll(f)
 	if err != nil || !bytes.Equal(got, body) {
