@@ -140,3 +140,16 @@ func TestPresignGetRefuses(t *testing.T) {
 		}
 	}
 }
+
+// The empty blob has a data object too: its URL answers 200, no bytes.
+func TestPresignGetEmpty(t *testing.T) {
+	d := newDriver(t)
+	dg := promoted(t, d, "u", nil)
+	u, err := d.PresignGet(dg, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, got := get(t, u, ""); resp.StatusCode != http.StatusOK || len(got) != 0 {
+		t.Fatalf("GET of the empty blob's URL: %d, %d bytes", resp.StatusCode, len(got))
+	}
+}
