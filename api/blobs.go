@@ -35,6 +35,9 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) error
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
+	if s.cfg.BlobRedirect > 0 {
+		return s.redirectBlob(w, rt.name, d)
+	}
 	f, _, err := s.reg.OpenBlob(rt.name, d)
 	if err != nil {
 		return err

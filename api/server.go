@@ -26,6 +26,9 @@ type Config struct {
 	// StallTimeout cuts off a request or response body that moves no byte
 	// for this long (0: never). See stallGuard.
 	StallTimeout time.Duration
+	// BlobRedirect, when positive, answers a blob GET with 307 to a URL of
+	// the blob store valid this long (see redirectBlob); 0 serves bytes.
+	BlobRedirect time.Duration
 	ReadOnly     bool
 	// Users turns authentication on (nil: everyone may do everything).
 	Users *auth.Users

@@ -83,6 +83,8 @@ func serveFlags() []cli.Flag {
 		str("root", "./data", "data directory"),
 		str("db", "", dbUsage),
 		str("blob-store", "", blobStoreUsage),
+		boolean("blob-redirect", "answer blob GETs with 307 to a presigned URL of the bytes in the S3 bucket, after the usual checks (needs an s3:// --blob-store; HEAD and manifests stay served here)"),
+		dur("blob-redirect-ttl", 5*time.Minute, "how long a presigned URL of --blob-redirect stays valid (1s to 168h)"),
 		str("tls-cert", "", "PEM certificate (chain) to serve HTTPS and HTTP/2; needs --tls-key"),
 		str("tls-key", "", "PEM private key of --tls-cert"),
 		str("htpasswd", "", "htpasswd file of users (bcrypt hashes only); turns authentication on"),
@@ -108,6 +110,8 @@ func serveFlags() []cli.Flag {
 // serveConfig is every setting, resolved.
 type serveConfig struct {
 	addr, root, db, blobStore string
+	blobRedirect              bool
+	blobRedirectTTL           time.Duration
 	tlsCert, tlsKey           string
 	htpasswd                  string
 	anonymousPull             []string
@@ -154,6 +158,7 @@ func resolveConfig(c *cli.Context) (*serveConfig, error) {
 	}
 	cfg.addr, cfg.root, cfg.db = c.String("addr"), c.String("root"), c.String("db")
 	cfg.blobStore = c.String("blob-store")
+	cfg.blobRedirect, cfg.blobRedirectTTL = c.Bool("blob-redirect"), c.Duration("blob-redirect-ttl")
 	cfg.tlsCert, cfg.tlsKey = c.String("tls-cert"), c.String("tls-key")
 	cfg.htpasswd = c.String("htpasswd")
 	cfg.anonymousPull = c.StringSlice("anonymous-pull")
@@ -235,6 +240,10 @@ func (cfg *serveConfig) check() error {
 		case cfg.access != nil || cfg.groups != nil:
 			return fmt.Errorf("%w: access rules and groups need --htpasswd", errConfig)
 		}
+	}
+	// SigV4 presigns for whole seconds, at most a week.
+	if cfg.blobRedirect && (cfg.blobRedirectTTL < time.Second || cfg.blobRedirectTTL > 7*24*time.Hour) {
+		return fmt.Errorf("%w: --blob-redirect-ttl %v: between 1s and 168h", errConfig, cfg.blobRedirectTTL)
 	}
 	switch cfg.logFormat {
 	case "text", "json":

@@ -58,6 +58,9 @@ func apiConfig(cfg *serveConfig, log *slog.Logger) (api.Config, error) {
 		MetricsAuth:         cfg.metricsAuth,
 		Logger:              log,
 	}
+	if cfg.blobRedirect {
+		ac.BlobRedirect = cfg.blobRedirectTTL
+	}
 	if cfg.htpasswd == "" {
 		return ac, nil
 	}
@@ -113,6 +116,9 @@ func serve(c *cli.Context) error {
 			log.Error("closing the database", "err", err)
 		}
 	}()
+	if cfg.blobRedirect && !reg.Blobs().CanPresign() {
+		return startupError("--blob-redirect needs a blob store that can presign URLs (an s3:// --blob-store); blobs in a directory have no URL to redirect to")
+	}
 	handler := api.New(reg, ac)
 	srv.Handler = handler
 

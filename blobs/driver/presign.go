@@ -1,0 +1,18 @@
+package driver
+
+import (
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Presigner is a driver that can hand out a URL of a blob's bytes, so that
+// a client reads them from the storage itself rather than through kvreg.
+// It is optional: a driver without it serves bytes through Open only.
+type Presigner interface {
+	// PresignGet returns a URL that answers GET (and Range GET) with the
+	// bytes of blob d, as Content-Type application/octet-stream, for ttl
+	// from now and no longer; or ErrNotFound for a blob the driver has
+	// not. It signs; it does not fetch the bytes.
+	PresignGet(d digest.Digest, ttl time.Duration) (string, error)
+}

@@ -1,0 +1,66 @@
+package s3
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/kvreg/kvreg/blobs/driver"
+	"github.com/opencontainers/go-digest"
+)
+
+// MaxPresignTTL is the longest a SigV4 presigned URL may stay valid.
+const MaxPresignTTL = 7 * 24 * time.Hour
+
+var _ driver.Presigner = (*Driver)(nil)
+
+// PresignGet signs a GET of the data object dg's index names, on the
+// configured endpoint, valid for ttl (whole seconds, at least one). The
+// response's Content-Type is set by the URL (response-content-type), not
+// by whatever the object was stored with. Reading the index is the one
+// request it makes: a blob without one is driver.ErrNotFound.
+func (d *Driver) PresignGet(dg digest.Digest, ttl time.Duration) (string, error) {
+	return d.presignGetAt(dg, ttl, time.Time{})
+}
+
+// presignGetAt is PresignGet signing as of at (the zero time: now), so that
+// tests can make a URL that has already expired without waiting.
+func (d *Driver) presignGetAt(dg digest.Digest, ttl time.Duration, at time.Time) (string, error) {
+	if ttl < time.Second || ttl > MaxPresignTTL {
+		return "", fmt.Errorf("%w: presigned URL lifetime %v: between 1s and %v", ErrConfig, ttl, MaxPresignTTL)
+	}
+	ctx := context.Background()
+	ix, err := d.readIndex(ctx, dg)
+	if err != nil {
+		return "", err
+	}
+	pc := s3api.NewPresignClient(d.c, func(o *s3api.PresignOptions) {
+		o.Expires = ttl
+		if !at.IsZero() {
+			o.Presigner = signedAt{v4.NewSigner(func(so *v4.SignerOptions) { so.DisableURIPathEscaping = true }), at}
+		}
+	})
+	req, err := pc.PresignGetObject(ctx, &s3api.GetObjectInput{
+		Bucket:              &d.bucket,
+		Key:                 &ix.Object,
+		ResponseContentType: aws.String("application/octet-stream"),
+	})
+	if err != nil {
+		return "", err
+	}
+	return req.URL, nil
+}
+
+// signedAt presigns as of a fixed time instead of the clock's.
+type signedAt struct {
+	p  *v4.Signer
+	at time.Time
+}
+
+func (s signedAt) PresignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string, _ time.Time, optFns ...func(*v4.SignerOptions)) (string, http.Header, error) {
+	return s.p.PresignHTTP(ctx, creds, r, payloadHash, service, region, s.at, optFns...)
+}
