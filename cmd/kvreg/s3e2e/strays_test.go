@@ -1,0 +1,140 @@
+package s3e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
+	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
+)
+
+// What a crash leaves in the bucket (a data object, a tail segment of an
+// upload without state, a multipart upload no state names) is listed by
+// fsck once older than --orphan-grace, never while younger, and is gone
+// after a kill -9 and the next start, while an upload in progress (a full
+// multipart part and a tail) stays and stats counts its bytes.
+func TestStraysGoAfterKillAndRestart(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	store := fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
+	bin, err := testenv.Kvreg()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "data")
+	s, err := testenv.Start(bin, testenv.Options{Root: root, Args: []string{"--blob-store", store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(30 * time.Second)
+
+	// An upload in progress: 9 MiB, a full part (of 8 MiB) and a tail.
+	resp, err := http.Post(s.URL+"/v2/team/app/blobs/uploads/", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusAccepted || loc == "" {
+		t.Fatalf("upload start: %d %q", resp.StatusCode, loc)
+	}
+	if u, err := url.Parse(loc); err == nil {
+		loc = u.RequestURI() // the restarted server listens elsewhere
+	}
+	chunk := bytes.Repeat([]byte("x"), 9<<20)
+	req, _ := http.NewRequest(http.MethodPatch, s.URL+loc, bytes.NewReader(chunk))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("upload PATCH: %d", resp.StatusCode)
+	}
+
+	// What a crash leaves, written by hand.
+	ctx := context.Background()
+	c := s3api.New(s3api.Options{
+		BaseEndpoint: aws.String(srv.Endpoint), Region: srv.Region, UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
+	})
+	for _, k := range []string{"kvreg/data/dead-0123456789abcdef", "kvreg/uploads/deadbeef/tail-1"} {
+		if _, err := c.PutObject(ctx, &s3api.PutObjectInput{Bucket: &bucket, Key: aws.String(k), Body: strings.NewReader("left by a crash")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.CreateMultipartUpload(ctx, &s3api.CreateMultipartUploadInput{Bucket: &bucket, Key: aws.String("kvreg/data/early-0123456789abcdef")}); err != nil {
+		t.Fatal(err)
+	}
+
+	fsck := func(grace string) (kinds []string) {
+		t.Helper()
+		out, err := exec.Command(bin, "fsck", "--json", "--orphan-grace", grace, "--root", root, "--blob-store", store).Output()
+		var rep struct {
+			Problems []struct{ Kind, Object string }
+		}
+		if jerr := json.Unmarshal(out, &rep); jerr != nil {
+			t.Fatalf("fsck: %v, %v\n%s", err, jerr, out)
+		}
+		for _, p := range rep.Problems {
+			kinds = append(kinds, p.Kind+" "+p.Object)
+		}
+		return kinds
+	}
+	if got := fsck("1h"); len(got) != 0 {
+		t.Fatalf("fsck with an hour's grace: %v", got)
+	}
+	want := "orphan-multipart kvreg/data/early-0123456789abcdef|orphan-object kvreg/data/dead-0123456789abcdef|orphan-object kvreg/uploads/deadbeef/tail-1"
+	got := fsck("1ns")
+	for i := range got {
+		got[i], _, _ = strings.Cut(got[i], "?uploadId=")
+	}
+	if strings.Join(got, "|") != want {
+		t.Fatalf("fsck with no grace:\n%v\nwant\n%v", strings.Join(got, "|"), want)
+	}
+
+	s.Kill()
+	if s, err = testenv.Start(bin, testenv.Options{Root: root, Args: []string{"--blob-store", store}}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(30 * time.Second)
+	if got := fsck("1ns"); len(got) != 0 {
+		t.Fatalf("fsck after the restart: %v", got)
+	}
+	// The upload in progress is still there, its multipart upload with
+	// it, and the blob store's bytes count it.
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	if _, err := c.HeadObject(ctx, &s3api.HeadObjectInput{Bucket: &bucket, Key: aws.String("kvreg/uploads/" + id + "/state")}); err != nil {
+		t.Fatalf("upload state after the restart: %v", err)
+	}
+	mps, err := c.ListMultipartUploads(ctx, &s3api.ListMultipartUploadsInput{Bucket: &bucket})
+	if err != nil || len(mps.Uploads) != 1 {
+		t.Fatalf("multipart uploads after the restart: %v, %v; want the upload's", mps, err)
+	}
+	out, err := exec.Command(bin, "stats", "--json", "--root", root, "--blob-store", store).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		BlobStore struct{ UploadBytes, BlobBytes int64 }
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.BlobStore.UploadBytes != int64(len(chunk)) || st.BlobStore.BlobBytes != 0 {
+		t.Fatalf("stats: blob store %+v, want %d upload bytes and no blob bytes\n%s", st.BlobStore, len(chunk), out)
+	}
+}
