@@ -18,6 +18,7 @@ import (
 	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/kvreg/kvreg/blobs/s3/s3test"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
+	"github.com/opencontainers/go-digest"
 )
 
 // What a crash leaves in the bucket (a data object, a tail segment of an
@@ -138,3 +139,75 @@ func TestStraysGoAfterKillAndRestart(t *testing.T) {
 		t.Fatalf("stats: blob store %+v, want %d upload bytes and no blob bytes\n%s", st.BlobStore, len(chunk), out)
 	}
 }
+
+// fsck compares a blob's record with the bytes in the bucket, not with the
+// size its index was written with: a data object cut short is blob-size,
+// and one that is gone is blob-missing.
+func TestFsckSeesDataObjects(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	store := fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
+	bin, err := testenv.Kvreg()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "data")
+	s, err := testenv.Start(bin, testenv.Options{Root: root, Args: []string{"--blob-store", store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(30 * time.Second)
+	body := []byte("a blob whose bytes go astray")
+	dg := digestOf(body)
+	resp, err := http.Post(s.URL+"/v2/team/app/blobs/uploads/?digest="+dg, "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("blob upload: %d", resp.StatusCode)
+	}
+	ctx := context.Background()
+	c := s3api.New(s3api.Options{
+		BaseEndpoint: aws.String(srv.Endpoint), Region: srv.Region, UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
+	})
+	list, err := c.ListObjectsV2(ctx, &s3api.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String("kvreg/data/")})
+	if err != nil || len(list.Contents) != 1 {
+		t.Fatalf("data objects: %v, %v", list, err)
+	}
+	obj := list.Contents[0].Key
+	fsck := func() string {
+		t.Helper()
+		out, _ := exec.Command(bin, "fsck", "--json", "--root", root, "--blob-store", store).Output()
+		var rep struct {
+			Problems []struct{ Kind, Object string }
+		}
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatalf("fsck: %v\n%s", err, out)
+		}
+		var kinds []string
+		for _, p := range rep.Problems {
+			kinds = append(kinds, p.Kind+" "+p.Object)
+		}
+		return strings.Join(kinds, "|")
+	}
+	if got := fsck(); got != "" {
+		t.Fatalf("fsck of a clean bucket: %s", got)
+	}
+	if _, err := c.PutObject(ctx, &s3api.PutObjectInput{Bucket: &bucket, Key: obj, Body: strings.NewReader("short")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fsck(); got != "blob-size "+dg {
+		t.Fatalf("fsck of a data object cut short: %q", got)
+	}
+	if _, err := c.DeleteObject(ctx, &s3api.DeleteObjectInput{Bucket: &bucket, Key: obj}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fsck(); got != "blob-missing "+dg {
+		t.Fatalf("fsck of a data object gone: %q", got)
+	}
+}
+
+func digestOf(b []byte) string { return digest.FromBytes(b).String() }
