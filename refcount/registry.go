@@ -270,8 +270,8 @@ func (r *Registry) update(fn func(tx *kv.Tx, c *change) error) (*change, error) 
 // Recover finishes work a crash interrupted: blob files whose records were
 // deleted (tombstones) and uploads caught between linking and recording.
 // Its time is proportional to that work, not to the store, but for the
-// listing of strays (on S3, a listing of the bucket and a read of every
-// blob's index, many at a time).
+// listing of strays (on S3, listings of the bucket, about one request per
+// thousand objects, and a read of each index whose ETag is not an MD5).
 func (r *Registry) Recover() error {
 	_, err := r.blobs.Recover(func(d digest.Digest) (bool, error) {
 		var ok bool

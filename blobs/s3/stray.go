@@ -121,7 +121,11 @@ func (d *Driver) Strays(fn func(driver.Stray) error) error {
 			}
 		}
 	}
-	if err := d.indexes(ctx, func(e indexEntry) error {
+	sizes := make(map[string]int64, len(data))
+	for _, o := range data {
+		sizes[aws.ToString(o.Key)] = aws.ToInt64(o.Size)
+	}
+	if err := d.indexes(ctx, sizes, func(e indexEntry) error {
 		if e.dg != "" {
 			named[e.ix.Object] = true
 		}

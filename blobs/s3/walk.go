@@ -2,6 +2,9 @@ package s3
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -26,20 +29,50 @@ type indexEntry struct {
 	ix  index
 }
 
-// indexes lists the index objects and reads them, walkers at a time,
-// calling fn for each from this goroutine only. Indexes removed since the
-// listing are left out.
-func (d *Driver) indexes(ctx context.Context, fn func(indexEntry) error) error {
+// indexes lists the index objects and calls fn for each, from this
+// goroutine only; indexes removed since the listing are left out. data is
+// the data objects listed before (key to size): an index is the JSON of
+// its data object's key and size, so one whose ETag is the MD5 of that
+// JSON for a listed data object names that object, and is not read. The
+// others (the ETag is not an MD5 on this server or bucket, the data object
+// is missing or of another size, the index does not parse) are read,
+// walkers at a time.
+func (d *Driver) indexes(ctx context.Context, data map[string]int64, fn func(indexEntry) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	expect := make(map[string]index, len(data))
+	for key, size := range data {
+		ix := index{Object: key, Size: size}
+		b, _ := json.Marshal(ix)
+		sum := md5.Sum(b)
+		expect[hex.EncodeToString(sum[:])] = ix
+	}
 	root := d.key("blobs") + "/"
 	keys := make(chan string, walkers)
 	out := make(chan indexEntry, walkers)
 	errc := make(chan error, walkers)
 	listed := make(chan error, 1)
+	send := func(e indexEntry) error {
+		select {
+		case out <- e:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		defer close(keys)
-		listed <- d.list(ctx, root, "", func(key string, _ int64) error {
+		listed <- d.listObjects(ctx, root, func(o types.Object) error {
+			key := aws.ToString(o.Key)
+			if ix, ok := expect[strings.Trim(aws.ToString(o.ETag), `"`)]; ok {
+				alg, hx, _ := strings.Cut(strings.TrimPrefix(key, root), "/")
+				if dg := digest.Digest(alg + ":" + hx); driver.Valid(string(dg)) {
+					return send(indexEntry{key: key, dg: dg, ix: ix})
+				}
+			}
 			select {
 			case keys <- key:
 				return nil
@@ -48,7 +81,6 @@ func (d *Driver) indexes(ctx context.Context, fn func(indexEntry) error) error {
 			}
 		})
 	}()
-	var wg sync.WaitGroup
 	for range walkers {
 		wg.Add(1)
 		go func() {
@@ -60,12 +92,7 @@ func (d *Driver) indexes(ctx context.Context, fn func(indexEntry) error) error {
 					cancel()
 					return
 				}
-				if !ok {
-					continue
-				}
-				select {
-				case out <- e:
-				case <-ctx.Done():
+				if ok && send(e) != nil {
 					return
 				}
 			}
@@ -140,8 +167,9 @@ func (d *Driver) dataSizes(ctx context.Context) (map[string]int64, error) {
 }
 
 // Walk reports every blob with the size of its data object, as stored:
-// one listing of the data objects, then the index objects, read
-// concurrently. A blob whose data object is missing is not reported (it is
+// one listing of the data objects, then one of the index objects, which
+// it reads only where their ETags do not say what they hold (see
+// indexes). A blob whose data object is missing is not reported (it is
 // not readable), and neither is one promoted during the walk.
 func (d *Driver) Walk(fn func(dg digest.Digest, name string, size int64) error) error {
 	ctx := context.Background()
@@ -149,7 +177,7 @@ func (d *Driver) Walk(fn func(dg digest.Digest, name string, size int64) error) 
 	if err != nil {
 		return err
 	}
-	return d.indexes(ctx, func(e indexEntry) error {
+	return d.indexes(ctx, sizes, func(e indexEntry) error {
 		if e.dg == "" {
 			return fn("", e.key, 0)
 		}
