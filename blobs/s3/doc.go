@@ -50,5 +50,7 @@
 // listed, so what stays named is never listed) and RemoveStray removes
 // them; callers keep the young ones, which may be in flight. Walk reports
 // each blob with its data object's size, from one listing of data/, and
-// leaves out an index whose data object is gone.
+// leaves out an index whose data object is gone. Both list the indexes
+// and read only those whose ETag is not the MD5 of the index a listed data
+// object would have.
 package s3
