@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/kvreg/kvreg/refcount"
@@ -36,7 +37,8 @@ func newAdmin(reg *refcount.Registry, reclaimed func(int64)) http.Handler {
 }
 
 func (a *admin) fsck(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	probs, err := a.reg.Check(r.URL.Query().Get("deep") == "1")
+	grace, _ := time.ParseDuration(r.URL.Query().Get("orphan-grace"))
+	probs, err := a.reg.CheckGrace(r.URL.Query().Get("deep") == "1", grace)
 	if probs == nil {
 		probs = []refcount.Problem{}
 	}
@@ -45,7 +47,8 @@ func (a *admin) fsck(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 
 func (a *admin) repair(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	q := r.URL.Query()
-	rep, err := a.reg.Repair(q.Get("deep") == "1", q.Get("remove-broken") == "1")
+	grace, _ := time.ParseDuration(q.Get("orphan-grace"))
+	rep, err := a.reg.RepairGrace(q.Get("deep") == "1", q.Get("remove-broken") == "1", grace)
 	if err == nil {
 		a.reclaimed(rep.ReclaimedBytes)
 	}

@@ -3,7 +3,9 @@ package refcount
 import (
 	"fmt"
 	"sort"
+	"time"
 
+	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/opencontainers/go-digest"
 )
@@ -32,6 +34,8 @@ const (
 	ProblemBlobSize         = "blob-size"          // a blob file of the wrong size
 	ProblemBlobCorrupt      = "blob-corrupt"       // a blob file whose bytes do not match its digest (deep)
 	ProblemOrphanFile       = "orphan-file"        // a file in the blob directory with no record
+	ProblemOrphanObject     = "orphan-object"      // a stored object or upload file nothing names, older than the grace
+	ProblemOrphanMultipart  = "orphan-multipart"   // an S3 multipart upload nothing names, older than the grace
 	ProblemPendingDelete    = "pending-delete"     // a tombstone whose file is still there
 	ProblemCounter          = "counter-mismatch"   // a store or repository total differs from the records
 	ProblemLinkIndex        = "link-index"         // the blob-to-repository index disagrees with the links
@@ -41,6 +45,7 @@ const (
 // checkState is what a check learns.
 type checkState struct {
 	now   int64
+	grace time.Duration
 	probs []Problem
 	blobs map[string]kv.Blob // records as stored
 	tombs map[string]bool
@@ -50,12 +55,26 @@ func (st *checkState) add(kind, obj, format string, args ...any) {
 	st.probs = append(st.probs, Problem{Kind: kind, Object: obj, Detail: fmt.Sprintf(format, args...)})
 }
 
+// DefaultOrphanGrace is how old a stray (an object or upload file that
+// nothing names) must be for Check to report it: younger ones may be the
+// work of an upload in flight in a running registry.
+const DefaultOrphanGrace = time.Hour
+
 // Check verifies the invariants of the reference model over the database
 // and the blob directory. With deep, it rehashes every blob file. It reads
 // one consistent snapshot of the database; files written while it runs may
 // show as orphans on a busy registry.
 func (r *Registry) Check(deep bool) ([]Problem, error) {
-	st := &checkState{now: r.now(), tombs: map[string]bool{}}
+	return r.CheckGrace(deep, DefaultOrphanGrace)
+}
+
+// CheckGrace is Check reporting strays older than grace (by the
+// registry's clock); grace <= 0 means DefaultOrphanGrace.
+func (r *Registry) CheckGrace(deep bool, grace time.Duration) ([]Problem, error) {
+	if grace <= 0 {
+		grace = DefaultOrphanGrace
+	}
+	st := &checkState{now: r.now(), grace: grace, tombs: map[string]bool{}}
 	if err := r.db.View(st.checkDBTx); err != nil {
 		return nil, err
 	}
@@ -218,6 +237,17 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 			st.add(ProblemInterrupted, id, "upload stopped between linking its file and recording it")
 		}
 	}
+	strays, err := r.blobs.Strays(time.Unix(0, st.now).Add(-st.grace))
+	if err != nil {
+		return err
+	}
+	for _, s := range strays {
+		kind := ProblemOrphanObject
+		if s.Kind == driver.StrayMultipart {
+			kind = ProblemOrphanMultipart
+		}
+		st.add(kind, s.Name, "%d bytes last written %s that nothing names", s.Size, s.Modified.UTC().Format(time.RFC3339))
+	}
 	return nil
 }
 
@@ -239,7 +269,9 @@ func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err er
 	if err != nil {
 		return "", "", err
 	}
-	size, serr := r.blobs.Stat(d)
+	// The bytes themselves, not a record of them (S3's index names a data
+	// object that may be gone or of another size).
+	size, serr := r.blobs.StoredSize(d)
 	exists := serr == nil
 	switch {
 	case exists && !ok && tomb:

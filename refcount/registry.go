@@ -47,6 +47,9 @@ type Registry struct {
 	// index; Sweep (the ticker) sweeps whatever it says, for leases other
 	// processes put.
 	sweepDue atomic.Int64
+
+	// opened is when New ran, by the registry's clock: see Recover.
+	opened time.Time
 }
 
 // New returns a Registry over an open database and blob store.
@@ -60,7 +63,7 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registry{db: db, blobs: bs, opts: opts}
+	return &Registry{db: db, blobs: bs, opts: opts, opened: opts.Now()}
 }
 
 // DB exposes the database to tests and tools that generate records.
@@ -266,7 +269,9 @@ func (r *Registry) update(fn func(tx *kv.Tx, c *change) error) (*change, error) 
 
 // Recover finishes work a crash interrupted: blob files whose records were
 // deleted (tombstones) and uploads caught between linking and recording.
-// Its time is proportional to that work, not to the store.
+// Its time is proportional to that work, not to the store, but for the
+// listing of strays (on S3, listings of the bucket, about one request per
+// thousand objects, and a read of each index whose ETag is not an MD5).
 func (r *Registry) Recover() error {
 	_, err := r.blobs.Recover(func(d digest.Digest) (bool, error) {
 		var ok bool
@@ -296,6 +301,18 @@ func (r *Registry) Recover() error {
 	}
 	if err := r.removeFiles(ds); err != nil {
 		return err
+	}
+	// Strays (what a process that died mid-upload or mid-removal left,
+	// which nothing names) last written before this registry opened: the
+	// database's one-writer lock was taken before then, so whatever wrote
+	// them had died (or was this process, which had written nothing yet),
+	// and what this process writes later is newer and kept. So a kill -9
+	// leaves nothing once the next process has started, and Recover stays
+	// safe when Repair calls it while uploads are in flight. S3 stamps
+	// objects with its own clock: one running ahead of the registry's by
+	// more than a restart takes leaves those strays to fsck --repair.
+	if _, err := r.blobs.RemoveStrays(r.opened); err != nil {
+		return fmt.Errorf("refcount: remove strays: %w", err)
 	}
 	// Forget the tombstones now rather than at the next write. That
 	// transaction also sweeps leases that expired while kvreg was down:

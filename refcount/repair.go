@@ -2,6 +2,7 @@ package refcount
 
 import (
 	"sort"
+	"time"
 
 	"github.com/kvreg/kvreg/kv"
 	"github.com/opencontainers/go-digest"
@@ -28,6 +29,12 @@ type RepairReport struct {
 // with their tags when removeBroken is set. A file that a record names and
 // that verifies is never deleted.
 func (r *Registry) Repair(deep, removeBroken bool) (*RepairReport, error) {
+	return r.RepairGrace(deep, removeBroken, DefaultOrphanGrace)
+}
+
+// RepairGrace is Repair removing the strays older than grace that
+// CheckGrace reports.
+func (r *Registry) RepairGrace(deep, removeBroken bool, grace time.Duration) (*RepairReport, error) {
 	rep := &RepairReport{Broken: []string{}, Fixed: []Problem{}}
 	if err := r.Recover(); err != nil {
 		return nil, err
@@ -41,7 +48,7 @@ func (r *Registry) Repair(deep, removeBroken bool) (*RepairReport, error) {
 			break
 		}
 	}
-	before, err := r.Check(deep)
+	before, err := r.CheckGrace(deep, grace)
 	if err != nil {
 		return nil, err
 	}
@@ -50,6 +57,10 @@ func (r *Registry) Repair(deep, removeBroken bool) (*RepairReport, error) {
 		switch p.Kind {
 		case ProblemBlobMissing, ProblemBlobSize, ProblemBlobCorrupt:
 			bad[p.Object] = true
+		case ProblemOrphanObject, ProblemOrphanMultipart:
+			if err := r.blobs.RemoveStray(p.Object); err != nil {
+				return nil, err
+			}
 		case ProblemOrphanFile, ProblemPendingDelete:
 			if err := r.removeOrphan(p.Object); err != nil {
 				return nil, err
@@ -65,7 +76,7 @@ func (r *Registry) Repair(deep, removeBroken bool) (*RepairReport, error) {
 	}
 	rep.ReclaimedBytes = c.Reclaimed
 	rep.BrokenRemoved = removeBroken && len(rep.Broken) > 0
-	after, err := r.Check(deep)
+	after, err := r.CheckGrace(deep, grace)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/blobs"
+	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/opencontainers/go-digest"
 )
@@ -20,9 +21,12 @@ type StatsReport struct {
 	Totals kv.Counters `json:"totals"`
 	// DedupRatio is the bytes images reference (a blob counted once per
 	// manifest using it) over the bytes stored.
-	DedupRatio   float64    `json:"dedupRatio"`
-	DBBytes      int64      `json:"dbBytes"`
-	Repositories []RepoStat `json:"repositories"`
+	DedupRatio float64 `json:"dedupRatio"`
+	DBBytes    int64   `json:"dbBytes"`
+	// BlobStore is what the blob store holds, as stored (strays and
+	// uploads included), beside the records' totals.
+	BlobStore    driver.Usage `json:"blobStore"`
+	Repositories []RepoStat   `json:"repositories"`
 }
 
 // RepoStat is one repository's row.
@@ -43,6 +47,9 @@ func (r *Registry) Stats(top int) (*StatsReport, error) {
 		return err
 	})
 	if err != nil {
+		return nil, err
+	}
+	if rep.BlobStore, err = r.blobs.Usage(); err != nil {
 		return nil, err
 	}
 	if rep.Totals.BlobBytes > 0 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/opencontainers/go-digest"
@@ -81,31 +80,6 @@ func (d *Driver) Remove(dg digest.Digest) error {
 		return err
 	}
 	return d.del(ctx, ix.Object)
-}
-
-// Walk lists the index objects, reading each for its blob's size.
-func (d *Driver) Walk(fn func(dg digest.Digest, name string, size int64) error) error {
-	ctx := context.Background()
-	root := d.key("blobs") + "/"
-	return d.list(ctx, root, "", func(key string, _ int64) error {
-		rel := strings.TrimPrefix(key, root)
-		alg, hex, _ := strings.Cut(rel, "/")
-		dg := digest.Digest(alg + ":" + hex)
-		if !driver.Valid(string(dg)) {
-			return fn("", key, 0)
-		}
-		ix, err := d.readIndex(ctx, dg)
-		if errors.Is(err, driver.ErrNotFound) {
-			return nil // removed since the listing
-		}
-		if errors.Is(err, ErrCorrupt) {
-			return fn("", key, 0)
-		}
-		if err != nil {
-			return err
-		}
-		return fn(dg, key, ix.Size)
-	})
 }
 
 // Promote writes the blob's index naming the upload's data object, unless

@@ -42,4 +42,15 @@
 // chunk longer than announced). State
 // lives in state objects, never in listings of multipart uploads, which
 // S3-compatible servers implement unevenly.
+//
+// A process that dies mid-operation can leave what nothing names: a data
+// object whose index Remove deleted, the data object of an upload whose
+// state is gone, a multipart upload created before its state recorded it,
+// tail segments. Strays lists them (names are read after what they name is
+// listed, so what stays named is never listed) and RemoveStray removes
+// them; callers keep the young ones, which may be in flight. Walk reports
+// each blob with its data object's size, from one listing of data/, and
+// leaves out an index whose data object is gone. Both list the indexes
+// and read only those whose ETag is not the MD5 of the index a listed data
+// object would have.
 package s3

@@ -34,7 +34,7 @@ func fsckCommand() *cli.Command {
 		Name:  "fsck",
 		Usage: "check the store's invariants (exit 0 clean, 1 problems found, 2 could not run)",
 		Description: "Checks that every edge points at an object that exists, every blob record has its file\n" +
-			"of its size (--deep: of its digest), no file lacks a record, every stored count and counter\n" +
+			"of its size (--deep: of its digest), no file lacks a record, nothing stored is left that nothing names, every stored count and counter\n" +
 			"equals the one recomputed from the edges, and every object nothing references holds a live\n" +
 			"lease. Works on a stopped registry and, through its socket, on a running one.",
 		Flags: []cli.Flag{
@@ -43,6 +43,8 @@ func fsckCommand() *cli.Command {
 			&cli.BoolFlag{Name: "deep", Usage: "also rehash every blob file"},
 			&cli.BoolFlag{Name: "repair", Usage: "fix what can be fixed without losing data"},
 			&cli.BoolFlag{Name: "remove-broken", Usage: "with --repair: also remove manifests and tags whose blobs are missing or corrupt"},
+			&cli.DurationFlag{Name: "orphan-grace", Value: refcount.DefaultOrphanGrace,
+				Usage: "report (and with --repair remove) objects nothing names only once they are this old: younger ones may be uploads in flight"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		},
 		Action: fsck,
@@ -65,7 +67,8 @@ func fsck(c *cli.Context) error {
 	}
 	defer st.close()
 	rep := fsckReport{Root: st.root, Deep: deep}
-	q := url.Values{}
+	grace := c.Duration("orphan-grace")
+	q := url.Values{"orphan-grace": {grace.String()}}
 	if deep {
 		q.Set("deep", "1")
 	}
@@ -74,11 +77,11 @@ func fsck(c *cli.Context) error {
 	}
 	if repair {
 		rep.Repair, err = ask(st, "POST", "/v1/repair", q, func(reg *refcount.Registry) (*refcount.RepairReport, error) {
-			return reg.Repair(deep, c.Bool("remove-broken"))
+			return reg.RepairGrace(deep, c.Bool("remove-broken"), grace)
 		})
 	} else {
 		rep.Problems, err = ask(st, "GET", "/v1/fsck", q, func(reg *refcount.Registry) ([]refcount.Problem, error) {
-			return reg.Check(deep)
+			return reg.CheckGrace(deep, grace)
 		})
 	}
 	if err != nil {

@@ -42,6 +42,9 @@ func statsCommand() *cli.Command {
 			fmt.Fprintf(out, "blobs         %d (%s stored)\n", t.Blobs, human(t.BlobBytes))
 			fmt.Fprintf(out, "shared        %s referenced by more than one image; dedup ratio %.2f\n", human(t.SharedBytes), rep.DedupRatio)
 			fmt.Fprintf(out, "leases        %d pending, holding %d blobs (%s) no image references\n", t.Leases, t.UnreferencedBlobs, human(t.UnreferencedBytes))
+			u := rep.BlobStore
+			fmt.Fprintf(out, "blob store    %s: blob bytes %s in %d objects, uploads %s, other %s\n",
+				human(u.BlobBytes+u.UploadBytes+u.OtherBytes), human(u.BlobBytes), u.BlobObjects, human(u.UploadBytes), human(u.OtherBytes))
 			fmt.Fprintf(out, "database      %s\n", human(rep.DBBytes))
 			if len(rep.Repositories) > 0 {
 				fmt.Fprintln(out)

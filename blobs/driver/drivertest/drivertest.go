@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) driver.Driver) {
 		{"Uploads", testUploads},
 		{"Unpromote", testUnpromote},
 		{"ReadWhileRemoved", testReadWhileRemoved},
+		{"NoStraysNamed", testNoStraysNamed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

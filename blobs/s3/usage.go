@@ -1,0 +1,50 @@
+package s3
+
+import (
+	"context"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/kvreg/kvreg/blobs/driver"
+)
+
+var _ driver.Usager = (*Driver)(nil)
+
+// Usage lists every object under the prefix once and the parts of the
+// multipart uploads in progress: data objects are blob bytes (sealed
+// uploads' and strays' too), tail segments and parts are upload bytes,
+// indexes and states the rest.
+func (d *Driver) Usage() (driver.Usage, error) {
+	ctx := context.Background()
+	var u driver.Usage
+	droot, uroot := d.key("data")+"/", d.key("uploads")+"/"
+	err := d.listObjects(ctx, d.prefix, func(o types.Object) error {
+		key, n := aws.ToString(o.Key), aws.ToInt64(o.Size)
+		switch {
+		case strings.HasPrefix(key, droot):
+			u.BlobBytes += n
+			u.BlobObjects++
+		case strings.HasPrefix(key, uroot) && !strings.HasSuffix(key, "/state"):
+			u.UploadBytes += n
+		default:
+			u.OtherBytes += n
+		}
+		return nil
+	})
+	if err != nil {
+		return u, err
+	}
+	mps, err := d.multiparts(ctx)
+	if err != nil {
+		return u, err
+	}
+	for _, m := range mps {
+		n, err := d.partBytes(ctx, m)
+		if err != nil {
+			return u, err
+		}
+		u.UploadBytes += n
+	}
+	return u, nil
+}

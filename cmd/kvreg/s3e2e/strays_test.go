@@ -1,0 +1,213 @@
+package s3e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
+	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
+	"github.com/opencontainers/go-digest"
+)
+
+// What a crash leaves in the bucket (a data object, a tail segment of an
+// upload without state, a multipart upload no state names) is listed by
+// fsck once older than --orphan-grace, never while younger, and is gone
+// after a kill -9 and the next start, while an upload in progress (a full
+// multipart part and a tail) stays and stats counts its bytes.
+func TestStraysGoAfterKillAndRestart(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	store := fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
+	bin, err := testenv.Kvreg()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "data")
+	s, err := testenv.Start(bin, testenv.Options{Root: root, Args: []string{"--blob-store", store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(30 * time.Second)
+
+	// An upload in progress: 9 MiB, a full part (of 8 MiB) and a tail.
+	resp, err := http.Post(s.URL+"/v2/team/app/blobs/uploads/", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusAccepted || loc == "" {
+		t.Fatalf("upload start: %d %q", resp.StatusCode, loc)
+	}
+	if u, err := url.Parse(loc); err == nil {
+		loc = u.RequestURI() // the restarted server listens elsewhere
+	}
+	chunk := bytes.Repeat([]byte("x"), 9<<20)
+	req, _ := http.NewRequest(http.MethodPatch, s.URL+loc, bytes.NewReader(chunk))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("upload PATCH: %d", resp.StatusCode)
+	}
+
+	// What a crash leaves, written by hand.
+	ctx := context.Background()
+	c := s3api.New(s3api.Options{
+		BaseEndpoint: aws.String(srv.Endpoint), Region: srv.Region, UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
+	})
+	for _, k := range []string{"kvreg/data/dead-0123456789abcdef", "kvreg/uploads/deadbeef/tail-1"} {
+		if _, err := c.PutObject(ctx, &s3api.PutObjectInput{Bucket: &bucket, Key: aws.String(k), Body: strings.NewReader("left by a crash")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.CreateMultipartUpload(ctx, &s3api.CreateMultipartUploadInput{Bucket: &bucket, Key: aws.String("kvreg/data/early-0123456789abcdef")}); err != nil {
+		t.Fatal(err)
+	}
+
+	fsck := func(grace string) (kinds []string) {
+		t.Helper()
+		out, err := exec.Command(bin, "fsck", "--json", "--orphan-grace", grace, "--root", root, "--blob-store", store).Output()
+		var rep struct {
+			Problems []struct{ Kind, Object string }
+		}
+		if jerr := json.Unmarshal(out, &rep); jerr != nil {
+			t.Fatalf("fsck: %v, %v\n%s", err, jerr, out)
+		}
+		for _, p := range rep.Problems {
+			kinds = append(kinds, p.Kind+" "+p.Object)
+		}
+		return kinds
+	}
+	if got := fsck("1h"); len(got) != 0 {
+		t.Fatalf("fsck with an hour's grace: %v", got)
+	}
+	want := "orphan-multipart kvreg/data/early-0123456789abcdef|orphan-object kvreg/data/dead-0123456789abcdef|orphan-object kvreg/uploads/deadbeef/tail-1"
+	got := fsck("1ns")
+	for i := range got {
+		got[i], _, _ = strings.Cut(got[i], "?uploadId=")
+	}
+	if strings.Join(got, "|") != want {
+		t.Fatalf("fsck with no grace:\n%v\nwant\n%v", strings.Join(got, "|"), want)
+	}
+
+	s.Kill()
+	if s, err = testenv.Start(bin, testenv.Options{Root: root, Args: []string{"--blob-store", store}}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(30 * time.Second)
+	if got := fsck("1ns"); len(got) != 0 {
+		t.Fatalf("fsck after the restart: %v", got)
+	}
+	// The upload in progress is still there, its multipart upload with
+	// it, and the blob store's bytes count it.
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	if _, err := c.HeadObject(ctx, &s3api.HeadObjectInput{Bucket: &bucket, Key: aws.String("kvreg/uploads/" + id + "/state")}); err != nil {
+		t.Fatalf("upload state after the restart: %v", err)
+	}
+	mps, err := c.ListMultipartUploads(ctx, &s3api.ListMultipartUploadsInput{Bucket: &bucket})
+	if err != nil || len(mps.Uploads) != 1 {
+		t.Fatalf("multipart uploads after the restart: %v, %v; want the upload's", mps, err)
+	}
+	out, err := exec.Command(bin, "stats", "--json", "--root", root, "--blob-store", store).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		BlobStore struct{ UploadBytes, BlobBytes int64 }
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.BlobStore.UploadBytes != int64(len(chunk)) || st.BlobStore.BlobBytes != 0 {
+		t.Fatalf("stats: blob store %+v, want %d upload bytes and no blob bytes\n%s", st.BlobStore, len(chunk), out)
+	}
+}
+
+// fsck compares a blob's record with the bytes in the bucket, not with the
+// size its index was written with: a data object cut short is blob-size,
+// and one that is gone is blob-missing.
+func TestFsckSeesDataObjects(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	store := fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
+	bin, err := testenv.Kvreg()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "data")
+	s, err := testenv.Start(bin, testenv.Options{Root: root, Args: []string{"--blob-store", store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(30 * time.Second)
+	body := []byte("a blob whose bytes go astray")
+	dg := digestOf(body)
+	resp, err := http.Post(s.URL+"/v2/team/app/blobs/uploads/?digest="+dg, "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("blob upload: %d", resp.StatusCode)
+	}
+	ctx := context.Background()
+	c := s3api.New(s3api.Options{
+		BaseEndpoint: aws.String(srv.Endpoint), Region: srv.Region, UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
+	})
+	list, err := c.ListObjectsV2(ctx, &s3api.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String("kvreg/data/")})
+	if err != nil || len(list.Contents) != 1 {
+		t.Fatalf("data objects: %v, %v", list, err)
+	}
+	obj := list.Contents[0].Key
+	fsck := func() string {
+		t.Helper()
+		out, _ := exec.Command(bin, "fsck", "--json", "--root", root, "--blob-store", store).Output()
+		var rep struct {
+			Problems []struct{ Kind, Object string }
+		}
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatalf("fsck: %v\n%s", err, out)
+		}
+		var kinds []string
+		for _, p := range rep.Problems {
+			kinds = append(kinds, p.Kind+" "+p.Object)
+		}
+		return strings.Join(kinds, "|")
+	}
+	if got := fsck(); got != "" {
+		t.Fatalf("fsck of a clean bucket: %s", got)
+	}
+	if _, err := c.PutObject(ctx, &s3api.PutObjectInput{Bucket: &bucket, Key: obj, Body: strings.NewReader("short")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fsck(); got != "blob-size "+dg {
+		t.Fatalf("fsck of a data object cut short: %q", got)
+	}
+	if _, err := c.DeleteObject(ctx, &s3api.DeleteObjectInput{Bucket: &bucket, Key: obj}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fsck(); got != "blob-missing "+dg {
+		t.Fatalf("fsck of a data object gone: %q", got)
+	}
+}
+
+func digestOf(b []byte) string { return digest.FromBytes(b).String() }
