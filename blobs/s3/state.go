@@ -26,12 +26,15 @@ type segment struct {
 
 // bytesOf is where an upload's bytes are: full parts, then the tail, in
 // segments (one per Append that filled no part, so that a short chunk
-// writes only its own bytes), shorter than a part in all.
+// writes only its own bytes), shorter than a part in all. Checkpoint is
+// the caller's checkpoint of these Size bytes (driver.Checkpointer), if
+// one was given.
 type bytesOf struct {
-	Parts    []part    `json:"parts,omitempty"`
-	Tail     []segment `json:"tail,omitempty"`
-	TailSize int64     `json:"tailSize,omitempty"`
-	Size     int64     `json:"size"`
+	Parts      []part    `json:"parts,omitempty"`
+	Tail       []segment `json:"tail,omitempty"`
+	TailSize   int64     `json:"tailSize,omitempty"`
+	Size       int64     `json:"size"`
+	Checkpoint []byte    `json:"checkpoint,omitempty"`
 }
 
 // names reports whether the tail holds key.

@@ -75,10 +75,18 @@ func (d *Driver) putSegment(ctx context.Context, id string, st *state, b []byte)
 	return sg, d.put(ctx, sg.Key, b, false)
 }
 
+var _ driver.Checkpointer = (*Driver)(nil)
+
 // Append reads r into parts of the fixed size, starting with the upload's
 // tail, uploads each full part, and writes what is left as a new tail
 // object. The state is written last: until then the upload is as it was.
 func (d *Driver) Append(id string, size int64, r io.Reader) (int64, error) {
+	return d.AppendCheckpoint(id, size, r, nil)
+}
+
+// AppendCheckpoint is Append that keeps cp() in the state it writes last,
+// so that the checkpoint costs no request of its own.
+func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() []byte) (int64, error) {
 	ctx := context.Background()
 	if err := validID(id); err != nil {
 		return 0, err
@@ -144,6 +152,9 @@ func (d *Driver) Append(id string, size int64, r io.Reader) (int64, error) {
 		tail = append(tail, sg)
 	}
 	next := bytesOf{Parts: parts, Tail: tail, TailSize: int64(len(buf)), Size: size + written}
+	if cp != nil {
+		next.Checkpoint = cp()
+	}
 	var stale []segment
 	if st.Prev != nil {
 		stale = st.Prev.Tail
@@ -155,6 +166,18 @@ func (d *Driver) Append(id string, size int64, r io.Reader) (int64, error) {
 	}
 	d.dropTail(ctx, stale, st)
 	return written, nil
+}
+
+// Checkpoint reads the checkpoint from the state object.
+func (d *Driver) Checkpoint(id string) ([]byte, int64, error) {
+	if err := validID(id); err != nil {
+		return nil, 0, err
+	}
+	st, err := d.readState(context.Background(), id)
+	if err != nil {
+		return nil, 0, err
+	}
+	return st.Checkpoint, st.Size, nil
 }
 
 // dropTail deletes the segments the state no longer names. Failing is
@@ -412,7 +435,7 @@ func (d *Driver) Seal(id string) error {
 		stale = append(slices.Clone(stale), st.Prev.Tail...)
 	}
 	st.Sealed, st.MultipartID, st.Prev = true, "", nil
-	st.bytesOf = bytesOf{Size: st.Size}
+	st.bytesOf = bytesOf{Size: st.Size, Checkpoint: st.Checkpoint}
 	if err := d.writeState(ctx, id, st); err != nil {
 		return err
 	}
