@@ -99,4 +99,3 @@ func sum(ls []layerRef) int64 {
 	}
 	return n
 }
-
