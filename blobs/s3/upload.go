@@ -40,6 +40,12 @@ func (d *Driver) CreateUpload(id, repo string) error {
 	st := &state{Repo: repo, Object: d.key("data", id+"-"+hex.EncodeToString(nonce[:])), Modified: time.Now()}
 	b, _ := json.Marshal(st)
 	if err := d.put(ctx, d.stateKey(id), b, true); errors.Is(err, errExists) {
+		// The client retries a PUT whose answer it lost: the state that
+		// is there may be the one this call wrote (its data object's
+		// random name says so).
+		if got, rerr := d.readState(ctx, id); rerr == nil && got.Object == st.Object {
+			return nil
+		}
 		return fmt.Errorf("%w: %q", ErrExists, id)
 	} else if err != nil {
 		return err
