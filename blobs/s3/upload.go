@@ -202,6 +202,13 @@ func (d *Driver) ensureMultipart(ctx context.Context, id string, st *state) erro
 	if st.MultipartID != "" {
 		return nil
 	}
+	if !st.Multipart {
+		st.Multipart = true
+		if err := d.writeState(ctx, id, st); err != nil {
+			st.Multipart = false
+			return err
+		}
+	}
 	out, err := d.c.CreateMultipartUpload(ctx, &s3api.CreateMultipartUploadInput{Bucket: &d.bucket, Key: &st.Object})
 	if err != nil {
 		return err
@@ -224,6 +231,30 @@ func (d *Driver) uploadPart(ctx context.Context, st *state, n int32, b []byte) (
 		return part{}, err
 	}
 	return part{N: n, ETag: aws.ToString(out.ETag), Size: int64(len(b))}, nil
+}
+
+// abortAll aborts every multipart upload of key, an upload's data object:
+// those it created but did not record. Only this upload ever writes key.
+func (d *Driver) abortAll(ctx context.Context, key string) error {
+	in := &s3api.ListMultipartUploadsInput{Bucket: &d.bucket, Prefix: &key}
+	for {
+		out, err := d.c.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return err
+		}
+		for _, u := range out.Uploads {
+			if aws.ToString(u.Key) != key {
+				continue
+			}
+			if err := d.abort(ctx, &state{Object: key, MultipartID: aws.ToString(u.UploadId)}); err != nil {
+				return err
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
 }
 
 func (d *Driver) abort(ctx context.Context, st *state) error {
@@ -464,6 +495,11 @@ func (d *Driver) RemoveUpload(id string) error {
 	if st != nil {
 		if st.MultipartID != "" {
 			if err := d.abort(ctx, st); err != nil {
+				return err
+			}
+		}
+		if st.Multipart {
+			if err := d.abortAll(ctx, st.Object); err != nil {
 				return err
 			}
 		}
