@@ -44,7 +44,7 @@ func TestKill9TortureS3(t *testing.T) {
 		big:   big,
 		// An operation on S3 takes tens of requests: later kills, so
 		// that rounds see many operations through.
-		kill: [2]time.Duration{300 * time.Millisecond, 1500 * time.Millisecond},
+		kill: [2]time.Duration{400 * time.Millisecond, 2 * time.Second},
 		check: func(t *testing.T, round int) {
 			left, err := bucketLeftovers(dir, "kvreg")
 			if err != nil {
