@@ -55,17 +55,17 @@ func (b *bytesOf) names(key string) bool {
 // filled parts (S3 cannot cut a part, nor read one back before the
 // multipart upload completes).
 type state struct {
-	Repo        string        `json:"repo"`
-	Object      string        `json:"object"` // the data object's key
-	MultipartID string        `json:"multipartId,omitempty"`
+	Repo        string `json:"repo"`
+	Object      string `json:"object"` // the data object's key
+	MultipartID string `json:"multipartId,omitempty"`
 	// Multipart is set before the first multipart upload is created: a
 	// create whose answer was lost (a crash, a retry) leaves one no
 	// MultipartID names, which RemoveUpload then finds by the key.
-	Multipart bool `json:"multipart,omitempty"`
-	Sealed      bool          `json:"sealed,omitempty"`
-	Promoting   digest.Digest `json:"promoting,omitempty"`
-	Modified    time.Time     `json:"modified"`
-	Gen         int           `json:"gen"` // names the next tail segment
+	Multipart bool          `json:"multipart,omitempty"`
+	Sealed    bool          `json:"sealed,omitempty"`
+	Promoting digest.Digest `json:"promoting,omitempty"`
+	Modified  time.Time     `json:"modified"`
+	Gen       int           `json:"gen"` // names the next tail segment
 	bytesOf
 	Prev *bytesOf `json:"prev,omitempty"`
 }
