@@ -55,7 +55,8 @@ type tortureConfig struct {
 	// big are layers of several S3 parts that some images share, pushed
 	// in chunks, so that kills find multipart uploads in flight.
 	big [][]byte
-	// check, if set, runs after every restart's fsck, kvreg serving.
+	// check, if set, runs after every restart's fsck, kvreg serving, and
+	// after the final deep fsck, kvreg stopped.
 	check func(t *testing.T, round int)
 	// kill is when in a round the kill comes, at random from kill[0] to
 	// kill[1]; 20 to 250 ms if zero.
@@ -389,6 +390,9 @@ func kill9Torture(t *testing.T, rounds int, cfg tortureConfig) {
 	stopServer(t, srv)
 	if out, errOut, code := run(t, bin, append([]string{"fsck", "--root", root, "--deep"}, flags...)...); code != 0 {
 		t.Fatalf("final deep fsck: exit %d\n%s%s", code, out, errOut)
+	}
+	if cfg.check != nil {
+		cfg.check(t, rounds)
 	}
 	t.Logf("%d kill -9 rounds survived in %v; operations: %v", rounds, time.Since(start).Round(time.Millisecond), tt.counts)
 }
