@@ -62,10 +62,11 @@ func TestKill9TortureS3(t *testing.T) {
 }
 
 // cutAppend is the kind of leftover a kill between an Append's tail
-// segment and its state leaves: an object under a live upload's prefix,
-// which the upload's next Append overwrites (segments are named after the
-// state's generation) and its removal deletes with the prefix. It is not
-// a leak.
+// segment and its state leaves (the upload's next Append overwrites it:
+// segments are named after the state's generation), or a kill before the
+// delete of a segment a newer state no longer names: an object under a
+// live upload's prefix, which the upload's removal deletes with the
+// prefix. It is not a leak.
 const cutAppend = "segments of a cut Append under a live upload"
 
 // unrecordedMultipart is the kind of leftover a kill between the create
