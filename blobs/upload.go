@@ -83,6 +83,12 @@ func (s *Store) lockSession(repo, id string) (*session, error) {
 		return nil, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
 	if sess.hasher == nil {
+		if ok, err := s.resume(id, sess); err != nil {
+			sess.mu.Unlock()
+			return nil, err
+		} else if ok {
+			return sess, nil
+		}
 		rc, err := s.drv.ReadUpload(id)
 		if err != nil {
 			sess.mu.Unlock()
@@ -98,6 +104,30 @@ func (s *Store) lockSession(repo, id string) (*session, error) {
 		sess.hasher, sess.size = h, n
 	}
 	return sess, nil
+}
+
+// resume rebuilds a session's hash from the checkpoint a driver keeps with
+// the upload's bytes, if it keeps one: a driver that cannot read an upload
+// back before Seal (S3) resumes only so.
+func (s *Store) resume(id string, sess *session) (bool, error) {
+	cpr, ok := s.drv.(driver.Checkpointer)
+	if !ok {
+		return false, nil
+	}
+	cp, size, err := cpr.Checkpoint(id)
+	if errors.Is(err, driver.ErrNotFound) {
+		return false, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
+	}
+	if err != nil || cp == nil {
+		return false, err
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(cp); err != nil {
+		// Not a checkpoint of ours: read the bytes back if the driver can.
+		return false, nil
+	}
+	sess.hasher, sess.size = h, size
+	return true, nil
 }
 
 // UploadSize is the number of bytes an upload has received.
@@ -139,7 +169,7 @@ func (s *Store) AppendExact(repo, id string, start, length int64, r io.Reader, m
 	if length >= 0 {
 		src = io.LimitReader(src, length+1)
 	}
-	n, err := s.drv.Append(id, sess.size, io.TeeReader(src, sess.hasher))
+	n, err := s.append(id, sess, io.TeeReader(src, sess.hasher))
 	if errors.Is(err, driver.ErrNotFound) {
 		sess.hasher = restore(saved)
 		return 0, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
@@ -164,6 +194,19 @@ func (s *Store) AppendExact(repo, id string, start, length int64, r io.Reader, m
 	}
 	sess.size += n
 	return sess.size, nil
+}
+
+// append hands r to the driver, with the hash of the bytes it will hold as
+// their checkpoint when the driver keeps one.
+func (s *Store) append(id string, sess *session, r io.Reader) (int64, error) {
+	cpr, ok := s.drv.(driver.Checkpointer)
+	if !ok {
+		return s.drv.Append(id, sess.size, r)
+	}
+	return cpr.AppendCheckpoint(id, sess.size, r, func() []byte {
+		b, _ := sess.hasher.(encoding.BinaryMarshaler).MarshalBinary()
+		return b
+	})
 }
 
 // restore rebuilds a sha256 from its marshalled state.

@@ -6,20 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kvreg/kvreg/blobs/driver"
-	"github.com/kvreg/kvreg/blobs/driver/drivertest"
 	"github.com/opencontainers/go-digest"
 )
-
-func TestConformance(t *testing.T) {
-	drivertest.Run(t, func(t *testing.T) driver.Driver {
-		d, err := Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	})
-}
 
 // The layout is what existing data directories hold: a blob at
 // blobs/<alg>/<hex>, an upload's bytes at uploads/<id>/data.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/kvreg/kvreg/blobs/driver"
-	"github.com/kvreg/kvreg/blobs/driver/drivertest"
 	"github.com/kvreg/kvreg/blobs/s3/s3test"
 )
 
@@ -24,8 +22,4 @@ func newDriver(t *testing.T) *Driver {
 		t.Fatal(err)
 	}
 	return d
-}
-
-func TestConformance(t *testing.T) {
-	drivertest.Run(t, func(t *testing.T) driver.Driver { return newDriver(t) })
 }

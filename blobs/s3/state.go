@@ -26,12 +26,15 @@ type segment struct {
 
 // bytesOf is where an upload's bytes are: full parts, then the tail, in
 // segments (one per Append that filled no part, so that a short chunk
-// writes only its own bytes), shorter than a part in all.
+// writes only its own bytes), shorter than a part in all. Checkpoint is
+// the caller's checkpoint of these Size bytes (driver.Checkpointer), if
+// one was given.
 type bytesOf struct {
-	Parts    []part    `json:"parts,omitempty"`
-	Tail     []segment `json:"tail,omitempty"`
-	TailSize int64     `json:"tailSize,omitempty"`
-	Size     int64     `json:"size"`
+	Parts      []part    `json:"parts,omitempty"`
+	Tail       []segment `json:"tail,omitempty"`
+	TailSize   int64     `json:"tailSize,omitempty"`
+	Size       int64     `json:"size"`
+	Checkpoint []byte    `json:"checkpoint,omitempty"`
 }
 
 // names reports whether the tail holds key.
@@ -52,13 +55,17 @@ func (b *bytesOf) names(key string) bool {
 // filled parts (S3 cannot cut a part, nor read one back before the
 // multipart upload completes).
 type state struct {
-	Repo        string        `json:"repo"`
-	Object      string        `json:"object"` // the data object's key
-	MultipartID string        `json:"multipartId,omitempty"`
-	Sealed      bool          `json:"sealed,omitempty"`
-	Promoting   digest.Digest `json:"promoting,omitempty"`
-	Modified    time.Time     `json:"modified"`
-	Gen         int           `json:"gen"` // names the next tail segment
+	Repo        string `json:"repo"`
+	Object      string `json:"object"` // the data object's key
+	MultipartID string `json:"multipartId,omitempty"`
+	// Multipart is set before the first multipart upload is created: a
+	// create whose answer was lost (a crash, a retry) leaves one no
+	// MultipartID names, which RemoveUpload then finds by the key.
+	Multipart bool          `json:"multipart,omitempty"`
+	Sealed    bool          `json:"sealed,omitempty"`
+	Promoting digest.Digest `json:"promoting,omitempty"`
+	Modified  time.Time     `json:"modified"`
+	Gen       int           `json:"gen"` // names the next tail segment
 	bytesOf
 	Prev *bytesOf `json:"prev,omitempty"`
 }

@@ -40,6 +40,12 @@ func (d *Driver) CreateUpload(id, repo string) error {
 	st := &state{Repo: repo, Object: d.key("data", id+"-"+hex.EncodeToString(nonce[:])), Modified: time.Now()}
 	b, _ := json.Marshal(st)
 	if err := d.put(ctx, d.stateKey(id), b, true); errors.Is(err, errExists) {
+		// The client retries a PUT whose answer it lost: the state that
+		// is there may be the one this call wrote (its data object's
+		// random name says so).
+		if got, rerr := d.readState(ctx, id); rerr == nil && got.Object == st.Object {
+			return nil
+		}
 		return fmt.Errorf("%w: %q", ErrExists, id)
 	} else if err != nil {
 		return err
@@ -75,10 +81,18 @@ func (d *Driver) putSegment(ctx context.Context, id string, st *state, b []byte)
 	return sg, d.put(ctx, sg.Key, b, false)
 }
 
+var _ driver.Checkpointer = (*Driver)(nil)
+
 // Append reads r into parts of the fixed size, starting with the upload's
 // tail, uploads each full part, and writes what is left as a new tail
 // object. The state is written last: until then the upload is as it was.
 func (d *Driver) Append(id string, size int64, r io.Reader) (int64, error) {
+	return d.AppendCheckpoint(id, size, r, nil)
+}
+
+// AppendCheckpoint is Append that keeps cp() in the state it writes last,
+// so that the checkpoint costs no request of its own.
+func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() []byte) (int64, error) {
 	ctx := context.Background()
 	if err := validID(id); err != nil {
 		return 0, err
@@ -144,6 +158,9 @@ func (d *Driver) Append(id string, size int64, r io.Reader) (int64, error) {
 		tail = append(tail, sg)
 	}
 	next := bytesOf{Parts: parts, Tail: tail, TailSize: int64(len(buf)), Size: size + written}
+	if cp != nil {
+		next.Checkpoint = cp()
+	}
 	var stale []segment
 	if st.Prev != nil {
 		stale = st.Prev.Tail
@@ -155,6 +172,18 @@ func (d *Driver) Append(id string, size int64, r io.Reader) (int64, error) {
 	}
 	d.dropTail(ctx, stale, st)
 	return written, nil
+}
+
+// Checkpoint reads the checkpoint from the state object.
+func (d *Driver) Checkpoint(id string) ([]byte, int64, error) {
+	if err := validID(id); err != nil {
+		return nil, 0, err
+	}
+	st, err := d.readState(context.Background(), id)
+	if err != nil {
+		return nil, 0, err
+	}
+	return st.Checkpoint, st.Size, nil
 }
 
 // dropTail deletes the segments the state no longer names. Failing is
@@ -172,6 +201,13 @@ func (d *Driver) dropTail(ctx context.Context, segs []segment, st *state) {
 func (d *Driver) ensureMultipart(ctx context.Context, id string, st *state) error {
 	if st.MultipartID != "" {
 		return nil
+	}
+	if !st.Multipart {
+		st.Multipart = true
+		if err := d.writeState(ctx, id, st); err != nil {
+			st.Multipart = false
+			return err
+		}
 	}
 	out, err := d.c.CreateMultipartUpload(ctx, &s3api.CreateMultipartUploadInput{Bucket: &d.bucket, Key: &st.Object})
 	if err != nil {
@@ -195,6 +231,30 @@ func (d *Driver) uploadPart(ctx context.Context, st *state, n int32, b []byte) (
 		return part{}, err
 	}
 	return part{N: n, ETag: aws.ToString(out.ETag), Size: int64(len(b))}, nil
+}
+
+// abortAll aborts every multipart upload of key, an upload's data object:
+// those it created but did not record. Only this upload ever writes key.
+func (d *Driver) abortAll(ctx context.Context, key string) error {
+	in := &s3api.ListMultipartUploadsInput{Bucket: &d.bucket, Prefix: &key}
+	for {
+		out, err := d.c.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return err
+		}
+		for _, u := range out.Uploads {
+			if aws.ToString(u.Key) != key {
+				continue
+			}
+			if err := d.abort(ctx, &state{Object: key, MultipartID: aws.ToString(u.UploadId)}); err != nil {
+				return err
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
 }
 
 func (d *Driver) abort(ctx context.Context, st *state) error {
@@ -412,7 +472,7 @@ func (d *Driver) Seal(id string) error {
 		stale = append(slices.Clone(stale), st.Prev.Tail...)
 	}
 	st.Sealed, st.MultipartID, st.Prev = true, "", nil
-	st.bytesOf = bytesOf{Size: st.Size}
+	st.bytesOf = bytesOf{Size: st.Size, Checkpoint: st.Checkpoint}
 	if err := d.writeState(ctx, id, st); err != nil {
 		return err
 	}
@@ -435,6 +495,11 @@ func (d *Driver) RemoveUpload(id string) error {
 	if st != nil {
 		if st.MultipartID != "" {
 			if err := d.abort(ctx, st); err != nil {
+				return err
+			}
+		}
+		if st.Multipart {
+			if err := d.abortAll(ctx, st.Object); err != nil {
 				return err
 			}
 		}

@@ -40,12 +40,31 @@ type tagState map[string]bool
 
 type torture struct {
 	t      *testing.T
+	cfg    tortureConfig
 	mu     sync.Mutex
 	images map[string]*tortureImage // by manifest digest
 	tags   map[string]tagState      // "repo:tag"
 	bases  [][]byte
 	counts map[string]int
 }
+
+// tortureConfig is what a variant of the torture changes.
+type tortureConfig struct {
+	flags []string // more flags of serve and of the operator commands
+	deep  bool     // fsck --deep after every restart, not only at the end
+	// big are layers of several S3 parts that some images share, pushed
+	// in chunks, so that kills find multipart uploads in flight.
+	big [][]byte
+	// check, if set, runs after every restart's fsck, kvreg serving, and
+	// after the final deep fsck, kvreg stopped.
+	check func(t *testing.T, round int)
+	// kill is when in a round the kill comes, at random from kill[0] to
+	// kill[1]; 20 to 250 ms if zero.
+	kill [2]time.Duration
+}
+
+// bigChunk is the size of a PATCH of a big layer.
+const bigChunk = 3 << 20
 
 func (tt *torture) note(what string) {
 	tt.mu.Lock()
@@ -85,6 +104,9 @@ func (tt *torture) makeImage(rnd *rand.Rand) *tortureImage {
 	if rnd.Intn(2) == 0 {
 		layers = append([][]byte{tt.bases[rnd.Intn(len(tt.bases))]}, layers...)
 	}
+	if len(tt.cfg.big) > 0 && rnd.Intn(3) == 0 {
+		layers = append(layers, tt.cfg.big[rnd.Intn(len(tt.cfg.big))])
+	}
 	var ls []string
 	for _, l := range layers {
 		d := digest.FromBytes(l).String()
@@ -119,6 +141,42 @@ func do(ctx context.Context, c *http.Client, method, url, ct string, body []byte
 	return resp.StatusCode, b, err
 }
 
+// pushBlob uploads a blob in one POST, or in chunks of bigChunk if it is
+// longer, and returns the status of the request that committed it or was
+// refused.
+func pushBlob(ctx context.Context, c *http.Client, base, repo, d string, b []byte) (int, error) {
+	if len(b) <= bigChunk {
+		code, _, err := do(ctx, c, "POST", base+"/v2/"+repo+"/blobs/uploads/?digest="+d, "application/octet-stream", b)
+		return code, err
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v2/"+repo+"/blobs/uploads/", nil)
+	if err != nil {
+		return 0, err
+	}
+	for at := 0; ; at += bigChunk {
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			return resp.StatusCode, nil
+		}
+		loc := base + resp.Header.Get("Location")
+		if at >= len(b) {
+			code, _, err := do(ctx, c, "PUT", loc+"?digest="+d, "", nil)
+			return code, err
+		}
+		chunk := b[at:min(at+bigChunk, len(b))]
+		if req, err = http.NewRequestWithContext(ctx, "PATCH", loc, bytes.NewReader(chunk)); err != nil {
+			return 0, err
+		}
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", at, at+len(chunk)-1))
+	}
+}
+
 // worker runs operations on its own tags until the server dies or ctx ends.
 func (tt *torture) worker(ctx context.Context, base, repo string, tags []string, rnd *rand.Rand, errs chan<- error) {
 	c := &http.Client{Timeout: 10 * time.Second}
@@ -130,7 +188,7 @@ func (tt *torture) worker(ctx context.Context, base, repo string, tags []string,
 		case op < 6: // push (a new image, or over the old one)
 			img := tt.makeImage(rnd)
 			for d, b := range img.blobs {
-				code, _, err := do(ctx, c, "POST", base+"/v2/"+repo+"/blobs/uploads/?digest="+d, "application/octet-stream", b)
+				code, err := pushBlob(ctx, c, base, repo, d, b)
 				if err != nil {
 					return // the server is gone; the tag did not change
 				}
@@ -242,14 +300,14 @@ func (tt *torture) verify(base string) {
 }
 
 func TestKill9Torture(t *testing.T) {
-	kill9Torture(t, tortureRounds(t, 50))
+	kill9Torture(t, tortureRounds(t, 50), tortureConfig{})
 }
 
 // The same on PostgreSQL: the records survive in the database, the bytes in
 // the directory, and the write lock of a killed process is released for the
 // next one. Fewer rounds by default, as each is slower.
 func TestKill9TorturePostgres(t *testing.T) {
-	kill9Torture(t, tortureRounds(t, 20), "--db", pgtest.NewDatabase(t))
+	kill9Torture(t, tortureRounds(t, 20), tortureConfig{flags: []string{"--db", pgtest.NewDatabase(t)}})
 }
 
 // tortureRounds: KVREG_TORTURE_ROUNDS, else n (5 with -short).
@@ -266,27 +324,38 @@ func tortureRounds(t *testing.T, n int) int {
 	return n
 }
 
-// kill9Torture runs rounds of the torture against kvreg serve with the
-// given extra flags (and the operator commands with them too).
-func kill9Torture(t *testing.T, rounds int, flags ...string) {
+// kill9Torture runs rounds of the torture against kvreg serve as cfg says.
+func kill9Torture(t *testing.T, rounds int, cfg tortureConfig) {
 	bin := buildKvreg(t)
 	root := t.TempDir()
 	rnd := rand.New(rand.NewSource(42))
-	tt := &torture{t: t, images: map[string]*tortureImage{}, tags: map[string]tagState{}, counts: map[string]int{}}
+	flags := cfg.flags
+	fsck := []string{"fsck", "--root", root}
+	if cfg.deep {
+		fsck = append(fsck, "--deep")
+	}
+	tt := &torture{t: t, cfg: cfg, images: map[string]*tortureImage{}, tags: map[string]tagState{}, counts: map[string]int{}}
 	for i := 0; i < 4; i++ {
 		b := make([]byte, 48<<10)
 		rnd.Read(b)
 		tt.bases = append(tt.bases, b)
 	}
 	const workers, tagsPerWorker = 4, 5
+	window := cfg.kill
+	if window[1] == 0 {
+		window = [2]time.Duration{20 * time.Millisecond, 250 * time.Millisecond}
+	}
 	start := time.Now()
 	for round := 0; round < rounds; round++ {
 		srv := startServer(t, bin, root, flags...)
 		base := "http://" + srv.Addr
 		if round > 0 {
 			tt.verify(base)
-			if out, errOut, code := run(t, bin, append([]string{"fsck", "--root", root}, flags...)...); code != 0 {
+			if out, errOut, code := run(t, bin, append(fsck, flags...)...); code != 0 {
 				t.Fatalf("round %d: fsck after restart: exit %d\n%s%s", round, code, out, errOut)
+			}
+			if cfg.check != nil {
+				cfg.check(t, round)
 			}
 		}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -306,7 +375,7 @@ func kill9Torture(t *testing.T, rounds int, flags ...string) {
 			}()
 		}
 		// Kill at a random moment, with requests in flight.
-		time.Sleep(time.Duration(20+rnd.Intn(230)) * time.Millisecond)
+		time.Sleep(window[0] + time.Duration(rnd.Int63n(int64(window[1]-window[0]))))
 		srv.Kill()
 		cancel()
 		wg.Wait()
@@ -321,6 +390,9 @@ func kill9Torture(t *testing.T, rounds int, flags ...string) {
 	stopServer(t, srv)
 	if out, errOut, code := run(t, bin, append([]string{"fsck", "--root", root, "--deep"}, flags...)...); code != 0 {
 		t.Fatalf("final deep fsck: exit %d\n%s%s", code, out, errOut)
+	}
+	if cfg.check != nil {
+		cfg.check(t, rounds)
 	}
 	t.Logf("%d kill -9 rounds survived in %v; operations: %v", rounds, time.Since(start).Round(time.Millisecond), tt.counts)
 }

@@ -1,5 +1,8 @@
 // Package drivertest is the conformance suite every blob driver runs: what
-// package blobs relies on, checked against a real instance of the driver.
+// package blobs relies on, checked against a real instance of the driver
+// and, where it is about blobs' protocols over the driver, through a
+// blobs.Store. A driver's package runs it from an external test package
+// (blobs imports the drivers).
 package drivertest
 
 import (
@@ -30,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) driver.Driver) {
 		{"Unpromote", testUnpromote},
 		{"ReadWhileRemoved", testReadWhileRemoved},
 		{"NoStraysNamed", testNoStraysNamed},
+		{"ResumeAfterRestart", testResumeAfterRestart},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -52,7 +52,11 @@ func Main(m *testing.M) { os.Exit(Run(m)) }
 
 // Run is Main for a TestMain with more to do after the tests: it returns
 // the exit code instead of exiting.
-func Run(m *testing.M) int {
+func Run(m *testing.M) int { return Around(m.Run) }
+
+// Around is Run for a TestMain that starts other servers the same way:
+// run is m.Run, or another such function's Run around it.
+func Around(run func() int) int {
 	bin, err := binary()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -60,7 +64,7 @@ func Run(m *testing.M) int {
 			return 1
 		}
 		missing = err.Error()
-		return m.Run()
+		return run()
 	}
 	s, err := start(bin)
 	if err != nil {
@@ -71,7 +75,7 @@ func Run(m *testing.M) int {
 	srv = s
 	mu.Unlock()
 	defer s.stop()
-	return m.Run()
+	return run()
 }
 
 func binary() (string, error) {

@@ -146,6 +146,9 @@ func Start(bin string, o Options) (*Server, error) {
 // Log is what the process has written so far.
 func (s *Server) Log() string { return s.out.String() }
 
+// Pid is the process's id, for tests that read /proc/<pid>.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Done is closed when the process has exited.
 func (s *Server) Done() <-chan struct{} { return s.done }
 
