@@ -50,9 +50,13 @@ type server struct {
 // the environment the run fails.
 func Main(m *testing.M) { os.Exit(Run(m)) }
 
+// Runner runs a test binary's tests: a *testing.M, or a runner of other
+// servers around one, so that this server can wrap them.
+type Runner interface{ Run() int }
+
 // Run is Main for a TestMain with more to do after the tests: it returns
 // the exit code instead of exiting.
-func Run(m *testing.M) int {
+func Run(m Runner) int {
 	bin, err := binary()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
