@@ -3,6 +3,7 @@ package regtest
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/kvreg/kvreg/refcount"
@@ -23,10 +24,7 @@ const (
 // object and multipart part in the bucket's directory on the server.
 func (r *Registry) StoredFiles() map[string]int64 {
 	r.t.Helper()
-	dir, skip := r.Root, map[string]bool{refcount.DBFile: true}
-	if r.Backend.Blob == BlobsS3 {
-		dir = filepath.Join(r.S3.Dir, r.Bucket)
-	}
+	dir, skip := r.storeDir(), map[string]bool{refcount.DBFile: true}
 	out := map[string]int64{}
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
@@ -80,6 +78,25 @@ func walkInto(dir, base string, out map[string]int64) error {
 		return err
 	}
 	return fs.SkipDir
+}
+
+// ReadStored reads a file StoredFiles listed.
+func (r *Registry) ReadStored(name string) []byte {
+	r.t.Helper()
+	b, err := os.ReadFile(filepath.Join(r.storeDir(), filepath.FromSlash(name)))
+	if err != nil {
+		r.t.Fatalf("regtest: read the blob store: %v", err)
+	}
+	return b
+}
+
+// storeDir is the directory the blob store's bytes are in: Root, or the
+// bucket's directory on the S3 server.
+func (r *Registry) storeDir() string {
+	if r.Backend.Blob == BlobsS3 {
+		return filepath.Join(r.S3.Dir, r.Bucket)
+	}
+	return r.Root
 }
 
 // StoredBytes is the sum of StoredFiles' sizes.
