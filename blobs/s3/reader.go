@@ -11,13 +11,17 @@ import (
 )
 
 // reader streams an object with Range requests: one response is read
-// while the reader moves forward; a Seek elsewhere drops it, and the next
-// Read asks for the rest of the object from the new offset.
+// while the reader moves forward. A Read at another offset than the
+// response stands at drops it and asks for the rest of the object from
+// there. Seeks alone do not: http.ServeContent seeks to the end and back
+// to learn the size, and the response Open started must survive that, as
+// it is what keeps a blob removed after Open readable.
 type reader struct {
 	d         *Driver
 	key       string
 	size, off int64
 	body      io.ReadCloser
+	pos       int64 // where body stands in the object
 }
 
 var errSeek = errors.New("s3 blob store: seek to a negative offset")
@@ -31,13 +35,17 @@ func (r *reader) open(ctx context.Context) error {
 		}
 		return err
 	}
-	r.body = out.Body
+	r.body, r.pos = out.Body, r.off
 	return nil
 }
 
 func (r *reader) Read(p []byte) (int, error) {
 	if r.off >= r.size {
 		return 0, io.EOF
+	}
+	if r.body != nil && r.pos != r.off {
+		r.body.Close()
+		r.body = nil
 	}
 	if r.body == nil {
 		if err := r.open(context.Background()); err != nil {
@@ -49,6 +57,7 @@ func (r *reader) Read(p []byte) (int, error) {
 	}
 	n, err := r.body.Read(p)
 	r.off += int64(n)
+	r.pos += int64(n)
 	if err == io.EOF {
 		r.body.Close()
 		r.body = nil
@@ -72,10 +81,6 @@ func (r *reader) Seek(offset int64, whence int) (int64, error) {
 	}
 	if offset < 0 {
 		return r.off, errSeek
-	}
-	if offset != r.off && r.body != nil {
-		r.body.Close()
-		r.body = nil
 	}
 	r.off = offset
 	return offset, nil
