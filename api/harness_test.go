@@ -48,6 +48,7 @@ var allManifestTypes = strings.Join([]string{mtOCIManifest, mtOCIIndex, mtDocker
 type regOptions struct {
 	UploadGrace time.Duration // regtest's default when zero
 	PinWindow   time.Duration // regtest's default when zero
+	Blobs       string        // pins the blob store (regtest.Options.Blobs)
 	Config      api.Config
 }
 
@@ -64,7 +65,7 @@ type testRegistry struct {
 // on a loopback port until the test ends.
 func startRegistry(t testing.TB, o regOptions) *testRegistry {
 	t.Helper()
-	reg := regtest.Open(t, regtest.Options{UploadGrace: o.UploadGrace, PinWindow: o.PinWindow})
+	reg := regtest.Open(t, regtest.Options{UploadGrace: o.UploadGrace, PinWindow: o.PinWindow, Blobs: o.Blobs})
 	return serve(t, reg, api.New(reg.Registry, o.Config))
 }
 
