@@ -14,6 +14,8 @@ package api
 // every listed tag pulls, and every blob a stored manifest needs is served.
 
 import (
+	"log/slog"
+	"os"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -98,7 +100,7 @@ type raceEnv struct {
 // runs) and serves it on loopback.
 func newRaceEnv(t *testing.T) *raceEnv {
 	t.Helper()
-	reg, srv := serveRegistry(t, Config{})
+	reg, srv := serveRegistry(t, Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	return &raceEnv{t: t, reg: reg.Registry, srv: srv, stats: &raceStats{}}
 }
 
