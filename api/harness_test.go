@@ -848,9 +848,10 @@ func (r *testRegistry) hasBlobFile(b blob) bool {
 }
 
 // expectBlobsFreed asserts that the blobs given are gone: from the store,
-// and from repo as HTTP sees it.
+// from the storage under it, and from repo as HTTP sees it.
 func (r *testRegistry) expectBlobsFreed(repo string, bs []blob) {
 	r.t.Helper()
+	r.expectStoredGone(bs)
 	for _, b := range bs {
 		if r.hasBlobFile(b) {
 			r.t.Errorf("%s is still stored after its only image was deleted", b.Digest)
