@@ -11,11 +11,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,6 +68,10 @@ type testRegistry struct {
 func startRegistry(t testing.TB, o regOptions) *testRegistry {
 	t.Helper()
 	reg := regtest.Open(t, regtest.Options{UploadGrace: o.UploadGrace, PinWindow: o.PinWindow, Blobs: o.Blobs})
+	if o.Config.Logger == nil {
+		// Errors behind a 500 go to stderr, so that a failed test says why.
+		o.Config.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
 	return serve(t, reg, api.New(reg.Registry, o.Config))
 }
 
