@@ -19,8 +19,9 @@ type Options struct {
 	// Blobs pins the blob store (BlobsLocal, BlobsS3) over the backend's,
 	// for a test that must look at files on disk (disk full, a file
 	// damaged by hand, sendfile, file modes); empty keeps the backend's.
+	// BlobsS3 needs the server Run starts under KVREG_TEST_BLOBS=s3.
 	Blobs string
-	Root    string  // a new temporary directory when empty
+	Root  string // a new temporary directory when empty
 	// From is a data directory copied into Root before the registry opens
 	// it: a store written earlier (an older schema, a damaged store). Its
 	// blobs are files, so it needs the local blob store.
