@@ -14,15 +14,15 @@ package api
 // every listed tag pulls, and every blob a stored manifest needs is served.
 
 import (
-	"log/slog"
-	"os"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"

@@ -90,7 +90,7 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 	}
 	scenarios := []scenario{
 		{
-			name:   "blob file deleted",
+			name: "blob file deleted",
 			damage: func(s *damageStore) {
 				if err := s.Blobs().Remove(s.a1); err != nil {
 					s.t.Fatal(err)
