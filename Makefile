@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/kvreg
 
-.PHONY: build run check test test-postgres race fuzz vet clean bench bench-s3 bench-postgres bench-go
+.PHONY: build run check test test-postgres test-s3 race fuzz vet clean bench bench-s3 bench-postgres bench-go
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kvreg
@@ -20,11 +20,12 @@ check: vet
 	$(GO) test -short -count=1 -timeout 10m $$($(GO) list ./... | grep -v -e '/cmd/kvreg/e2e$$' -e '/cmd/kvreg/e2etls$$')
 
 # Everything: unit, end-to-end (real docker, skopeo, crane, regctl), the kill -9
-# torture, the suites again on PostgreSQL, the race tests under the race
-# detector (on both backends), and a short run of each fuzzer.
+# torture, the suites again on PostgreSQL and with blobs on S3, the race tests
+# under the race detector (on both backends), and a short run of each fuzzer.
 test: vet
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) test-postgres
+	$(MAKE) test-s3
 	$(MAKE) race
 	$(MAKE) fuzz FUZZTIME=5s
 
@@ -32,6 +33,12 @@ test: vet
 # tests start from Debian's postgresql package); bbolt is the default above.
 test-postgres:
 	KVREG_TEST_BACKENDS=postgres $(GO) test -count=1 -timeout 20m ./kv/ ./refcount/... ./api/...
+
+# The suites that open registries through refcount/regtest again, with blob
+# bytes in S3 buckets (a versitygw server the tests start, see
+# blobs/s3/s3test) instead of the data directory.
+test-s3:
+	KVREG_TEST_BLOBS=s3 $(GO) test -count=1 -timeout 20m ./refcount/... ./api/...
 
 # The race tests, refcount's whole suite, and the backends' conformance
 # suites (concurrent writers among them), under the race detector.

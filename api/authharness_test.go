@@ -22,6 +22,7 @@ import (
 
 	"github.com/kvreg/kvreg/api"
 	"github.com/kvreg/kvreg/api/auth"
+	"github.com/kvreg/kvreg/refcount/regtest"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -135,13 +136,19 @@ func snapshot(t testing.TB, dir string) map[string]string {
 }
 
 // snapshot is what could change under the registry, seen from t: the
-// blobs and uploads its store lists (on every backend), and every file and
+// blobs and uploads its store lists (on every backend), every file and
 // directory under the data directory's parent, where a path that escaped
-// its place would write on the local disk.
+// its place would write on the local disk, and with blobs on S3 every
+// object in the bucket, as the server keeps them.
 func (r *testRegistry) snapshot(t testing.TB) map[string]string {
 	t.Helper()
 	rt := r.in(t)
 	out := snapshot(t, filepath.Dir(r.reg.Root))
+	if r.reg.Backend.Blob != regtest.BlobsLocal {
+		for name, n := range r.reg.StoredFiles() {
+			out["bucket: "+name] = fmt.Sprintf("%d bytes", n)
+		}
+	}
 	for d, n := range rt.blobFiles() {
 		out["store: blob "+d] = fmt.Sprintf("%d bytes", n)
 	}

@@ -17,8 +17,14 @@ func TestE2EDeleteThenRepush(t *testing.T) {
 	r.pushImage("nolies", "v1", img)
 	r.pull("nolies", "v1", img)
 
+	_, storedBefore := r.storedSize()
 	resp := r.del("/v2/nolies/manifests/" + img.Digest)
 	expectStatus(t, "DELETE manifest by digest", resp, http.StatusAccepted)
+	// The bytes went with the DELETE, from the storage itself.
+	r.expectStoredGone(img.Blobs())
+	if _, storedAfter := r.storedSize(); storedBefore-storedAfter < blobBytes(img.Blobs()) {
+		t.Fatalf("DELETE freed %d bytes of storage, want at least %d", storedBefore-storedAfter, blobBytes(img.Blobs()))
+	}
 
 	for _, b := range img.Blobs() {
 		r.expectBlobGone("nolies", b)
@@ -56,8 +62,8 @@ func TestE2EDeleteThenRepush(t *testing.T) {
 	r.checkInvariants(img.Blobs())
 }
 
-// Deleting a 60 MB image by tag gives 60 MB of disk back before the DELETE
-// returns, with nothing else run.
+// Deleting a 60 MB image by tag gives 60 MB of storage back (disk, or the
+// bucket's objects) before the DELETE returns, with nothing else run.
 func TestE2EDeleteFreesSpace(t *testing.T) {
 	r, rng := startSeeded(t, 3)
 	const layer = 20 << 20
@@ -75,12 +81,13 @@ func TestE2EDeleteFreesSpace(t *testing.T) {
 	resp := r.del("/v2/big/manifests/v1")
 	expectStatus(t, "DELETE by tag", resp, http.StatusAccepted)
 	storedAfter, diskAfter := r.storedSize()
+	r.expectStoredGone(img.Blobs())
 
 	if freed := storedBefore - storedAfter; freed < 3*layer {
 		t.Fatalf("DELETE freed %d bytes of the blob store, want at least %d (before %d, after %d)", freed, 3*layer, storedBefore, storedAfter)
 	}
 	if freed := diskBefore - diskAfter; freed < 3*layer {
-		t.Fatalf("DELETE freed %d bytes of the data directory, want at least %d (before %d, after %d)", freed, 3*layer, diskBefore, diskAfter)
+		t.Fatalf("DELETE freed %d bytes of the storage under the blob store, want at least %d (before %d, after %d)", freed, 3*layer, diskBefore, diskAfter)
 	}
 	r.expectManifestGone("big", img.Digest)
 	r.checkInvariants()
@@ -114,6 +121,10 @@ func TestE2ETwoTagsOneDigest(t *testing.T) {
 	r.checkInvariants(img.Blobs())
 
 	expectStatus(t, "DELETE t2", r.del("/v2/two/manifests/t2"), http.StatusAccepted)
+	r.expectStoredGone(img.Blobs())
+	if _, diskAfter := r.storedSize(); diskBefore-diskAfter < blobBytes(img.Blobs()) {
+		t.Fatalf("deleting the last tag freed %d bytes of storage, want at least %d", diskBefore-diskAfter, blobBytes(img.Blobs()))
+	}
 	r.expectManifestGone("two", img.Digest)
 	for _, b := range img.Blobs() {
 		r.expectBlobGone("two", b)
@@ -135,6 +146,7 @@ func TestE2EDeleteByDigestRemovesAllTags(t *testing.T) {
 	r.expectTags("repo", "keep", "a", "b", "c")
 
 	expectStatus(t, "DELETE by digest", r.del("/v2/repo/manifests/"+img.Digest), http.StatusAccepted)
+	r.expectStoredGone(img.Blobs())
 	r.expectTags("repo", "keep")
 	for _, tag := range []string{"a", "b", "c"} {
 		resp := r.get("/v2/repo/manifests/"+tag, nil)
@@ -193,6 +205,15 @@ func TestE2EManifestDigestIndependentOfAccept(t *testing.T) {
 		}
 	}
 	r.checkInvariants(oci.Blobs(), dock.Blobs())
+}
+
+// blobBytes is the sum of the blobs' sizes.
+func blobBytes(bs []blob) int64 {
+	var n int64
+	for _, b := range bs {
+		n += int64(len(b.Data))
+	}
+	return n
 }
 
 func sameFiles(a, b map[string]int64) bool {

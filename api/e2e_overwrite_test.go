@@ -20,9 +20,19 @@ func TestE2EOverwriteFreesOldImage(t *testing.T) {
 	r.pull("app", a.Digest, a)
 	r.checkInvariants(a.Blobs())
 
-	r.pushImage("app", "1", b)
+	for _, x := range b.Blobs() {
+		r.pushBlob("app", x)
+	}
+	_, storedBefore := r.storedSize()
+	r.pushManifest("app", "1", b)
 
-	// As soon as the PUT has returned: A's manifest is gone...
+	// As soon as the PUT has returned: A's own bytes are gone from the
+	// storage under the blob store...
+	r.expectStoredGone(aOnly)
+	if _, storedAfter := r.storedSize(); storedBefore-storedAfter < blobBytes(aOnly) {
+		t.Errorf("the overwrite freed %d bytes of storage, want at least %d", storedBefore-storedAfter, blobBytes(aOnly))
+	}
+	// ...A's manifest is gone...
 	resp := r.get("/v2/app/manifests/"+a.Digest, nil)
 	expectError(t, "GET old manifest by digest", resp, http.StatusNotFound, "MANIFEST_UNKNOWN")
 	// ...the files of A's own layers and config are gone, the base layer's is not.
@@ -92,6 +102,7 @@ func TestE2EDuplicateLayers(t *testing.T) {
 	r.checkInvariants(img.Blobs(), art.Blobs())
 
 	expectStatus(t, "DELETE img", r.del("/v2/dup/manifests/img"), http.StatusAccepted)
+	r.expectStoredGone([]blob{empty, l, *img.Config})
 	r.expectBlobGone("dup", empty)
 	r.checkInvariants(art.Blobs())
 	expectStatus(t, "DELETE art", r.del("/v2/dup/manifests/art"), http.StatusAccepted)

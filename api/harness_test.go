@@ -11,13 +11,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
+	"log/slog"
 	"math/rand"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,8 +25,6 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/api"
-	"github.com/kvreg/kvreg/blobs/local"
-	"github.com/kvreg/kvreg/refcount"
 	"github.com/kvreg/kvreg/refcount/regtest"
 	"github.com/opencontainers/go-digest"
 )
@@ -52,6 +50,7 @@ var allManifestTypes = strings.Join([]string{mtOCIManifest, mtOCIIndex, mtDocker
 type regOptions struct {
 	UploadGrace time.Duration // regtest's default when zero
 	PinWindow   time.Duration // regtest's default when zero
+	Blobs       string        // pins the blob store (regtest.Options.Blobs)
 	Config      api.Config
 }
 
@@ -68,7 +67,11 @@ type testRegistry struct {
 // on a loopback port until the test ends.
 func startRegistry(t testing.TB, o regOptions) *testRegistry {
 	t.Helper()
-	reg := regtest.Open(t, regtest.Options{UploadGrace: o.UploadGrace, PinWindow: o.PinWindow})
+	reg := regtest.Open(t, regtest.Options{UploadGrace: o.UploadGrace, PinWindow: o.PinWindow, Blobs: o.Blobs})
+	if o.Config.Logger == nil {
+		// Errors behind a 500 go to stderr, so that a failed test says why.
+		o.Config.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
 	return serve(t, reg, api.New(reg.Registry, o.Config))
 }
 
@@ -851,9 +854,10 @@ func (r *testRegistry) hasBlobFile(b blob) bool {
 }
 
 // expectBlobsFreed asserts that the blobs given are gone: from the store,
-// and from repo as HTTP sees it.
+// from the storage under it, and from repo as HTTP sees it.
 func (r *testRegistry) expectBlobsFreed(repo string, bs []blob) {
 	r.t.Helper()
+	r.expectStoredGone(bs)
 	for _, b := range bs {
 		if r.hasBlobFile(b) {
 			r.t.Errorf("%s is still stored after its only image was deleted", b.Digest)
@@ -866,11 +870,12 @@ func (r *testRegistry) expectBlobsFreed(repo string, bs []blob) {
 
 // storedSize is the size of what the registry stores, in two measures. The
 // first is the sum of the sizes the blob store's Walk reports, which every
-// driver answers. The second is disk space: on the local driver the bytes
-// of the files under the data directory, the database aside (uploads in
-// progress count), which is what a delete must give back to the machine;
-// on other drivers, whose space is a remote store's, it is the first.
-func (r *testRegistry) storedSize() (walked, disk int64) {
+// driver answers. The second is the space taken below kvreg, read there
+// (regtest.StoredBytes): on the local store the files under the data
+// directory, the database aside; on S3 every object (and multipart part)
+// in the bucket, as the server keeps them. Uploads in progress count. It
+// is what a delete must give back.
+func (r *testRegistry) storedSize() (walked, stored int64) {
 	r.t.Helper()
 	err := r.reg.Blobs().Walk(func(_ digest.Digest, _ string, size int64) error {
 		walked += size
@@ -879,34 +884,33 @@ func (r *testRegistry) storedSize() (walked, disk int64) {
 	if err != nil {
 		r.t.Fatalf("walk blobs: %v", err)
 	}
-	if _, ok := r.reg.Blobs().Driver().(*local.Driver); !ok {
-		return walked, walked
-	}
-	return walked, dirSize(r.t, r.reg.Root)
+	return walked, r.reg.StoredBytes()
 }
 
-// dirSize sums the sizes of the files under dir, skipping the database file.
-func dirSize(t testing.TB, dir string) int64 {
-	t.Helper()
-	var n int64
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+// expectStoredGone asserts that nothing the blob store keeps, read below
+// kvreg (regtest.StoredFiles: the data directory, or the bucket on the S3
+// server), still holds the bytes of the blobs given: freed means gone from
+// the storage, not just from kvreg's index of it.
+func (r *testRegistry) expectStoredGone(sets ...[]blob) {
+	r.t.Helper()
+	bySize := map[int64][]blob{}
+	for _, s := range sets {
+		for _, b := range s {
+			bySize[int64(len(b.Data))] = append(bySize[int64(len(b.Data))], b)
 		}
-		if e.IsDir() || e.Name() == refcount.DBFile {
-			return nil
-		}
-		info, err := e.Info()
-		if err != nil {
-			return err
-		}
-		n += info.Size()
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("walk %s: %v", dir, err)
 	}
-	return n
+	for name, size := range r.reg.StoredFiles() {
+		cands := bySize[size]
+		if len(cands) == 0 {
+			continue
+		}
+		data := r.reg.ReadStored(name)
+		for _, b := range cands {
+			if bytes.Equal(data, b.Data) {
+				r.t.Errorf("the blob store still holds the %d bytes of freed blob %s, in %s", size, b.Digest, name)
+			}
+		}
+	}
 }
 
 // uploadEntries lists the uploads the registry's store holds.

@@ -14,13 +14,19 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/api"
+	"github.com/kvreg/kvreg/refcount/regtest"
 )
 
 // stalledPatch sends a PATCH whose body stops after a first few bytes, and
 // returns once the server has written them to the upload (so the request
 // holds its upload slot). finish sends the rest and returns the response.
+// It needs the local blob store, which writes a chunk's bytes as they
+// arrive (S3 keeps them in memory until the part fills or the chunk ends).
 func (r *testRegistry) stalledPatch(loc string) (finish func() response) {
 	r.t.Helper()
+	if r.reg.Backend.Blob != regtest.BlobsLocal {
+		r.t.Fatalf("stalledPatch needs the local blob store (regOptions.Blobs), not %s", r.reg.Backend.Blob)
+	}
 	pr, pw := io.Pipe()
 	req, err := http.NewRequest(http.MethodPatch, r.url(loc), pr)
 	if err != nil {
@@ -58,9 +64,11 @@ func (r *testRegistry) stalledPatch(loc string) (finish func() response) {
 
 // Upload requests one client runs at once are bounded: beyond, 429
 // TOOMANYREQUESTS. A client is its user, or its IP address when anonymous.
+// Local blobs: a request is seen holding its slot by its first bytes
+// reaching the upload's file (stalledPatch).
 func TestConcurrentUploadsPerClient(t *testing.T) {
 	t.Run("by user", func(t *testing.T) {
-		r := startRegistry(t, regOptions{Config: authConfig(t, api.Config{MaxUploadsPerClient: 2}, teamRules)})
+		r := startRegistry(t, regOptions{Blobs: regtest.BlobsLocal, Config: authConfig(t, api.Config{MaxUploadsPerClient: 2}, teamRules)})
 		alice, bob := r.as("alice"), r.as("bob")
 		locs := []string{alice.startUpload("team/a"), alice.startUpload("team/a"), alice.startUpload("team/a")}
 		f1, f2 := alice.stalledPatch(locs[0]), alice.stalledPatch(locs[1])
@@ -73,7 +81,7 @@ func TestConcurrentUploadsPerClient(t *testing.T) {
 		expectStatus(t, "second stalled upload", f2(), http.StatusAccepted)
 	})
 	t.Run("by address", func(t *testing.T) {
-		r := startRegistry(t, regOptions{Config: api.Config{MaxUploadsPerClient: 1}})
+		r := startRegistry(t, regOptions{Blobs: regtest.BlobsLocal, Config: api.Config{MaxUploadsPerClient: 1}})
 		a, b := r.startUpload("x"), r.startUpload("x")
 		f := r.stalledPatch(a)
 		expectError(t, "second upload from 127.0.0.1", r.patchChunk(b, 0, []byte("x")), http.StatusTooManyRequests, "TOOMANYREQUESTS")

@@ -18,9 +18,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -98,7 +100,8 @@ type raceEnv struct {
 // runs) and serves it on loopback.
 func newRaceEnv(t *testing.T) *raceEnv {
 	t.Helper()
-	reg, srv := serveRegistry(t, Config{})
+	// Errors behind a 500 go to stderr, so that a failed race says why.
+	reg, srv := serveRegistry(t, Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	return &raceEnv{t: t, reg: reg.Registry, srv: srv, stats: &raceStats{}}
 }
 
@@ -520,9 +523,20 @@ func (e *raceEnv) hasBlobFile(b raceBlob) bool {
 // raceBudget bounds a test in time (each client also has a bound in count).
 type raceBudget struct {
 	deadline time.Time
+	// enough, when set, keeps the race going past deadline, up to hard,
+	// until it has something to show: slower storage (blobs on S3) makes
+	// fewer pushes fit in the same time.
+	enough func() bool
+	hard   time.Time
 }
 
-func (b raceBudget) over() bool { return time.Now().After(b.deadline) }
+func (b raceBudget) over() bool {
+	now := time.Now()
+	if now.Before(b.deadline) {
+		return false
+	}
+	return b.enough == nil || b.enough() || now.After(b.hard)
+}
 
 // ---- the tests ----
 
@@ -565,10 +579,14 @@ func TestRacePushDeleteOverwrite(t *testing.T) {
 	// Bounds per client: pushes are slow (several requests, each write
 	// fsynced), deletes and reads fast; all stop at the deadline.
 	const maxPushes, maxOps = 400, 3000
-	budget := raceBudget{deadline: time.Now().Add(4 * time.Second)}
 	var wg sync.WaitGroup
 	var pushes, acks, indexAcks int
 	var mu sync.Mutex
+	budget := raceBudget{deadline: time.Now().Add(4 * time.Second), hard: time.Now().Add(30 * time.Second), enough: func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return acks > 0
+	}}
 	for w := 0; w < pushers; w++ {
 		wg.Add(1)
 		go func(w int) {

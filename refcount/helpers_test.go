@@ -3,6 +3,7 @@ package refcount_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand"
 	"strings"
 	"testing"
@@ -114,15 +115,59 @@ func (f *fixture) interrupt(repo string, body []byte) digest.Digest {
 	return d
 }
 
+// plant stores body as the blob of d through the blob driver alone, as
+// damage at rest would: no record, no check that body has digest d. A blob
+// of d stored already is replaced. It works on every driver, so that fsck's
+// findings are tested wherever blobs are kept.
+func (f *fixture) plant(d digest.Digest, body []byte) {
+	f.t.Helper()
+	drv := f.Blobs().Driver()
+	id := fmt.Sprintf("%032x", f.rnd.Uint64())
+	err := drv.Remove(d)
+	if err == nil {
+		err = drv.CreateUpload(id, "damage")
+	}
+	if err == nil {
+		_, err = drv.Append(id, 0, bytes.NewReader(body))
+	}
+	if err == nil {
+		err = drv.Seal(id)
+	}
+	if err == nil {
+		_, err = drv.Promote(id, d)
+	}
+	if err == nil {
+		err = drv.RemoveUpload(id)
+	}
+	if err != nil {
+		f.t.Fatalf("plant %s: %v", d, err)
+	}
+}
+
+// stored reads a blob's bytes from the store.
+func (f *fixture) stored(d digest.Digest) []byte {
+	f.t.Helper()
+	rc, err := f.Blobs().Open(d)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return b
+}
+
 // localFiles is the blob directory under reg, for what only files on disk
 // can take: a blob file damaged by hand, an upload aged by its mtime, a blob
-// made to exist without its bytes. On a backend without such files the test
-// is skipped as not possible there.
+// made to exist without its bytes. A test that uses it pins the local blob
+// store (regtest.Options.Blobs).
 func localFiles(tb testing.TB, reg *refcount.Registry) *local.Driver {
 	tb.Helper()
 	drv, ok := reg.Blobs().Driver().(*local.Driver)
 	if !ok {
-		tb.Skipf("needs blob files on disk; the %T driver has none", reg.Blobs().Driver())
+		tb.Fatalf("needs blob files on disk, which the %T driver has not: pin Blobs: regtest.BlobsLocal", reg.Blobs().Driver())
 	}
 	return drv
 }

@@ -2,7 +2,6 @@ package refcount_test
 
 import (
 	"errors"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -56,11 +55,6 @@ func newDamageStore(t *testing.T) *damageStore {
 	return s
 }
 
-// blobPath names a blob's file, for damage done by hand.
-func (s *damageStore) blobPath(d digest.Digest) string {
-	return localFiles(s.t, s.Registry.Registry).BlobFile(d)
-}
-
 // intact asserts an image still resolves and every blob it uses is served
 // and verifies.
 func (s *damageStore) intact(repo, tag string) {
@@ -96,14 +90,18 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 	}
 	scenarios := []scenario{
 		{
-			name:   "blob file deleted",
-			damage: func(s *damageStore) { os.Remove(s.blobPath(s.a1)) },
+			name: "blob file deleted",
+			damage: func(s *damageStore) {
+				if err := s.Blobs().Remove(s.a1); err != nil {
+					s.t.Fatal(err)
+				}
+			},
 			want:   func(s *damageStore) []string { return []string{refcount.ProblemBlobMissing + " " + string(s.a1)} },
 			broken: true,
 		},
 		{
 			name:   "blob file truncated",
-			damage: func(s *damageStore) { os.Truncate(s.blobPath(s.a1), 10) },
+			damage: func(s *damageStore) { s.plant(s.a1, s.stored(s.a1)[:10]) },
 			want:   func(s *damageStore) []string { return []string{refcount.ProblemBlobSize + " " + string(s.a1)} },
 			broken: true,
 			after: func(s *damageStore) {
@@ -115,10 +113,9 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 		{
 			name: "blob byte flipped",
 			damage: func(s *damageStore) {
-				p := s.blobPath(s.a1)
-				b, _ := os.ReadFile(p)
+				b := s.stored(s.a1)
 				b[len(b)/2] ^= 0xff
-				os.WriteFile(p, b, 0o644)
+				s.plant(s.a1, b)
 			},
 			want:   func(s *damageStore) []string { return []string{refcount.ProblemBlobCorrupt + " " + string(s.a1)} },
 			deep:   true,
@@ -128,8 +125,7 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 			name: "orphan file",
 			damage: func(s *damageStore) {
 				b := []byte("nobody knows me")
-				d := digest.FromBytes(b)
-				os.WriteFile(s.blobPath(d), b, 0o644)
+				s.plant(digest.FromBytes(b), b)
 			},
 			want: func(s *damageStore) []string {
 				return []string{refcount.ProblemOrphanFile + " " + string(digest.FromBytes([]byte("nobody knows me")))}

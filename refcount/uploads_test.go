@@ -17,7 +17,8 @@ import (
 // Upload sessions that received nothing for --upload-timeout are removed;
 // fresh ones and those caught in a commit are not.
 func TestExpireUploads(t *testing.T) {
-	reg := regtest.Open(t, regtest.Options{})
+	// Local blobs: an upload is aged by its data file's mtime.
+	reg := regtest.Open(t, regtest.Options{Blobs: regtest.BlobsLocal})
 	now := reg.Clock.Now()
 	start := func(repo string, age time.Duration) string {
 		id, err := reg.StartUpload(repo)

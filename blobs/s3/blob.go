@@ -45,7 +45,8 @@ func (d *Driver) Stat(dg digest.Digest) (int64, error) {
 // Open returns a reader of the data object the index names, which streams
 // with Range requests. Its first request is made now, so a blob removed
 // after Open stays readable to the end where the server keeps an object's
-// bytes for a response already started (a Seek after the removal fails).
+// bytes for a response already started (a Read at another offset after
+// the removal fails).
 func (d *Driver) Open(dg digest.Digest) (io.ReadSeekCloser, error) {
 	ctx := context.Background()
 	ix, err := d.readIndex(ctx, dg)

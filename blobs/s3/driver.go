@@ -78,13 +78,18 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		// retry quota: a burst of SlowDown from a busy server must slow
 		// uploads down, not fail them.
 		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
+			std := retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = cfg.MaxAttempts
 				o.RateLimiter = ratelimit.None
 				if cfg.MaxBackoff > 0 {
 					o.MaxBackoff = cfg.MaxBackoff
 				}
 			})
+			// versitygw's posix backend answers a PUT whose parent
+			// directory a concurrent DELETE removed (it prunes emptied
+			// directories) with 409 ExistingObjectIsDirectory; kvreg never
+			// makes a key that is a directory, so that is transient.
+			return retry.AddWithErrorCodes(std, "ExistingObjectIsDirectory")
 		}),
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
@@ -144,10 +149,15 @@ func preconditionFailed(err error) bool {
 		switch ae.ErrorCode() {
 		case "PreconditionFailed", "ConditionalRequestConflict":
 			return true
+		case "":
+		default:
+			// Another 409 (versitygw's ExistingObjectIsDirectory) is a
+			// failure, not a key that exists.
+			return false
 		}
 	}
 	// 412 Precondition Failed, or 409 for a conditional write racing
-	// another.
+	// another, from a server that names no code.
 	var re interface{ HTTPStatusCode() int }
 	return errors.As(err, &re) && (re.HTTPStatusCode() == 412 || re.HTTPStatusCode() == 409)
 }

@@ -116,10 +116,10 @@ func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() 
 	parts, tail := slices.Clone(st.Parts), slices.Clone(st.Tail)
 	var written int64
 	for {
-		n, rerr := io.ReadFull(r, buf[len(buf):d.partSize])
+		n, rerr := fill(r, buf[len(buf):d.partSize])
 		buf = buf[:len(buf)+n]
 		written += int64(n)
-		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
+		if rerr != nil {
 			return 0, rerr
 		}
 		if int64(len(buf)) < d.partSize {
@@ -184,6 +184,24 @@ func (d *Driver) Checkpoint(id string) ([]byte, int64, error) {
 		return nil, 0, err
 	}
 	return st.Checkpoint, st.Size, nil
+}
+
+// fill reads r into b until b is full or r ends. Unlike io.ReadFull it
+// passes on every error of r, io.ErrUnexpectedEOF included: that is how a
+// request body cut short ends, which must fail the Append, not end it.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // dropTail deletes the segments the state no longer names. Failing is

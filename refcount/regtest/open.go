@@ -1,10 +1,12 @@
 package regtest
 
 import (
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/kv/pg/pgtest"
 	"github.com/kvreg/kvreg/refcount"
@@ -14,9 +16,15 @@ import (
 // default backend with kvreg's default windows, checked when the test ends.
 type Options struct {
 	Backend Backend // the first of Backends() when zero
-	Root    string  // a new temporary directory when empty
+	// Blobs pins the blob store (BlobsLocal, BlobsS3) over the backend's,
+	// for a test that must look at files on disk (disk full, a file
+	// damaged by hand, sendfile, file modes); empty keeps the backend's.
+	// BlobsS3 needs the server Run starts under KVREG_TEST_BLOBS=s3.
+	Blobs string
+	Root  string // a new temporary directory when empty
 	// From is a data directory copied into Root before the registry opens
-	// it: a store written earlier (an older schema, a damaged store).
+	// it: a store written earlier (an older schema, a damaged store). Its
+	// blobs are files, so it needs the local blob store.
 	From        string
 	UploadGrace time.Duration // 1h when zero
 	PinWindow   time.Duration // 10m when zero
@@ -32,11 +40,16 @@ type Registry struct {
 	*refcount.Registry
 	Root    string
 	Clock   *Clock
-	Backend Backend
+	Backend Backend // Backend.Blob is the blob store in use, Options.Blobs applied
+	// S3 is the server and Bucket the bucket of the blobs when
+	// Backend.Blob is BlobsS3.
+	S3     s3test.Server
+	Bucket string
 
 	t      testing.TB
 	opts   Options
 	db     string // what kv.Open opens: "" for <Root>/kvreg.db, or a URL
+	blobs  string // what blobs.OpenTarget opens: "" for <Root>, or an s3:// URL
 	closed bool   // by the test itself, through Close
 }
 
@@ -50,6 +63,12 @@ func Open(t testing.TB, o Options) *Registry {
 			t.Fatal(err)
 		}
 		o.Backend = bs[0]
+	}
+	if o.Backend.Blob == "" {
+		o.Backend.Blob = BlobsLocal
+	}
+	if o.Blobs != "" {
+		o.Backend.Blob = o.Blobs
 	}
 	if o.Root == "" {
 		o.Root = filepath.Join(t.TempDir(), "data")
@@ -78,6 +97,23 @@ func Open(t testing.TB, o Options) *Registry {
 	default:
 		t.Fatalf("regtest: backend %q: unknown database %q", o.Backend.Name, o.Backend.DB)
 	}
+	switch o.Backend.Blob {
+	case BlobsS3:
+		if o.From != "" {
+			t.Fatalf("regtest: From copies blob files: pin Blobs: regtest.BlobsLocal")
+		}
+		// A bucket of its own, removed when the test ends (after the
+		// registry's cleanup below, which runs first).
+		r.S3, r.Bucket = s3test.Bucket(t)
+		r.blobs = (&url.URL{Scheme: "s3", Host: r.Bucket, RawQuery: url.Values{
+			"endpoint":   {r.S3.Endpoint},
+			"region":     {r.S3.Region},
+			"path-style": {"true"},
+		}.Encode()}).String()
+	case BlobsLocal:
+	default:
+		t.Fatalf("regtest: unknown blob store %q", o.Backend.Blob)
+	}
 	r.open()
 	t.Cleanup(r.finish)
 	return r
@@ -85,13 +121,13 @@ func Open(t testing.TB, o Options) *Registry {
 
 func (r *Registry) open() {
 	r.t.Helper()
-	reg, err := refcount.OpenRootDB(r.Root, r.db, kv.Options{Exclusive: true}, refcount.Options{
+	reg, err := refcount.OpenStores(r.Root, r.db, r.blobs, kv.Options{Exclusive: true}, refcount.Options{
 		Now:         r.Clock.Now,
 		UploadGrace: r.opts.UploadGrace,
 		PinWindow:   r.opts.PinWindow,
 	})
 	if err != nil {
-		r.t.Fatalf("regtest: open registry (%s): %v", r.opts.Backend.Name, err)
+		r.t.Fatalf("regtest: open registry (%s, %s blobs): %v", r.Backend.Name, r.Backend.Blob, err)
 	}
 	r.Registry = reg
 	r.closed = false

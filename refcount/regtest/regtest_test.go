@@ -27,9 +27,62 @@ func TestUnknownBackendIsAnError(t *testing.T) {
 		t.Fatal("an unknown backend name was accepted")
 	}
 	t.Setenv(regtest.EnvBackends, "")
+	t.Setenv(regtest.EnvBlobs, "")
 	bs, err := regtest.Backends()
 	if err != nil || len(bs) != 1 || bs[0] != regtest.Default() {
 		t.Fatalf("default backends: %v, %v", bs, err)
+	}
+	t.Setenv(regtest.EnvBlobs, "nosuch")
+	if _, err := regtest.Backends(); err == nil {
+		t.Fatal("an unknown blob store was accepted")
+	}
+	t.Setenv(regtest.EnvBackends, "bolt,postgres")
+	t.Setenv(regtest.EnvBlobs, "s3")
+	bs, err = regtest.Backends()
+	if err != nil || len(bs) != 2 || bs[0].Blob != regtest.BlobsS3 || bs[1].Blob != regtest.BlobsS3 {
+		t.Fatalf("backends on s3: %v, %v", bs, err)
+	}
+}
+
+// StoredFiles sees a blob's bytes where the chosen store keeps them (the
+// bucket's directory on the S3 server, or the data directory), and sees
+// them go when the blob is freed; a pinned local store keeps them under
+// Root whatever the environment chose.
+func TestStoredFilesFollowTheBlob(t *testing.T) {
+	for _, pin := range []string{"", regtest.BlobsLocal} {
+		t.Run("pin="+pin, func(t *testing.T) {
+			r := regtest.Open(t, regtest.Options{Blobs: pin, UploadGrace: time.Hour})
+			if pin != "" && r.Backend.Blob != pin {
+				t.Fatalf("pinned %s, got %s", pin, r.Backend.Blob)
+			}
+			if _, isS3 := r.Blobs().Driver().(interface{ PartSize() int64 }); isS3 != (r.Backend.Blob == regtest.BlobsS3) {
+				t.Fatalf("blob store %s runs on a %T", r.Backend.Blob, r.Blobs().Driver())
+			}
+			before := r.StoredBytes()
+			data := bytes.Repeat([]byte("stored "), 1000)
+			d := digest.FromBytes(data)
+			if _, err := r.PutBlob("lib/a", d, bytes.NewReader(data), int64(len(data)), 0); err != nil {
+				t.Fatal(err)
+			}
+			// The S3 driver keeps the bytes under a name of its own and an
+			// index object under the digest: look for the size.
+			var found bool
+			for _, size := range r.StoredFiles() {
+				if size == int64(len(data)) {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("the blob's %d bytes are not among the stored files %v", len(data), r.StoredFiles())
+			}
+			r.Clock.Advance(2 * time.Hour)
+			if _, err := r.Sweep(100); err != nil {
+				t.Fatal(err)
+			}
+			if after := r.StoredBytes(); after != before {
+				t.Fatalf("stored bytes %d before the blob, %d after it was freed: %v", before, after, r.StoredFiles())
+			}
+		})
 	}
 }
 
