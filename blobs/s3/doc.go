@@ -16,7 +16,10 @@
 //
 //	data/<id>-<nonce>        an upload's bytes: a multipart upload completed at Seal
 //	uploads/<id>/state       an upload's state (JSON): repository, size, multipart
-//	                         id, parts with their etags, tail, promoting digest
+//	                         id, parts with their etags, tail, promoting digest,
+//	                         and the caller's checkpoint of the bytes (the running
+//	                         sha256, so an upload resumes after a restart without
+//	                         reading back parts S3 gives back only after Seal)
 //	uploads/<id>/tail-<gen>  a segment of the bytes after the last full part
 //	blobs/<alg>/<hex>        a blob's index: the data object that holds its bytes
 //
@@ -39,9 +42,10 @@
 // leaves the upload as it was (Truncate to that size is then a no-op). The
 // state keeps the upload as it was before its last Append too, so that
 // Truncate can undo an Append that succeeded but that blobs refuses (a
-// chunk longer than announced). State
-// lives in state objects, never in listings of multipart uploads, which
-// S3-compatible servers implement unevenly.
+// chunk longer than announced). State lives in state objects; the state
+// is marked before the first multipart upload is created, and only then
+// does RemoveUpload list the multipart uploads of the upload's data object
+// key, to abort one whose creation was answered to a process that died.
 //
 // A process that dies mid-operation can leave what nothing names: a data
 // object whose index Remove deleted, the data object of an upload whose
