@@ -2,7 +2,6 @@ package s3e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/kvreg/kvreg/blobs/s3/s3test"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 	"github.com/opencontainers/go-digest"
@@ -67,17 +63,13 @@ func TestStraysGoAfterKillAndRestart(t *testing.T) {
 	}
 
 	// What a crash leaves, written by hand.
-	ctx := context.Background()
-	c := s3api.New(s3api.Options{
-		BaseEndpoint: aws.String(srv.Endpoint), Region: srv.Region, UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
-	})
+	c := srv.Client(bucket)
 	for _, k := range []string{"kvreg/data/dead-0123456789abcdef", "kvreg/uploads/deadbeef/tail-1"} {
-		if _, err := c.PutObject(ctx, &s3api.PutObjectInput{Bucket: &bucket, Key: aws.String(k), Body: strings.NewReader("left by a crash")}); err != nil {
+		if err := c.Put(k, []byte("left by a crash")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.CreateMultipartUpload(ctx, &s3api.CreateMultipartUploadInput{Bucket: &bucket, Key: aws.String("kvreg/data/early-0123456789abcdef")}); err != nil {
+	if _, err := c.CreateMultipart("kvreg/data/early-0123456789abcdef"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -118,11 +110,11 @@ func TestStraysGoAfterKillAndRestart(t *testing.T) {
 	// The upload in progress is still there, its multipart upload with
 	// it, and the blob store's bytes count it.
 	id := loc[strings.LastIndex(loc, "/")+1:]
-	if _, err := c.HeadObject(ctx, &s3api.HeadObjectInput{Bucket: &bucket, Key: aws.String("kvreg/uploads/" + id + "/state")}); err != nil {
+	if _, err := c.Head("kvreg/uploads/" + id + "/state"); err != nil {
 		t.Fatalf("upload state after the restart: %v", err)
 	}
-	mps, err := c.ListMultipartUploads(ctx, &s3api.ListMultipartUploadsInput{Bucket: &bucket})
-	if err != nil || len(mps.Uploads) != 1 {
+	mps, err := c.Multiparts()
+	if err != nil || len(mps) != 1 {
 		t.Fatalf("multipart uploads after the restart: %v, %v; want the upload's", mps, err)
 	}
 	out, err := exec.Command(bin, "stats", "--json", "--root", root, "--blob-store", store).Output()
@@ -168,16 +160,15 @@ func TestFsckSeesDataObjects(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("blob upload: %d", resp.StatusCode)
 	}
-	ctx := context.Background()
-	c := s3api.New(s3api.Options{
-		BaseEndpoint: aws.String(srv.Endpoint), Region: srv.Region, UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
-	})
-	list, err := c.ListObjectsV2(ctx, &s3api.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String("kvreg/data/")})
-	if err != nil || len(list.Contents) != 1 {
+	c := srv.Client(bucket)
+	list, err := c.List("kvreg/data/")
+	if err != nil || len(list) != 1 {
 		t.Fatalf("data objects: %v, %v", list, err)
 	}
-	obj := list.Contents[0].Key
+	var obj string
+	for k := range list {
+		obj = k
+	}
 	fsck := func() string {
 		t.Helper()
 		out, _ := exec.Command(bin, "fsck", "--json", "--root", root, "--blob-store", store).Output()
@@ -196,13 +187,13 @@ func TestFsckSeesDataObjects(t *testing.T) {
 	if got := fsck(); got != "" {
 		t.Fatalf("fsck of a clean bucket: %s", got)
 	}
-	if _, err := c.PutObject(ctx, &s3api.PutObjectInput{Bucket: &bucket, Key: obj, Body: strings.NewReader("short")}); err != nil {
+	if err := c.Put(obj, []byte("short")); err != nil {
 		t.Fatal(err)
 	}
 	if got := fsck(); got != "blob-size "+dg {
 		t.Fatalf("fsck of a data object cut short: %q", got)
 	}
-	if _, err := c.DeleteObject(ctx, &s3api.DeleteObjectInput{Bucket: &bucket, Key: obj}); err != nil {
+	if err := c.Delete(obj); err != nil {
 		t.Fatal(err)
 	}
 	if got := fsck(); got != "blob-missing "+dg {

@@ -28,6 +28,9 @@ const s3Driver = module + "/blobs/s3"
 // pgtest starts PostgreSQL for tests; no code but tests imports it.
 const pgtest = pgBackend + "/pgtest"
 
+// s3test starts an S3 server for tests; no code but tests imports it.
+const s3test = s3Driver + "/s3test"
+
 // regtest opens registries for tests; it may use the operating system (a
 // temporary directory, the environment) because no code but tests imports it.
 const regtest = module + "/refcount/regtest"
@@ -90,7 +93,9 @@ var rules = []rule{
 	{"only " + rel(pgBackend) + " imports pgx", func(p string) bool { return !within(p, pgBackend) }, []string{"github.com/jackc/pgx"}, true},
 	{"only " + rel(s3Driver) + " imports the S3 client", func(p string) bool { return !within(p, s3Driver) }, []string{"github.com/aws/aws-sdk-go-v2", "github.com/aws/smithy-go", "github.com/minio/minio-go"}, true},
 	{"only tests (and regtest, which only tests import) import " + rel(pgtest), except(everywhere, regtest), []string{pgtest}, false},
-	{"net/http only in api and cmd", not(under("api", "cmd")), []string{"net/http"}, false},
+	{"only tests (and regtest, which only tests import) import " + rel(s3test), except(everywhere, regtest), []string{s3test}, false},
+	// The S3 driver's client speaks HTTP; it serves nothing.
+	{"net/http only in api, cmd and the S3 driver", not(under("api", "cmd", rel(s3Driver))), []string{"net/http"}, false},
 	{"no syscall in api", under("api"), []string{"syscall"}, false},
 	{"no syscall in refcount", under("refcount"), []string{"syscall"}, false},
 	{"no os in refcount", except(under("refcount"), regtest), []string{"os"}, false},
