@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -53,7 +52,7 @@ type Driver struct {
 	bucket   string
 	prefix   string
 	partSize int64
-	bufs     sync.Pool // *[]byte of partSize: one per Append or Seal in flight
+	bufs     buffers // one per Append or Seal in flight
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -115,7 +114,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		p += "/"
 	}
 	d := &Driver{c: c, bucket: cfg.Bucket, prefix: p, partSize: cfg.PartSize}
-	d.bufs.New = func() any { b := make([]byte, d.partSize); return &b }
+	d.bufs.partSize = int(d.partSize)
 	return d, nil
 }
 

@@ -107,23 +107,28 @@ func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() 
 	if st.Size != size {
 		return 0, fmt.Errorf("%w: append at %d to %q, which holds %d bytes", ErrSize, size, id, st.Size)
 	}
-	bufp := d.bufs.Get().(*[]byte)
-	defer d.bufs.Put(bufp)
 	// The tail's bytes are read in only if a part fills: until then buf
 	// keeps room for them and holds only r's bytes after that room.
 	room := int(st.TailSize)
-	buf := (*bufp)[:room]
+	buf := d.bufs.get(room)
+	defer func() { d.bufs.put(buf) }()
 	parts, tail := slices.Clone(st.Parts), slices.Clone(st.Tail)
 	var written int64
 	for {
-		n, rerr := fill(r, buf[len(buf):d.partSize])
+		if len(buf) == cap(buf) {
+			buf = d.bufs.grow(buf)
+		}
+		n, rerr := fill(r, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		written += int64(n)
 		if rerr != nil {
 			return 0, rerr
 		}
 		if int64(len(buf)) < d.partSize {
-			break
+			if len(buf) < cap(buf) {
+				break // r ended
+			}
+			continue
 		}
 		if room > 0 {
 			if _, err := d.readTail(ctx, st.bytesOf, buf[:0]); err != nil {
@@ -315,9 +320,9 @@ func (d *Driver) Truncate(id string, size int64) error {
 				continue
 			}
 			if keep := size - at; keep > 0 {
-				bufp := d.bufs.Get().(*[]byte)
-				defer d.bufs.Put(bufp)
-				b, err := d.readTail(ctx, bytesOf{Tail: []segment{sg}}, (*bufp)[:0])
+				buf := d.bufs.get(int(sg.Size))
+				defer d.bufs.put(buf)
+				b, err := d.readTail(ctx, bytesOf{Tail: []segment{sg}}, buf[:0])
 				if err != nil {
 					return err
 				}
@@ -448,9 +453,9 @@ func (d *Driver) Seal(id string) error {
 	if st.Sealed {
 		return nil
 	}
-	bufp := d.bufs.Get().(*[]byte)
-	defer d.bufs.Put(bufp)
-	tail, err := d.readTail(ctx, st.bytesOf, (*bufp)[:0])
+	buf := d.bufs.get(int(st.TailSize))
+	defer d.bufs.put(buf)
+	tail, err := d.readTail(ctx, st.bytesOf, buf[:0])
 	if err != nil {
 		return err
 	}
