@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvreg/kvreg/blobs/s3/s3test"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/crypto/bcrypt"
@@ -32,19 +31,8 @@ const craneInstallHint = "go install github.com/google/go-containerregistry/cmd/
 // kvreg; a blob that is gone is 404 BLOB_UNKNOWN, never a redirect; crane
 // pulls through the redirects byte for byte.
 func TestBlobRedirect(t *testing.T) {
-	srv, bucket := s3test.Bucket(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	store := fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
-	bin, err := testenv.Kvreg()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := testenv.Start(bin, testenv.Options{Root: filepath.Join(t.TempDir(), "data"),
-		Args: []string{"--blob-store", store, "--blob-redirect", "--blob-redirect-ttl", "2m"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := newS3Registry(t, "--blob-redirect", "--blob-redirect-ttl", "2m")
+	srv, s := reg.srv, reg.s
 	defer func() {
 		if err := s.Stop(30 * time.Second); err != nil {
 			t.Errorf("stop: %v\n%s", err, testenv.Tail(s.Log(), 4000))
@@ -215,14 +203,6 @@ func redirects(t *testing.T, base string) float64 {
 // host name at another port), which the presigned query outranks here; a
 // client that logged in (crane) pulls through it too.
 func TestBlobRedirectWithAuth(t *testing.T) {
-	srv, bucket := s3test.Bucket(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	store := fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
-	bin, err := testenv.Kvreg()
-	if err != nil {
-		t.Fatal(err)
-	}
 	h, err := bcrypt.GenerateFromPassword([]byte("alice-pw"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -231,12 +211,7 @@ func TestBlobRedirectWithAuth(t *testing.T) {
 	if err := os.WriteFile(htpasswd, []byte("alice:"+string(h)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := testenv.Start(bin, testenv.Options{Root: filepath.Join(t.TempDir(), "data"),
-		Args: []string{"--blob-store", store, "--blob-redirect", "--htpasswd", htpasswd}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(30 * time.Second)
+	s := newS3Registry(t, "--blob-redirect", "--htpasswd", htpasswd).s
 	b := []byte("bytes behind a login")
 	d := digest.FromBytes(b)
 	req := func(method, u string, body []byte, user, pw string) *http.Request {

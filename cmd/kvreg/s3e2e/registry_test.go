@@ -17,7 +17,7 @@ import (
 )
 
 // s3Registry is kvreg serve with its blobs in a fresh bucket of the test
-// S3 server, at the s3 driver's default part size.
+// S3 server, at the s3 driver's default part size, with args for serve.
 type s3Registry struct {
 	t      *testing.T
 	srv    s3test.Server
@@ -25,10 +25,11 @@ type s3Registry struct {
 	store  string // the --blob-store URL
 	bin    string
 	root   string
+	args   []string
 	s      *testenv.Server
 }
 
-func newS3Registry(t *testing.T) *s3Registry {
+func newS3Registry(t *testing.T, args ...string) *s3Registry {
 	t.Helper()
 	srv, bucket := s3test.Bucket(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
@@ -38,7 +39,7 @@ func newS3Registry(t *testing.T) *s3Registry {
 		t.Fatal(err)
 	}
 	r := &s3Registry{
-		t: t, srv: srv, bucket: bucket, bin: bin, root: filepath.Join(t.TempDir(), "data"),
+		t: t, srv: srv, bucket: bucket, bin: bin, root: filepath.Join(t.TempDir(), "data"), args: args,
 		store: fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region),
 	}
 	r.start()
@@ -48,7 +49,7 @@ func newS3Registry(t *testing.T) *s3Registry {
 
 func (r *s3Registry) start() {
 	r.t.Helper()
-	s, err := testenv.Start(r.bin, testenv.Options{Root: r.root, Args: []string{"--blob-store", r.store}})
+	s, err := testenv.Start(r.bin, testenv.Options{Root: r.root, Args: append([]string{"--blob-store", r.store}, r.args...)})
 	if err != nil {
 		r.t.Fatal(err)
 	}

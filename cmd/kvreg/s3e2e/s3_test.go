@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,20 +31,8 @@ const mtManifest = "application/vnd.oci.image.manifest.v1+json"
 // the time the DELETE has answered; fsck --deep, given the same store,
 // finds everything clean.
 func TestServeWithBlobsOnS3(t *testing.T) {
-	srv, bucket := s3test.Bucket(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	store := fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
-	bin, err := testenv.Kvreg()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(t.TempDir(), "data")
-	s, err := testenv.Start(bin, testenv.Options{Root: root, Args: []string{"--blob-store", store}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(30 * time.Second)
+	r := newS3Registry(t)
+	srv, bucket, store, bin, root, s := r.srv, r.bucket, r.store, r.bin, r.root, r.s
 
 	rnd := rand.New(rand.NewSource(1))
 	layer := make([]byte, 7<<20+123) // more than one multipart part

@@ -3,16 +3,13 @@ package s3e2e
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kvreg/kvreg/blobs/s3/s3test"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 	"github.com/opencontainers/go-digest"
 )
@@ -23,20 +20,8 @@ import (
 // after a kill -9 and the next start, while an upload in progress (a full
 // multipart part and a tail) stays and stats counts its bytes.
 func TestStraysGoAfterKillAndRestart(t *testing.T) {
-	srv, bucket := s3test.Bucket(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	store := fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
-	bin, err := testenv.Kvreg()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(t.TempDir(), "data")
-	s, err := testenv.Start(bin, testenv.Options{Root: root, Args: []string{"--blob-store", store}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(30 * time.Second)
+	r := newS3Registry(t)
+	srv, bucket, store, bin, root, s := r.srv, r.bucket, r.store, r.bin, r.root, r.s
 
 	// An upload in progress: 9 MiB, a full part (of 8 MiB) and a tail.
 	resp, err := http.Post(s.URL+"/v2/team/app/blobs/uploads/", "", nil)
@@ -136,20 +121,8 @@ func TestStraysGoAfterKillAndRestart(t *testing.T) {
 // size its index was written with: a data object cut short is blob-size,
 // and one that is gone is blob-missing.
 func TestFsckSeesDataObjects(t *testing.T) {
-	srv, bucket := s3test.Bucket(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	store := fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
-	bin, err := testenv.Kvreg()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(t.TempDir(), "data")
-	s, err := testenv.Start(bin, testenv.Options{Root: root, Args: []string{"--blob-store", store}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(30 * time.Second)
+	r := newS3Registry(t)
+	srv, bucket, store, bin, root, s := r.srv, r.bucket, r.store, r.bin, r.root, r.s
 	body := []byte("a blob whose bytes go astray")
 	dg := digestOf(body)
 	resp, err := http.Post(s.URL+"/v2/team/app/blobs/uploads/?digest="+dg, "application/octet-stream", bytes.NewReader(body))
