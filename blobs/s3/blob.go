@@ -47,8 +47,26 @@ func (d *Driver) Stat(dg digest.Digest) (int64, error) {
 // after Open stays readable to the end where the server keeps an object's
 // bytes for a response already started (a Read at another offset after
 // the removal fails).
+//
+// The data object's name comes from the locations remembered when it is
+// there, else from the index; a remembered object that is gone sends Open
+// back to the index.
 func (d *Driver) Open(dg digest.Digest) (io.ReadSeekCloser, error) {
 	ctx := context.Background()
+	if ix, ok := d.locs.get(dg); ok {
+		r := &reader{d: d, key: ix.Object, size: ix.Size}
+		if ix.Size == 0 {
+			return r, nil
+		}
+		err := r.open(ctx)
+		if err == nil {
+			return r, nil
+		}
+		d.locs.drop(dg)
+		if !errors.Is(err, driver.ErrNotFound) {
+			return nil, err
+		}
+	}
 	ix, err := d.readIndex(ctx, dg)
 	if err != nil {
 		return nil, err
@@ -62,6 +80,7 @@ func (d *Driver) Open(dg digest.Digest) (io.ReadSeekCloser, error) {
 			return nil, err
 		}
 	}
+	d.locs.put(dg, ix)
 	return r, nil
 }
 
@@ -77,6 +96,7 @@ func (d *Driver) Remove(dg digest.Digest) error {
 	if err != nil {
 		return err
 	}
+	d.locs.drop(dg)
 	if err := d.del(ctx, d.indexKey(dg)); err != nil {
 		return err
 	}
@@ -142,5 +162,6 @@ func (d *Driver) Unpromote(id string, dg digest.Digest) error {
 	if ix.Object != st.Object {
 		return nil
 	}
+	d.locs.drop(dg)
 	return d.del(ctx, d.indexKey(dg))
 }

@@ -2,12 +2,12 @@ package s3
 
 import "sync"
 
-// bufTiers are the sizes of the buffers an Append or Seal holds, the last
-// one the part size. A buffer starts at the smallest size that fits what
+// bufTiers are the sizes of the buffers an Append or Seal holds, below
+// the part size. A buffer starts at the smallest size that fits what
 // it must hold and grows as bytes come, so that the many small blobs of a
 // push (configs, small layers) do not each hold a part's worth of memory
 // while only a blob of a part or more does.
-var bufTiers = [...]int{64 << 10, 1 << 20}
+var bufTiers = [...]int{64 << 10, 256 << 10, 1 << 20, 4 << 20}
 
 // buffers pools buffers of each tier and of the part size.
 type buffers struct {

@@ -11,7 +11,7 @@ import (
 func TestBuffersGrowByTier(t *testing.T) {
 	b := &buffers{partSize: 6 << 20}
 	for _, c := range []struct{ n, cap int }{
-		{0, 64 << 10}, {64<<10 - 1, 64 << 10}, {64 << 10, 1 << 20}, {1 << 20, 6 << 20}, {6<<20 - 1, 6 << 20},
+		{0, 64 << 10}, {64<<10 - 1, 64 << 10}, {64 << 10, 256 << 10}, {1 << 20, 4 << 20}, {4 << 20, 6 << 20}, {6<<20 - 1, 6 << 20},
 	} {
 		buf := b.get(c.n)
 		if len(buf) != c.n || cap(buf) != c.cap {
@@ -34,5 +34,25 @@ func TestBuffersGrowByTier(t *testing.T) {
 	}
 	if cap(buf) != b.partSize {
 		t.Fatalf("top tier %d, want the part size", cap(buf))
+	}
+}
+
+// Chunks of exactly a tier's size, and a byte either side, are stored
+// whole: the byte looked for past a full buffer is kept, and its absence
+// ends the chunk.
+func TestAppendAtTierSizes(t *testing.T) {
+	d := newDriver(t)
+	var want []byte
+	if err := d.CreateUpload("tiers", "r"); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []int{64<<10 - 1, 64 << 10, 64<<10 + 1, 256 << 10, 1 << 20, 4 << 20} {
+		want = append(want, appendAll(t, d, "tiers", randomBytes(n, uint64(i)))...)
+	}
+	if err := d.Seal("tiers"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readUpload(t, d, "tiers"); !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, want %d, equal %v", len(got), len(want), bytes.Equal(got, want))
 	}
 }

@@ -53,6 +53,7 @@ type Driver struct {
 	prefix   string
 	partSize int64
 	bufs     buffers // one per Append or Seal in flight
+	locs     locations
 }
 
 var _ driver.Driver = (*Driver)(nil)

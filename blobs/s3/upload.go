@@ -116,7 +116,19 @@ func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() 
 	var written int64
 	for {
 		if len(buf) == cap(buf) {
-			buf = d.bufs.grow(buf)
+			// A full buffer may hold the rest of r: grow only for
+			// a byte more, so a blob of exactly a tier's size stays
+			// in that tier.
+			var one [1]byte
+			n, err := fill(r, one[:])
+			if err != nil {
+				return 0, err
+			}
+			if n == 0 {
+				break
+			}
+			buf = append(d.bufs.grow(buf), one[0])
+			written++
 		}
 		n, rerr := fill(r, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
