@@ -9,7 +9,7 @@ import (
 // hold, grows tier by tier keeping its bytes, and tops out at the part
 // size.
 func TestBuffersGrowByTier(t *testing.T) {
-	b := &buffers{partSize: 6 << 20}
+	b := newBuffers(6 << 20)
 	for _, c := range []struct{ n, cap int }{
 		{0, 64 << 10}, {64<<10 - 1, 64 << 10}, {64 << 10, 256 << 10}, {1 << 20, 4 << 20}, {4 << 20, 6 << 20}, {6<<20 - 1, 6 << 20},
 	} {

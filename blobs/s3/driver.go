@@ -52,7 +52,7 @@ type Driver struct {
 	bucket   string
 	prefix   string
 	partSize int64
-	bufs     buffers // one per Append or Seal in flight
+	bufs     *buffers // one per Append or Seal in flight
 	locs     locations
 }
 
@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		p += "/"
 	}
 	d := &Driver{c: c, bucket: cfg.Bucket, prefix: p, partSize: cfg.PartSize}
-	d.bufs.partSize = int(d.partSize)
+	d.bufs = newBuffers(int(d.partSize))
 	return d, nil
 }
 

@@ -25,6 +25,11 @@
 #                  same disk; kvreg with --blob-store s3://..., the reference
 #                  with its s3 storage driver. The bytes given back after a
 #                  DELETE are watched in each bucket's directory.
+#   REDIRECT       with STORE=s3: 1 (default) has both registries answer blob
+#                  GETs with a redirect to a presigned URL of the bucket, as
+#                  the reference does by default (kvreg --blob-redirect);
+#                  0 has both send the bytes themselves (the reference's
+#                  redirect: disable: true)
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -33,6 +38,7 @@ REF=${REF:-auto}
 DIST_VERSION=${DIST_VERSION:-v3.0.0}
 REPEAT=${REPEAT:-3}
 STORE=${STORE:-local}
+REDIRECT=${REDIRECT:-1}
 BENCH_ARGS=${BENCH_ARGS:-}
 LARGE_MB=512
 # -large-mb in BENCH_ARGS sets the dd size too.
@@ -123,6 +129,7 @@ run_kvreg() {
 	if [[ $STORE == s3 ]]; then
 		mkdir "$S3_ROOT/kvreg-$1"
 		store=(--blob-store "s3://kvreg-$1?endpoint=$S3_URL&region=$S3_REGION&path-style=true")
+		if [[ $REDIRECT == 1 ]]; then store+=(--blob-redirect); fi
 		watch=$S3_ROOT/kvreg-$1
 	fi
 	AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET \
@@ -156,6 +163,9 @@ run_ref() {
     forcepathstyle: true
     secure: false
     bucket: ref-$1"
+		if [[ $REDIRECT == 0 ]]; then driver+="
+  redirect:
+    disable: true"; fi
 		watch=$S3_ROOT/ref-$1
 	fi
 	cat >"$dir/config.yml" <<CONFIG
@@ -210,7 +220,7 @@ for ((i = 1; i <= REPEAT; i++)); do
 done
 
 {
-	echo "kvreg $(git describe --always --dirty 2>/dev/null || echo '?') vs $REFNAME${S3_URL:+, blob bytes in versitygw buckets on the same disk}, $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
+	echo "kvreg $(git describe --always --dirty 2>/dev/null || echo '?') vs $REFNAME${S3_URL:+, blob bytes in versitygw buckets on the same disk, blob GETs $( ((REDIRECT)) && echo redirected to presigned URLs || echo served by the registries)}, $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
 	echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo); disk $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' '); load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 	echo "dd bs=1M count=$LARGE_MB conv=fdatasync on the same disk before the rounds: $DD MB/s"
 	echo

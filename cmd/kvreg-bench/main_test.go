@@ -24,7 +24,9 @@ import (
 func startKvreg(t testing.TB) (url, root string) {
 	t.Helper()
 	root = t.TempDir()
-	reg, err := refcount.OpenRoot(root, kv.Options{}, refcount.Options{})
+	// KVREG_BENCH_BLOB_STORE (an s3:// URL, credentials from the
+	// environment) profiles kvreg with its blobs in that bucket.
+	reg, err := refcount.OpenStores(root, "", os.Getenv("KVREG_BENCH_BLOB_STORE"), kv.Options{}, refcount.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
