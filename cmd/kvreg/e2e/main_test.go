@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/blobs"
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 	"github.com/opencontainers/go-digest"
 )
@@ -39,7 +40,11 @@ func testMain(m *testing.M) int {
 	}
 	kvregBin = bin
 	fmt.Fprintf(os.Stderr, "e2e: built kvreg in %v\n", time.Since(start).Round(time.Millisecond))
-	code := m.Run()
+	// kvreg and the tests' own look at the bucket take the S3 server's
+	// credentials the usual AWS way.
+	os.Setenv("AWS_ACCESS_KEY_ID", s3test.AccessKey)
+	os.Setenv("AWS_SECRET_ACCESS_KEY", s3test.SecretKey)
+	code := s3test.Around(m.Run)
 	docker.stop()
 	testenv.Cleanup()
 	return code
@@ -155,6 +160,7 @@ func freeBytes(path string) (uint64, error) {
 // address and data directory across restarts.
 type registry struct {
 	root    string // data directory
+	store   string // --blob-store: an s3:// URL, or "" for the data directory
 	addr    string // 127.0.0.1:port
 	srv     *testenv.Server
 	pastLog string // of the processes before srv
@@ -162,9 +168,13 @@ type registry struct {
 
 // startRegistry starts kvreg on a free loopback port with a fresh data
 // directory; it is stopped when the test ends.
-func startRegistry(t testing.TB) *registry {
+func startRegistry(t testing.TB) *registry { t.Helper(); return startRegistryOn(t, "") }
+
+// startRegistryOn is startRegistry with its blob bytes in store (an s3://
+// URL), or in the data directory when store is empty.
+func startRegistryOn(t testing.TB, store string) *registry {
 	t.Helper()
-	r := &registry{root: filepath.Join(t.TempDir(), "data")}
+	r := &registry{root: filepath.Join(t.TempDir(), "data"), store: store}
 	if err := r.start(t); err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +192,7 @@ func startRegistry(t testing.TB) *registry {
 func (r *registry) start(t testing.TB) error {
 	t.Helper()
 	start := time.Now()
-	srv, err := testenv.Start(kvregBin, testenv.Options{Root: r.root, Addr: r.addr})
+	srv, err := testenv.Start(kvregBin, testenv.Options{Root: r.root, Addr: r.addr, Args: r.storeArgs()})
 	if err != nil {
 		return err
 	}
@@ -228,7 +238,7 @@ func (r *registry) fsck(t testing.TB, deep bool) {
 	t.Helper()
 	defer step(t, "kvreg fsck")()
 	r.stop(t)
-	args := []string{"fsck", "--root", r.root}
+	args := append([]string{"fsck", "--root", r.root}, r.storeArgs()...)
 	if deep {
 		args = append(args, "--deep")
 	}
@@ -241,6 +251,14 @@ func (r *registry) fsck(t testing.TB, deep bool) {
 	if !strings.Contains(out, "clean") {
 		t.Fatalf("kvreg fsck exited 0 but did not say clean:\n%s", out)
 	}
+}
+
+// storeArgs are the flags that give kvreg the registry's blob store.
+func (r *registry) storeArgs() []string {
+	if r.store == "" {
+		return nil
+	}
+	return []string{"--blob-store", r.store}
 }
 
 func (r *registry) log() string {
@@ -262,7 +280,7 @@ func (r *registry) url(path string) string { return "http://" + r.addr + path }
 // at what it stores.
 func (r *registry) blobStore(t testing.TB) *blobs.Store {
 	t.Helper()
-	bs, err := blobs.Open(r.root)
+	bs, err := blobs.OpenTarget(r.root, r.store)
 	if err != nil {
 		t.Fatalf("blob store: %v", err)
 	}
