@@ -55,7 +55,7 @@ type checkState struct {
 	now     int64
 	grace   time.Duration
 	probs   []Problem
-	pending map[Problem]bool // those of probs that are pending work
+	pending map[Problem]bool   // those of probs that are pending work
 	blobs   map[string]kv.Blob // records as stored
 	tombs   map[string]bool
 }
