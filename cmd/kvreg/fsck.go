@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/url"
 
@@ -90,9 +92,11 @@ func fsck(c *cli.Context) error {
 	} else {
 		q.Set("pending", "1")
 		var found *refcount.CheckReport
-		found, err = ask(st, "GET", "/v1/fsck", q, func(reg *refcount.Registry) (*refcount.CheckReport, error) {
-			return reg.Fsck(deep, grace)
-		})
+		if st.online() {
+			found, err = askFsck(st, q)
+		} else {
+			found, err = st.reg.Fsck(deep, grace)
+		}
 		if err == nil {
 			rep.Problems, rep.Pending = found.Problems, found.Pending
 		}
@@ -152,4 +156,18 @@ func fsck(c *cli.Context) error {
 		return cli.Exit("", 1)
 	}
 	return nil
+}
+
+// askFsck asks the running server for its findings, split. A server that
+// predates the split answers one list, which is all problems.
+func askFsck(st *store, q url.Values) (*refcount.CheckReport, error) {
+	var raw json.RawMessage
+	if err := st.call("GET", "/v1/fsck", q, &raw); err != nil {
+		return nil, err
+	}
+	rep := &refcount.CheckReport{}
+	if bytes.HasPrefix(bytes.TrimSpace(raw), []byte("[")) {
+		return rep, json.Unmarshal(raw, &rep.Problems)
+	}
+	return rep, json.Unmarshal(raw, rep)
 }

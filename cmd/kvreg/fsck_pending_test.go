@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -207,5 +210,37 @@ func TestFsckAfterCrashListsPendingWork(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A server that predates the split answers one list: fsck reads it as
+// problems, and the split answer as it is.
+func TestAskFsckReadsBothAnswers(t *testing.T) {
+	p := refcount.Problem{Kind: refcount.ProblemOrphanFile, Object: "sha256:00", Detail: "file with no record"}
+	for _, tc := range []struct {
+		answer                    any
+		wantProblems, wantPending int
+	}{
+		{[]refcount.Problem{p, p}, 2, 0},
+		{refcount.CheckReport{Problems: []refcount.Problem{p}, Pending: []refcount.Problem{p, p, p}}, 1, 3},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/v1/fsck" || r.URL.Query().Get("pending") != "1" {
+				http.Error(w, "unexpected "+r.URL.String(), http.StatusBadRequest)
+				return
+			}
+			json.NewEncoder(w).Encode(tc.answer)
+		}))
+		st := &store{client: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", srv.Listener.Addr().String())
+			},
+		}}}
+		rep, err := askFsck(st, url.Values{"pending": {"1"}})
+		srv.Close()
+		if err != nil || len(rep.Problems) != tc.wantProblems || len(rep.Pending) != tc.wantPending {
+			t.Fatalf("answer %T: %+v, %v", tc.answer, rep, err)
+		}
 	}
 }
