@@ -36,9 +36,17 @@ func newAdmin(reg *refcount.Registry, reclaimed func(int64)) http.Handler {
 	return newAdminRouter(&admin{reg: reg, reclaimed: reclaimed})
 }
 
+// fsck answers the findings as one list, or with pending=1 split into
+// damage and pending work (refcount.CheckReport).
 func (a *admin) fsck(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	grace, _ := time.ParseDuration(r.URL.Query().Get("orphan-grace"))
-	probs, err := a.reg.CheckGrace(r.URL.Query().Get("deep") == "1", grace)
+	deep := r.URL.Query().Get("deep") == "1"
+	if r.URL.Query().Get("pending") == "1" {
+		rep, err := a.reg.Fsck(deep, grace)
+		adminReply(w, rep, err)
+		return
+	}
+	probs, err := a.reg.CheckGrace(deep, grace)
 	if probs == nil {
 		probs = []refcount.Problem{}
 	}

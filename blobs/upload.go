@@ -396,3 +396,14 @@ func (s *Store) Interrupted() (map[string]digest.Digest, error) {
 	}
 	return out, nil
 }
+
+// Promoted reports whether the blob of d is the one interrupted upload id
+// promoted, which Recover removes unless the database records it. A
+// driver that cannot tell answers false: the blob is then nobody's work.
+func (s *Store) Promoted(id string, d digest.Digest) (bool, error) {
+	pt, ok := s.drv.(driver.PromoteTeller)
+	if !ok {
+		return false, nil
+	}
+	return pt.Promoted(id, d)
+}

@@ -42,17 +42,32 @@ const (
 	ProblemInterrupted      = "interrupted-upload" // an upload caught between its file and its record
 )
 
+// CheckReport is a check's findings, split: Problems are damage; Pending
+// is work a crash (or a sweep not yet due) left that the next start, or
+// Repair, finishes by itself, and that harms nothing meanwhile.
+type CheckReport struct {
+	Problems []Problem `json:"problems"`
+	Pending  []Problem `json:"pending"`
+}
+
 // checkState is what a check learns.
 type checkState struct {
-	now   int64
-	grace time.Duration
-	probs []Problem
-	blobs map[string]kv.Blob // records as stored
-	tombs map[string]bool
+	now     int64
+	grace   time.Duration
+	probs   []Problem
+	pending map[Problem]bool   // those of probs that are pending work
+	blobs   map[string]kv.Blob // records as stored
+	tombs   map[string]bool
 }
 
 func (st *checkState) add(kind, obj, format string, args ...any) {
 	st.probs = append(st.probs, Problem{Kind: kind, Object: obj, Detail: fmt.Sprintf(format, args...)})
+}
+
+// addPending adds a finding that is pending work, not damage.
+func (st *checkState) addPending(kind, obj, format string, args ...any) {
+	st.add(kind, obj, format, args...)
+	st.pending[st.probs[len(st.probs)-1]] = true
 }
 
 // DefaultOrphanGrace is how old a stray (an object or upload file that
@@ -69,12 +84,45 @@ func (r *Registry) Check(deep bool) ([]Problem, error) {
 }
 
 // CheckGrace is Check reporting strays older than grace (by the
-// registry's clock); grace <= 0 means DefaultOrphanGrace.
+// registry's clock); grace <= 0 means DefaultOrphanGrace. Pending work
+// counts: a store is clean only once it is finished (see Fsck).
 func (r *Registry) CheckGrace(deep bool, grace time.Duration) ([]Problem, error) {
+	st, err := r.check(deep, grace)
+	if err != nil {
+		return nil, err
+	}
+	return st.probs, nil
+}
+
+// Fsck is CheckGrace with its findings split into damage and pending work:
+// the deletes whose file is still there (tombstones), the uploads caught
+// between promoting their blob and recording it and the blob such an
+// upload created, the strays written before this registry opened, and the
+// expired leases not yet swept. Each is what Recover (or the sweeper) does
+// at the next start; anything else stays damage. On a running registry
+// each finding is confirmed under its digest's lock, so a commit or a
+// removal in flight is neither.
+func (r *Registry) Fsck(deep bool, grace time.Duration) (*CheckReport, error) {
+	st, err := r.check(deep, grace)
+	if err != nil {
+		return nil, err
+	}
+	rep := &CheckReport{Problems: []Problem{}, Pending: []Problem{}}
+	for _, p := range st.probs {
+		if st.pending[p] {
+			rep.Pending = append(rep.Pending, p)
+		} else {
+			rep.Problems = append(rep.Problems, p)
+		}
+	}
+	return rep, nil
+}
+
+func (r *Registry) check(deep bool, grace time.Duration) (*checkState, error) {
 	if grace <= 0 {
 		grace = DefaultOrphanGrace
 	}
-	st := &checkState{now: r.now(), grace: grace, tombs: map[string]bool{}}
+	st := &checkState{now: r.now(), grace: grace, tombs: map[string]bool{}, pending: map[Problem]bool{}}
 	if err := r.db.View(st.checkDBTx); err != nil {
 		return nil, err
 	}
@@ -87,7 +135,7 @@ func (r *Registry) CheckGrace(deep bool, grace time.Duration) ([]Problem, error)
 		}
 		return st.probs[i].Object < st.probs[j].Object
 	})
-	return st.probs, nil
+	return st, nil
 }
 
 // checkDBTx compares what is stored with what the edges say.
@@ -127,7 +175,9 @@ func (st *checkState) checkDBTx(tx *kv.Tx) error {
 			case h.Lease == 0:
 				st.add(ProblemUnheld, obj, "no edges and no lease")
 			case h.Lease <= st.now:
-				st.add(ProblemLeaseExpired, obj, "no edges and its lease expired")
+				// The sweep at the next start (or the running sweeper)
+				// deletes it.
+				st.addPending(ProblemLeaseExpired, obj, "no edges and its lease expired")
 			}
 		}
 	}
@@ -209,6 +259,33 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 			}
 		}
 	}
+	// An upload is interrupted if it still is once the digest's lock, which
+	// a commit in flight holds from its promotion to its record, is ours.
+	interrupted, err := r.blobs.Interrupted()
+	if err != nil {
+		return err
+	}
+	// The blobs that interrupted uploads created, which Recover removes
+	// (Unpromote) unless a record names them.
+	promoted := map[digest.Digest]bool{}
+	for id, d := range interrupted {
+		unlock := r.blobs.Lock(d)
+		still, err := r.blobs.Interrupted()
+		var created bool
+		if _, ok := still[id]; ok && err == nil {
+			created, err = r.blobs.Promoted(id, d)
+		}
+		unlock()
+		if err != nil {
+			return err
+		}
+		if _, ok := still[id]; ok {
+			st.addPending(ProblemInterrupted, id, "upload stopped between promoting its blob %s and recording it", d)
+			if created {
+				promoted[d] = true
+			}
+		}
+	}
 	// The walk and the snapshot are not atomic on a running registry: an
 	// upload may have linked a file it has not recorded yet, a delete may
 	// have removed a file after the snapshot. Confirm each finding under
@@ -222,19 +299,15 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 			if c.kind == ProblemBlobCorrupt {
 				detail = "content does not match its digest"
 			}
-			st.add(c.kind, string(c.d), "%s", detail)
-		}
-	}
-	interrupted, err := r.blobs.Interrupted()
-	if err != nil {
-		return err
-	}
-	for id, d := range interrupted {
-		unlock := r.blobs.Lock(d)
-		still, _ := r.blobs.Interrupted()
-		unlock()
-		if _, ok := still[id]; ok {
-			st.add(ProblemInterrupted, id, "upload stopped between linking its file and recording it")
+			switch {
+			case c.kind == ProblemPendingDelete:
+				// Recover removes the file of a tombstone with no record.
+				st.addPending(c.kind, string(c.d), "%s", detail)
+			case c.kind == ProblemOrphanFile && promoted[c.d]:
+				st.addPending(c.kind, string(c.d), "%s, promoted by an interrupted upload", detail)
+			default:
+				st.add(c.kind, string(c.d), "%s", detail)
+			}
 		}
 	}
 	strays, err := r.blobs.Strays(time.Unix(0, st.now).Add(-st.grace))
@@ -245,6 +318,14 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 		kind := ProblemOrphanObject
 		if s.Kind == driver.StrayMultipart {
 			kind = ProblemOrphanMultipart
+		}
+		// Recover removes the strays written before the registry opened:
+		// if this registry has not run it (a check of a stopped one), the
+		// next start does; if it has, any such stray left is damage, and
+		// later ones are nobody's work but Repair's.
+		if s.Modified.Before(r.opened) && !r.recovered.Load() {
+			st.addPending(kind, s.Name, "%d bytes last written %s that nothing names", s.Size, s.Modified.UTC().Format(time.RFC3339))
+			continue
 		}
 		st.add(kind, s.Name, "%d bytes last written %s that nothing names", s.Size, s.Modified.UTC().Format(time.RFC3339))
 	}

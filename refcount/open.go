@@ -52,6 +52,7 @@ func OpenStores(root, db, blobStore string, dbOpts kv.Options, opts Options) (*R
 			d.Close()
 			return nil, err
 		}
+		r.recovered.Store(true)
 	}
 	return r, nil
 }

@@ -50,6 +50,9 @@ type Registry struct {
 
 	// opened is when New ran, by the registry's clock: see Recover.
 	opened time.Time
+	// recovered is set once Recover has run (OpenStores, Repair): the
+	// strays before opened are then gone, not pending (see Fsck).
+	recovered atomic.Bool
 }
 
 // New returns a Registry over an open database and blob store.

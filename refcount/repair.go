@@ -39,6 +39,7 @@ func (r *Registry) RepairGrace(deep, removeBroken bool, grace time.Duration) (*R
 	if err := r.Recover(); err != nil {
 		return nil, err
 	}
+	r.recovered.Store(true)
 	for {
 		n, err := r.Sweep(1000)
 		if err != nil {

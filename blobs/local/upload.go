@@ -197,19 +197,25 @@ func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
 // Unpromote removes the blob file if it is the same file as the upload's
 // marked data, then fsyncs the directory.
 func (d *Driver) Unpromote(id string, dg digest.Digest) error {
-	if err := validID(id); err != nil {
+	if ok, err := d.Promoted(id, dg); err != nil || !ok {
 		return err
-	}
-	m, err := os.Stat(d.uploadPath(id, marker(dg)))
-	if err != nil {
-		return nil // never promoted: nothing of it in the blob directory
-	}
-	final, err := os.Stat(d.BlobFile(dg))
-	if err != nil || !os.SameFile(m, final) {
-		return nil
 	}
 	if err := os.Remove(d.BlobFile(dg)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return d.syncers[dg.Algorithm()].sync(filepath.Dir(d.BlobFile(dg)))
+}
+
+// Promoted reports whether the blob file of dg is the same file as upload
+// id's marked data (see driver.PromoteTeller).
+func (d *Driver) Promoted(id string, dg digest.Digest) (bool, error) {
+	if err := validID(id); err != nil {
+		return false, err
+	}
+	m, err := os.Stat(d.uploadPath(id, marker(dg)))
+	if err != nil {
+		return false, nil // never promoted: nothing of it in the blob directory
+	}
+	final, err := os.Stat(d.BlobFile(dg))
+	return err == nil && os.SameFile(m, final), nil
 }

@@ -141,27 +141,33 @@ func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
 
 // Unpromote removes dg's index if it names upload id's data object.
 func (d *Driver) Unpromote(id string, dg digest.Digest) error {
+	if ok, err := d.Promoted(id, dg); err != nil || !ok {
+		return err
+	}
+	d.locs.drop(dg)
+	return d.del(context.Background(), d.indexKey(dg))
+}
+
+// Promoted reports whether dg's index names upload id's data object (see
+// driver.PromoteTeller).
+func (d *Driver) Promoted(id string, dg digest.Digest) (bool, error) {
 	ctx := context.Background()
 	if err := validID(id); err != nil {
-		return err
+		return false, err
 	}
 	st, err := d.readState(ctx, id)
 	if errors.Is(err, driver.ErrNotFound) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	ix, err := d.readIndex(ctx, dg)
 	if errors.Is(err, driver.ErrNotFound) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	if ix.Object != st.Object {
-		return nil
-	}
-	d.locs.drop(dg)
-	return d.del(ctx, d.indexKey(dg))
+	return ix.Object == st.Object, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/url"
 
@@ -32,11 +34,15 @@ func blobStoreFlag() cli.Flag {
 func fsckCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "fsck",
-		Usage: "check the store's invariants (exit 0 clean, 1 problems found, 2 could not run)",
+		Usage: "check the store's invariants (exit 0 clean or only work pending, 1 problems found, 2 could not run)",
 		Description: "Checks that every edge points at an object that exists, every blob record has its file\n" +
 			"of its size (--deep: of its digest), no file lacks a record, nothing stored is left that nothing names, every stored count and counter\n" +
 			"equals the one recomputed from the edges, and every object nothing references holds a live\n" +
-			"lease. Works on a stopped registry and, through its socket, on a running one.",
+			"lease. Works on a stopped registry and, through its socket, on a running one.\n" +
+			"Work a crash interrupted (deletes whose file is still there, uploads caught between\n" +
+			"promoting their blob and recording it, the files and strays they left) and leases due\n" +
+			"for a sweep are listed as pending, not as problems: the next kvreg serve finishes them,\n" +
+			"and so does --repair.",
 		Flags: []cli.Flag{
 			rootFlag(),
 			dbFlag(), blobStoreFlag(),
@@ -51,11 +57,15 @@ func fsckCommand() *cli.Command {
 	}
 }
 
+// fsckReport is what fsck prints. Problems are damage (exit 1, Clean
+// false); Pending is work the next start or --repair finishes, which
+// leaves Clean true.
 type fsckReport struct {
 	Root     string                 `json:"root"`
 	Deep     bool                   `json:"deep"`
 	Clean    bool                   `json:"clean"`
 	Problems []refcount.Problem     `json:"problems"`
+	Pending  []refcount.Problem     `json:"pending"`
 	Repair   *refcount.RepairReport `json:"repair,omitempty"`
 }
 
@@ -80,9 +90,16 @@ func fsck(c *cli.Context) error {
 			return reg.RepairGrace(deep, c.Bool("remove-broken"), grace)
 		})
 	} else {
-		rep.Problems, err = ask(st, "GET", "/v1/fsck", q, func(reg *refcount.Registry) ([]refcount.Problem, error) {
-			return reg.CheckGrace(deep, grace)
-		})
+		q.Set("pending", "1")
+		var found *refcount.CheckReport
+		if st.online() {
+			found, err = askFsck(st, q)
+		} else {
+			found, err = st.reg.Fsck(deep, grace)
+		}
+		if err == nil {
+			rep.Problems, rep.Pending = found.Problems, found.Pending
+		}
 	}
 	if err != nil {
 		return cli.Exit("kvreg fsck: "+err.Error(), 2)
@@ -92,6 +109,9 @@ func fsck(c *cli.Context) error {
 	}
 	if rep.Problems == nil {
 		rep.Problems = []refcount.Problem{}
+	}
+	if rep.Pending == nil {
+		rep.Pending = []refcount.Problem{}
 	}
 	rep.Clean = len(rep.Problems) == 0
 	out := c.App.Writer
@@ -116,14 +136,38 @@ func fsck(c *cli.Context) error {
 		for _, p := range rep.Problems {
 			fmt.Fprintln(out, p.String())
 		}
-		if rep.Clean {
-			fmt.Fprintf(out, "%s: clean\n", st.root)
-		} else {
-			fmt.Fprintf(out, "%s: %d problem(s)\n", st.root, len(rep.Problems))
+		for _, p := range rep.Pending {
+			fmt.Fprintln(out, "pending:", p.String())
 		}
+		summary := "clean"
+		if !rep.Clean {
+			summary = fmt.Sprintf("%d problem(s)", len(rep.Problems))
+		}
+		if n := len(rep.Pending); n > 0 {
+			items := "items"
+			if n == 1 {
+				items = "item"
+			}
+			summary += fmt.Sprintf("; %d %s of interrupted work, not damage: the next `kvreg serve` finishes them, or `kvreg fsck --repair`", n, items)
+		}
+		fmt.Fprintf(out, "%s: %s\n", st.root, summary)
 	}
 	if !rep.Clean {
 		return cli.Exit("", 1)
 	}
 	return nil
+}
+
+// askFsck asks the running server for its findings, split. A server that
+// predates the split answers one list, which is all problems.
+func askFsck(st *store, q url.Values) (*refcount.CheckReport, error) {
+	var raw json.RawMessage
+	if err := st.call("GET", "/v1/fsck", q, &raw); err != nil {
+		return nil, err
+	}
+	rep := &refcount.CheckReport{}
+	if bytes.HasPrefix(bytes.TrimSpace(raw), []byte("[")) {
+		return rep, json.Unmarshal(raw, &rep.Problems)
+	}
+	return rep, json.Unmarshal(raw, rep)
 }
