@@ -230,7 +230,10 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 		return err
 	}
 	for id, d := range interrupted {
-		unlock := r.blobs.Lock(d)
+		unlock, err := r.blobs.Lock(d)
+		if err != nil {
+			return err
+		}
 		still, _ := r.blobs.Interrupted()
 		unlock()
 		if _, ok := still[id]; ok {
@@ -254,7 +257,10 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 // fileStateLocked classifies a blob's file against its current record,
 // holding the digest's lock; "" means consistent.
 func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err error) {
-	unlock := r.blobs.Lock(d)
+	unlock, err := r.blobs.Lock(d)
+	if err != nil {
+		return "", "", err
+	}
 	defer unlock()
 	var rec kv.Blob
 	var ok, tomb bool
