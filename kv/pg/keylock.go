@@ -37,6 +37,11 @@ func newLockPool(cfg *pgxpool.Config, size int32) (*pgxpool.Pool, error) {
 	lc := cfg.Copy()
 	lc.MaxConns = size
 	lc.MinConns = 0
+	// A holder cut off from the server (its host gone, the network
+	// parted) keeps its locks until the server finds the connection dead:
+	// by keepalives, within about 25 s instead of the system's hours.
+	rp := lc.ConnConfig.RuntimeParams
+	rp["tcp_keepalives_idle"], rp["tcp_keepalives_interval"], rp["tcp_keepalives_count"] = "10", "5", "3"
 	return pgxpool.NewWithConfig(context.Background(), lc)
 }
 
