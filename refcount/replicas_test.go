@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -217,4 +219,49 @@ func TestReplicaLeavesALiveCommit(t *testing.T) {
 	}
 	a.MustClean()
 	b.MustClean()
+}
+
+// A replica's startup removes only the strays older than
+// DefaultOrphanGrace: younger ones may be another live replica's
+// operation in flight, written before this one opened.
+func TestReplicaStartupKeepsYoungStrays(t *testing.T) {
+	bs, err := regtest.Backends()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bs[0].DB != "postgres" {
+		t.Skipf("replicas share a PostgreSQL database: %s=postgres", regtest.EnvBackends)
+	}
+	// Strays made as files of the directory store, as in
+	// TestStraysGraceAndRecover.
+	a := newFixture(t, regtest.Options{Backend: bs[0], Blobs: regtest.BlobsLocal, Shared: true})
+	uploads := filepath.Dir(filepath.Dir(localFiles(t, a.Registry.Registry).UploadFile("x")))
+	stray := func(name string, at time.Time) string {
+		t.Helper()
+		dir := filepath.Join(uploads, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, "data")
+		if err := os.WriteFile(file, []byte("half an upload"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{file, dir} {
+			if err := os.Chtimes(p, at, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	now := a.Clock.Now()
+	young := stray("a0000000000000000000000000000000", now.Add(-time.Minute))
+	old := stray("b0000000000000000000000000000000", now.Add(-refcount.DefaultOrphanGrace-time.Second))
+	a.Replica()
+	if _, err := os.Stat(young); err != nil {
+		t.Fatalf("a replica's startup removed a stray a minute old: %v", err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a stray older than the grace survived a replica's startup: %v", err)
+	}
+	os.RemoveAll(young)
 }
