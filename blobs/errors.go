@@ -19,4 +19,8 @@ var (
 	ErrSizeInvalid = errors.New("blobs: size does not match")
 	// ErrNoSpace: the storage is full; the upload was discarded.
 	ErrNoSpace = errors.New("blobs: no space left on the registry's disk")
+	// ErrLockUnavailable: the lock on a digest shared with other processes
+	// (Store.SetSharedLock) could not be taken; nothing was changed. The
+	// cause is wrapped too.
+	ErrLockUnavailable = errors.New("blobs: the shared lock on a digest is unavailable")
 )

@@ -18,7 +18,8 @@ import (
 type Store struct {
 	drv driver.Driver
 
-	locks [256]sync.Mutex // striped by digest; see Lock
+	locks  [256]sync.Mutex // striped by digest; see Lock
+	shared func(d digest.Digest) (unlock func(), err error)
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -63,15 +64,37 @@ func OpenTarget(root, target string) (*Store, error) {
 // it directly.
 func (s *Store) Driver() driver.Driver { return s.drv }
 
+// SetSharedLock makes Lock take lock too, after the in-process one, so
+// that processes sharing the driver's storage serialise on a digest as
+// well (a lock their shared database holds). Set it before the store is
+// used.
+func (s *Store) SetSharedLock(lock func(d digest.Digest) (unlock func(), err error)) {
+	s.shared = lock
+}
+
 // Lock serialises everything that creates or removes the blob of one digest
 // with the database record of it: an upload holds it from promoting the
 // blob to recording it, and a removal from checking the record to removing.
-func (s *Store) Lock(d digest.Digest) (unlock func()) {
+// The in-process lock comes first, so that one process asks for the shared
+// lock (SetSharedLock) once per digest at a time. A shared lock that cannot
+// be taken is an error wrapping ErrLockUnavailable and the cause.
+func (s *Store) Lock(d digest.Digest) (unlock func(), err error) {
 	h := fnv.New32a()
 	h.Write([]byte(d))
 	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
 	m.Lock()
-	return m.Unlock
+	if s.shared == nil {
+		return m.Unlock, nil
+	}
+	su, err := s.shared(d)
+	if err != nil {
+		m.Unlock()
+		return nil, fmt.Errorf("%w: %s: %w", ErrLockUnavailable, d, err)
+	}
+	return func() {
+		su()
+		m.Unlock()
+	}, nil
 }
 
 // notFound turns the driver's ErrNotFound into ErrNotFound for blob d.

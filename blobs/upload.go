@@ -277,7 +277,10 @@ func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record f
 		return 0, fmt.Errorf("%w: expected %s, content is %s", ErrDigestMismatch, want, got)
 	}
 
-	unlock := s.Lock(want)
+	unlock, err := s.Lock(want)
+	if err != nil {
+		return 0, err
+	}
 	err = s.promoteAndRecord(id, want, sess.size, record)
 	// The upload goes before the lock does, so that whoever takes the lock
 	// next never sees a commit in the middle.
@@ -307,12 +310,13 @@ func (s *Store) promoteAndRecord(id string, want digest.Digest, size int64, reco
 	return nil
 }
 
-// Recover runs at startup, before any request. An upload that was being
-// committed when the process died (promoting to its digest) either made it
-// into the database (recorded reports true) or did not, in which case the
-// blob it promoted is removed. Either way the upload is removed: its client
-// never got an answer. Other uploads stay, to be resumed; whatever the
-// driver holds that is not an upload kvreg would create goes.
+// Recover runs at startup, before any request of this process. An upload
+// that was being committed when a process died (promoting to its digest)
+// either made it into the database (recorded reports true) or did not, in
+// which case the blob it promoted is removed. Either way the upload is
+// removed: its client never got an answer. Other uploads stay, to be
+// resumed; whatever the driver holds that is not an upload kvreg would
+// create goes.
 func (s *Store) Recover(recorded func(digest.Digest) (bool, error)) (removed int, err error) {
 	ids, err := s.drv.Uploads()
 	if err != nil {
@@ -323,28 +327,60 @@ func (s *Store) Recover(recorded func(digest.Digest) (bool, error)) (removed int
 			s.drv.RemoveUpload(id)
 		}
 	}
-	interrupted, err := s.Interrupted()
+	return s.FinishInterrupted(time.Time{}, recorded)
+}
+
+// FinishInterrupted finishes, as Recover does, the commits that stopped
+// between promoting and recording and whose upload state was last written
+// before before (zero: all of them). A commit in progress, in this
+// process or in another that shares the lock (SetSharedLock), is not
+// one: it holds the digest's lock from before its promotion to after its
+// upload is removed, so an upload still promoting once the lock is taken
+// is one whose committer died. It returns how many it finished.
+func (s *Store) FinishInterrupted(before time.Time, recorded func(digest.Digest) (bool, error)) (finished int, err error) {
+	ids, err := s.drv.Uploads()
 	if err != nil {
 		return 0, err
 	}
-	for id, d := range interrupted {
-		// A commit in progress in this process holds the lock from
-		// before the promotion to after the record: wait for it.
-		unlock := s.Lock(d)
-		ok, err := recorded(d)
-		if err == nil && !ok {
-			err = s.drv.Unpromote(id, d)
+	for _, id := range ids {
+		info, err := s.drv.Upload(id)
+		if err != nil || info.Promoting == "" || (!before.IsZero() && !info.Modified.Before(before)) {
+			continue
 		}
-		unlock()
+		ok, err := s.finishInterrupted(id, info.Promoting, recorded)
 		if err != nil {
-			return removed, err
+			return finished, err
 		}
-		if err := s.drv.RemoveUpload(id); err != nil {
-			return removed, err
+		if ok {
+			finished++
 		}
-		removed++
 	}
-	return removed, s.SyncDirs()
+	return finished, s.SyncDirs()
+}
+
+func (s *Store) finishInterrupted(id string, d digest.Digest, recorded func(digest.Digest) (bool, error)) (bool, error) {
+	unlock, err := s.Lock(d)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	info, err := s.drv.Upload(id)
+	if errors.Is(err, driver.ErrNotFound) || (err == nil && info.Promoting != d) {
+		return false, nil // its commit ended while this waited for the lock
+	}
+	if err != nil {
+		return false, err
+	}
+	ok, err := recorded(d)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		if err := s.drv.Unpromote(id, d); err != nil {
+			return false, err
+		}
+	}
+	return true, s.drv.RemoveUpload(id)
 }
 
 // Uploads lists the ids of uploads in progress.
@@ -361,7 +397,7 @@ func (s *Store) CancelRepo(repo string) {
 }
 
 // ExpireUploads ends the uploads that have received nothing since before.
-// Uploads caught in a commit are Recover's, not touched. It returns how
+// Uploads caught in a commit are FinishInterrupted's, not touched. It returns how
 // many went.
 func (s *Store) ExpireUploads(before time.Time) (int, error) {
 	ids, err := s.Uploads()

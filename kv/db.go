@@ -123,3 +123,22 @@ func (db *DB) Update(fn func(*Tx) error) error {
 func (db *DB) View(fn func(*Tx) error) error {
 	return db.store.View(func(t backend.Tx) error { return fn(&Tx{b: t}) })
 }
+
+// SharesLocks reports whether the store holds locks across the processes
+// that share it (PostgreSQL's advisory locks; see Lock).
+func (db *DB) SharesLocks() bool {
+	_, ok := db.store.(backend.Locker)
+	return ok
+}
+
+// Lock takes the lock of key shared by every process on the database,
+// waiting a bounded time for another holder; unlock releases it. A lock
+// that could not be taken is an error wrapping ErrUnavailable. On a store
+// that does not share locks (bbolt: one process writes) it holds nothing.
+func (db *DB) Lock(key string) (unlock func(), err error) {
+	l, ok := db.store.(backend.Locker)
+	if !ok {
+		return func() {}, nil
+	}
+	return l.Lock([]byte(key))
+}

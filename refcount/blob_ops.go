@@ -97,6 +97,9 @@ func (r *Registry) StartUpload(repo string) (string, error) {
 func (r *Registry) CommitUpload(repo, id string, d digest.Digest, size int64) (int64, error) {
 	var c *change
 	n, err := r.blobs.Commit(repo, id, d, size, func(size int64) error {
+		if r.recordHook != nil {
+			r.recordHook(d)
+		}
 		var err error
 		c, err = r.updateTx(func(tx *kv.Tx, c *change) error {
 			return r.linkBlobTx(tx, c, repo, string(d), size)

@@ -269,7 +269,10 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 	// (Unpromote) unless a record names them.
 	promoted := map[digest.Digest]bool{}
 	for id, d := range interrupted {
-		unlock := r.blobs.Lock(d)
+		unlock, err := r.blobs.Lock(d)
+		if err != nil {
+			return err
+		}
 		still, err := r.blobs.Interrupted()
 		var created bool
 		if _, ok := still[id]; ok && err == nil {
@@ -335,7 +338,10 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 // fileStateLocked classifies a blob's file against its current record,
 // holding the digest's lock; "" means consistent.
 func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err error) {
-	unlock := r.blobs.Lock(d)
+	unlock, err := r.blobs.Lock(d)
+	if err != nil {
+		return "", "", err
+	}
 	defer unlock()
 	var rec kv.Blob
 	var ok, tomb bool

@@ -23,5 +23,8 @@
 // without a live lease or pin is deleted in that same transaction,
 // cascading. Blob files are removed by package blobs right after the
 // transaction commits, and a tombstone in the database covers a crash in
-// between. This package must not import bbolt nor write HTTP responses.
+// between. With Options.Shared, several processes share the database and
+// the blob store: the digest locks are the database's (kv.DB.Lock), and
+// FinishPending, on a ticker, finishes what a process that died left.
+// This package must not import bbolt nor write HTTP responses.
 package refcount

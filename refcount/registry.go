@@ -22,6 +22,12 @@ type Options struct {
 	PinWindow time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Shared says that other processes share the database and the blob
+	// store: the digest locks are the database's, shared by all of them
+	// (when it has such locks), strays are removed only once older than
+	// DefaultOrphanGrace, and FinishPending finishes what a process that
+	// died left half done.
+	Shared bool
 }
 
 // Registry applies the reference model to a database and a blob store.
@@ -53,6 +59,12 @@ type Registry struct {
 	// recovered is set once Recover has run (OpenStores, Repair): the
 	// strays before opened are then gone, not pending (see Fsck).
 	recovered atomic.Bool
+
+	pending pending // tombstones seen by FinishPending
+
+	// recordHook, when set (tests), runs in a commit between the
+	// promotion of its blob and the record of it.
+	recordHook func(digest.Digest)
 }
 
 // New returns a Registry over an open database and blob store.
@@ -65,6 +77,9 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Shared && db.SharesLocks() {
+		bs.SetSharedLock(func(d digest.Digest) (func(), error) { return db.Lock(string(d)) })
 	}
 	return &Registry{db: db, blobs: bs, opts: opts, opened: opts.Now()}
 }
@@ -225,10 +240,16 @@ func (r *Registry) removeFiles(ds []digest.Digest) error {
 	var firstErr error
 	done := make([]tombstone, 0, len(ds))
 	for _, d := range ds {
-		unlock := r.blobs.Lock(d)
+		unlock, err := r.blobs.Lock(d)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
 		var exists, tomb bool
 		var gen uint64
-		err := r.db.View(func(tx *kv.Tx) error {
+		err = r.db.View(func(tx *kv.Tx) error {
 			var err error
 			if _, exists, err = tx.Blob(string(d)); err != nil {
 				return err
@@ -276,16 +297,7 @@ func (r *Registry) update(fn func(tx *kv.Tx, c *change) error) (*change, error) 
 // listing of strays (on S3, listings of the bucket, about one request per
 // thousand objects, and a read of each index whose ETag is not an MD5).
 func (r *Registry) Recover() error {
-	_, err := r.blobs.Recover(func(d digest.Digest) (bool, error) {
-		var ok bool
-		err := r.db.View(func(tx *kv.Tx) error {
-			var err error
-			_, ok, err = tx.Blob(string(d))
-			return err
-		})
-		return ok, err
-	})
-	if err != nil {
+	if _, err := r.blobs.Recover(r.recorded); err != nil {
 		return fmt.Errorf("refcount: recover uploads: %w", err)
 	}
 	var tomb []string
@@ -314,7 +326,14 @@ func (r *Registry) Recover() error {
 	// safe when Repair calls it while uploads are in flight. S3 stamps
 	// objects with its own clock: one running ahead of the registry's by
 	// more than a restart takes leaves those strays to fsck --repair.
-	if _, err := r.blobs.RemoveStrays(r.opened); err != nil {
+	// Processes sharing the store write at any time: then only strays
+	// older than DefaultOrphanGrace go (what an operation in flight has
+	// not named yet is far younger).
+	before := r.opened
+	if r.opts.Shared {
+		before = before.Add(-DefaultOrphanGrace)
+	}
+	if _, err := r.blobs.RemoveStrays(before); err != nil {
 		return fmt.Errorf("refcount: remove strays: %w", err)
 	}
 	// Forget the tombstones now rather than at the next write. That
@@ -322,7 +341,7 @@ func (r *Registry) Recover() error {
 	// the files of what it frees go right after it (update, not
 	// updateTx), so that a registry that then only serves reads leaves
 	// no file behind a deleted record.
-	_, err = r.update(func(*kv.Tx, *change) error { return nil })
+	_, err := r.update(func(*kv.Tx, *change) error { return nil })
 	return err
 }
 

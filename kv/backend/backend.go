@@ -90,6 +90,9 @@ type TxStats struct {
 	RoundTrips uint64 // exchanges with the server (statements, BEGIN, COMMIT)
 	Retries    uint64 // reruns of an Update after a serialization failure, a deadlock or a lock wait
 	GaveUp     uint64 // Updates that failed with ErrConflict after their last rerun
+	// LockWaits counts the shared locks (Locker) that another holder had
+	// when asked for, so that the asker waited.
+	LockWaits uint64
 }
 
 // StatsReporter is implemented by stores that count their transactions'
@@ -97,4 +100,16 @@ type TxStats struct {
 // reruns and has no server does not implement it.
 type StatsReporter interface {
 	TxStats() TxStats
+}
+
+// Locker is implemented by stores that several processes may share and
+// that can hold a lock across them (PostgreSQL's advisory locks): what
+// one process serialises in memory, all of them serialise there. Lock
+// waits for the lock on key, for a bounded time; a lock it could not take
+// in that time, or at all, is an error wrapping ErrUnavailable. The lock
+// is held until unlock is called, or until the process loses the store
+// (then another may take it: the holder's next step with the store fails
+// too, most likely, but not surely).
+type Locker interface {
+	Lock(key []byte) (unlock func(), err error)
 }

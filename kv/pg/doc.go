@@ -57,4 +57,15 @@
 // dedicated connection for its lifetime, so that one process writes to a
 // database at a time; while the lock is not held (lost with its
 // connection, not yet retaken) Update refuses with backend.ErrUnavailable.
+//
+// # Key locks
+//
+// Lock (backend.Locker) is a lock shared by every process on the
+// database: a session advisory lock of the two-int form, class
+// keyLockClass and a 32-bit hash of the key, taken on a connection of a
+// pool of its own (Options.LockConns) and held there until unlock, so that
+// holders, which run transactions while they hold, never wait for a
+// connection of the pool they hold one of. It costs a round trip to take
+// when free and one to release. The lock ends with its session: a holder
+// whose connection is cut loses it without knowing until it unlocks.
 package pgkv

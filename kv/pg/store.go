@@ -45,6 +45,11 @@ type Options struct {
 	// LockCheck is how often an exclusive store checks the connection
 	// that holds its write lock, and retries taking a lost lock (1 s).
 	LockCheck time.Duration
+	// LockConns is the size of the pool of connections that hold key
+	// locks (Lock), apart from the transactions' (16); KeyLockWait bounds
+	// the wait for one key lock (30 s).
+	LockConns   int32
+	KeyLockWait time.Duration
 	// FoldEvery is how many counter Adds commit between two folds of the
 	// deltas into the base rows (256).
 	FoldEvery int
@@ -61,6 +66,10 @@ func (o *Options) defaults() {
 	def(&o.ConnectTimeout, 3*time.Second)
 	def(&o.LockWait, 200*time.Millisecond)
 	def(&o.LockCheck, time.Second)
+	def(&o.KeyLockWait, defaultKeyLockWait)
+	if o.LockConns <= 0 {
+		o.LockConns = 16
+	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 30
 	}
@@ -71,15 +80,17 @@ func (o *Options) defaults() {
 
 // Store is an open PostgreSQL database.
 type Store struct {
-	pool *pgxpool.Pool
-	o    Options
-	lock *writeLock // nil unless Exclusive
+	pool     *pgxpool.Pool
+	lockPool *pgxpool.Pool // connections holding key locks; see Lock
+	o        Options
+	lock     *writeLock // nil unless Exclusive
 
 	lockWait string       // SET LOCAL lock_timeout of an Update
 	gate     sync.RWMutex // held exclusively by an Update's reruns
 
 	roundTrips, retries atomic.Uint64
 	updates, gaveUp     atomic.Uint64
+	lockWaits           atomic.Uint64
 	adds                atomic.Int64 // Adds committed since the last fold
 	foldc               chan struct{}
 	done                chan struct{}
@@ -126,9 +137,14 @@ func Open(url string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	if s.lockPool, err = newLockPool(cfg, o.LockConns); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgkv: %w", err)
+	}
 	if o.Exclusive {
 		l, err := takeWriteLock(cc.Copy(), o.LockCheck, s.statementContext)
 		if err != nil {
+			s.lockPool.Close()
 			pool.Close()
 			return nil, err
 		}
@@ -147,6 +163,7 @@ func (s *Store) Close() error {
 		if s.lock != nil {
 			s.lock.close()
 		}
+		s.lockPool.Close()
 		s.pool.Close()
 	})
 	return nil
@@ -194,5 +211,6 @@ func (s *Store) TxStats() backend.TxStats {
 		RoundTrips: s.roundTrips.Load(),
 		Retries:    s.retries.Load(),
 		GaveUp:     s.gaveUp.Load(),
+		LockWaits:  s.lockWaits.Load(),
 	}
 }

@@ -32,6 +32,10 @@ type Options struct {
 	// NoCheck leaves out the fsck at the end, for tests that damage the
 	// store on purpose and assert what fsck says themselves.
 	NoCheck bool
+	// Shared opens the registry as one of several processes sharing its
+	// database and blob store (refcount.Options.Shared, no exclusive
+	// lock): see Replica.
+	Shared bool
 }
 
 // Registry is a registry under test: the refcount.Registry with its data
@@ -121,10 +125,11 @@ func Open(t testing.TB, o Options) *Registry {
 
 func (r *Registry) open() {
 	r.t.Helper()
-	reg, err := refcount.OpenStores(r.Root, r.db, r.blobs, kv.Options{Exclusive: true}, refcount.Options{
+	reg, err := refcount.OpenStores(r.Root, r.db, r.blobs, kv.Options{Exclusive: !r.opts.Shared}, refcount.Options{
 		Now:         r.Clock.Now,
 		UploadGrace: r.opts.UploadGrace,
 		PinWindow:   r.opts.PinWindow,
+		Shared:      r.opts.Shared,
 	})
 	if err != nil {
 		r.t.Fatalf("regtest: open registry (%s, %s blobs): %v", r.Backend.Name, r.Backend.Blob, err)

@@ -1,0 +1,125 @@
+package pgkv_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/kvreg/kvreg/kv/backend"
+	pgkv "github.com/kvreg/kvreg/kv/pg"
+	"github.com/kvreg/kvreg/kv/pg/pgtest"
+)
+
+// waitFor polls cond (a state another goroutine or process reaches) for up
+// to ten seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Two stores on one database are two processes: a key lock one holds
+// makes the other wait, and no other key.
+func TestKeyLockAcrossStores(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := open(t, url, pgkv.Options{}), open(t, url, pgkv.Options{})
+	rt := a.TxStats().RoundTrips
+	unlockA, err := a.Lock([]byte("sha256:aa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := a.TxStats().RoundTrips - rt; n != 1 {
+		t.Errorf("an uncontended lock took %d round trips, want 1", n)
+	}
+	// Another key is free.
+	unlockOther, err := b.Lock([]byte("sha256:bb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlockOther()
+	if w := b.TxStats().LockWaits; w != 0 {
+		t.Fatalf("LockWaits = %d after a free key", w)
+	}
+
+	got := make(chan func(), 1)
+	go func() {
+		unlock, err := b.Lock([]byte("sha256:aa"))
+		if err != nil {
+			t.Error(err)
+			unlock = func() {}
+		}
+		got <- unlock
+	}()
+	waitFor(t, "the second store to wait", func() bool { return b.TxStats().LockWaits == 1 })
+	select {
+	case <-got:
+		t.Fatal("the second store took a lock the first holds")
+	default:
+	}
+	rt = a.TxStats().RoundTrips
+	unlockA()
+	if n := a.TxStats().RoundTrips - rt; n != 1 {
+		t.Errorf("an unlock took %d round trips, want 1", n)
+	}
+	(<-got)()
+}
+
+// A lock that stays held past KeyLockWait is ErrUnavailable.
+func TestKeyLockWaitBounded(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a := open(t, url, pgkv.Options{})
+	b := open(t, url, pgkv.Options{LockTimeout: 50 * time.Millisecond, KeyLockWait: 300 * time.Millisecond})
+	unlock, err := a.Lock([]byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if _, err := b.Lock([]byte("k")); !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("Lock of a held key = %v, want ErrUnavailable", err)
+	}
+	// The failed wait left no lock behind on b's side.
+	unlock()
+	u2, err := b.Lock([]byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2()
+}
+
+// A lock ends with its session: once the holder's connection is gone,
+// another store takes it, and the holder's unlock does no harm.
+func TestKeyLockEndsWithConnection(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := open(t, url, pgkv.Options{}), open(t, url, pgkv.Options{})
+	unlockA, err := a.Lock([]byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var n int
+	if err := c.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND granted`, int64(0x6b726c6b)).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminating the holder: %d sessions, %v", n, err)
+	}
+	unlockB, err := b.Lock([]byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlockA() // its connection is gone: closed, not pooled
+	unlockB()
+	again, err := a.Lock([]byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again()
+}
