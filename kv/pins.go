@@ -101,6 +101,19 @@ func (t *Tx) ExpiredPins(now int64, max int) ([]Pin, error) {
 	return out, t.b.Scan(tablePinExpiry, nil, each)
 }
 
+// EndPin removes an expired pin as ExpiredPins returned it: its entry in
+// the expiry index, and the pin itself unless it was renewed since.
+func (t *Tx) EndPin(p Pin) error {
+	if err := t.b.Delete(tablePinExpiry, pinExpiryKey(p)); err != nil {
+		return err
+	}
+	cur, ok, err := t.Pin(p.Kind, p.Repo, p.Digest)
+	if err != nil || !ok || cur.Until != p.Until {
+		return err
+	}
+	return t.b.Delete(tablePins, pinKey(p.Kind, p.Repo, p.Digest))
+}
+
 // ForEachPin calls fn for every pin, live or expired, in key order.
 func (t *Tx) ForEachPin(fn func(Pin) error) error {
 	return t.b.Scan(tablePins, nil, func(k, v []byte) (bool, error) {
