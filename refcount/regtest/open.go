@@ -29,6 +29,10 @@ type Options struct {
 	UploadGrace time.Duration // 1h when zero
 	PinWindow   time.Duration // 10m when zero
 	Clock       *Clock        // a new clock when nil
+	// Shared opens the registry as one of several processes sharing its
+	// database and blob store (refcount.Options.Shared, no exclusive
+	// lock), so that Replica can open more.
+	Shared bool
 	// NoCheck leaves out the fsck at the end, for tests that damage the
 	// store on purpose and assert what fsck says themselves.
 	NoCheck bool
@@ -121,16 +125,21 @@ func Open(t testing.TB, o Options) *Registry {
 
 func (r *Registry) open() {
 	r.t.Helper()
-	reg, err := refcount.OpenStores(r.Root, r.db, r.blobs, kv.Options{Exclusive: true}, refcount.Options{
-		Now:         r.Clock.Now,
-		UploadGrace: r.opts.UploadGrace,
-		PinWindow:   r.opts.PinWindow,
-	})
+	reg, err := refcount.OpenStores(r.Root, r.db, r.blobs, kv.Options{Exclusive: !r.opts.Shared}, r.refcountOptions())
 	if err != nil {
 		r.t.Fatalf("regtest: open registry (%s, %s blobs): %v", r.Backend.Name, r.Backend.Blob, err)
 	}
 	r.Registry = reg
 	r.closed = false
+}
+
+func (r *Registry) refcountOptions() refcount.Options {
+	return refcount.Options{
+		Now:         r.Clock.Now,
+		UploadGrace: r.opts.UploadGrace,
+		PinWindow:   r.opts.PinWindow,
+		Shared:      r.opts.Shared,
+	}
 }
 
 // Close closes the registry before the test ends (to see how kvreg behaves
