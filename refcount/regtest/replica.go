@@ -26,3 +26,6 @@ func (r *Registry) Replica() *refcount.Registry {
 	})
 	return reg
 }
+
+// Opts are the options r was opened with (defaults filled in).
+func (r *Registry) Opts() Options { return r.opts }
