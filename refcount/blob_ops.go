@@ -30,7 +30,7 @@ func (r *Registry) StatBlob(repo string, d digest.Digest, pin bool) (int64, erro
 	k := pinKey{kv.LeaseLink, repo, string(d)}
 	err := r.db.View(func(tx *kv.Tx) error {
 		var err error
-		size, pinned, err = r.statBlobTx(tx, k, now)
+		size, pinned, err = r.statBlobTx(tx, k, now, pin)
 		return err
 	})
 	if err != nil || !pin {
@@ -39,9 +39,9 @@ func (r *Registry) StatBlob(repo string, d digest.Digest, pin bool) (int64, erro
 	return size, r.headPin(k, now, pinned)
 }
 
-// statBlobTx reads the size of a visible blob and, when pins are rows, the
-// end of its link's pin.
-func (r *Registry) statBlobTx(tx *kv.Tx, k pinKey, now int64) (size, pinned int64, err error) {
+// statBlobTx reads the size of a visible blob and, for a HEAD (pin) when
+// pins are rows, the end of its link's pin.
+func (r *Registry) statBlobTx(tx *kv.Tx, k pinKey, now int64, pin bool) (size, pinned int64, err error) {
 	l, ok, err := tx.Link(k.repo, k.digest)
 	if err == nil && ok {
 		ok, err = r.linkVisible(tx, l, k.repo, k.digest, now)
@@ -59,7 +59,7 @@ func (r *Registry) statBlobTx(tx *kv.Tx, k pinKey, now int64) (size, pinned int6
 	if !ok {
 		return 0, 0, ErrBlobUnknown
 	}
-	if r.opts.Shared {
+	if pin && r.opts.Shared {
 		p, ok, err := tx.Pin(k.kind, k.repo, k.digest)
 		if err != nil {
 			return 0, 0, err

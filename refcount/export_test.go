@@ -43,7 +43,7 @@ func (r *Registry) StatBlobRead(repo string, d digest.Digest) (size, pinned, now
 	now = r.now()
 	err = r.db.View(func(tx *kv.Tx) error {
 		var err error
-		size, pinned, err = r.statBlobTx(tx, pinKey{kv.LeaseLink, repo, string(d)}, now)
+		size, pinned, err = r.statBlobTx(tx, pinKey{kv.LeaseLink, repo, string(d)}, now, true)
 		return err
 	})
 	return size, pinned, now, err

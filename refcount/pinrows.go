@@ -49,7 +49,7 @@ func (r *Registry) headPin(k pinKey, now, pinned int64) error {
 			wrote = false
 			// Look again in the write: a delete committed since the
 			// read made the link go, and then the answer is "unknown".
-			_, pinned, err := r.statBlobTx(tx, k, c.now)
+			_, pinned, err := r.statBlobTx(tx, k, c.now, true)
 			if err != nil || pinned-c.now >= window/2 {
 				return err // another process's HEAD pinned it meanwhile
 			}
