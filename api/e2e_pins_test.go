@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"math/rand"
 	"net/http"
 	"net/url"
@@ -12,9 +13,16 @@ import (
 // told by HEAD that a layer exists; the only image that used it is deleted
 // before the client's manifest arrives; the manifest PUT still succeeds and
 // the image pulls, because the HEAD pinned the layer. When the pin window
-// has passed without a manifest, the layer goes.
+// has passed without a manifest, the layer goes. With pins in memory and
+// with pin rows (Shared).
 func TestE2EPinCoversPushAfterDelete(t *testing.T) {
-	r := startRegistry(t, regOptions{UploadGrace: time.Hour, PinWindow: 10 * time.Minute})
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) { pinCoversPushAfterDelete(t, shared) })
+	}
+}
+
+func pinCoversPushAfterDelete(t *testing.T, shared bool) {
+	r := startRegistry(t, regOptions{UploadGrace: time.Hour, PinWindow: 10 * time.Minute, Shared: shared})
 	rng := rand.New(rand.NewSource(10))
 
 	base := randomLayer(rng, mtOCILayer, 40<<10)

@@ -51,6 +51,7 @@ type regOptions struct {
 	UploadGrace time.Duration // regtest's default when zero
 	PinWindow   time.Duration // regtest's default when zero
 	Blobs       string        // pins the blob store (regtest.Options.Blobs)
+	Shared      bool          // regtest.Options.Shared: pins are rows
 	Config      api.Config
 }
 
@@ -67,7 +68,7 @@ type testRegistry struct {
 // on a loopback port until the test ends.
 func startRegistry(t testing.TB, o regOptions) *testRegistry {
 	t.Helper()
-	reg := regtest.Open(t, regtest.Options{UploadGrace: o.UploadGrace, PinWindow: o.PinWindow, Blobs: o.Blobs})
+	reg := regtest.Open(t, regtest.Options{UploadGrace: o.UploadGrace, PinWindow: o.PinWindow, Blobs: o.Blobs, Shared: o.Shared})
 	if o.Config.Logger == nil {
 		// Errors behind a 500 go to stderr, so that a failed test says why.
 		o.Config.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))

@@ -32,6 +32,7 @@ import (
 
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/regtest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -91,6 +92,7 @@ func (s *raceStats) report() string {
 type raceEnv struct {
 	t     *testing.T
 	reg   *refcount.Registry
+	rt    *regtest.Registry
 	srv   *httptest.Server
 	stats *raceStats
 }
@@ -100,16 +102,44 @@ type raceEnv struct {
 // runs) and serves it on loopback.
 func newRaceEnv(t *testing.T) *raceEnv {
 	t.Helper()
-	// Errors behind a 500 go to stderr, so that a failed race says why.
-	reg, srv := serveRegistry(t, Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
-	return &raceEnv{t: t, reg: reg.Registry, srv: srv, stats: &raceStats{}}
+	return newRaceEnvWith(t, regtest.Options{})
+}
+
+// raceAPIConfig is the API's configuration in the race tests: errors behind a
+// 500 go to stderr, so that a failed race says why.
+func raceAPIConfig() Config {
+	return Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
+}
+
+// newRaceEnvWith is newRaceEnv with the registry's options.
+func newRaceEnvWith(t *testing.T, o regtest.Options) *raceEnv {
+	t.Helper()
+	reg := regtest.Open(t, o)
+	srv := httptest.NewServer(New(reg.Registry, raceAPIConfig()))
+	t.Cleanup(srv.Close)
+	return &raceEnv{t: t, reg: reg.Registry, rt: reg, srv: srv, stats: &raceStats{}}
+}
+
+// replicaClient is a client of another registry over the same database
+// and blob store (a replica: PostgreSQL with Shared), served on a port of
+// its own; without one, a client of the one registry.
+func (e *raceEnv) replicaClient() *raceClient {
+	c := e.client()
+	if e.rt.Backend.DB != "postgres" || !e.rt.Opts().Shared {
+		return c
+	}
+	srv := httptest.NewServer(New(e.rt.Replica().Registry, raceAPIConfig()))
+	e.t.Cleanup(srv.Close)
+	c.url = srv.URL
+	return c
 }
 
 // raceClient is one client with its own connections. Its methods may run
 // on any goroutine: they report with t.Errorf, never t.Fatal.
 type raceClient struct {
-	e  *raceEnv
-	hc *http.Client
+	e   *raceEnv
+	hc  *http.Client
+	url string // the server it talks to, when not e.srv (a replica)
 }
 
 func (e *raceEnv) client() *raceClient {
@@ -145,7 +175,11 @@ func (r raceResp) code() string {
 func (c *raceClient) do(op, method, p string, h http.Header, body []byte) raceResp {
 	u := p
 	if !strings.HasPrefix(u, "http") {
-		u = c.e.srv.URL + p
+		base := c.e.srv.URL
+		if c.url != "" {
+			base = c.url
+		}
+		u = base + p
 	}
 	var rd io.Reader
 	if body != nil {
@@ -802,9 +836,19 @@ func TestRaceReuploadWhileLastReferenceDeleted(t *testing.T) {
 // "exists" can still reference it): the manifest PUT that follows, without
 // uploading the layer, must be 201.
 // A 404 is fine (the client then uploads).
+//
+// It runs with pins in memory and with pin rows (Shared); with pin rows on
+// PostgreSQL, the DELETE goes to a replica of the registry that the HEAD
+// goes to.
 func TestRaceHeadSaysExistsWhileLastReferenceDeleted(t *testing.T) {
-	e := newRaceEnv(t)
-	setup, a, b := e.client(), e.client(), e.client()
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) { raceHeadSaysExists(t, shared) })
+	}
+}
+
+func raceHeadSaysExists(t *testing.T, shared bool) {
+	e := newRaceEnvWith(t, regtest.Options{Shared: shared})
+	setup, a, b := e.client(), e.replicaClient(), e.client()
 	rng := rand.New(rand.NewSource(12))
 	const iterations = 60
 	outcomes := map[string]int{}

@@ -9,7 +9,7 @@ import (
 )
 
 // SchemaVersion is the version this code reads and writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations[i] brings a database from version i to version i+1. Each is
 // run by migrate in transactions of its own choosing and must be safe to
@@ -18,7 +18,14 @@ var migrations = []func(db *DB) error{
 	migrateCreateV1,
 	migrateFlatV2,
 	migrateCountersV3,
+	migratePinsV4,
 }
+
+// migratePinsV4: version 4 adds the tables pins and pinexpiry, which exist
+// from their first write, so a version 3 store has nothing to move. The
+// version still changes: a kvreg that knows only version 3 would ignore
+// the pins that other processes write, so it must refuse the store.
+func migratePinsV4(*DB) error { return nil }
 
 // migrateCreateV1: version 1 created its empty top-level buckets here; a
 // table now exists from its first write, so there is nothing to do.

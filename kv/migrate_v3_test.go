@@ -213,7 +213,7 @@ func TestMigrateCountersV3(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			if v, err := db.SchemaVersion(); err != nil || v != 3 {
+			if v, err := db.SchemaVersion(); err != nil || v != SchemaVersion {
 				t.Fatalf("version %d, %v", v, err)
 			}
 			if got := snapshotV3(t, db); got != want {

@@ -9,6 +9,8 @@ var (
 	tableTombstones = []byte("tombstones")
 	tableCounters   = []byte("counters")
 	tableBlobLinks  = []byte("bloblinks")
+	tablePins       = []byte("pins")      // version 4
+	tablePinExpiry  = []byte("pinexpiry") // version 4
 
 	// Per-repository tables; their keys start with <repository> 0x00.
 	tableRepos        = []byte("repositories") // <repository> -> stats; the repository exists

@@ -13,62 +13,62 @@ import (
 
 // linkVisible: a link is visible while a manifest uses it or its lease or a
 // pin is live. An expired one that no sweep has reached yet is not.
-func (r *Registry) linkVisible(l kv.Link, repo, d string, now int64) bool {
+func (r *Registry) linkVisible(tx *kv.Tx, l kv.Link, repo, d string, now int64) (bool, error) {
 	if l.Refs > 0 || leaseLive(l.Lease, now) {
-		return true
+		return true, nil
 	}
-	return r.pins.live(pinKey{kv.LeaseLink, repo, d}, now)
+	return r.pinLive(tx, pinKey{kv.LeaseLink, repo, d}, now)
 }
 
 // StatBlob returns the size of a blob visible in repo. With pin, an answer
-// of "exists" pins the link for the pin window (a HEAD before a push).
+// of "exists" pins the link for the pin window (a HEAD before a push): see
+// headPin.
 func (r *Registry) StatBlob(repo string, d digest.Digest, pin bool) (int64, error) {
 	var size int64
+	var pinned int64 // the end of the link's pin row (Shared), 0 if none
 	now := r.now()
+	k := pinKey{kv.LeaseLink, repo, string(d)}
 	err := r.db.View(func(tx *kv.Tx) error {
-		l, ok, err := tx.Link(repo, string(d))
-		if err != nil {
-			return err
-		}
-		if !ok || !r.linkVisible(l, repo, string(d), now) {
-			return ErrBlobUnknown
-		}
-		b, ok, err := tx.Blob(string(d))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrBlobUnknown
-		}
-		size = b.Size
-		return nil
+		var err error
+		size, pinned, err = r.statBlobTx(tx, k, now, pin)
+		return err
 	})
-	if err != nil {
-		return 0, err
+	if err != nil || !pin {
+		return size, err
 	}
-	if pin {
-		// The answer read a snapshot; a delete may have decided without
-		// the pin meanwhile. Pin, let every write that began before the
-		// pin finish, and look again: from now on writes see the pin.
-		k := pinKey{kv.LeaseLink, repo, string(d)}
-		r.pins.add(k, now+int64(r.opts.PinWindow))
-		r.commitMu.Lock()
-		r.commitMu.Unlock()
-		var still bool
-		err := r.db.View(func(tx *kv.Tx) error {
-			var err error
-			_, still, err = tx.Link(repo, string(d))
-			return err
-		})
-		if err != nil || !still {
-			r.pins.take([]pinKey{k})
-			if err == nil {
-				err = ErrBlobUnknown
-			}
-			return 0, err
+	return size, r.headPin(k, now, pinned)
+}
+
+// statBlobTx reads the size of a visible blob and, for a HEAD (pin) when
+// pins are rows, the end of its link's pin.
+func (r *Registry) statBlobTx(tx *kv.Tx, k pinKey, now int64, pin bool) (size, pinned int64, err error) {
+	l, ok, err := tx.Link(k.repo, k.digest)
+	if err == nil && ok {
+		ok, err = r.linkVisible(tx, l, k.repo, k.digest, now)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if !ok {
+		return 0, 0, ErrBlobUnknown
+	}
+	b, ok, err := tx.Blob(k.digest)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !ok {
+		return 0, 0, ErrBlobUnknown
+	}
+	if pin && r.opts.Shared {
+		p, ok, err := tx.Pin(k.kind, k.repo, k.digest)
+		if err != nil {
+			return 0, 0, err
+		}
+		if ok {
+			pinned = p.Until
 		}
 	}
-	return size, nil
+	return b.Size, pinned, nil
 }
 
 // OpenBlob opens a blob visible in repo. The open file stays readable even
@@ -155,7 +155,7 @@ func (r *Registry) MountIf(repo, from string, d digest.Digest, allowed func(repo
 			if err != nil || !ok {
 				return false, err
 			}
-			return r.linkVisible(l, src, string(d), c.now), nil
+			return r.linkVisible(tx, l, src, string(d), c.now)
 		}
 		found := false
 		if from != "" {
@@ -209,12 +209,14 @@ func (r *Registry) DeleteBlob(repo string, d digest.Digest) (int64, error) {
 		if l.Refs > 0 {
 			return fmt.Errorf("%w: blob %s is referenced by %d manifest(s) of %s; delete them first", ErrInUse, d, l.Refs, repo)
 		}
+		if err := r.dropPinTx(tx, c, pinKey{kv.LeaseLink, repo, string(d)}); err != nil {
+			return err
+		}
 		return r.deleteLinkTx(tx, c, repo, string(d), l)
 	})
 	if err != nil {
 		return 0, err
 	}
-	r.pins.drop(pinKey{kv.LeaseLink, repo, string(d)})
 	return c.Reclaimed, nil
 }
 

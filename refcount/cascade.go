@@ -50,11 +50,13 @@ func dropHoldTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, h *kv.Hold) error 
 }
 
 // takeOverTx is what a manifest does to each object it references: it
-// takes over one pending hold and (after commit) one pin. Both: docker
-// HEADs each blob right after uploading it, so one push leaves a hold and
-// a pin, and a complete push must leave neither behind.
-func takeOverTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d string, h *kv.Hold) error {
-	c.usedPins = append(c.usedPins, pinKey{kind, repo, d})
+// takes over one pending hold and one pin. Both: docker HEADs each blob
+// right after uploading it, so one push leaves a hold and a pin, and a
+// complete push must leave neither behind.
+func (r *Registry) takeOverTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d string, h *kv.Hold) error {
+	if err := r.takePinTx(tx, c, pinKey{kind, repo, d}); err != nil {
+		return err
+	}
 	_, err := takeHoldTx(tx, kind, repo, d, h)
 	return err
 }
@@ -65,15 +67,15 @@ func (r *Registry) keepTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d strin
 	if leaseLive(h.Lease, c.now) {
 		return true, nil
 	}
-	if p, ok := r.pins.peek(pinKey{kind, repo, d}, c.now); ok {
-		c.convertedPins = append(c.convertedPins, pinKey{kind, repo, d})
-		if err := dropHoldTx(tx, kind, repo, d, h); err != nil {
-			return false, err
-		}
-		h.Lease, h.Pending = p.until, uint64(p.count)
-		return true, tx.PutLease(kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d})
+	until, pending, ok, err := r.convertPinTx(tx, c, pinKey{kind, repo, d})
+	if err != nil || !ok {
+		return false, err
 	}
-	return false, nil
+	if err := dropHoldTx(tx, kind, repo, d, h); err != nil {
+		return false, err
+	}
+	h.Lease, h.Pending = until, pending
+	return true, tx.PutLease(kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d})
 }
 
 // linkBlobTx makes a blob visible in a repository under a lease, creating

@@ -13,10 +13,11 @@
 //
 // A finished upload, a mount and a manifest pushed by digest that nothing
 // references hold a lease instead; a lease ends when a real reference takes
-// over or when it expires. A HEAD or mount that answers "exists" pins the
-// object in memory for a short while; a pin that is still live when the
-// object's last edge goes turns into a lease, so a push that was told
-// "exists" can still reference it.
+// over or when it expires. A HEAD that answers "exists" pins the object for
+// a short while; a pin that is still live when the object's last edge goes
+// turns into a lease, so a push that was told "exists" can still reference
+// it. Pins live in memory, or, when other processes share the database
+// (Options.Shared), as rows of it (pinrows.go).
 //
 // Every change of edges, counts and leases happens inside one kv transaction
 // together with the write that caused it; an object whose count reaches zero

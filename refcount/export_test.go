@@ -1,6 +1,9 @@
 package refcount
 
-import "github.com/kvreg/kvreg/kv"
+import (
+	"github.com/kvreg/kvreg/kv"
+	"github.com/opencontainers/go-digest"
+)
 
 // What the external tests need of the write path below the public calls:
 // a transaction whose after-commit work they run themselves, to stage the
@@ -31,3 +34,26 @@ func (r *Registry) LinkBlobTx(tx *kv.Tx, c *Change, repo, d string, size int64) 
 func (r *Registry) DeleteLinkTx(tx *kv.Tx, c *Change, repo, d string, l kv.Link) error {
 	return r.deleteLinkTx(tx, c, repo, d, l)
 }
+
+// StatBlobRead is the read of a HEAD (StatBlob with pin) before it pins:
+// the blob's size, the end of its link's pin row (Shared; 0 if none) and
+// the time it read at. HeadPin is the rest of that HEAD. Apart, they let a
+// test put another process's write between the answer and the pin.
+func (r *Registry) StatBlobRead(repo string, d digest.Digest) (size, pinned, now int64, err error) {
+	now = r.now()
+	err = r.db.View(func(tx *kv.Tx) error {
+		var err error
+		size, pinned, err = r.statBlobTx(tx, pinKey{kv.LeaseLink, repo, string(d)}, now, true)
+		return err
+	})
+	return size, pinned, now, err
+}
+
+// HeadPin pins what StatBlobRead answered "exists" for.
+func (r *Registry) HeadPin(repo string, d digest.Digest, pinned, now int64) error {
+	return r.headPin(pinKey{kv.LeaseLink, repo, string(d)}, now, pinned)
+}
+
+// PinWrites counts the pin rows this registry wrote: HEADs that were
+// write transactions.
+func (r *Registry) PinWrites() uint64 { return r.pinWrites.Load() }

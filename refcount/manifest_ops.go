@@ -117,7 +117,7 @@ func (r *Registry) takeOverAllTx(tx *kv.Tx, c *change, repo string, m kv.Manifes
 		if err != nil || !ok {
 			return err
 		}
-		if err := takeOverTx(tx, c, kv.LeaseLink, repo, b, &l.Hold); err != nil {
+		if err := r.takeOverTx(tx, c, kv.LeaseLink, repo, b, &l.Hold); err != nil {
 			return err
 		}
 		if err := tx.PutLink(repo, b, l); err != nil {
@@ -129,7 +129,7 @@ func (r *Registry) takeOverAllTx(tx *kv.Tx, c *change, repo string, m kv.Manifes
 		if err != nil || !ok {
 			return err
 		}
-		if err := takeOverTx(tx, c, kv.LeaseManifest, repo, ch, &cm.Hold); err != nil {
+		if err := r.takeOverTx(tx, c, kv.LeaseManifest, repo, ch, &cm.Hold); err != nil {
 			return err
 		}
 		if err := tx.PutManifest(repo, ch, cm, nil); err != nil {
@@ -154,10 +154,13 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 	links := map[string]kv.Link{}
 	for _, b := range p.Blobs {
 		l, ok, err := tx.Link(repo, b)
+		if err == nil && ok {
+			ok, err = r.linkVisible(tx, l, repo, b, c.now)
+		}
 		if err != nil {
 			return err
 		}
-		if !ok || !r.linkVisible(l, repo, b, c.now) {
+		if !ok {
 			if !p.Optional[b] {
 				missing = append(missing, b)
 			}
@@ -174,10 +177,13 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 	children := map[string]kv.Manifest{}
 	for _, ch := range p.Children {
 		cm, ok, err := tx.Manifest(repo, ch)
+		if err == nil && ok {
+			ok, err = r.manifestVisible(tx, cm, repo, ch, c.now)
+		}
 		if err != nil {
 			return err
 		}
-		if !ok || !r.manifestVisible(cm, repo, ch, c.now) {
+		if !ok {
 			missing = append(missing, ch)
 			continue
 		}
@@ -196,7 +202,7 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 	for _, b := range m.Blobs {
 		l := links[b]
 		l.Refs++
-		if err := takeOverTx(tx, c, kv.LeaseLink, repo, b, &l.Hold); err != nil {
+		if err := r.takeOverTx(tx, c, kv.LeaseLink, repo, b, &l.Hold); err != nil {
 			return err
 		}
 		if err := tx.PutLink(repo, b, l); err != nil {
@@ -206,7 +212,7 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 	for _, ch := range m.Children {
 		cm := children[ch]
 		cm.Refs++
-		if err := takeOverTx(tx, c, kv.LeaseManifest, repo, ch, &cm.Hold); err != nil {
+		if err := r.takeOverTx(tx, c, kv.LeaseManifest, repo, ch, &cm.Hold); err != nil {
 			return err
 		}
 		if err := tx.PutManifest(repo, ch, cm, nil); err != nil {
@@ -219,9 +225,13 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 	// The subject, if present, holds this manifest.
 	if p.Subject != "" {
 		counted := false
-		if sm, ok, err := tx.Manifest(repo, p.Subject); err != nil {
+		sm, ok, err := tx.Manifest(repo, p.Subject)
+		if err == nil && ok {
+			ok, err = r.manifestVisible(tx, sm, repo, p.Subject, c.now)
+		}
+		if err != nil {
 			return err
-		} else if ok && r.manifestVisible(sm, repo, p.Subject, c.now) {
+		} else if ok {
 			loop, err := holdsTx(tx, repo, d, p.Subject)
 			if err != nil {
 				return err
@@ -275,11 +285,11 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 	return nil
 }
 
-func (r *Registry) manifestVisible(m kv.Manifest, repo, d string, now int64) bool {
+func (r *Registry) manifestVisible(tx *kv.Tx, m kv.Manifest, repo, d string, now int64) (bool, error) {
 	if m.Refs > 0 || leaseLive(m.Lease, now) {
-		return true
+		return true, nil
 	}
-	return r.pins.live(pinKey{kv.LeaseManifest, repo, d}, now)
+	return r.pinLive(tx, pinKey{kv.LeaseManifest, repo, d}, now)
 }
 
 // ManifestInfo describes a stored manifest.
@@ -304,10 +314,13 @@ func (r *Registry) resolveTx(tx *kv.Tx, repo, reference string, now int64) (stri
 		d = t
 	}
 	m, ok, err := tx.Manifest(repo, d)
+	if err == nil && ok {
+		ok, err = r.manifestVisible(tx, m, repo, d, now)
+	}
 	if err != nil {
 		return "", m, err
 	}
-	if !ok || !r.manifestVisible(m, repo, d, now) {
+	if !ok {
 		return "", m, r.unknownTx(tx, repo, ErrManifestUnknown)
 	}
 	return d, m, nil
@@ -401,12 +414,14 @@ func (r *Registry) DeleteManifest(repo string, d digest.Digest) (int64, error) {
 		if m.Refs > held {
 			return fmt.Errorf("%w: manifest %s is referenced by %d index(es) of %s; delete them first", ErrInUse, d, m.Refs-held, repo)
 		}
+		if err := r.dropPinTx(tx, c, pinKey{kv.LeaseManifest, repo, string(d)}); err != nil {
+			return err
+		}
 		return r.deleteManifestTx(tx, c, repo, string(d), m)
 	})
 	if err != nil {
 		return 0, err
 	}
-	r.pins.drop(pinKey{kv.LeaseManifest, repo, string(d)})
 	return c.Reclaimed, nil
 }
 
@@ -452,10 +467,13 @@ func (r *Registry) Referrers(repo string, d digest.Digest, artifactType string) 
 		}
 		for _, ref := range refs {
 			m, ok, err := tx.Manifest(repo, ref.Digest)
+			if err == nil && ok {
+				ok, err = r.manifestVisible(tx, m, repo, ref.Digest, now)
+			}
 			if err != nil {
 				return err
 			}
-			if !ok || !r.manifestVisible(m, repo, ref.Digest, now) {
+			if !ok {
 				continue
 			}
 			if artifactType != "" && m.ArtifactType != artifactType {

@@ -17,16 +17,17 @@ type Options struct {
 	// UploadGrace is the lease of a finished upload, a mount, and a manifest
 	// pushed by digest that nothing references yet.
 	UploadGrace time.Duration
-	// PinWindow is how long a HEAD or mount that answered "exists" holds
-	// the object in memory.
+	// PinWindow is how long a HEAD that answered "exists" holds the
+	// object.
 	PinWindow time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Shared says that other processes share the database and the blob
-	// store: the digest locks are the database's, shared by all of them
-	// (when it has such locks), strays are removed only once older than
-	// DefaultOrphanGrace, and FinishPending finishes what a process that
-	// died left half done.
+	// store, so what must hold across them lives in the database, not in
+	// this process's memory: HEAD pins are rows there, the digest locks
+	// are the database's (when it has such locks), strays are removed only
+	// once older than DefaultOrphanGrace, and FinishPending finishes what
+	// a process that died left half done.
 	Shared bool
 }
 
@@ -41,7 +42,7 @@ type Registry struct {
 	cleared []tombstone // tombstones whose files are gone, to forget in the next write
 
 	// commitMu is held shared by every write transaction, so that a pin
-	// can wait out the writes that began before it (see StatBlob).
+	// in memory can wait out the writes that began before it (headPin).
 	commitMu sync.RWMutex
 
 	// sweepDue is the earliest time (Unix ns) a lease in the store may
@@ -53,6 +54,10 @@ type Registry struct {
 	// index; Sweep (the ticker) sweeps whatever it says, for leases other
 	// processes put.
 	sweepDue atomic.Int64
+
+	// pinWrites counts the pin rows written (Shared): HEADs that were
+	// write transactions.
+	pinWrites atomic.Uint64
 
 	// opened is when New ran, by the registry's clock: see Recover.
 	opened time.Time
@@ -112,13 +117,14 @@ type change struct {
 	now      int64
 	grace    int64
 	freed    []digest.Digest // blob records deleted: their files go after commit
-	usedPins []pinKey        // pins a real reference took over
+	usedPins []pinKey        // pins in memory a real reference took over
 	swept    int             // expired leases processed
 	// sweptInline: the transaction swept on its way (a sweep was due)
 	sweptInline bool
 	Reclaimed   int64 // bytes of blobs freed
-	// pins that became leases: forgotten after commit
-	convertedPins []pinKey
+	// pins in memory to forget after commit: they became leases, or their
+	// object was deleted on purpose
+	droppedPins []pinKey
 }
 
 // updateTx runs fn in a write transaction after sweeping a bounded number of
@@ -218,7 +224,7 @@ func (r *Registry) finish(c *change) error {
 		return nil
 	}
 	r.pins.take(c.usedPins)
-	for _, k := range c.convertedPins {
+	for _, k := range c.droppedPins {
 		r.pins.drop(k)
 	}
 	if len(c.freed) == 0 {
@@ -361,6 +367,8 @@ func (r *Registry) Sweep(max int) (int, error) {
 	if n < max {
 		r.planSweep()
 	}
-	r.pins.expire(r.now())
+	if err := r.expirePins(max); err != nil {
+		return 0, err
+	}
 	return c.swept + n, nil
 }

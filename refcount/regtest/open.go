@@ -125,17 +125,21 @@ func Open(t testing.TB, o Options) *Registry {
 
 func (r *Registry) open() {
 	r.t.Helper()
-	reg, err := refcount.OpenStores(r.Root, r.db, r.blobs, kv.Options{Exclusive: !r.opts.Shared}, refcount.Options{
-		Now:         r.Clock.Now,
-		UploadGrace: r.opts.UploadGrace,
-		PinWindow:   r.opts.PinWindow,
-		Shared:      r.opts.Shared,
-	})
+	reg, err := refcount.OpenStores(r.Root, r.db, r.blobs, kv.Options{Exclusive: !r.opts.Shared}, r.refcountOptions())
 	if err != nil {
 		r.t.Fatalf("regtest: open registry (%s, %s blobs): %v", r.Backend.Name, r.Backend.Blob, err)
 	}
 	r.Registry = reg
 	r.closed = false
+}
+
+func (r *Registry) refcountOptions() refcount.Options {
+	return refcount.Options{
+		Now:         r.Clock.Now,
+		UploadGrace: r.opts.UploadGrace,
+		PinWindow:   r.opts.PinWindow,
+		Shared:      r.opts.Shared,
+	}
 }
 
 // Close closes the registry before the test ends (to see how kvreg behaves

@@ -1,13 +1,14 @@
 package regtest
 
-// Replica opens another registry over r's database and blob store, as a
-// second kvreg process sharing them does, on r's clock; it is checked and
-// closed when the test ends, before r. r must be Shared, on PostgreSQL
-// (a bbolt file has one writer).
+// Replica opens another registry over r's database and blob store, as
+// another kvreg process sharing them: its own kv.DB and blobs.Store, r's
+// clock and windows. r must have been opened with Shared, on PostgreSQL (a
+// bbolt file has one writer). It is checked and closed when the test ends,
+// before r.
 func (r *Registry) Replica() *Registry {
 	r.t.Helper()
 	if !r.opts.Shared || r.Backend.DB != "postgres" {
-		r.t.Fatalf("regtest: a replica needs a Shared registry on PostgreSQL (have %s, shared %v)", r.Backend.DB, r.opts.Shared)
+		r.t.Fatalf("regtest: a replica needs a Shared registry on PostgreSQL, not %s (Shared %v)", r.Backend.Name, r.opts.Shared)
 	}
 	o := *r
 	o.Registry, o.closed = nil, false
@@ -15,3 +16,6 @@ func (r *Registry) Replica() *Registry {
 	r.t.Cleanup(o.finish)
 	return &o
 }
+
+// Opts are the options r was opened with (defaults filled in).
+func (r *Registry) Opts() Options { return r.opts }

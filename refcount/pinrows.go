@@ -1,0 +1,159 @@
+package refcount
+
+import "github.com/kvreg/kvreg/kv"
+
+// Pins live in one of two places. With one process (bbolt has one writer;
+// a PostgreSQL database that this process holds alone), they stay in
+// memory (pins): a HEAD stays a read, and commitMu orders it after the
+// writes already running. With several processes sharing the database
+// (Options.Shared), a HEAD on one and a delete on another never see each
+// other's memory, so a pin is a row of the database: written by a HEAD
+// that answers "exists" only when no row of that key lives for half the
+// window more, so that most HEADs stay reads; read by the cascade in its
+// own transaction. On PostgreSQL both are SERIALIZABLE, so a HEAD's write
+// (which reads the link) and a delete's read of the pin (which removes the
+// link) are ordered by the database: whichever commits, the other saw it
+// or is rerun.
+//
+// A row stands for at least one push in flight, however many HEADs it
+// answered (most did not write), so that a cascade turns it into a lease
+// with one pending hold. A manifest that references the object deletes
+// the row (takePinTx), as it takes the pin over in memory: a complete push
+// leaves nothing behind, so that deleting the image right after its push
+// still frees its layers at once. Letting the row expire would save the
+// manifest a point read per referenced object, but would keep the layers
+// of every image deleted within the window after its push for up to the
+// window.
+
+// pinLive reports whether a pin holds the object at now.
+func (r *Registry) pinLive(tx *kv.Tx, k pinKey, now int64) (bool, error) {
+	if !r.opts.Shared {
+		return r.pins.live(k, now), nil
+	}
+	p, ok, err := tx.Pin(k.kind, k.repo, k.digest)
+	return ok && p.Until > now, err
+}
+
+// headPin pins a blob that a HEAD found visible at now; pinned is the end
+// of its pin row as that read saw it (Shared), 0 if none.
+func (r *Registry) headPin(k pinKey, now, pinned int64) error {
+	window := int64(r.opts.PinWindow)
+	if r.opts.Shared {
+		if pinned-now >= window/2 {
+			// A committed row that lives long enough: every delete
+			// that commits from now on reads it.
+			return nil
+		}
+		wrote := false
+		_, err := r.update(func(tx *kv.Tx, c *change) error {
+			wrote = false
+			// Look again in the write: a delete committed since the
+			// read made the link go, and then the answer is "unknown".
+			_, pinned, err := r.statBlobTx(tx, k, c.now, true)
+			if err != nil || pinned-c.now >= window/2 {
+				return err // another process's HEAD pinned it meanwhile
+			}
+			wrote = true
+			return tx.PutPin(kv.Pin{Kind: k.kind, Repo: k.repo, Digest: k.digest, Until: c.now + window})
+		})
+		if err == nil && wrote {
+			r.pinWrites.Add(1)
+		}
+		return err
+	}
+	// The answer read a snapshot; a delete may have decided without the
+	// pin meanwhile. Pin, let every write that began before the pin
+	// finish, and look again: from now on writes see the pin.
+	r.pins.add(k, now+window)
+	r.commitMu.Lock()
+	r.commitMu.Unlock()
+	var still bool
+	err := r.db.View(func(tx *kv.Tx) error {
+		var err error
+		_, still, err = tx.Link(k.repo, k.digest)
+		return err
+	})
+	if err != nil || !still {
+		r.pins.take([]pinKey{k})
+		if err == nil {
+			err = ErrBlobUnknown
+		}
+		return err
+	}
+	return nil
+}
+
+// convertPinTx, for an object whose last edge goes, reports the live pin
+// that now becomes its lease: its end and its pending holds. A row is
+// deleted, live or expired (the lease takes over, or it holds nothing);
+// a pin in memory is forgotten after commit.
+func (r *Registry) convertPinTx(tx *kv.Tx, c *change, k pinKey) (until int64, pending uint64, ok bool, err error) {
+	if !r.opts.Shared {
+		p, ok := r.pins.peek(k, c.now)
+		if !ok {
+			return 0, 0, false, nil
+		}
+		c.droppedPins = append(c.droppedPins, k)
+		return p.until, uint64(p.count), true, nil
+	}
+	p, ok, err := tx.Pin(k.kind, k.repo, k.digest)
+	if err != nil || !ok {
+		return 0, 0, false, err
+	}
+	if err := tx.DeletePin(k.kind, k.repo, k.digest); err != nil {
+		return 0, 0, false, err
+	}
+	if p.Until <= c.now {
+		return 0, 0, false, nil
+	}
+	return p.Until, 1, true, nil
+}
+
+// takePinTx: a manifest that references the object takes its pin over.
+func (r *Registry) takePinTx(tx *kv.Tx, c *change, k pinKey) error {
+	if !r.opts.Shared {
+		c.usedPins = append(c.usedPins, k)
+		return nil
+	}
+	return tx.DeletePin(k.kind, k.repo, k.digest)
+}
+
+// dropPinTx forgets a pin whatever holds it: the object is deleted on
+// purpose.
+func (r *Registry) dropPinTx(tx *kv.Tx, c *change, k pinKey) error {
+	if !r.opts.Shared {
+		c.droppedPins = append(c.droppedPins, k)
+		return nil
+	}
+	return tx.DeletePin(k.kind, k.repo, k.digest)
+}
+
+// expirePins forgets up to max pins that have ended. Rows are read first in
+// a read transaction, so that a sweep with nothing to do writes nothing.
+func (r *Registry) expirePins(max int) error {
+	if !r.opts.Shared {
+		r.pins.expire(r.now())
+		return nil
+	}
+	var n int
+	if err := r.db.View(func(tx *kv.Tx) error {
+		ps, err := tx.ExpiredPins(r.now(), 1)
+		n = len(ps)
+		return err
+	}); err != nil || n == 0 {
+		return err
+	}
+	_, err := r.update(func(tx *kv.Tx, c *change) error {
+		ps, err := tx.ExpiredPins(c.now, max)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if err := tx.EndPin(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return err
+}
