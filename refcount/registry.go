@@ -22,6 +22,10 @@ type Options struct {
 	PinWindow time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Shared says other processes use the same database and blob store
+	// (kvreg serve --replicas): nothing this process holds in memory
+	// alone may decide what another process's work looks like.
+	Shared bool
 }
 
 // Registry applies the reference model to a database and a blob store.

@@ -104,9 +104,12 @@ func serve(c *cli.Context) error {
 		srv.TLSConfig = tc
 	}
 
-	reg, err := refcount.OpenStores(cfg.root, cfg.db, cfg.blobStore, kv.Options{Exclusive: true}, refcount.Options{
+	// Alone, kvreg holds the database's write lock, so that a second
+	// process started by mistake stops at once; replicas share it.
+	reg, err := refcount.OpenStores(cfg.root, cfg.db, cfg.blobStore, kv.Options{Exclusive: !cfg.replicas}, refcount.Options{
 		UploadGrace: cfg.uploadGrace,
 		PinWindow:   cfg.pinWindow,
+		Shared:      cfg.replicas,
 	})
 	if err != nil {
 		return startupError("%v", err)
@@ -127,7 +130,8 @@ func serve(c *cli.Context) error {
 		return startupError("%v", err)
 	}
 	// The operator socket: kvreg fsck, stats, ls and rm reach this process
-	// through it while it holds the database.
+	// through it while it holds the database. With replicas each process
+	// has its own, under its own --root.
 	sock := filepath.Join(cfg.root, api.AdminSocket)
 	if err := os.MkdirAll(cfg.root, 0o755); err != nil { // blobs and database may both live elsewhere
 		return startupError("data directory: %v", err)
@@ -161,7 +165,7 @@ func serve(c *cli.Context) error {
 	}()
 	warnClearCredentials(cfg, ln.Addr(), log)
 	log.Info("kvreg serving", "addr", ln.Addr().String(), "root", cfg.root,
-		"tls", srv.TLSConfig != nil, "auth", ac.Users != nil, "read_only", cfg.readOnly)
+		"tls", srv.TLSConfig != nil, "auth", ac.Users != nil, "read_only", cfg.readOnly, "replicas", cfg.replicas)
 
 	var serveErr error
 	select {
@@ -200,7 +204,8 @@ func shutdown(srv, admin *http.Server, h *api.Server, timeout time.Duration, log
 }
 
 // sweeper ends expired leases while no write comes to do it, and removes
-// upload sessions idle for longer than --upload-timeout.
+// upload sessions idle for longer than --upload-timeout. Every replica
+// runs it: the database serialises their sweeps.
 func sweeper(ctx context.Context, reg *refcount.Registry, cfg *serveConfig, log *slog.Logger) {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
@@ -226,8 +231,17 @@ func sweeper(ctx context.Context, reg *refcount.Registry, cfg *serveConfig, log 
 		if n > 0 {
 			log.Info("removed idle upload sessions", "count", n, "idle_for", cfg.uploadTimeout)
 		}
+		if cfg.replicas {
+			finishOthers(reg, log)
+		}
 	}
 }
+
+// finishOthers is where a replica finishes what another one left half done
+// (tombstones, interrupted commits): alone, startup recovery does that, but
+// a replica that dies is not restarted over the same work. It is empty
+// until refcount can finish such work under the shared digest lock.
+func finishOthers(reg *refcount.Registry, log *slog.Logger) {}
 
 // warnClearCredentials: Basic credentials over plain HTTP beyond loopback
 // can be read by anyone on the path.
