@@ -477,10 +477,17 @@ func (s *Store) CancelRepo(repo string) {
 // Uploads caught in a commit are Recover's, not touched. It returns how
 // many went.
 func (s *Store) ExpireUploads(before time.Time) (int, error) {
+	s.mu.Lock()
+	cached := make([]string, 0, len(s.sessions))
+	for id := range s.sessions {
+		cached = append(cached, id)
+	}
+	s.mu.Unlock()
 	ids, err := s.Uploads()
 	if err != nil {
 		return 0, err
 	}
+	s.forgetEnded(cached, ids)
 	n := 0
 	for _, id := range ids {
 		info, err := s.drv.Upload(id)
@@ -492,6 +499,24 @@ func (s *Store) ExpireUploads(before time.Time) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// forgetEnded drops the sessions, cached before live was listed, of
+// uploads that live no longer holds: another process sharing the store
+// committed or cancelled them. A session dropped while in use is only
+// rebuilt from the driver by its next request.
+func (s *Store) forgetEnded(cached, live []string) {
+	alive := make(map[string]bool, len(live))
+	for _, id := range live {
+		alive[id] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range cached {
+		if !alive[id] {
+			delete(s.sessions, id)
+		}
+	}
 }
 
 // Interrupted lists uploads that were being committed when a process died
