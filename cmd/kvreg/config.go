@@ -36,6 +36,7 @@ variables, then the file, then the defaults. Example file:
    addr: 0.0.0.0:5000
    root: /var/lib/kvreg
    db: postgres://kvreg@db.internal/kvreg   # metadata in PostgreSQL (default: <root>/kvreg.db)
+   replicas: false                   # true: several kvreg behind a load balancer share db and an s3:// blob-store
    tls-cert: /etc/kvreg/tls.crt
    tls-key: /etc/kvreg/tls.key
    htpasswd: /etc/kvreg/htpasswd      # bcrypt only: htpasswd -B -c FILE USER
