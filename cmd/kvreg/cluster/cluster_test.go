@@ -211,6 +211,18 @@ func (c *cluster) pushBlob(repo string, b blob) {
 // upload's size through another request after each.
 func (c *cluster) pushChunked(repo string, b blob, sizes ...int) {
 	c.t.Helper()
+	c.pushChunks(repo, b, true, sizes...)
+}
+
+// pushStreamed is pushChunked with PATCHes that do not say where they
+// start (what docker sends): each replica must know the upload's end.
+func (c *cluster) pushStreamed(repo string, b blob, sizes ...int) {
+	c.t.Helper()
+	c.pushChunks(repo, b, false, sizes...)
+}
+
+func (c *cluster) pushChunks(repo string, b blob, withRange bool, sizes ...int) {
+	c.t.Helper()
 	post := c.do(http.MethodPost, "/v2/"+repo+"/blobs/uploads/", nil, nil)
 	c.expect("POST upload", post, http.StatusAccepted)
 	loc := post.Header.Get("Location")
@@ -220,10 +232,11 @@ func (c *cluster) pushChunked(repo string, b blob, sizes ...int) {
 		if i < len(sizes) && sizes[i] < n {
 			n = sizes[i]
 		}
-		p := c.do(http.MethodPatch, loc, http.Header{
-			"Content-Type":  {"application/octet-stream"},
-			"Content-Range": {fmt.Sprintf("%d-%d", at, at+n-1)},
-		}, b.Data[at:at+n])
+		hdr := http.Header{"Content-Type": {"application/octet-stream"}}
+		if withRange {
+			hdr.Set("Content-Range", fmt.Sprintf("%d-%d", at, at+n-1))
+		}
+		p := c.do(http.MethodPatch, loc, hdr, b.Data[at:at+n])
 		c.expect(fmt.Sprintf("PATCH chunk %d (%d bytes at %d)", i, n, at), p, http.StatusAccepted)
 		at += n
 		if got := p.Header.Get("Range"); got != fmt.Sprintf("0-%d", at-1) {

@@ -111,7 +111,7 @@ func TestClusterTwoTagsOneDigest(t *testing.T) {
 
 // A chunked upload whose PATCHes land on every replica in turn, chunks of
 // 1, 4 and 17 MiB (the last crosses S3 parts), completes with its digest
-// and pulls.
+// and pulls; so does one whose PATCHes do not say where they start.
 func TestClusterChunkedUpload(t *testing.T) {
 	c := newCluster(t)
 	rng := rand.New(rand.NewSource(5))
@@ -121,5 +121,13 @@ func TestClusterChunkedUpload(t *testing.T) {
 	c.pushBlob("big", img.Config)
 	c.pushManifest("big", "v1", img)
 	c.pull("big", "v1", img)
+
+	// Streamed chunks, without Content-Range.
+	streamed := randomBlob(rng, mib(6)+7)
+	img2 := newImage(randomBlob(rng, 101), streamed)
+	c.pushStreamed("big", streamed, mib(1), 5, mib(3))
+	c.pushBlob("big", img2.Config)
+	c.pushManifest("big", "v2", img2)
+	c.pull("big", "v2", img2)
 	c.fsck()
 }
