@@ -71,39 +71,106 @@ func (s *Store) session(repo, id string) (*session, error) {
 	return sess, nil
 }
 
-// lockSession locks a live session, rebuilding its hash if needed.
-func (s *Store) lockSession(repo, id string) (*session, error) {
-	sess, err := s.session(repo, id)
+// lockSession locks a live session, rebuilding its hash if needed. fresh
+// reports that the session was just read from the driver.
+func (s *Store) lockSession(repo, id string) (sess *session, fresh bool, err error) {
+	sess, err = s.session(repo, id)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	sess.mu.Lock()
 	if sess.gone {
 		sess.mu.Unlock()
-		return nil, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
+		return nil, false, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
 	if sess.hasher == nil {
-		if ok, err := s.resume(id, sess); err != nil {
+		if err := s.rebuild(id, sess); err != nil {
 			sess.mu.Unlock()
-			return nil, err
-		} else if ok {
-			return sess, nil
+			return nil, false, err
 		}
-		rc, err := s.drv.ReadUpload(id)
-		if err != nil {
-			sess.mu.Unlock()
-			return nil, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
-		}
-		h := sha256.New()
-		n, err := io.Copy(h, rc)
-		rc.Close()
-		if err != nil {
-			sess.mu.Unlock()
-			return nil, err
-		}
-		sess.hasher, sess.size = h, n
+		return sess, true, nil
+	}
+	return sess, false, nil
+}
+
+// rebuild reads an upload's hash and size from the driver: from its
+// checkpoint, or else from its bytes.
+func (s *Store) rebuild(id string, sess *session) error {
+	if ok, err := s.resume(id, sess); err != nil {
+		return err
+	} else if ok {
+		return nil
+	}
+	rc, err := s.drv.ReadUpload(id)
+	if err != nil {
+		return fmt.Errorf("%w: %q", ErrUploadUnknown, id)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	rc.Close()
+	if err != nil {
+		return err
+	}
+	sess.hasher, sess.size = h, n
+	return nil
+}
+
+// lockCurrent is lockSession for an answer that must be the driver's: with
+// a driver that keeps checkpoints (S3, whose bucket other kvreg processes
+// may share), another process may have appended to the upload since this
+// one last did, so the session is checked against the driver's size (one
+// read of the upload's state) and rebuilt from the checkpoint if it is
+// behind. A client sends an upload's chunks one after the other, so a
+// session of the driver's size holds the driver's bytes.
+func (s *Store) lockCurrent(repo, id string) (*session, error) {
+	sess, fresh, err := s.lockSession(repo, id)
+	if err != nil || fresh {
+		return sess, err
+	}
+	cpr, ok := s.drv.(driver.Checkpointer)
+	if !ok {
+		return sess, nil
+	}
+	_, size, err := cpr.Checkpoint(id)
+	if err == nil && size == sess.size {
+		return sess, nil
+	}
+	if errors.Is(err, driver.ErrNotFound) {
+		err = fmt.Errorf("%w: %q", ErrUploadUnknown, id)
+	}
+	if err == nil {
+		err = s.refresh(id, sess)
+	}
+	if err != nil {
+		s.forgetIfGone(id, sess, err)
+		sess.mu.Unlock()
+		return nil, err
 	}
 	return sess, nil
+}
+
+// refresh rebuilds a locked session that another process moved on.
+func (s *Store) refresh(id string, sess *session) error {
+	hasher, size := sess.hasher, sess.size
+	sess.hasher = nil
+	if err := s.rebuild(id, sess); err != nil {
+		sess.hasher, sess.size = hasher, size
+		return err
+	}
+	return nil
+}
+
+// forgetIfGone drops a locked session whose upload another process ended
+// (committed or cancelled), so that it does not stay in memory.
+func (s *Store) forgetIfGone(id string, sess *session, err error) {
+	if errors.Is(err, ErrUploadUnknown) || errors.Is(err, driver.ErrNotFound) {
+		sess.gone = true
+		s.mu.Lock()
+		if s.sessions[id] == sess {
+			delete(s.sessions, id)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // resume rebuilds a session's hash from the checkpoint a driver keeps with
@@ -132,7 +199,7 @@ func (s *Store) resume(id string, sess *session) (bool, error) {
 
 // UploadSize is the number of bytes an upload has received.
 func (s *Store) UploadSize(repo, id string) (int64, error) {
-	sess, err := s.lockSession(repo, id)
+	sess, err := s.lockCurrent(repo, id)
 	if err != nil {
 		return 0, err
 	}
@@ -153,14 +220,55 @@ func (s *Store) Append(repo, id string, start int64, r io.Reader, max int64) (in
 // whole with ErrSizeInvalid. A disk that fills up ends the upload: its
 // bytes are removed and ErrNoSpace returned.
 func (s *Store) AppendExact(repo, id string, start, length int64, r io.Reader, max int64) (int64, error) {
-	sess, err := s.lockSession(repo, id)
+	sess, fresh, err := s.lockSession(repo, id)
 	if err != nil {
 		return 0, err
 	}
 	defer sess.mu.Unlock()
+	if start >= 0 && start != sess.size && !fresh {
+		// Another process may have received the chunks in between.
+		if err := s.moved(id, sess); err != nil {
+			return 0, err
+		}
+	}
 	if start >= 0 && start != sess.size {
 		return sess.size, fmt.Errorf("%w: chunk starts at %d, upload has %d bytes", ErrRangeInvalid, start, sess.size)
 	}
+	n, err := s.appendLocked(id, sess, r, length, max)
+	if errors.Is(err, driver.ErrSize) && !fresh {
+		// The driver refused before reading r: another process
+		// appended since this one last did. Catch up and try again
+		// (no request more when the session was current).
+		if err := s.moved(id, sess); err != nil {
+			return 0, err
+		}
+		if start >= 0 && start != sess.size {
+			return sess.size, fmt.Errorf("%w: chunk starts at %d, upload has %d bytes", ErrRangeInvalid, start, sess.size)
+		}
+		n, err = s.appendLocked(id, sess, r, length, max)
+	}
+	if errors.Is(err, driver.ErrSize) {
+		// Still moving: two requests append to the upload at once.
+		return n, fmt.Errorf("%w: another request appended to upload %q at the same time", ErrRangeInvalid, id)
+	}
+	return n, err
+}
+
+// moved rebuilds a locked session from the driver, dropping it if the
+// upload is gone.
+func (s *Store) moved(id string, sess *session) error {
+	if _, ok := s.drv.(driver.Checkpointer); !ok {
+		return nil
+	}
+	err := s.refresh(id, sess)
+	if err != nil {
+		s.forgetIfGone(id, sess, err)
+	}
+	return err
+}
+
+// appendLocked appends to a locked session.
+func (s *Store) appendLocked(id string, sess *session, r io.Reader, length, max int64) (int64, error) {
 	saved, _ := sess.hasher.(encoding.BinaryMarshaler).MarshalBinary()
 	src := r
 	if max > 0 {
@@ -170,8 +278,13 @@ func (s *Store) AppendExact(repo, id string, start, length int64, r io.Reader, m
 		src = io.LimitReader(src, length+1)
 	}
 	n, err := s.append(id, sess, io.TeeReader(src, sess.hasher))
+	if errors.Is(err, driver.ErrSize) && n == 0 {
+		sess.hasher = restore(saved)
+		return sess.size, err
+	}
 	if errors.Is(err, driver.ErrNotFound) {
 		sess.hasher = restore(saved)
+		s.forgetIfGone(id, sess, err)
 		return 0, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
 	if err == nil && max > 0 && sess.size+n > max {
@@ -246,7 +359,7 @@ func (s *Store) dropLocked(id string, sess *session) {
 // removed. The upload is gone afterwards, whatever the outcome, except when
 // the digest is invalid. size, if not negative, must equal the upload's size.
 func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record func(size int64) error) (int64, error) {
-	sess, err := s.lockSession(repo, id)
+	sess, err := s.lockCurrent(repo, id)
 	if err != nil {
 		return 0, err
 	}
@@ -400,10 +513,17 @@ func (s *Store) CancelRepo(repo string) {
 // Uploads caught in a commit are FinishInterrupted's, not touched. It returns how
 // many went.
 func (s *Store) ExpireUploads(before time.Time) (int, error) {
+	s.mu.Lock()
+	cached := make([]string, 0, len(s.sessions))
+	for id := range s.sessions {
+		cached = append(cached, id)
+	}
+	s.mu.Unlock()
 	ids, err := s.Uploads()
 	if err != nil {
 		return 0, err
 	}
+	s.forgetEnded(cached, ids)
 	n := 0
 	for _, id := range ids {
 		info, err := s.drv.Upload(id)
@@ -415,6 +535,24 @@ func (s *Store) ExpireUploads(before time.Time) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// forgetEnded drops the sessions, cached before live was listed, of
+// uploads that live no longer holds: another process sharing the store
+// committed or cancelled them. A session dropped while in use is only
+// rebuilt from the driver by its next request.
+func (s *Store) forgetEnded(cached, live []string) {
+	alive := make(map[string]bool, len(live))
+	for _, id := range live {
+		alive[id] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range cached {
+		if !alive[id] {
+			delete(s.sessions, id)
+		}
+	}
 }
 
 // Interrupted lists uploads that were being committed when a process died

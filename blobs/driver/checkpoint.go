@@ -1,6 +1,9 @@
 package driver
 
-import "io"
+import (
+	"errors"
+	"io"
+)
 
 // Checkpointer is a driver that keeps, with an upload's bytes, a small
 // opaque checkpoint the caller derives from them (blobs keeps the running
@@ -11,7 +14,9 @@ import "io"
 type Checkpointer interface {
 	// AppendCheckpoint is Append that also stores cp(), called once r is
 	// drained and before the Append takes effect, as the checkpoint of the
-	// upload's new size. Truncate back to the size before an Append
+	// upload's new size. An Append at a size other than the upload's
+	// (another process appended since) fails with ErrSize before reading
+	// anything of r. Truncate back to the size before an Append
 	// restores the checkpoint that size had.
 	AppendCheckpoint(id string, size int64, r io.Reader, cp func() []byte) (int64, error)
 	// Checkpoint returns the checkpoint stored for the upload's bytes and
@@ -19,3 +24,6 @@ type Checkpointer interface {
 	// received nothing, or one cut back to where none was stored).
 	Checkpoint(id string) (cp []byte, size int64, err error)
 }
+
+// ErrSize: an upload holds another number of bytes than the caller said.
+var ErrSize = errors.New("size does not match the upload")

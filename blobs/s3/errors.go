@@ -1,13 +1,18 @@
 package s3
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kvreg/kvreg/blobs/driver"
+)
 
 var (
 	// ErrConfig: a configuration the driver cannot use.
 	ErrConfig = errors.New("s3 blob store: bad configuration")
 	// ErrSize: an Append at a size other than the upload's, or a Truncate
 	// to a size the upload cannot be cut back to.
-	ErrSize = errors.New("s3 blob store: size does not match the upload")
+	ErrSize = fmt.Errorf("s3 blob store: %w", driver.ErrSize)
 	// ErrSealed: bytes appended to, or cut from, a sealed upload.
 	ErrSealed = errors.New("s3 blob store: upload is sealed")
 	// ErrUnreadable: an unsealed upload whose full parts S3 cannot give back

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/api/auth"
+	blobs3 "github.com/kvreg/kvreg/blobs/s3"
+	"github.com/kvreg/kvreg/kv"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 )
@@ -34,6 +36,7 @@ variables, then the file, then the defaults. Example file:
    addr: 0.0.0.0:5000
    root: /var/lib/kvreg
    db: postgres://kvreg@db.internal/kvreg   # metadata in PostgreSQL (default: <root>/kvreg.db)
+   replicas: false                   # true: several kvreg behind a load balancer share db and an s3:// blob-store
    tls-cert: /etc/kvreg/tls.crt
    tls-key: /etc/kvreg/tls.key
    htpasswd: /etc/kvreg/htpasswd      # bcrypt only: htpasswd -B -c FILE USER
@@ -83,6 +86,7 @@ func serveFlags() []cli.Flag {
 		str("root", "./data", "data directory"),
 		str("db", "", dbUsage),
 		str("blob-store", "", blobStoreUsage),
+		boolean("replicas", "other kvreg processes share this database and bucket (behind a load balancer): needs a PostgreSQL --db and an s3:// --blob-store; without it kvreg holds the database alone"),
 		boolean("blob-redirect", "answer blob GETs with 307 to a presigned URL of the bytes in the S3 bucket, after the usual checks (needs an s3:// --blob-store; HEAD and manifests stay served here)"),
 		dur("blob-redirect-ttl", 5*time.Minute, "how long a presigned URL of --blob-redirect stays valid (1s to 168h)"),
 		str("tls-cert", "", "PEM certificate (chain) to serve HTTPS and HTTP/2; needs --tls-key"),
@@ -111,6 +115,7 @@ func serveFlags() []cli.Flag {
 type serveConfig struct {
 	addr, root, db, blobStore string
 	blobRedirect              bool
+	replicas                  bool // other processes share the database and bucket
 	blobRedirectTTL           time.Duration
 	tlsCert, tlsKey           string
 	htpasswd                  string
@@ -159,6 +164,7 @@ func resolveConfig(c *cli.Context) (*serveConfig, error) {
 	cfg.addr, cfg.root, cfg.db = c.String("addr"), c.String("root"), c.String("db")
 	cfg.blobStore = c.String("blob-store")
 	cfg.blobRedirect, cfg.blobRedirectTTL = c.Bool("blob-redirect"), c.Duration("blob-redirect-ttl")
+	cfg.replicas = c.Bool("replicas")
 	cfg.tlsCert, cfg.tlsKey = c.String("tls-cert"), c.String("tls-key")
 	cfg.htpasswd = c.String("htpasswd")
 	cfg.anonymousPull = c.StringSlice("anonymous-pull")
@@ -239,6 +245,16 @@ func (cfg *serveConfig) check() error {
 			return fmt.Errorf("%w: --anonymous-pull needs --htpasswd (without it everyone may do everything)", errConfig)
 		case cfg.access != nil || cfg.groups != nil:
 			return fmt.Errorf("%w: access rules and groups need --htpasswd", errConfig)
+		}
+	}
+	if cfg.replicas {
+		// Replicas share what they store: a bbolt file or a directory
+		// belongs to one process.
+		if !kv.IsURL(cfg.db) {
+			return fmt.Errorf("%w: --replicas needs a PostgreSQL --db (postgres://...) that every replica shares; got %q", errConfig, cfg.db)
+		}
+		if !blobs3.IsURL(cfg.blobStore) {
+			return fmt.Errorf("%w: --replicas needs an s3:// --blob-store that every replica shares; got %q", errConfig, cfg.blobStore)
 		}
 	}
 	// SigV4 presigns for whole seconds, at most a week.

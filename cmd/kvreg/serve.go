@@ -104,9 +104,12 @@ func serve(c *cli.Context) error {
 		srv.TLSConfig = tc
 	}
 
-	reg, err := refcount.OpenStores(cfg.root, cfg.db, cfg.blobStore, kv.Options{Exclusive: true}, refcount.Options{
+	// Alone, kvreg holds the database's write lock, so that a second
+	// process started by mistake stops at once; replicas share it.
+	reg, err := refcount.OpenStores(cfg.root, cfg.db, cfg.blobStore, kv.Options{Exclusive: !cfg.replicas}, refcount.Options{
 		UploadGrace: cfg.uploadGrace,
 		PinWindow:   cfg.pinWindow,
+		Shared:      cfg.replicas,
 	})
 	if err != nil {
 		return startupError("%v", err)
@@ -127,7 +130,8 @@ func serve(c *cli.Context) error {
 		return startupError("%v", err)
 	}
 	// The operator socket: kvreg fsck, stats, ls and rm reach this process
-	// through it while it holds the database.
+	// through it while it holds the database. With replicas each process
+	// has its own, under its own --root.
 	sock := filepath.Join(cfg.root, api.AdminSocket)
 	if err := os.MkdirAll(cfg.root, 0o755); err != nil { // blobs and database may both live elsewhere
 		return startupError("data directory: %v", err)
@@ -148,6 +152,9 @@ func serve(c *cli.Context) error {
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
+		if cfg.replicas {
+			go finisher(ctx, reg, log)
+		}
 		sweeper(ctx, reg, cfg, log)
 	}()
 
@@ -161,7 +168,7 @@ func serve(c *cli.Context) error {
 	}()
 	warnClearCredentials(cfg, ln.Addr(), log)
 	log.Info("kvreg serving", "addr", ln.Addr().String(), "root", cfg.root,
-		"tls", srv.TLSConfig != nil, "auth", ac.Users != nil, "read_only", cfg.readOnly)
+		"tls", srv.TLSConfig != nil, "auth", ac.Users != nil, "read_only", cfg.readOnly, "replicas", cfg.replicas)
 
 	var serveErr error
 	select {
@@ -200,7 +207,8 @@ func shutdown(srv, admin *http.Server, h *api.Server, timeout time.Duration, log
 }
 
 // sweeper ends expired leases while no write comes to do it, and removes
-// upload sessions idle for longer than --upload-timeout.
+// upload sessions idle for longer than --upload-timeout. Every replica
+// runs it: the database serialises their sweeps.
 func sweeper(ctx context.Context, reg *refcount.Registry, cfg *serveConfig, log *slog.Logger) {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
@@ -225,6 +233,33 @@ func sweeper(ctx context.Context, reg *refcount.Registry, cfg *serveConfig, log 
 		}
 		if n > 0 {
 			log.Info("removed idle upload sessions", "count", n, "idle_for", cfg.uploadTimeout)
+		}
+	}
+}
+
+// finishEvery is how often a replica looks for what another one left half
+// done, and how old that work must be: a dead replica's work is finished
+// within three of these.
+const finishEvery = 10 * time.Second
+
+// finisher finishes what another replica left half done (tombstones,
+// interrupted commits): alone, startup recovery does that, but a replica
+// that dies is not restarted over the same work.
+func finisher(ctx context.Context, reg *refcount.Registry, log *slog.Logger) {
+	t := time.NewTicker(finishEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tombs, uploads, err := reg.FinishPending(finishEvery)
+		if err != nil {
+			log.Error("finish other replicas' work", "err", err)
+		}
+		if tombs+uploads > 0 {
+			log.Info("finished other replicas' work", "deletes", tombs, "commits", uploads)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/api"
+	blobs3 "github.com/kvreg/kvreg/blobs/s3"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/urfave/cli/v2"
@@ -46,7 +47,11 @@ func openStore(c *cli.Context, write bool) (*store, error) {
 			},
 		}}}, nil
 	}
-	reg, err := refcount.OpenStores(root, c.String("db"), c.String("blob-store"), kv.Options{ReadOnly: !write, LockTimeout: time.Second}, refcount.Options{})
+	// A PostgreSQL database with an S3 bucket may be shared by running
+	// replicas (kvreg serve --replicas) that no socket here reaches.
+	db, bs := c.String("db"), c.String("blob-store")
+	shared := kv.IsURL(db) && blobs3.IsURL(bs)
+	reg, err := refcount.OpenStores(root, db, bs, kv.Options{ReadOnly: !write, LockTimeout: time.Second}, refcount.Options{Shared: shared})
 	if errors.Is(err, kv.ErrLocked) {
 		return nil, cli.Exit(fmt.Sprintf("kvreg %s: the database is held by another process and no server answered on %s", c.Command.Name, sock), 2)
 	}
