@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -152,10 +153,12 @@ func serve(c *cli.Context) error {
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
+		var wg sync.WaitGroup
 		if cfg.replicas {
-			go finisher(ctx, reg, log)
+			wg.Go(func() { finisher(ctx, reg, log) })
 		}
 		sweeper(ctx, reg, cfg, log)
+		wg.Wait()
 	}()
 
 	errc := make(chan error, 1)
