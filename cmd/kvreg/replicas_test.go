@@ -2,9 +2,16 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
+	"github.com/kvreg/kvreg/kv/pg/pgtest"
 )
 
 // --replicas is a setting like the others (flag, environment, file) and
@@ -53,5 +60,34 @@ func TestReplicasRefusedWithoutSharedStores(t *testing.T) {
 	}
 	if !expectRefusal(t, bin, "--replicas needs an s3:// --blob-store", "serve", "--addr", "127.0.0.1:0", "--root", root, "--replicas", "--db", "postgres://kvreg@127.0.0.1:1/kvreg") {
 		t.Fatal("kvreg serve --replicas hung")
+	}
+}
+
+// The operator commands over a PostgreSQL database and an S3 bucket need
+// no data directory: the stores are shared, and so is what they answer.
+func TestOperatorCommandsOnSharedStoresNeedNoRoot(t *testing.T) {
+	bin := buildKvreg(t)
+	db := pgtest.NewDatabase(t)
+	srv, bucket := s3test.Bucket(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	store := fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
+	s := startServer(t, bin, filepath.Join(t.TempDir(), "data"), "--replicas", "--db", db, "--blob-store", store)
+	if st, err := pushWith(http.DefaultClient, s.URL, "", "team/app", "v1", []byte("a layer in the bucket")); err != nil || st != http.StatusCreated {
+		t.Fatalf("push: %d %v", st, err)
+	}
+	nowhere := filepath.Join(t.TempDir(), "no-such-directory")
+	if out, errOut, code := run(t, bin, "fsck", "--deep", "--root", nowhere, "--db", db, "--blob-store", store); code != 0 || !strings.Contains(out, "clean") {
+		t.Fatalf("fsck of the shared stores without a data directory: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, bin, "ls", "--root", nowhere, "--db", db, "--blob-store", store, "team/app"); code != 0 || !strings.Contains(out, "v1") {
+		t.Fatalf("ls of the shared stores without a data directory: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(nowhere); !os.IsNotExist(err) {
+		t.Fatalf("the operator commands made %s: %v", nowhere, err)
+	}
+	// Without shared stores the data directory is still required.
+	if _, errOut, code := run(t, bin, "fsck", "--root", nowhere, "--db", db); code != 2 || !strings.Contains(errOut, "data directory") {
+		t.Fatalf("fsck of a missing data directory: exit %d, want 2\n%s", code, errOut)
 	}
 }

@@ -33,11 +33,17 @@ type store struct {
 // read-only unless write. It never waits long for a lock.
 func openStore(c *cli.Context, write bool) (*store, error) {
 	root := c.String("root")
-	if _, err := os.Stat(root); err != nil {
-		return nil, cli.Exit(fmt.Sprintf("kvreg %s: data directory: %v", c.Command.Name, err), 2)
+	// A PostgreSQL database with an S3 bucket may be shared by running
+	// replicas (kvreg serve --replicas) that no socket here reaches, and
+	// needs no data directory.
+	db, bs := c.String("db"), c.String("blob-store")
+	shared := kv.IsURL(db) && blobs3.IsURL(bs)
+	_, rootErr := os.Stat(root)
+	if rootErr != nil && !shared {
+		return nil, cli.Exit(fmt.Sprintf("kvreg %s: data directory: %v", c.Command.Name, rootErr), 2)
 	}
 	sock := filepath.Join(root, api.AdminSocket)
-	if conn, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+	if conn, err := net.DialTimeout("unix", sock, time.Second); rootErr == nil && err == nil {
 		conn.Close()
 		fmt.Fprintf(c.App.ErrWriter, "kvreg %s: online, through the running server's socket %s\n", c.Command.Name, sock)
 		return &store{root: root, client: &http.Client{Transport: &http.Transport{
@@ -47,10 +53,6 @@ func openStore(c *cli.Context, write bool) (*store, error) {
 			},
 		}}}, nil
 	}
-	// A PostgreSQL database with an S3 bucket may be shared by running
-	// replicas (kvreg serve --replicas) that no socket here reaches.
-	db, bs := c.String("db"), c.String("blob-store")
-	shared := kv.IsURL(db) && blobs3.IsURL(bs)
 	reg, err := refcount.OpenStores(root, db, bs, kv.Options{ReadOnly: !write, LockTimeout: time.Second}, refcount.Options{Shared: shared})
 	if errors.Is(err, kv.ErrLocked) {
 		return nil, cli.Exit(fmt.Sprintf("kvreg %s: the database is held by another process and no server answered on %s", c.Command.Name, sock), 2)
@@ -58,7 +60,11 @@ func openStore(c *cli.Context, write bool) (*store, error) {
 	if err != nil {
 		return nil, cli.Exit(fmt.Sprintf("kvreg %s: %v", c.Command.Name, err), 2)
 	}
-	fmt.Fprintf(c.App.ErrWriter, "kvreg %s: offline, opened %s\n", c.Command.Name, root)
+	if shared {
+		fmt.Fprintf(c.App.ErrWriter, "kvreg %s: opened the shared database and bucket\n", c.Command.Name)
+	} else {
+		fmt.Fprintf(c.App.ErrWriter, "kvreg %s: offline, opened %s\n", c.Command.Name, root)
+	}
 	return &store{root: root, reg: reg}, nil
 }
 
