@@ -138,8 +138,8 @@ func (r *racer) expect(what string, rs response, want ...int) bool {
 	return false
 }
 
-// errCode is the first error code of a spec error body.
-func errCode(rs response) string {
+// spreadErrCode is the first error code of a spec error body.
+func spreadErrCode(rs response) string {
 	var v struct{ Errors []struct{ Code string } }
 	json.Unmarshal(rs.Body, &v)
 	if len(v.Errors) == 0 {
@@ -150,27 +150,27 @@ func errCode(rs response) string {
 
 // Ways to upload a blob.
 const (
-	upMonolithic = iota // POST ?digest= with the bytes
-	upPostPut           // POST, then PUT ?digest= with the bytes
-	upChunked           // POST, PATCHes with Content-Range, PUT ?digest=
-	upStreamed          // POST, PATCHes without Content-Range (docker), PUT
-	upMount             // POST ?mount=&from=; an upload if not mountable
-	upHeadFirst         // HEAD; a monolithic upload only if missing
-	upWays
+	spreadMonolithic = iota // POST ?digest= with the bytes
+	spreadPostPut           // POST, then PUT ?digest= with the bytes
+	spreadChunked           // POST, PATCHes with Content-Range, PUT ?digest=
+	spreadStreamed          // POST, PATCHes without Content-Range (docker), PUT
+	spreadMount             // POST ?mount=&from=; an upload if not mountable
+	spreadHeadFirst         // HEAD; a monolithic upload only if missing
+	spreadWays
 )
 
-var upNames = [...]string{"monolithic", "post+put", "chunked", "streamed", "mount", "head-first"}
+var spreadNames = [...]string{"monolithic", "post+put", "chunked", "streamed", "mount", "head-first"}
 
 // upload stores b in repo the way how says, and says whether the registry
 // acknowledged it.
 func (r *racer) upload(repo string, b blob, how int, from string) bool {
 	base := "/v2/" + repo + "/blobs/uploads/"
-	what := fmt.Sprintf("%s upload of %s to %s", upNames[how], b.Digest.String()[:19], repo)
+	what := fmt.Sprintf("%s upload of %s to %s", spreadNames[how], b.Digest.String()[:19], repo)
 	octet := http.Header{"Content-Type": {"application/octet-stream"}}
 	switch how {
-	case upMonolithic:
+	case spreadMonolithic:
 		return r.expect(what, r.do("blob POST monolithic", http.MethodPost, base+"?digest="+b.Digest.String(), octet, b.Data), http.StatusCreated)
-	case upHeadFirst:
+	case spreadHeadFirst:
 		h := r.do("blob HEAD", http.MethodHead, "/v2/"+repo+"/blobs/"+b.Digest.String(), nil, nil)
 		if h.Status == http.StatusOK {
 			return true
@@ -178,8 +178,8 @@ func (r *racer) upload(repo string, b blob, how int, from string) bool {
 		if !r.expect(what+": HEAD", h, http.StatusNotFound) {
 			return false
 		}
-		return r.upload(repo, b, upMonolithic, "")
-	case upMount:
+		return r.upload(repo, b, spreadMonolithic, "")
+	case spreadMount:
 		m := r.do("blob POST mount", http.MethodPost, base+"?mount="+b.Digest.String()+"&from="+from, nil, nil)
 		if m.Status == http.StatusCreated {
 			return true
@@ -195,12 +195,12 @@ func (r *racer) upload(repo string, b blob, how int, from string) bool {
 		return false
 	}
 	loc, body := post.Header.Get("Location"), b.Data
-	if how == upChunked || how == upStreamed {
+	if how == spreadChunked || how == spreadStreamed {
 		chunk := len(b.Data)/3 + 1
 		for off := 0; off < len(b.Data); off += chunk {
 			end := min(off+chunk, len(b.Data))
 			h := http.Header{"Content-Type": {"application/octet-stream"}}
-			if how == upChunked {
+			if how == spreadChunked {
 				h.Set("Content-Range", fmt.Sprintf("%d-%d", off, end-1))
 			}
 			p := r.do("blob PATCH", http.MethodPatch, loc, h, b.Data[off:end])
@@ -230,7 +230,7 @@ func (r *racer) putManifest(repo, ref string, img image, allowMissing bool) int 
 		if got := rs.Header.Get("Docker-Content-Digest"); got != img.Digest.String() {
 			r.t.Errorf("%s via %q: Docker-Content-Digest %q, want %s", what, rs.Replica, got, img.Digest)
 		}
-	case allowMissing && rs.Status == http.StatusBadRequest && errCode(rs) == "MANIFEST_BLOB_UNKNOWN":
+	case allowMissing && rs.Status == http.StatusBadRequest && spreadErrCode(rs) == "MANIFEST_BLOB_UNKNOWN":
 	default:
 		r.expect(what, rs, http.StatusCreated)
 	}
@@ -240,7 +240,7 @@ func (r *racer) putManifest(repo, ref string, img image, allowMissing bool) int 
 // push uploads img's blobs, each in a random way, and PUTs it under ref.
 func (r *racer) push(rng *rand.Rand, repo, ref string, img image, from string, allowMissing bool) int {
 	for _, b := range img.blobs() {
-		if !r.upload(repo, b, rng.Intn(upWays), from) {
+		if !r.upload(repo, b, rng.Intn(spreadWays), from) {
 			return 0
 		}
 	}
@@ -310,8 +310,8 @@ func (r *racer) tags(repo string) []string {
 	return v.Tags
 }
 
-// startTogether runs fns at once (as near as goroutines allow) and waits.
-func startTogether(fns ...func()) {
+// spreadTogether runs fns at once (as near as goroutines allow) and waits.
+func spreadTogether(fns ...func()) {
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for _, fn := range fns {

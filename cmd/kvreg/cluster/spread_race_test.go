@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
+	"os"
 	"os/exec"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,10 +59,19 @@ func TestClusterRaceSpread(t *testing.T) {
 	tags := []string{"t0", "t1", "t2", "t3"}
 
 	// Bounds: operations per client, and a time limit for all of them.
+	// Deleters and the reader go on while pushers push, up to their bound.
+	// KVREG_CLUSTER_RACE_SCALE multiplies the bounds for a longer run.
 	const pushers, owners, deleters, pinned = 3, 2, 2, replicas
-	const pushOps, ownerOps, deleteOps, readOps, pinnedRounds = 10, 8, 30, 30, 6
-	stop := time.Now().Add(90 * time.Second)
+	scale := 1
+	if v, err := strconv.Atoi(os.Getenv("KVREG_CLUSTER_RACE_SCALE")); err == nil && v > 1 {
+		scale = v
+	}
+	pushOps, ownerOps, deleteOps, readOps, pinnedRounds := 10*scale, 8*scale, 300*scale, 150*scale, 6*scale
+	stop := time.Now().Add(time.Duration(90*scale) * time.Second)
 	over := func() bool { return time.Now().After(stop) || t.Failed() }
+	var pushing atomic.Int32 // pushers and owners still running
+	pushing.Store(pushers + owners)
+	busy := func() bool { return pushing.Load() > 0 }
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -68,6 +80,7 @@ func TestClusterRaceSpread(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer pushing.Add(-1)
 			r := c.racer(c.lb.URL, stats)
 			rng := rand.New(rand.NewSource(int64(100 + w)))
 			for op := 0; op < pushOps && !over(); op++ {
@@ -91,6 +104,7 @@ func TestClusterRaceSpread(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer pushing.Add(-1)
 			r := c.racer(c.lb.URL, stats)
 			rng := rand.New(rand.NewSource(int64(400 + w)))
 			for op := 0; op < ownerOps && !over(); op++ {
@@ -116,7 +130,7 @@ func TestClusterRaceSpread(t *testing.T) {
 			defer wg.Done()
 			r := c.racer(c.lb.URL, stats)
 			rng := rand.New(rand.NewSource(int64(200 + w)))
-			for op := 0; op < deleteOps && !over(); op++ {
+			for op := 0; op < deleteOps && busy() && !over(); op++ {
 				repo := chaos[rng.Intn(len(chaos))]
 				switch k := rng.Intn(10); {
 				case k < 4:
@@ -141,7 +155,7 @@ func TestClusterRaceSpread(t *testing.T) {
 		defer wg.Done()
 		r := c.racer(c.lb.URL, stats)
 		rng := rand.New(rand.NewSource(300))
-		for op := 0; op < readOps && !over(); op++ {
+		for op := 0; op < readOps && busy() && !over(); op++ {
 			repo := chaos[rng.Intn(len(chaos))]
 			switch rng.Intn(3) {
 			case 0:
@@ -189,7 +203,7 @@ func TestClusterRaceSpread(t *testing.T) {
 				}
 				var del, head response
 				var delDone, headSent time.Time
-				startTogether(
+				spreadTogether(
 					func() {
 						del = b.do("pinned tag DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/old", nil, nil)
 						delDone = time.Now()
@@ -217,7 +231,7 @@ func TestClusterRaceSpread(t *testing.T) {
 				mu.Unlock()
 				if head.Status == http.StatusOK {
 					// Told "exists": the manifest needs only its config.
-					if !a.upload(repo, img.Config, upMonolithic, "") {
+					if !a.upload(repo, img.Config, spreadMonolithic, "") {
 						return
 					}
 					if a.putManifest(repo, "new", img, false) != http.StatusCreated {
