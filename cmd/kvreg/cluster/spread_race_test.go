@@ -227,7 +227,11 @@ func TestClusterRaceSpread(t *testing.T) {
 				if head.Status == http.StatusOK && headSent.After(delDone) {
 					lies = append(lies, what+": the HEAD was sent after the DELETE answered")
 				}
-				outcomes[fmt.Sprintf("HEAD %d", head.Status)]++
+				when := "sent before the DELETE answered"
+				if headSent.After(delDone) {
+					when = "sent after the DELETE answered"
+				}
+				outcomes[fmt.Sprintf("HEAD %d %s", head.Status, when)]++
 				mu.Unlock()
 				if head.Status == http.StatusOK {
 					// Told "exists": the manifest needs only its config.
