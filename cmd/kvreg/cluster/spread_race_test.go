@@ -21,8 +21,10 @@ import (
 // push images that share layers under shared tags, overwrite and delete
 // tags, manifests by digest and blobs, and pull; owners push and delete
 // tags that only they write, so that what was acknowledged last is known;
-// pinned clients talk to the replicas' own addresses so that a HEAD on one
-// races a DELETE on another. Every client stops after a fixed number of
+// pinned clients talk to the replicas' own addresses so that a HEAD or a
+// cross-repository mount on one races the DELETE of the blob's last
+// reference on another, and the manifest that uses the blob goes to the
+// third. Every client stops after a fixed number of
 // operations (and all at a time limit). Afterwards: no answer was a 5xx,
 // no HEAD said "exists" for a blob whose last reference was deleted before
 // it was sent, every owned tag acknowledged and not deleted pulls
@@ -180,9 +182,10 @@ func TestClusterRaceSpread(t *testing.T) {
 	}()
 
 	// Pinned clients: client k pushes through replica k, deletes the last
-	// reference through replica k+1 while a HEAD of the layer goes to
-	// replica k+2, and pushes a manifest using the layer through replica k
-	// when the HEAD said it exists.
+	// reference through replica k+1 while a HEAD (or a mount) of the layer
+	// goes to replica k+2, and pushes a manifest using the layer through
+	// replica k when the answer said it exists (or once the layer is
+	// uploaded after a refused mount).
 	var lies []string
 	outcomes := map[string]int{}
 	for k := range pinned {
@@ -201,65 +204,96 @@ func TestClusterRaceSpread(t *testing.T) {
 				if a.push(rng, repo, "old", old, "", false) != http.StatusCreated {
 					return
 				}
+				// Odd rounds ask with a cross-repository mount into another
+				// repository instead of a HEAD: a 201 is the same promise.
+				mount, target, asked := i%2 == 1, repo, "HEAD"
+				if mount {
+					target, asked = repo+"m", "mount"
+				}
 				var del, head response
 				var delDone, headSent time.Time
+				deleted := make(chan struct{})
 				spreadTogether(
 					func() {
 						del = b.do("pinned tag DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/old", nil, nil)
 						delDone = time.Now()
+						close(deleted)
 					},
 					func() {
-						// A number of cheap requests first that grows with
-						// the round, so that the HEAD lands before, during
-						// and after the deletion.
+						// Every third round asks once the DELETE has
+						// answered; the others after a number of cheap
+						// requests that grows with the round, so that the
+						// question lands before and during the deletion.
+						if i%3 == 2 {
+							<-deleted
+						}
 						for range i * 2 {
 							h.do("base GET", http.MethodGet, "/v2/", nil, nil)
 						}
 						headSent = time.Now()
-						head = h.do("pinned blob HEAD", http.MethodHead, "/v2/"+repo+"/blobs/"+layer.Digest.String(), nil, nil)
+						if mount {
+							head = h.do("pinned blob mount", http.MethodPost, "/v2/"+target+"/blobs/uploads/?mount="+layer.Digest.String()+"&from="+repo, nil, nil)
+						} else {
+							head = h.do("pinned blob HEAD", http.MethodHead, "/v2/"+repo+"/blobs/"+layer.Digest.String(), nil, nil)
+						}
 					},
 				)
-				what := fmt.Sprintf("%s round %d: HEAD via replica %d %d, DELETE via replica %d %d", repo, i, (k+2)%replicas, head.Status, (k+1)%replicas, del.Status)
-				if !b.expect(what, del, http.StatusAccepted) || !h.expect(what, head, http.StatusOK, http.StatusNotFound) {
+				what := fmt.Sprintf("%s round %d: %s via replica %d %d, DELETE via replica %d %d", repo, i, asked, (k+2)%replicas, head.Status, (k+1)%replicas, del.Status)
+				exists, missing := http.StatusOK, http.StatusNotFound
+				if mount {
+					exists, missing = http.StatusCreated, http.StatusAccepted
+				}
+				if !b.expect(what, del, http.StatusAccepted) || !h.expect(what, head, exists, missing) {
 					return
 				}
 				mu.Lock()
-				if head.Status == http.StatusOK && headSent.After(delDone) {
-					lies = append(lies, what+": the HEAD was sent after the DELETE answered")
+				if head.Status == exists && headSent.After(delDone) {
+					lies = append(lies, what+": asked after the DELETE answered")
 				}
 				when := "sent before the DELETE answered"
 				if headSent.After(delDone) {
 					when = "sent after the DELETE answered"
 				}
-				outcomes[fmt.Sprintf("HEAD %d %s", head.Status, when)]++
+				outcomes[fmt.Sprintf("%s %d %s", asked, head.Status, when)]++
 				mu.Unlock()
-				if head.Status == http.StatusOK {
-					// Told "exists": the manifest needs only its config.
-					if !a.upload(repo, img.Config, spreadMonolithic, "") {
+				if mount && head.Status == missing {
+					// A refused mount is an upload session: finish it.
+					p := h.do("blob PUT", http.MethodPut, withDigest(head.Header.Get("Location"), layer.Digest), http.Header{"Content-Type": {"application/octet-stream"}}, layer.Data)
+					if !h.expect(what+": PUT after the refused mount", p, http.StatusCreated) {
 						return
 					}
-					if a.putManifest(repo, "new", img, false) != http.StatusCreated {
+				}
+				if head.Status == exists || mount {
+					// Told "exists": the manifest needs only its config.
+					if !a.upload(target, img.Config, spreadMonolithic, "") {
+						return
+					}
+					if a.putManifest(target, "new", img, false) != http.StatusCreated {
 						return
 					}
 					for _, x := range []*racer{a, b, h} {
-						if got := x.pull(repo, "new", true); !bytes.Equal(got, img.Manifest) {
+						if got := x.pull(target, "new", true); !bytes.Equal(got, img.Manifest) {
 							t.Errorf("%s: the image pushed after the HEAD does not pull byte-exact from %s", what, x.base)
 						}
 					}
-					a.expect(what+": cleanup", b.do("pinned tag DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/new", nil, nil), http.StatusAccepted)
+					a.expect(what+": cleanup", b.do("pinned tag DELETE", http.MethodDelete, "/v2/"+target+"/manifests/new", nil, nil), http.StatusAccepted)
 				}
 				// The HEAD's pin holds the layer for a push in flight: let
 				// it go, then nothing of the round is left anywhere.
-				for _, bl := range []blob{layer, img.Config} {
-					h.expect(what+": cleanup", h.do("pinned blob DELETE", http.MethodDelete, "/v2/"+repo+"/blobs/"+bl.Digest.String(), nil, nil),
-						http.StatusAccepted, http.StatusNotFound)
+				for _, r := range []string{repo, target} {
+					for _, bl := range []blob{layer, img.Config} {
+						h.expect(what+": cleanup", h.do("pinned blob DELETE", http.MethodDelete, "/v2/"+r+"/blobs/"+bl.Digest.String(), nil, nil),
+							http.StatusAccepted, http.StatusNotFound)
+					}
 				}
 				for _, x := range []*racer{a, b, h} {
-					for _, bl := range append(old.blobs(), img.Config) {
-						if rs := x.do("blob HEAD after delete", http.MethodHead, "/v2/"+repo+"/blobs/"+bl.Digest.String(), nil, nil); rs.Status != http.StatusNotFound {
-							mu.Lock()
-							lies = append(lies, fmt.Sprintf("%s: HEAD of %s via %s after its last reference was deleted: %d", what, bl.Digest, x.base, rs.Status))
-							mu.Unlock()
+					for _, r := range []string{repo, target} {
+						for _, bl := range append(old.blobs(), img.Config) {
+							if rs := x.do("blob HEAD after delete", http.MethodHead, "/v2/"+r+"/blobs/"+bl.Digest.String(), nil, nil); rs.Status != http.StatusNotFound {
+								mu.Lock()
+								lies = append(lies, fmt.Sprintf("%s: HEAD of %s in %s via %s after its last reference was deleted: %d", what, bl.Digest, r, x.base, rs.Status))
+								mu.Unlock()
+							}
 						}
 					}
 				}
@@ -273,7 +307,7 @@ func TestClusterRaceSpread(t *testing.T) {
 	}
 	wg.Wait()
 
-	t.Logf("%d pushes through haproxy, %d acknowledged; pinned HEAD outcomes %v", pushes, acks, outcomes)
+	t.Logf("%d pushes through haproxy, %d acknowledged; pinned outcomes %v", pushes, acks, outcomes)
 	t.Logf("%s", stats.report())
 	for _, l := range lies {
 		t.Errorf("lie after delete: %s", l)
