@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -365,6 +366,15 @@ func TestClusterRaceSpread(t *testing.T) {
 		}
 	}
 	t.Logf("afterwards: %d owned tags kept, %d shared tags listed, all pull from every replica", kept, listed)
+	// A replica that logged an error or a warning hid a failure behind an
+	// answer that was not a 5xx.
+	for i, s := range c.replicas {
+		for _, line := range strings.Split(s.Log(), "\n") {
+			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") {
+				t.Errorf("replica %d logged: %s", i, line)
+			}
+		}
+	}
 	if t.Failed() {
 		t.FailNow()
 	}
