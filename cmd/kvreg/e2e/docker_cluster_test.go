@@ -14,7 +14,8 @@ import (
 // PostgreSQL database and one S3 bucket: push, rmi and pull give the same
 // image id; an overwrite and a delete, each request to another replica,
 // free the bucket's bytes before they answer; a push after a delete
-// uploads its layers again; fsck of the shared store is clean. It runs
+// uploads its layers again; deleting every tag empties the bucket; fsck of
+// the shared store is clean. It runs
 // before the parallel suites, so that its images do not meet theirs in
 // the one docker daemon.
 func TestDockerCluster(t *testing.T) {
@@ -56,6 +57,23 @@ func TestDockerCluster(t *testing.T) {
 	t.Run("OverwriteFreesOldLayers", func(t *testing.T) { testDockerOverwrite(t, d, reg) })
 	t.Run("NoLayerAlreadyExistsAfterDelete", func(t *testing.T) { testDockerRepushAfterDelete(t, d, reg) })
 	t.Run("DeleteReclaims", func(t *testing.T) { testDockerDeleteReclaims(t, d, reg) })
+
+	// Deleting every tag left, each DELETE through haproxy, empties the
+	// bucket of blobs.
+	before := reg.blobsSize(t)
+	for _, repo := range reg.catalog(t) {
+		for _, tag := range reg.tags(t, repo) {
+			reg.deleteManifest(t, repo, reg.headDigest(t, repo, tag))
+		}
+	}
+	if cat := reg.catalog(t); len(cat) != 0 {
+		t.Errorf("catalog after every tag was deleted: %v", cat)
+	}
+	after := reg.blobsSize(t)
+	t.Logf("blob bytes in the bucket %d -> %d after deleting every tag", before, after)
+	if before == 0 || after != 0 {
+		t.Errorf("blob bytes in the bucket %d -> %d after deleting every tag, want some -> 0", before, after)
+	}
 
 	// Every replica answered some of docker's requests.
 	perReplica := map[string]int{}
