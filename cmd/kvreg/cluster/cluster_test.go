@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,25 +57,15 @@ func newCluster(t *testing.T) *cluster {
 	}
 	c := &cluster{
 		t: t, bin: bin, db: db, srv: srv, bucket: bucket,
-		store:  fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region),
+		store:  testenv.S3Store(bucket, srv.Endpoint, srv.Region),
 		client: &http.Client{Timeout: 2 * time.Minute},
 	}
 	t.Cleanup(c.stop)
-	var addrs []string
-	for i := range replicas {
-		s, err := testenv.Start(bin, testenv.Options{
-			Root: filepath.Join(t.TempDir(), fmt.Sprintf("r%d", i)),
-			Args: []string{"--replicas", "--db", db, "--blob-store", c.store},
-		})
-		if err != nil {
-			t.Fatalf("replica %d: %v", i, err)
-		}
-		c.replicas = append(c.replicas, s)
-		addrs = append(addrs, s.Addr)
-	}
-	if c.lb, err = testenv.StartHAProxy(hap, t.TempDir(), addrs); err != nil {
+	cl, err := testenv.StartCluster(testenv.ClusterOptions{Bin: bin, HAProxy: hap, DB: db, Store: c.store, Replicas: replicas, Dir: t.TempDir()})
+	if err != nil {
 		t.Fatal(err)
 	}
+	c.replicas, c.lb = cl.Replicas, cl.LB
 	if c.blobs, err = blobs.OpenTarget(t.TempDir(), c.store); err != nil {
 		t.Fatal(err)
 	}

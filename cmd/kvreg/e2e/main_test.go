@@ -18,6 +18,7 @@ import (
 	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/blobs/s3/s3test"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
+	"github.com/kvreg/kvreg/kv/pg/pgtest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -44,7 +45,9 @@ func testMain(m *testing.M) int {
 	// credentials the usual AWS way.
 	os.Setenv("AWS_ACCESS_KEY_ID", s3test.AccessKey)
 	os.Setenv("AWS_SECRET_ACCESS_KEY", s3test.SecretKey)
-	code := s3test.Around(m.Run)
+	// The S3 server and PostgreSQL run for the whole suite: the cluster
+	// tests share both among three kvreg processes.
+	code := s3test.Around(func() int { return pgtest.Run(m) })
 	docker.stop()
 	testenv.Cleanup()
 	return code
