@@ -119,7 +119,7 @@ ROOT_ACCESS_KEY=$S3_KEY ROOT_SECRET_KEY=$S3_SECRET VGW_REGION=$S3_REGION \
 	"$VGW" --port "127.0.0.1:$port" --keep-alive --quiet posix "$S3_ROOT" >"$WORK/versitygw.log" 2>&1 &
 PIDS+=("$!")
 for _ in $(seq 1 300); do curl -s -o /dev/null "$S3_URL" && break; sleep 0.1; done
-VGWVERSION=$("$VGW" --version 2>/dev/null | sed -n 1p)
+VGWVERSION=$("$VGW" --version 2>/dev/null | sed -n "s/^Version *: *//p")
 log "versitygw $VGWVERSION on $S3_URL over $S3_ROOT"
 
 # ---- PostgreSQL ----
