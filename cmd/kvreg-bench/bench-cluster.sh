@@ -243,7 +243,8 @@ run_kvreg() {
 	stop_haproxy "$dir"
 	for p in "${pids[@]}"; do kill "$p"; done
 	for p in "${pids[@]}"; do wait "$p" || true; done
-	rm -rf "$dir"/r[0-9]* "$S3_ROOT/kvreg-$1"
+	for ((j = 1; j <= REPLICAS; j++)); do rm -rf "${dir:?}/r$j"; done
+	rm -rf "$S3_ROOT/kvreg-$1"
 }
 
 # run_ref ROUND
