@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/kvreg
 
-.PHONY: build run check test test-postgres test-s3 race fuzz vet clean bench bench-s3 bench-postgres bench-go
+.PHONY: build run check test test-postgres test-s3 race fuzz vet clean bench bench-s3 bench-postgres bench-cluster bench-go
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kvreg
@@ -75,6 +75,12 @@ bench-s3:
 # side by side, with the retry rate and round trips per request.
 bench-postgres:
 	bash cmd/kvreg-bench/bench-postgres.sh
+
+# Three kvreg replicas (--replicas on one PostgreSQL and one versitygw bucket)
+# against three distribution v3 replicas on the same S3 server, each set
+# behind its own haproxy (Debian's), side by side.
+bench-cluster:
+	bash cmd/kvreg-bench/bench-cluster.sh
 
 # Go benchmarks of the hot paths on 1,000,000 blobs and 100,000 tags.
 bench-go:

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,6 +66,7 @@ func newMetrics(reg *refcount.Registry, log *slog.Logger) *metrics {
 	m.registry.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.inFlight, m.reclaimed, m.ops,
 		&storeCollector{reg: reg, log: log, now: reg.Clock},
 		dbCollector{reg},
+		blobRequestCollector{reg},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -217,6 +219,26 @@ func (c dbCollector) Collect(ch chan<- prometheus.Metric) {
 		v    uint64
 	}{{d.updates, s.Updates}, {d.roundTrips, s.RoundTrips}, {d.retries, s.Retries}, {d.gaveUp, s.GaveUp}} {
 		ch <- prometheus.MustNewConstMetric(x.desc, prometheus.CounterValue, float64(x.v))
+	}
+}
+
+// blobRequestCollector reads the requests the blob driver has sent to its
+// storage service at scrape time (an S3 bucket's; a local directory has
+// none of these series).
+type blobRequestCollector struct{ reg *refcount.Registry }
+
+var blobRequestsDesc = prometheus.NewDesc("kvreg_blob_store_requests_total",
+	"Requests sent to the blob store's service, by operation (S3's names; retried attempts count; presigned URLs that clients fetch do not).", []string{"op"}, nil)
+
+func (c blobRequestCollector) Describe(ch chan<- *prometheus.Desc) { ch <- blobRequestsDesc }
+
+func (c blobRequestCollector) Collect(ch chan<- prometheus.Metric) {
+	rc, ok := c.reg.Blobs().Driver().(driver.RequestCounter)
+	if !ok {
+		return
+	}
+	for op, n := range rc.Requests() {
+		ch <- prometheus.MustNewConstMetric(blobRequestsDesc, prometheus.CounterValue, float64(n), op)
 	}
 }
 

@@ -54,6 +54,7 @@ type Driver struct {
 	partSize int64
 	bufs     *buffers // one per Append or Seal in flight
 	locs     locations
+	requests *requestCounts
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -104,7 +105,9 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	counts := &requestCounts{n: map[string]uint64{}}
 	c := s3api.NewFromConfig(awsCfg, func(o *s3api.Options) {
+		o.APIOptions = append(o.APIOptions, counts.middleware)
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
@@ -114,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if p != "" {
 		p += "/"
 	}
-	d := &Driver{c: c, bucket: cfg.Bucket, prefix: p, partSize: cfg.PartSize}
+	d := &Driver{c: c, bucket: cfg.Bucket, prefix: p, partSize: cfg.PartSize, requests: counts}
 	d.bufs = newBuffers(int(d.partSize))
 	return d, nil
 }
