@@ -35,7 +35,7 @@ type load struct {
 	bigs  [][]byte // shared layers of several S3 parts
 
 	mu       sync.Mutex
-	images   map[string]image   // by manifest digest
+	images   map[string]image    // by manifest digest
 	tags     map[string]tagState // tag -> possible manifest digests ("" absent)
 	statuses map[string]int      // "METHOD status" (or "METHOD cut") -> count
 	errs     []string            // answers no failure excuses (a 500, a 4xx)
