@@ -140,6 +140,9 @@ func (l *load) send(ctx context.Context, hc *http.Client, method, path string, h
 	if a.err == nil && a.status == http.StatusServiceUnavailable && a.replica != "" && a.header.Get("Retry-After") == "" {
 		l.failf("%s %s via %s: 503 without Retry-After: %s", method, path, a.replica, a.body)
 	}
+	if a.err == nil && a.status == http.StatusServiceUnavailable {
+		time.Sleep(100 * time.Millisecond) // a client honouring Retry-After, roughly
+	}
 	return a
 }
 
