@@ -23,20 +23,21 @@ import (
 )
 
 // load is clients pushing images and deleting tags through haproxy while
-// parts of the cluster fail under them. Each worker owns its tags, so the
-// operations on one tag are in order; every tag keeps what it may
+// parts of the cluster fail under them. Each worker owns a repository, so
+// the operations on one tag are in order; the layers shared by the
+// workers' images are shared across repositories; every tag keeps what it may
 // resolve to: certain after an acknowledged operation, one more
 // possibility after one whose answer never came (the replica died, or
 // haproxy answered 502/503/504 for it).
 type load struct {
 	c     *cluster
-	repo  string
+	repo  string // prefix of the workers' repositories
 	bases [][]byte // small shared layers
 	bigs  [][]byte // shared layers of several S3 parts
 
 	mu       sync.Mutex
 	images   map[string]image    // by manifest digest
-	tags     map[string]tagState // tag -> possible manifest digests ("" absent)
+	tags     map[string]tagState // repo:tag -> possible manifest digests ("" absent)
 	statuses map[string]int      // "METHOD status" (or "METHOD cut") -> count
 	errs     []string            // answers no failure excuses (a 500, a 4xx)
 	acked    int
@@ -174,8 +175,8 @@ func (l *load) makeImage(rng *rand.Rand) image {
 // pushBlob uploads b unless a HEAD says it exists: monolithic (one POST,
 // or POST then PUT), or in chunks with or without Content-Range. It
 // reports whether the blob is there.
-func (l *load) pushBlob(ctx context.Context, hc *http.Client, rng *rand.Rand, b blob) bool {
-	base := "/v2/" + l.repo + "/blobs/"
+func (l *load) pushBlob(ctx context.Context, hc *http.Client, rng *rand.Rand, repo string, b blob) bool {
+	base := "/v2/" + repo + "/blobs/"
 	if h := l.send(ctx, hc, http.MethodHead, base+b.Digest.String(), nil, nil); h.err == nil && h.status == http.StatusOK {
 		return true
 	}
@@ -234,24 +235,25 @@ func (l *load) expectStatus(what string, a answer, want int) bool {
 // worker pushes and deletes its tags until ctx ends.
 func (l *load) worker(ctx context.Context, id int, rng *rand.Rand) {
 	hc := &http.Client{Timeout: 3 * time.Minute}
-	tags := []string{fmt.Sprintf("w%d-a", id), fmt.Sprintf("w%d-b", id), fmt.Sprintf("w%d-c", id)}
+	repo := fmt.Sprintf("%s/w%d", l.repo, id)
 	for ctx.Err() == nil {
-		tag := tags[rng.Intn(len(tags))]
+		name := []string{"a", "b", "c"}[rng.Intn(3)]
+		tag := repo + ":" + name
 		cur := l.possible(tag)
-		mpath := "/v2/" + l.repo + "/manifests/"
+		mpath := "/v2/" + repo + "/manifests/"
 		switch op := rng.Intn(10); {
 		case op < 6:
 			img := l.makeImage(rng)
 			ok := true
 			for _, b := range img.blobs() {
-				if ok = l.pushBlob(ctx, hc, rng, b); !ok {
+				if ok = l.pushBlob(ctx, hc, rng, repo, b); !ok {
 					break
 				}
 			}
 			if !ok {
 				continue // the tag did not change
 			}
-			a := l.send(ctx, hc, http.MethodPut, mpath+tag, http.Header{"Content-Type": {mtManifest}}, img.Manifest)
+			a := l.send(ctx, hc, http.MethodPut, mpath+name, http.Header{"Content-Type": {mtManifest}}, img.Manifest)
 			switch {
 			case a.cut():
 				l.settle(tag, img.Digest.String(), false)
@@ -261,7 +263,7 @@ func (l *load) worker(ctx context.Context, id int, rng *rand.Rand) {
 				l.failf("PUT manifest %s via %s: %d: %s", tag, a.replica, a.status, a.body)
 			}
 		default:
-			ref := tag
+			ref := name
 			if op == 9 && len(cur) == 1 && !cur[""] {
 				for d := range cur {
 					ref = d // by digest what the tag certainly names
@@ -337,7 +339,8 @@ func (l *load) verify(t *testing.T) (pulled int) {
 	sort.Strings(tags)
 	for _, tag := range tags {
 		want := l.possible(tag)
-		m := l.send(ctx, hc, http.MethodGet, "/v2/"+l.repo+"/manifests/"+tag, http.Header{"Accept": {mtManifest}}, nil)
+		repo, name, _ := strings.Cut(tag, ":")
+		m := l.send(ctx, hc, http.MethodGet, "/v2/"+repo+"/manifests/"+name, http.Header{"Accept": {mtManifest}}, nil)
 		if m.err != nil {
 			t.Fatalf("GET %s: %v", tag, m.err)
 		}
@@ -361,7 +364,7 @@ func (l *load) verify(t *testing.T) (pulled int) {
 			t.Fatalf("tag %s: manifest bytes differ from those pushed", tag)
 		}
 		for _, b := range img.blobs() {
-			g := l.send(ctx, hc, http.MethodGet, "/v2/"+l.repo+"/blobs/"+b.Digest.String(), nil, nil)
+			g := l.send(ctx, hc, http.MethodGet, "/v2/"+repo+"/blobs/"+b.Digest.String(), nil, nil)
 			if g.err != nil || g.status != http.StatusOK || !bytes.Equal(g.body, b.Data) {
 				t.Fatalf("tag %s: blob %s (%d bytes) via %s: %d %v, %d bytes back", tag, b.Digest, len(b.Data), g.replica, g.status, g.err, len(g.body))
 			}
@@ -414,10 +417,17 @@ func (c *cluster) waitClean(from time.Time, limit time.Duration) (time.Duration,
 	c.t.Helper()
 	var last fsckReport
 	var lastErr error
+	seen := map[string]bool{}
 	for {
 		rep, err := c.fsckJSON()
 		if err == nil && rep.settled() {
+			if len(seen) > 0 {
+				c.t.Logf("fsck saw meanwhile: %v", seen)
+			}
 			return time.Since(from), rep
+		}
+		for _, p := range append(rep.Problems, rep.Pending...) {
+			seen[p.Kind] = true
 		}
 		last, lastErr = rep, err
 		if time.Since(from) > limit {
