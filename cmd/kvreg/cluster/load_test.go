@@ -31,7 +31,7 @@ import (
 // haproxy answered 502/503/504 for it).
 type load struct {
 	c     *cluster
-	repo  string // prefix of the workers' repositories
+	repo  string   // prefix of the workers' repositories
 	bases [][]byte // small shared layers
 	bigs  [][]byte // shared layers of several S3 parts
 
