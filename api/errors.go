@@ -36,7 +36,7 @@ const (
 	kInUse            // deleting would break a manifest that uses it
 	kMethodNotAllowed // no such operation on this route
 	kPageInvalid      // n of a listing is not a non-negative integer
-	kUnavailable      // the database does not answer now; the client may retry
+	kUnavailable      // the database or blob storage does not answer now; the client may retry
 	kInternal         // the server failed; the cause is logged, not sent
 )
 
@@ -131,6 +131,10 @@ func classify(err error) (*Error, bool) {
 		return apiErr(kSizeInvalid, "%s", err.Error()), true
 	case errors.Is(err, kv.ErrUnavailable):
 		return unavailable("the registry's database is not answering; try again shortly"), true
+	case errors.Is(err, blobs.ErrUnavailable):
+		return unavailable("the registry's blob storage is not answering; try again shortly"), true
+	case errors.Is(err, blobs.ErrLockUnavailable):
+		return unavailable("the registry could not take a lock shared with its other processes; try again shortly"), true
 	case errors.Is(err, kv.ErrConflict):
 		return unavailable("the registry is too busy with conflicting writes; try again shortly"), true
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 // /healthz: the process answers. /readyz: the database answers a read and
-// takes writes.
+// takes writes, and remote blob storage answers.
 // Neither asks for credentials nor says more than ok or why not.
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
@@ -19,7 +19,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	info(r).route = "readyz"
 	if err := s.reg.Ready(); err != nil {
 		s.cfg.Logger.Warn("not ready", "err", err)
-		writePlain(w, r, http.StatusServiceUnavailable, "database not answering\n")
+		writePlain(w, r, http.StatusServiceUnavailable, "database or blob storage not answering\n")
 		return
 	}
 	writePlain(w, r, http.StatusOK, "ok\n")

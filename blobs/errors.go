@@ -1,6 +1,10 @@
 package blobs
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/kvreg/kvreg/blobs/driver"
+)
 
 var (
 	// ErrDigestInvalid: a digest is malformed or of an unsupported algorithm.
@@ -23,4 +27,7 @@ var (
 	// (Store.SetSharedLock) could not be taken; nothing was changed. The
 	// cause is wrapped too.
 	ErrLockUnavailable = errors.New("blobs: the shared lock on a digest is unavailable")
+	// ErrUnavailable: the storage could not be reached or kept failing
+	// (the driver's own retries spent); the request may succeed later.
+	ErrUnavailable = driver.ErrUnavailable
 )

@@ -98,8 +98,14 @@ func (r *Registry) DB() *kv.DB { return r.db }
 func (r *Registry) StoreStats() (s kv.TxStats, ok bool) { return r.db.TxStats() }
 
 // Ready reports whether the registry can serve reads and writes now: its
-// database answers and takes writes.
-func (r *Registry) Ready() error { return r.db.Ready() }
+// database answers and takes writes, and its blob storage, when remote,
+// answers.
+func (r *Registry) Ready() error {
+	if err := r.db.Ready(); err != nil {
+		return err
+	}
+	return r.blobs.Ready()
+}
 
 // Blobs exposes the blob store to tests and tools that look at what it
 // stores (Has, Blobs, Uploads); writes go through the Registry.

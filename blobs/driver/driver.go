@@ -19,6 +19,10 @@ var (
 	ErrNoSpace = errors.New("blob driver: no space left")
 	// ErrInvalidName: an upload id the driver cannot name storage after.
 	ErrInvalidName = errors.New("blob driver: invalid name")
+	// ErrUnavailable: the storage could not be reached, or kept failing on
+	// its side, after the driver's own retries; nothing says the request
+	// would fail again later.
+	ErrUnavailable = errors.New("blob driver: storage unavailable")
 )
 
 // Driver stores blobs by digest and the bytes of uploads by id. Digests

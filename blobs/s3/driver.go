@@ -112,6 +112,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 		o.UsePathStyle = cfg.PathStyle
+		o.APIOptions = append(o.APIOptions, markUnavailable)
 	})
 	p := strings.Trim(cfg.Prefix, "/")
 	if p != "" {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrURL: a blob store URL kvreg cannot read.
@@ -15,7 +16,8 @@ var ErrURL = errors.New("s3: invalid blob store URL")
 func IsURL(s string) bool { return strings.HasPrefix(s, "s3://") }
 
 // ParseURL reads s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path-style=true
-// into a Config. Credentials are not part of it: they come the usual AWS
+// into a Config; max-attempts=N and max-backoff=DURATION bound how long a
+// request retries through an outage before kvreg answers 503. Credentials are not part of it: they come the usual AWS
 // ways (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, shared config,
 // instance roles).
 func ParseURL(s string) (Config, error) {
@@ -33,7 +35,7 @@ func ParseURL(s string) (Config, error) {
 	q := u.Query()
 	for k := range q {
 		switch k {
-		case "endpoint", "region", "path-style":
+		case "endpoint", "region", "path-style", "max-attempts", "max-backoff":
 		default:
 			return Config{}, fmt.Errorf("%w: %q: unknown parameter %q", ErrURL, s, k)
 		}
@@ -48,6 +50,16 @@ func ParseURL(s string) (Config, error) {
 	if v := q.Get("path-style"); v != "" {
 		if cfg.PathStyle, err = strconv.ParseBool(v); err != nil {
 			return Config{}, fmt.Errorf("%w: path-style=%q: want true or false", ErrURL, v)
+		}
+	}
+	if v := q.Get("max-attempts"); v != "" {
+		if cfg.MaxAttempts, err = strconv.Atoi(v); err != nil || cfg.MaxAttempts < 1 {
+			return Config{}, fmt.Errorf("%w: max-attempts=%q: want a positive integer", ErrURL, v)
+		}
+	}
+	if v := q.Get("max-backoff"); v != "" {
+		if cfg.MaxBackoff, err = time.ParseDuration(v); err != nil || cfg.MaxBackoff <= 0 {
+			return Config{}, fmt.Errorf("%w: max-backoff=%q: want a positive duration such as 2s", ErrURL, v)
 		}
 	}
 	if cfg.Region == "" {

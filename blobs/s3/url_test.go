@@ -3,6 +3,7 @@ package s3
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestParseURL(t *testing.T) {
@@ -17,7 +18,11 @@ func TestParseURL(t *testing.T) {
 	if cfg, err := ParseURL("s3://images"); err != nil || cfg.Bucket != "images" || cfg.Prefix != "" || cfg.Region != "us-east-1" || cfg.PathStyle {
 		t.Fatalf("bucket alone: %+v, %v", cfg, err)
 	}
+	if cfg, err := ParseURL("s3://images?max-attempts=3&max-backoff=250ms"); err != nil || cfg.MaxAttempts != 3 || cfg.MaxBackoff != 250*time.Millisecond {
+		t.Fatalf("retry bounds: %+v, %v", cfg, err)
+	}
 	for _, bad := range []string{
+		"s3://images?max-attempts=0", "s3://images?max-attempts=x", "s3://images?max-backoff=-1s", "s3://images?max-backoff=soon",
 		"s3://", "http://images", "s3://key:secret@images", "s3://images?endpoint=ftp://x",
 		"s3://images?path-style=maybe", "s3://images?bucket=other", "s3://images?endpoint=http://",
 	} {

@@ -240,16 +240,18 @@ func sweeper(ctx context.Context, reg *refcount.Registry, cfg *serveConfig, log 
 	}
 }
 
-// finishEvery is how often a replica looks for what another one left half
-// done, and how old that work must be: a dead replica's work is finished
-// within three of these.
+// finishEvery is how old the work another replica left half done must be
+// before a replica finishes it; a replica looks twice as often, so that a
+// dead replica's work is done within about two of these (a tombstone is
+// first seen within half of one, and is due half of one after it is old
+// enough), not three.
 const finishEvery = 10 * time.Second
 
 // finisher finishes what another replica left half done (tombstones,
 // interrupted commits): alone, startup recovery does that, but a replica
 // that dies is not restarted over the same work.
 func finisher(ctx context.Context, reg *refcount.Registry, log *slog.Logger) {
-	t := time.NewTicker(finishEvery)
+	t := time.NewTicker(finishEvery / 2)
 	defer t.Stop()
 	for {
 		select {

@@ -43,6 +43,8 @@ type server struct {
 	cmd      *exec.Cmd
 	done     chan struct{}
 	logPath  string
+	bin      string
+	port     int
 }
 
 // Main starts a server, runs the tests and stops the server. Without
@@ -125,41 +127,56 @@ func start(bin string) (*server, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &server{dir: root, endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{}), logPath: filepath.Join(dir, "versitygw.log")}
-	logf, err := os.Create(s.logPath)
-	if err != nil {
+	s := &server{dir: root, endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), logPath: filepath.Join(dir, "versitygw.log"), bin: bin, port: port}
+	if err := s.run(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	return s, nil
+}
+
+// run starts versitygw on s's port and directory and waits until it
+// accepts connections.
+func (s *server) run() error {
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
 	defer logf.Close()
-	s.cmd = exec.Command(bin, "--port", fmt.Sprintf("127.0.0.1:%d", port), "--keep-alive", "--quiet", "posix", root)
+	s.done = make(chan struct{})
+	s.cmd = exec.Command(s.bin, "--port", fmt.Sprintf("127.0.0.1:%d", s.port), "--keep-alive", "--quiet", "posix", s.dir)
 	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+AccessKey, "ROOT_SECRET_KEY="+SecretKey, "VGW_REGION="+Region)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		return err
 	}
-	go func() { s.cmd.Wait(); close(s.done) }()
+	done := s.done
+	go func() { s.cmd.Wait(); close(done) }()
 	// Ready when it accepts connections.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
 		if err == nil {
 			c.Close()
-			return s, nil
+			return nil
 		}
 		select {
-		case <-s.done:
+		case <-done:
 			out, _ := os.ReadFile(s.logPath)
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("versitygw exited: %s", out)
+			return fmt.Errorf("versitygw exited: %s", out)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("versitygw did not answer on %s within 30s", s.endpoint)
+			s.kill()
+			return fmt.Errorf("versitygw did not answer on %s within 30s", s.endpoint)
 		}
 	}
+}
+
+// kill ends versitygw at once (SIGKILL), keeping its directory.
+func (s *server) kill() {
+	s.cmd.Process.Kill()
+	<-s.done
 }
 
 func (s *server) stop() {
@@ -216,4 +233,33 @@ func Bucket(t testing.TB) (Server, string) {
 	}
 	t.Cleanup(func() { os.RemoveAll(filepath.Join(s.dir, name)) })
 	return Server{Endpoint: s.endpoint, Region: Region, AccessKey: AccessKey, SecretKey: SecretKey, Dir: s.dir}, name
+}
+
+func current(t testing.TB) *server {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if srv == nil {
+		if missing != "" {
+			t.Skip(missing)
+		}
+		t.Fatal("s3test: no server: call s3test.Main from TestMain")
+	}
+	return srv
+}
+
+// Stop kills the test binary's server (SIGKILL: connections are cut, no
+// request is finished) until Start; its buckets stay.
+func Stop(t testing.TB) {
+	t.Helper()
+	current(t).kill()
+}
+
+// Start starts the server again after Stop, on the same port and
+// directory, and returns once it accepts connections.
+func Start(t testing.TB) {
+	t.Helper()
+	if err := current(t).run(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -38,7 +38,8 @@ type cluster struct {
 	client   *http.Client
 }
 
-func newCluster(t *testing.T) *cluster {
+// storeParams are more query parameters of the s3:// blob store URL.
+func newCluster(t *testing.T, storeParams ...string) *cluster {
 	t.Helper()
 	hap, err := testenv.FindHAProxy()
 	if err != nil {
@@ -57,7 +58,7 @@ func newCluster(t *testing.T) *cluster {
 	}
 	c := &cluster{
 		t: t, bin: bin, db: db, srv: srv, bucket: bucket,
-		store:  testenv.S3Store(bucket, srv.Endpoint, srv.Region),
+		store:  testenv.S3Store(bucket, srv.Endpoint, srv.Region) + strings.Join(append([]string{""}, storeParams...), "&"),
 		client: &http.Client{Timeout: 2 * time.Minute},
 	}
 	t.Cleanup(c.stop)
