@@ -15,15 +15,15 @@ import "github.com/kvreg/kvreg/kv"
 // link) are ordered by the database: whichever commits, the other saw it
 // or is rerun.
 //
-// A row stands for every push told "exists" within its window, however
-// many HEADs it answered (most did not write): nothing counts them, so no
-// manifest may end it. A manifest that references the object leaves the
-// row (takePinTx) and it ends with its window, or with a delete on
-// purpose; a cascade turns a live row into a lease with one pending hold.
-// So with processes sharing the database, a layer that a HEAD answered
-// "exists" for stays up to the rest of the window after its last reference
-// goes, where one process, counting its pins, frees it at once when every
-// push that was told has sent its manifest.
+// A row stands for at least one push in flight, however many HEADs it
+// answered (most did not write), so that a cascade turns it into a lease
+// with one pending hold. A manifest that references the object deletes
+// the row (takePinTx), as it takes the pin over in memory: a complete push
+// leaves nothing behind, so that deleting the image right after its push
+// still frees its layers at once. Letting the row expire would save the
+// manifest a point read per referenced object, but would keep the layers
+// of every image deleted within the window after its push for up to the
+// window.
 
 // pinLive reports whether a pin holds the object at now.
 func (r *Registry) pinLive(tx *kv.Tx, k pinKey, now int64) (bool, error) {
@@ -113,9 +113,9 @@ func (r *Registry) convertPinTx(tx *kv.Tx, c *change, k pinKey) (until int64, pe
 func (r *Registry) takePinTx(tx *kv.Tx, c *change, k pinKey) error {
 	if !r.opts.Shared {
 		c.usedPins = append(c.usedPins, k)
+		return nil
 	}
-	// A pin row may stand for other pushes too: it ends with its window.
-	return nil
+	return tx.DeletePin(k.kind, k.repo, k.digest)
 }
 
 // dropPinTx forgets a pin whatever holds it: the object is deleted on
