@@ -58,13 +58,23 @@ func (s *Store) session(repo, id string) (*session, error) {
 	}
 	s.mu.Lock()
 	sess := s.sessions[id]
+	s.mu.Unlock()
 	if sess == nil {
-		if info, err := s.drv.Upload(id); err == nil {
-			sess = &session{repo: info.Repo}
-			s.sessions[id] = sess
+		// Storage that does not answer is an error of its own (503),
+		// not an unknown upload (404).
+		info, err := s.drv.Upload(id)
+		if errors.Is(err, driver.ErrUnavailable) {
+			return nil, err
+		}
+		if err == nil {
+			s.mu.Lock()
+			if sess = s.sessions[id]; sess == nil {
+				sess = &session{repo: info.Repo}
+				s.sessions[id] = sess
+			}
+			s.mu.Unlock()
 		}
 	}
-	s.mu.Unlock()
 	if sess == nil || sess.repo != repo {
 		return nil, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
@@ -102,6 +112,9 @@ func (s *Store) rebuild(id string, sess *session) error {
 		return nil
 	}
 	rc, err := s.drv.ReadUpload(id)
+	if errors.Is(err, driver.ErrUnavailable) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
