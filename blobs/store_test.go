@@ -15,17 +15,7 @@ func TestOpenOverTheDirectoryIsAFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := s.NewUpload("r")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Append("r", id, 0, strings.NewReader("served"), 0); err != nil {
-		t.Fatal(err)
-	}
-	d := digest.FromString("served")
-	if _, err := s.Commit("r", id, d, -1, func(int64) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
+	d := committed(t, s, "served")
 	f, err := s.Open(d)
 	if err != nil {
 		t.Fatal(err)
@@ -37,4 +27,21 @@ func TestOpenOverTheDirectoryIsAFile(t *testing.T) {
 	if ok, err := s.Verify(d); err != nil || !ok {
 		t.Fatalf("verify: %v, %v", ok, err)
 	}
+}
+
+// committed uploads body to s in repository "r" and commits it.
+func committed(t *testing.T, s *Store, body string) digest.Digest {
+	t.Helper()
+	id, err := s.NewUpload("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append("r", id, 0, strings.NewReader(body), 0); err != nil {
+		t.Fatal(err)
+	}
+	d := digest.FromString(body)
+	if _, err := s.Commit("r", id, d, -1, func(int64) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/blobs/local"
-	"github.com/opencontainers/go-digest"
 )
 
 // Over the directory: Usage counts blob files and uploads' bytes, and
@@ -18,16 +17,7 @@ func TestUsageAndStrayCutoff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := s.NewUpload("r")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Append("r", id, 0, strings.NewReader("a blob"), 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Commit("r", id, digest.FromString("a blob"), -1, func(int64) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
+	committed(t, s, "a blob")
 	open, err := s.NewUpload("r")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 )
 
 // TestDocker drives kvreg with the docker CLI, through a containerd and
@@ -64,7 +66,7 @@ func requireBlobs(t *testing.T, reg *registry, present bool, what string, ds ...
 
 // 1. push, docker rmi, pull: the same image id.
 func testDockerRoundTrip(t *testing.T, d *dockerDaemon, reg *registry) {
-	bb, err := findTool("busybox")
+	bb, err := testenv.FindTool("busybox")
 	if err != nil {
 		missing(t, "%v (apt-get install -y busybox-static)", err)
 	}

@@ -63,38 +63,10 @@ func missing(t testing.TB, format string, args ...any) {
 	t.Skipf("skipping (set CI=true to make this a failure): %s", msg)
 }
 
-// findTool looks a client up on PATH, then in the usual install places
-// (go install puts crane and regctl in $GOPATH/bin or $HOME/go/bin).
-func findTool(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	var dirs []string
-	if gp := os.Getenv("GOPATH"); gp != "" {
-		for _, d := range filepath.SplitList(gp) {
-			dirs = append(dirs, filepath.Join(d, "bin"))
-		}
-	}
-	if gb := os.Getenv("GOBIN"); gb != "" {
-		dirs = append(dirs, gb)
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(h, "go", "bin"))
-	}
-	dirs = append(dirs, "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-	for _, d := range dirs {
-		p := filepath.Join(d, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found on PATH, $GOPATH/bin or $HOME/go/bin", name)
-}
-
 // needTool returns the path of a client, or skips (fails in CI).
 func needTool(t testing.TB, name, install string) string {
 	t.Helper()
-	p, err := findTool(name)
+	p, err := testenv.FindTool(name)
 	if err != nil {
 		missing(t, "%v (install: %s)", err, install)
 	}
