@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
+	"time"
 
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/urfave/cli/v2"
@@ -67,17 +69,28 @@ type fsckReport struct {
 	Problems []refcount.Problem     `json:"problems"`
 	Pending  []refcount.Problem     `json:"pending"`
 	Repair   *refcount.RepairReport `json:"repair,omitempty"`
+	// Finished is, with --repair, the pending work found before the
+	// repair that it finished (the store opened for writing finishes it
+	// first thing).
+	Finished []refcount.Problem `json:"finished,omitempty"`
 }
 
 func fsck(c *cli.Context) error {
 	deep, repair := c.Bool("deep"), c.Bool("repair")
+	grace := c.Duration("orphan-grace")
+	var before []refcount.Problem
+	if repair {
+		var err error
+		if before, err = pendingWork(c, grace); err != nil {
+			return err
+		}
+	}
 	st, err := openStore(c, repair)
 	if err != nil {
 		return err
 	}
 	defer st.close()
 	rep := fsckReport{Root: st.root, Deep: deep}
-	grace := c.Duration("orphan-grace")
 	q := url.Values{"orphan-grace": {grace.String()}}
 	if deep {
 		q.Set("deep", "1")
@@ -106,6 +119,15 @@ func fsck(c *cli.Context) error {
 	}
 	if rep.Repair != nil {
 		rep.Problems = rep.Repair.Remaining
+		still := map[string]bool{}
+		for _, p := range rep.Problems {
+			still[p.Kind+" "+p.Object] = true
+		}
+		for _, p := range before {
+			if !still[p.Kind+" "+p.Object] {
+				rep.Finished = append(rep.Finished, p)
+			}
+		}
 	}
 	if rep.Problems == nil {
 		rep.Problems = []refcount.Problem{}
@@ -119,6 +141,9 @@ func fsck(c *cli.Context) error {
 		printJSON(out, rep)
 	} else {
 		if rep.Repair != nil {
+			for _, p := range rep.Finished {
+				fmt.Fprintln(out, "finished:", p.String())
+			}
 			for _, p := range rep.Repair.Fixed {
 				fmt.Fprintln(out, "fixed:", p.String())
 			}
@@ -156,6 +181,32 @@ func fsck(c *cli.Context) error {
 		return cli.Exit("", 1)
 	}
 	return nil
+}
+
+// pendingWork lists the pending work of the store, opened read-only (or
+// asked of the running server), so that a repair can say what it finished:
+// opening the store for writing finishes it before the repair looks.
+func pendingWork(c *cli.Context, grace time.Duration) ([]refcount.Problem, error) {
+	quiet := *c.App
+	quiet.ErrWriter = io.Discard
+	qc := *c
+	qc.App = &quiet
+	st, err := openStore(&qc, false)
+	if err != nil {
+		return nil, err
+	}
+	defer st.close()
+	var found *refcount.CheckReport
+	q := url.Values{"orphan-grace": {grace.String()}, "pending": {"1"}}
+	if st.online() {
+		found, err = askFsck(st, q)
+	} else {
+		found, err = st.reg.Fsck(false, grace)
+	}
+	if err != nil {
+		return nil, cli.Exit("kvreg fsck: "+err.Error(), 2)
+	}
+	return found.Pending, nil
 }
 
 // askFsck asks the running server for its findings, split. A server that

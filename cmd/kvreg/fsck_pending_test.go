@@ -201,8 +201,9 @@ func TestFsckAfterCrashListsPendingWork(t *testing.T) {
 				}
 			case "repair":
 				out, errOut, code := run(t, bin, "fsck", "--repair", "--root", c.root)
-				if code != 0 {
-					t.Fatalf("fsck --repair: exit %d\n%s%s", code, out, errOut)
+				if code != 0 || strings.Count(out, "finished: ") != len(c.pending) || strings.Count(out, "fixed: ") != len(damage) ||
+					!strings.Contains(out, "fixed: "+refcount.ProblemOrphanFile) {
+					t.Fatalf("fsck --repair: exit %d, want %d finished and %d fixed\n%s%s", code, len(c.pending), len(damage), out, errOut)
 				}
 				code, problems, pending = fsckJSON(t, bin, c.root, "--deep")
 				if code != 0 || len(problems)+len(pending) != 0 {
