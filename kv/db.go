@@ -26,6 +26,10 @@ type Options struct {
 	// that one process writes to it at a time (ErrLocked when another
 	// holds it). A bbolt file's writer is always exclusive.
 	Exclusive bool
+	// Replica holds it shared instead: replicas write side by side, and
+	// neither a replica nor an exclusive process opens the database while
+	// the other kind holds it (ErrLocked).
+	Replica bool
 }
 
 // IsURL reports whether target names a PostgreSQL database
@@ -40,7 +44,7 @@ func Open(target string, opts Options) (*DB, error) {
 	var s backend.Store
 	var err error
 	if IsURL(target) {
-		s, err = pgkv.Open(target, pgkv.Options{Exclusive: opts.Exclusive})
+		s, err = pgkv.Open(target, pgkv.Options{Exclusive: opts.Exclusive, Replica: opts.Replica})
 	} else {
 		s, err = boltkv.Open(target, boltkv.Options{LockTimeout: opts.LockTimeout, ReadOnly: opts.ReadOnly})
 	}

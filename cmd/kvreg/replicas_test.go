@@ -64,7 +64,8 @@ func TestReplicasRefusedWithoutSharedStores(t *testing.T) {
 }
 
 // The operator commands over a PostgreSQL database and an S3 bucket need
-// no data directory: the stores are shared, and so is what they answer.
+// no data directory: the stores are shared, and so is what they answer. A
+// kvreg serve without --replicas is refused beside a replica.
 func TestOperatorCommandsOnSharedStoresNeedNoRoot(t *testing.T) {
 	bin := buildKvreg(t)
 	db := pgtest.NewDatabase(t)
@@ -75,6 +76,11 @@ func TestOperatorCommandsOnSharedStoresNeedNoRoot(t *testing.T) {
 	s := startServer(t, bin, filepath.Join(t.TempDir(), "data"), "--replicas", "--db", db, "--blob-store", store)
 	if st, err := pushWith(http.DefaultClient, s.URL, "", "team/app", "v1", []byte("a layer in the bucket")); err != nil || st != http.StatusCreated {
 		t.Fatalf("push: %d %v", st, err)
+	}
+	// A kvreg serve that is not a replica keeps pins in memory: it must
+	// never write beside replicas.
+	if !expectRefusal(t, bin, "holds the write lock", "serve", "--addr", "127.0.0.1:0", "--root", filepath.Join(t.TempDir(), "alone"), "--db", db, "--blob-store", store) {
+		t.Fatal("kvreg serve without --replicas beside a replica hung")
 	}
 	nowhere := filepath.Join(t.TempDir(), "no-such-directory")
 	if out, errOut, code := run(t, bin, "fsck", "--deep", "--root", nowhere, "--db", db, "--blob-store", store); code != 0 || !strings.Contains(out, "clean") {

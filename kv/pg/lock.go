@@ -11,13 +11,15 @@ import (
 	"github.com/kvreg/kvreg/kv/backend"
 )
 
-// writeLock is the session advisory lock of an exclusive store, held on a
-// connection of its own for the store's lifetime. A session lock dies
+// writeLock is the session advisory lock of an exclusive store (or, taken
+// shared, of a replica store), held on a connection of its own for the
+// store's lifetime. A session lock dies
 // with its connection, so a watcher checks the connection and, once it is
 // lost, takes the lock again when the database is back (if no other
 // process took it meanwhile).
 type writeLock struct {
-	cfg   *pgx.ConnConfig
+	cfg    *pgx.ConnConfig
+	shared bool
 	check time.Duration
 	ctx   func() (context.Context, context.CancelFunc)
 
@@ -28,14 +30,17 @@ type writeLock struct {
 	wg   sync.WaitGroup
 }
 
-func takeWriteLock(cfg *pgx.ConnConfig, check time.Duration, ctx func() (context.Context, context.CancelFunc)) (*writeLock, error) {
-	l := &writeLock{cfg: cfg, check: check, ctx: ctx, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func takeWriteLock(cfg *pgx.ConnConfig, shared bool, check time.Duration, ctx func() (context.Context, context.CancelFunc)) (*writeLock, error) {
+	l := &writeLock{cfg: cfg, shared: shared, check: check, ctx: ctx, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	conn, ok, err := l.try()
 	if err != nil {
 		return nil, fmt.Errorf("pgkv: taking the write lock of database %q: %w", cfg.Database, err)
 	}
+	if !ok && shared {
+		return nil, fmt.Errorf("%w: a kvreg process that is not a replica holds the write lock of database %q on %s (replicas write beside each other, never beside a kvreg serve without --replicas)", backend.ErrLocked, cfg.Database, cfg.Host)
+	}
 	if !ok {
-		return nil, fmt.Errorf("%w: another kvreg process holds the write lock of database %q on %s (only one kvreg serve may write to a database at a time)", backend.ErrLocked, cfg.Database, cfg.Host)
+		return nil, fmt.Errorf("%w: another kvreg process holds the write lock of database %q on %s (only one kvreg serve may write to a database at a time, unless every one is a replica)", backend.ErrLocked, cfg.Database, cfg.Host)
 	}
 	l.conn = conn
 	l.held.Store(true)
@@ -53,8 +58,12 @@ func (l *writeLock) try() (*pgx.Conn, bool, error) {
 	if err != nil {
 		return nil, false, mapErr(err)
 	}
+	q := "SELECT pg_try_advisory_lock($1)"
+	if l.shared {
+		q = "SELECT pg_try_advisory_lock_shared($1)"
+	}
 	var ok bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", writerLockKey).Scan(&ok); err != nil || !ok {
+	if err := conn.QueryRow(ctx, q, writerLockKey).Scan(&ok); err != nil || !ok {
 		conn.Close(ctx)
 		return nil, false, mapErr(err)
 	}

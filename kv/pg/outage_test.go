@@ -88,6 +88,39 @@ func TestExclusive(t *testing.T) {
 	}
 }
 
+// Replicas share the write lock: they open side by side and write, an
+// exclusive store is refused while any replica holds it, and a replica is
+// refused while an exclusive store holds it; once the replicas close, the
+// exclusive store opens.
+func TestReplicasShareTheWriteLock(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	r1 := open(t, url, pgkv.Options{Replica: true})
+	r2 := open(t, url, pgkv.Options{Replica: true})
+	if err := putKey(r1, "one"); err != nil {
+		t.Fatal(err)
+	}
+	if err := putKey(r2, "two"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgkv.Open(url, pgkv.Options{Exclusive: true}); !errors.Is(err, backend.ErrLocked) {
+		t.Fatalf("exclusive Open beside replicas: %v, want ErrLocked", err)
+	}
+	r1.Close()
+	if _, err := pgkv.Open(url, pgkv.Options{Exclusive: true}); !errors.Is(err, backend.ErrLocked) {
+		t.Fatalf("exclusive Open beside one replica: %v, want ErrLocked", err)
+	}
+	r2.Close()
+	x := open(t, url, pgkv.Options{Exclusive: true})
+	_, err := pgkv.Open(url, pgkv.Options{Replica: true})
+	if !errors.Is(err, backend.ErrLocked) {
+		t.Fatalf("replica Open beside an exclusive store: %v, want ErrLocked", err)
+	}
+	t.Logf("refused: %v", err)
+	if err := putKey(x, "alone"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // An exclusive store that lost its lock with its connection refuses to
 // write while another process holds the lock, and takes it again (and
 // writes) once that one is gone.

@@ -16,7 +16,7 @@ import (
 // Advisory lock keys of kvreg in a database (one namespace per database).
 const (
 	migrateLockKey int64 = 0x6b767265670001 // held while migrating the schema
-	writerLockKey  int64 = 0x6b767265670002 // held by an exclusive store for its lifetime
+	writerLockKey  int64 = 0x6b767265670002 // held by an exclusive store for its lifetime, shared by replicas
 	foldLockKey    int64 = 0x6b767265670003 // held by the transaction folding counters
 )
 
@@ -25,6 +25,12 @@ type Options struct {
 	// Exclusive holds the database's write lock for the store's lifetime:
 	// Open fails with backend.ErrLocked while another process holds it.
 	Exclusive bool
+	// Replica holds the write lock in shared mode instead: stores opened
+	// so write side by side, and Open fails with backend.ErrLocked while
+	// an Exclusive store holds the lock (and an Exclusive Open fails while
+	// a Replica store does), so that a process that keeps what it needs
+	// in memory never writes beside others.
+	Replica bool
 	// LockTimeout and StatementTimeout are the connections' lock_timeout
 	// (2 s) and statement_timeout (5 s).
 	LockTimeout, StatementTimeout time.Duration
@@ -141,8 +147,8 @@ func Open(url string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pgkv: %w", err)
 	}
-	if o.Exclusive {
-		l, err := takeWriteLock(cc.Copy(), o.LockCheck, s.statementContext)
+	if o.Exclusive || o.Replica {
+		l, err := takeWriteLock(cc.Copy(), o.Replica, o.LockCheck, s.statementContext)
 		if err != nil {
 			s.lockPool.Close()
 			pool.Close()
@@ -187,11 +193,12 @@ func (s *Store) statementContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.o.StatementTimeout+s.o.ConnectTimeout)
 }
 
-// HoldsWriteLock reports whether an exclusive store holds the database's
-// write lock now (always true for a store opened without Exclusive).
+// HoldsWriteLock reports whether an exclusive or replica store holds the
+// database's write lock now (always true for a store opened without).
 func (s *Store) HoldsWriteLock() bool { return s.lock == nil || s.lock.held.Load() }
 
-// Ready: an exclusive store takes writes only while it holds the lock.
+// Ready: an exclusive or replica store takes writes only while it holds
+// the lock.
 func (s *Store) Ready() error {
 	if !s.HoldsWriteLock() {
 		return fmt.Errorf("%w: %w", backend.ErrUnavailable, errNoWriteLock)
