@@ -20,8 +20,8 @@ import (
 type writeLock struct {
 	cfg    *pgx.ConnConfig
 	shared bool
-	check time.Duration
-	ctx   func() (context.Context, context.CancelFunc)
+	check  time.Duration
+	ctx    func() (context.Context, context.CancelFunc)
 
 	held atomic.Bool
 	conn *pgx.Conn // owned by the watcher once started
