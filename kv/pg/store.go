@@ -201,6 +201,7 @@ func (s *Store) HoldsWriteLock() bool { return s.lock == nil || s.lock.held.Load
 // the lock.
 func (s *Store) Ready() error {
 	if !s.HoldsWriteLock() {
+		s.lock.wakeUp() // a health check asks: try again now, not at the next tick
 		return fmt.Errorf("%w: %w", backend.ErrUnavailable, errNoWriteLock)
 	}
 	return nil
