@@ -50,6 +50,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
+source cmd/kvreg-bench/lib.sh
 GO=${GO:-go}
 DIST_VERSION=${DIST_VERSION:-v3.0.0}
 REPEAT=${REPEAT:-3}
@@ -57,91 +58,29 @@ REPLICAS=${REPLICAS:-3}
 REDIRECT=${REDIRECT:-1}
 BENCH_ARGS=${BENCH_ARGS:-}
 SERVE_ARGS=${SERVE_ARGS:-}
-LARGE_MB=512
-if [[ " $BENCH_ARGS " =~ [[:space:]]-large-mb[[:space:]=]+([0-9]+) ]]; then LARGE_MB=${BASH_REMATCH[1]}; fi
+large_mb
 
-log() { echo "bench: $*" >&2; }
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-if [[ -z $PGBIN || ! -x $PGBIN/initdb ]]; then log "PostgreSQL is not installed (apt-get install postgresql)"; exit 1; fi
+find_postgres
 HAPROXY=${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 if [[ ! -x $HAPROXY ]]; then log "haproxy is not installed (apt-get install haproxy)"; exit 1; fi
-VGW=${VERSITYGW:-$(command -v versitygw || echo "$($GO env GOPATH)/bin/versitygw")}
-if [[ ! -x $VGW ]]; then
-	log "versitygw is not installed: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0 (or set VERSITYGW)"
-	exit 1
-fi
+find_versitygw
 
-WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/kvreg-bench-cluster.XXXXXX")
-chmod 755 "$WORK"
-PIDS=()
-PGDATA=$WORK/pg/data
-as_pg() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
+make_work kvreg-bench-cluster
 cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for f in "$WORK"/ref-*/r*.pid; do [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true; done
-	if [[ -f $PGDATA/postmaster.pid ]]; then as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -w stop -m fast >/dev/null 2>&1 || true; fi
-	if [[ ${KEEP:-0} == 1 ]]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
+	cleanup_common
 }
 trap cleanup EXIT
 
 # ---- build and install ----
-mkdir -p "$WORK/bin"
-log "building kvreg and kvreg-bench"
-DESCRIBE=$(git describe --always --dirty 2>/dev/null || echo '?')
-$GO build -o "$WORK/bin/kvreg" ./cmd/kvreg
-$GO build -o "$WORK/bin/kvreg-bench" ./cmd/kvreg-bench
-BENCH=$WORK/bin/kvreg-bench
-CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/kvreg-bench/distribution-$DIST_VERSION
-if [[ ! -x $CACHE/registry ]]; then
-	log "installing distribution $DIST_VERSION (go install)"
-	mkdir -p "$CACHE"
-	GOBIN=$CACHE $GO install "github.com/distribution/distribution/v3/cmd/registry@$DIST_VERSION" >"$WORK/dist-install.log" 2>&1 ||
-		{ tail -5 "$WORK/dist-install.log" >&2; exit 1; }
-fi
-REGBIN=$CACHE/registry REFNAME="distribution $DIST_VERSION"
-
-# wait_gone PID: until the process has exited (a zombie counts as gone).
-wait_gone() {
-	while [[ -e /proc/$1 ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; do sleep 0.02; done
-}
-# wait_ok URL: until it answers 200 (30 s at most).
-wait_ok() {
-	for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
+build
+install_distribution || exit 1
 
 # ---- the S3 server ----
-S3_KEY=kvregbench S3_SECRET=kvregbench-secret S3_REGION=us-east-1 S3_ROOT=$WORK/s3
-mkdir -p "$S3_ROOT"
-port=$($BENCH -free-port)
-S3_URL=http://127.0.0.1:$port
-ROOT_ACCESS_KEY=$S3_KEY ROOT_SECRET_KEY=$S3_SECRET VGW_REGION=$S3_REGION \
-	"$VGW" --port "127.0.0.1:$port" --keep-alive --quiet posix "$S3_ROOT" >"$WORK/versitygw.log" 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 1 300); do curl -s -o /dev/null "$S3_URL" && break; sleep 0.1; done
-VGWVERSION=$("$VGW" --version 2>/dev/null | sed -n "s/^Version *: *//p")
-log "versitygw $VGWVERSION on $S3_URL over $S3_ROOT"
+start_versitygw
 
 # ---- PostgreSQL ----
-PGPORT=$($BENCH -free-port)
-mkdir -p "$WORK/pg/sock"
-if ((EUID == 0)); then chown -R postgres: "$WORK/pg"; fi
-as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1 ||
-	{ cat "$WORK/initdb.log" >&2; exit 1; }
-cat >>"$PGDATA/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $PGPORT
-unix_socket_directories = '$WORK/pg/sock'
-fsync = on
-synchronous_commit = on
-full_page_writes = on
-max_connections = 300
-${PG_CONF:-}
-CONF
-as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg/log" -w -t 60 start >/dev/null
-PGVERSION=$("$PGBIN/postgres" --version)
-log "$PGVERSION on 127.0.0.1:$PGPORT (fsync on, synchronous_commit on${PG_CONF:+; $PG_CONF})"
-psql_q() { "$PGBIN/psql" -X -q -t -A -h 127.0.0.1 -p "$PGPORT" -U postgres -d "${2:-postgres}" -c "$1"; }
+start_postgres
 
 # ---- haproxy ----
 # start_haproxy DIR CHECKPATH BACKEND...: one haproxy in front of the
@@ -189,21 +128,12 @@ stop_haproxy() {
 	wait "$pid" 2>/dev/null || true
 }
 
-# scrape URL: the counters this script reports, one "name value" a line.
-scrape() {
-	curl -fsS "$1/metrics" | awk '
-		/^kvreg_db_[a-z_]+_total / { v[$1] = $2 }
-		/^kvreg_blob_store_requests_total\{/ { s3 += $2 }
-		/^kvreg_http_requests_total\{/ { http += $2 }
-		END { for (k in v) print k, v[k]; print "s3_requests", s3 + 0; print "http_requests", http + 0 }'
-}
 # scrape_all DIR WHEN: the replicas' counters summed, into DIR/metrics.WHEN.
 scrape_all() {
 	local u
 	for u in $(cat "$1/urls"); do scrape "$u"; done |
 		awk '{ s[$1] += $2 } END { for (k in s) print k, s[k] }' >"$1/metrics.$2"
 }
-pg_stat() { psql_q "SELECT xact_commit, xact_rollback, deadlocks, conflicts FROM pg_stat_database WHERE datname = '$1'" | tr '|' ' '; }
 
 FAILED=0
 
@@ -338,17 +268,8 @@ counters() {
 	echo " $((c1 - c0)) | $((r1 - r0)) | $((d1 - d0)) |"
 }
 
-dd_mbps() {
-	local out
-	out=$(dd if=/dev/zero of="$WORK/dd.bin" bs=1M count="$LARGE_MB" conv=fdatasync 2>&1 | tail -1)
-	rm -f "$WORK/dd.bin"
-	awk '{ printf "%.1f\n", $1 / $(NF-3) / 1e6 }' <<<"$out"
-}
-
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-log "load average: $LOAD_BEFORE; $(nproc) cores; disk of $WORK: $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' ')"
-DD=$(dd_mbps)
-log "dd bs=1M count=$LARGE_MB conv=fdatasync: $DD MB/s"
+note_load
+measure_dd
 K='' R=''
 for ((i = 1; i <= REPEAT; i++)); do
 	if ((i % 2)); then run_kvreg "$i"; run_ref "$i"; else run_ref "$i"; run_kvreg "$i"; fi
@@ -358,7 +279,7 @@ done
 
 {
 	echo "kvreg $DESCRIBE ×$REPLICAS (--replicas, $PGVERSION with fsync on) vs $REFNAME ×$REPLICAS, each behind its own haproxy ($("$HAPROXY" -v | sed -n 1p | cut -d" " -f1-3)), blob bytes in versitygw $VGWVERSION buckets on the same disk, blob GETs $( ((REDIRECT)) && echo redirected to presigned URLs || echo served by the registries), $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
-	echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo); disk $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' '); load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
+	machine_line
 	echo "dd bs=1M count=$LARGE_MB conv=fdatasync on the same disk before the rounds: $DD MB/s; memory: one replica of each cluster"
 	echo
 	$BENCH -compare "$K" -against "$R"

@@ -27,70 +27,20 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
+source cmd/kvreg-bench/lib.sh
 GO=${GO:-go}
 REPEAT=${REPEAT:-3}
 BENCH_ARGS=${BENCH_ARGS:-}
 SERVE_ARGS=${SERVE_ARGS:-}
 
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-if [[ -z $PGBIN || ! -x $PGBIN/initdb ]]; then
-	echo "bench-postgres: PostgreSQL is not installed (apt-get install postgresql)" >&2
-	exit 1
-fi
+find_postgres
 
-WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/kvreg-bench-pg.XXXXXX")
-chmod 755 "$WORK"
-PIDS=()
-PGDATA=$WORK/pg/data
-as_pg() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	if [[ -f $PGDATA/postmaster.pid ]]; then as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -w stop -m fast >/dev/null 2>&1 || true; fi
-	if [[ ${KEEP:-0} == 1 ]]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-log() { echo "bench: $*" >&2; }
-
-mkdir -p "$WORK/bin"
-log "building kvreg and kvreg-bench"
-DESCRIBE=$(git describe --always --dirty 2>/dev/null || echo '?')
-$GO build -o "$WORK/bin/kvreg" ./cmd/kvreg
-$GO build -o "$WORK/bin/kvreg-bench" ./cmd/kvreg-bench
-BENCH=$WORK/bin/kvreg-bench
+make_work kvreg-bench-pg
+trap cleanup_common EXIT
+build
 
 # ---- PostgreSQL ----
-PGPORT=$($BENCH -free-port)
-mkdir -p "$WORK/pg/sock"
-if ((EUID == 0)); then chown -R postgres: "$WORK/pg"; fi
-as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1 ||
-	{ cat "$WORK/initdb.log" >&2; exit 1; }
-cat >>"$PGDATA/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $PGPORT
-unix_socket_directories = '$WORK/pg/sock'
-fsync = on
-synchronous_commit = on
-full_page_writes = on
-max_connections = 300
-${PG_CONF:-}
-CONF
-as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg/log" -w -t 60 start >/dev/null
-PGVERSION=$("$PGBIN/postgres" --version)
-log "$PGVERSION on 127.0.0.1:$PGPORT (fsync on, synchronous_commit on${PG_CONF:+; $PG_CONF})"
-psql_q() { "$PGBIN/psql" -X -q -t -A -h 127.0.0.1 -p "$PGPORT" -U postgres -d "${2:-postgres}" -c "$1"; }
-
-# scrape URL: the counters of /metrics this script reports, one "name value" a line.
-scrape() {
-	curl -fsS "$1/metrics" | awk '
-		/^kvreg_db_[a-z_]+_total / { v[$1] = $2 }
-		/^kvreg_http_requests_total\{/ { http += $2 }
-		END { for (k in v) print k, v[k]; print "http_requests", http + 0 }'
-}
-wait_up() {
-	for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1/v2/" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
-pg_stat() { psql_q "SELECT xact_commit, xact_rollback, deadlocks FROM pg_stat_database WHERE datname = '$1'" | tr '|' ' '; }
+start_postgres
 
 # run_kvreg ROUND DB: DB is bolt or postgres.
 run_kvreg() {
@@ -107,7 +57,7 @@ run_kvreg() {
 	pid=$!
 	PIDS+=("$pid")
 	log "round $1: kvreg on $2, $url (pid $pid)"
-	wait_up "$url" || { log "kvreg on $2 did not start"; cat "$dir/serve.log" >&2; exit 1; }
+	wait_ok "$url/v2/" || { log "kvreg on $2 did not start"; cat "$dir/serve.log" >&2; exit 1; }
 	scrape "$url" >"$dir/metrics.before"
 	if [[ $2 == postgres ]]; then pg_stat "bench$1" >"$dir/pgstat.before"; fi
 	# shellcheck disable=SC2086
@@ -140,8 +90,8 @@ counters() {
 			printf "| %s | %s | %d | %d | %d | %.4f | %d | %.1f |", round, db, req, w, r, (w ? r / w : 0), g, (req ? rt / req : 0)
 		}' "$dir/metrics.before" "$dir/metrics.after"
 	if [[ -f $dir/pgstat.before ]]; then
-		read -r c0 r0 d0 <"$dir/pgstat.before"
-		read -r c1 r1 d1 <"$dir/pgstat.after"
+		read -r c0 r0 d0 _ <"$dir/pgstat.before"
+		read -r c1 r1 d1 _ <"$dir/pgstat.after"
 		echo " $((c1 - c0)) | $((r1 - r0)) | $((d1 - d0)) |"
 	else
 		echo " | | |"
@@ -149,8 +99,7 @@ counters() {
 }
 
 FAILED=0
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-log "load average: $LOAD_BEFORE; $(nproc) cores; disk of $WORK: $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' ')"
+note_load
 B='' P=''
 for ((i = 1; i <= REPEAT; i++)); do
 	if ((i % 2)); then run_kvreg "$i" bolt; run_kvreg "$i" postgres; else run_kvreg "$i" postgres; run_kvreg "$i" bolt; fi
@@ -160,7 +109,7 @@ done
 
 {
 	echo "kvreg $DESCRIBE on PostgreSQL ($PGVERSION, fsync on, synchronous_commit on${PG_CONF:+; $PG_CONF}) vs on bbolt, $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
-	echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo); disk $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' '); load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
+	machine_line
 	echo
 	# The target and met columns are the goals against the reference
 	# registry (make bench): not this comparison's.

@@ -33,6 +33,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
+source cmd/kvreg-bench/lib.sh
 GO=${GO:-go}
 REF=${REF:-auto}
 DIST_VERSION=${DIST_VERSION:-v3.0.0}
@@ -40,59 +41,28 @@ REPEAT=${REPEAT:-3}
 STORE=${STORE:-local}
 REDIRECT=${REDIRECT:-1}
 BENCH_ARGS=${BENCH_ARGS:-}
-LARGE_MB=512
 # -large-mb in BENCH_ARGS sets the dd size too.
-if [[ " $BENCH_ARGS " =~ [[:space:]]-large-mb[[:space:]=]+([0-9]+) ]]; then LARGE_MB=${BASH_REMATCH[1]}; fi
+large_mb
+case $STORE in local | s3) ;; *) log "STORE must be local or s3, not $STORE"; exit 1 ;; esac
+if [[ $STORE == s3 ]]; then find_versitygw; fi
 
-WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/kvreg-bench.XXXXXX")
-PIDS=()
+make_work kvreg-bench
 cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	if [[ -f $WORK/ref.pid ]]; then kill "$(cat "$WORK/ref.pid")" 2>/dev/null || true; fi
-	if [[ ${KEEP:-0} == 1 ]]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
+	cleanup_common
 }
 trap cleanup EXIT
-log() { echo "bench: $*" >&2; }
-case $STORE in local | s3) ;; *) log "STORE must be local or s3, not $STORE"; exit 1 ;; esac
 
 # ---- build and install ----
-mkdir -p "$WORK/bin"
-log "building kvreg and kvreg-bench"
-$GO build -o "$WORK/bin/kvreg" ./cmd/kvreg
-$GO build -o "$WORK/bin/kvreg-bench" ./cmd/kvreg-bench
-BENCH=$WORK/bin/kvreg-bench
+build
 
 # ---- the S3 server (STORE=s3) ----
-S3_KEY=kvregbench S3_SECRET=kvregbench-secret S3_REGION=us-east-1 S3_ROOT=$WORK/s3 S3_URL=''
-if [[ $STORE == s3 ]]; then
-	VGW=${VERSITYGW:-$(command -v versitygw || echo "$($GO env GOPATH)/bin/versitygw")}
-	if [[ ! -x $VGW ]]; then
-		log "versitygw is not installed: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0 (or set VERSITYGW)"
-		exit 1
-	fi
-	mkdir -p "$S3_ROOT"
-	port=$($BENCH -free-port)
-	S3_URL=http://127.0.0.1:$port
-	ROOT_ACCESS_KEY=$S3_KEY ROOT_SECRET_KEY=$S3_SECRET VGW_REGION=$S3_REGION \
-		"$VGW" --port "127.0.0.1:$port" --keep-alive --quiet posix "$S3_ROOT" >"$WORK/versitygw.log" 2>&1 &
-	PIDS+=("$!")
-	for _ in $(seq 1 300); do curl -s -o /dev/null "$S3_URL" && break; sleep 0.1; done
-	log "versitygw $("$VGW" --version 2>/dev/null | head -1) on $S3_URL over $S3_ROOT"
-fi
+S3_ROOT=$WORK/s3
+if [[ $STORE == s3 ]]; then start_versitygw; fi
 
 REGBIN='' REFNAME='' FAILED=0
 if [[ $REF == auto || $REF == v3 ]]; then
-	CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/kvreg-bench/distribution-$DIST_VERSION
-	if [[ ! -x $CACHE/registry ]]; then
-		log "installing distribution $DIST_VERSION (go install)"
-		mkdir -p "$CACHE"
-		if ! GOBIN=$CACHE $GO install "github.com/distribution/distribution/v3/cmd/registry@$DIST_VERSION" >"$WORK/dist-install.log" 2>&1; then
-			log "distribution $DIST_VERSION did not install:"
-			tail -5 "$WORK/dist-install.log" >&2
-			if [[ $REF == v3 ]]; then exit 1; fi
-		fi
-	fi
-	if [[ -x $CACHE/registry ]]; then REGBIN=$CACHE/registry REFNAME="distribution $DIST_VERSION"; fi
+	install_distribution || [[ $REF == auto ]] || exit 1
 fi
 if [[ -z $REGBIN ]]; then
 	if ! command -v docker-registry >/dev/null; then
@@ -103,22 +73,6 @@ if [[ -z $REGBIN ]]; then
 	REFNAME="docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null || echo '?')"
 fi
 log "reference: $REFNAME ($REGBIN)"
-
-# wait_gone PID: until the process has exited (a zombie counts as gone).
-wait_gone() {
-	while [[ -e /proc/$1 ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; do sleep 0.02; done
-}
-
-# dd on the same disk, once before the rounds for the header. Each run also
-# has kvreg-bench run dd right before and right after its large push
-# (-dd-file): the table compares the large push with those.
-dd_mbps() {
-	local out
-	out=$(dd if=/dev/zero of="$WORK/dd.bin" bs=1M count="$LARGE_MB" conv=fdatasync 2>&1 | tail -1)
-	rm -f "$WORK/dd.bin"
-	# "536870912 bytes (537 MB, 512 MiB) copied, 1.23 s, 436 MB/s"
-	awk '{ printf "%.1f\n", $1 / $(NF-3) / 1e6 }' <<<"$out"
-}
 
 # run_kvreg ROUND
 run_kvreg() {
@@ -208,10 +162,11 @@ GC
 	rm -rf "$dir/data" "$S3_ROOT/ref-$1"
 }
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-log "load average: $LOAD_BEFORE; $(nproc) cores; disk of $WORK: $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' ')"
-DD=$(dd_mbps)
-log "dd bs=1M count=$LARGE_MB conv=fdatasync: $DD MB/s"
+note_load
+# dd on the same disk, once before the rounds for the header. Each run also
+# has kvreg-bench run dd right before and right after its large push
+# (-dd-file): the table compares the large push with those.
+measure_dd
 K='' R=''
 for ((i = 1; i <= REPEAT; i++)); do
 	if ((i % 2)); then run_kvreg "$i"; run_ref "$i"; else run_ref "$i"; run_kvreg "$i"; fi
@@ -220,8 +175,8 @@ for ((i = 1; i <= REPEAT; i++)); do
 done
 
 {
-	echo "kvreg $(git describe --always --dirty 2>/dev/null || echo '?') vs $REFNAME${S3_URL:+, blob bytes in versitygw buckets on the same disk, blob GETs $( ((REDIRECT)) && echo redirected to presigned URLs || echo served by the registries)}, $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
-	echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo); disk $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' '); load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
+	echo "kvreg $DESCRIBE vs $REFNAME${S3_URL:+, blob bytes in versitygw buckets on the same disk, blob GETs $( ((REDIRECT)) && echo redirected to presigned URLs || echo served by the registries)}, $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
+	machine_line
 	echo "dd bs=1M count=$LARGE_MB conv=fdatasync on the same disk before the rounds: $DD MB/s"
 	echo
 	$BENCH -compare "$K" -against "$R"

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/api/racetest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -34,7 +35,7 @@ import (
 // deleted the bucket holds no blob.
 func TestClusterRaceSpread(t *testing.T) {
 	c := newCluster(t)
-	stats := &spreadStats{}
+	stats := &racetest.Stats{}
 	rng := rand.New(rand.NewSource(42))
 	bases := []blob{randomBlob(rng, 48<<10), randomBlob(rng, 24<<10), randomBlob(rng, 12<<10)}
 	var layers, configs []blob
@@ -88,7 +89,7 @@ func TestClusterRaceSpread(t *testing.T) {
 			rng := rand.New(rand.NewSource(int64(100 + w)))
 			for op := 0; op < pushOps && !over(); op++ {
 				ri := rng.Intn(len(chaos))
-				st := r.push(rng, chaos[ri], tags[rng.Intn(len(tags))], images[rng.Intn(len(images))], chaos[1-ri], true)
+				st := r.Push(rng, chaos[ri], tags[rng.Intn(len(tags))], pushable(images[rng.Intn(len(images))]), chaos[1-ri], true)
 				mu.Lock()
 				pushes++
 				if st == http.StatusCreated {
@@ -113,14 +114,14 @@ func TestClusterRaceSpread(t *testing.T) {
 			for op := 0; op < ownerOps && !over(); op++ {
 				tag := fmt.Sprintf("o%d-%d", w, rng.Intn(3))
 				if _, ok := ownedState[w][tag]; ok && rng.Intn(3) == 0 {
-					rs := r.do("owned tag DELETE", http.MethodDelete, "/v2/"+owned+"/manifests/"+tag, nil, nil)
-					if r.expect("DELETE owned tag "+tag, rs, http.StatusAccepted, http.StatusNotFound) {
+					rs := r.Do("owned tag DELETE", http.MethodDelete, "/v2/"+owned+"/manifests/"+tag, nil, nil)
+					if r.Expect("DELETE owned tag "+tag, rs, http.StatusAccepted, http.StatusNotFound) {
 						ownedState[w][tag] = nil
 					}
 					continue
 				}
 				img := images[rng.Intn(len(images))]
-				if r.push(rng, owned, tag, img, chaos[rng.Intn(len(chaos))], false) == http.StatusCreated {
+				if r.Push(rng, owned, tag, pushable(img), chaos[rng.Intn(len(chaos))], false) == http.StatusCreated {
 					ownedState[w][tag] = &img
 				}
 			}
@@ -138,15 +139,15 @@ func TestClusterRaceSpread(t *testing.T) {
 				switch k := rng.Intn(10); {
 				case k < 4:
 					tag := tags[rng.Intn(len(tags))]
-					r.expect("DELETE tag "+repo+":"+tag, r.do("tag DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/"+tag, nil, nil),
+					r.Expect("DELETE tag "+repo+":"+tag, r.Do("tag DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/"+tag, nil, nil),
 						http.StatusAccepted, http.StatusNotFound)
 				case k < 7:
 					d := images[rng.Intn(len(images))].Digest.String()
-					r.expect("DELETE manifest "+repo+"@"+d, r.do("manifest DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/"+d, nil, nil),
+					r.Expect("DELETE manifest "+repo+"@"+d, r.Do("manifest DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/"+d, nil, nil),
 						http.StatusAccepted, http.StatusNotFound, http.StatusConflict)
 				default:
 					d := allBlobs[rng.Intn(len(allBlobs))].Digest.String()
-					r.expect("DELETE blob "+repo+"@"+d, r.do("blob DELETE", http.MethodDelete, "/v2/"+repo+"/blobs/"+d, nil, nil),
+					r.Expect("DELETE blob "+repo+"@"+d, r.Do("blob DELETE", http.MethodDelete, "/v2/"+repo+"/blobs/"+d, nil, nil),
 						http.StatusAccepted, http.StatusNotFound, http.StatusConflict)
 				}
 			}
@@ -162,19 +163,19 @@ func TestClusterRaceSpread(t *testing.T) {
 			repo := chaos[rng.Intn(len(chaos))]
 			switch rng.Intn(3) {
 			case 0:
-				for _, tag := range r.tags(repo) {
-					r.pull(repo, tag, false)
+				for _, tag := range r.Tags(repo) {
+					r.Pull(repo, tag, false)
 				}
 			case 1:
-				r.pull(repo, tags[rng.Intn(len(tags))], false)
+				r.Pull(repo, tags[rng.Intn(len(tags))], false)
 			case 2:
 				// What HEAD says exists is served (a delete may come
 				// between the two: then a 404).
 				b := allBlobs[rng.Intn(len(allBlobs))]
-				h := r.do("blob HEAD", http.MethodHead, "/v2/"+repo+"/blobs/"+b.Digest.String(), nil, nil)
-				if r.expect("HEAD blob", h, http.StatusOK, http.StatusNotFound) && h.Status == http.StatusOK {
-					g := r.do("blob GET", http.MethodGet, "/v2/"+repo+"/blobs/"+b.Digest.String(), nil, nil)
-					if r.expect("GET blob after HEAD said exists", g, http.StatusOK, http.StatusNotFound) && g.Status == http.StatusOK && !bytes.Equal(g.Body, b.Data) {
+				h := r.Do("blob HEAD", http.MethodHead, "/v2/"+repo+"/blobs/"+b.Digest.String(), nil, nil)
+				if r.Expect("HEAD blob", h, http.StatusOK, http.StatusNotFound) && h.Status == http.StatusOK {
+					g := r.Do("blob GET", http.MethodGet, "/v2/"+repo+"/blobs/"+b.Digest.String(), nil, nil)
+					if r.Expect("GET blob after HEAD said exists", g, http.StatusOK, http.StatusNotFound) && g.Status == http.StatusOK && !bytes.Equal(g.Body, b.Data) {
 						t.Errorf("GET blob %s via %q: other bytes", b.Digest, g.Replica)
 					}
 				}
@@ -202,7 +203,7 @@ func TestClusterRaceSpread(t *testing.T) {
 				layer := randomBlob(rng, 16<<10)
 				old := newImage(randomBlob(rng, 150), layer)
 				img := newImage(randomBlob(rng, 151), layer)
-				if a.push(rng, repo, "old", old, "", false) != http.StatusCreated {
+				if a.Push(rng, repo, "old", pushable(old), "", false) != http.StatusCreated {
 					return
 				}
 				// Odd rounds ask with a cross-repository mount into another
@@ -211,12 +212,12 @@ func TestClusterRaceSpread(t *testing.T) {
 				if mount {
 					target, asked = repo+"m", "mount"
 				}
-				var del, head response
+				var del, head racetest.Response
 				var delDone, headSent time.Time
 				deleted := make(chan struct{})
-				spreadTogether(
+				racetest.Together(
 					func() {
-						del = b.do("pinned tag DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/old", nil, nil)
+						del = b.Do("pinned tag DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/old", nil, nil)
 						delDone = time.Now()
 						close(deleted)
 					},
@@ -229,13 +230,13 @@ func TestClusterRaceSpread(t *testing.T) {
 							<-deleted
 						}
 						for range i * 2 {
-							h.do("base GET", http.MethodGet, "/v2/", nil, nil)
+							h.Do("base GET", http.MethodGet, "/v2/", nil, nil)
 						}
 						headSent = time.Now()
 						if mount {
-							head = h.do("pinned blob mount", http.MethodPost, "/v2/"+target+"/blobs/uploads/?mount="+layer.Digest.String()+"&from="+repo, nil, nil)
+							head = h.Do("pinned blob mount", http.MethodPost, "/v2/"+target+"/blobs/uploads/?mount="+layer.Digest.String()+"&from="+repo, nil, nil)
 						} else {
-							head = h.do("pinned blob HEAD", http.MethodHead, "/v2/"+repo+"/blobs/"+layer.Digest.String(), nil, nil)
+							head = h.Do("pinned blob HEAD", http.MethodHead, "/v2/"+repo+"/blobs/"+layer.Digest.String(), nil, nil)
 						}
 					},
 				)
@@ -244,7 +245,7 @@ func TestClusterRaceSpread(t *testing.T) {
 				if mount {
 					exists, missing = http.StatusCreated, http.StatusAccepted
 				}
-				if !b.expect(what, del, http.StatusAccepted) || !h.expect(what, head, exists, missing) {
+				if !b.Expect(what, del, http.StatusAccepted) || !h.Expect(what, head, exists, missing) {
 					return
 				}
 				mu.Lock()
@@ -259,40 +260,40 @@ func TestClusterRaceSpread(t *testing.T) {
 				mu.Unlock()
 				if mount && head.Status == missing {
 					// A refused mount is an upload session: finish it.
-					p := h.do("blob PUT", http.MethodPut, withDigest(head.Header.Get("Location"), layer.Digest), http.Header{"Content-Type": {"application/octet-stream"}}, layer.Data)
-					if !h.expect(what+": PUT after the refused mount", p, http.StatusCreated) {
+					p := h.Do("blob PUT", http.MethodPut, withDigest(head.Header.Get("Location"), layer.Digest), http.Header{"Content-Type": {"application/octet-stream"}}, layer.Data)
+					if !h.Expect(what+": PUT after the refused mount", p, http.StatusCreated) {
 						return
 					}
 				}
 				if head.Status == exists || mount {
 					// Told "exists": the manifest needs only its config.
-					if !a.upload(target, img.Config, spreadMonolithic, "") {
+					if !a.Upload(target, racetest.Blob(img.Config), racetest.Monolithic, "") {
 						return
 					}
-					if a.putManifest(target, "new", img, false) != http.StatusCreated {
+					if a.PutManifest(target, "new", pushable(img), false) != http.StatusCreated {
 						return
 					}
-					for _, x := range []*racer{a, b, h} {
-						if got := x.pull(target, "new", true); !bytes.Equal(got, img.Manifest) {
-							t.Errorf("%s: the image pushed after the HEAD does not pull byte-exact from %s", what, x.base)
+					for _, x := range []*racetest.Client{a, b, h} {
+						if got := x.Pull(target, "new", true); !bytes.Equal(got, img.Manifest) {
+							t.Errorf("%s: the image pushed after the HEAD does not pull byte-exact from %s", what, x.Base)
 						}
 					}
-					a.expect(what+": cleanup", b.do("pinned tag DELETE", http.MethodDelete, "/v2/"+target+"/manifests/new", nil, nil), http.StatusAccepted)
+					a.Expect(what+": cleanup", b.Do("pinned tag DELETE", http.MethodDelete, "/v2/"+target+"/manifests/new", nil, nil), http.StatusAccepted)
 				}
 				// The HEAD's pin holds the layer for a push in flight: let
 				// it go, then nothing of the round is left anywhere.
 				for _, r := range []string{repo, target} {
 					for _, bl := range []blob{layer, img.Config} {
-						h.expect(what+": cleanup", h.do("pinned blob DELETE", http.MethodDelete, "/v2/"+r+"/blobs/"+bl.Digest.String(), nil, nil),
+						h.Expect(what+": cleanup", h.Do("pinned blob DELETE", http.MethodDelete, "/v2/"+r+"/blobs/"+bl.Digest.String(), nil, nil),
 							http.StatusAccepted, http.StatusNotFound)
 					}
 				}
-				for _, x := range []*racer{a, b, h} {
+				for _, x := range []*racetest.Client{a, b, h} {
 					for _, r := range []string{repo, target} {
 						for _, bl := range append(old.blobs(), img.Config) {
-							if rs := x.do("blob HEAD after delete", http.MethodHead, "/v2/"+r+"/blobs/"+bl.Digest.String(), nil, nil); rs.Status != http.StatusNotFound {
+							if rs := x.Do("blob HEAD after delete", http.MethodHead, "/v2/"+r+"/blobs/"+bl.Digest.String(), nil, nil); rs.Status != http.StatusNotFound {
 								mu.Lock()
-								lies = append(lies, fmt.Sprintf("%s: HEAD of %s in %s via %s after its last reference was deleted: %d", what, bl.Digest, r, x.base, rs.Status))
+								lies = append(lies, fmt.Sprintf("%s: HEAD of %s in %s via %s after its last reference was deleted: %d", what, bl.Digest, r, x.Base, rs.Status))
 								mu.Unlock()
 							}
 						}
@@ -309,12 +310,12 @@ func TestClusterRaceSpread(t *testing.T) {
 	wg.Wait()
 
 	t.Logf("%d pushes through haproxy, %d acknowledged; pinned outcomes %v", pushes, acks, outcomes)
-	t.Logf("%s", stats.report())
+	t.Logf("%s", stats.Report())
 	for _, l := range lies {
 		t.Errorf("lie after delete: %s", l)
 	}
-	if len(stats.bad) > 0 {
-		t.Fatalf("%d answers were 5xx or failed, first: %s", len(stats.bad), stats.bad[0])
+	if bad := stats.Failures(); len(bad) > 0 {
+		t.Fatalf("%d answers were 5xx or failed, first: %s", len(bad), bad[0])
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -325,7 +326,7 @@ func TestClusterRaceSpread(t *testing.T) {
 
 	// Every owned tag: acknowledged and not deleted pulls byte-exact from
 	// every replica; deleted is gone from every replica.
-	var direct []*racer
+	var direct []*racetest.Client
 	for _, s := range c.replicas {
 		direct = append(direct, c.racer(s.URL, stats))
 	}
@@ -334,16 +335,16 @@ func TestClusterRaceSpread(t *testing.T) {
 		for tag, img := range st {
 			for _, r := range direct {
 				if img == nil {
-					r.expect("GET of deleted owned tag "+tag, r.do("manifest GET", http.MethodGet, "/v2/"+owned+"/manifests/"+tag, nil, nil), http.StatusNotFound)
+					r.Expect("GET of deleted owned tag "+tag, r.Do("manifest GET", http.MethodGet, "/v2/"+owned+"/manifests/"+tag, nil, nil), http.StatusNotFound)
 					continue
 				}
-				if got := r.pull(owned, tag, true); !bytes.Equal(got, img.Manifest) {
-					t.Errorf("owned tag %s via %s: not the image last acknowledged", tag, r.base)
+				if got := r.Pull(owned, tag, true); !bytes.Equal(got, img.Manifest) {
+					t.Errorf("owned tag %s via %s: not the image last acknowledged", tag, r.Base)
 				}
 				for _, b := range img.blobs() {
-					g := r.do("blob GET", http.MethodGet, "/v2/"+owned+"/blobs/"+b.Digest.String(), nil, nil)
+					g := r.Do("blob GET", http.MethodGet, "/v2/"+owned+"/blobs/"+b.Digest.String(), nil, nil)
 					if !bytes.Equal(g.Body, b.Data) {
-						t.Errorf("owned tag %s via %s: blob %s: %d, other bytes", tag, r.base, b.Digest, g.Status)
+						t.Errorf("owned tag %s via %s: blob %s: %d, other bytes", tag, r.Base, b.Digest, g.Status)
 					}
 				}
 			}
@@ -355,12 +356,12 @@ func TestClusterRaceSpread(t *testing.T) {
 	// Every tag listed pulls from every replica and names a pushed image.
 	listed := 0
 	for _, repo := range chaos {
-		for _, tag := range direct[0].tags(repo) {
+		for _, tag := range direct[0].Tags(repo) {
 			listed++
 			for _, r := range direct {
-				got := r.pull(repo, tag, true)
+				got := r.Pull(repo, tag, true)
 				if _, ok := pushed[digest.FromBytes(got)]; !ok {
-					t.Errorf("tag %s:%s via %s names %s, which no client pushed", repo, tag, r.base, digest.FromBytes(got))
+					t.Errorf("tag %s:%s via %s names %s, which no client pushed", repo, tag, r.Base, digest.FromBytes(got))
 				}
 			}
 		}
@@ -383,14 +384,14 @@ func TestClusterRaceSpread(t *testing.T) {
 	// Delete everything through haproxy: the bucket then holds no blob.
 	r := c.racer(c.lb.URL, stats)
 	for _, repo := range append(chaos, owned) {
-		for _, tag := range r.tags(repo) {
-			r.expect("cleanup", r.do("tag DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/"+tag, nil, nil), http.StatusAccepted)
+		for _, tag := range r.Tags(repo) {
+			r.Expect("cleanup", r.Do("tag DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/"+tag, nil, nil), http.StatusAccepted)
 		}
 		for _, img := range images {
-			r.expect("cleanup", r.do("manifest DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/"+img.Digest.String(), nil, nil), http.StatusAccepted, http.StatusNotFound)
+			r.Expect("cleanup", r.Do("manifest DELETE", http.MethodDelete, "/v2/"+repo+"/manifests/"+img.Digest.String(), nil, nil), http.StatusAccepted, http.StatusNotFound)
 		}
 		for _, b := range allBlobs {
-			r.expect("cleanup", r.do("blob DELETE", http.MethodDelete, "/v2/"+repo+"/blobs/"+b.Digest.String(), nil, nil), http.StatusAccepted, http.StatusNotFound)
+			r.Expect("cleanup", r.Do("blob DELETE", http.MethodDelete, "/v2/"+repo+"/blobs/"+b.Digest.String(), nil, nil), http.StatusAccepted, http.StatusNotFound)
 		}
 	}
 	if cat := c.catalog(); len(cat) != 0 {
