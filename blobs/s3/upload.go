@@ -114,6 +114,9 @@ func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() 
 		return 0, fmt.Errorf("%w: append to %q", ErrSealed, id)
 	}
 	if st.Size != size {
+		// Another process appended: whoever catches up reads the
+		// state again, not the copy a hold keeps.
+		d.keepState(id, nil)
 		return 0, fmt.Errorf("%w: append at %d to %q, which holds %d bytes", ErrSize, size, id, st.Size)
 	}
 	// The tail's bytes are read in only if a part fills: until then buf
