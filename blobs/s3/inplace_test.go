@@ -126,3 +126,22 @@ func TestSegmentInPlaceUndone(t *testing.T) {
 	}
 	commitBare(t, d, "u", body)
 }
+
+// The segment in place counts as upload bytes, not as a blob's, until the
+// upload is committed.
+func TestUsageOfASegmentInPlace(t *testing.T) {
+	d := newDriver(t)
+	if err := d.CreateUpload("u", "r"); err != nil {
+		t.Fatal(err)
+	}
+	body := appendAll(t, d, "u", randomBytes(1500, 9))
+	u, err := d.Usage()
+	if err != nil || u.UploadBytes != int64(len(body)) || u.BlobBytes != 0 || u.BlobObjects != 0 {
+		t.Fatalf("usage of an upload of one segment: %+v %v; want %d upload bytes, no blob", u, err, len(body))
+	}
+	commitBare(t, d, "u", body)
+	u, err = d.Usage()
+	if err != nil || u.UploadBytes != 0 || u.BlobBytes != int64(len(body)) || u.BlobObjects != 1 {
+		t.Fatalf("usage after the commit: %+v %v; want %d blob bytes in one object", u, err, len(body))
+	}
+}
