@@ -25,6 +25,29 @@ type session struct {
 	hasher hash.Hash // sha256 of the upload's first size bytes
 	size   int64
 	gone   bool
+	// removed: RemoveUpload succeeded, so a second drop sends nothing.
+	removed bool
+	// release ends the driver's hold of the upload (driver.Holder),
+	// taken with mu for the length of one request.
+	release func()
+}
+
+// lock locks a session and, on a driver that can, holds the upload for
+// as long: the driver then reads the upload's record once per request.
+func (s *Store) lock(id string, sess *session) {
+	sess.mu.Lock()
+	if h, ok := s.drv.(driver.Holder); ok {
+		sess.release = h.Hold(id)
+	}
+}
+
+// unlock ends what lock began.
+func (sess *session) unlock() {
+	if sess.release != nil {
+		sess.release()
+		sess.release = nil
+	}
+	sess.mu.Unlock()
 }
 
 func validUploadID(id string) bool {
@@ -88,14 +111,14 @@ func (s *Store) lockSession(repo, id string) (sess *session, fresh bool, err err
 	if err != nil {
 		return nil, false, err
 	}
-	sess.mu.Lock()
+	s.lock(id, sess)
 	if sess.gone {
-		sess.mu.Unlock()
+		sess.unlock()
 		return nil, false, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
 	if sess.hasher == nil {
 		if err := s.rebuild(id, sess); err != nil {
-			sess.mu.Unlock()
+			sess.unlock()
 			return nil, false, err
 		}
 		return sess, true, nil
@@ -156,7 +179,7 @@ func (s *Store) lockCurrent(repo, id string) (*session, error) {
 	}
 	if err != nil {
 		s.forgetIfGone(id, sess, err)
-		sess.mu.Unlock()
+		sess.unlock()
 		return nil, err
 	}
 	return sess, nil
@@ -216,7 +239,7 @@ func (s *Store) UploadSize(repo, id string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer sess.mu.Unlock()
+	defer sess.unlock()
 	return sess.size, nil
 }
 
@@ -237,7 +260,7 @@ func (s *Store) AppendExact(repo, id string, start, length int64, r io.Reader, m
 	if err != nil {
 		return 0, err
 	}
-	defer sess.mu.Unlock()
+	defer sess.unlock()
 	if start >= 0 && start != sess.size && !fresh {
 		// Another process may have received the chunks in between.
 		if err := s.moved(id, sess); err != nil {
@@ -348,8 +371,8 @@ func (s *Store) Cancel(repo, id string) error {
 	if err != nil {
 		return err
 	}
-	sess.mu.Lock()
-	defer sess.mu.Unlock()
+	s.lock(id, sess)
+	defer sess.unlock()
 	if sess.gone {
 		return fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
@@ -359,7 +382,9 @@ func (s *Store) Cancel(repo, id string) error {
 
 func (s *Store) dropLocked(id string, sess *session) {
 	sess.gone = true
-	s.drv.RemoveUpload(id)
+	if !sess.removed && s.drv.RemoveUpload(id) == nil {
+		sess.removed = true
+	}
 	s.mu.Lock()
 	delete(s.sessions, id)
 	s.mu.Unlock()
@@ -376,7 +401,7 @@ func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record f
 	if err != nil {
 		return 0, err
 	}
-	defer sess.mu.Unlock()
+	defer sess.unlock()
 	defer s.dropLocked(id, sess)
 
 	if size >= 0 && size != sess.size {

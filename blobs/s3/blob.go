@@ -136,6 +136,7 @@ func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	d.setCreated(id, dg)
 	return true, nil
 }
 
@@ -145,6 +146,7 @@ func (d *Driver) Unpromote(id string, dg digest.Digest) error {
 		return err
 	}
 	d.locs.drop(dg)
+	d.setCreated(id, "")
 	return d.del(context.Background(), d.indexKey(dg))
 }
 

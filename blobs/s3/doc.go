@@ -14,7 +14,8 @@
 //
 // Layout, objects named per upload and never per digest:
 //
-//	data/<id>-<nonce>        an upload's bytes: a multipart upload completed at Seal
+//	data/<id>-<nonce>        an upload's bytes: a multipart upload completed at Seal,
+//	                         or, before Seal, its first tail segment (in place)
 //	uploads/<id>/state       an upload's state (JSON): repository, size, multipart
 //	                         id, parts with their etags, tail, promoting digest,
 //	                         and the caller's checkpoint of the bytes (the running
@@ -36,7 +37,11 @@
 // minimum) and keeps what is left, shorter than a part, as tail objects
 // (one segment per short chunk, so a short chunk writes only its own bytes)
 // until a part fills or Seal, so chunks of any size work while a process
-// holds at most one part of each upload in memory and nothing on disk. An
+// holds at most one part of each upload in memory and nothing on disk. The
+// first segment of an upload with no part is written at the data object's
+// own key, so that Seal of an upload of one chunk shorter than a part (most
+// layers and configs) copies nothing; that key is deleted only by
+// RemoveUpload, and only if no index names it. An
 // Append writes its parts and segment and then the state; until the state
 // is written, the previous state, tail and parts stand, so a failed Append
 // leaves the upload as it was (Truncate to that size is then a no-op). The
@@ -52,7 +57,10 @@
 // state is gone, a multipart upload created before its state recorded it,
 // tail segments. Strays lists them (names are read after what they name is
 // listed, so what stays named is never listed) and RemoveStray removes
-// them; callers keep the young ones, which may be in flight. Walk reports
+// them; callers keep the young ones, which may be in flight. While blobs
+// holds an upload for a request (driver.Holder) its state is read once and
+// then served from the copy last read or written; Seal of a segment in
+// place then writes no state of its own, leaving it to Promote's. Walk reports
 // each blob with its data object's size, from one listing of data/, and
 // leaves out an index whose data object is gone. Both list the indexes
 // and read only those whose ETag is not the MD5 of the index a listed data

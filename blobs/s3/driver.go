@@ -55,6 +55,7 @@ type Driver struct {
 	bufs     *buffers // one per Append or Seal in flight
 	locs     locations
 	requests *requestCounts
+	holds    holds
 }
 
 var _ driver.Driver = (*Driver)(nil)

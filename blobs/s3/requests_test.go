@@ -1,7 +1,9 @@
 package s3
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -46,5 +48,114 @@ func TestRequestsCountEachOperation(t *testing.T) {
 	}
 	if len(d.Requests()) < 3 {
 		t.Fatalf("an upload, seal and promote counted under fewer than 3 operations: %v", d.Requests())
+	}
+}
+
+// sum is the number of requests in a delta.
+func sum(m map[string]uint64) (n uint64) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// atMost fails unless got sent no more of each operation than want says,
+// and nothing want does not name.
+func atMost(t *testing.T, what string, got map[string]uint64, want map[string]uint64) {
+	t.Helper()
+	for op, n := range got {
+		if n > want[op] {
+			t.Errorf("%s sent %v, want at most %v", what, got, want)
+			return
+		}
+	}
+}
+
+// commitHeld is a commit as blobs sends it: one hold around the size
+// check, Seal, Promote and the removal of the upload.
+func commitHeld(t *testing.T, d *Driver, id string, b []byte) digest.Digest {
+	t.Helper()
+	release := d.Hold(id)
+	defer release()
+	if _, size, err := d.Checkpoint(id); err != nil || size != int64(len(b)) {
+		t.Fatalf("checkpoint: %d %v", size, err)
+	}
+	if err := d.Seal(id); err != nil {
+		t.Fatal(err)
+	}
+	dg := digest.FromBytes(b)
+	if created, err := d.Promote(id, dg); err != nil || !created {
+		t.Fatalf("promote: %v %v", created, err)
+	}
+	if err := d.RemoveUpload(id); err != nil {
+		t.Fatal(err)
+	}
+	return dg
+}
+
+// The requests of a push of a blob shorter than a part, as blobs sends
+// them: creating the upload is one conditional PUT; the chunk is the
+// state read, the segment (at the data object's key) and the state
+// written; the commit moves no bytes and reads the state once.
+func TestRequestsOfAOneSegmentPush(t *testing.T) {
+	d := newDriver(t)
+	body := randomBytes(1<<20, 7)
+	got := delta(d, func() {
+		if err := d.CreateUpload("u", "r"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	atMost(t, "CreateUpload", got, map[string]uint64{"PutObject": 1})
+
+	got = delta(d, func() {
+		release := d.Hold("u")
+		defer release()
+		if n, err := d.AppendCheckpoint("u", 0, bytes.NewReader(body), func() []byte { return []byte("cp") }); err != nil || n != int64(len(body)) {
+			t.Fatalf("append: %d %v", n, err)
+		}
+	})
+	atMost(t, "an Append of one segment", got, map[string]uint64{"GetObject": 1, "PutObject": 2})
+
+	var dg digest.Digest
+	got = delta(d, func() { dg = commitHeld(t, d, "u", body) })
+	// The state read once; the state (sealed, promoting) and the index
+	// written, after the index is looked for; the upload's prefix listed
+	// and its state deleted. No GET of the tail, no PUT of the data
+	// object, no DELETE of a segment.
+	atMost(t, "the commit", got, map[string]uint64{"GetObject": 1, "HeadObject": 1, "PutObject": 2, "ListObjectsV2": 1, "DeleteObject": 1})
+	if n := sum(got); n > 6 {
+		t.Errorf("the commit sent %d requests (%v), want at most 6", n, got)
+	}
+
+	rc, err := d.Open(dg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(back, body) {
+		t.Fatalf("the blob reads back %d bytes (%v), want the %d pushed", len(back), err, len(body))
+	}
+	if keys := bucketKeys(t, d); len(keys) != 2 {
+		t.Fatalf("the bucket holds %v, want the data object and its index", keys)
+	}
+}
+
+// A blob of several parts: the commit completes the multipart upload with
+// the tail as its last part and reads the state once.
+func TestRequestsOfAMultipartCommit(t *testing.T) {
+	d := newDriver(t)
+	body := randomBytes(2*MinPartSize+1234, 8)
+	if err := d.CreateUpload("u", "r"); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, d, "u", body)
+	got := delta(d, func() { commitHeld(t, d, "u", body) })
+	atMost(t, "the commit", got, map[string]uint64{
+		"GetObject": 2, "HeadObject": 1, "PutObject": 3, "UploadPart": 1, "CompleteMultipartUpload": 1,
+		"ListObjectsV2": 1, "ListMultipartUploads": 1, "DeleteObject": 2,
+	})
+	if keys := bucketKeys(t, d); len(keys) != 2 {
+		t.Fatalf("the bucket holds %v, want the data object and its index", keys)
 	}
 }

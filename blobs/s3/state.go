@@ -73,7 +73,12 @@ type state struct {
 func (d *Driver) uploadPrefix(id string) string { return d.key("uploads", id) + "/" }
 func (d *Driver) stateKey(id string) string     { return d.uploadPrefix(id) + "state" }
 
+// readState reads upload id's state object, or, while the upload is held
+// (Hold), the copy this process read or wrote last.
 func (d *Driver) readState(ctx context.Context, id string) (*state, error) {
+	if st := d.heldState(id); st != nil {
+		return st, nil
+	}
 	b, err := d.getSmall(ctx, d.stateKey(id))
 	if err != nil {
 		return nil, err
@@ -82,15 +87,23 @@ func (d *Driver) readState(ctx context.Context, id string) (*state, error) {
 	if err := json.Unmarshal(b, st); err != nil || st.Object == "" {
 		return nil, fmt.Errorf("%w: state of upload %q: %q", ErrCorrupt, id, b)
 	}
+	d.keepState(id, b)
 	return st, nil
 }
 
+// writeState writes upload id's state object. A write that failed may
+// or may not have taken effect: the held copy is dropped, to be read again.
 func (d *Driver) writeState(ctx context.Context, id string, st *state) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	return d.put(ctx, d.stateKey(id), b, false)
+	if err := d.put(ctx, d.stateKey(id), b, false); err != nil {
+		d.keepState(id, nil)
+		return err
+	}
+	d.keepState(id, b)
+	return nil
 }
 
 // validID refuses an upload id that is not one key segment.

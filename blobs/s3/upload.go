@@ -24,16 +24,13 @@ const maxParts = 10000
 
 // CreateUpload writes the upload's state object, naming the data object
 // the upload's bytes will become: per upload, with a random suffix so that
-// an id used again never names the object of an earlier upload.
+// an id used again never names the object of an earlier upload. The write
+// is conditional: it is what finds an upload of that id, with no request
+// before it.
 func (d *Driver) CreateUpload(id, repo string) error {
 	ctx := context.Background()
 	if err := validID(id); err != nil {
 		return err
-	}
-	if ok, err := d.exists(ctx, d.stateKey(id)); err != nil {
-		return err
-	} else if ok {
-		return fmt.Errorf("%w: %q", ErrExists, id)
 	}
 	var nonce [8]byte
 	rand.Read(nonce[:])
@@ -81,6 +78,18 @@ func (d *Driver) putSegment(ctx context.Context, id string, st *state, b []byte)
 	return sg, d.put(ctx, sg.Key, b, false)
 }
 
+// inPlace reports whether an Append that leaves parts and tail (as they
+// will be, before its new segment) may write that segment at the data
+// object's own key: the upload's first bytes, with no part, so that Seal
+// of an upload of one segment moves no bytes. Only while no state (the
+// current bytes or the previous ones) names the data object, so that no
+// segment a state names is ever overwritten; until Seal, the data object
+// is written by nothing else (a multipart upload changes it only when
+// completed, at Seal).
+func inPlace(st *state, parts []part, tail []segment) bool {
+	return len(parts) == 0 && len(tail) == 0 && !st.bytesOf.names(st.Object) && !st.Prev.names(st.Object)
+}
+
 var _ driver.Checkpointer = (*Driver)(nil)
 
 // Append reads r into parts of the fixed size, starting with the upload's
@@ -105,6 +114,9 @@ func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() 
 		return 0, fmt.Errorf("%w: append to %q", ErrSealed, id)
 	}
 	if st.Size != size {
+		// Another process appended: whoever catches up reads the
+		// state again, not the copy a hold keeps.
+		d.keepState(id, nil)
 		return 0, fmt.Errorf("%w: append at %d to %q, which holds %d bytes", ErrSize, size, id, st.Size)
 	}
 	// The tail's bytes are read in only if a part fills: until then buf
@@ -168,7 +180,14 @@ func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() 
 		room, tail = 0, nil
 	}
 	if len(buf) > room {
-		sg, err := d.putSegment(ctx, id, st, buf[room:])
+		var sg segment
+		var err error
+		if inPlace(st, parts, tail) {
+			sg = segment{Key: st.Object, Size: int64(len(buf) - room)}
+			err = d.put(ctx, sg.Key, buf[room:], false)
+		} else {
+			sg, err = d.putSegment(ctx, id, st, buf[room:])
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -223,9 +242,13 @@ func fill(r io.Reader, b []byte) (int, error) {
 
 // dropTail deletes the segments the state no longer names. Failing is
 // harmless: RemoveUpload deletes everything under the upload's prefix.
+// A segment written in place, at the data object's key, is never deleted
+// here: that key is the upload's own (a completed multipart upload, or
+// Seal's copy of the tail, is written there over the segment), and
+// RemoveUpload deletes it unless a blob's index names it.
 func (d *Driver) dropTail(ctx context.Context, segs []segment, st *state) {
 	for _, sg := range segs {
-		if !st.bytesOf.names(sg.Key) && !st.Prev.names(sg.Key) {
+		if sg.Key != st.Object && !st.bytesOf.names(sg.Key) && !st.Prev.names(sg.Key) {
 			d.del(ctx, sg.Key)
 		}
 	}
@@ -452,7 +475,14 @@ func (d *Driver) Uploads() ([]string, error) {
 }
 
 // Seal completes the multipart upload with the tail as its last part, or,
-// for an upload shorter than a part, writes the tail as the data object.
+// for an upload shorter than a part, writes the tail as the data object,
+// unless the tail is one segment written there already (inPlace).
+//
+// Sealing an upload whose one segment is in place changes no bytes, so
+// while the upload is held (Hold) the sealed state is kept in memory only:
+// Promote, which follows in the same request, writes it with the digest.
+// A crash before that leaves the state as it was before Seal, naming the
+// same bytes, which a commit again or RemoveUpload handles as before.
 func (d *Driver) Seal(id string) error {
 	ctx := context.Background()
 	if err := validID(id); err != nil {
@@ -465,15 +495,28 @@ func (d *Driver) Seal(id string) error {
 	if st.Sealed {
 		return nil
 	}
-	buf := d.bufs.get(int(st.TailSize))
-	defer d.bufs.put(buf)
-	tail, err := d.readTail(ctx, st.bytesOf, buf[:0])
-	if err != nil {
-		return err
+	inPlace := len(st.Parts) == 0 && len(st.Tail) == 1 && st.Tail[0].Key == st.Object && st.Tail[0].Size == st.TailSize
+	var tail []byte
+	if !inPlace {
+		buf := d.bufs.get(int(st.TailSize))
+		defer d.bufs.put(buf)
+		if tail, err = d.readTail(ctx, st.bytesOf, buf[:0]); err != nil {
+			return err
+		}
+	}
+	if inPlace && st.MultipartID == "" {
+		sealed := *st
+		sealed.Sealed, sealed.Prev = true, nil
+		sealed.bytesOf = bytesOf{Size: st.Size, Checkpoint: st.Checkpoint}
+		if b, err := json.Marshal(&sealed); err == nil && d.keepState(id, b) {
+			return nil
+		}
 	}
 	if len(st.Parts) == 0 {
-		if err := d.put(ctx, st.Object, tail, false); err != nil {
-			return err
+		if !inPlace {
+			if err := d.put(ctx, st.Object, tail, false); err != nil {
+				return err
+			}
 		}
 		if st.MultipartID != "" {
 			// Parts of an Append that was undone.
@@ -538,8 +581,10 @@ func (d *Driver) RemoveUpload(id string) error {
 				return err
 			}
 		}
-		keep := false
-		if st.Promoting != "" {
+		// An index this request's Promote wrote names the data object:
+		// it is not read again.
+		keep := st.Promoting != "" && d.created(id, st.Promoting)
+		if st.Promoting != "" && !keep {
 			ix, err := d.readIndex(ctx, st.Promoting)
 			if err != nil && !errors.Is(err, driver.ErrNotFound) {
 				return err
@@ -567,5 +612,6 @@ func (d *Driver) RemoveUpload(id string) error {
 			return err
 		}
 	}
+	d.keepState(id, nil)
 	return nil
 }

@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,26 +15,49 @@ var _ driver.Usager = (*Driver)(nil)
 // Usage lists every object under the prefix once and the parts of the
 // multipart uploads in progress: data objects are blob bytes (sealed
 // uploads' and strays' too), tail segments and parts are upload bytes,
-// indexes and states the rest.
+// indexes and states the rest. An upload's first tail segment is written
+// at its data object's key (inPlace): the states of the uploads in
+// progress are read to count it as upload bytes.
 func (d *Driver) Usage() (driver.Usage, error) {
 	ctx := context.Background()
 	var u driver.Usage
 	droot, uroot := d.key("data")+"/", d.key("uploads")+"/"
+	data := map[string]int64{}
+	var ids []string
 	err := d.listObjects(ctx, d.prefix, func(o types.Object) error {
 		key, n := aws.ToString(o.Key), aws.ToInt64(o.Size)
 		switch {
 		case strings.HasPrefix(key, droot):
 			u.BlobBytes += n
 			u.BlobObjects++
+			data[key] = n
 		case strings.HasPrefix(key, uroot) && !strings.HasSuffix(key, "/state"):
 			u.UploadBytes += n
 		default:
+			if strings.HasPrefix(key, uroot) {
+				ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(key, uroot), "/state"))
+			}
 			u.OtherBytes += n
 		}
 		return nil
 	})
 	if err != nil {
 		return u, err
+	}
+	for _, id := range ids {
+		st, err := d.readState(ctx, id)
+		if errors.Is(err, driver.ErrNotFound) || errors.Is(err, ErrCorrupt) {
+			continue
+		}
+		if err != nil {
+			return u, err
+		}
+		n, ok := data[st.Object]
+		if ok && !st.Sealed && (st.bytesOf.names(st.Object) || st.Prev.names(st.Object)) {
+			u.BlobBytes -= n
+			u.BlobObjects--
+			u.UploadBytes += n
+		}
 	}
 	mps, err := d.multiparts(ctx)
 	if err != nil {

@@ -1,0 +1,89 @@
+package blobs
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	blobs3 "github.com/kvreg/kvreg/blobs/s3"
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
+	"github.com/opencontainers/go-digest"
+)
+
+func TestMain(m *testing.M) { s3test.Main(m) }
+
+// s3Store is a Store over a fresh bucket.
+func s3Store(t *testing.T) (*Store, *blobs3.Driver) {
+	t.Helper()
+	srv, bucket := s3test.Bucket(t)
+	d, err := blobs3.New(context.Background(), blobs3.Config{
+		Bucket: bucket, Prefix: "kvreg", Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(d), d
+}
+
+// requests is what d sent during fn, in all.
+func requests(d *blobs3.Driver, fn func()) (n uint64, by map[string]uint64) {
+	before := d.Requests()
+	fn()
+	by = map[string]uint64{}
+	for op, c := range d.Requests() {
+		if c > before[op] {
+			by[op] = c - before[op]
+			n += c - before[op]
+		}
+	}
+	return n, by
+}
+
+// A push of a blob shorter than a part, through the Store as the API
+// sends it, on S3: the upload's start is one request, the chunk three,
+// and the commit, which holds the upload so that its state is read once
+// and removes it once, six.
+func TestS3PushRequests(t *testing.T) {
+	s, d := s3Store(t)
+	body := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{1}).Read(body)
+	var id string
+	if n, by := requests(d, func() {
+		var err error
+		if id, err = s.NewUpload("r"); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Errorf("starting an upload sent %v, want one PUT", by)
+	}
+	if n, by := requests(d, func() {
+		if _, err := s.AppendExact("r", id, 0, int64(len(body)), bytes.NewReader(body), 0); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 3 {
+		t.Errorf("a chunk sent %v, want at most 3 requests", by)
+	}
+	dg := digest.FromBytes(body)
+	if n, by := requests(d, func() {
+		if _, err := s.Commit("r", id, dg, int64(len(body)), func(int64) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 6 || by["GetObject"] > 1 {
+		t.Errorf("the commit sent %v (%d requests), want at most 6 with one GET", by, n)
+	}
+	rc, err := s.Open(dg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("the blob reads back %d bytes (%v), want %d", len(got), err, len(body))
+	}
+	if ids, err := s.Uploads(); err != nil || len(ids) != 0 {
+		t.Fatalf("uploads left: %v %v", ids, err)
+	}
+}
