@@ -50,9 +50,10 @@ func dropHoldTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, h *kv.Hold) error 
 }
 
 // takeOverTx is what a manifest does to each object it references: it
-// takes over one pending hold and one pin (its client's row: c.pinClient). Both: docker HEADs each blob
-// right after uploading it, so one push leaves a hold and a pin, and a
-// complete push must leave neither behind.
+// takes over one pending hold and one pin (the row of its client,
+// c.pinClient). Both: docker HEADs each blob right after uploading it, so
+// one push leaves a hold and a pin, and a complete push must leave neither
+// behind.
 func (r *Registry) takeOverTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d string, h *kv.Hold) error {
 	if err := r.takePinTx(tx, c, pinKey{kind: kind, repo: repo, digest: d, client: c.pinClient}); err != nil {
 		return err
