@@ -24,7 +24,7 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) error
 	}
 	h := w.Header()
 	if r.Method == http.MethodHead {
-		size, err := s.reg.StatBlob(rt.name, d, true)
+		size, err := s.reg.StatBlob(rt.name, d, true, s.clientKey(r, info(r)))
 		if err != nil {
 			return err
 		}

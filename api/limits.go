@@ -1,14 +1,14 @@
 package api
 
 import (
-	"net"
 	"net/http"
 	"sync"
 )
 
 // uploadLimiter bounds the upload requests (those that carry or start blob
 // bytes) one client runs at once. A client is its user name when it logged
-// in, else its remote IP address (the proxy's, behind a proxy).
+// in, else its IP address (see clientAddr: behind a trusted proxy, the
+// address the proxy forwarded).
 type uploadLimiter struct {
 	max int // no limit when zero
 
@@ -40,16 +40,13 @@ func (l *uploadLimiter) acquire(client string) (release func(), ok bool) {
 	}, true
 }
 
-// clientKey names the client for the limits.
-func clientKey(r *http.Request, ri *reqInfo) string {
+// clientKey names the client for the limits and for the pins of its
+// pushes: its user when it logged in, else its address.
+func (s *Server) clientKey(r *http.Request, ri *reqInfo) string {
 	if !ri.caller.Anonymous() {
 		return "user:" + ri.caller.User
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	return "ip:" + host
+	return "ip:" + clientAddr(r, s.cfg.TrustedProxies)
 }
 
 // isUpload reports whether a request sends blob bytes or starts a session.

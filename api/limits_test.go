@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path"
 	"strings"
 	"testing"
@@ -88,6 +89,42 @@ func TestConcurrentUploadsPerClient(t *testing.T) {
 		expectStatus(t, "stalled upload", f(), http.StatusAccepted)
 		expectStatus(t, "second upload, later", r.patchChunk(b, 0, []byte("x")), http.StatusAccepted)
 	})
+	t.Run("by forwarded address", func(t *testing.T) {
+		// Behind a trusted proxy the client is the address it forwards:
+		// two clients of one proxy have a slot each; a client that forges
+		// the header in front of the proxy's entry is still itself.
+		r := startRegistry(t, regOptions{Blobs: regtest.BlobsLocal, Config: api.Config{MaxUploadsPerClient: 1,
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}})
+		x, y, forged := r.forwardedFor("192.0.2.1"), r.forwardedFor("192.0.2.2"), r.forwardedFor("192.0.2.2, 192.0.2.1")
+		a, b, c := x.startUpload("x"), x.startUpload("x"), y.startUpload("x")
+		f := x.stalledPatch(a)
+		expectError(t, "second upload of 192.0.2.1", x.patchChunk(b, 0, []byte("x")), http.StatusTooManyRequests, "TOOMANYREQUESTS")
+		expectError(t, "192.0.2.1 forging 192.0.2.2", forged.patchChunk(b, 0, []byte("x")), http.StatusTooManyRequests, "TOOMANYREQUESTS")
+		expectStatus(t, "192.0.2.2 is another client", y.patchChunk(c, 0, []byte("x")), http.StatusAccepted)
+		expectStatus(t, "stalled upload", f(), http.StatusAccepted)
+		expectStatus(t, "second upload of 192.0.2.1, later", x.patchChunk(b, 0, []byte("x")), http.StatusAccepted)
+	})
+}
+
+// forwardedFor is the registry as seen through a proxy that forwards the
+// given X-Forwarded-For (the test's connections come from 127.0.0.1).
+func (r *testRegistry) forwardedFor(xff string) *testRegistry {
+	c := *r
+	cl := *r.client
+	cl.Transport = headerTransport{name: "X-Forwarded-For", value: xff, base: http.DefaultTransport}
+	c.client = &cl
+	return &c
+}
+
+type headerTransport struct {
+	name, value string
+	base        http.RoundTripper
+}
+
+func (h headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set(h.name, h.value)
+	return h.base.RoundTrip(req)
 }
 
 // rawConn opens a connection to the registry for a hand-written request.

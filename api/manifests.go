@@ -98,7 +98,7 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, rt route) e
 		return apiErr(kSizeInvalid, "body has %d bytes, Content-Length says %d", len(body), r.ContentLength)
 	}
 	done := s.metrics.op("put_manifest")
-	res, err := s.reg.PutManifest(rt.name, d, tags, r.Header.Get("Content-Type"), body)
+	res, err := s.reg.PutManifest(rt.name, d, tags, r.Header.Get("Content-Type"), body, s.clientKey(r, info(r)))
 	done()
 	if err != nil {
 		return err

@@ -14,7 +14,7 @@ import (
 // it (else 404 BLOB_UNKNOWN, no redirect). The store answers Range itself;
 // clients send the same request, Range included, to the Location.
 func (s *Server) redirectBlob(w http.ResponseWriter, repo string, d digest.Digest) error {
-	if _, err := s.reg.StatBlob(repo, d, false); err != nil {
+	if _, err := s.reg.StatBlob(repo, d, false, ""); err != nil {
 		return err
 	}
 	u, err := s.reg.Blobs().PresignGet(d, s.cfg.BlobRedirect)

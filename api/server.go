@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,10 @@ type Config struct {
 	// remote IP when anonymous) runs at once: 429 TOOMANYREQUESTS beyond.
 	// No limit when zero.
 	MaxUploadsPerClient int
+	// TrustedProxies are the peers (load balancers) whose X-Forwarded-For
+	// names the client (clientAddr), for MaxUploadsPerClient and for the
+	// pins of a client's pushes. None: the peer is the client.
+	TrustedProxies []netip.Prefix
 	// StallTimeout cuts off a request or response body that moves no byte
 	// for this long (0: never). See stallGuard.
 	StallTimeout time.Duration
@@ -174,7 +179,7 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request, ps httprouter.P
 		return apiErr(kUnsupported, "the registry is read-only: pushes and deletes are turned off (--read-only)")
 	}
 	if isUpload(rt.kind, r.Method) {
-		release, ok := s.uploads.acquire(clientKey(r, ri))
+		release, ok := s.uploads.acquire(s.clientKey(r, ri))
 		if !ok {
 			return apiErr(kTooManyRequests, "more than %d uploads at once from this client; retry when one ends", s.cfg.MaxUploadsPerClient)
 		}

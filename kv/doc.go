@@ -8,7 +8,7 @@
 // cascades) live in package refcount, which composes the operations here
 // inside one kv transaction.
 //
-// The schema, version 4: flat tables, ordered by the bytes of their keys
+// The schema, version 5: flat tables, ordered by the bytes of their keys
 // and nothing else. Keys of per-repository tables start with the
 // repository's name and 0x00, which occurs in no repository name, tag or
 // digest, so that one repository's keys are one contiguous range. Besides
@@ -46,10 +46,11 @@
 //	tombstones                    blob files whose records are gone
 //	  <digest>                    -> uint64 BE: a random generation, new at each deletion
 //	pins                          answers of "exists" that hold an object for a while,
-//	                              when several processes share the database
-//	  <kind> <repository> 0x00 <digest> -> until int64 BE
+//	                              when several processes share the database; one per
+//	                              client told "exists" (empty: a pin of version 4)
+//	  <kind> <repository> 0x00 <digest> 0x00 <client> -> until int64 BE
 //	pinexpiry                     every pin, ordered by its end (the leases' layout)
-//	  <until int64 BE> <kind> <repository> 0x00 <digest> -> empty
+//	  <until int64 BE> <kind> <repository> 0x00 <digest> 0x00 <client> -> empty
 //
 // No hot rows. With several writers on a database with serializable
 // isolation, a row that every write reads and rewrites serialises them all.
@@ -89,6 +90,11 @@
 // A repository disappears (its row, and what is left of it in content,
 // tagsbydigest and referrers) when its last manifest, tag and link go; "is
 // it empty" is a prefix scan that stops at the first key.
+//
+// Version 4 keyed a pin by its object alone (<kind> <repository> 0x00
+// <digest>), so that pushes of several clients told "exists" shared one;
+// opening it writable gives each pin the empty client (migratePinClientsV5),
+// and a read-only open refuses it with ErrSchemaTooOld.
 //
 // Version 3 had no pins and pinexpiry (pins lived in one process's
 // memory); opening it writable only records version 4 (migratePinsV4), and

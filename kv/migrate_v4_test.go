@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// A version 3 store (no pins) opens as version 4 with everything it
+// A version 3 store (no pins) opens as the current version with everything it
 // answered unchanged; a read-only open refuses it until then. Pins are
 // then written, replaced, found expired by the expiry index, and deleted
 // with their index entries.
@@ -31,7 +31,7 @@ func TestMigratePinsV4(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.SchemaVersion(); err != nil || v != 4 {
+	if v, err := db.SchemaVersion(); err != nil || v != SchemaVersion {
 		t.Fatalf("version %d, %v", v, err)
 	}
 	if got := snapshotV3(t, db); got != want {
@@ -68,21 +68,21 @@ func TestMigratePinsV4(t *testing.T) {
 	if got := expired(15); got != "[]" {
 		t.Fatalf("expired at 15: %s (the replaced pin's entry is left)", got)
 	}
-	if got, want := expired(30), "[{109 team/a sha256:a 20} {108 team/a sha256:a 30}]"; got != want {
+	if got, want := expired(30), "[{109 team/a sha256:a  20} {108 team/a sha256:a  30}]"; got != want {
 		t.Fatalf("expired at 30: %s, want %s", got, want)
 	}
 	err = db.Update(func(tx *Tx) error {
-		p, ok, err := tx.Pin(LeaseLink, "team/a", "sha256:a")
+		p, ok, err := tx.Pin(LeaseLink, "team/a", "sha256:a", "")
 		if err != nil || !ok || p.Until != 30 {
 			return fmt.Errorf("pin %+v %v %v", p, ok, err)
 		}
-		if err := tx.DeletePin(LeaseLink, "team/a", "sha256:a"); err != nil {
+		if err := tx.DeletePin(LeaseLink, "team/a", "sha256:a", ""); err != nil {
 			return err
 		}
-		if err := tx.DeletePin(LeaseLink, "team/a", "sha256:none"); err != nil {
+		if err := tx.DeletePin(LeaseLink, "team/a", "sha256:none", ""); err != nil {
 			return err
 		}
-		_, ok, err = tx.Pin(LeaseLink, "team/a", "sha256:a")
+		_, ok, err = tx.Pin(LeaseLink, "team/a", "sha256:a", "")
 		if err != nil || ok {
 			return fmt.Errorf("deleted pin still there: %v %v", ok, err)
 		}
@@ -90,7 +90,7 @@ func TestMigratePinsV4(t *testing.T) {
 		if err := tx.ForEachPin(func(p Pin) error { all = append(all, p); return nil }); err != nil {
 			return err
 		}
-		if got, want := fmt.Sprint(all), "[{108 team/b sha256:b 40} {109 team/a sha256:a 20}]"; got != want {
+		if got, want := fmt.Sprint(all), "[{108 team/b sha256:b  40} {109 team/a sha256:a  20}]"; got != want {
 			return fmt.Errorf("pins %s, want %s", got, want)
 		}
 		return nil
@@ -98,7 +98,7 @@ func TestMigratePinsV4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := expired(100), "[{109 team/a sha256:a 20} {108 team/b sha256:b 40}]"; got != want {
+	if got, want := expired(100), "[{109 team/a sha256:a  20} {108 team/b sha256:b  40}]"; got != want {
 		t.Fatalf("expired at 100 after a delete: %s, want %s", got, want)
 	}
 }

@@ -1,76 +1,165 @@
 package kv
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 
 	"github.com/kvreg/kvreg/kv/backend"
 )
 
-// Pin is a short hold that an answer of "exists" puts on an object, kept in
-// the database when several processes share it: Until (Unix ns) is when it
-// ends. It holds nothing by itself; the cascade that would free the object
-// while it is live turns it into a lease.
+// Pin is a short hold that an answer of "exists" puts on an object for one
+// client, kept in the database when several processes share it: Until
+// (Unix ns) is when it ends. An object has one pin per client that was told
+// it exists, so that a manifest of one client takes that client's pin and
+// leaves the others'. It holds nothing by itself; the cascade that would
+// free the object while a pin is live turns its live pins into a lease.
 type Pin struct {
 	Kind   LeaseKind
 	Repo   string
 	Digest string
+	Client string // who was told "exists"; empty for pins of version 4
 	Until  int64
 }
 
-// pinKey is <kind> <repo> 0x00 <digest>, the key of table pins.
-func pinKey(kind LeaseKind, repo, digest string) []byte {
-	k := make([]byte, 1, 1+len(repo)+1+len(digest))
+// pinObjectPrefix is <kind> <repo> 0x00 <digest> 0x00, the prefix of every
+// pin of one object in table pins (a digest holds no 0x00, so the prefix
+// matches no other digest's pins).
+func pinObjectPrefix(kind LeaseKind, repo, digest string) []byte {
+	k := make([]byte, 1, 1+len(repo)+1+len(digest)+1)
 	k[0] = byte(kind)
 	k = append(k, repo...)
 	k = append(k, sep)
-	return append(k, digest...)
+	k = append(k, digest...)
+	return append(k, sep)
 }
 
-// pinExpiryKey is <until int64 BE> <kind> <repo> 0x00 <digest>, the key of
-// table pinexpiry: the lease index's layout, so that expired pins are found
-// by a range read bounded by now.
+// pinKey is <kind> <repo> 0x00 <digest> 0x00 <client>, the key of table
+// pins.
+func pinKey(kind LeaseKind, repo, digest, client string) []byte {
+	return append(pinObjectPrefix(kind, repo, digest), client...)
+}
+
+// pinExpiryKey is <until int64 BE> <kind> <repo> 0x00 <digest> 0x00
+// <client>, the key of table pinexpiry: the lease index's layout with the
+// client after it, so that expired pins are found by a range read bounded
+// by now.
 func pinExpiryKey(p Pin) []byte {
-	return leaseKey(Lease{Expiry: p.Until, Kind: p.Kind, Repo: p.Repo, Digest: p.Digest})
+	k := make([]byte, 8, 8+1+len(p.Repo)+1+len(p.Digest)+1+len(p.Client))
+	putU64(k, uint64(p.Until))
+	return append(k, pinKey(p.Kind, p.Repo, p.Digest, p.Client)...)
 }
 
-// Pin reads the pin of an object; ok is false when it has none (live or
-// expired: the caller compares Until with its clock).
-func (t *Tx) Pin(kind LeaseKind, repo, digest string) (Pin, bool, error) {
-	v, err := t.b.Get(tablePins, pinKey(kind, repo, digest))
+// parsePinKey reads a key of table pins; until is left to the caller.
+func parsePinKey(k []byte) (Pin, error) {
+	if len(k) < 3 {
+		return Pin{}, fmt.Errorf("%w: pin key %q", ErrCorrupt, k)
+	}
+	rest := k[1:]
+	i := bytes.IndexByte(rest, sep)
+	if i < 0 {
+		return Pin{}, fmt.Errorf("%w: pin key %q", ErrCorrupt, k)
+	}
+	j := bytes.IndexByte(rest[i+1:], sep)
+	if j < 0 {
+		return Pin{}, fmt.Errorf("%w: pin key %q", ErrCorrupt, k)
+	}
+	return Pin{
+		Kind:   LeaseKind(k[0]),
+		Repo:   string(rest[:i]),
+		Digest: string(rest[i+1 : i+1+j]),
+		Client: string(rest[i+1+j+1:]),
+	}, nil
+}
+
+// parsePinExpiryKey reads a key of table pinexpiry.
+func parsePinExpiryKey(k []byte) (Pin, error) {
+	if len(k) < 8 {
+		return Pin{}, fmt.Errorf("%w: pin expiry key %q", ErrCorrupt, k)
+	}
+	p, err := parsePinKey(k[8:])
+	p.Until = int64(getU64(k))
+	return p, err
+}
+
+func decodePinUntil(k, v []byte) (int64, error) {
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: pin %q of %d bytes", ErrCorrupt, k, len(v))
+	}
+	return int64(getU64(v)), nil
+}
+
+// Pin reads one client's pin of an object; ok is false when it has none
+// (live or expired: the caller compares Until with its clock).
+func (t *Tx) Pin(kind LeaseKind, repo, digest, client string) (Pin, bool, error) {
+	k := pinKey(kind, repo, digest, client)
+	v, err := t.b.Get(tablePins, k)
 	if err != nil || v == nil {
 		return Pin{}, false, err
 	}
-	if len(v) != 8 {
-		return Pin{}, false, fmt.Errorf("%w: pin of %d bytes", ErrCorrupt, len(v))
+	until, err := decodePinUntil(k, v)
+	if err != nil {
+		return Pin{}, false, err
 	}
-	return Pin{Kind: kind, Repo: repo, Digest: digest, Until: int64(getU64(v))}, true, nil
+	return Pin{Kind: kind, Repo: repo, Digest: digest, Client: client, Until: until}, true, nil
 }
 
-// PutPin writes an object's pin, replacing the one it had, with its entry
-// in the expiry index.
+// Pins reads every pin of an object, live or expired, ordered by client:
+// one range read of the object's keys.
+func (t *Tx) Pins(kind LeaseKind, repo, digest string) ([]Pin, error) {
+	var out []Pin
+	k := pinObjectPrefix(kind, repo, digest)
+	err := t.scanPrefix(tablePins, k, func(client, v []byte) (bool, error) {
+		until, err := decodePinUntil(k, v)
+		if err != nil {
+			return false, err
+		}
+		out = append(out, Pin{Kind: kind, Repo: repo, Digest: digest, Client: string(client), Until: until})
+		return true, nil
+	})
+	return out, err
+}
+
+// PutPin writes a client's pin of an object, replacing the one that client
+// had, with its entry in the expiry index.
 func (t *Tx) PutPin(p Pin) error {
-	if err := t.DeletePin(p.Kind, p.Repo, p.Digest); err != nil {
+	if err := t.DeletePin(p.Kind, p.Repo, p.Digest, p.Client); err != nil {
 		return err
 	}
 	v := make([]byte, 8)
 	putU64(v, uint64(p.Until))
-	if err := t.b.Put(tablePins, pinKey(p.Kind, p.Repo, p.Digest), v); err != nil {
+	if err := t.b.Put(tablePins, pinKey(p.Kind, p.Repo, p.Digest, p.Client), v); err != nil {
 		return err
 	}
 	return t.b.Put(tablePinExpiry, pinExpiryKey(p), []byte{})
 }
 
-// DeletePin removes an object's pin, if it has one.
-func (t *Tx) DeletePin(kind LeaseKind, repo, digest string) error {
-	old, ok, err := t.Pin(kind, repo, digest)
+// DeletePin removes a client's pin of an object, if it has one.
+func (t *Tx) DeletePin(kind LeaseKind, repo, digest, client string) error {
+	old, ok, err := t.Pin(kind, repo, digest, client)
 	if err != nil || !ok {
 		return err
 	}
-	if err := t.b.Delete(tablePinExpiry, pinExpiryKey(old)); err != nil {
+	return t.deletePinRow(old)
+}
+
+// DeletePins removes every pin of an object, as Pins returned them.
+func (t *Tx) DeletePins(ps []Pin) error {
+	for _, p := range ps {
+		if err := t.deletePinRow(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deletePinRow removes a pin as it was read (its Until names its entry in
+// the expiry index).
+func (t *Tx) deletePinRow(p Pin) error {
+	if err := t.b.Delete(tablePinExpiry, pinExpiryKey(p)); err != nil {
 		return err
 	}
-	return t.b.Delete(tablePins, pinKey(kind, repo, digest))
+	return t.b.Delete(tablePins, pinKey(p.Kind, p.Repo, p.Digest, p.Client))
 }
 
 // ExpiredPins returns up to max pins that ended at or before now, earliest
@@ -81,14 +170,14 @@ func (t *Tx) ExpiredPins(now int64, max int) ([]Pin, error) {
 		return out, nil
 	}
 	each := func(k, _ []byte) (bool, error) {
-		l, err := parseLeaseKey(k)
+		p, err := parsePinExpiryKey(k)
 		if err != nil {
-			return false, fmt.Errorf("pin expiry: %w", err)
+			return false, err
 		}
-		if l.Expiry > now {
+		if p.Until > now {
 			return false, nil
 		}
-		out = append(out, Pin{Kind: l.Kind, Repo: l.Repo, Digest: l.Digest, Until: l.Expiry})
+		out = append(out, p)
 		return len(out) < max, nil
 	}
 	// Bounded where a backend can, so that the sweep reads no entry that a
@@ -107,25 +196,23 @@ func (t *Tx) EndPin(p Pin) error {
 	if err := t.b.Delete(tablePinExpiry, pinExpiryKey(p)); err != nil {
 		return err
 	}
-	cur, ok, err := t.Pin(p.Kind, p.Repo, p.Digest)
+	cur, ok, err := t.Pin(p.Kind, p.Repo, p.Digest, p.Client)
 	if err != nil || !ok || cur.Until != p.Until {
 		return err
 	}
-	return t.b.Delete(tablePins, pinKey(p.Kind, p.Repo, p.Digest))
+	return t.b.Delete(tablePins, pinKey(p.Kind, p.Repo, p.Digest, p.Client))
 }
 
 // ForEachPin calls fn for every pin, live or expired, in key order.
 func (t *Tx) ForEachPin(fn func(Pin) error) error {
 	return t.b.Scan(tablePins, nil, func(k, v []byte) (bool, error) {
-		if len(k) < 3 || len(v) != 8 {
-			return false, fmt.Errorf("%w: pin %q", ErrCorrupt, k)
+		p, err := parsePinKey(k)
+		if err != nil {
+			return false, err
 		}
-		rest := k[1:]
-		for i, c := range rest {
-			if c == sep {
-				return true, fn(Pin{Kind: LeaseKind(k[0]), Repo: string(rest[:i]), Digest: string(rest[i+1:]), Until: int64(getU64(v))})
-			}
+		if p.Until, err = decodePinUntil(k, v); err != nil {
+			return false, err
 		}
-		return false, fmt.Errorf("%w: pin %q", ErrCorrupt, k)
+		return true, fn(p)
 	})
 }

@@ -9,8 +9,8 @@ var (
 	tableTombstones = []byte("tombstones")
 	tableCounters   = []byte("counters")
 	tableBlobLinks  = []byte("bloblinks")
-	tablePins       = []byte("pins")      // version 4
-	tablePinExpiry  = []byte("pinexpiry") // version 4
+	tablePins       = []byte("pins")      // version 4; keys gain the client in version 5
+	tablePinExpiry  = []byte("pinexpiry") // version 4; keys gain the client in version 5
 
 	// Per-repository tables; their keys start with <repository> 0x00.
 	tableRepos        = []byte("repositories") // <repository> -> stats; the repository exists

@@ -17,17 +17,18 @@ func (r *Registry) linkVisible(tx *kv.Tx, l kv.Link, repo, d string, now int64) 
 	if l.Refs > 0 || leaseLive(l.Lease, now) {
 		return true, nil
 	}
-	return r.pinLive(tx, pinKey{kv.LeaseLink, repo, d}, now)
+	return r.pinLive(tx, pinKey{kind: kv.LeaseLink, repo: repo, digest: d}, now)
 }
 
 // StatBlob returns the size of a blob visible in repo. With pin, an answer
-// of "exists" pins the link for the pin window (a HEAD before a push): see
-// headPin.
-func (r *Registry) StatBlob(repo string, d digest.Digest, pin bool) (int64, error) {
+// of "exists" pins the link for the pin window (a HEAD before a push) on
+// behalf of client, whose manifest then takes that pin over: see headPin.
+// Without pin, client is not used.
+func (r *Registry) StatBlob(repo string, d digest.Digest, pin bool, client string) (int64, error) {
 	var size int64
 	var pinned int64 // the end of the link's pin row (Shared), 0 if none
 	now := r.now()
-	k := pinKey{kv.LeaseLink, repo, string(d)}
+	k := pinKey{kind: kv.LeaseLink, repo: repo, digest: string(d), client: client}
 	err := r.db.View(func(tx *kv.Tx) error {
 		var err error
 		size, pinned, err = r.statBlobTx(tx, k, now, pin)
@@ -40,7 +41,7 @@ func (r *Registry) StatBlob(repo string, d digest.Digest, pin bool) (int64, erro
 }
 
 // statBlobTx reads the size of a visible blob and, for a HEAD (pin) when
-// pins are rows, the end of its link's pin.
+// pins are rows, the end of its link's pin row of k.client.
 func (r *Registry) statBlobTx(tx *kv.Tx, k pinKey, now int64, pin bool) (size, pinned int64, err error) {
 	l, ok, err := tx.Link(k.repo, k.digest)
 	if err == nil && ok {
@@ -59,13 +60,9 @@ func (r *Registry) statBlobTx(tx *kv.Tx, k pinKey, now int64, pin bool) (size, p
 	if !ok {
 		return 0, 0, ErrBlobUnknown
 	}
-	if pin && r.opts.Shared {
-		p, ok, err := tx.Pin(k.kind, k.repo, k.digest)
-		if err != nil {
+	if pin {
+		if pinned, err = r.headPinEnd(tx, k); err != nil {
 			return 0, 0, err
-		}
-		if ok {
-			pinned = p.Until
 		}
 	}
 	return b.Size, pinned, nil
@@ -76,7 +73,7 @@ func (r *Registry) statBlobTx(tx *kv.Tx, k pinKey, now int64, pin bool) (size, p
 // The reader of the directory store is an *os.File, so that copying it to
 // a connection uses sendfile.
 func (r *Registry) OpenBlob(repo string, d digest.Digest) (io.ReadSeekCloser, int64, error) {
-	size, err := r.StatBlob(repo, d, false)
+	size, err := r.StatBlob(repo, d, false, "")
 	if err != nil {
 		return nil, 0, err
 	}
@@ -209,7 +206,7 @@ func (r *Registry) DeleteBlob(repo string, d digest.Digest) (int64, error) {
 		if l.Refs > 0 {
 			return fmt.Errorf("%w: blob %s is referenced by %d manifest(s) of %s; delete them first", ErrInUse, d, l.Refs, repo)
 		}
-		if err := r.dropPinTx(tx, c, pinKey{kv.LeaseLink, repo, string(d)}); err != nil {
+		if err := r.dropPinTx(tx, c, pinKey{kind: kv.LeaseLink, repo: repo, digest: string(d)}); err != nil {
 			return err
 		}
 		return r.deleteLinkTx(tx, c, repo, string(d), l)

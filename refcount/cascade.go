@@ -50,11 +50,12 @@ func dropHoldTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, h *kv.Hold) error 
 }
 
 // takeOverTx is what a manifest does to each object it references: it
-// takes over one pending hold and one pin. Both: docker HEADs each blob
-// right after uploading it, so one push leaves a hold and a pin, and a
-// complete push must leave neither behind.
+// takes over one pending hold and one pin (the row of its client,
+// c.pinClient). Both: docker HEADs each blob right after uploading it, so
+// one push leaves a hold and a pin, and a complete push must leave neither
+// behind.
 func (r *Registry) takeOverTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d string, h *kv.Hold) error {
-	if err := r.takePinTx(tx, c, pinKey{kind, repo, d}); err != nil {
+	if err := r.takePinTx(tx, c, pinKey{kind: kind, repo: repo, digest: d, client: c.pinClient}); err != nil {
 		return err
 	}
 	_, err := takeHoldTx(tx, kind, repo, d, h)
@@ -67,7 +68,7 @@ func (r *Registry) keepTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d strin
 	if leaseLive(h.Lease, c.now) {
 		return true, nil
 	}
-	until, pending, ok, err := r.convertPinTx(tx, c, pinKey{kind, repo, d})
+	until, pending, ok, err := r.convertPinTx(tx, c, pinKey{kind: kind, repo: repo, digest: d})
 	if err != nil || !ok {
 		return false, err
 	}

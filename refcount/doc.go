@@ -17,7 +17,8 @@
 // a short while; a pin that is still live when the object's last edge goes
 // turns into a lease, so a push that was told "exists" can still reference
 // it. Pins live in memory, or, when other processes share the database
-// (Options.Shared), as rows of it (pinrows.go).
+// (Options.Shared), as rows of it, one per client told "exists"
+// (pinrows.go).
 //
 // Every change of edges, counts and leases happens inside one kv transaction
 // together with the write that caused it; an object whose count reaches zero

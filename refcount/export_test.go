@@ -43,7 +43,7 @@ func (r *Registry) StatBlobRead(repo string, d digest.Digest) (size, pinned, now
 	now = r.now()
 	err = r.db.View(func(tx *kv.Tx) error {
 		var err error
-		size, pinned, err = r.statBlobTx(tx, pinKey{kv.LeaseLink, repo, string(d)}, now, true)
+		size, pinned, err = r.statBlobTx(tx, pinKey{kind: kv.LeaseLink, repo: repo, digest: string(d)}, now, true)
 		return err
 	})
 	return size, pinned, now, err
@@ -51,7 +51,7 @@ func (r *Registry) StatBlobRead(repo string, d digest.Digest) (size, pinned, now
 
 // HeadPin pins what StatBlobRead answered "exists" for.
 func (r *Registry) HeadPin(repo string, d digest.Digest, pinned, now int64) error {
-	return r.headPin(pinKey{kv.LeaseLink, repo, string(d)}, now, pinned)
+	return r.headPin(pinKey{kind: kv.LeaseLink, repo: repo, digest: string(d)}, now, pinned)
 }
 
 // PinWrites counts the pin rows this registry wrote: HEADs that were

@@ -59,7 +59,7 @@ func (f *fixture) manifest(repo, tag, mt, body string) digest.Digest {
 		tags = []string{tag}
 		by = ""
 	}
-	res, err := f.PutManifest(repo, by, tags, mt, []byte(body))
+	res, err := f.PutManifest(repo, by, tags, mt, []byte(body), "")
 	if err != nil {
 		f.t.Fatal(err)
 	}

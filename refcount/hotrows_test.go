@@ -191,7 +191,7 @@ func TestNoHotRows(t *testing.T) {
 	size := func(d string) int64 { return sizes[d] }
 	push := func(repo, tag string, layers ...string) {
 		t.Helper()
-		if _, err := reg.PutManifest(repo, "", []string{tag}, refcount.MediaTypeOCIManifest, imageBody(layers, size)); err != nil {
+		if _, err := reg.PutManifest(repo, "", []string{tag}, refcount.MediaTypeOCIManifest, imageBody(layers, size), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,7 +23,9 @@ type PutResult struct {
 // adds no tag, and points each of tags at it. Everything it references that
 // must exist is checked, and its edges added, in the same transaction that
 // moves the tags; whatever an overwritten tag alone held is freed in it too.
-func (r *Registry) PutManifest(repo string, byDigest digest.Digest, tags []string, contentType string, body []byte) (PutResult, error) {
+// client is who pushes it (api's clientKey): the pins of the objects it
+// references that a HEAD of client wrote are taken over, others' are left.
+func (r *Registry) PutManifest(repo string, byDigest digest.Digest, tags []string, contentType string, body []byte, client string) (PutResult, error) {
 	p, err := manifest.Parse(contentType, body)
 	if err != nil {
 		return PutResult{}, err
@@ -38,6 +40,7 @@ func (r *Registry) PutManifest(repo string, byDigest digest.Digest, tags []strin
 	}
 	res := PutResult{Digest: d, Subject: p.Subject, Tags: tags}
 	c, err := r.update(func(tx *kv.Tx, c *change) error {
+		c.pinClient = client
 		return r.putManifestTx(tx, c, repo, string(d), p, tags, body)
 	})
 	if err != nil {
@@ -289,7 +292,7 @@ func (r *Registry) manifestVisible(tx *kv.Tx, m kv.Manifest, repo, d string, now
 	if m.Refs > 0 || leaseLive(m.Lease, now) {
 		return true, nil
 	}
-	return r.pinLive(tx, pinKey{kv.LeaseManifest, repo, d}, now)
+	return r.pinLive(tx, pinKey{kind: kv.LeaseManifest, repo: repo, digest: d}, now)
 }
 
 // ManifestInfo describes a stored manifest.
@@ -414,7 +417,7 @@ func (r *Registry) DeleteManifest(repo string, d digest.Digest) (int64, error) {
 		if m.Refs > held {
 			return fmt.Errorf("%w: manifest %s is referenced by %d index(es) of %s; delete them first", ErrInUse, d, m.Refs-held, repo)
 		}
-		if err := r.dropPinTx(tx, c, pinKey{kv.LeaseManifest, repo, string(d)}); err != nil {
+		if err := r.dropPinTx(tx, c, pinKey{kind: kv.LeaseManifest, repo: repo, digest: string(d)}); err != nil {
 			return err
 		}
 		return r.deleteManifestTx(tx, c, repo, string(d), m)

@@ -15,27 +15,51 @@ import "github.com/kvreg/kvreg/kv"
 // link) are ordered by the database: whichever commits, the other saw it
 // or is rerun.
 //
-// A row stands for at least one push in flight, however many HEADs it
-// answered (most did not write), so that a cascade turns it into a lease
-// with one pending hold. A manifest that references the object deletes
-// the row (takePinTx), as it takes the pin over in memory: a complete push
-// leaves nothing behind, so that deleting the image right after its push
-// still frees its layers at once. Letting the row expire would save the
-// manifest a point read per referenced object, but would keep the layers
-// of every image deleted within the window after its push for up to the
-// window.
+// A row is one client's: the client (api's clientKey: the user, else the
+// remote address) that was told "exists", so that a row stands for at least
+// one push in flight of that client, however many HEADs it answered (most
+// did not write). A cascade turns the live rows of an object into a lease
+// ending at the latest of them, with one pending hold per row. A manifest
+// that references the object deletes its own client's row (takePinTx), as
+// it takes one pin over in memory, and leaves the rows of other clients,
+// whose pushes are still in flight: a complete push leaves nothing behind,
+// so that deleting the image right after its push still frees its layers
+// at once. Letting the rows expire would save the manifest a point read
+// per referenced object, but would keep the layers of every image deleted
+// within the window after its push for up to the window. Two pushes of
+// one client (the same user, or anonymous from the same address) still
+// share one row: the first one's manifest ends it.
 
-// pinLive reports whether a pin holds the object at now.
+// pinLive reports whether a pin, of any client, holds the object at now.
 func (r *Registry) pinLive(tx *kv.Tx, k pinKey, now int64) (bool, error) {
 	if !r.opts.Shared {
 		return r.pins.live(k, now), nil
 	}
-	p, ok, err := tx.Pin(k.kind, k.repo, k.digest)
-	return ok && p.Until > now, err
+	ps, err := tx.Pins(k.kind, k.repo, k.digest)
+	for _, p := range ps {
+		if p.Until > now {
+			return true, err
+		}
+	}
+	return false, err
 }
 
-// headPin pins a blob that a HEAD found visible at now; pinned is the end
-// of its pin row as that read saw it (Shared), 0 if none.
+// headPinEnd is the end of the pin row of k's client (Shared), as a HEAD
+// reads it to decide whether to write one; 0 if none.
+func (r *Registry) headPinEnd(tx *kv.Tx, k pinKey) (int64, error) {
+	if !r.opts.Shared {
+		return 0, nil
+	}
+	p, ok, err := tx.Pin(k.kind, k.repo, k.digest, k.client)
+	if err != nil || !ok {
+		return 0, err
+	}
+	return p.Until, nil
+}
+
+// headPin pins a blob that a HEAD of k.client found visible at now; pinned
+// is the end of that client's pin row as that read saw it (Shared), 0 if
+// none.
 func (r *Registry) headPin(k pinKey, now, pinned int64) error {
 	window := int64(r.opts.PinWindow)
 	if r.opts.Shared {
@@ -51,10 +75,10 @@ func (r *Registry) headPin(k pinKey, now, pinned int64) error {
 			// read made the link go, and then the answer is "unknown".
 			_, pinned, err := r.statBlobTx(tx, k, c.now, true)
 			if err != nil || pinned-c.now >= window/2 {
-				return err // another process's HEAD pinned it meanwhile
+				return err // another HEAD of the client pinned it meanwhile
 			}
 			wrote = true
-			return tx.PutPin(kv.Pin{Kind: k.kind, Repo: k.repo, Digest: k.digest, Until: c.now + window})
+			return tx.PutPin(kv.Pin{Kind: k.kind, Repo: k.repo, Digest: k.digest, Client: k.client, Until: c.now + window})
 		})
 		if err == nil && wrote {
 			r.pinWrites.Add(1)
@@ -83,10 +107,11 @@ func (r *Registry) headPin(k pinKey, now, pinned int64) error {
 	return nil
 }
 
-// convertPinTx, for an object whose last edge goes, reports the live pin
-// that now becomes its lease: its end and its pending holds. A row is
-// deleted, live or expired (the lease takes over, or it holds nothing);
-// a pin in memory is forgotten after commit.
+// convertPinTx, for an object whose last edge goes, reports the live pins
+// that now become its lease: the end of the latest, and one pending hold
+// per live row (per answer of "exists" in memory). Rows are deleted, live
+// or expired (the lease takes over, or they hold nothing); a pin in memory
+// is forgotten after commit.
 func (r *Registry) convertPinTx(tx *kv.Tx, c *change, k pinKey) (until int64, pending uint64, ok bool, err error) {
 	if !r.opts.Shared {
 		p, ok := r.pins.peek(k, c.now)
@@ -96,36 +121,44 @@ func (r *Registry) convertPinTx(tx *kv.Tx, c *change, k pinKey) (until int64, pe
 		c.droppedPins = append(c.droppedPins, k)
 		return p.until, uint64(p.count), true, nil
 	}
-	p, ok, err := tx.Pin(k.kind, k.repo, k.digest)
-	if err != nil || !ok {
+	ps, err := tx.Pins(k.kind, k.repo, k.digest)
+	if err != nil || len(ps) == 0 {
 		return 0, 0, false, err
 	}
-	if err := tx.DeletePin(k.kind, k.repo, k.digest); err != nil {
+	if err := tx.DeletePins(ps); err != nil {
 		return 0, 0, false, err
 	}
-	if p.Until <= c.now {
-		return 0, 0, false, nil
+	for _, p := range ps {
+		if p.Until > c.now {
+			pending++
+			until = max(until, p.Until)
+		}
 	}
-	return p.Until, 1, true, nil
+	return until, pending, pending > 0, nil
 }
 
-// takePinTx: a manifest that references the object takes its pin over.
+// takePinTx: a manifest that references the object takes its pin over:
+// one answer's in memory, its own client's row (k.client) in the database.
 func (r *Registry) takePinTx(tx *kv.Tx, c *change, k pinKey) error {
 	if !r.opts.Shared {
 		c.usedPins = append(c.usedPins, k)
 		return nil
 	}
-	return tx.DeletePin(k.kind, k.repo, k.digest)
+	return tx.DeletePin(k.kind, k.repo, k.digest, k.client)
 }
 
-// dropPinTx forgets a pin whatever holds it: the object is deleted on
-// purpose.
+// dropPinTx forgets every pin of the object, whoever holds it: the object
+// is deleted on purpose.
 func (r *Registry) dropPinTx(tx *kv.Tx, c *change, k pinKey) error {
 	if !r.opts.Shared {
 		c.droppedPins = append(c.droppedPins, k)
 		return nil
 	}
-	return tx.DeletePin(k.kind, k.repo, k.digest)
+	ps, err := tx.Pins(k.kind, k.repo, k.digest)
+	if err != nil {
+		return err
+	}
+	return tx.DeletePins(ps)
 }
 
 // expirePins forgets up to max pins that have ended. Rows are read first in

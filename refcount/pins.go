@@ -6,10 +6,20 @@ import (
 	"github.com/kvreg/kvreg/kv"
 )
 
+// pinKey names a pin: an object, and for pin rows the client that was
+// told "exists" (api's client: the user, else the remote address). Pins in
+// memory count the answers of every client in one pin and ignore it.
 type pinKey struct {
 	kind   kv.LeaseKind
 	repo   string
 	digest string
+	client string
+}
+
+// object is the key of the pin in memory: the object alone.
+func (k pinKey) object() pinKey {
+	k.client = ""
+	return k
 }
 
 type pin struct {
@@ -27,6 +37,7 @@ type pins struct {
 }
 
 func (p *pins) add(k pinKey, until int64) {
+	k = k.object()
 	p.mu.Lock()
 	if p.m == nil {
 		p.m = map[pinKey]pin{}
@@ -44,7 +55,7 @@ func (p *pins) add(k pinKey, until int64) {
 func (p *pins) live(k pinKey, now int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	v, ok := p.m[k]
+	v, ok := p.m[k.object()]
 	return ok && v.until > now
 }
 
@@ -55,6 +66,7 @@ func (p *pins) take(keys []pinKey) {
 	}
 	p.mu.Lock()
 	for _, k := range keys {
+		k = k.object()
 		if v, ok := p.m[k]; ok {
 			if v.count--; v.count <= 0 {
 				delete(p.m, k)
@@ -69,7 +81,7 @@ func (p *pins) take(keys []pinKey) {
 // drop forgets pins whatever their count (the object was deleted on purpose).
 func (p *pins) drop(k pinKey) {
 	p.mu.Lock()
-	delete(p.m, k)
+	delete(p.m, k.object())
 	p.mu.Unlock()
 }
 
@@ -78,7 +90,7 @@ func (p *pins) drop(k pinKey) {
 func (p *pins) peek(k pinKey, now int64) (pin, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	v, ok := p.m[k]
+	v, ok := p.m[k.object()]
 	if !ok || v.until <= now {
 		return pin{}, false
 	}

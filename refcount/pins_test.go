@@ -40,6 +40,11 @@ func pinRows(t *testing.T, reg *refcount.Registry) int {
 // pushVia uploads a new config blob to repo through reg and pushes an
 // image of it and the layers under tag.
 func pushVia(reg *refcount.Registry, rnd *rand.Rand, repo, tag string, layers ...digest.Digest) (digest.Digest, error) {
+	return pushAs(reg, rnd, "", repo, tag, layers...)
+}
+
+// pushAs is pushVia by client: its manifest takes that client's pins.
+func pushAs(reg *refcount.Registry, rnd *rand.Rand, client, repo, tag string, layers ...digest.Digest) (digest.Digest, error) {
 	cfg := make([]byte, 64)
 	rnd.Read(cfg)
 	cd := digest.FromBytes(cfg)
@@ -60,7 +65,7 @@ func pushVia(reg *refcount.Registry, rnd *rand.Rand, repo, tag string, layers ..
 		}
 		return n
 	}
-	res, err := reg.PutManifest(repo, "", []string{tag}, refcount.MediaTypeOCIManifest, imageBody(bl, size))
+	res, err := reg.PutManifest(repo, "", []string{tag}, refcount.MediaTypeOCIManifest, imageBody(bl, size), client)
 	return res.Digest, err
 }
 
@@ -75,7 +80,7 @@ func TestPinHoldsLayerForThePushThatWasToldItExists(t *testing.T) {
 		const repo = "pin/x"
 		layer := f.blob(repo, 4000)
 		f.image(repo, "a", layer)
-		if _, err := f.StatBlob(repo, layer, true); err != nil {
+		if _, err := f.StatBlob(repo, layer, true, ""); err != nil {
 			t.Fatalf("HEAD: %v", err)
 		}
 		if _, err := f.DeleteTag(repo, "a"); err != nil {
@@ -96,14 +101,14 @@ func TestPinHoldsLayerForThePushThatWasToldItExists(t *testing.T) {
 		if f.exists(layer) {
 			t.Fatal("a complete push left a hold behind: deleting its image kept the layer")
 		}
-		if _, err := f.StatBlob(repo, layer, true); !errors.Is(err, refcount.ErrBlobUnknown) {
+		if _, err := f.StatBlob(repo, layer, true, ""); !errors.Is(err, refcount.ErrBlobUnknown) {
 			t.Fatalf("HEAD of a freed layer: %v", err)
 		}
 
 		// A HEAD, then the manifest that takes the pin over: nothing left.
 		layer = f.blob(repo, 3000)
 		f.image(repo, "c", layer)
-		if _, err := f.StatBlob(repo, layer, true); err != nil {
+		if _, err := f.StatBlob(repo, layer, true, ""); err != nil {
 			t.Fatal(err)
 		}
 		f.image(repo, "d", layer)
@@ -114,13 +119,13 @@ func TestPinHoldsLayerForThePushThatWasToldItExists(t *testing.T) {
 		// A HEAD that no manifest follows: the layer stays for the window.
 		layer2 := f.blob(repo, 2000)
 		f.image(repo, "e", layer2)
-		if _, err := f.StatBlob(repo, layer2, true); err != nil {
+		if _, err := f.StatBlob(repo, layer2, true, ""); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.DeleteTag(repo, "e"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.StatBlob(repo, layer2, false); err != nil {
+		if _, err := f.StatBlob(repo, layer2, false, ""); err != nil {
 			t.Fatalf("GET of a pinned layer: %v", err)
 		}
 		f.Clock.Advance(pinWindow + time.Minute)
@@ -133,7 +138,7 @@ func TestPinHoldsLayerForThePushThatWasToldItExists(t *testing.T) {
 
 		// DELETE of the blob ends its pin.
 		loose := f.blob(repo, 1000)
-		if _, err := f.StatBlob(repo, loose, true); err != nil {
+		if _, err := f.StatBlob(repo, loose, true, ""); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.DeleteBlob(repo, loose); err != nil {
@@ -142,11 +147,11 @@ func TestPinHoldsLayerForThePushThatWasToldItExists(t *testing.T) {
 		if f.exists(loose) {
 			t.Fatal("DELETE of a pinned blob kept it")
 		}
-		if _, err := f.StatBlob(repo, loose, false); !errors.Is(err, refcount.ErrBlobUnknown) {
+		if _, err := f.StatBlob(repo, loose, false, ""); !errors.Is(err, refcount.ErrBlobUnknown) {
 			t.Fatalf("a deleted blob answers %v", err)
 		}
 		// Pins that ended go with the sweep: none piles up.
-		if _, err := f.StatBlob(repo, layer, true); err != nil {
+		if _, err := f.StatBlob(repo, layer, true, ""); err != nil {
 			t.Fatal(err)
 		}
 		f.Clock.Advance(pinWindow + time.Minute)
@@ -175,7 +180,7 @@ func TestHeadPinWritesOncePerHalfWindow(t *testing.T) {
 		for m := 0; m < minutes; m++ {
 			for i := 0; i < perMinute; i++ {
 				for _, l := range layers {
-					if _, err := f.StatBlob(repo, l, true); err != nil {
+					if _, err := f.StatBlob(repo, l, true, ""); err != nil {
 						t.Fatal(err)
 					}
 					heads++
@@ -236,7 +241,7 @@ func TestReplicaHeadDeleteManifest(t *testing.T) {
 		if _, err := pushVia(a, rnd, repo, "old", layer); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := a.StatBlob(repo, layer, true); err != nil {
+		if _, err := a.StatBlob(repo, layer, true, ""); err != nil {
 			t.Fatalf("HEAD via A: %v", err)
 		}
 		if _, err := b.DeleteTag(repo, "old"); err != nil {
@@ -330,7 +335,7 @@ func TestReplicaHeadRacesDelete(t *testing.T) {
 			var headErr, delErr error
 			var wg sync.WaitGroup
 			wg.Add(2)
-			go func() { defer wg.Done(); _, headErr = a.StatBlob(repo, layer, true) }()
+			go func() { defer wg.Done(); _, headErr = a.StatBlob(repo, layer, true, "") }()
 			go func() { defer wg.Done(); _, delErr = b.DeleteTag(repo, "old") }()
 			wg.Wait()
 			if delErr != nil {

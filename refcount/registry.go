@@ -124,7 +124,9 @@ type change struct {
 	grace    int64
 	freed    []digest.Digest // blob records deleted: their files go after commit
 	usedPins []pinKey        // pins in memory a real reference took over
-	swept    int             // expired leases processed
+	// pinClient: the client whose pin rows a manifest takes over
+	pinClient string
+	swept     int // expired leases processed
 	// sweptInline: the transaction swept on its way (a sweep was due)
 	sweptInline bool
 	Reclaimed   int64 // bytes of blobs freed

@@ -69,7 +69,7 @@ func (s *damageStore) intact(repo, tag string) {
 	}
 	for _, b := range p.Blobs {
 		d := digest.Digest(b)
-		if _, err := s.StatBlob(repo, d, false); err != nil {
+		if _, err := s.StatBlob(repo, d, false, ""); err != nil {
 			s.t.Fatalf("%s:%s blob %s: %v", repo, tag, b, err)
 		}
 		if ok, err := s.Blobs().Verify(d); err != nil || !ok {
@@ -273,7 +273,7 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 						}
 					}
 					// Nothing claims the lost blob exists.
-					if _, err := s.StatBlob("r", s.a1, false); !errors.Is(err, refcount.ErrBlobUnknown) {
+					if _, err := s.StatBlob("r", s.a1, false, ""); !errors.Is(err, refcount.ErrBlobUnknown) {
 						t.Fatalf("lost blob still served: %v", err)
 					}
 				} else {

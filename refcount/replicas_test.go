@@ -109,7 +109,7 @@ func TestReplicasCommitAndRemovalOfOneDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []*fixture{a, b} {
-		if n, err := f.StatBlob("two", d, false); err != nil || n != int64(len(data)) {
+		if n, err := f.StatBlob("two", d, false, ""); err != nil || n != int64(len(data)) {
 			t.Fatalf("blob in two: %d bytes, %v", n, err)
 		}
 		if n, err := f.Blobs().StoredSize(d); err != nil || n != int64(len(data)) {
@@ -214,7 +214,7 @@ func TestReplicaLeavesALiveCommit(t *testing.T) {
 	if err := <-finished; err != nil || ups != 0 {
 		t.Fatalf("finished %d live commits, %v", ups, err)
 	}
-	if n, err := b.StatBlob("z", d, false); err != nil || n != int64(len(data)) {
+	if n, err := b.StatBlob("z", d, false, ""); err != nil || n != int64(len(data)) {
 		t.Fatalf("blob in z: %d bytes, %v", n, err)
 	}
 	a.MustClean()

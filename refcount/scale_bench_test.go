@@ -235,7 +235,7 @@ func (st *scaleReg) stage(b *testing.B, shared, files bool) (tag string, body []
 // put pushes an image manifest by tag.
 func (st *scaleReg) put(b *testing.B, tag string, body []byte) {
 	b.Helper()
-	if _, err := st.reg.PutManifest(scaleRepo, "", []string{tag}, refcount.MediaTypeOCIManifest, body); err != nil {
+	if _, err := st.reg.PutManifest(scaleRepo, "", []string{tag}, refcount.MediaTypeOCIManifest, body, ""); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -332,7 +332,7 @@ func BenchmarkScaleStatBlob(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		d := digest.Digest(st.blobs[rnd.IntN(len(st.blobs))])
-		if _, err := st.reg.StatBlob(scaleRepo, d, false); err != nil {
+		if _, err := st.reg.StatBlob(scaleRepo, d, false, ""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -165,7 +165,7 @@ func TestOpenVersion1Store(t *testing.T) {
 	if ok, err := reg.Mount("team/new", "team/other", digest.Digest(shared[0])); err != nil || !ok {
 		t.Fatalf("mount of a version 1 layer: %v, %v", ok, err)
 	}
-	sharedSize, err := reg.StatBlob("team/new", digest.Digest(shared[0]), false)
+	sharedSize, err := reg.StatBlob("team/new", digest.Digest(shared[0]), false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestOpenVersion1Store(t *testing.T) {
 		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":%d},`+
 		`{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":%d}]}`,
 		digest.FromBytes(cfg), len(cfg), digest.FromBytes(layer), len(layer), shared[0], sharedSize)
-	res, err := reg.PutManifest("team/new", "", []string{"v2"}, "application/vnd.oci.image.manifest.v1+json", []byte(m))
+	res, err := reg.PutManifest("team/new", "", []string{"v2"}, "application/vnd.oci.image.manifest.v1+json", []byte(m), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -102,6 +103,7 @@ func serveFlags() []cli.Flag {
 		i64("max-blob-bytes", 0, "largest blob accepted, 413 SIZE_INVALID beyond (0: no limit)"),
 		i64("max-chunk-bytes", 0, "largest request body of an upload (one chunk, or a whole blob in one request), 413 beyond (0: no limit)"),
 		i64("max-uploads-per-client", 32, "upload requests one client (user, or IP address when anonymous) may run at once, 429 TOOMANYREQUESTS beyond (0: no limit)"),
+		&cli.StringSliceFlag{Name: "trusted-proxies", EnvVars: envName("trusted-proxies"), Usage: "CIDR[,CIDR...] of load balancers whose X-Forwarded-For names the client (the rightmost address not among them), for --max-uploads-per-client and for the pins of a client's pushes; without it the peer is the client"},
 		dur("read-header-timeout", 30*time.Second, "time a client has to send a request's headers"),
 		dur("idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open"),
 		dur("stall-timeout", time.Minute, "a request or response body that moves no byte for this long is cut off; slow but moving transfers go on (0: never)"),
@@ -120,6 +122,7 @@ type serveConfig struct {
 	tlsCert, tlsKey           string
 	htpasswd                  string
 	anonymousPull             []string
+	trustedProxies            []netip.Prefix
 	metricsAuth, readOnly     bool
 	uploadGrace, pinWindow    time.Duration
 	uploadTimeout             time.Duration
@@ -174,6 +177,10 @@ func resolveConfig(c *cli.Context) (*serveConfig, error) {
 	cfg.maxManifest, cfg.maxBlob = c.Int64("max-manifest-bytes"), c.Int64("max-blob-bytes")
 	cfg.maxChunk = c.Int64("max-chunk-bytes")
 	cfg.maxUploadsPerClient = int(c.Int64("max-uploads-per-client"))
+	var err error
+	if cfg.trustedProxies, err = parsePrefixes(c.StringSlice("trusted-proxies")); err != nil {
+		return nil, err
+	}
 	cfg.readHeaderTimeout, cfg.idleTimeout = c.Duration("read-header-timeout"), c.Duration("idle-timeout")
 	cfg.stallTimeout, cfg.shutdownTimeout = c.Duration("stall-timeout"), c.Duration("shutdown-timeout")
 	cfg.logFormat, cfg.logLevel = c.String("log-format"), c.String("log-level")
@@ -213,7 +220,7 @@ func applyFile(c *cli.Context, path string, fc *fileConfig) error {
 		case yaml.ScalarNode:
 			values = []string{node.Value}
 		case yaml.SequenceNode:
-			if key != "anonymous-pull" {
+			if key != "anonymous-pull" && key != "trusted-proxies" {
 				return fmt.Errorf("%w: %s line %d: %s takes one value, not a list", errConfig, path, node.Line, key)
 			}
 			for _, n := range node.Content {
@@ -232,6 +239,27 @@ func applyFile(c *cli.Context, path string, fc *fileConfig) error {
 		}
 	}
 	return nil
+}
+
+// parsePrefixes reads --trusted-proxies: CIDRs, or addresses (one host).
+func parsePrefixes(ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("%w: --trusted-proxies %q: a CIDR (10.0.0.0/8) or an address", errConfig, s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // check refuses settings that cannot work together.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,6 +63,7 @@ upload-timeout: 2h
 read-only: true
 stall-timeout: 5s
 anonymous-pull: ["public/*", "docs/*"]
+trusted-proxies: ["10.0.0.0/8", "192.0.2.1"]
 htpasswd: /etc/kvreg/htpasswd
 db: postgres://kvreg@db.example/kvreg
 blob-store: s3://images?endpoint=http://127.0.0.1:7070&path-style=true
@@ -102,6 +104,9 @@ access:
 	if !slices.Equal(cfg.anonymousPull, []string{"public/*", "docs/*"}) {
 		t.Errorf("anonymous-pull: %v", cfg.anonymousPull)
 	}
+	if got := fmt.Sprint(cfg.trustedProxies); got != "[10.0.0.0/8 192.0.2.1/32]" {
+		t.Errorf("trusted-proxies (file): %s", got)
+	}
 	if len(cfg.access) != 1 || cfg.access[0].Groups[0] != "devs" || !slices.Equal(cfg.access[0].Actions, []auth.Action{auth.Pull, auth.Push}) {
 		t.Errorf("access: %+v", cfg.access)
 	}
@@ -113,6 +118,27 @@ access:
 	}
 	if !slices.Equal(cfg.anonymousPull, []string{"only/*"}) {
 		t.Errorf("anonymous-pull from env: %v", cfg.anonymousPull)
+	}
+	t.Setenv("KVREG_TRUSTED_PROXIES", "127.0.0.1/32,fd00::/8")
+	if cfg, err = resolve(t, "--config", file); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(cfg.trustedProxies); got != "[127.0.0.1/32 fd00::/8]" {
+		t.Errorf("trusted-proxies from env: %s", got)
+	}
+	if cfg, err = resolve(t, "--config", file, "--trusted-proxies", "10.1.2.3/8", "--trusted-proxies", "::1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(cfg.trustedProxies); got != "[10.0.0.0/8 ::1/128]" {
+		t.Errorf("trusted-proxies from flags: %s", got)
+	}
+	cfg.htpasswd = "" // not a file here
+	ac, err := apiConfig(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(ac.TrustedProxies); got != "[10.0.0.0/8 ::1/128]" {
+		t.Errorf("trusted-proxies in the API's configuration: %s", got)
 	}
 }
 
@@ -133,6 +159,8 @@ func TestConfigErrors(t *testing.T) {
 		{"rules without users", "access: []\n", nil, "need --htpasswd"},
 		{"log format", "", []string{"--log-format", "xml"}, "text or json"},
 		{"negative", "", []string{"--max-blob-bytes", "-1"}, "must not be negative"},
+		{"trusted proxy not a CIDR", "", []string{"--trusted-proxies", "10.0.0.0/8,lb.example"}, "--trusted-proxies"},
+		{"trusted proxy not a CIDR in the file", "trusted-proxies: 10.0.0.0/33\n", nil, "--trusted-proxies"},
 	} {
 		args := c.args
 		if c.file != "" {

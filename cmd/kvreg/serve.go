@@ -54,6 +54,7 @@ func apiConfig(cfg *serveConfig, log *slog.Logger) (api.Config, error) {
 		MaxBlobBytes:        cfg.maxBlob,
 		MaxChunkBytes:       cfg.maxChunk,
 		MaxUploadsPerClient: cfg.maxUploadsPerClient,
+		TrustedProxies:      cfg.trustedProxies,
 		StallTimeout:        cfg.stallTimeout,
 		ReadOnly:            cfg.readOnly,
 		MetricsAuth:         cfg.metricsAuth,

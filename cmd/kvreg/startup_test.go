@@ -106,7 +106,7 @@ func populateStore(t *testing.T, root string) {
 		layer, nl := blob(repo, 2000+i)
 		m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":%d},{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":%d}]}`,
 			refcount.MediaTypeOCIManifest, cfg, nc, shared, ns, layer, nl)
-		if _, err := reg.PutManifest(repo, "", []string{fmt.Sprint("v", i)}, refcount.MediaTypeOCIManifest, []byte(m)); err != nil {
+		if _, err := reg.PutManifest(repo, "", []string{fmt.Sprint("v", i)}, refcount.MediaTypeOCIManifest, []byte(m), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -97,7 +97,7 @@ func TestOpenReopenAndLeaseExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Reopen()
-	if size, err := r.StatBlob("lib/a", d, false); err != nil || size != int64(len(data)) {
+	if size, err := r.StatBlob("lib/a", d, false, ""); err != nil || size != int64(len(data)) {
 		t.Fatalf("after reopen: size %d, %v", size, err)
 	}
 	r.MustClean()
@@ -105,7 +105,7 @@ func TestOpenReopenAndLeaseExpiry(t *testing.T) {
 	if _, err := r.Sweep(100); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.StatBlob("lib/a", d, false); err == nil {
+	if _, err := r.StatBlob("lib/a", d, false, ""); err == nil {
 		t.Fatal("the blob outlived its lease")
 	}
 }

@@ -23,15 +23,18 @@ import (
 )
 
 // load is clients pushing images and deleting tags through haproxy while
-// parts of the cluster fail under them. Each worker owns a repository, so
-// the operations on one tag are in order; the layers shared by the
-// workers' images are shared across repositories; every tag keeps what it may
+// parts of the cluster fail under them. The workers share one repository
+// and the layers of their images; each owns its tags, so the operations on
+// one tag are in order, and connects from an address of its own, so that
+// it is a client of its own (its HEADs pin for its pushes, not for another
+// worker's, whose manifest and a deletion of every image holding a layer
+// may come between its HEAD and its manifest); every tag keeps what it may
 // resolve to: certain after an acknowledged operation, one more
 // possibility after one whose answer never came (the replica died, or
 // haproxy answered 502/503/504 for it).
 type load struct {
 	c     *cluster
-	repo  string   // prefix of the workers' repositories
+	repo  string   // the workers' repository
 	bases [][]byte // small shared layers
 	bigs  [][]byte // shared layers of several S3 parts
 
@@ -234,10 +237,10 @@ func (l *load) expectStatus(what string, a answer, want int) bool {
 
 // worker pushes and deletes its tags until ctx ends.
 func (l *load) worker(ctx context.Context, id int, rng *rand.Rand) {
-	hc := &http.Client{Timeout: 3 * time.Minute}
-	repo := fmt.Sprintf("%s/w%d", l.repo, id)
+	hc := clientFrom(fmt.Sprintf("127.0.0.%d", 10+id), 3*time.Minute)
+	repo := l.repo
 	for ctx.Err() == nil {
-		name := []string{"a", "b", "c"}[rng.Intn(3)]
+		name := fmt.Sprintf("w%d-%s", id, []string{"a", "b", "c"}[rng.Intn(3)])
 		tag := repo + ":" + name
 		cur := l.possible(tag)
 		mpath := "/v2/" + repo + "/manifests/"

@@ -53,7 +53,9 @@ func StartCluster(o ClusterOptions) (*Cluster, error) {
 	for i := range n {
 		s, err := Start(o.Bin, Options{
 			Root: filepath.Join(o.Dir, fmt.Sprintf("r%d", i)),
-			Args: append([]string{"--replicas", "--db", o.DB, "--blob-store", o.Store}, o.Args...),
+			// haproxy connects from 127.0.0.1 and forwards the client's
+			// address: each client's HEADs pin for that client.
+			Args: append([]string{"--replicas", "--db", o.DB, "--blob-store", o.Store, "--trusted-proxies", "127.0.0.1/32"}, o.Args...),
 		})
 		if err != nil {
 			c.Stop()

@@ -45,6 +45,8 @@ type HAProxy struct {
 
 // haproxyConfig balances every request over backends in turn; a backend
 // whose /readyz fails twice leaves the rotation until it answers again.
+// Every request carries its client's address in X-Forwarded-For, which
+// replicas started with --trusted-proxies read.
 func haproxyConfig(addr string, backends []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global
@@ -55,6 +57,7 @@ defaults
     mode http
     log global
     option httplog
+    option forwardfor
     timeout connect 5s
     timeout client 5m
     timeout server 5m
