@@ -45,6 +45,10 @@ type tx struct {
 	committing bool
 	adds       int64
 	seen       map[rowKey][]byte // values read or written; nil for absent
+	// detachable: a View whose first read, when it is a GetBatch, may go
+	// alone outside a transaction; detached: it did, so every read from
+	// the server after it fails with errNeedsTx.
+	detachable, detached bool
 	// err is the first failed statement's: the transaction is dead after
 	// it (25P02), so every later call returns it.
 	err error
@@ -87,8 +91,12 @@ func (t *tx) send(last *stmt, read func(pgx.Rows) error, want string) error {
 	if t.err != nil {
 		return t.err
 	}
+	if t.detached {
+		t.err = errNeedsTx
+		return t.err
+	}
 	b := &pgx.Batch{}
-	if !t.begun {
+	if !t.begun && t.begin != "" {
 		b.Queue(t.begin)
 		if t.setup != "" {
 			b.Queue(t.setup)

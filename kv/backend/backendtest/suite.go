@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) backend.Store) {
 		{"CounterSeesOwnAddsNotRolledBack", testCounterOwnAdds},
 		{"ConcurrentAddsSumExactly", testConcurrentAdds},
 		{"ScanRangeIfOffered", testScanRange},
+		{"BatchGetIfOffered", testBatchGet},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
