@@ -39,6 +39,11 @@ func (p *Prefetch) Manifest(repo, digest string, content bool) *Prefetch {
 	return p
 }
 
+// Tombstone is what Tx.Tombstone reads.
+func (p *Prefetch) Tombstone(digest string) *Prefetch {
+	return p.add(tableTombstones, []byte(digest))
+}
+
 // Tag is what Tx.Tag reads.
 func (p *Prefetch) Tag(repo, tag string) *Prefetch { return p.add(tableTags, repoKey(repo, tag)) }
 

@@ -241,7 +241,7 @@ func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.M
 // lease has ended, what the cascade reads next (its pin row, its lease
 // entry, a blob's record).
 func (r *Registry) prefetchDeleteTx(tx *kv.Tx, c *change, repo string, m kv.Manifest, tags []string) error {
-	pf := tx.Prefetch()
+	pf := tx.Prefetch().Repo(repo)
 	for _, t := range tags {
 		pf.Tag(repo, t)
 	}
