@@ -45,7 +45,9 @@
 // Round trips: writes are queued and sent in one pipelined batch with the
 // next read or with COMMIT, BEGIN with the first batch, and a key read or
 // written once in a transaction is served again from memory (the
-// snapshot does not change under the transaction). GetBatch
+// snapshot does not change under the transaction), and so is the first
+// page of a range scanned, until a write of the transaction falls in the
+// range. GetBatch
 // (backend.BatchGetter) reads keys known in advance in one statement, one
 // primary key lookup per key; as a View's first read it goes alone,
 // outside a transaction (one statement sees one snapshot), so that a View
