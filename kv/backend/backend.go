@@ -61,6 +61,11 @@ type Tx interface {
 // Key names one key of one table.
 type Key struct {
 	Table, Key []byte
+	// Of, when not 0, makes the key Key followed by the value of the
+	// batch's key number Of (from 1; a key whose Of is 0): the key of a
+	// record that another one names. It reads as absent when that value
+	// is absent.
+	Of int
 }
 
 // BatchGetter is implemented by transactions that can read several keys

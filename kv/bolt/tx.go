@@ -155,7 +155,21 @@ var _ backend.BatchGetter = (*tx)(nil)
 func (t *tx) GetBatch(keys []backend.Key) ([][]byte, error) {
 	out := make([][]byte, len(keys))
 	for i, k := range keys {
-		v, err := t.Get(k.Table, k.Key)
+		key := k.Key
+		if k.Of != 0 {
+			if k.Of < 1 || k.Of > len(keys) || keys[k.Of-1].Of != 0 {
+				return nil, fmt.Errorf("boltkv: batch key %d names key %d", i+1, k.Of)
+			}
+			of, err := t.Get(keys[k.Of-1].Table, keys[k.Of-1].Key)
+			if err != nil {
+				return nil, err
+			}
+			if of == nil {
+				continue
+			}
+			key = append(key[:len(key):len(key)], of...)
+		}
+		v, err := t.Get(k.Table, key)
 		if err != nil {
 			return nil, err
 		}

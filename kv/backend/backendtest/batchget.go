@@ -119,4 +119,92 @@ func testBatchGet(t *testing.T, s backend.Store) {
 	}
 }
 
+// testBatchGetOf: a key of a batch may end with the value of another key
+// of it (backend.Key.Of), read in the same batch: it reads as absent when
+// that value is absent, and a later Get of the whole key agrees.
+func testBatchGetOf(t *testing.T, s backend.Store) {
+	other := []byte("t2")
+	update(t, s, func(tx backend.Tx) error {
+		for _, kv := range []struct{ tbl, k, v string }{{"t", "ptr", "a"}, {"t2", "xa", "target"}, {"t2", "xb", "other"}} {
+			if err := tx.Put([]byte(kv.tbl), []byte(kv.k), []byte(kv.v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	keys := []backend.Key{
+		{Table: other, Key: []byte("x"), Of: 2}, // a key may name a later one
+		{Table: tbl, Key: []byte("ptr")},
+		{Table: tbl, Key: []byte("noptr")},
+		{Table: other, Key: []byte("x"), Of: 3},
+		{Table: other, Key: []byte("y"), Of: 2},
+		{Table: tbl, Key: []byte("ptr")},
+		{Table: other, Key: []byte("x"), Of: 6},
+	}
+	want := []string{"target", "a", "", "", "", "a", "target"}
+	check := func(what string, got [][]byte, want []string) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d values for %d keys", what, len(got), len(want))
+		}
+		for i := range want {
+			if (got[i] == nil) != (want[i] == "") || string(got[i]) != want[i] {
+				t.Errorf("%s: key %d = %q, want %q (\"\": absent)", what, i+1, got[i], want[i])
+			}
+		}
+	}
+	offered := false
+	err := s.View(func(tx backend.Tx) error {
+		bg, ok := tx.(backend.BatchGetter)
+		if !ok {
+			return nil
+		}
+		offered = true
+		got, err := bg.GetBatch(keys)
+		if err != nil {
+			return err
+		}
+		check("View batch", got, want)
+		v, err := tx.Get(other, []byte("xa"))
+		if err != nil {
+			return err
+		}
+		check("Get of the whole key", [][]byte{v}, []string{"target"})
+		if _, err := bg.GetBatch([]backend.Key{{Table: tbl, Key: []byte("k"), Of: 1}}); err == nil {
+			t.Errorf("a key naming itself was read")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("View: %v", err)
+	}
+	if !offered {
+		return
+	}
+	update(t, s, func(tx backend.Tx) error {
+		bg := tx.(backend.BatchGetter)
+		if err := tx.Put(tbl, []byte("ptr"), []byte("b")); err != nil {
+			return err
+		}
+		got, err := bg.GetBatch(keys[:2])
+		if err != nil {
+			return err
+		}
+		check("Update batch after the named value changed", got, []string{"other", "b"})
+		// The named value known already: the key is read whole.
+		if err := tx.Put(tbl, []byte("ptr"), []byte("a")); err != nil {
+			return err
+		}
+		if _, err := tx.Get(tbl, []byte("ptr")); err != nil {
+			return err
+		}
+		got, err = bg.GetBatch(keys[:2])
+		if err != nil {
+			return err
+		}
+		check("Update batch with the named value known", got, []string{"target", "a"})
+		return nil
+	})
+}
+
 func ptr(s string) *string { return &s }

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) backend.Store) {
 		{"ConcurrentAddsSumExactly", testConcurrentAdds},
 		{"ScanRangeIfOffered", testScanRange},
 		{"BatchGetIfOffered", testBatchGet},
+		{"BatchGetOfIfOffered", testBatchGetOf},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
