@@ -47,6 +47,19 @@ func (p *Prefetch) Tombstone(digest string) *Prefetch {
 // Tag is what Tx.Tag reads.
 func (p *Prefetch) Tag(repo, tag string) *Prefetch { return p.add(tableTags, repoKey(repo, tag)) }
 
+// TagTarget is what Tx.Tag reads and, in the same batch, what
+// Tx.Manifest reads of the manifest the tag names (with content, what
+// Tx.ManifestContent reads too).
+func (p *Prefetch) TagTarget(repo, tag string, content bool) *Prefetch {
+	p.Tag(repo, tag)
+	of := len(p.keys)
+	p.keys = append(p.keys, backend.Key{Table: tableManifests, Key: repoKey(repo, ""), Of: of})
+	if content {
+		p.keys = append(p.keys, backend.Key{Table: tableContent, Key: repoKey(repo, ""), Of: of})
+	}
+	return p
+}
+
 // Repo is what Tx.RepoExists reads (and every write that may create the
 // repository).
 func (p *Prefetch) Repo(repo string) *Prefetch { return p.add(tableRepos, []byte(repo)) }

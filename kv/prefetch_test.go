@@ -99,4 +99,33 @@ func TestPrefetchCoversTheReads(t *testing.T) {
 	if n := trips() - start; n != 1 {
 		t.Errorf("the View took %d round trips, want 1: a read after the prefetch went to the database", n)
 	}
+
+	// By tag: the tag and the manifest it names, in one batch.
+	for _, tg := range []string{tag, "absent"} {
+		start = trips()
+		var got string
+		if err := db.View(func(tx *Tx) error {
+			if err := tx.Prefetch().TagTarget(repo, tg, true).Read(); err != nil {
+				return err
+			}
+			dg, ok, err := tx.Tag(repo, tg)
+			if err != nil || !ok {
+				got = fmt.Sprintf("tag %v %v", ok, err)
+				return nil
+			}
+			m, ok, err := tx.Manifest(repo, dg)
+			c, cerr := tx.ManifestContent(repo, dg)
+			got = fmt.Sprintf("%s %d %v %v %s %v", dg, m.Size, ok, err, c, cerr)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{tag: "sha256:aa 3 true <nil> abc <nil>", "absent": "tag false <nil>"}[tg]
+		if got != want {
+			t.Errorf("by tag %q: read %q, want %q", tg, got, want)
+		}
+		if n := trips() - start; n != 1 {
+			t.Errorf("by tag %q: the View took %d round trips, want 1", tg, n)
+		}
+	}
 }

@@ -357,7 +357,25 @@ type ManifestInfo struct {
 // record, for the caller to read next.
 func (r *Registry) resolveTx(tx *kv.Tx, repo, reference string, now int64, content bool) (string, kv.Manifest, error) {
 	d := reference
-	if _, err := blobs.ParseDigest(reference); err != nil {
+	// Everything it may read of the manifest, in one batch, the View's
+	// first read: the whole View is one round trip on PostgreSQL. By tag,
+	// the batch reads the manifest the tag names; not its pin row, read
+	// only for a manifest that nothing references (a tag does).
+	pf := tx.Prefetch().Repo(repo)
+	_, notDigest := blobs.ParseDigest(reference)
+	byTag := notDigest != nil
+	if byTag {
+		pf.TagTarget(repo, reference, content)
+	} else {
+		pf.Manifest(repo, d, content)
+		if r.opts.Shared {
+			pf.Pin(kv.LeaseManifest, repo, d)
+		}
+	}
+	if err := pf.Read(); err != nil {
+		return "", kv.Manifest{}, err
+	}
+	if byTag {
 		t, ok, err := tx.Tag(repo, reference)
 		if err != nil {
 			return "", kv.Manifest{}, err
@@ -366,16 +384,6 @@ func (r *Registry) resolveTx(tx *kv.Tx, repo, reference string, now int64, conte
 			return "", kv.Manifest{}, r.unknownTx(tx, repo, ErrManifestUnknown)
 		}
 		d = t
-	}
-	// Everything it may read of the manifest, in one batch: by digest, the
-	// View's first read, so that the whole View is one round trip on
-	// PostgreSQL.
-	pf := tx.Prefetch().Manifest(repo, d, content).Repo(repo)
-	if r.opts.Shared {
-		pf.Pin(kv.LeaseManifest, repo, d)
-	}
-	if err := pf.Read(); err != nil {
-		return "", kv.Manifest{}, err
 	}
 	m, ok, err := tx.Manifest(repo, d)
 	if err == nil && ok {

@@ -37,8 +37,9 @@ var errNeedsTx = errors.New("pgkv: a read outside the view's first batch")
 
 var _ backend.BatchGetter = (*tx)(nil)
 
-// GetBatch reads the keys not read yet in one round trip and remembers
-// them, absent ones too. As the first read of a View it goes alone,
+// GetBatch reads the keys not read yet in one round trip (one statement)
+// and remembers them, absent ones too; a key ending with another's value
+// (Key.Of) is remembered whole. As the first read of a View it goes alone,
 // outside a transaction: a single statement sees one snapshot, so a View
 // that reads nothing else costs one round trip, with no BEGIN or
 // ROLLBACK.

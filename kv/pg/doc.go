@@ -49,7 +49,8 @@
 // page of a range scanned, until a write of the transaction falls in the
 // range. GetBatch
 // (backend.BatchGetter) reads keys known in advance in one statement, one
-// primary key lookup per key; as a View's first read it goes alone,
+// primary key lookup per key (a key that ends with another's value, after
+// that one); as a View's first read it goes alone,
 // outside a transaction (one statement sees one snapshot), so that a View
 // served by its batch costs one round trip and no BEGIN or ROLLBACK; if
 // the closure then reads anything else, that read fails and View runs the
