@@ -123,7 +123,10 @@ func (db *DB) Update(fn func(*Tx) error) error {
 	return db.store.Update(func(t backend.Tx) error { return fn(&Tx{b: t}) })
 }
 
-// View runs fn in a read-only transaction.
+// View runs fn in a read-only transaction. An fn that begins with a
+// Prefetch's Read may run twice (the backend may answer that batch alone,
+// outside a transaction, and run fn again in one if it then reads
+// anything else): it must set, not accumulate, what it hands out.
 func (db *DB) View(fn func(*Tx) error) error {
 	return db.store.View(func(t backend.Tx) error { return fn(&Tx{b: t}) })
 }

@@ -43,6 +43,15 @@ func (r *Registry) StatBlob(repo string, d digest.Digest, pin bool, client strin
 // statBlobTx reads the size of a visible blob and, for a HEAD (pin) when
 // pins are rows, the end of its link's pin row of k.client.
 func (r *Registry) statBlobTx(tx *kv.Tx, k pinKey, now int64, pin bool) (size, pinned int64, err error) {
+	// Everything it may read, in one batch: as a View's first read, the
+	// whole View is one round trip on PostgreSQL.
+	pf := tx.Prefetch().Link(k.repo, k.digest).Blob(k.digest)
+	if r.opts.Shared {
+		pf.Pin(k.kind, k.repo, k.digest)
+	}
+	if err := pf.Read(); err != nil {
+		return 0, 0, err
+	}
 	l, ok, err := tx.Link(k.repo, k.digest)
 	if err == nil && ok {
 		ok, err = r.linkVisible(tx, l, k.repo, k.digest, now)

@@ -82,6 +82,12 @@ func (r *Registry) keepTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d strin
 // linkBlobTx makes a blob visible in a repository under a lease, creating
 // its record if needed (an upload) or requiring it (a mount: size < 0).
 func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64) error {
+	// What it reads, in one batch: the blob, the link, the repository and
+	// the lease it puts (a link's earlier lease is read after the link).
+	if err := tx.Prefetch().Blob(d).Link(repo, d).Repo(repo).
+		Lease(kv.Lease{Expiry: c.grace, Kind: kv.LeaseLink, Repo: repo, Digest: d}).Read(); err != nil {
+		return err
+	}
 	_, ok, err := tx.Blob(d)
 	if err != nil {
 		return err
@@ -176,6 +182,9 @@ func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.M
 	if err != nil {
 		return err
 	}
+	if err := r.prefetchDeleteTx(tx, c, repo, m, tags); err != nil {
+		return err
+	}
 	for _, t := range tags {
 		if err := tx.DeleteTag(repo, t); err != nil {
 			return err
@@ -225,6 +234,60 @@ func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.M
 		}
 	}
 	return nil
+}
+
+// prefetchDeleteTx reads in two batches what deleting a manifest reads
+// one record at a time: its tags, the links of its blobs and the records
+// of its children; then, for each whose last edge goes with it and whose
+// lease has ended, what the cascade reads next (its pin row, its lease
+// entry, a blob's record).
+func (r *Registry) prefetchDeleteTx(tx *kv.Tx, c *change, repo string, m kv.Manifest, tags []string) error {
+	pf := tx.Prefetch().Repo(repo)
+	for _, t := range tags {
+		pf.Tag(repo, t)
+	}
+	for _, b := range m.Blobs {
+		pf.Link(repo, b)
+	}
+	for _, ch := range m.Children {
+		pf.Manifest(repo, ch, false)
+	}
+	if err := pf.Read(); err != nil {
+		return err
+	}
+	last := func(kind kv.LeaseKind, d string, refs uint64, h kv.Hold) {
+		if refs > 1 || leaseLive(h.Lease, c.now) {
+			return
+		}
+		if r.opts.Shared {
+			pf.Pin(kind, repo, d)
+		}
+		if h.Lease != 0 {
+			pf.Lease(kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d})
+		}
+		if kind == kv.LeaseLink {
+			pf.Blob(d)
+		}
+	}
+	for _, b := range m.Blobs {
+		l, ok, err := tx.Link(repo, b)
+		if err != nil {
+			return err
+		}
+		if ok {
+			last(kv.LeaseLink, b, l.Refs, l.Hold)
+		}
+	}
+	for _, ch := range m.Children {
+		cm, ok, err := tx.Manifest(repo, ch)
+		if err != nil {
+			return err
+		}
+		if ok {
+			last(kv.LeaseManifest, ch, cm.Refs, cm.Hold)
+		}
+	}
+	return pf.Read()
 }
 
 // holdsTx reports whether from holds target, directly or through other

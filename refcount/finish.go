@@ -96,6 +96,10 @@ func (p *pending) due(ts []tombstone, now time.Time, olderThan time.Duration) []
 func (r *Registry) recorded(d digest.Digest) (bool, error) {
 	var ok bool
 	err := r.db.View(func(tx *kv.Tx) error {
+		// A batch of one: the View is one round trip on PostgreSQL.
+		if err := tx.Prefetch().Blob(string(d)).Read(); err != nil {
+			return err
+		}
 		var err error
 		_, ok, err = tx.Blob(string(d))
 		return err

@@ -51,6 +51,9 @@ func (r *Registry) PutManifest(repo string, byDigest digest.Digest, tags []strin
 }
 
 func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *manifest.Parsed, tags []string, body []byte) error {
+	if err := r.prefetchPutTx(tx, repo, d, p, tags); err != nil {
+		return err
+	}
 	_, exists, err := tx.Manifest(repo, d)
 	if err != nil {
 		return err
@@ -110,6 +113,52 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 		}
 	}
 	return nil
+}
+
+// prefetchPutTx reads in one batch what a manifest PUT reads of the
+// records its keys are known for: the manifest, its repository and tags,
+// and for each object it references, its link or record, its blob record
+// and its pin row.
+func (r *Registry) prefetchPutTx(tx *kv.Tx, repo, d string, p *manifest.Parsed, tags []string) error {
+	pf := tx.Prefetch().Manifest(repo, d, false).Repo(repo)
+	for _, t := range tags {
+		pf.Tag(repo, t)
+	}
+	for _, b := range p.Blobs {
+		pf.Link(repo, b).Blob(b)
+		if r.opts.Shared {
+			pf.Pin(kv.LeaseLink, repo, b)
+		}
+	}
+	mans := p.Children
+	if p.Subject != "" {
+		mans = append(mans[:len(mans):len(mans)], p.Subject)
+	}
+	for _, m := range mans {
+		pf.Manifest(repo, m, false)
+		if r.opts.Shared {
+			pf.Pin(kv.LeaseManifest, repo, m)
+		}
+	}
+	return pf.Read()
+}
+
+// prefetchLeasesTx reads in one batch the lease entries of the holds that
+// a manifest's edges are about to take over (a hold's last taker deletes
+// its lease).
+func prefetchLeasesTx(tx *kv.Tx, repo string, links map[string]kv.Link, children map[string]kv.Manifest) error {
+	pf := tx.Prefetch()
+	for b, l := range links {
+		if l.Lease != 0 {
+			pf.Lease(kv.Lease{Expiry: l.Lease, Kind: kv.LeaseLink, Repo: repo, Digest: b})
+		}
+	}
+	for ch, m := range children {
+		if m.Lease != 0 {
+			pf.Lease(kv.Lease{Expiry: m.Lease, Kind: kv.LeaseManifest, Repo: repo, Digest: ch})
+		}
+	}
+	return pf.Read()
 }
 
 // takeOverAllTx: a stored manifest pushed again takes over one hold (or
@@ -201,6 +250,9 @@ func (r *Registry) addManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 	}
 	if len(wrongSize) > 0 {
 		return fmt.Errorf("%w: descriptor sizes differ from the content: %s", manifest.ErrInvalid, strings.Join(wrongSize, "; "))
+	}
+	if err := prefetchLeasesTx(tx, repo, links, children); err != nil {
+		return err
 	}
 	for _, b := range m.Blobs {
 		l := links[b]
@@ -304,9 +356,29 @@ type ManifestInfo struct {
 }
 
 // resolveTx turns a tag or digest into a visible manifest's digest.
-func (r *Registry) resolveTx(tx *kv.Tx, repo, reference string, now int64) (string, kv.Manifest, error) {
+// With content, it reads the manifest's bytes in the same batch as its
+// record, for the caller to read next.
+func (r *Registry) resolveTx(tx *kv.Tx, repo, reference string, now int64, content bool) (string, kv.Manifest, error) {
 	d := reference
-	if _, err := blobs.ParseDigest(reference); err != nil {
+	// Everything it may read of the manifest, in one batch, the View's
+	// first read: the whole View is one round trip on PostgreSQL. By tag,
+	// the batch reads the manifest the tag names; not its pin row, read
+	// only for a manifest that nothing references (a tag does).
+	pf := tx.Prefetch().Repo(repo)
+	_, notDigest := blobs.ParseDigest(reference)
+	byTag := notDigest != nil
+	if byTag {
+		pf.TagTarget(repo, reference, content)
+	} else {
+		pf.Manifest(repo, d, content)
+		if r.opts.Shared {
+			pf.Pin(kv.LeaseManifest, repo, d)
+		}
+	}
+	if err := pf.Read(); err != nil {
+		return "", kv.Manifest{}, err
+	}
+	if byTag {
 		t, ok, err := tx.Tag(repo, reference)
 		if err != nil {
 			return "", kv.Manifest{}, err
@@ -347,7 +419,7 @@ func (r *Registry) GetManifest(repo, reference string, content bool) (ManifestIn
 	var info ManifestInfo
 	now := r.now()
 	err := r.db.View(func(tx *kv.Tx) error {
-		d, m, err := r.resolveTx(tx, repo, reference, now)
+		d, m, err := r.resolveTx(tx, repo, reference, now, content)
 		if err != nil {
 			return err
 		}
@@ -391,6 +463,13 @@ func (r *Registry) DeleteTag(repo, tag string) (int64, error) {
 // references the manifest, so that no index is left broken.
 func (r *Registry) DeleteManifest(repo string, d digest.Digest) (int64, error) {
 	c, err := r.update(func(tx *kv.Tx, c *change) error {
+		pf := tx.Prefetch().Manifest(repo, string(d), false)
+		if r.opts.Shared {
+			pf.Pin(kv.LeaseManifest, repo, string(d))
+		}
+		if err := pf.Read(); err != nil {
+			return err
+		}
 		m, ok, err := tx.Manifest(repo, string(d))
 		if err != nil {
 			return err

@@ -264,7 +264,11 @@ func (r *Registry) removeFiles(ds []digest.Digest) error {
 		var exists, tomb bool
 		var gen uint64
 		err = r.db.View(func(tx *kv.Tx) error {
-			var err error
+			// One batch: the whole View is one round trip on PostgreSQL.
+			err := tx.Prefetch().Blob(string(d)).Tombstone(string(d)).Read()
+			if err != nil {
+				return err
+			}
 			if _, exists, err = tx.Blob(string(d)); err != nil {
 				return err
 			}

@@ -16,6 +16,11 @@ type Store interface {
 	Update(fn func(Tx) error) error
 	// View runs fn in a read-only transaction that sees a consistent
 	// snapshot of committed data. Writes in it fail with ErrReadOnly.
+	// fn may run twice when it begins with a batch read (BatchGetter):
+	// a store may answer that batch alone, outside a transaction, and run
+	// fn again in one if fn then reads anything else; such an fn must
+	// leave nothing behind from its first run that the second does not
+	// redo.
 	View(fn func(Tx) error) error
 	// Close releases the store; transactions must have ended.
 	Close() error
@@ -51,6 +56,31 @@ type Tx interface {
 	// a backend with serializable isolation, so kv reads counters only in
 	// read-only transactions (stats, fsck, metrics).
 	Counter(table, key []byte) (int64, error)
+}
+
+// Key names one key of one table.
+type Key struct {
+	Table, Key []byte
+	// Of, when not 0, makes the key Key followed by the value of the
+	// batch's key number Of (from 1; a key whose Of is 0): the key of a
+	// record that another one names. It reads as absent when that value
+	// is absent.
+	Of int
+}
+
+// BatchGetter is implemented by transactions that can read several keys
+// known in advance in one exchange with a database server. GetBatch
+// returns the value of each key, in the order given, nil for an absent
+// one, as Get would; later Gets of those keys in the transaction are
+// answered from what the batch read, without another exchange. kv calls it
+// to read at once what it is about to read one key at a time.
+//
+// In a View, a store may send a first GetBatch alone, outside a
+// transaction (one statement is its own snapshot); a read of anything
+// else after it then fails and the View runs its fn again in a
+// transaction (see Store.View).
+type BatchGetter interface {
+	GetBatch(keys []Key) ([][]byte, error)
 }
 
 // Sizer is implemented by stores that can tell how many bytes they occupy

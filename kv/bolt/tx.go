@@ -147,3 +147,33 @@ func (t *tx) ScanRange(table, from, to []byte, fn func(k, v []byte) (bool, error
 		return fn(k, v)
 	})
 }
+
+var _ backend.BatchGetter = (*tx)(nil)
+
+// GetBatch reads the keys one by one: bbolt reads memory-mapped pages, an
+// exchange costs nothing.
+func (t *tx) GetBatch(keys []backend.Key) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		key := k.Key
+		if k.Of != 0 {
+			if k.Of < 1 || k.Of > len(keys) || keys[k.Of-1].Of != 0 {
+				return nil, fmt.Errorf("boltkv: batch key %d names key %d", i+1, k.Of)
+			}
+			of, err := t.Get(keys[k.Of-1].Table, keys[k.Of-1].Key)
+			if err != nil {
+				return nil, err
+			}
+			if of == nil {
+				continue
+			}
+			key = append(key[:len(key):len(key)], of...)
+		}
+		v, err := t.Get(k.Table, key)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}

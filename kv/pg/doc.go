@@ -45,7 +45,16 @@
 // Round trips: writes are queued and sent in one pipelined batch with the
 // next read or with COMMIT, BEGIN with the first batch, and a key read or
 // written once in a transaction is served again from memory (the
-// snapshot does not change under the transaction). A failed write is thus
+// snapshot does not change under the transaction), and so is the first
+// page of a range scanned, until a write of the transaction falls in the
+// range. GetBatch
+// (backend.BatchGetter) reads keys known in advance in one statement, one
+// primary key lookup per key (a key that ends with another's value, after
+// that one); as a View's first read it goes alone,
+// outside a transaction (one statement sees one snapshot), so that a View
+// served by its batch costs one round trip and no BEGIN or ROLLBACK; if
+// the closure then reads anything else, that read fails and View runs the
+// closure again in a REPEATABLE READ transaction. A failed write is thus
 // reported by a later call or by the commit; the transaction fails all
 // the same. TxStats (backend.StatsReporter, the registry's
 // kvreg_db_* metrics) count the round trips, the write transactions and

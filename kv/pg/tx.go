@@ -45,12 +45,26 @@ type tx struct {
 	committing bool
 	adds       int64
 	seen       map[rowKey][]byte // values read or written; nil for absent
+	// detachable: a View whose first read, when it is a GetBatch, may go
+	// alone outside a transaction; detached: it did, so every read from
+	// the server after it fails with errNeedsTx.
+	detachable, detached bool
+	// ranges are the first pages of the ranges scanned, served again
+	// until a write of the transaction falls in the range.
+	ranges map[rangeKey]scanPage
 	// err is the first failed statement's: the transaction is dead after
 	// it (25P02), so every later call returns it.
 	err error
 }
 
 type rowKey struct{ tbl, k string }
+
+type rangeKey struct {
+	tbl, from, to string
+	bounded       bool // to is a bound (else: to the end of the table)
+}
+
+type scanPage struct{ ks, vs [][]byte }
 
 type stmt struct {
 	sql  string
@@ -87,8 +101,12 @@ func (t *tx) send(last *stmt, read func(pgx.Rows) error, want string) error {
 	if t.err != nil {
 		return t.err
 	}
+	if t.detached {
+		t.err = errNeedsTx
+		return t.err
+	}
 	b := &pgx.Batch{}
-	if !t.begun {
+	if !t.begun && t.begin != "" {
 		b.Queue(t.begin)
 		if t.setup != "" {
 			b.Queue(t.setup)
@@ -186,6 +204,16 @@ func (t *tx) remember(rk rowKey, v []byte) {
 	t.seen[rk] = v
 }
 
+// wrote forgets the scanned ranges that a write of the transaction to
+// table's key k falls in.
+func (t *tx) wrote(table, k []byte) {
+	for rk := range t.ranges {
+		if rk.tbl == string(table) && string(k) >= rk.from && (!rk.bounded || string(k) < rk.to) {
+			delete(t.ranges, rk)
+		}
+	}
+}
+
 func (t *tx) write(what string, table []byte, sql string, args ...any) error {
 	if t.readOnly {
 		return fmt.Errorf("%w: %s in %q", backend.ErrReadOnly, what, table)
@@ -205,6 +233,7 @@ func (t *tx) Put(table, key, value []byte) error {
 		return err
 	}
 	t.remember(rowKey{string(table), string(key)}, value)
+	t.wrote(table, key)
 	return nil
 }
 
@@ -214,6 +243,7 @@ func (t *tx) Delete(table, key []byte) error {
 		return err
 	}
 	t.remember(rowKey{string(table), string(key)}, nil)
+	t.wrote(table, key)
 	return nil
 }
 
@@ -233,9 +263,18 @@ func (t *tx) Scan(table, from []byte, fn func(k, v []byte) (bool, error)) error 
 // ScanRange is Scan over from <= k < to (to nil: no bound). With a bound,
 // no page reads a key at or after it, so the scan's reads (and the
 // predicate locks of a serializable transaction) stay inside the range.
+// The first page of a range is remembered: the same range scanned again
+// (kv asks "is any key left under this prefix?" after each removal of a
+// cascade) is served from memory until a write of the transaction falls
+// in it, as a key read once is.
 func (t *tx) ScanRange(table, from, to []byte, fn func(k, v []byte) (bool, error)) error {
 	if from == nil {
 		from = []byte{}
+	}
+	rk := rangeKey{string(table), string(from), string(to), to != nil}
+	cached, hit := t.ranges[rk]
+	if t.err != nil {
+		return t.err
 	}
 	first, next := "k >= $2", "k > $2"
 	args := func(from []byte, page int) []any { return []any{table, from, page} }
@@ -244,23 +283,33 @@ func (t *tx) ScanRange(table, from, to []byte, fn func(k, v []byte) (bool, error
 		args = func(from []byte, page int) []any { return []any{table, from, page, to} }
 	}
 	sql := "SELECT k, v FROM kv WHERE tbl = $1 AND " + first + " ORDER BY k LIMIT $3"
-	for page := firstPage; ; page = min(2*page, maxPage) {
+	for n, page := 0, firstPage; ; n, page = n+1, min(2*page, maxPage) {
 		// The page is read whole before fn runs: fn may Get, on the same
 		// connection.
 		var ks, vs [][]byte
-		err := t.send(&stmt{sql, args(from, page)}, func(r pgx.Rows) error {
-			var k, v []byte
-			if err := r.Scan(&k, &v); err != nil {
+		if n == 0 && hit {
+			ks, vs = cached.ks, cached.vs
+		} else {
+			err := t.send(&stmt{sql, args(from, page)}, func(r pgx.Rows) error {
+				var k, v []byte
+				if err := r.Scan(&k, &v); err != nil {
+					return err
+				}
+				if v == nil {
+					v = []byte{}
+				}
+				ks, vs = append(ks, k), append(vs, v)
+				return nil
+			}, "")
+			if err != nil {
 				return err
 			}
-			if v == nil {
-				v = []byte{}
+			if n == 0 {
+				if t.ranges == nil {
+					t.ranges = map[rangeKey]scanPage{}
+				}
+				t.ranges[rk] = scanPage{ks, vs}
 			}
-			ks, vs = append(ks, k), append(vs, v)
-			return nil
-		}, "")
-		if err != nil {
-			return err
 		}
 		for i := range ks {
 			more, err := fn(ks[i], vs[i])

@@ -109,17 +109,35 @@ func (s *Store) folded(adds int64) {
 }
 
 // View runs fn in a REPEATABLE READ, READ ONLY transaction: one snapshot.
+// When fn begins with a GetBatch, that batch goes alone, outside a
+// transaction, as one statement (its own snapshot): a View that reads
+// nothing else is one round trip. If fn reads anything else after it, that
+// read fails and fn runs again in a transaction, so that every read it
+// acts on comes from one snapshot.
 func (s *Store) View(fn func(backend.Tx) error) error {
+	err, again := s.viewOnce(fn, true)
+	if again {
+		err, _ = s.viewOnce(fn, false)
+	}
+	return err
+}
+
+func (s *Store) viewOnce(fn func(backend.Tx) error, detachable bool) (err error, again bool) {
 	t, err := s.begin(beginView)
 	if err != nil {
-		return err
+		return err, false
 	}
 	t.readOnly = true
+	t.detachable = detachable
 	defer s.end(t)
-	if err := fn(t); err != nil {
-		return err
+	ferr := fn(t)
+	if errors.Is(t.err, errNeedsTx) {
+		return nil, true
 	}
-	return t.err
+	if ferr != nil {
+		return ferr, false
+	}
+	return t.err, false
 }
 
 // begin takes a connection for a transaction, whose BEGIN goes out with

@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) backend.Store) {
 		{"CounterSeesOwnAddsNotRolledBack", testCounterOwnAdds},
 		{"ConcurrentAddsSumExactly", testConcurrentAdds},
 		{"ScanRangeIfOffered", testScanRange},
+		{"BatchGetIfOffered", testBatchGet},
+		{"BatchGetOfIfOffered", testBatchGetOf},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
