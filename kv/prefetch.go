@@ -67,13 +67,12 @@ func (p *Prefetch) Repo(repo string) *Prefetch { return p.add(tableRepos, []byte
 // Lease is what Tx.PutLease and Tx.DeleteLease read of l.
 func (p *Prefetch) Lease(l Lease) *Prefetch { return p.add(tableLeases, leaseKey(l)) }
 
-// Pin is what Tx.Pin reads (and Tx.DeletePin, Tx.PutPin).
-func (p *Prefetch) Pin(kind LeaseKind, repo, digest string) *Prefetch {
-	return p.add(tablePins, pinRowKey(kind, repo, digest))
+// Pin is what Tx.Pin reads of one client's row (and Tx.DeletePin,
+// Tx.PutPin). Tx.Pins, every client's rows, is a range read: no batch
+// holds it.
+func (p *Prefetch) Pin(kind LeaseKind, repo, digest, client string) *Prefetch {
+	return p.add(tablePins, pinKey(kind, repo, digest, client))
 }
-
-// pinRowKey is the key of an object's pin row, as Tx.Pin reads it.
-func pinRowKey(kind LeaseKind, repo, digest string) []byte { return pinKey(kind, repo, digest) }
 
 // Read reads every record gathered, in one exchange where the backend
 // can, and empties the list. On a backend that reads keys one by one

@@ -34,7 +34,7 @@ func TestPrefetchCoversTheReads(t *testing.T) {
 		if err := tx.PutLease(lease); err != nil {
 			return err
 		}
-		return tx.PutPin(Pin{Kind: LeaseLink, Repo: repo, Digest: d, Until: 9})
+		return tx.PutPin(Pin{Kind: LeaseLink, Repo: repo, Digest: d, Client: "ip:192.0.2.1", Until: 9})
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestPrefetchCoversTheReads(t *testing.T) {
 	err = db.View(func(tx *Tx) error {
 		pf := tx.Prefetch()
 		for _, dg := range []string{d, "sha256:absent"} {
-			pf.Blob(dg).Link(repo, dg).Manifest(repo, dg, true).Pin(LeaseLink, repo, dg).Tombstone(dg)
+			pf.Blob(dg).Link(repo, dg).Manifest(repo, dg, true).Pin(LeaseLink, repo, dg, "ip:192.0.2.1").Tombstone(dg)
 		}
 		pf.Tag(repo, tag).Tag(repo, "absent").Repo(repo).Repo("absent").Lease(lease)
 		if err := pf.Read(); err != nil {
@@ -64,7 +64,7 @@ func TestPrefetchCoversTheReads(t *testing.T) {
 			note("manifest", m.Size, ok, err)
 			c, err := tx.ManifestContent(repo, dg)
 			note("content", string(c), c != nil, err)
-			p, ok, err := tx.Pin(LeaseLink, repo, dg)
+			p, ok, err := tx.Pin(LeaseLink, repo, dg, "ip:192.0.2.1")
 			note("pin", p.Until, ok, err)
 			_, ok, err = tx.Tombstone(dg)
 			note("tombstone", "", ok, err)

@@ -45,9 +45,11 @@ func (r *Registry) StatBlob(repo string, d digest.Digest, pin bool, client strin
 func (r *Registry) statBlobTx(tx *kv.Tx, k pinKey, now int64, pin bool) (size, pinned int64, err error) {
 	// Everything it may read, in one batch: as a View's first read, the
 	// whole View is one round trip on PostgreSQL.
+	// A pin row is read first of all by a HEAD, of its own client; a blob
+	// that a manifest or a lease keeps visible needs no other.
 	pf := tx.Prefetch().Link(k.repo, k.digest).Blob(k.digest)
-	if r.opts.Shared {
-		pf.Pin(k.kind, k.repo, k.digest)
+	if r.opts.Shared && pin {
+		pf.Pin(k.kind, k.repo, k.digest, k.client)
 	}
 	if err := pf.Read(); err != nil {
 		return 0, 0, err

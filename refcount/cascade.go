@@ -259,9 +259,6 @@ func (r *Registry) prefetchDeleteTx(tx *kv.Tx, c *change, repo string, m kv.Mani
 		if refs > 1 || leaseLive(h.Lease, c.now) {
 			return
 		}
-		if r.opts.Shared {
-			pf.Pin(kind, repo, d)
-		}
 		if h.Lease != 0 {
 			pf.Lease(kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d})
 		}

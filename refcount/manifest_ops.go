@@ -51,7 +51,7 @@ func (r *Registry) PutManifest(repo string, byDigest digest.Digest, tags []strin
 }
 
 func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *manifest.Parsed, tags []string, body []byte) error {
-	if err := r.prefetchPutTx(tx, repo, d, p, tags); err != nil {
+	if err := r.prefetchPutTx(tx, repo, d, p, tags, c.pinClient); err != nil {
 		return err
 	}
 	_, exists, err := tx.Manifest(repo, d)
@@ -118,8 +118,8 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 // prefetchPutTx reads in one batch what a manifest PUT reads of the
 // records its keys are known for: the manifest, its repository and tags,
 // and for each object it references, its link or record, its blob record
-// and its pin row.
-func (r *Registry) prefetchPutTx(tx *kv.Tx, repo, d string, p *manifest.Parsed, tags []string) error {
+// and its pin row of the manifest's client.
+func (r *Registry) prefetchPutTx(tx *kv.Tx, repo, d string, p *manifest.Parsed, tags []string, client string) error {
 	pf := tx.Prefetch().Manifest(repo, d, false).Repo(repo)
 	for _, t := range tags {
 		pf.Tag(repo, t)
@@ -127,7 +127,7 @@ func (r *Registry) prefetchPutTx(tx *kv.Tx, repo, d string, p *manifest.Parsed, 
 	for _, b := range p.Blobs {
 		pf.Link(repo, b).Blob(b)
 		if r.opts.Shared {
-			pf.Pin(kv.LeaseLink, repo, b)
+			pf.Pin(kv.LeaseLink, repo, b, client)
 		}
 	}
 	mans := p.Children
@@ -137,7 +137,7 @@ func (r *Registry) prefetchPutTx(tx *kv.Tx, repo, d string, p *manifest.Parsed, 
 	for _, m := range mans {
 		pf.Manifest(repo, m, false)
 		if r.opts.Shared {
-			pf.Pin(kv.LeaseManifest, repo, m)
+			pf.Pin(kv.LeaseManifest, repo, m, client)
 		}
 	}
 	return pf.Read()
@@ -371,9 +371,6 @@ func (r *Registry) resolveTx(tx *kv.Tx, repo, reference string, now int64, conte
 		pf.TagTarget(repo, reference, content)
 	} else {
 		pf.Manifest(repo, d, content)
-		if r.opts.Shared {
-			pf.Pin(kv.LeaseManifest, repo, d)
-		}
 	}
 	if err := pf.Read(); err != nil {
 		return "", kv.Manifest{}, err
@@ -464,9 +461,6 @@ func (r *Registry) DeleteTag(repo, tag string) (int64, error) {
 func (r *Registry) DeleteManifest(repo string, d digest.Digest) (int64, error) {
 	c, err := r.update(func(tx *kv.Tx, c *change) error {
 		pf := tx.Prefetch().Manifest(repo, string(d), false)
-		if r.opts.Shared {
-			pf.Pin(kv.LeaseManifest, repo, string(d))
-		}
 		if err := pf.Read(); err != nil {
 			return err
 		}
