@@ -18,6 +18,13 @@ func TestMain(m *testing.M) { s3test.Main(m) }
 func s3Store(t *testing.T) (*Store, *blobs3.Driver) {
 	t.Helper()
 	srv, bucket := s3test.Bucket(t)
+	d := s3Driver(t, srv, bucket)
+	return New(d), d
+}
+
+// s3Driver is a driver of its own over srv's bucket.
+func s3Driver(t *testing.T, srv s3test.Server, bucket string) *blobs3.Driver {
+	t.Helper()
 	d, err := blobs3.New(context.Background(), blobs3.Config{
 		Bucket: bucket, Prefix: "kvreg", Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
 		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
@@ -25,7 +32,7 @@ func s3Store(t *testing.T) (*Store, *blobs3.Driver) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(d), d
+	return d
 }
 
 // requests is what d sent during fn, in all.
@@ -85,5 +92,46 @@ func TestS3PushRequests(t *testing.T) {
 	}
 	if ids, err := s.Uploads(); err != nil || len(ids) != 0 {
 		t.Fatalf("uploads left: %v %v", ids, err)
+	}
+}
+
+// The same push with each request on another Store over the bucket, as
+// replicas behind a load balancer take them: a Store that has not seen the
+// upload reads its state once (its record and its checkpoint in one read),
+// so the chunk and the commit cost what they cost on the Store that
+// started the upload.
+func TestS3PushRequestsAcrossStores(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	db, dc := s3Driver(t, srv, bucket), s3Driver(t, srv, bucket)
+	a, b, c := New(s3Driver(t, srv, bucket)), New(db), New(dc)
+	body := make([]byte, 100<<10)
+	rand.NewChaCha8([32]byte{2}).Read(body)
+	id, err := a.NewUpload("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, by := requests(db, func() {
+		if _, err := b.AppendExact("r", id, 0, int64(len(body)), bytes.NewReader(body), 0); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 3 || by["GetObject"] > 1 {
+		t.Errorf("a chunk on another store sent %v, want at most 3 requests with one GET", by)
+	}
+	dg := digest.FromBytes(body)
+	if n, by := requests(dc, func() {
+		if _, err := c.Commit("r", id, dg, int64(len(body)), func(int64) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 6 || by["GetObject"] > 1 {
+		t.Errorf("the commit on a third store sent %v (%d requests), want at most 6 with one GET", by, n)
+	}
+	rc, err := a.Open(dg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("the blob reads back %d bytes (%v), want %d", len(got), err, len(body))
 	}
 }

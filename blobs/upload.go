@@ -107,6 +107,13 @@ func (s *Store) session(repo, id string) (*session, error) {
 // lockSession locks a live session, rebuilding its hash if needed. fresh
 // reports that the session was just read from the driver.
 func (s *Store) lockSession(repo, id string) (sess *session, fresh bool, err error) {
+	// An upload this process has not seen (another replica started it)
+	// is read twice, its record and then its checkpoint: a hold over both
+	// (released once lock holds it too) reads it once.
+	if h, ok := s.drv.(driver.Holder); ok {
+		release := h.Hold(id)
+		defer release()
+	}
 	sess, err = s.session(repo, id)
 	if err != nil {
 		return nil, false, err
