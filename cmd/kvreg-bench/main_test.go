@@ -25,8 +25,12 @@ func startKvreg(t testing.TB) (url, root string) {
 	t.Helper()
 	root = t.TempDir()
 	// KVREG_BENCH_BLOB_STORE (an s3:// URL, credentials from the
-	// environment) profiles kvreg with its blobs in that bucket.
-	reg, err := refcount.OpenStores(root, "", os.Getenv("KVREG_BENCH_BLOB_STORE"), kv.Options{}, refcount.Options{})
+	// environment) profiles kvreg with its blobs in that bucket, and
+	// KVREG_BENCH_DB (a postgres:// URL of an empty database) with its
+	// metadata there; both together, as one of several replicas.
+	db, bs := os.Getenv("KVREG_BENCH_DB"), os.Getenv("KVREG_BENCH_BLOB_STORE")
+	replica := kv.IsURL(db) && bs != ""
+	reg, err := refcount.OpenStores(root, db, bs, kv.Options{Replica: replica}, refcount.Options{Shared: replica})
 	if err != nil {
 		t.Fatal(err)
 	}
