@@ -256,6 +256,23 @@ func (t *Tx) PutLease(l Lease) error {
 	return t.b.Put(tableLeases, k, []byte{})
 }
 
+// PutNewLease is PutLease of an entry the caller knows is not there: the
+// hold it sets named no lease or another expiry, and the index holds
+// exactly what the holds name. It reads nothing: every lease put sorts at
+// the end of the index (its expiry is the writer's clock plus a grace),
+// and on PostgreSQL concurrent writers that each read their absent entry
+// there before putting it conflict with one another over that read,
+// whatever objects they hold.
+func (t *Tx) PutNewLease(l Lease) error {
+	if err := t.addCounter(keyCtrLeases, 1); err != nil {
+		return err
+	}
+	if t.earliestLease == 0 || l.Expiry < t.earliestLease {
+		t.earliestLease = l.Expiry
+	}
+	return t.b.Put(tableLeases, leaseKey(l), []byte{})
+}
+
 // DeleteLease removes an entry from the expiry index.
 func (t *Tx) DeleteLease(l Lease) error {
 	k := leaseKey(l)

@@ -21,8 +21,10 @@ func addHoldTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, h *kv.Hold, expiry 
 			return err
 		}
 	}
+	// The hold named no lease or an earlier one (deleted above): the
+	// entry of expiry is new.
 	h.Lease = expiry
-	return tx.PutLease(kv.Lease{Expiry: expiry, Kind: kind, Repo: repo, Digest: d})
+	return tx.PutNewLease(kv.Lease{Expiry: expiry, Kind: kind, Repo: repo, Digest: d})
 }
 
 // takeHoldTx: a real reference took over one pending hold; the lease ends
@@ -75,17 +77,19 @@ func (r *Registry) keepTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d strin
 	if err := dropHoldTx(tx, kind, repo, d, h); err != nil {
 		return false, err
 	}
+	// The lease it had ended (or was none) and is deleted: until, later
+	// than now, names a new entry.
 	h.Lease, h.Pending = until, pending
-	return true, tx.PutLease(kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d})
+	return true, tx.PutNewLease(kv.Lease{Expiry: h.Lease, Kind: kind, Repo: repo, Digest: d})
 }
 
 // linkBlobTx makes a blob visible in a repository under a lease, creating
 // its record if needed (an upload) or requiring it (a mount: size < 0).
 func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64) error {
-	// What it reads, in one batch: the blob, the link, the repository and
-	// the lease it puts (a link's earlier lease is read after the link).
-	if err := tx.Prefetch().Blob(d).Link(repo, d).Repo(repo).
-		Lease(kv.Lease{Expiry: c.grace, Kind: kv.LeaseLink, Repo: repo, Digest: d}).Read(); err != nil {
+	// What it reads, in one batch: the blob, the link and the repository
+	// (a link's earlier lease is read after the link; the lease it puts is
+	// new and not read).
+	if err := tx.Prefetch().Blob(d).Link(repo, d).Repo(repo).Read(); err != nil {
 		return err
 	}
 	_, ok, err := tx.Blob(d)
