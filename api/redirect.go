@@ -14,10 +14,13 @@ import (
 // it (else 404 BLOB_UNKNOWN, no redirect). The store answers Range itself;
 // clients send the same request, Range included, to the Location.
 func (s *Server) redirectBlob(w http.ResponseWriter, repo string, d digest.Digest) error {
-	if _, err := s.reg.StatBlob(repo, d, false, ""); err != nil {
+	st, err := s.reg.StatBlobRecord(repo, d)
+	if err != nil {
 		return err
 	}
-	u, err := s.reg.Blobs().PresignGet(d, s.cfg.BlobRedirect)
+	// The record's incarnation lets the store presign from where it last
+	// found these bytes, with no request to the storage.
+	u, err := s.reg.Blobs().PresignGet(d, st.Created, s.cfg.BlobRedirect)
 	if err != nil {
 		return err
 	}

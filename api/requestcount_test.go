@@ -114,6 +114,7 @@ func TestRequestCounts(t *testing.T) {
 	getTag := measure("pull: GET manifest by tag", func() response { return r.get("/v2/"+repo+"/manifests/v1", accept) })
 	measure("pull: GET manifest by digest", func() response { return r.get("/v2/"+repo+"/manifests/"+m.Digest, accept) })
 	getBlob := measure("pull: GET blob", func() response { return r.get("/v2/"+repo+"/blobs/"+small.Digest, nil) })
+	getBlobAgain := measure("pull: GET blob (again)", func() response { return r.get("/v2/"+repo+"/blobs/"+small.Digest, nil) })
 	measure("HEAD blob (present, first in its pin window)", func() response { return r.head("/v2/"+repo+"/blobs/"+small.Digest, nil) })
 	again := measure("HEAD blob (present, again)", func() response { return r.head("/v2/"+repo+"/blobs/"+small.Digest, nil) })
 	del := measure("DELETE manifest (frees its 3 blobs)", func() response { return r.del("/v2/" + repo + "/manifests/" + m.Digest) })
@@ -143,6 +144,14 @@ func TestRequestCounts(t *testing.T) {
 	if _, ok := r.reg.StoreStats(); ok {
 		if put.writes != 1 || del.writes != 1 {
 			t.Errorf("manifest PUT and DELETE: %d and %d write transactions, want one each", put.writes, del.writes)
+		}
+	}
+	if counting && getBlob.status == http.StatusTemporaryRedirect {
+		// A redirect reads the blob's index once per process and blob
+		// record; then it presigns from what it remembers of that record.
+		if getBlob.blobTotal() > 1 || getBlobAgain.status != http.StatusTemporaryRedirect || getBlobAgain.blobTotal() != 0 {
+			t.Errorf("blob GETs answered by redirect sent %v, then %v (status %d); want at most the index, then nothing",
+				getBlob.blob, getBlobAgain.blob, getBlobAgain.status)
 		}
 	}
 	if counting {

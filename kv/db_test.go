@@ -3,6 +3,8 @@ package kv
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,7 +95,7 @@ func TestOpenLockedFailsFast(t *testing.T) {
 }
 
 func TestRecordsRoundTrip(t *testing.T) {
-	b := Blob{Size: 1 << 40}
+	b := Blob{Size: 1 << 40, Created: 1764460800123456789}
 	if got, err := decodeBlob(encodeBlob(b)); err != nil || got != b {
 		t.Fatalf("blob %+v -> %+v, %v", b, got, err)
 	}
@@ -116,6 +118,52 @@ func TestRecordsRoundTrip(t *testing.T) {
 	lk := Lease{Expiry: 42, Kind: LeaseLink, Repo: "a/b", Digest: "sha256:00"}
 	if got, err := parseLeaseKey(leaseKey(lk)); err != nil || got != lk {
 		t.Fatalf("lease %+v -> %+v, %v", lk, got, err)
+	}
+}
+
+// A blob record written before Created was kept (its size alone, 8 bytes)
+// reads as Created 0 through a transaction, with its size, and counts in
+// the totals; a record CreateBlob writes keeps its Created.
+func TestOldBlobRecordsDecode(t *testing.T) {
+	db := openTemp(t)
+	old := make([]byte, 8)
+	putU64(old, 4242)
+	if err := db.store.Update(func(tx backend.Tx) error {
+		return tx.Put(tableBlobs, []byte("sha256:old"), old)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *Tx) error { return tx.CreateBlob("sha256:new", 7, 99) }); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Blob{}
+	err := db.View(func(tx *Tx) error {
+		for _, d := range []string{"sha256:old", "sha256:new"} {
+			b, ok, err := tx.Blob(d)
+			if err != nil || !ok {
+				return fmt.Errorf("%s: %v %v", d, ok, err)
+			}
+			got[d] = b
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["sha256:old"] != (Blob{Size: 4242}) || got["sha256:new"] != (Blob{Size: 7, Created: 99}) {
+		t.Fatalf("records read as %+v", got)
+	}
+	var seen []string
+	if err := db.View(func(tx *Tx) error {
+		return tx.ForEachBlob(func(d string, b Blob) error {
+			seen = append(seen, fmt.Sprintf("%s=%d/%d", d, b.Size, b.Created))
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, " ") != "sha256:new=7/99 sha256:old=4242/0" {
+		t.Fatalf("ForEachBlob: %v", seen)
 	}
 }
 
@@ -173,7 +221,7 @@ func TestRepoPrunedWhenEmpty(t *testing.T) {
 		return ok
 	}
 	must(db.Update(func(tx *Tx) error {
-		must(tx.CreateBlob("sha256:1", 10))
+		must(tx.CreateBlob("sha256:1", 10, 1))
 		must(tx.PutLink("a/b", "sha256:1", Link{Refs: 1}))
 		must(tx.PutTag("a/b", "v1", "sha256:m"))
 		must(tx.PutReferrer("a/b", "sha256:m", "sha256:r", false))
@@ -267,7 +315,7 @@ func TestTombstoneGenerations(t *testing.T) {
 	var gens []uint64
 	for i := 0; i < 2; i++ {
 		err := db.Update(func(tx *Tx) error {
-			if err := tx.CreateBlob("sha256:t", 1); err != nil {
+			if err := tx.CreateBlob("sha256:t", 1, 1); err != nil {
 				return err
 			}
 			return tx.DeleteBlob("sha256:t")

@@ -35,7 +35,10 @@
 //	referrers
 //	  <repo> 0x00 <subject> 0x00 <digest> -> 1 byte: 1 if the subject edge is counted
 //	blobs                         global blob records, one per digest
-//	  <digest>                    -> size int64 BE
+//	  <digest>                    -> size int64 BE | created int64 BE (Unix ns of
+//	                                 the commit that made it; a record of size
+//	                                 alone, written before, reads as created 0,
+//	                                 unknown, and needs no migration)
 //	bloblinks                     which repositories link a blob (reverse of links)
 //	  <digest> 0x00 <repository>  -> empty
 //	counters                      no values; store totals, as counters:
@@ -62,12 +65,12 @@
 //     counters. Writes only add to them; they are read in read-only
 //     transactions (Counters, RepoStats: stats, fsck, metrics), and repair
 //     sets them by adding the difference.
-//   - A blob record holds only its size, which never changes, so pushes
-//     that use a stored blob only read it. Whether a blob is still linked
-//     anywhere is asked only when a link goes away, as an existence check
-//     on bloblinks under the digest that stops at the first key (bounded
-//     by backend.RangeScanner where the backend has it, so that it reads
-//     no other digest's key). How many repositories link a blob, and how
+//   - A blob record holds only its size and when it was made, which never
+//     change, so pushes that use a stored blob only read it. Whether a
+//     blob is still linked anywhere is asked only when a link goes away,
+//     as an existence check on bloblinks under the digest that stops at
+//     the first key (bounded by backend.RangeScanner where the backend has
+//     it, so that it reads no other digest's key). How many repositories link a blob, and how
 //     many manifests reference it, are derived when wanted (BlobUse), not
 //     stored.
 //   - logicalBytes needs only the change of one link's references times the

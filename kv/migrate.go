@@ -309,7 +309,7 @@ func repoRowV3(t backend.Tx, k, v []byte) (bool, error) {
 // | refs) and, given a transaction, rewrites it as its size alone.
 func blobRecordV3(t backend.Tx, k, v []byte) (bool, error) {
 	switch len(v) {
-	case 8:
+	case 8, 16: // size, or size | created
 		return false, nil
 	case 24:
 	default:

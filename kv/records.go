@@ -12,6 +12,12 @@ import (
 // index (see BlobUse).
 type Blob struct {
 	Size int64
+	// Created is the registry's clock (Unix ns) at the commit that made
+	// the record, 0 for a record written before it was kept. It tells one
+	// incarnation of a digest from the next: a blob deleted and pushed
+	// again gets a new record, and with it a new Created, while for one
+	// record's lifetime the blob's bytes stay where they were stored.
+	Created int64
 }
 
 // Hold is an object's lease: Pending holds (a finished upload, a mount, a
@@ -47,16 +53,23 @@ func putU64(b []byte, v uint64) { binary.BigEndian.PutUint64(b, v) }
 func getU64(b []byte) uint64    { return binary.BigEndian.Uint64(b) }
 
 func encodeBlob(b Blob) []byte {
-	out := make([]byte, 8)
+	out := make([]byte, 16)
 	putU64(out, uint64(b.Size))
+	putU64(out[8:], uint64(b.Created))
 	return out
 }
 
+// decodeBlob reads a record of size | created, or of size alone (written
+// before Created was kept: Created 0, unknown), so that old records need
+// no migration.
 func decodeBlob(v []byte) (Blob, error) {
-	if len(v) != 8 {
-		return Blob{}, fmt.Errorf("%w: blob record of %d bytes", ErrCorrupt, len(v))
+	switch len(v) {
+	case 8:
+		return Blob{Size: int64(getU64(v))}, nil
+	case 16:
+		return Blob{Size: int64(getU64(v)), Created: int64(getU64(v[8:]))}, nil
 	}
-	return Blob{Size: int64(getU64(v))}, nil
+	return Blob{}, fmt.Errorf("%w: blob record of %d bytes", ErrCorrupt, len(v))
 }
 
 func encodeLink(l Link) []byte {

@@ -144,9 +144,10 @@ func (t *Tx) Blob(digest string) (Blob, bool, error) {
 	return b, err == nil, err
 }
 
-// CreateBlob records a blob of the given size, if it is not recorded yet,
-// and clears any tombstone of the digest. A new blob has no links.
-func (t *Tx) CreateBlob(digest string, size int64) error {
+// CreateBlob records a blob of the given size, created (Unix ns) at this
+// commit, if it is not recorded yet, and clears any tombstone of the
+// digest. A new blob has no links.
+func (t *Tx) CreateBlob(digest string, size, created int64) error {
 	if _, ok, err := t.Blob(digest); ok || err != nil {
 		return err
 	}
@@ -161,7 +162,7 @@ func (t *Tx) CreateBlob(digest string, size int64) error {
 			return err
 		}
 	}
-	return t.b.Put(tableBlobs, []byte(digest), encodeBlob(Blob{Size: size}))
+	return t.b.Put(tableBlobs, []byte(digest), encodeBlob(Blob{Size: size, Created: created}))
 }
 
 // RewriteBlob overwrites a blob record as is, counters untouched (repair).

@@ -25,24 +25,48 @@ func (r *Registry) linkVisible(tx *kv.Tx, l kv.Link, repo, d string, now int64) 
 // behalf of client, whose manifest then takes that pin over: see headPin.
 // Without pin, client is not used.
 func (r *Registry) StatBlob(repo string, d digest.Digest, pin bool, client string) (int64, error) {
-	var size int64
+	var b kv.Blob
 	var pinned int64 // the end of the link's pin row (Shared), 0 if none
 	now := r.now()
 	k := pinKey{kind: kv.LeaseLink, repo: repo, digest: string(d), client: client}
 	err := r.db.View(func(tx *kv.Tx) error {
 		var err error
-		size, pinned, err = r.statBlobTx(tx, k, now, pin)
+		b, pinned, err = r.statBlobTx(tx, k, now, pin)
 		return err
 	})
 	if err != nil || !pin {
-		return size, err
+		return b.Size, err
 	}
-	return size, r.headPin(k, now, pinned)
+	return b.Size, r.headPin(k, now, pinned)
 }
 
-// statBlobTx reads the size of a visible blob and, for a HEAD (pin) when
+// BlobStat is what a read of a visible blob learns of its record.
+type BlobStat struct {
+	Size int64
+	// Created names the record's incarnation (Unix ns of the commit that
+	// made it; 0: unknown, a record older than the field): while it stays
+	// the same, the blob's bytes stay where they were stored.
+	Created int64
+}
+
+// StatBlobRecord is StatBlob without a pin, answering the record's
+// incarnation as well, so that the blob store may use what it remembers of
+// that incarnation (see blobs.Store.PresignGet).
+func (r *Registry) StatBlobRecord(repo string, d digest.Digest) (BlobStat, error) {
+	var b kv.Blob
+	now := r.now()
+	k := pinKey{kind: kv.LeaseLink, repo: repo, digest: string(d)}
+	err := r.db.View(func(tx *kv.Tx) error {
+		var err error
+		b, _, err = r.statBlobTx(tx, k, now, false)
+		return err
+	})
+	return BlobStat{Size: b.Size, Created: b.Created}, err
+}
+
+// statBlobTx reads the record of a visible blob and, for a HEAD (pin) when
 // pins are rows, the end of its link's pin row of k.client.
-func (r *Registry) statBlobTx(tx *kv.Tx, k pinKey, now int64, pin bool) (size, pinned int64, err error) {
+func (r *Registry) statBlobTx(tx *kv.Tx, k pinKey, now int64, pin bool) (rec kv.Blob, pinned int64, err error) {
 	// Everything it may read, in one batch: as a View's first read, the
 	// whole View is one round trip on PostgreSQL.
 	// A pin row is read first of all by a HEAD, of its own client; a blob
@@ -52,31 +76,31 @@ func (r *Registry) statBlobTx(tx *kv.Tx, k pinKey, now int64, pin bool) (size, p
 		pf.Pin(k.kind, k.repo, k.digest, k.client)
 	}
 	if err := pf.Read(); err != nil {
-		return 0, 0, err
+		return kv.Blob{}, 0, err
 	}
 	l, ok, err := tx.Link(k.repo, k.digest)
 	if err == nil && ok {
 		ok, err = r.linkVisible(tx, l, k.repo, k.digest, now)
 	}
 	if err != nil {
-		return 0, 0, err
+		return kv.Blob{}, 0, err
 	}
 	if !ok {
-		return 0, 0, ErrBlobUnknown
+		return kv.Blob{}, 0, ErrBlobUnknown
 	}
 	b, ok, err := tx.Blob(k.digest)
 	if err != nil {
-		return 0, 0, err
+		return kv.Blob{}, 0, err
 	}
 	if !ok {
-		return 0, 0, ErrBlobUnknown
+		return kv.Blob{}, 0, ErrBlobUnknown
 	}
 	if pin {
 		if pinned, err = r.headPinEnd(tx, k); err != nil {
-			return 0, 0, err
+			return kv.Blob{}, 0, err
 		}
 	}
-	return b.Size, pinned, nil
+	return b, pinned, nil
 }
 
 // OpenBlob opens a blob visible in repo. The open file stays readable even

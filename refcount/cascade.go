@@ -100,7 +100,7 @@ func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64) 
 		if size < 0 {
 			return ErrBlobUnknown
 		}
-		if err := tx.CreateBlob(d, size); err != nil {
+		if err := tx.CreateBlob(d, size, c.now); err != nil {
 			return err
 		}
 	}

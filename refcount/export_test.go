@@ -42,8 +42,8 @@ func (r *Registry) DeleteLinkTx(tx *kv.Tx, c *Change, repo, d string, l kv.Link)
 func (r *Registry) StatBlobRead(repo string, d digest.Digest) (size, pinned, now int64, err error) {
 	now = r.now()
 	err = r.db.View(func(tx *kv.Tx) error {
-		var err error
-		size, pinned, err = r.statBlobTx(tx, pinKey{kind: kv.LeaseLink, repo: repo, digest: string(d)}, now, true)
+		b, p, err := r.statBlobTx(tx, pinKey{kind: kv.LeaseLink, repo: repo, digest: string(d)}, now, true)
+		size, pinned = b.Size, p
 		return err
 	})
 	return size, pinned, now, err

@@ -53,7 +53,8 @@ func (d *Driver) Stat(dg digest.Digest) (int64, error) {
 // back to the index.
 func (d *Driver) Open(dg digest.Digest) (io.ReadSeekCloser, error) {
 	ctx := context.Background()
-	if ix, ok := d.locs.get(dg); ok {
+	if loc, ok := d.locs.get(dg); ok {
+		ix := loc.ix
 		r := &reader{d: d, key: ix.Object, size: ix.Size}
 		if ix.Size == 0 {
 			return r, nil
@@ -80,7 +81,7 @@ func (d *Driver) Open(dg digest.Digest) (io.ReadSeekCloser, error) {
 			return nil, err
 		}
 	}
-	d.locs.put(dg, ix)
+	d.locs.put(dg, location{ix: ix})
 	return r, nil
 }
 

@@ -9,30 +9,44 @@ import (
 // maxLocations bounds the locations remembered: about 10 MiB of them.
 const maxLocations = 1 << 16
 
+// location is where a blob's bytes were found, and for which incarnation
+// of its record (0: unknown, found without one).
+type location struct {
+	ix  index
+	inc int64
+}
+
 // locations remembers which data object holds a blob, so that a pull
 // reads the blob's index only the first time. It says where a blob's
 // bytes were, never that the blob exists: whether it does is the
-// database's answer, asked before any Open. A data object never changes
-// and holds only verified bytes of its digest, so a location is either
-// right or names an object that is gone, which the read that follows
-// finds (404) before it sends a byte; the index is then read again.
+// database's answer, asked before any Open or presign.
+//
+// A data object never changes and holds only verified bytes of its digest,
+// so a location is either right or names an object that is gone. Open
+// finds the latter (404) before it sends a byte and reads the index again.
+// A presigned URL cannot be checked so: PresignGetIncarnation trusts a
+// location only when it was found for the incarnation it is asked for.
+// For one incarnation (one record's lifetime) the index and the data
+// object never change, and an incarnation, once gone, is never asked for
+// again by a request that has not read it from the database before it
+// went; so such a location is right.
 type locations struct {
 	mu sync.Mutex
-	m  map[digest.Digest]index
+	m  map[digest.Digest]location
 }
 
-func (l *locations) get(d digest.Digest) (index, bool) {
+func (l *locations) get(d digest.Digest) (location, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ix, ok := l.m[d]
-	return ix, ok
+	loc, ok := l.m[d]
+	return loc, ok
 }
 
-func (l *locations) put(d digest.Digest, ix index) {
+func (l *locations) put(d digest.Digest, loc location) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.m == nil {
-		l.m = map[digest.Digest]index{}
+		l.m = map[digest.Digest]location{}
 	}
 	if len(l.m) >= maxLocations {
 		for k := range l.m { // any one: map order is random
@@ -40,7 +54,7 @@ func (l *locations) put(d digest.Digest, ix index) {
 			break
 		}
 	}
-	l.m[d] = ix
+	l.m[d] = loc
 }
 
 func (l *locations) drop(d digest.Digest) {

@@ -50,14 +50,14 @@ func TestLocationsFollowAnotherProcess(t *testing.T) {
 	if err := b.Remove(dg); err != nil {
 		t.Fatal(err)
 	}
-	a.locs.put(dg, first)
+	a.locs.put(dg, location{ix: first})
 	if got := promoted(t, b, "u3", body); got != dg {
 		t.Fatal("digest changed")
 	}
 	if got := readBlob(t, a, dg); !bytes.Equal(got, body) {
 		t.Fatal("read after another process stored the digest again: wrong bytes")
 	}
-	if ix, _ := a.locs.get(dg); ix.Object == first.Object {
+	if loc, _ := a.locs.get(dg); loc.ix.Object == first.Object {
 		t.Fatalf("a still remembers the removed object %s", first.Object)
 	}
 }

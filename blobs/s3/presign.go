@@ -16,7 +16,10 @@ import (
 // MaxPresignTTL is the longest a SigV4 presigned URL may stay valid.
 const MaxPresignTTL = 7 * 24 * time.Hour
 
-var _ driver.Presigner = (*Driver)(nil)
+var (
+	_ driver.Presigner            = (*Driver)(nil)
+	_ driver.IncarnationPresigner = (*Driver)(nil)
+)
 
 // PresignGet signs a GET of the data object dg's index names, on the
 // configured endpoint, valid for ttl (whole seconds, at least one). The
@@ -24,20 +27,39 @@ var _ driver.Presigner = (*Driver)(nil)
 // by whatever the object was stored with. Reading the index is the one
 // request it makes: a blob without one is driver.ErrNotFound.
 func (d *Driver) PresignGet(dg digest.Digest, ttl time.Duration) (string, error) {
-	return d.presignGetAt(dg, ttl, time.Time{})
+	return d.presignGetAt(dg, 0, ttl, time.Time{})
 }
 
-// presignGetAt is PresignGet signing as of at (the zero time: now), so that
-// tests can make a URL that has already expired without waiting.
-func (d *Driver) presignGetAt(dg digest.Digest, ttl time.Duration, at time.Time) (string, error) {
+// PresignGetIncarnation is PresignGet for incarnation inc of dg's record:
+// the data object remembered for inc (by an earlier call with it) is
+// signed with no request; otherwise the index is read, as by PresignGet,
+// and what it names is remembered for inc. A location remembered for
+// another incarnation, or by Open (which can check it, a URL cannot), is
+// not used. See locations.
+func (d *Driver) PresignGetIncarnation(dg digest.Digest, inc int64, ttl time.Duration) (string, error) {
+	return d.presignGetAt(dg, inc, ttl, time.Time{})
+}
+
+// presignGetAt is PresignGetIncarnation signing as of at (the zero time:
+// now), so that tests can make a URL that has already expired without
+// waiting.
+func (d *Driver) presignGetAt(dg digest.Digest, inc int64, ttl time.Duration, at time.Time) (string, error) {
 	if ttl < time.Second || ttl > MaxPresignTTL {
 		return "", fmt.Errorf("%w: presigned URL lifetime %v: between 1s and %v", ErrConfig, ttl, MaxPresignTTL)
 	}
 	ctx := context.Background()
-	ix, err := d.readIndex(ctx, dg)
-	if err != nil {
-		return "", err
+	loc, ok := d.locs.get(dg)
+	if !ok || inc == 0 || loc.inc != inc {
+		ix, err := d.readIndex(ctx, dg)
+		if err != nil {
+			return "", err
+		}
+		loc = location{ix: ix, inc: inc}
+		if inc != 0 {
+			d.locs.put(dg, loc)
+		}
 	}
+	ix := loc.ix
 	pc := s3api.NewPresignClient(d.c, func(o *s3api.PresignOptions) {
 		o.Expires = ttl
 		if !at.IsZero() {

@@ -1,0 +1,107 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
+)
+
+// A presign for an incarnation already presigned in this process sends no
+// request; another incarnation, or none, reads the index again.
+func TestPresignIncarnationRemembered(t *testing.T) {
+	d := newDriver(t)
+	body := randomBytes(10<<10, 3)
+	dg := promoted(t, d, "u", body)
+	var u1, u2 string
+	var err error
+	if got := delta(d, func() { u1, err = d.PresignGetIncarnation(dg, 5, time.Minute) }); err != nil || sum(got) != 1 || got["GetObject"] != 1 {
+		t.Fatalf("first presign of incarnation 5: %v, sent %v, want one GetObject (the index)", err, got)
+	}
+	if got := delta(d, func() { u2, err = d.PresignGetIncarnation(dg, 5, time.Minute) }); err != nil || sum(got) != 0 {
+		t.Fatalf("second presign of incarnation 5: %v, sent %v, want nothing", err, got)
+	}
+	for _, u := range []string{u1, u2} {
+		if resp, got := get(t, u, ""); resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
+			t.Fatalf("GET of %s: %d, equal %v", u, resp.StatusCode, bytes.Equal(got, body))
+		}
+	}
+	for _, inc := range []int64{6, 0} {
+		if got := delta(d, func() { _, err = d.PresignGetIncarnation(dg, inc, time.Minute) }); err != nil || got["GetObject"] != 1 {
+			t.Fatalf("presign of incarnation %d after one of 5: %v, sent %v, want the index read", inc, err, got)
+		}
+	}
+}
+
+// Another process on the same bucket (a replica) removes the blob and
+// stores it again from a new upload, into another data object. A presign
+// of the new incarnation reads the index and signs the new object, whose
+// URL serves the bytes; the old incarnation's location, which names an
+// object that is gone, is not used for it.
+func TestPresignIncarnationAfterAnotherReplicaPushesAgain(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	open := func() *Driver {
+		d, err := New(context.Background(), Config{
+			Bucket: bucket, Prefix: "kvreg", Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
+			AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PartSize: MinPartSize,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a, b := open(), open()
+	body := randomBytes(100<<10, 11)
+	dg := promoted(t, b, "u1", body)
+	const first, second = int64(1764460800000000001), int64(1764460800000000002)
+	old, err := a.PresignGetIncarnation(dg, first, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldObject, _ := b.readIndex(context.Background(), dg)
+	if resp, got := get(t, old, ""); resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
+		t.Fatalf("GET of the first incarnation's URL: %d", resp.StatusCode)
+	}
+
+	if err := b.Remove(dg); err != nil {
+		t.Fatal(err)
+	}
+	if got := promoted(t, b, "u2", body); got != dg {
+		t.Fatal("digest changed")
+	}
+	newObject, err := b.readIndex(context.Background(), dg)
+	if err != nil || newObject.Object == oldObject.Object {
+		t.Fatalf("the second upload's data object %q, the first's %q: %v", newObject.Object, oldObject.Object, err)
+	}
+	// The first incarnation's object is gone: a URL of it fails.
+	if resp, _ := get(t, old, ""); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET of the removed object's URL: %d, want 404", resp.StatusCode)
+	}
+
+	var u string
+	if got := delta(a, func() { u, err = a.PresignGetIncarnation(dg, second, time.Minute) }); err != nil || got["GetObject"] != 1 {
+		t.Fatalf("presign of the new incarnation: %v, sent %v, want the index read", err, got)
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(pu.Path, "/"+newObject.Object) {
+		t.Fatalf("URL path %s does not name the new data object %s", pu.Path, newObject.Object)
+	}
+	if resp, got := get(t, u, ""); resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
+		t.Fatalf("GET of the new incarnation's URL: %d, equal %v", resp.StatusCode, bytes.Equal(got, body))
+	}
+	// And it is what a remembers for the new incarnation from now on.
+	if got := delta(a, func() { u, err = a.PresignGetIncarnation(dg, second, time.Minute) }); err != nil || sum(got) != 0 {
+		t.Fatalf("second presign of the new incarnation: %v, sent %v, want nothing", err, got)
+	}
+	if resp, got := get(t, u, ""); resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
+		t.Fatalf("GET of the remembered new incarnation's URL: %d", resp.StatusCode)
+	}
+}
