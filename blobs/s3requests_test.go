@@ -81,15 +81,7 @@ func TestS3PushRequests(t *testing.T) {
 	}); n > 6 || by["GetObject"] > 1 {
 		t.Errorf("the commit sent %v (%d requests), want at most 6 with one GET", by, n)
 	}
-	rc, err := s.Open(dg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("the blob reads back %d bytes (%v), want %d", len(got), err, len(body))
-	}
+	readsBack(t, s, dg, body)
 	if ids, err := s.Uploads(); err != nil || len(ids) != 0 {
 		t.Fatalf("uploads left: %v %v", ids, err)
 	}
@@ -125,7 +117,13 @@ func TestS3PushRequestsAcrossStores(t *testing.T) {
 	}); n > 6 || by["GetObject"] > 1 {
 		t.Errorf("the commit on a third store sent %v (%d requests), want at most 6 with one GET", by, n)
 	}
-	rc, err := a.Open(dg)
+	readsBack(t, a, dg, body)
+}
+
+// readsBack fails t unless blob dg of s reads back as body.
+func readsBack(t *testing.T, s *Store, dg digest.Digest, body []byte) {
+	t.Helper()
+	rc, err := s.Open(dg)
 	if err != nil {
 		t.Fatal(err)
 	}
