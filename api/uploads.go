@@ -65,7 +65,7 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, rt route) e
 		}
 		body := &clientBody{r: r.Body}
 		defer s.metrics.op("commit_upload")()
-		if _, err := s.reg.PutBlob(rt.name, d, body, r.ContentLength, s.cfg.MaxBlobBytes); err != nil {
+		if _, err := s.reg.PutBlobFor(rt.name, d, body, r.ContentLength, s.cfg.MaxBlobBytes, s.clientKey(r, info(r))); err != nil {
 			return body.blame(err)
 		}
 		blobCreated(w, rt.name, d)
@@ -181,7 +181,7 @@ func (s *Server) putUpload(w http.ResponseWriter, r *http.Request, rt route) err
 		}
 	}
 	done := s.metrics.op("commit_upload")
-	_, err = s.reg.CommitUpload(rt.name, rt.ref, d, -1)
+	_, err = s.reg.CommitUploadFor(rt.name, rt.ref, d, -1, s.clientKey(r, info(r)))
 	done()
 	if err != nil {
 		return err

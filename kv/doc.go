@@ -51,7 +51,7 @@
 //	pins                          answers of "exists" that hold an object for a while,
 //	                              when several processes share the database; one per
 //	                              client told "exists" (empty: a pin of version 4)
-//	  <kind> <repository> 0x00 <digest> 0x00 <client> -> until int64 BE
+//	  <kind> <repository> 0x00 <digest> 0x00 <client> -> until int64 BE [0x01: the client uploaded it]
 //	pinexpiry                     every pin, ordered by its end (the leases' layout)
 //	  <until int64 BE> <kind> <repository> 0x00 <digest> 0x00 <client> -> empty
 //

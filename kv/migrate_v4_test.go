@@ -68,7 +68,7 @@ func TestMigratePinsV4(t *testing.T) {
 	if got := expired(15); got != "[]" {
 		t.Fatalf("expired at 15: %s (the replaced pin's entry is left)", got)
 	}
-	if got, want := expired(30), "[{109 team/a sha256:a  20} {108 team/a sha256:a  30}]"; got != want {
+	if got, want := expired(30), "[{109 team/a sha256:a  20 false} {108 team/a sha256:a  30 false}]"; got != want {
 		t.Fatalf("expired at 30: %s, want %s", got, want)
 	}
 	err = db.Update(func(tx *Tx) error {
@@ -90,7 +90,7 @@ func TestMigratePinsV4(t *testing.T) {
 		if err := tx.ForEachPin(func(p Pin) error { all = append(all, p); return nil }); err != nil {
 			return err
 		}
-		if got, want := fmt.Sprint(all), "[{108 team/b sha256:b  40} {109 team/a sha256:a  20}]"; got != want {
+		if got, want := fmt.Sprint(all), "[{108 team/b sha256:b  40 false} {109 team/a sha256:a  20 false}]"; got != want {
 			return fmt.Errorf("pins %s, want %s", got, want)
 		}
 		return nil
@@ -98,7 +98,7 @@ func TestMigratePinsV4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := expired(100), "[{109 team/a sha256:a  20} {108 team/b sha256:b  40}]"; got != want {
+	if got, want := expired(100), "[{109 team/a sha256:a  20 false} {108 team/b sha256:b  40 false}]"; got != want {
 		t.Fatalf("expired at 100 after a delete: %s, want %s", got, want)
 	}
 }

@@ -20,6 +20,9 @@ type Pin struct {
 	Digest string
 	Client string // who was told "exists"; empty for pins of version 4
 	Until  int64
+	// Upload: the client also uploaded the object (and left the pending
+	// hold of that upload), so that its manifest takes that hold too.
+	Upload bool
 }
 
 // pinObjectPrefix is <kind> <repo> 0x00 <digest> 0x00, the prefix of every
@@ -82,11 +85,23 @@ func parsePinExpiryKey(k []byte) (Pin, error) {
 	return p, err
 }
 
-func decodePinUntil(k, v []byte) (int64, error) {
-	if len(v) != 8 {
-		return 0, fmt.Errorf("%w: pin %q of %d bytes", ErrCorrupt, k, len(v))
+// A pin's value is its end, 8 bytes, then 1 if the client uploaded the
+// object; a pin without that byte (all of them before uploads were
+// marked) is not an upload's.
+func decodePinValue(k, v []byte) (until int64, upload bool, err error) {
+	if len(v) != 8 && (len(v) != 9 || v[8] > 1) {
+		return 0, false, fmt.Errorf("%w: pin %q of %d bytes", ErrCorrupt, k, len(v))
 	}
-	return int64(getU64(v)), nil
+	return int64(getU64(v)), len(v) == 9 && v[8] == 1, nil
+}
+
+func encodePinValue(p Pin) []byte {
+	v := make([]byte, 8, 9)
+	putU64(v, uint64(p.Until))
+	if p.Upload {
+		v = append(v, 1)
+	}
+	return v
 }
 
 // Pin reads one client's pin of an object; ok is false when it has none
@@ -97,11 +112,11 @@ func (t *Tx) Pin(kind LeaseKind, repo, digest, client string) (Pin, bool, error)
 	if err != nil || v == nil {
 		return Pin{}, false, err
 	}
-	until, err := decodePinUntil(k, v)
+	until, upload, err := decodePinValue(k, v)
 	if err != nil {
 		return Pin{}, false, err
 	}
-	return Pin{Kind: kind, Repo: repo, Digest: digest, Client: client, Until: until}, true, nil
+	return Pin{Kind: kind, Repo: repo, Digest: digest, Client: client, Until: until, Upload: upload}, true, nil
 }
 
 // Pins reads every pin of an object, live or expired, ordered by client:
@@ -110,11 +125,11 @@ func (t *Tx) Pins(kind LeaseKind, repo, digest string) ([]Pin, error) {
 	var out []Pin
 	k := pinObjectPrefix(kind, repo, digest)
 	err := t.scanPrefix(tablePins, k, func(client, v []byte) (bool, error) {
-		until, err := decodePinUntil(k, v)
+		until, upload, err := decodePinValue(k, v)
 		if err != nil {
 			return false, err
 		}
-		out = append(out, Pin{Kind: kind, Repo: repo, Digest: digest, Client: string(client), Until: until})
+		out = append(out, Pin{Kind: kind, Repo: repo, Digest: digest, Client: string(client), Until: until, Upload: upload})
 		return true, nil
 	})
 	return out, err
@@ -126,9 +141,7 @@ func (t *Tx) PutPin(p Pin) error {
 	if err := t.DeletePin(p.Kind, p.Repo, p.Digest, p.Client); err != nil {
 		return err
 	}
-	v := make([]byte, 8)
-	putU64(v, uint64(p.Until))
-	if err := t.b.Put(tablePins, pinKey(p.Kind, p.Repo, p.Digest, p.Client), v); err != nil {
+	if err := t.b.Put(tablePins, pinKey(p.Kind, p.Repo, p.Digest, p.Client), encodePinValue(p)); err != nil {
 		return err
 	}
 	return t.b.Put(tablePinExpiry, pinExpiryKey(p), []byte{})
@@ -210,7 +223,7 @@ func (t *Tx) ForEachPin(fn func(Pin) error) error {
 		if err != nil {
 			return false, err
 		}
-		if p.Until, err = decodePinUntil(k, v); err != nil {
+		if p.Until, p.Upload, err = decodePinValue(k, v); err != nil {
 			return false, err
 		}
 		return true, fn(p)

@@ -127,6 +127,14 @@ func (r *Registry) StartUpload(repo string) (string, error) {
 // CommitUpload finishes an upload as blob d and links it in repo under a
 // lease. size, if not negative, is the size the client announced.
 func (r *Registry) CommitUpload(repo, id string, d digest.Digest, size int64) (int64, error) {
+	return r.CommitUploadFor(repo, id, d, size, "")
+}
+
+// CommitUploadFor is CommitUpload for a client (api's client: the user,
+// else the address), whose pin counts the upload: its manifest then takes
+// the upload's pending hold, and another client's does not (see
+// takePinTx). An empty client counts none.
+func (r *Registry) CommitUploadFor(repo, id string, d digest.Digest, size int64, client string) (int64, error) {
 	var c *change
 	n, err := r.blobs.Commit(repo, id, d, size, func(size int64) error {
 		if r.recordHook != nil {
@@ -134,6 +142,7 @@ func (r *Registry) CommitUpload(repo, id string, d digest.Digest, size int64) (i
 		}
 		var err error
 		c, err = r.updateTx(func(tx *kv.Tx, c *change) error {
+			c.pinClient = client
 			return r.linkBlobTx(tx, c, repo, string(d), size)
 		})
 		return err
@@ -148,6 +157,11 @@ func (r *Registry) CommitUpload(repo, id string, d digest.Digest, size int64) (i
 
 // PutBlob stores a whole blob in one call (monolithic upload).
 func (r *Registry) PutBlob(repo string, d digest.Digest, body io.Reader, size, max int64) (int64, error) {
+	return r.PutBlobFor(repo, d, body, size, max, "")
+}
+
+// PutBlobFor is PutBlob for a client, as CommitUploadFor.
+func (r *Registry) PutBlobFor(repo string, d digest.Digest, body io.Reader, size, max int64, client string) (int64, error) {
 	id, err := r.blobs.NewUpload(repo)
 	if err != nil {
 		return 0, err
@@ -156,7 +170,7 @@ func (r *Registry) PutBlob(repo string, d digest.Digest, body io.Reader, size, m
 		r.blobs.Cancel(repo, id)
 		return 0, err
 	}
-	return r.CommitUpload(repo, id, d, size)
+	return r.CommitUploadFor(repo, id, d, size, client)
 }
 
 // Mount links a blob into repo from repository from, or, when from is empty,

@@ -52,15 +52,16 @@ func dropHoldTx(tx *kv.Tx, kind kv.LeaseKind, repo, d string, h *kv.Hold) error 
 }
 
 // takeOverTx is what a manifest does to each object it references: it
-// takes over one pending hold and one pin (the row of its client,
-// c.pinClient). Both: docker HEADs each blob right after uploading it, so
-// one push leaves a hold and a pin, and a complete push must leave neither
-// behind.
+// takes over its client's pin (c.pinClient) and, when that pin counts the
+// client's upload or there is none, one pending hold (see takePinTx). A
+// complete push leaves neither behind: docker HEADs each blob right after
+// uploading it, and its pin then counts both.
 func (r *Registry) takeOverTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d string, h *kv.Hold) error {
-	if err := r.takePinTx(tx, c, pinKey{kind: kind, repo: repo, digest: d, client: c.pinClient}); err != nil {
+	hold, err := r.takePinTx(tx, c, pinKey{kind: kind, repo: repo, digest: d, client: c.pinClient})
+	if err != nil || !hold {
 		return err
 	}
-	_, err := takeHoldTx(tx, kind, repo, d, h)
+	_, err = takeHoldTx(tx, kind, repo, d, h)
 	return err
 }
 
@@ -86,10 +87,15 @@ func (r *Registry) keepTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d strin
 // linkBlobTx makes a blob visible in a repository under a lease, creating
 // its record if needed (an upload) or requiring it (a mount: size < 0).
 func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64) error {
-	// What it reads, in one batch: the blob, the link and the repository
-	// (a link's earlier lease is read after the link; the lease it puts is
-	// new and not read).
-	if err := tx.Prefetch().Blob(d).Link(repo, d).Repo(repo).Read(); err != nil {
+	// What it reads, in one batch: the blob, the link, the repository and
+	// the uploading client's pin row (a link's earlier lease is read after
+	// the link; the lease it puts is new and not read).
+	upload := size >= 0 && c.pinClient != ""
+	pf := tx.Prefetch().Blob(d).Link(repo, d).Repo(repo)
+	if upload && r.opts.Shared {
+		pf.Pin(kv.LeaseLink, repo, d, c.pinClient)
+	}
+	if err := pf.Read(); err != nil {
 		return err
 	}
 	_, ok, err := tx.Blob(d)
@@ -111,7 +117,10 @@ func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64) 
 	if err := addHoldTx(tx, kv.LeaseLink, repo, d, &l.Hold, c.grace); err != nil {
 		return err
 	}
-	return tx.PutLink(repo, d, l)
+	if err := tx.PutLink(repo, d, l); err != nil || !upload {
+		return err
+	}
+	return r.uploadPinTx(tx, c, pinKey{kind: kv.LeaseLink, repo: repo, digest: d, client: c.pinClient})
 }
 
 // releaseLinkTx removes one manifest's edge to a blob link.

@@ -78,7 +78,13 @@ func (r *Registry) headPin(k pinKey, now, pinned int64) error {
 				return err // another HEAD of the client pinned it meanwhile
 			}
 			wrote = true
-			return tx.PutPin(kv.Pin{Kind: k.kind, Repo: k.repo, Digest: k.digest, Client: k.client, Until: c.now + window})
+			// An upload's mark stays: the client's manifest takes
+			// that upload's hold too.
+			old, _, err := tx.Pin(k.kind, k.repo, k.digest, k.client)
+			if err != nil {
+				return err
+			}
+			return tx.PutPin(kv.Pin{Kind: k.kind, Repo: k.repo, Digest: k.digest, Client: k.client, Until: c.now + window, Upload: old.Upload})
 		})
 		if err == nil && wrote {
 			r.pinWrites.Add(1)
@@ -114,12 +120,12 @@ func (r *Registry) headPin(k pinKey, now, pinned int64) error {
 // is forgotten after commit.
 func (r *Registry) convertPinTx(tx *kv.Tx, c *change, k pinKey) (until int64, pending uint64, ok bool, err error) {
 	if !r.opts.Shared {
-		p, ok := r.pins.peek(k, c.now)
+		until, n, ok := r.pins.peek(k, c.now)
 		if !ok {
 			return 0, 0, false, nil
 		}
 		c.droppedPins = append(c.droppedPins, k)
-		return p.until, uint64(p.count), true, nil
+		return until, uint64(n), true, nil
 	}
 	ps, err := tx.Pins(k.kind, k.repo, k.digest)
 	if err != nil || len(ps) == 0 {
@@ -137,14 +143,52 @@ func (r *Registry) convertPinTx(tx *kv.Tx, c *change, k pinKey) (until int64, pe
 	return until, pending, pending > 0, nil
 }
 
-// takePinTx: a manifest that references the object takes its pin over:
-// one answer's in memory, its own client's row (k.client) in the database.
-func (r *Registry) takePinTx(tx *kv.Tx, c *change, k pinKey) error {
+// takePinTx: a manifest that references the object takes over its own
+// client's pin (k.client), in memory or its row. hold reports whether it
+// takes a pending hold as well: when that pin counts an upload of the
+// client's (which left the hold), or when the client has no pin (a hold of
+// unknown origin: an upload older than the pin window, a mount). A client
+// told "exists" for an object that another client uploaded and has not
+// referenced yet takes its pin only, and leaves that upload's hold to the
+// uploader's manifest: taking it would let a deletion of the first
+// client's image free the object under the uploader's push.
+func (r *Registry) takePinTx(tx *kv.Tx, c *change, k pinKey) (hold bool, err error) {
 	if !r.opts.Shared {
+		p, ok := r.pins.client(k, c.now)
+		if !ok {
+			return true, nil
+		}
 		c.usedPins = append(c.usedPins, k)
+		return p.uploads > 0, nil
+	}
+	p, ok, err := tx.Pin(k.kind, k.repo, k.digest, k.client)
+	if err != nil || !ok {
+		return true, err
+	}
+	if err := tx.DeletePin(k.kind, k.repo, k.digest, k.client); err != nil {
+		return false, err
+	}
+	return p.Upload || p.Until <= c.now, nil
+}
+
+// uploadPinTx: k's client finished an upload of the object, which left a
+// pending hold; its pin says so (a row marked as an upload's, or a count in
+// memory after commit) until the pin window ends, so that the client's
+// manifest takes that hold and another client's does not.
+func (r *Registry) uploadPinTx(tx *kv.Tx, c *change, k pinKey) error {
+	until := c.now + int64(r.opts.PinWindow)
+	if !r.opts.Shared {
+		c.uploadPins = append(c.uploadPins, k)
 		return nil
 	}
-	return tx.DeletePin(k.kind, k.repo, k.digest, k.client)
+	p, ok, err := tx.Pin(k.kind, k.repo, k.digest, k.client)
+	if err != nil {
+		return err
+	}
+	if ok && p.Until > until {
+		until = p.Until
+	}
+	return tx.PutPin(kv.Pin{Kind: k.kind, Repo: k.repo, Digest: k.digest, Client: k.client, Until: until, Upload: true})
 }
 
 // dropPinTx forgets every pin of the object, whoever holds it: the object

@@ -6,9 +6,8 @@ import (
 	"github.com/kvreg/kvreg/kv"
 )
 
-// pinKey names a pin: an object, and for pin rows the client that was
-// told "exists" (api's client: the user, else the remote address). Pins in
-// memory count the answers of every client in one pin and ignore it.
+// pinKey names a pin: an object and the client that was told "exists"
+// (api's client: the user, else the remote address).
 type pinKey struct {
 	kind   kv.LeaseKind
 	repo   string
@@ -16,93 +15,128 @@ type pinKey struct {
 	client string
 }
 
-// object is the key of the pin in memory: the object alone.
+// object is the key of the object alone.
 func (k pinKey) object() pinKey {
 	k.client = ""
 	return k
 }
 
+// pin is one client's hold on an object, in memory.
 type pin struct {
-	until int64 // Unix ns
-	count int   // answers of "exists" not yet followed by a manifest
+	until   int64 // Unix ns
+	count   int   // answers of "exists" not yet followed by a manifest
+	uploads int   // uploads of the object by the client, likewise
 }
 
-// pins are short holds kept in memory, so that a HEAD stays a read-only
-// transaction. Each answer of "exists" adds one; each manifest that then
-// references the object takes one. A pin matters only if the object's last
-// edge goes while it is live: the cascade then turns it into a lease.
+// pins are short holds kept in memory, one per object and client, so that
+// a HEAD stays a read-only transaction: each answer of "exists" to a
+// client adds to that client's pin, and so does each upload the client
+// finishes; the client's manifest that then references the object takes
+// its pin over (and the upload's pending hold, if the pin counts one). A
+// pin matters only if the object's last edge goes while it is live: the
+// cascade then turns the live pins into a lease, one pending hold each.
 type pins struct {
 	mu sync.Mutex
-	m  map[pinKey]pin
+	m  map[pinKey]map[string]pin // object -> client -> pin
 }
 
-func (p *pins) add(k pinKey, until int64) {
-	k = k.object()
+func (p *pins) update(k pinKey, until int64, fn func(*pin)) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.m == nil {
-		p.m = map[pinKey]pin{}
+		p.m = map[pinKey]map[string]pin{}
 	}
-	v := p.m[k]
-	v.count++
+	o := k.object()
+	cs := p.m[o]
+	if cs == nil {
+		cs = map[string]pin{}
+		p.m[o] = cs
+	}
+	v := cs[k.client]
+	fn(&v)
 	if v.until < until {
 		v.until = until
 	}
-	p.m[k] = v
-	p.mu.Unlock()
+	cs[k.client] = v
 }
 
-// live reports whether a pin holds the object at now.
+// add counts an answer of "exists" to k's client.
+func (p *pins) add(k pinKey, until int64) { p.update(k, until, func(v *pin) { v.count++ }) }
+
+// addUpload counts an upload of the object that k's client finished.
+func (p *pins) addUpload(k pinKey, until int64) { p.update(k, until, func(v *pin) { v.uploads++ }) }
+
+// live reports whether a pin of any client holds the object at now.
 func (p *pins) live(k pinKey, now int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	v, ok := p.m[k.object()]
-	return ok && v.until > now
+	for _, v := range p.m[k.object()] {
+		if v.until > now {
+			return true
+		}
+	}
+	return false
 }
 
-// take lets one manifest take over one pin of each key.
+// client returns the live pin of k's client.
+func (p *pins) client(k pinKey, now int64) (pin, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v, ok := p.m[k.object()][k.client]
+	return v, ok && v.until > now
+}
+
+// take lets each key's client's manifest take over its pin.
 func (p *pins) take(keys []pinKey) {
 	if len(keys) == 0 {
 		return
 	}
 	p.mu.Lock()
 	for _, k := range keys {
-		k = k.object()
-		if v, ok := p.m[k]; ok {
-			if v.count--; v.count <= 0 {
-				delete(p.m, k)
-			} else {
-				p.m[k] = v
+		o := k.object()
+		if cs := p.m[o]; cs != nil {
+			delete(cs, k.client)
+			if len(cs) == 0 {
+				delete(p.m, o)
 			}
 		}
 	}
 	p.mu.Unlock()
 }
 
-// drop forgets pins whatever their count (the object was deleted on purpose).
+// drop forgets every client's pin of the object (deleted on purpose, or
+// its pins turned into a lease).
 func (p *pins) drop(k pinKey) {
 	p.mu.Lock()
 	delete(p.m, k.object())
 	p.mu.Unlock()
 }
 
-// peek returns a live pin. A transaction that turns it into a lease
-// forgets it only after commit: a batched transaction may run twice.
-func (p *pins) peek(k pinKey, now int64) (pin, bool) {
+// peek sums up the live pins of an object: the latest end and how many
+// clients hold one. A transaction that turns them into a lease forgets
+// them only after commit: a batched transaction may run twice.
+func (p *pins) peek(k pinKey, now int64) (until int64, n int, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	v, ok := p.m[k.object()]
-	if !ok || v.until <= now {
-		return pin{}, false
+	for _, v := range p.m[k.object()] {
+		if v.until > now {
+			until, n = max(until, v.until), n+1
+		}
 	}
-	return v, true
+	return until, n, n > 0
 }
 
 // expire forgets pins that ended at or before now.
 func (p *pins) expire(now int64) {
 	p.mu.Lock()
-	for k, v := range p.m {
-		if v.until <= now {
-			delete(p.m, k)
+	for o, cs := range p.m {
+		for c, v := range cs {
+			if v.until <= now {
+				delete(cs, c)
+			}
+		}
+		if len(cs) == 0 {
+			delete(p.m, o)
 		}
 	}
 	p.mu.Unlock()

@@ -124,6 +124,9 @@ type change struct {
 	grace    int64
 	freed    []digest.Digest // blob records deleted: their files go after commit
 	usedPins []pinKey        // pins in memory a real reference took over
+	// uploadPins: uploads finished, counted in their client's pin in
+	// memory after commit
+	uploadPins []pinKey
 	// pinClient: the client whose pin rows a manifest takes over
 	pinClient string
 	swept     int // expired leases processed
@@ -232,6 +235,9 @@ func (r *Registry) finish(c *change) error {
 		return nil
 	}
 	r.pins.take(c.usedPins)
+	for _, k := range c.uploadPins {
+		r.pins.addUpload(k, c.now+int64(r.opts.PinWindow))
+	}
 	for _, k := range c.droppedPins {
 		r.pins.drop(k)
 	}

@@ -23,22 +23,19 @@ import (
 )
 
 // load is clients pushing images and deleting tags through haproxy while
-// parts of the cluster fail under them. Each worker owns a repository, so
-// the operations on one tag are in order, and connects from an address of
-// its own, so that it is a client of its own; the layers shared by the
-// workers' images are shared across repositories. Not one repository: a
-// manifest takes over one pending hold of each object it references
-// whichever push left it, so a push told "exists" for a layer that
-// another client's push has uploaded and not yet referenced takes that
-// push's hold, and a deletion of its image in between frees the layer
-// under the other push (its manifest is refused, 400; see README's
-// "Several replicas"). Every tag keeps what it may
+// parts of the cluster fail under them. The workers share one repository
+// and the layers of their images; each owns its tags, so the operations on
+// one tag are in order, and connects from an address of its own, so that
+// it is a client of its own (its HEADs and its uploads count for its own
+// pushes, not another worker's, whose manifest and a deletion of every
+// image holding a layer may come between its HEAD or upload and its
+// manifest); every tag keeps what it may
 // resolve to: certain after an acknowledged operation, one more
 // possibility after one whose answer never came (the replica died, or
 // haproxy answered 502/503/504 for it).
 type load struct {
 	c     *cluster
-	repo  string   // prefix of the workers' repositories
+	repo  string   // the workers' repository
 	bases [][]byte // small shared layers
 	bigs  [][]byte // shared layers of several S3 parts
 
@@ -242,7 +239,7 @@ func (l *load) expectStatus(what string, a answer, want int) bool {
 // worker pushes and deletes its tags until ctx ends.
 func (l *load) worker(ctx context.Context, id int, rng *rand.Rand) {
 	hc := clientFrom(fmt.Sprintf("127.0.0.%d", 10+id), 3*time.Minute)
-	repo := fmt.Sprintf("%s/w%d", l.repo, id)
+	repo := l.repo
 	for ctx.Err() == nil {
 		name := fmt.Sprintf("w%d-%s", id, []string{"a", "b", "c"}[rng.Intn(3)])
 		tag := repo + ":" + name
