@@ -74,20 +74,29 @@ func (s *Store) NewUpload(repo string) (string, error) {
 	return id, nil
 }
 
-// session finds (or, after a restart, rebuilds) an upload's state.
-func (s *Store) session(repo, id string) (*session, error) {
+// session finds (or, after a restart or when another replica started the
+// upload, rebuilds) an upload's state. release is to be called once the
+// caller holds the session (lock): an upload this process had not seen is
+// read under a hold of its own, so that the reads that follow (its
+// checkpoint, its removal) use what this one read.
+func (s *Store) session(repo, id string) (sess *session, release func(), err error) {
+	release = func() {}
 	if !validUploadID(id) {
-		return nil, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
+		return nil, release, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
 	s.mu.Lock()
-	sess := s.sessions[id]
+	sess = s.sessions[id]
 	s.mu.Unlock()
 	if sess == nil {
+		if h, ok := s.drv.(driver.Holder); ok {
+			release = h.Hold(id)
+		}
 		// Storage that does not answer is an error of its own (503),
 		// not an unknown upload (404).
 		info, err := s.drv.Upload(id)
 		if errors.Is(err, driver.ErrUnavailable) {
-			return nil, err
+			release()
+			return nil, func() {}, err
 		}
 		if err == nil {
 			s.mu.Lock()
@@ -99,26 +108,21 @@ func (s *Store) session(repo, id string) (*session, error) {
 		}
 	}
 	if sess == nil || sess.repo != repo {
-		return nil, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
+		release()
+		return nil, func() {}, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
-	return sess, nil
+	return sess, release, nil
 }
 
 // lockSession locks a live session, rebuilding its hash if needed. fresh
 // reports that the session was just read from the driver.
 func (s *Store) lockSession(repo, id string) (sess *session, fresh bool, err error) {
-	// An upload this process has not seen (another replica started it)
-	// is read twice, its record and then its checkpoint: a hold over both
-	// (released once lock holds it too) reads it once.
-	if h, ok := s.drv.(driver.Holder); ok {
-		release := h.Hold(id)
-		defer release()
-	}
-	sess, err = s.session(repo, id)
+	sess, release, err := s.session(repo, id)
 	if err != nil {
 		return nil, false, err
 	}
 	s.lock(id, sess)
+	release()
 	if sess.gone {
 		sess.unlock()
 		return nil, false, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
@@ -374,11 +378,12 @@ func restore(saved []byte) hash.Hash {
 
 // Cancel ends an upload and removes its bytes.
 func (s *Store) Cancel(repo, id string) error {
-	sess, err := s.session(repo, id)
+	sess, release, err := s.session(repo, id)
 	if err != nil {
 		return err
 	}
 	s.lock(id, sess)
+	release()
 	defer sess.unlock()
 	if sess.gone {
 		return fmt.Errorf("%w: %q", ErrUploadUnknown, id)

@@ -21,11 +21,12 @@ func (k pinKey) object() pinKey {
 	return k
 }
 
-// pin is one client's hold on an object, in memory.
+// pin is one client's hold on an object, in memory: its answers of
+// "exists" and its uploads not yet followed by its manifest, which takes
+// the whole pin.
 type pin struct {
 	until   int64 // Unix ns
-	count   int   // answers of "exists" not yet followed by a manifest
-	uploads int   // uploads of the object by the client, likewise
+	uploads int   // uploads of the object by the client among them
 }
 
 // pins are short holds kept in memory, one per object and client, so that
@@ -40,7 +41,7 @@ type pins struct {
 	m  map[pinKey]map[string]pin // object -> client -> pin
 }
 
-func (p *pins) update(k pinKey, until int64, fn func(*pin)) {
+func (p *pins) update(k pinKey, until int64, upload bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.m == nil {
@@ -53,7 +54,9 @@ func (p *pins) update(k pinKey, until int64, fn func(*pin)) {
 		p.m[o] = cs
 	}
 	v := cs[k.client]
-	fn(&v)
+	if upload {
+		v.uploads++
+	}
 	if v.until < until {
 		v.until = until
 	}
@@ -61,10 +64,10 @@ func (p *pins) update(k pinKey, until int64, fn func(*pin)) {
 }
 
 // add counts an answer of "exists" to k's client.
-func (p *pins) add(k pinKey, until int64) { p.update(k, until, func(v *pin) { v.count++ }) }
+func (p *pins) add(k pinKey, until int64) { p.update(k, until, false) }
 
 // addUpload counts an upload of the object that k's client finished.
-func (p *pins) addUpload(k pinKey, until int64) { p.update(k, until, func(v *pin) { v.uploads++ }) }
+func (p *pins) addUpload(k pinKey, until int64) { p.update(k, until, true) }
 
 // live reports whether a pin of any client holds the object at now.
 func (p *pins) live(k pinKey, now int64) bool {

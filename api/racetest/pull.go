@@ -16,12 +16,7 @@ func (c *Client) Pull(repo, ref string, strict bool) []byte {
 	what := "GET manifest " + repo + ":" + ref
 	accept := http.Header{"Accept": {MediaTypeManifest, MediaTypeIndex}}
 	m := c.Do("manifest GET", http.MethodGet, "/v2/"+repo+"/manifests/"+ref, accept, nil)
-	if m.Status != http.StatusOK {
-		if strict {
-			c.Expect(what, m, http.StatusOK)
-		} else {
-			c.Expect(what, m, http.StatusNotFound)
-		}
+	if !c.found(what, m, strict) {
 		return nil
 	}
 	d := digest.FromBytes(m.Body).String()
@@ -61,12 +56,7 @@ func (c *Client) Pull(repo, ref string, strict bool) []byte {
 func (c *Client) PullBlob(repo, d string, size int, strict bool) bool {
 	what := "GET blob " + repo + "@" + d
 	r := c.Do("blob GET", http.MethodGet, "/v2/"+repo+"/blobs/"+d, nil, nil)
-	if r.Status != http.StatusOK {
-		if strict {
-			c.Expect(what, r, http.StatusOK)
-		} else {
-			c.Expect(what, r, http.StatusNotFound)
-		}
+	if !c.found(what, r, strict) {
 		return false
 	}
 	if got := digest.FromBytes(r.Body).String(); got != d || (size >= 0 && len(r.Body) != size) {
@@ -101,4 +91,18 @@ func (c *Client) Catalog() []string {
 		c.T.Errorf("catalog: %v", err)
 	}
 	return v.Repositories
+}
+
+// found reports whether r is a 200; otherwise it expects one if strict,
+// else a 404 (something deleted meanwhile).
+func (c *Client) found(what string, r Response, strict bool) bool {
+	if r.Status == http.StatusOK {
+		return true
+	}
+	want := http.StatusNotFound
+	if strict {
+		want = http.StatusOK
+	}
+	c.Expect(what, r, want)
+	return false
 }
