@@ -52,6 +52,11 @@ func (c requestCount) String() string {
 //	KVREG_TEST_BACKENDS=postgres KVREG_TEST_BLOBS=s3 go test -count=1 -run TestRequestCounts -v ./api/
 func TestRequestCounts(t *testing.T) {
 	r := startRegistry(t, regOptions{Shared: true, PinWindow: 10 * time.Minute, Config: api.Config{BlobRedirect: time.Minute}})
+	// As a server's first readiness check does, before the counted push
+	// (on S3 it learns whether the bucket honours conditional writes).
+	if err := r.reg.Ready(); err != nil {
+		t.Fatal(err)
+	}
 	rc, counting := r.reg.Blobs().Driver().(driver.RequestCounter)
 	snapshot := func() (rt, w, retries uint64, blob map[string]uint64) {
 		if s, ok := r.reg.StoreStats(); ok {

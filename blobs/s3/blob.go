@@ -119,8 +119,12 @@ func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
 	if !st.Sealed {
 		return false, fmt.Errorf("%w: promote of %q", ErrNotSealed, id)
 	}
-	if ok, err := d.exists(ctx, d.indexKey(dg)); err != nil || ok {
-		return false, err
+	// Where conditional writes are honoured, the index's write below is
+	// the check; elsewhere it is read first.
+	if !d.honoured(ctx) {
+		if ok, err := d.exists(ctx, d.indexKey(dg)); err != nil || ok {
+			return false, err
+		}
 	}
 	st.Promoting = dg
 	if err := d.writeState(ctx, id, st); err != nil {

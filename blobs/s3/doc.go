@@ -29,7 +29,10 @@
 // (Promote's "created"). A reader trusts only a data object an index names,
 // and an index never changes once written: a later, bad upload of the same
 // digest writes its own data object, which no index names, so it can never
-// damage the good copy. Promote copies no bytes (a server-side copy is the
+// damage the good copy. The index is written on the condition that none
+// exists (If-None-Match); a server that might not honour that (a probe
+// object written twice, once per process, at the first Ping or Promote,
+// says) has the index looked for first. Promote copies no bytes (a server-side copy is the
 // long pause at the end of a large push, and is limited to 5 GB); Unpromote
 // removes the index only if it names the upload's own data object.
 //

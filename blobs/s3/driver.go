@@ -56,6 +56,7 @@ type Driver struct {
 	locs     locations
 	requests *requestCounts
 	holds    holds
+	cond     conditional
 }
 
 var _ driver.Driver = (*Driver)(nil)

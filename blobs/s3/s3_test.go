@@ -23,3 +23,15 @@ func newDriver(t *testing.T) *Driver {
 	}
 	return d
 }
+
+// pingedDriver is newDriver after its first Ping, which learns whether the
+// server honours conditional writes, as a server's readiness check does
+// before the first push.
+func pingedDriver(t *testing.T) *Driver {
+	t.Helper()
+	d := newDriver(t)
+	if err := d.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

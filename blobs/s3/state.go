@@ -50,6 +50,28 @@ func (b *bytesOf) names(key string) bool {
 	return false
 }
 
+// ownKeys are the tail segments st names (with its previous bytes') under
+// prefix, each once: a segment written in place, at the data object's
+// key, is not among them.
+func (st *state) ownKeys(prefix string) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(b *bytesOf) {
+		if b == nil {
+			return
+		}
+		for _, sg := range b.Tail {
+			if strings.HasPrefix(sg.Key, prefix) && !seen[sg.Key] {
+				seen[sg.Key] = true
+				out = append(out, sg.Key)
+			}
+		}
+	}
+	add(&st.bytesOf)
+	add(st.Prev)
+	return out
+}
+
 // state is an upload's state object. Prev is the upload as it was before
 // the last Append, so that Truncate can undo that Append even when it
 // filled parts (S3 cannot cut a part, nor read one back before the

@@ -45,7 +45,13 @@ func unreachable(err error) bool {
 // readiness probe, which must not wait out the backoff.
 func (d *Driver) Ping(ctx context.Context) error {
 	_, err := d.c.HeadBucket(ctx, &s3api.HeadBucketInput{Bucket: &d.bucket}, func(o *s3api.Options) { o.RetryMaxAttempts = 1 })
-	if err == nil || errors.Is(err, driver.ErrUnavailable) {
+	if err == nil {
+		// The server answers: learn now, before the first push, whether
+		// it honours conditional writes (once per process).
+		d.honoured(ctx)
+		return nil
+	}
+	if errors.Is(err, driver.ErrUnavailable) {
 		return err
 	}
 	// Any other answer (403 from a policy without s3:ListBucket, say)

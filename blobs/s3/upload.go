@@ -559,8 +559,10 @@ func (d *Driver) Seal(id string) error {
 }
 
 // RemoveUpload aborts the upload's multipart upload, deletes its data
-// object unless a blob's index names it, then everything under its prefix,
-// the state object last so that an interrupted removal can be done again.
+// object unless a blob's index names it, then what it holds under its
+// prefix (what its state names, or, without a state, whatever is listed
+// there), the state object last so that an interrupted removal can be
+// done again.
 func (d *Driver) RemoveUpload(id string) error {
 	ctx := context.Background()
 	if err := validID(id); err != nil {
@@ -598,14 +600,21 @@ func (d *Driver) RemoveUpload(id string) error {
 		}
 	}
 	var keys []string
-	err = d.list(ctx, d.uploadPrefix(id), "", func(key string, _ int64) error {
-		if key != d.stateKey(id) {
-			keys = append(keys, key)
+	if st != nil {
+		// The keys the state names are all this upload wrote under its
+		// prefix but what an Append that failed wrote and never named:
+		// once the state is gone, Strays lists those.
+		keys = st.ownKeys(d.uploadPrefix(id))
+	} else {
+		err = d.list(ctx, d.uploadPrefix(id), "", func(key string, _ int64) error {
+			if key != d.stateKey(id) {
+				keys = append(keys, key)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	for _, k := range append(keys, d.stateKey(id)) {
 		if err := d.del(ctx, k); err != nil {
