@@ -2,6 +2,7 @@ package s3
 
 import (
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -10,10 +11,22 @@ import (
 const maxLocations = 1 << 16
 
 // location is where a blob's bytes were found, and for which incarnation
-// of its record (0: unknown, found without one).
+// of its record (0: unknown, found without one); with the last URL signed
+// for it, handed out again while at least half its lifetime is left (a
+// signature costs more than the rest of a redirected GET).
 type location struct {
 	ix  index
 	inc int64
+
+	url    string
+	urlTTL time.Duration
+	signed time.Time
+}
+
+// reusable reports whether loc's URL, signed for ttl, may be handed out
+// at now: at least half of its lifetime left.
+func (loc location) reusable(ttl time.Duration, now time.Time) bool {
+	return loc.url != "" && loc.urlTTL == ttl && !now.Before(loc.signed) && now.Before(loc.signed.Add(ttl/2))
 }
 
 // locations remembers which data object holds a blob, so that a pull

@@ -33,7 +33,9 @@ func (d *Driver) PresignGet(dg digest.Digest, ttl time.Duration) (string, error)
 // PresignGetIncarnation is PresignGet for incarnation inc of dg's record:
 // the data object remembered for inc (by an earlier call with it) is
 // signed with no request; otherwise the index is read, as by PresignGet,
-// and what it names is remembered for inc. A location remembered for
+// and what it names is remembered for inc. The URL signed last for inc
+// is handed out again, with no new signature, while at least half of ttl
+// is left of it: every URL is valid for at least ttl/2. A location remembered for
 // another incarnation, or by Open (which can check it, a URL cannot), is
 // not used. See locations.
 func (d *Driver) PresignGetIncarnation(dg digest.Digest, inc int64, ttl time.Duration) (string, error) {
@@ -59,6 +61,10 @@ func (d *Driver) presignGetAt(dg digest.Digest, inc int64, ttl time.Duration, at
 			d.locs.put(dg, loc)
 		}
 	}
+	now := time.Now()
+	if at.IsZero() && inc != 0 && loc.reusable(ttl, now) {
+		return loc.url, nil
+	}
 	ix := loc.ix
 	pc := s3api.NewPresignClient(d.c, func(o *s3api.PresignOptions) {
 		o.Expires = ttl
@@ -73,6 +79,10 @@ func (d *Driver) presignGetAt(dg digest.Digest, inc int64, ttl time.Duration, at
 	})
 	if err != nil {
 		return "", err
+	}
+	if at.IsZero() && inc != 0 {
+		loc.url, loc.urlTTL, loc.signed = req.URL, ttl, now
+		d.locs.put(dg, loc)
 	}
 	return req.URL, nil
 }

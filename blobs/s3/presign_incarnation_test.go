@@ -26,6 +26,9 @@ func TestPresignIncarnationRemembered(t *testing.T) {
 	if got := delta(d, func() { u2, err = d.PresignGetIncarnation(dg, 5, time.Minute) }); err != nil || sum(got) != 0 {
 		t.Fatalf("second presign of incarnation 5: %v, sent %v, want nothing", err, got)
 	}
+	if u1 != u2 {
+		t.Errorf("the second presign signed again: %s, then %s", u1, u2)
+	}
 	for _, u := range []string{u1, u2} {
 		if resp, got := get(t, u, ""); resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
 			t.Fatalf("GET of %s: %d, equal %v", u, resp.StatusCode, bytes.Equal(got, body))
@@ -103,5 +106,31 @@ func TestPresignIncarnationAfterAnotherReplicaPushesAgain(t *testing.T) {
 	}
 	if resp, got := get(t, u, ""); resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
 		t.Fatalf("GET of the remembered new incarnation's URL: %d", resp.StatusCode)
+	}
+}
+
+// A URL signed for a location is handed out again only for the same
+// lifetime and while at least half of it is left.
+func TestPresignedURLReusedForHalfItsLifetime(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	loc := location{url: "http://bucket/x?X-Amz-Signature=1", urlTTL: 10 * time.Minute, signed: t0}
+	for _, c := range []struct {
+		ttl  time.Duration
+		at   time.Time
+		want bool
+	}{
+		{10 * time.Minute, t0, true},
+		{10 * time.Minute, t0.Add(4*time.Minute + 59*time.Second), true},
+		{10 * time.Minute, t0.Add(5 * time.Minute), false},
+		{10 * time.Minute, t0.Add(-time.Second), false}, // the clock went back
+		{time.Minute, t0, false},
+		{20 * time.Minute, t0, false},
+	} {
+		if got := loc.reusable(c.ttl, c.at); got != c.want {
+			t.Errorf("ttl %v at %v: reusable %v, want %v", c.ttl, c.at.Sub(t0), got, c.want)
+		}
+	}
+	if (location{}).reusable(10*time.Minute, t0) {
+		t.Error("a location with no URL is reusable")
 	}
 }

@@ -89,7 +89,7 @@ func serveFlags() []cli.Flag {
 		str("blob-store", "", blobStoreUsage),
 		boolean("replicas", "other kvreg processes share this database and bucket (behind a load balancer): needs a PostgreSQL --db and an s3:// --blob-store; without it kvreg holds the database alone"),
 		boolean("blob-redirect", "answer blob GETs with 307 to a presigned URL of the bytes in the S3 bucket, after the usual checks (needs an s3:// --blob-store; HEAD and manifests stay served here)"),
-		dur("blob-redirect-ttl", 5*time.Minute, "how long a presigned URL of --blob-redirect stays valid (1s to 168h)"),
+		dur("blob-redirect-ttl", 5*time.Minute, "how long a presigned URL of --blob-redirect stays valid (1s to 168h); one is handed out again while at least half of this is left"),
 		str("tls-cert", "", "PEM certificate (chain) to serve HTTPS and HTTP/2; needs --tls-key"),
 		str("tls-key", "", "PEM private key of --tls-cert"),
 		str("htpasswd", "", "htpasswd file of users (bcrypt hashes only); turns authentication on"),
