@@ -6,7 +6,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Claims are the claims of a verified or issued token, as plain values.
+// Claims are the claims of a verified or issued token, as plain values;
+// times are in UTC.
 type Claims struct {
 	Issuer    string
 	Subject   string // the user or robot name; empty for anonymous
@@ -39,13 +40,13 @@ func (w *wireClaims) claims() Claims {
 		Refresh:  w.Refresh,
 	}
 	if w.ExpiresAt != nil {
-		c.Expires = w.ExpiresAt.Time
+		c.Expires = w.ExpiresAt.UTC()
 	}
 	if w.NotBefore != nil {
-		c.NotBefore = w.NotBefore.Time
+		c.NotBefore = w.NotBefore.UTC()
 	}
 	if w.IssuedAt != nil {
-		c.IssuedAt = w.IssuedAt.Time
+		c.IssuedAt = w.IssuedAt.UTC()
 	}
 	return c
 }

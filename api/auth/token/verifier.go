@@ -172,6 +172,11 @@ func (v *Verifier) lookup(ring *keyring, t *jwt.Token, w *wireClaims) (any, erro
 	if !slices.Contains(acceptedAlgs, alg) {
 		return nil, fmt.Errorf("%w: %s", ErrAlgorithm, alg)
 	}
+	if len(w.Audience) == 0 {
+		// The library reports a missing aud as a missing claim; it is the
+		// audience check that fails.
+		return nil, fmt.Errorf("%w: no aud", ErrAudience)
+	}
 	kid := ""
 	if raw, ok := t.Header["kid"]; ok {
 		s, ok := raw.(string)
