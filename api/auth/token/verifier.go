@@ -131,9 +131,16 @@ func (v *Verifier) verify(raw string, refresh bool) (Claims, error) {
 	}
 	ring := v.keys.Load()
 	var w wireClaims
+	var lookupErr error
 	_, err := v.parser.ParseWithClaims(raw, &w, func(t *jwt.Token) (any, error) {
-		return v.lookup(ring, t, &w)
+		key, err := v.lookup(ring, t, &w)
+		lookupErr = err
+		return key, err
 	})
+	if lookupErr != nil {
+		// Our own reason, without the library's wording around it.
+		return Claims{}, lookupErr
+	}
 	if err != nil {
 		return Claims{}, refusal(err)
 	}
