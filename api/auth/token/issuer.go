@@ -62,9 +62,6 @@ func (i *Issuer) KID() string { return i.key.Load().KID() }
 // Issue signs an access token for sub (empty for anonymous) granting
 // access, valid for ttl from now.
 func (i *Issuer) Issue(sub string, access []Access, ttl time.Duration) (string, Claims, error) {
-	if access == nil {
-		access = []Access{}
-	}
 	cp := make([]Access, len(access))
 	for n, a := range access {
 		cp[n] = Access{Type: a.Type, Name: a.Name, Actions: slices.Clone(a.Actions)}

@@ -27,7 +27,7 @@ func outsideClaims() jwt.MapClaims {
 	return c
 }
 
-// writeFile puts data in a real file and reads it back, as the server will.
+// loadFile puts data in a real file and loads it back, as the server will.
 func loadFile(t *testing.T, data []byte) []PublicKey {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "keys")
