@@ -14,7 +14,7 @@ var (
 var (
 	// ErrRobot: a robot account's name, patterns, actions or lifetime are
 	// malformed.
-	ErrRobot = errors.New("robot")
+	ErrRobot = errors.New("invalid robot")
 	// ErrBadSecret: the secret presented is not the robot's.
 	ErrBadSecret = errors.New("wrong robot secret")
 	// ErrRobotRevoked: the robot was revoked.

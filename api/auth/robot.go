@@ -40,12 +40,12 @@ type Robot struct {
 // ValidRobotName accepts [a-z0-9][a-z0-9._-]{0,63}.
 func ValidRobotName(name string) error {
 	if name == "" || len(name) > 64 {
-		return fmt.Errorf("%w: robot name %q: 1 to 64 characters", ErrRobot, name)
+		return fmt.Errorf("%w: name %q: 1 to 64 characters", ErrRobot, name)
 	}
 	for i, r := range name {
 		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || i > 0 && strings.ContainsRune("._-", r)
 		if !ok {
-			return fmt.Errorf("%w: robot name %q: lowercase letters, digits, and . _ - after the first", ErrRobot, name)
+			return fmt.Errorf("%w: name %q: lowercase letters, digits, and . _ - after the first", ErrRobot, name)
 		}
 	}
 	return nil
@@ -83,7 +83,8 @@ func ParseRobotRepos(list string) ([]string, error) {
 	for _, p := range parts {
 		p = strings.TrimSpace(p)
 		if err := validPattern(p); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrRobot, err)
+			// The rules' own check, said as a robot's.
+			return nil, fmt.Errorf("%w: %s", ErrRobot, strings.TrimPrefix(err.Error(), ErrRule.Error()+": "))
 		}
 		if !slices.Contains(out, p) {
 			out = append(out, p)
