@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/kvreg/kvreg/api/auth"
+	"github.com/kvreg/kvreg/authstore"
 	"github.com/kvreg/kvreg/refcount"
 )
 
 // AdminSocket is the name of the operator socket in the data directory.
-// `kvreg fsck|stats|ls|rm` reach a running server through it, since only
+// `kvreg fsck|stats|ls|rm|token` reach a running server through it, since only
 // one process may hold the database open for writing.
 const AdminSocket = "kvreg.sock"
 
@@ -29,11 +31,12 @@ func (s *Server) Admin() http.Handler {
 // admin answers the operator socket's routes (newAdminRouter).
 type admin struct {
 	reg       *refcount.Registry
-	reclaimed func(int64) // bytes rm and repair freed
+	reclaimed func(int64)      // bytes rm and repair freed
+	newKey    authstore.NewKey // makes a token signing key for rotate-key
 }
 
 func newAdmin(reg *refcount.Registry, reclaimed func(int64)) http.Handler {
-	return newAdminRouter(&admin{reg: reg, reclaimed: reclaimed})
+	return newAdminRouter(&admin{reg: reg, reclaimed: reclaimed, newKey: auth.NewSigningKey})
 }
 
 // fsck answers the findings as one list, or with pending=1 split into
@@ -82,14 +85,46 @@ func (a *admin) rm(w http.ResponseWriter, r *http.Request, _ httprouter.Params) 
 	adminReply(w, rep, err)
 }
 
+// tokenCreate makes a robot account; the answer holds its secret, which
+// the socket's caller shows once.
+func (a *admin) tokenCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	q := r.URL.Query()
+	spec, err := authstore.ParseRobotSpec(q.Get("name"), q.Get("repos"), q.Get("actions"), q.Get("expires"))
+	if err != nil {
+		adminReply(w, nil, err)
+		return
+	}
+	rep, err := authstore.CreateRobot(a.reg.DB(), spec, a.reg.Clock())
+	adminReply(w, rep, err)
+}
+
+func (a *admin) tokenList(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	rep, err := authstore.Robots(a.reg.DB())
+	adminReply(w, rep, err)
+}
+
+func (a *admin) tokenRevoke(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	rep, err := authstore.RevokeRobot(a.reg.DB(), r.URL.Query().Get("name"), a.reg.Clock())
+	adminReply(w, rep, err)
+}
+
+func (a *admin) tokenRotateKey(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	rep, err := authstore.RotateKey(a.reg.DB(), a.newKey, a.reg.Clock())
+	adminReply(w, rep, err)
+}
+
 func adminReply(w http.ResponseWriter, v any, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
 		status := http.StatusInternalServerError
 		if ae, ok := classify(err); ok {
 			status = table[ae.kind].status
-		} else if errors.Is(err, refcount.ErrNameUnknown) {
+		} else if errors.Is(err, refcount.ErrNameUnknown) || errors.Is(err, authstore.ErrRobotUnknown) {
 			status = http.StatusNotFound
+		} else if errors.Is(err, auth.ErrRobot) {
+			status = http.StatusBadRequest
+		} else if errors.Is(err, authstore.ErrRobotExists) {
+			status = http.StatusConflict
 		}
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})

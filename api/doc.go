@@ -4,6 +4,7 @@
 // asked of package auth; read-only mode; upload limits; stalled bodies);
 // and what the server tells its operator: the access log, the request id,
 // Prometheus metrics, /healthz and /readyz, and the admin socket's API. It
-// asks package refcount for everything that reads or changes the store, and
-// never touches the database or blob files itself.
+// asks package refcount for everything that reads or changes the store
+// (and package authstore for robot accounts and signing keys), and never
+// touches the database or blob files itself.
 package api

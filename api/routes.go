@@ -96,7 +96,7 @@ func allowed(rt *httprouter.Router, path string) []string {
 }
 
 // newAdminRouter routes the operator socket. Its answers, errors included,
-// are the JSON adminReply writes, which `kvreg fsck|stats|ls|rm` read.
+// are the JSON adminReply writes, which `kvreg fsck|stats|ls|rm|token` read.
 func newAdminRouter(a *admin) *httprouter.Router {
 	rt := newHTTPRouter()
 	rt.GET("/v1/fsck", a.fsck)
@@ -104,6 +104,10 @@ func newAdminRouter(a *admin) *httprouter.Router {
 	rt.GET("/v1/stats", a.stats)
 	rt.GET("/v1/ls", a.ls)
 	rt.POST("/v1/rm", a.rm)
+	rt.POST("/v1/token/create", a.tokenCreate)
+	rt.GET("/v1/token/ls", a.tokenList)
+	rt.POST("/v1/token/revoke", a.tokenRevoke)
+	rt.POST("/v1/token/rotate-key", a.tokenRotateKey)
 	rt.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		adminReply(w, nil, apiErr(kNameUnknown, "no such path: %s", r.URL.Path))
 	})

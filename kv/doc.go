@@ -8,7 +8,7 @@
 // cascades) live in package refcount, which composes the operations here
 // inside one kv transaction.
 //
-// The schema, version 5: flat tables, ordered by the bytes of their keys
+// The schema, version 6: flat tables, ordered by the bytes of their keys
 // and nothing else. Keys of per-repository tables start with the
 // repository's name and 0x00, which occurs in no repository name, tag or
 // digest, so that one repository's keys are one contiguous range. Besides
@@ -54,6 +54,12 @@
 //	  <kind> <repository> 0x00 <digest> 0x00 <client> -> until int64 BE [0x01: the client uploaded it]
 //	pinexpiry                     every pin, ordered by its end (the leases' layout)
 //	  <until int64 BE> <kind> <repository> 0x00 <digest> 0x00 <client> -> empty
+//	authkeys                      the keys that sign kvreg's tokens
+//	  <kid>                       -> created int64 BE | retired int64 BE (0: the current key)
+//	                                 | PKCS8 DER private key
+//	robots                        robot accounts
+//	  <name>                      -> JSON {hash (sha256 of the secret), repos, actions,
+//	                                 created, expires, revoked, lastUsed}
 //
 // No hot rows. With several writers on a database with serializable
 // isolation, a row that every write reads and rewrites serialises them all.
@@ -93,6 +99,10 @@
 // A repository disappears (its row, and what is left of it in content,
 // tagsbydigest and referrers) when its last manifest, tag and link go; "is
 // it empty" is a prefix scan that stops at the first key.
+//
+// Version 5 had no authkeys and robots; opening it writable only records
+// version 6 (migrateAuthV6), and a read-only open refuses it with
+// ErrSchemaTooOld.
 //
 // Version 4 keyed a pin by its object alone (<kind> <repository> 0x00
 // <digest>), so that pushes of several clients told "exists" shared one;

@@ -66,7 +66,7 @@ func TestMigratePinClientsV5(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.SchemaVersion(); err != nil || v != 5 {
+	if v, err := db.SchemaVersion(); err != nil || v != SchemaVersion {
 		t.Fatalf("version %d, %v", v, err)
 	}
 	if got := snapshotV3(t, db); got != want {

@@ -11,6 +11,8 @@ var (
 	tableBlobLinks  = []byte("bloblinks")
 	tablePins       = []byte("pins")      // version 4; keys gain the client in version 5
 	tablePinExpiry  = []byte("pinexpiry") // version 4; keys gain the client in version 5
+	tableAuthKeys   = []byte("authkeys")  // version 6: token signing keys
+	tableRobots     = []byte("robots")    // version 6: robot accounts
 
 	// Per-repository tables; their keys start with <repository> 0x00.
 	tableRepos        = []byte("repositories") // <repository> -> stats; the repository exists

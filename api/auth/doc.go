@@ -3,5 +3,9 @@
 // passwords that checked out (bcrypt is slow on purpose, and a push sends
 // its credentials with every request), and the access rules that grant
 // pull, push and delete on repository patterns to users, groups and
-// anonymous callers. It knows nothing of HTTP; package api asks it.
+// anonymous callers; and the rules of robot accounts (names, grants,
+// lifetimes, kvreg_ secrets kept as their SHA-256 and checked in constant
+// time) and of the key that signs tokens (ES256, its id the RFC 7638
+// thumbprint). It knows nothing of HTTP or of the store; package api asks
+// it, and package authstore keeps its robots and keys.
 package auth

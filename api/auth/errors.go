@@ -10,3 +10,15 @@ var (
 	// ErrRule: an access rule is malformed.
 	ErrRule = errors.New("access rule")
 )
+
+var (
+	// ErrRobot: a robot account's name, patterns, actions or lifetime are
+	// malformed.
+	ErrRobot = errors.New("invalid robot")
+	// ErrBadSecret: the secret presented is not the robot's.
+	ErrBadSecret = errors.New("wrong robot secret")
+	// ErrRobotRevoked: the robot was revoked.
+	ErrRobotRevoked = errors.New("robot revoked")
+	// ErrRobotExpired: the robot's lifetime is over.
+	ErrRobotExpired = errors.New("robot expired")
+)

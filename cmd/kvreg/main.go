@@ -18,6 +18,7 @@ func main() {
 			statsCommand(),
 			lsCommand(),
 			rmCommand(),
+			tokenCommand(),
 		},
 	}
 	if err := app.Run(os.Args); err != nil {

@@ -33,6 +33,7 @@ type store struct {
 // read-only unless write. It never waits long for a lock.
 func openStore(c *cli.Context, write bool) (*store, error) {
 	root := c.String("root")
+	cmd := commandName(c)
 	// A PostgreSQL database with an S3 bucket may be shared by running
 	// replicas (kvreg serve --replicas) that no socket here reaches, and
 	// needs no data directory.
@@ -40,12 +41,12 @@ func openStore(c *cli.Context, write bool) (*store, error) {
 	shared := kv.IsURL(db) && blobs3.IsURL(bs)
 	_, rootErr := os.Stat(root)
 	if rootErr != nil && !shared {
-		return nil, cli.Exit(fmt.Sprintf("kvreg %s: data directory: %v", c.Command.Name, rootErr), 2)
+		return nil, cli.Exit(fmt.Sprintf("%s: data directory: %v", cmd, rootErr), 2)
 	}
 	sock := filepath.Join(root, api.AdminSocket)
 	if conn, err := net.DialTimeout("unix", sock, time.Second); rootErr == nil && err == nil {
 		conn.Close()
-		fmt.Fprintf(c.App.ErrWriter, "kvreg %s: online, through the running server's socket %s\n", c.Command.Name, sock)
+		fmt.Fprintf(c.App.ErrWriter, "%s: online, through the running server's socket %s\n", cmd, sock)
 		return &store{root: root, client: &http.Client{Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				var d net.Dialer
@@ -55,17 +56,26 @@ func openStore(c *cli.Context, write bool) (*store, error) {
 	}
 	reg, err := refcount.OpenStores(root, db, bs, kv.Options{ReadOnly: !write, LockTimeout: time.Second}, refcount.Options{Shared: shared})
 	if errors.Is(err, kv.ErrLocked) {
-		return nil, cli.Exit(fmt.Sprintf("kvreg %s: the database is held by another process and no server answered on %s", c.Command.Name, sock), 2)
+		return nil, cli.Exit(fmt.Sprintf("%s: the database is held by another process and no server answered on %s", cmd, sock), 2)
 	}
 	if err != nil {
-		return nil, cli.Exit(fmt.Sprintf("kvreg %s: %v", c.Command.Name, err), 2)
+		return nil, cli.Exit(fmt.Sprintf("%s: %v", cmd, err), 2)
 	}
 	if shared {
-		fmt.Fprintf(c.App.ErrWriter, "kvreg %s: opened the shared database and bucket\n", c.Command.Name)
+		fmt.Fprintf(c.App.ErrWriter, "%s: opened the shared database and bucket\n", cmd)
 	} else {
-		fmt.Fprintf(c.App.ErrWriter, "kvreg %s: offline, opened %s\n", c.Command.Name, root)
+		fmt.Fprintf(c.App.ErrWriter, "%s: offline, opened %s\n", cmd, root)
 	}
 	return &store{root: root, reg: reg}, nil
+}
+
+// commandName is the command as typed, "kvreg token ls" for a
+// subcommand.
+func commandName(c *cli.Context) string {
+	if c.Command.HelpName != "" {
+		return c.Command.HelpName
+	}
+	return "kvreg " + c.Command.Name
 }
 
 func (s *store) close() {
