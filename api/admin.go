@@ -9,7 +9,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/kvreg/kvreg/api/auth"
-	"github.com/kvreg/kvreg/authstore"
+	"github.com/kvreg/kvreg/api/authstore"
 	"github.com/kvreg/kvreg/refcount"
 )
 
@@ -36,7 +36,7 @@ type admin struct {
 }
 
 func newAdmin(reg *refcount.Registry, reclaimed func(int64)) http.Handler {
-	return newAdminRouter(&admin{reg: reg, reclaimed: reclaimed, newKey: auth.NewSigningKey})
+	return newAdminRouter(&admin{reg: reg, reclaimed: reclaimed, newKey: authstore.NewSigningKey})
 }
 
 // fsck answers the findings as one list, or with pending=1 split into

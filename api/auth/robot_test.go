@@ -1,13 +1,9 @@
 package auth
 
 import (
-	"crypto/ecdsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -101,29 +97,6 @@ func TestRobotSecretAndLife(t *testing.T) {
 	}{{"team/app", Pull, true}, {"team/app", Push, true}, {"team/app", Delete, false}, {"other", Pull, false}, {"team", Pull, false}} {
 		if got := r.Allows(c.repo, c.act); got != c.want {
 			t.Errorf("Allows(%s, %s) = %v", c.repo, c.act, got)
-		}
-	}
-}
-
-// The key id is RFC 7638's thumbprint: the SHA-256 of the JSON object of
-// crv, kty, x and y (coordinates of 32 bytes, leading zeros kept) in
-// lexical order, built here another way.
-func TestSigningKeyID(t *testing.T) {
-	for i := 0; i < 20; i++ {
-		kid, der, err := NewSigningKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := x509.ParsePKCS8PrivateKey(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub := &k.(*ecdsa.PrivateKey).PublicKey
-		coord := func(n *big.Int) string { return base64.RawURLEncoding.EncodeToString(n.FillBytes(make([]byte, 32))) }
-		j, _ := json.Marshal(map[string]string{"kty": "EC", "crv": "P-256", "x": coord(pub.X), "y": coord(pub.Y)})
-		sum := sha256.Sum256(j)
-		if want := base64.RawURLEncoding.EncodeToString(sum[:]); kid != want {
-			t.Fatalf("kid %s, want %s (%s)", kid, want, j)
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/api/auth"
-	"github.com/kvreg/kvreg/authstore"
+	"github.com/kvreg/kvreg/api/authstore"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/urfave/cli/v2"
 )
@@ -177,7 +177,7 @@ func tokenRotateKey(c *cli.Context) error {
 	}
 	defer st.close()
 	rep, err := ask(st, "POST", "/v1/token/rotate-key", nil, func(reg *refcount.Registry) (authstore.Rotation, error) {
-		return authstore.RotateKey(reg.DB(), auth.NewSigningKey, reg.Clock())
+		return authstore.RotateKey(reg.DB(), authstore.NewSigningKey, reg.Clock())
 	})
 	if err != nil {
 		return cli.Exit("kvreg token rotate-key: "+err.Error(), 1)

@@ -12,7 +12,8 @@ import (
 	"testing"
 
 	"github.com/kvreg/kvreg/api/auth"
-	"github.com/kvreg/kvreg/authstore"
+	"github.com/kvreg/kvreg/api/auth/token"
+	"github.com/kvreg/kvreg/api/authstore"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/kv/pg/pgtest"
 	"github.com/kvreg/kvreg/refcount"
@@ -198,7 +199,7 @@ func checkTokenRecords(t *testing.T, target, secret string) {
 		if !ok {
 			t.Fatalf("key %s is a %T", k.KID, pk)
 		}
-		if kid, err := auth.KeyID(&ec.PublicKey); err != nil || kid != k.KID {
+		if kid, err := token.Thumbprint(&ec.PublicKey); err != nil || kid != k.KID {
 			t.Fatalf("key stored as %s has thumbprint %s (%v)", k.KID, kid, err)
 		}
 		if k.Retired == 0 {

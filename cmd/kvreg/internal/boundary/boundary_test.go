@@ -107,6 +107,11 @@ var rules = []rule{
 	{"refcount does not import api", under("refcount"), []string{module + "/api"}, true},
 	{"kv imports neither blobs nor refcount nor api", under("kv"), []string{module + "/blobs", module + "/refcount", module + "/api"}, true},
 	{"blobs imports neither kv nor refcount nor api", under("blobs"), []string{module + "/kv", module + "/refcount", module + "/api"}, true},
+	// Credentials: the rules (api/auth, api/auth/token) know no storage and
+	// no HTTP; api/authstore keeps them in kv and knows no HTTP either.
+	{"api/auth imports neither kv nor refcount nor blobs", under("api/auth"), []string{module + "/kv", module + "/refcount", module + "/blobs", module + "/api/authstore"}, true},
+	{"api/authstore imports neither refcount nor blobs nor package api", under("api/authstore"), []string{module + "/refcount", module + "/blobs"}, true},
+	{"no net/http in api/auth or api/authstore", under("api/auth", "api/authstore"), []string{"net/http"}, false},
 }
 
 func listModule(t *testing.T) map[string]pkg {
@@ -179,6 +184,20 @@ func TestPackageBoundaries(t *testing.T) {
 				check(p.TestImports, "tests")
 				check(p.XTestImports, "tests")
 			}
+		}
+	}
+}
+
+// api/authstore is under api but below it: it may import api/auth, never
+// package api itself (which calls it).
+func TestAuthstoreBelowAPI(t *testing.T) {
+	p, ok := listModule(t)[module+"/api/authstore"]
+	if !ok {
+		t.Fatal("api/authstore not found")
+	}
+	for _, imp := range append(append(p.Imports, p.TestImports...), p.XTestImports...) {
+		if imp == module+"/api" {
+			t.Errorf("api/authstore imports package api")
 		}
 	}
 }

@@ -3,6 +3,7 @@ package authstore
 import (
 	"time"
 
+	"github.com/kvreg/kvreg/api/auth/token"
 	"github.com/kvreg/kvreg/kv"
 )
 
@@ -22,6 +23,16 @@ type Rotation struct {
 
 // NewKey makes a signing key: its id and its PKCS #8 DER.
 type NewKey func() (kid string, pkcs8 []byte, err error)
+
+// NewSigningKey is the NewKey of kvreg's tokens: ECDSA P-256 (ES256), its
+// id the key's RFC 7638 thumbprint.
+func NewSigningKey() (kid string, pkcs8 []byte, err error) {
+	k, err := token.NewSigningKey()
+	if err != nil {
+		return "", nil, err
+	}
+	return k.KID(), k.MarshalPKCS8(), nil
+}
 
 // RotateKey makes a key with newKey and stores it as the current one,
 // marking the key that was current retired at now. Retired keys stay, to

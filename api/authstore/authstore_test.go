@@ -93,7 +93,7 @@ func TestRotateKey(t *testing.T) {
 		t.Fatalf("failing generator: %v", err)
 	}
 	for i := 0; i < 3; i++ {
-		if _, err := RotateKey(db, auth.NewSigningKey, now.Add(time.Duration(i)*time.Hour)); err != nil {
+		if _, err := RotateKey(db, NewSigningKey, now.Add(time.Duration(i)*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}
