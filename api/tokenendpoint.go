@@ -90,6 +90,7 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) error {
 		sub          subject
 		refreshGrant bool
 	)
+	sub.kind = "anonymous"
 	switch r.Method {
 	case http.MethodGet:
 		q := r.URL.Query()
