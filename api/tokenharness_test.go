@@ -7,7 +7,7 @@ package api_test
 import (
 	"crypto/x509"
 	"encoding/json"
-	"errors"
+	mrand "math/rand"
 	"net/http"
 	"net/url"
 	"strings"
@@ -214,4 +214,4 @@ func repoAccess(name string, actions ...string) map[string]any {
 	return map[string]any{"type": "repository", "name": name, "actions": acts}
 }
 
-var errTest = errors.New("test")
+func testRand(seed int64) *mrand.Rand { return mrand.New(mrand.NewSource(seed)) }
