@@ -165,7 +165,8 @@ func TestTokenRobots(t *testing.T) {
 		"old":  {secret: "kvreg_old", err: api.ErrRobotRevoked},
 		"gone": {secret: "kvreg_gone", err: api.ErrRobotExpired},
 	}
-	r, env := startTokenRegistry(t, api.Config{}, teamRules, robots)
+	var logs syncBuffer
+	r, env := startTokenRegistry(t, api.Config{Logger: newJSONLogger(&logs)}, teamRules, robots)
 	ci := r.withAuthorization(basicHeader("ci", "kvreg_s3cret"))
 	scopes := []string{"repository:team/app:pull,push,delete repository:secret/app:pull repository:public/app:pull,push", "registry:catalog:*"}
 	tr := decodeToken(t, ci.getToken(scopes, "offline_token", "true"))
@@ -191,4 +192,24 @@ func TestTokenRobots(t *testing.T) {
 	decodeToken(t, r.postToken(url.Values{"grant_type": {"password"}, "username": {"ci"}, "password": {"kvreg_s3cret"}, "service": {"kvreg"}, "client_id": {"docker"}}))
 	m := r.scrape()
 	expectMetric(t, m, `kvreg_tokens_issued_total{caller="robot",kind="access"}`, 2)
+
+	// Every refusal is logged, at warn, with its reason; no secret or
+	// token is.
+	var reasons []string
+	for _, l := range logs.lines(t) {
+		if l["msg"] == "token refused" && l["level"] == "WARN" {
+			reasons = append(reasons, l["reason"].(string))
+		}
+	}
+	if got := strings.Join(reasons, ","); got != "robot_secret,robot_revoked,robot_expired,credentials" {
+		t.Errorf("refusals logged: %s", got)
+	}
+	logs.mu.Lock()
+	text := logs.b.String()
+	logs.mu.Unlock()
+	for _, secret := range []string{"kvreg_s3cret", "kvreg_nope", "kvreg_old", "kvreg_gone", "s3cret", tr.Token[len(tr.Token)-40:]} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the log shows %q", secret)
+		}
+	}
 }
