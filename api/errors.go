@@ -38,6 +38,7 @@ const (
 	kPageInvalid      // n of a listing is not a non-negative integer
 	kUnavailable      // the database or blob storage does not answer now; the client may retry
 	kInternal         // the server failed; the cause is logged, not sent
+	kBadRequest       // a token request that cannot be answered as asked
 )
 
 var table = [...]struct {
@@ -66,6 +67,7 @@ var table = [...]struct {
 	kPageInvalid:         {"PAGINATION_NUMBER_INVALID", http.StatusBadRequest},
 	kUnavailable:         {"UNAVAILABLE", http.StatusServiceUnavailable},
 	kInternal:            {"UNKNOWN", http.StatusInternalServerError},
+	kBadRequest:          {"UNSUPPORTED", http.StatusBadRequest},
 }
 
 // Error is an error a handler returns to be written as the spec's JSON body.

@@ -39,7 +39,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ httprout
 			writeError(w, r, aerr)
 			return
 		}
-		ri.caller = c
+		ri.caller = principal{Caller: c}
 	}
 	s.metrics.handler.ServeHTTP(w, r)
 }

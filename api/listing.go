@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-
-	"github.com/kvreg/kvreg/api/auth"
 )
 
 const (
@@ -85,7 +83,7 @@ func (s *Server) tagsList(w http.ResponseWriter, r *http.Request, rt route) erro
 // access rules it reads on past the ones hidden from the caller until the
 // page is full or the catalog ends; "more" only counts repositories the
 // caller may see, so that a next link never hints at hidden ones.
-func (s *Server) catalogPage(c auth.Caller, last string, n int) ([]string, bool, error) {
+func (s *Server) catalogPage(c principal, last string, n int) ([]string, bool, error) {
 	if !s.authOn() {
 		return s.reg.Catalog(last, n)
 	}
@@ -99,7 +97,7 @@ func (s *Server) catalogPage(c auth.Caller, last string, n int) ([]string, bool,
 			return nil, false, err
 		}
 		for _, name := range repos {
-			if !s.may(c, name, auth.Pull) {
+			if !s.listable(c, name) {
 				continue
 			}
 			if len(out) == n {

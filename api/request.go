@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
-
-	"github.com/kvreg/kvreg/api/auth"
 )
 
 // reqInfo is what the layers of one request learn about it, for the access
@@ -16,7 +14,7 @@ import (
 type reqInfo struct {
 	id     string
 	route  string // routeNames, or "metrics", "healthz", "readyz", "invalid", "other"
-	caller auth.Caller
+	caller principal
 }
 
 // reqInfoKey is the context key of a request's *reqInfo.

@@ -36,6 +36,10 @@ const maxNameLen = 255
 func validName(n string) bool { return len(n) <= maxNameLen && nameRE.MatchString(n) }
 func validTag(t string) bool  { return tagRE.MatchString(t) }
 
+// ValidRepositoryName reports whether n is a repository name kvreg
+// accepts: the judge of the names in tokens' access claims.
+func ValidRepositoryName(n string) bool { return validName(n) }
+
 // parseRoute parses the part of the path after "/v2/". Repository names
 // contain slashes, so the operation is read from the end.
 func parseRoute(p string) (route, *Error) {

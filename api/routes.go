@@ -31,8 +31,8 @@ func (s *Server) v2Routes() map[routeKind]map[string]handlerFunc {
 	}
 }
 
-// newRouter routes the main listener: /v2/ and its paths, /healthz,
-// /readyz and /metrics.
+// newRouter routes the main listener: /v2/ and its paths, /token in
+// token mode, /healthz, /readyz and /metrics.
 func (s *Server) newRouter() *httprouter.Router {
 	rt := newHTTPRouter()
 	v2 := map[string]bool{}
@@ -46,6 +46,12 @@ func (s *Server) newRouter() *httprouter.Router {
 	}
 	for m := range s.v2[routeBase] {
 		rt.Handle(m, "/v2", s.dispatch)
+	}
+	if s.tokens != nil {
+		// The realm of the Bearer challenge: outside /v2/, as the token
+		// spec has it.
+		rt.GET("/token", s.serveToken)
+		rt.POST("/token", s.serveToken)
 	}
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
 		rt.Handle(m, "/healthz", s.healthz)

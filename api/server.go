@@ -39,6 +39,8 @@ type Config struct {
 	Users *auth.Users
 	// Access says what callers may do when Users is set (nil: nothing).
 	Access *auth.Access
+	// Tokens turns on the token flow when Users is set (nil: Basic only).
+	Tokens *TokenConfig
 	// MetricsAuth makes /metrics ask for credentials when Users is set.
 	MetricsAuth bool
 	Logger      *slog.Logger
@@ -52,6 +54,7 @@ type Server struct {
 	v2      map[routeKind]map[string]handlerFunc // see routes.go
 	metrics *metrics
 	uploads *uploadLimiter
+	tokens  *tokenState    // nil: Basic mode
 	running sync.WaitGroup // requests being answered, for Drain
 }
 
@@ -68,6 +71,11 @@ func New(reg *refcount.Registry, cfg Config) *Server {
 	}
 	s := &Server{reg: reg, cfg: cfg,
 		metrics: newMetrics(reg, cfg.Logger), uploads: newUploadLimiter(cfg.MaxUploadsPerClient)}
+	tm := newTokenMetrics(s.metrics.registry)
+	if cfg.Tokens != nil && cfg.Users != nil {
+		tc := cfg.Tokens.withDefaults()
+		s.tokens = &tokenState{cfg: tc, cache: newTokenCache(tc.CacheSize, tc.Clock), metrics: tm}
+	}
 	s.v2 = s.v2Routes()
 	s.router = s.newRouter()
 	return s
@@ -157,12 +165,19 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if perr == nil {
 		ri.route = routeNames[rt.kind]
 	}
-	caller, aerr := s.authenticate(r)
+	scope := ""
+	if perr == nil {
+		scope = scopeOf(rt, r.Method)
+	}
+	caller, aerr := s.identify(r, scope)
 	if aerr != nil {
 		return aerr
 	}
 	ri.caller = caller
-	if caller.Anonymous() && !s.anonymousAllowed() {
+	if caller.Anonymous() && caller.tok == nil && !s.anonymousAllowed() {
+		if s.tokenMode() {
+			return s.bearerChallenge(r, scope, "", "authentication required")
+		}
 		return unauthorized("authentication required")
 	}
 	if perr != nil {
@@ -172,7 +187,7 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if merr != nil {
 		return merr
 	}
-	if aerr := s.authorize(caller, rt, r.Method); aerr != nil {
+	if aerr := s.authorize(r, caller, rt); aerr != nil {
 		return aerr
 	}
 	if s.cfg.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -59,14 +59,18 @@ variables, then the file, then the defaults. Example file:
        anonymous: true               # everyone, without credentials too
        actions: [pull]
 
-Authentication is on when --htpasswd is given: HTTP Basic, which docker login, skopeo,
-crane, regctl and containerd speak. Without an access section every user may pull, push
-and delete everywhere; --anonymous-pull adds anonymous pull of the repositories it names.
-An anonymous caller lacking a right gets 401 (with the challenge), a user 403 DENIED.
-GET /v2/ always asks for credentials when authentication is on: that is how docker login
-checks them (so docker itself needs a login even for anonymous repositories; other clients
-pull anonymously). A cross-repository mount only takes blobs from repositories the caller
-may pull. /healthz and /readyz never ask for credentials; /metrics does with --metrics-auth.`
+Authentication is on when --htpasswd is given. Without an access section every user may pull,
+push and delete everywhere; --anonymous-pull adds anonymous pull of the repositories it names.
+--auth-mode token (the default): the Docker registry token flow, which docker, containerd,
+podman, skopeo, crane, regctl, oras and helm speak. A request lacking a right gets 401 with a
+Bearer challenge naming the token endpoint (/token on this server, or --token-realm) and the scope
+it needs; the endpoint hands out short-lived tokens granting the scope asked for as far as the
+access rules allow, to anonymous callers too (so docker pulls public repositories with no login).
+Basic credentials stay accepted on /v2/. --auth-mode basic: HTTP Basic only; an anonymous caller
+lacking a right gets 401, a user 403 DENIED, and GET /v2/ always asks for credentials (that is how
+docker login checks them, so docker itself needs a login even for anonymous repositories).
+A cross-repository mount only takes blobs from repositories the caller may pull.
+/healthz and /readyz never ask for credentials; /metrics does with --metrics-auth.`
 
 func serveFlags() []cli.Flag {
 	str := func(name, value, usage string) cli.Flag {
@@ -95,6 +99,13 @@ func serveFlags() []cli.Flag {
 		str("htpasswd", "", "htpasswd file of users (bcrypt hashes only); turns authentication on"),
 		&cli.StringSliceFlag{Name: "anonymous-pull", EnvVars: envName("anonymous-pull"), Usage: "repository patterns anyone may pull without credentials (with --htpasswd), e.g. \"public/*\""},
 		boolean("metrics-auth", "ask for a user's credentials on /metrics (with --htpasswd)"),
+		str("auth-mode", "", "with --htpasswd: token (the Docker registry token flow, served at /token; the default) or basic (HTTP Basic only)"),
+		str("token-realm", "", "URL of the token endpoint in challenges (default: this server's /token, from the request's scheme and Host)"),
+		str("token-service", "kvreg", "service name of the token flow: the aud of tokens, checked on outside issuers' too"),
+		dur("token-ttl", 5*time.Minute, "lifetime of the access tokens /token hands out"),
+		dur("token-refresh-ttl", 7*24*time.Hour, "lifetime of the refresh tokens docker login keeps (offline tokens)"),
+		str("token-key", "", "PEM (PKCS#8 or SEC 1) P-256 private key that signs tokens (default: one generated at startup)"),
+		&cli.StringSliceFlag{Name: "token-issuer", EnvVars: envName("token-issuer"), Usage: "NAME=FILE: also accept tokens whose iss is NAME, signed by a key of FILE (PEM public keys or certificates, or a JWKS); their access claims are taken as they are, their aud must be --token-service (repeatable)"},
 		boolean("read-only", "refuse every push and delete (405 UNSUPPORTED)"),
 		dur("upload-grace", time.Hour, "how long an upload, a mount or a manifest pushed by digest is kept before something references it"),
 		dur("pin-window", 10*time.Minute, "how long a HEAD or mount that answered \"exists\" keeps the object for the push that asked"),
@@ -124,6 +135,12 @@ type serveConfig struct {
 	anonymousPull             []string
 	trustedProxies            []netip.Prefix
 	metricsAuth, readOnly     bool
+	authMode                  string // "token" or "basic" with --htpasswd
+	tokenRealm, tokenService  string
+	tokenTTL, tokenRefreshTTL time.Duration
+	tokenKey                  string
+	tokenIssuers              []string // NAME=FILE
+	tokenFlags                []string // token flags given, refused without --htpasswd
 	uploadGrace, pinWindow    time.Duration
 	uploadTimeout             time.Duration
 	maxManifest, maxBlob      int64
@@ -172,6 +189,15 @@ func resolveConfig(c *cli.Context) (*serveConfig, error) {
 	cfg.htpasswd = c.String("htpasswd")
 	cfg.anonymousPull = c.StringSlice("anonymous-pull")
 	cfg.metricsAuth, cfg.readOnly = c.Bool("metrics-auth"), c.Bool("read-only")
+	cfg.authMode = c.String("auth-mode")
+	cfg.tokenRealm, cfg.tokenService = c.String("token-realm"), c.String("token-service")
+	cfg.tokenTTL, cfg.tokenRefreshTTL = c.Duration("token-ttl"), c.Duration("token-refresh-ttl")
+	cfg.tokenKey, cfg.tokenIssuers = c.String("token-key"), c.StringSlice("token-issuer")
+	for _, f := range []string{"auth-mode", "token-realm", "token-service", "token-ttl", "token-refresh-ttl", "token-key", "token-issuer"} {
+		if c.IsSet(f) {
+			cfg.tokenFlags = append(cfg.tokenFlags, f)
+		}
+	}
 	cfg.uploadGrace, cfg.pinWindow = c.Duration("upload-grace"), c.Duration("pin-window")
 	cfg.uploadTimeout = c.Duration("upload-timeout")
 	cfg.maxManifest, cfg.maxBlob = c.Int64("max-manifest-bytes"), c.Int64("max-blob-bytes")
@@ -220,7 +246,7 @@ func applyFile(c *cli.Context, path string, fc *fileConfig) error {
 		case yaml.ScalarNode:
 			values = []string{node.Value}
 		case yaml.SequenceNode:
-			if key != "anonymous-pull" && key != "trusted-proxies" {
+			if key != "anonymous-pull" && key != "trusted-proxies" && key != "token-issuer" {
 				return fmt.Errorf("%w: %s line %d: %s takes one value, not a list", errConfig, path, node.Line, key)
 			}
 			for _, n := range node.Content {
@@ -273,7 +299,12 @@ func (cfg *serveConfig) check() error {
 			return fmt.Errorf("%w: --anonymous-pull needs --htpasswd (without it everyone may do everything)", errConfig)
 		case cfg.access != nil || cfg.groups != nil:
 			return fmt.Errorf("%w: access rules and groups need --htpasswd", errConfig)
+		case len(cfg.tokenFlags) > 0:
+			return fmt.Errorf("%w: --%s needs --htpasswd (without it there is no authentication)", errConfig, cfg.tokenFlags[0])
 		}
+	}
+	if err := cfg.checkTokens(); err != nil {
+		return err
 	}
 	if cfg.replicas {
 		// Replicas share what they store: a bbolt file or a directory

@@ -161,6 +161,16 @@ func TestConfigErrors(t *testing.T) {
 		{"negative", "", []string{"--max-blob-bytes", "-1"}, "must not be negative"},
 		{"trusted proxy not a CIDR", "", []string{"--trusted-proxies", "10.0.0.0/8,lb.example"}, "--trusted-proxies"},
 		{"trusted proxy not a CIDR in the file", "trusted-proxies: 10.0.0.0/33\n", nil, "--trusted-proxies"},
+		{"auth mode without users", "", []string{"--auth-mode", "token"}, "--auth-mode needs --htpasswd"},
+		{"token issuer without users", "token-issuer: [corp=keys.pem]\n", nil, "--token-issuer needs --htpasswd"},
+		{"unknown auth mode", "", []string{"--htpasswd", "h", "--auth-mode", "oauth"}, "token or basic"},
+		{"token flags in basic mode", "", []string{"--htpasswd", "h", "--auth-mode", "basic", "--token-key", "k.pem"}, "--token-key needs --auth-mode token"},
+		{"token ttl zero", "", []string{"--htpasswd", "h", "--token-ttl", "0s"}, "--token-ttl"},
+		{"token ttl too long", "", []string{"--htpasswd", "h", "--token-ttl", "48h"}, "--token-ttl"},
+		{"token realm not a URL", "", []string{"--htpasswd", "h", "--token-realm", "auth.example/token"}, "--token-realm"},
+		{"token service with a quote", "", []string{"--htpasswd", "h", "--token-service", `a"b`}, "--token-service"},
+		{"token issuer without a file", "", []string{"--htpasswd", "h", "--token-issuer", "corp"}, "NAME=FILE"},
+		{"token issuer named kvreg", "", []string{"--htpasswd", "h", "--token-issuer", "kvreg=k.pem"}, "kvreg's own"},
 	} {
 		args := c.args
 		if c.file != "" {
@@ -176,6 +186,30 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := resolve(t, "--config", "/nonexistent/kvreg.yaml"); err == nil || !strings.Contains(err.Error(), "/nonexistent/kvreg.yaml") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// With --htpasswd the token flow is the default; --auth-mode basic keeps
+// HTTP Basic alone; the token settings read from flags and the file.
+func TestConfigAuthMode(t *testing.T) {
+	cfg, err := resolve(t, "--htpasswd", "h")
+	if err != nil || cfg.authMode != "token" || cfg.tokenService != "kvreg" || cfg.tokenTTL != 5*time.Minute {
+		t.Fatalf("default with --htpasswd: %+v %v", cfg, err)
+	}
+	if cfg, err = resolve(t, "--htpasswd", "h", "--auth-mode", "basic"); err != nil || cfg.authMode != "basic" {
+		t.Fatalf("--auth-mode basic: %v %v", cfg.authMode, err)
+	}
+	if cfg, err = resolve(t); err != nil || cfg.authMode != "" {
+		t.Fatalf("without --htpasswd: %q %v", cfg.authMode, err)
+	}
+	file := writeFile(t, "kvreg.yaml", "htpasswd: h\ntoken-issuer: [corp=a.pem, ci=b.json]\ntoken-ttl: 2m\ntoken-realm: https://reg.example/token\n")
+	cfg, err = resolve(t, "--config", file, "--token-service", "reg.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.tokenIssuers, []string{"corp=a.pem", "ci=b.json"}) || cfg.tokenTTL != 2*time.Minute ||
+		cfg.tokenRealm != "https://reg.example/token" || cfg.tokenService != "reg.example" {
+		t.Errorf("token settings from the file: %+v", cfg)
 	}
 }
 

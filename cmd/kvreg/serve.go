@@ -75,6 +75,11 @@ func apiConfig(cfg *serveConfig, log *slog.Logger) (api.Config, error) {
 		return ac, err
 	}
 	ac.Users, ac.Access = users, access
+	if cfg.authMode == "token" {
+		if ac.Tokens, err = tokenConfig(cfg, log); err != nil {
+			return ac, err
+		}
+	}
 	return ac, nil
 }
 
@@ -172,7 +177,7 @@ func serve(c *cli.Context) error {
 	}()
 	warnClearCredentials(cfg, ln.Addr(), log)
 	log.Info("kvreg serving", "addr", ln.Addr().String(), "root", cfg.root,
-		"tls", srv.TLSConfig != nil, "auth", ac.Users != nil, "read_only", cfg.readOnly, "replicas", cfg.replicas)
+		"tls", srv.TLSConfig != nil, "auth", ac.Users != nil, "auth_mode", cfg.authMode, "read_only", cfg.readOnly, "replicas", cfg.replicas)
 
 	var serveErr error
 	select {

@@ -26,6 +26,7 @@ func TestServeTLSWithUsersAndRules(t *testing.T) {
 	htpasswd := writeHtpasswd(t, "alice", "bob")
 	conf := writeFile(t, "kvreg.yaml", fmt.Sprintf(`
 htpasswd: %s
+auth-mode: basic
 tls-cert: %s
 tls-key: %s
 log-format: json
@@ -155,6 +156,11 @@ func TestServeStartupErrors(t *testing.T) {
 		{"rule for an unknown user", []string{"--htpasswd", good, "--config", writeFile(t, "c.yaml", "access:\n  - repos: [\"*\"]\n    users: [alcie]\n    actions: [pull]\n")}, `"alcie" is not in the htpasswd file`},
 		{"unknown setting", []string{"--config", writeFile(t, "c.yaml", "max-blob-size: 1\n")}, `unknown setting "max-blob-size"`},
 		{"address in use", []string{"--addr", busy.Addr().String()}, busy.Addr().String()},
+		{"token flag without htpasswd", []string{"--token-ttl", "1m"}, "--token-ttl needs --htpasswd"},
+		{"token key not a key", []string{"--htpasswd", good, "--token-key", garbage}, "--token-key"},
+		{"token key is a certificate", []string{"--htpasswd", good, "--token-key", pki.CertFile}, "is not a private key"},
+		{"outside issuer file missing", []string{"--htpasswd", good, "--token-issuer", "corp=/nonexistent/jwks.json"}, "--token-issuer corp"},
+		{"outside issuer file not keys", []string{"--htpasswd", good, "--token-issuer", "corp=" + good}, "--token-issuer corp"},
 	} {
 		root := t.TempDir()
 		args := append([]string{"serve", "--root", root}, c.args...)
