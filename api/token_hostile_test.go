@@ -15,8 +15,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/kvreg/kvreg/api"
-	"github.com/kvreg/kvreg/api/auth"
 	"github.com/kvreg/kvreg/api/auth/token"
+	"github.com/kvreg/kvreg/api/authstore"
 )
 
 // Hostile tokens at the HTTP level: each is answered 401 with the Bearer
@@ -160,18 +160,41 @@ func TestTokenCacheExpiry(t *testing.T) {
 // (and what anonymous callers get), never the catalog or a refresh token;
 // a wrong secret, a revoked or expired robot get nothing.
 func TestTokenRobots(t *testing.T) {
-	robots := testRobots{
-		"ci":   {secret: "kvreg_s3cret", grant: api.RobotGrant{Repos: []string{"team/*"}, Actions: []auth.Action{auth.Pull, auth.Push}}},
-		"old":  {secret: "kvreg_old", err: api.ErrRobotRevoked},
-		"gone": {secret: "kvreg_gone", err: api.ErrRobotExpired},
-	}
+	robots := &storeRobots{}
 	var logs syncBuffer
 	r, env := startTokenRegistry(t, api.Config{Logger: newJSONLogger(&logs)}, teamRules, robots)
-	ci := r.withAuthorization(basicHeader("ci", "kvreg_s3cret"))
+	robots.Checker = authstore.NewChecker(r.reg.DB(), env.clock.Now)
+	now := env.clock.Now()
+	secrets := map[string]string{}
+	for _, c := range []struct {
+		name, repos, actions, life string
+		born                       time.Time
+	}{
+		{"ci", "team/*", "pull,push", "1d", now},
+		{"old", "team/*", "pull", "1d", now},
+		{"gone", "team/*", "pull", "1h", now.Add(-2 * time.Hour)},
+	} {
+		spec, err := authstore.ParseRobotSpec(c.name, c.repos, c.actions, c.life)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nr, err := authstore.CreateRobot(r.reg.DB(), spec, c.born)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets[c.name] = nr.Secret
+	}
+	if _, err := authstore.RevokeRobot(r.reg.DB(), "old", now); err != nil {
+		t.Fatal(err)
+	}
+	ci := r.withAuthorization(basicHeader("ci", secrets["ci"]))
 	scopes := []string{"repository:team/app:pull,push,delete repository:secret/app:pull repository:public/app:pull,push", "registry:catalog:*"}
 	tr := decodeToken(t, ci.getToken(scopes, "offline_token", "true"))
 	if got := accessString(env.access(t, tr.Token)); got != "repository:public/app:pull repository:team/app:pull,push" || tr.RefreshToken != "" {
 		t.Errorf("robot granted %q, refresh token %q", got, tr.RefreshToken)
+	}
+	if rs, err := authstore.Robots(r.reg.DB()); err != nil || len(rs) != 3 || rs[0].Name != "ci" || rs[0].LastUsed == nil || !rs[0].LastUsed.Equal(now) {
+		t.Errorf("robots after ci's login (its last use recorded): %+v %v", rs, err)
 	}
 	// The robot pushes with its token.
 	img := randomOCIImage(testRand(62), nil, 1<<10)
@@ -180,16 +203,16 @@ func TestTokenRobots(t *testing.T) {
 	}
 	for _, c := range []struct{ name, user, pass, reason string }{
 		{"wrong secret", "ci", "kvreg_nope", "robot_secret"},
-		{"revoked", "old", "kvreg_old", "robot_revoked"},
-		{"expired", "gone", "kvreg_gone", "robot_expired"},
-		{"secret without the prefix", "ci", "s3cret", "credentials"},
+		{"revoked", "old", secrets["old"], "robot_revoked"},
+		{"expired", "gone", secrets["gone"], "robot_expired"},
+		{"secret without the prefix", "ci", strings.TrimPrefix(secrets["ci"], "kvreg_"), "credentials"},
 	} {
 		resp := r.withAuthorization(basicHeader(c.user, c.pass)).getToken(scopes)
 		expectError(t, c.name, resp, http.StatusUnauthorized, "UNAUTHORIZED")
 		expectMetric(t, r.scrape(), `kvreg_tokens_refused_total{reason="`+c.reason+`"}`, 1)
 	}
 	// POST as docker login -u ci -p SECRET does.
-	decodeToken(t, r.postToken(url.Values{"grant_type": {"password"}, "username": {"ci"}, "password": {"kvreg_s3cret"}, "service": {"kvreg"}, "client_id": {"docker"}}))
+	decodeToken(t, r.postToken(url.Values{"grant_type": {"password"}, "username": {"ci"}, "password": {secrets["ci"]}, "service": {"kvreg"}, "client_id": {"docker"}}))
 	m := r.scrape()
 	expectMetric(t, m, `kvreg_tokens_issued_total{caller="robot",kind="access"}`, 2)
 
@@ -207,7 +230,7 @@ func TestTokenRobots(t *testing.T) {
 	logs.mu.Lock()
 	text := logs.b.String()
 	logs.mu.Unlock()
-	for _, secret := range []string{"kvreg_s3cret", "kvreg_nope", "kvreg_old", "kvreg_gone", "s3cret", tr.Token[len(tr.Token)-40:]} {
+	for _, secret := range []string{secrets["ci"], "kvreg_nope", secrets["old"], secrets["gone"], tr.Token[len(tr.Token)-40:]} {
 		if strings.Contains(text, secret) {
 			t.Errorf("the log shows %q", secret)
 		}

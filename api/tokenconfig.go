@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"time"
 
 	"github.com/kvreg/kvreg/api/auth"
@@ -13,8 +12,8 @@ import (
 // Bearer tokens, answering 401 with a Bearer challenge that names the
 // endpoint. Basic credentials of the htpasswd users stay accepted on /v2/.
 type TokenConfig struct {
-	Issuer   *token.Issuer   // signs the tokens /token hands out
-	Verifier *token.Verifier // checks Bearer tokens: kvreg's own and outside issuers'
+	Issuer   *token.Issuer // signs the tokens /token hands out
+	Verifier TokenVerifier // checks Bearer tokens: kvreg's own and outside issuers'
 	// IssuerName is the iss of kvreg's own tokens (token.DefaultName when
 	// empty); it must be the Issuer's. Only kvreg's own tokens of an
 	// htpasswd user list the catalog by that user's access rules.
@@ -38,31 +37,23 @@ type TokenConfig struct {
 	CacheSize int
 }
 
-// RobotChecker finds a robot account by name and checks its secret.
+// TokenVerifier checks access and refresh tokens: a *token.Verifier, or
+// one that reads the signing keys again for a key it does not know
+// (authstore.Keyring, whose keys replicas share).
+type TokenVerifier interface {
+	Verify(raw string) (token.Claims, error)
+	VerifyRefresh(raw string) (token.Claims, error)
+}
+
+// RobotChecker finds a robot account by name and checks its secret. A
+// password without auth.SecretPrefix is never checked as a robot's, so
+// that a robot cannot shadow a user.
 type RobotChecker interface {
-	// CheckRobot returns the robot's grant, or an error wrapping
-	// ErrRobotUnknown, ErrRobotSecret, ErrRobotExpired or ErrRobotRevoked.
-	CheckRobot(name, secret string) (RobotGrant, error)
+	// CheckRobot returns the robot (its Repos and Actions are its grant),
+	// or an error wrapping auth.ErrRobotUnknown, auth.ErrBadSecret,
+	// auth.ErrRobotExpired or auth.ErrRobotRevoked.
+	CheckRobot(name, secret string) (auth.Robot, error)
 }
-
-// RobotGrant is what a robot may do: Actions on the repositories matching
-// any of Repos (patterns as in access rules).
-type RobotGrant struct {
-	Repos   []string
-	Actions []auth.Action
-}
-
-// Refusals of a robot's credentials, for RobotChecker implementations.
-var (
-	ErrRobotUnknown = errors.New("no such robot")
-	ErrRobotSecret  = errors.New("wrong robot secret")
-	ErrRobotExpired = errors.New("robot expired")
-	ErrRobotRevoked = errors.New("robot revoked")
-)
-
-// RobotSecretPrefix starts every robot secret: a password without it is
-// never checked as a robot's, so that a robot cannot shadow a user.
-const RobotSecretPrefix = "kvreg_"
 
 const (
 	defaultTokenTTL   = 5 * time.Minute

@@ -187,23 +187,23 @@ func first(vs []string) string {
 // login checks credentials: a robot's when the password has the robot
 // secret prefix and the robot exists, else an htpasswd user's.
 func (s *Server) login(user, pass string) (subject, error) {
-	if rc := s.tokens.cfg.Robots; rc != nil && strings.HasPrefix(pass, RobotSecretPrefix) {
-		g, err := rc.CheckRobot(user, pass)
+	if rc := s.tokens.cfg.Robots; rc != nil && strings.HasPrefix(pass, auth.SecretPrefix) {
+		rb, err := rc.CheckRobot(user, pass)
 		switch {
 		case err == nil:
-			rules := []auth.Rule{{Repos: g.Repos, Users: []string{user}, Actions: g.Actions}}
+			rules := []auth.Rule{{Repos: rb.Repos, Users: []string{user}, Actions: rb.Actions}}
 			acc, err := auth.NewAccess(rules, nil, nil)
 			if err != nil {
 				return subject{}, credentialsRefused("robot_grant", err, "robot %q has an unusable grant", user)
 			}
 			return subject{name: user, kind: "robot", robot: acc}, nil
-		case errors.Is(err, ErrRobotSecret):
+		case errors.Is(err, auth.ErrBadSecret):
 			return subject{}, credentialsRefused("robot_secret", err, "authentication failed: wrong user name or password")
-		case errors.Is(err, ErrRobotExpired):
+		case errors.Is(err, auth.ErrRobotExpired):
 			return subject{}, credentialsRefused("robot_expired", err, "robot %q has expired", user)
-		case errors.Is(err, ErrRobotRevoked):
+		case errors.Is(err, auth.ErrRobotRevoked):
 			return subject{}, credentialsRefused("robot_revoked", err, "robot %q is revoked", user)
-		case !errors.Is(err, ErrRobotUnknown):
+		case !errors.Is(err, auth.ErrRobotUnknown):
 			return subject{}, err
 		}
 	}

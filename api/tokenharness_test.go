@@ -19,6 +19,7 @@ import (
 	"github.com/kvreg/kvreg/api"
 	"github.com/kvreg/kvreg/api/auth"
 	"github.com/kvreg/kvreg/api/auth/token"
+	"github.com/kvreg/kvreg/api/authstore"
 )
 
 // tokenClock is a settable clock shared by the issuer, the verifier and
@@ -40,25 +41,9 @@ func (c *tokenClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// testRobots are robot accounts: name -> secret, grant and refusal.
-type testRobots map[string]struct {
-	secret string
-	grant  api.RobotGrant
-	err    error // ErrRobotExpired, ErrRobotRevoked
-}
-
-func (rs testRobots) CheckRobot(name, secret string) (api.RobotGrant, error) {
-	r, ok := rs[name]
-	switch {
-	case !ok:
-		return api.RobotGrant{}, api.ErrRobotUnknown
-	case r.secret != secret:
-		return api.RobotGrant{}, api.ErrRobotSecret
-	case r.err != nil:
-		return api.RobotGrant{}, r.err
-	}
-	return r.grant, nil
-}
+// storeRobots is the token endpoint's robot checker over the test
+// registry's own store, set once the registry is open.
+type storeRobots struct{ *authstore.Checker }
 
 // tokenEnv is the token mode of a test registry: its key, clock and
 // configuration.

@@ -15,6 +15,8 @@ var (
 	// ErrRobot: a robot account's name, patterns, actions or lifetime are
 	// malformed.
 	ErrRobot = errors.New("invalid robot")
+	// ErrRobotUnknown: no robot of that name.
+	ErrRobotUnknown = errors.New("no such robot")
 	// ErrBadSecret: the secret presented is not the robot's.
 	ErrBadSecret = errors.New("wrong robot secret")
 	// ErrRobotRevoked: the robot was revoked.

@@ -129,6 +129,10 @@ func serve(c *cli.Context) error {
 	if cfg.blobRedirect && !reg.Blobs().CanPresign() {
 		return startupError("--blob-redirect needs a blob store that can presign URLs (an s3:// --blob-store); blobs in a directory have no URL to redirect to")
 	}
+	keyLoop, err := storeTokens(ac.Tokens, cfg, reg, log)
+	if err != nil {
+		return startupError("%v", err)
+	}
 	handler := api.New(reg, ac)
 	srv.Handler = handler
 
@@ -162,6 +166,9 @@ func serve(c *cli.Context) error {
 		var wg sync.WaitGroup
 		if cfg.replicas {
 			wg.Go(func() { finisher(ctx, reg, log) })
+		}
+		if keyLoop != nil {
+			wg.Go(func() { keyLoop(ctx) })
 		}
 		sweeper(ctx, reg, cfg, log)
 		wg.Wait()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/kvreg/kvreg/api"
 	"github.com/kvreg/kvreg/api/auth/token"
+	"github.com/kvreg/kvreg/api/authstore"
+	"github.com/kvreg/kvreg/refcount"
 )
 
 // The token flow's settings: --auth-mode and the --token-* flags, checked
@@ -65,8 +68,9 @@ func (cfg *serveConfig) checkTokens() error {
 }
 
 // tokenConfig builds the token flow: kvreg's signing key (from --token-key,
-// or generated now), its issuer, and a verifier of its own tokens and of
-// the outside issuers' (--token-issuer).
+// or, until storeTokens puts the store's keys in, one made now), its
+// issuer, and a verifier of its own tokens and of the outside issuers'
+// (--token-issuer).
 func tokenConfig(cfg *serveConfig, log *slog.Logger) (*api.TokenConfig, error) {
 	var key *token.SigningKey
 	var err error
@@ -78,15 +82,8 @@ func tokenConfig(cfg *serveConfig, log *slog.Logger) (*api.TokenConfig, error) {
 		if key, err = token.ParseSigningKey(b); err != nil {
 			return nil, fmt.Errorf("%w: --token-key %s: %w", errConfig, cfg.tokenKey, err)
 		}
-	} else {
-		if key, err = token.NewSigningKey(); err != nil {
-			return nil, err
-		}
-		msg := "token signing key generated at startup: tokens end with the process (give --token-key to keep them)"
-		if cfg.replicas {
-			msg = "token signing key generated at startup: other replicas refuse this one's tokens; give every replica the same --token-key"
-		}
-		log.Warn(msg, "kid", key.KID())
+	} else if key, err = token.NewSigningKey(); err != nil {
+		return nil, err
 	}
 	issuer, err := token.NewIssuer(token.IssuerConfig{Service: cfg.tokenService, Key: key})
 	if err != nil {
@@ -115,5 +112,51 @@ func tokenConfig(cfg *serveConfig, log *slog.Logger) (*api.TokenConfig, error) {
 		Issuer: issuer, Verifier: verifier,
 		Realm: cfg.tokenRealm, Service: cfg.tokenService,
 		TTL: cfg.tokenTTL, RefreshTTL: cfg.tokenRefreshTTL,
+	}, nil
+}
+
+// keyRefresh is how often a replica reads the signing keys again, so that
+// a `kvreg token rotate-key` reaches every replica within it (one that
+// meets a token of a key it does not know reads them at once).
+const keyRefresh = 30 * time.Second
+
+// storeTokens puts the store's parts into the token flow once the store is
+// open: robot accounts, and, without --token-key, the signing keys kept in
+// the database (made there by the first process to start), which every
+// replica signs and verifies with. It returns the loop that reads the keys
+// again until ctx ends (nil when there is none to run).
+func storeTokens(tc *api.TokenConfig, cfg *serveConfig, reg *refcount.Registry, log *slog.Logger) (func(ctx context.Context), error) {
+	if tc == nil {
+		return nil, nil
+	}
+	tc.Robots = authstore.NewChecker(reg.DB(), reg.Clock)
+	if cfg.tokenKey != "" {
+		return nil, nil
+	}
+	v, ok := tc.Verifier.(*token.Verifier)
+	if !ok {
+		return nil, fmt.Errorf("token verifier: %T", tc.Verifier)
+	}
+	// A retired key stays trusted as long as a token it signed may live.
+	keep := max(cfg.tokenTTL, cfg.tokenRefreshTTL) + token.DefaultLeeway
+	ring := authstore.NewKeyring(reg.DB(), tc.Issuer, v, keep, reg.Clock)
+	if err := ring.Load(); err != nil {
+		return nil, fmt.Errorf("token signing keys: %w", err)
+	}
+	log.Info("token signing key", "kid", tc.Issuer.KID())
+	tc.Verifier = ring
+	return func(ctx context.Context) {
+		t := time.NewTicker(keyRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := ring.Refresh(keyRefresh / 2); err != nil {
+					log.Warn("reading the token signing keys", "err", err)
+				}
+			}
+		}
 	}, nil
 }
