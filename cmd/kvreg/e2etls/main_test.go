@@ -46,8 +46,9 @@ func missing(t testing.TB, format string, args ...any) {
 
 // result is what a command printed.
 type result struct {
-	out string // stdout and stderr
-	err error
+	out    string // stdout, then stderr
+	stdout string
+	err    error
 }
 
 // runCmd runs a command with a time limit, an environment and stdin.
@@ -59,13 +60,13 @@ func runCmd(t testing.TB, timeout time.Duration, env []string, stdin string, bin
 	cmd.Env = append(testenv.CleanEnv(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = 5 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		err = fmt.Errorf("%w (time limit %v)", ctx.Err(), timeout)
 	}
 	t.Logf("$ %s %s  (%v)", filepath.Base(bin), strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
-	return result{out: out.String(), err: err}
+	return result{out: stdout.String() + stderr.String(), stdout: stdout.String(), err: err}
 }
