@@ -41,6 +41,12 @@ type cluster struct {
 // storeParams are more query parameters of the s3:// blob store URL.
 func newCluster(t *testing.T, storeParams ...string) *cluster {
 	t.Helper()
+	return newClusterArgs(t, nil, storeParams...)
+}
+
+// newClusterArgs is newCluster with more flags of every kvreg serve.
+func newClusterArgs(t *testing.T, args []string, storeParams ...string) *cluster {
+	t.Helper()
 	hap, err := testenv.FindHAProxy()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -62,7 +68,7 @@ func newCluster(t *testing.T, storeParams ...string) *cluster {
 		client: &http.Client{Timeout: 2 * time.Minute},
 	}
 	t.Cleanup(c.stop)
-	cl, err := testenv.StartCluster(testenv.ClusterOptions{Bin: bin, HAProxy: hap, DB: db, Store: c.store, Replicas: replicas, Dir: t.TempDir()})
+	cl, err := testenv.StartCluster(testenv.ClusterOptions{Bin: bin, HAProxy: hap, DB: db, Store: c.store, Replicas: replicas, Dir: t.TempDir(), Args: args})
 	if err != nil {
 		t.Fatal(err)
 	}
