@@ -47,10 +47,11 @@ const tokenAccess = `  - repos: ["*"]
 // runs the client itself with its own configuration directory.
 type authClient struct {
 	// pullPublic pulls what alice put in the public repository with no
-	// login and returns the digest the client got.
-	pullPublic func(t *testing.T) string
+	// login and fails t unless it got the digest alice pushed.
+	pullPublic func(t *testing.T)
 	// push pushes new content to repo and returns what the client said and
-	// the digest of what it pushed ("" when it could not tell).
+	// the digest of what it pushed (as the client printed it, or of the
+	// layout it pushed).
 	push func(t *testing.T, repo string) (cmdResult, string)
 	// pull pulls repo's content back and returns its digest.
 	pull func(t *testing.T, repo string) string
@@ -95,7 +96,10 @@ func TestTokenAuthClients(t *testing.T) {
 			defer step(t, c.name)()
 			cl := c.make(t)
 
-			// 1. No login: the public repository pulls.
+			// 1. No login: the public repository pulls. (kvreg serves
+			// what anonymous rules allow without a challenge, so a client
+			// that does not ping /v2/ first pulls with no token at all.)
+			anon := reg.tokensIssued(t, "anonymous")
 			cl.pullPublic(t)
 
 			// 2. No login: a push to public/ is refused, nothing written.
@@ -103,20 +107,28 @@ func TestTokenAuthClients(t *testing.T) {
 			r, _ := cl.push(t, "public/"+c.name)
 			refusedPush(t, r, c.name+" anonymous push to public/"+c.name)
 			reg.nothingWritten(t, before, "public/"+c.name)
+			// The push's challenge sent the client to /token, which
+			// gave it an anonymous token without push.
+			if n := reg.tokensIssued(t, "anonymous"); n <= anon {
+				t.Errorf("%s pulled and pushed with no login and no anonymous token was issued (%v before, %v after)", c.name, anon, n)
+			}
 
-			// 3. alice pushes to team/ and pulls back the same digest.
+			// 3. alice pushes to team/ and pulls back the same digest,
+			// with tokens issued to her.
+			users := reg.tokensIssued(t, "user")
 			cl.login(t, "alice")
 			r, want := cl.push(t, "team/"+c.name)
 			if r.err != nil {
 				t.Fatalf("%s push to team/%s as alice: %v\n%s", c.name, c.name, r.err, r.combined())
 			}
-			if got := reg.digestAs(t, "alice", "team/"+c.name, cl.tag); want != "" && got != want {
-				t.Fatalf("%s pushed %s, registry holds %s", c.name, want, got)
-			} else {
-				want = got
+			if got := reg.digestAs(t, "alice", "team/"+c.name, cl.tag); got != want {
+				t.Fatalf("%s pushed %q, registry holds %s:\n%s", c.name, want, got, r.combined())
 			}
 			if got := cl.pull(t, "team/"+c.name); got != want {
 				t.Fatalf("%s pulled team/%s back as %s, pushed %s", c.name, c.name, got, want)
+			}
+			if n := reg.tokensIssued(t, "user"); n <= users {
+				t.Errorf("%s pushed and pulled as alice and no user token was issued (%v before, %v after)", c.name, users, n)
 			}
 
 			// 4. bob is refused a push with nothing written, and pulls.
@@ -132,18 +144,25 @@ func TestTokenAuthClients(t *testing.T) {
 	}
 
 	// Tokens were issued to anonymous callers and to users.
-	st, _, body := reg.do(t, http.MethodGet, "/metrics", nil)
+	for _, caller := range []string{"anonymous", "user"} {
+		n := reg.tokensIssued(t, caller)
+		t.Logf("kvreg_tokens_issued_total{caller=%q,kind=\"access\"} %v", caller, n)
+		if n <= 0 {
+			t.Errorf("access tokens issued to %s callers: %v, want > 0", caller, n)
+		}
+	}
+}
+
+// tokensIssued scrapes /metrics for the access tokens issued to a kind of
+// caller (anonymous, user, robot); 0 when none was.
+func (r *registry) tokensIssued(t *testing.T, caller string) float64 {
+	t.Helper()
+	st, _, body := r.do(t, http.MethodGet, "/metrics", nil)
 	if st != http.StatusOK {
 		t.Fatalf("GET /metrics: %d", st)
 	}
-	for _, caller := range []string{"anonymous", "user"} {
-		series := fmt.Sprintf(`kvreg_tokens_issued_total{caller=%q,kind="access"}`, caller)
-		n := metricValue(string(body), series)
-		t.Logf("%s %v", series, n)
-		if n <= 0 {
-			t.Errorf("%s is %v, want > 0", series, n)
-		}
-	}
+	series := fmt.Sprintf(`kvreg_tokens_issued_total{caller=%q,kind="access"}`, caller)
+	return max(metricValue(string(body), series), 0)
 }
 
 // startTokenRegistry runs kvreg with users alice and bob (password: name +
@@ -192,7 +211,7 @@ func publish(t *testing.T, reg *registry, rng io.Reader) published {
 	d, _ := img.Digest()
 	p.image = d.String()
 
-	oras := newOras(t, reg)
+	oras := newOras(t)
 	p.artifactText = fmt.Sprintf("public artifact %d\n", time.Now().UnixNano())
 	file := filepath.Join(t.TempDir(), "note.txt")
 	if err := os.WriteFile(file, []byte(p.artifactText), 0o644); err != nil {
@@ -227,10 +246,8 @@ func refusedPush(t *testing.T, r cmdResult, what string) {
 	if r.err == nil {
 		t.Fatalf("%s succeeded, want it refused:\n%s", what, out)
 	}
-	for _, w := range []string{"denied", "unauthorized", "401", "403"} {
-		if strings.Contains(low, w) {
-			return
-		}
+	if refusalWords.MatchString(low) {
+		return
 	}
 	t.Fatalf("%s failed without saying it was refused (denied, unauthorized, 401 or 403): %v\n%s", what, r.err, out)
 }
@@ -306,6 +323,10 @@ func (r *registry) digestAs(t *testing.T, user, repo, ref string) string {
 	return h.Get("Docker-Content-Digest")
 }
 
+// refusalWords are how clients say the registry refused them; the status
+// codes stand alone, not inside a digest.
+var refusalWords = regexp.MustCompile(`denied|unauthorized|\b40[13]\b`)
+
 var digestLine = regexp.MustCompile(`(?m)^Digest: (sha256:[0-9a-f]{64})\s*$`)
 
 // printedDigest is the digest oras and helm print after a push or pull.
@@ -374,12 +395,11 @@ func craneAuth(t *testing.T, reg *registry, pub published, rng io.Reader) authCl
 	}
 	return authClient{
 		tag: "1",
-		pullPublic: func(t *testing.T) string {
+		pullPublic: func(t *testing.T) {
 			d := pullTo(t, "public/image", "1")
 			if d != pub.image {
 				t.Fatalf("crane pulled public/image:1 as %s, alice pushed %s", d, pub.image)
 			}
-			return d
 		},
 		push: func(t *testing.T, repo string) (cmdResult, string) {
 			layer := filepath.Join(t.TempDir(), "layer.tar")
@@ -418,12 +438,11 @@ func skopeoAuth(t *testing.T, reg *registry, pub published, rng io.Reader) authC
 	}
 	return authClient{
 		tag: "1",
-		pullPublic: func(t *testing.T) string {
+		pullPublic: func(t *testing.T) {
 			d := pullTo(t, "public/image", "1")
 			if d != pub.image {
 				t.Fatalf("skopeo pulled public/image:1 as %s, alice pushed %s", d, pub.image)
 			}
-			return d
 		},
 		push: func(t *testing.T, repo string) (cmdResult, string) {
 			dir := filepath.Join(t.TempDir(), "src")
@@ -450,12 +469,11 @@ func regctlAuth(t *testing.T, reg *registry, pub published, rng io.Reader) authC
 	}
 	return authClient{
 		tag: "1",
-		pullPublic: func(t *testing.T) string {
+		pullPublic: func(t *testing.T) {
 			d := pullTo(t, "public/image", "1")
 			if d != pub.image {
 				t.Fatalf("regctl pulled public/image:1 as %s, alice pushed %s", d, pub.image)
 			}
-			return d
 		},
 		push: func(t *testing.T, repo string) (cmdResult, string) {
 			dir := filepath.Join(t.TempDir(), "src")
@@ -479,7 +497,7 @@ type orasCLI struct {
 
 // newOras runs oras with HOME and DOCKER_CONFIG (where it keeps logins) in
 // a temp directory.
-func newOras(t *testing.T, reg *registry) *orasCLI {
+func newOras(t *testing.T) *orasCLI {
 	t.Helper()
 	bin := needTool(t, "oras", orasInstall)
 	home := t.TempDir()
@@ -497,7 +515,7 @@ func (o *orasCLI) runIn(t *testing.T, dir string, args ...string) cmdResult {
 }
 
 func orasAuth(t *testing.T, reg *registry, pub published) authClient {
-	o := newOras(t, reg)
+	o := newOras(t)
 	pull := func(t *testing.T, repo, tag string) (string, string) {
 		dir := t.TempDir()
 		r := o.runIn(t, dir, "pull", "--plain-http", reg.ref(repo+":"+tag), "-o", dir)
@@ -512,12 +530,11 @@ func orasAuth(t *testing.T, reg *registry, pub published) authClient {
 	}
 	return authClient{
 		tag: "1",
-		pullPublic: func(t *testing.T) string {
+		pullPublic: func(t *testing.T) {
 			d, text := pull(t, "public/artifact", "1")
 			if d != pub.artifact || text != pub.artifactText {
 				t.Fatalf("oras pulled public/artifact:1 as %s (%q), alice pushed %s (%q)", d, text, pub.artifact, pub.artifactText)
 			}
-			return d
 		},
 		push: func(t *testing.T, repo string) (cmdResult, string) {
 			dir := t.TempDir()
@@ -608,12 +625,11 @@ func helmAuth(t *testing.T, reg *registry, pub published) authClient {
 	}
 	return authClient{
 		tag: "0.1.0",
-		pullPublic: func(t *testing.T) string {
+		pullPublic: func(t *testing.T) {
 			d := pull(t, "public/chart")
 			if d != pub.chart {
 				t.Fatalf("helm pulled public/chart as %s, alice pushed %s", d, pub.chart)
 			}
-			return d
 		},
 		// The chart's name is the repository's last part; its tag the
 		// version.
