@@ -77,6 +77,7 @@ func TestTokenAuthClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end suite; not in -short")
 	}
+	t.Parallel()
 	defer step(t, "token auth clients")()
 	reg := startTokenRegistry(t)
 	rng := newRand()
