@@ -1,7 +1,10 @@
 // Package e2e drives a real kvreg binary with real clients: the docker CLI
 // (against a containerd and dockerd the suite starts itself), skopeo, crane
 // and regctl. Everything runs on loopback with images made locally; nothing
-// is fetched from the network.
+// is fetched from the network. TestTokenAuthClients runs crane, skopeo,
+// regctl, oras and helm against kvreg in token mode: anonymous pulls of a
+// public repository, logins with each client's own command, and pushes
+// refused with nothing written.
 //
 // A client that is missing or cannot start skips its tests, or fails them
 // when CI=true. The package holds tests only; this file names it.

@@ -138,7 +138,8 @@ type registry struct {
 	store   string // --blob-store: an s3:// URL, or "" for the data directory
 	addr    string // 127.0.0.1:port
 	srv     *testenv.Server
-	pastLog string // of the processes before srv
+	pastLog string   // of the processes before srv
+	args    []string // more flags of kvreg serve
 }
 
 // startRegistry starts kvreg on a free loopback port with a fresh data
@@ -149,7 +150,13 @@ func startRegistry(t testing.TB) *registry { t.Helper(); return startRegistryOn(
 // URL), or in the data directory when store is empty.
 func startRegistryOn(t testing.TB, store string) *registry {
 	t.Helper()
-	r := &registry{root: filepath.Join(t.TempDir(), "data"), store: store}
+	return startRegistryWith(t, store)
+}
+
+// startRegistryWith is startRegistryOn with more flags of kvreg serve.
+func startRegistryWith(t testing.TB, store string, args ...string) *registry {
+	t.Helper()
+	r := &registry{root: filepath.Join(t.TempDir(), "data"), store: store, args: args}
 	if err := r.start(t); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +174,7 @@ func startRegistryOn(t testing.TB, store string) *registry {
 func (r *registry) start(t testing.TB) error {
 	t.Helper()
 	start := time.Now()
-	srv, err := testenv.Start(kvregBin, testenv.Options{Root: r.root, Addr: r.addr, Args: r.storeArgs()})
+	srv, err := testenv.Start(kvregBin, testenv.Options{Root: r.root, Addr: r.addr, Args: append(r.storeArgs(), r.args...)})
 	if err != nil {
 		return err
 	}
