@@ -5,7 +5,8 @@
 // pull, push and delete on repository patterns to users, groups and
 // anonymous callers; and the rules of robot accounts (names, grants,
 // lifetimes, kvreg_ secrets kept as their SHA-256 and checked in constant
-// time) and of the key that signs tokens (ES256, its id the RFC 7638
-// thumbprint). It knows nothing of HTTP or of the store; package api asks
-// it, and package authstore keeps its robots and keys.
+// time). Tokens themselves (scopes, claims, keys, signing and verifying)
+// are package auth/token's. It knows nothing of HTTP or of the store;
+// package api asks it, and package api/authstore keeps its robots and the
+// signing keys.
 package auth

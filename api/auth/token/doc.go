@@ -8,6 +8,6 @@
 // It is pure computation on bytes and keys: it serves no HTTP, reads and
 // writes no database, and decides nothing about who may do what. Where keys
 // are kept, which scope a caller is granted, and how a refusal is answered
-// belong to package api and package kv. Repository names are judged by a
+// belong to package api and package api/authstore. Repository names are judged by a
 // function the caller passes in, so that the name grammar has one owner.
 package token
