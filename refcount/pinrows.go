@@ -104,7 +104,7 @@ func (r *Registry) headPin(k pinKey, now, pinned int64) error {
 		return err
 	})
 	if err != nil || !still {
-		r.pins.take([]pinKey{k})
+		r.pins.take([]pinKey{k}, nil)
 		if err == nil {
 			err = ErrBlobUnknown
 		}
@@ -120,7 +120,7 @@ func (r *Registry) headPin(k pinKey, now, pinned int64) error {
 // is forgotten after commit.
 func (r *Registry) convertPinTx(tx *kv.Tx, c *change, k pinKey) (until int64, pending uint64, ok bool, err error) {
 	if !r.opts.Shared {
-		until, n, ok := r.pins.peek(k, c.now)
+		until, n, ok := r.pins.peek(k, c.now, c)
 		if !ok {
 			return 0, 0, false, nil
 		}
@@ -154,10 +154,11 @@ func (r *Registry) convertPinTx(tx *kv.Tx, c *change, k pinKey) (until int64, pe
 // client's image free the object under the uploader's push.
 func (r *Registry) takePinTx(tx *kv.Tx, c *change, k pinKey) (hold bool, err error) {
 	if !r.opts.Shared {
-		p, ok := r.pins.client(k, c.now)
+		p, ok := r.pins.client(k, c.now, c)
 		if !ok {
 			return true, nil
 		}
+		r.pins.mark(k, c)
 		c.usedPins = append(c.usedPins, k)
 		return p.uploads > 0, nil
 	}

@@ -36,9 +36,49 @@ type pin struct {
 // its pin over (and the upload's pending hold, if the pin counts one). A
 // pin matters only if the object's last edge goes while it is live: the
 // cascade then turns the live pins into a lease, one pending hold each.
+//
+// A manifest's transaction marks the pins it takes (mark) as it runs, and
+// they are forgotten (take) only after it commits: between the two,
+// another write transaction would otherwise see them live and turn them
+// into a lease when the object's last edge goes, keeping an object that
+// nothing holds. A marked pin counts for nothing but its taker; the marks
+// of an attempt that does not commit are undone (unmark).
 type pins struct {
-	mu sync.Mutex
-	m  map[pinKey]map[string]pin // object -> client -> pin
+	mu    sync.Mutex
+	m     map[pinKey]map[string]pin // object -> client -> pin
+	taken map[pinKey]*change        // object and client -> the change taking that pin
+}
+
+// counts reports whether the pin of object o's client c counts for a
+// transaction of change by (nil: for nobody in particular).
+func (p *pins) counts(o pinKey, c string, by *change) bool {
+	o.client = c
+	t, ok := p.taken[o]
+	return !ok || t == by
+}
+
+// mark records that change c takes k's client's pin.
+func (p *pins) mark(k pinKey, c *change) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.taken == nil {
+		p.taken = map[pinKey]*change{}
+	}
+	p.taken[k] = c
+}
+
+// unmark undoes the marks of change c, whose attempt did not commit.
+func (p *pins) unmark(c *change) {
+	if c == nil || len(c.usedPins) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range c.usedPins {
+		if p.taken[k] == c {
+			delete(p.taken, k)
+		}
+	}
 }
 
 func (p *pins) update(k pinKey, until int64, upload bool) {
@@ -69,33 +109,40 @@ func (p *pins) add(k pinKey, until int64) { p.update(k, until, false) }
 // addUpload counts an upload of the object that k's client finished.
 func (p *pins) addUpload(k pinKey, until int64) { p.update(k, until, true) }
 
-// live reports whether a pin of any client holds the object at now.
+// live reports whether a pin of any client, not being taken, holds the
+// object at now.
 func (p *pins) live(k pinKey, now int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, v := range p.m[k.object()] {
-		if v.until > now {
+	o := k.object()
+	for c, v := range p.m[o] {
+		if v.until > now && p.counts(o, c, nil) {
 			return true
 		}
 	}
 	return false
 }
 
-// client returns the live pin of k's client.
-func (p *pins) client(k pinKey, now int64) (pin, bool) {
+// client returns the live pin of k's client, unless another change is
+// taking it.
+func (p *pins) client(k pinKey, now int64, by *change) (pin, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	v, ok := p.m[k.object()][k.client]
-	return v, ok && v.until > now
+	return v, ok && v.until > now && p.counts(k.object(), k.client, by)
 }
 
-// take lets each key's client's manifest take over its pin.
-func (p *pins) take(keys []pinKey) {
+// take lets each key's client's manifest take over its pin, once the
+// transaction of change by committed (by nil: no transaction marked it).
+func (p *pins) take(keys []pinKey, by *change) {
 	if len(keys) == 0 {
 		return
 	}
 	p.mu.Lock()
 	for _, k := range keys {
+		if by != nil && p.taken[k] == by {
+			delete(p.taken, k)
+		}
 		o := k.object()
 		if cs := p.m[o]; cs != nil {
 			delete(cs, k.client)
@@ -118,11 +165,12 @@ func (p *pins) drop(k pinKey) {
 // peek sums up the live pins of an object: the latest end and how many
 // clients hold one. A transaction that turns them into a lease forgets
 // them only after commit: a batched transaction may run twice.
-func (p *pins) peek(k pinKey, now int64) (until int64, n int, ok bool) {
+func (p *pins) peek(k pinKey, now int64, by *change) (until int64, n int, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, v := range p.m[k.object()] {
-		if v.until > now {
+	o := k.object()
+	for c, v := range p.m[o] {
+		if v.until > now && p.counts(o, c, by) {
 			until, n = max(until, v.until), n+1
 		}
 	}

@@ -154,6 +154,9 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 	due := r.sweepDue.Load()
 	var earliest int64
 	err := r.db.Update(func(tx *kv.Tx) error {
+		// An attempt that runs again did not commit: the pins its last
+		// attempt marked count again.
+		r.pins.unmark(c)
 		now := r.now()
 		c = &change{now: now, grace: now + int64(r.opts.UploadGrace)}
 		for _, t := range cleared {
@@ -169,12 +172,15 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 			c.swept, c.sweptInline = n, true
 		}
 		if err := fn(tx, c); err != nil {
+			// Before another transaction of the batch runs again.
+			r.pins.unmark(c)
 			return err
 		}
 		earliest = tx.EarliestLeasePut()
 		return nil
 	})
 	if err != nil {
+		r.pins.unmark(c)
 		r.mu.Lock()
 		r.cleared = append(r.cleared, cleared...)
 		r.mu.Unlock()
@@ -234,7 +240,7 @@ func (r *Registry) finish(c *change) error {
 	if c == nil {
 		return nil
 	}
-	r.pins.take(c.usedPins)
+	r.pins.take(c.usedPins, c)
 	for _, k := range c.uploadPins {
 		r.pins.addUpload(k, c.now+int64(r.opts.PinWindow))
 	}
