@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -137,4 +138,37 @@ func (ms mirrors) cached(repo string) bool {
 		}
 	}
 	return false
+}
+
+// routeMirror points a request at the cache of the mirror its name (or its
+// ?ns=) routes to: rt.name becomes the cached repository and rt.mirror is
+// set. Access rules have judged the name the client asked for. A name the
+// default mirror would take stays local when a local repository has it.
+// Clients only read cached repositories: kvreg itself fills and evicts
+// them.
+func (s *Server) routeMirror(r *http.Request, rt route) (route, error) {
+	if rt.kind == routeBase || rt.kind == routeCatalog {
+		return rt, nil
+	}
+	mr, ok, err := s.mirrors.route(rt.name, r.URL.Query().Get("ns"))
+	if err != nil {
+		return rt, apiErr(kNameUnknown, "%v", err)
+	}
+	if !ok {
+		return rt, nil
+	}
+	if mr.byDefault {
+		local, err := s.reg.RepositoryExists(rt.name)
+		if err != nil {
+			return rt, err
+		}
+		if local {
+			return rt, nil
+		}
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return rt, apiErr(kDenied, "%s is a cache of %s: it is filled by pulls, not pushed to or deleted from", mr.local, mr.m.URL)
+	}
+	rt.name, rt.mirror = mr.local, &mr
+	return rt, nil
 }

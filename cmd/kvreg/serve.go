@@ -63,6 +63,7 @@ func apiConfig(cfg *serveConfig, log *slog.Logger) (api.Config, error) {
 	if cfg.blobRedirect {
 		ac.BlobRedirect = cfg.blobRedirectTTL
 	}
+	ac.Mirrors, ac.CacheMaxBytes = cfg.mirrors, cfg.cacheMaxBytes
 	if cfg.htpasswd == "" {
 		return ac, nil
 	}
