@@ -62,7 +62,9 @@ type upstreamOpts struct {
 	realm string
 }
 
-// startUpstream serves a fresh kvreg on loopback until the test ends.
+// startUpstream serves a fresh kvreg on loopback until the test ends, in
+// the mode o asks for; pushes go to the same registry through a second
+// server with no authentication (pushed records the URL of the latter).
 func startUpstream(t *testing.T, o upstreamOpts) *httptest.Server {
 	t.Helper()
 	reg := regtest.Open(t, regtest.Options{})
@@ -100,8 +102,15 @@ func startUpstream(t *testing.T, o upstreamOpts) *httptest.Server {
 	}
 	srv := httptest.NewServer(api.New(reg.Registry, cfg))
 	t.Cleanup(srv.Close)
+	open := httptest.NewServer(api.New(reg.Registry, api.Config{}))
+	t.Cleanup(open.Close)
+	pushTo.Store(srv.URL, open.URL)
 	return srv
 }
+
+// pushTo maps an upstream's URL to that of its server without
+// authentication.
+var pushTo sync.Map
 
 // image is what the tests push: an image and its parts.
 type image struct {
@@ -111,10 +120,12 @@ type image struct {
 	layers   []v1.Layer
 }
 
-// push writes a random image to repo:tag of the server at base, as the
-// upstream's user.
+// push writes a random image to repo:tag of the upstream at base.
 func push(t *testing.T, base, repoTag string, seed int64) image {
 	t.Helper()
+	if open, ok := pushTo.Load(base); ok {
+		base = open.(string)
+	}
 	img, err := random.Image(4096, 2, random.WithSource(rand.NewSource(seed)))
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +134,7 @@ func push(t *testing.T, base, repoTag string, seed int64) image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: user, Password: pass})); err != nil {
+	if err := remote.Write(ref, img, remote.WithAuth(authn.Anonymous)); err != nil {
 		t.Fatalf("push %s: %v", repoTag, err)
 	}
 	d, _ := img.Digest()
@@ -152,31 +163,46 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// counting counts the requests the client sends, by path, and forwards
-// them untouched.
+// counting counts the requests the client sends, by path, keeps the
+// Authorization header of each, and forwards them untouched.
 type counting struct {
-	mu    sync.Mutex
-	paths map[string]int
-	auth  map[string][]string // Authorization headers sent, by host
-	base  http.RoundTripper
+	mu   sync.Mutex
+	sent []sent
+	base http.RoundTripper
 }
 
-func newCounting() *counting {
-	return &counting{paths: map[string]int{}, auth: map[string][]string{}, base: http.DefaultTransport}
+// sent is one request the client sent.
+type sent struct {
+	host, path, auth string
 }
+
+func newCounting() *counting { return &counting{base: http.DefaultTransport} }
 
 func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.mu.Lock()
-	c.paths[req.URL.Path]++
-	c.auth[req.URL.Host] = append(c.auth[req.URL.Host], req.Header.Get("Authorization"))
+	c.sent = append(c.sent, sent{req.URL.Host, req.URL.Path, req.Header.Get("Authorization")})
 	c.mu.Unlock()
 	return c.base.RoundTrip(req)
 }
 
+// count is the number of requests to path, or with path "/v2/" to any
+// path under it.
 func (c *counting) count(path string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.paths[path]
+	n := 0
+	for _, s := range c.sent {
+		if s.path == path || (path == "/v2/" && strings.HasPrefix(s.path, path)) {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *counting) all() []sent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]sent(nil), c.sent...)
 }
 
 // newClient is a client of base with the counting transport and clock.
