@@ -27,7 +27,7 @@ func (c *Client) Blob(ctx context.Context, repo string, d digest.Digest) (rc io.
 	if err := d.Validate(); err != nil {
 		return nil, 0, fmt.Errorf("%w: digest %q: %v", ErrInvalid, d, err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	idle := &idleTimer{cancel: cancel, timeout: c.cfg.Timeout}
 	idle.start()
 	resp, err := c.get(ctx, http.MethodGet, repo, c.v2(repo, "blobs", d.String()), "")
@@ -36,7 +36,7 @@ func (c *Client) Blob(ctx context.Context, repo string, d digest.Digest) (rc io.
 	}
 	if err != nil {
 		idle.stop()
-		cancel()
+		cancel(nil)
 		return nil, 0, idle.explain(err)
 	}
 	return &blobStream{body: resp.Body, idle: idle, cancel: cancel, where: "GET " + safeURL(resp.Request.URL)}, resp.ContentLength, nil
@@ -45,7 +45,7 @@ func (c *Client) Blob(ctx context.Context, repo string, d digest.Digest) (rc io.
 // idleTimer cancels a request that waits longer than timeout for its
 // answer or for the next bytes of its body.
 type idleTimer struct {
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
 	timeout time.Duration
 	mu      sync.Mutex
 	t       *time.Timer
@@ -57,7 +57,7 @@ func (it *idleTimer) start() {
 		it.mu.Lock()
 		it.fired = true
 		it.mu.Unlock()
-		it.cancel()
+		it.cancel(errTimedOut)
 	})
 }
 
@@ -79,7 +79,7 @@ func (it *idleTimer) explain(err error) error {
 type blobStream struct {
 	body   io.ReadCloser
 	idle   *idleTimer
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	where  string
 }
 
@@ -97,7 +97,7 @@ func (b *blobStream) Read(p []byte) (int, error) {
 func (b *blobStream) Close() error {
 	b.idle.stop()
 	err := b.body.Close()
-	b.cancel()
+	b.cancel(nil)
 	return err
 }
 

@@ -229,7 +229,7 @@ func check(resp *http.Response, want ...int) error {
 
 // withTimeout bounds ctx by the client's timeout.
 func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, c.cfg.Timeout)
+	return context.WithTimeoutCause(ctx, c.cfg.Timeout, errTimedOut)
 }
 
 // readLimited reads r up to limit bytes: more is ErrTooLarge.

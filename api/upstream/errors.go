@@ -34,6 +34,9 @@ var (
 	ErrInvalid = errors.New("upstream: invalid")
 )
 
+// errTimedOut is the cause of a request the client's timeout ended.
+var errTimedOut = fmt.Errorf("%w: timed out", ErrUnavailable)
+
 // StatusError is an HTTP answer the client did not want. It wraps the
 // sentinel its status (or error code) falls under, if any.
 type StatusError struct {
@@ -104,10 +107,11 @@ func classifyStatus(status int, codes []string) error {
 
 // transportError is a request that got no answer. The caller's own
 // cancellation is its own, not the upstream's; anything else (refused,
-// reset, timeouts, TLS failures) means the upstream cannot be reached.
+// reset, the client's timeouts (errTimedOut), TLS failures) means the
+// upstream cannot be reached.
 func transportError(ctx context.Context, method string, u *url.URL, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("upstream: %s %s: %w", method, safeURL(u), ctx.Err())
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, ErrUnavailable) {
+		return fmt.Errorf("upstream: %s %s: %w", method, safeURL(u), cause)
 	}
 	// *url.Error repeats the full URL; keep only its cause.
 	var ue *url.Error
