@@ -58,8 +58,7 @@ func (c *Client) answer(ctx context.Context, resp *http.Response, scope, sent st
 	}
 	for _, ch := range chs {
 		if ch.scheme == "bearer" && ch.params["realm"] != "" {
-			c.tokens.drop(scope)
-			tok, err := c.fetchToken(ctx, ch, scope)
+			tok, err := c.fetchToken(ctx, ch, scope, sent)
 			if err != nil {
 				return "", err
 			}
@@ -87,20 +86,68 @@ type tokenReply struct {
 	ExpiresIn   int64  `json:"expires_in"`
 }
 
-// fetchToken asks the realm of ch for a token for scope (the challenge's
+// fetchToken returns a token for scope other than the one sent (which the
+// upstream refused): one another request has just fetched, or a new one
+// from the realm of ch, fetched once for all the requests that need it at
+// the same time.
+func (c *Client) fetchToken(ctx context.Context, ch challenge, scope, sent string) (string, error) {
+	tc := c.tokens
+	tc.mu.Lock()
+	if t, ok := tc.getLocked(scope); ok {
+		if "Bearer "+t != sent {
+			tc.mu.Unlock()
+			return t, nil
+		}
+		delete(tc.m, scope) // refused
+	}
+	call, waiting := tc.inflight[scope]
+	if !waiting {
+		call = &tokenCall{done: make(chan struct{})}
+		tc.inflight[scope] = call
+	}
+	tc.mu.Unlock()
+	if waiting {
+		select {
+		case <-call.done:
+			return call.tok, call.err
+		case <-ctx.Done():
+			return "", fmt.Errorf("upstream: waiting for a token: %w", context.Cause(ctx))
+		}
+	}
+	// The fetch runs under the first caller's deadline and cancellation.
+	tok, life, err := c.requestToken(ctx, ch, scope)
+	call.tok, call.err = tok, err
+	tc.mu.Lock()
+	if err == nil {
+		tc.putLocked(scope, tok, life)
+	}
+	delete(tc.inflight, scope)
+	tc.mu.Unlock()
+	close(call.done)
+	return tok, err
+}
+
+// tokenCall is a token fetch others may wait for.
+type tokenCall struct {
+	done chan struct{}
+	tok  string
+	err  error
+}
+
+// requestToken asks the realm of ch for a token for scope (the challenge's
 // own scope when it names one), sending the credentials to that realm
 // alone.
-func (c *Client) fetchToken(ctx context.Context, ch challenge, scope string) (tok string, err error) {
+func (c *Client) requestToken(ctx context.Context, ch challenge, scope string) (tok string, life time.Duration, err error) {
 	defer func() { c.counts.add(KindToken, err) }()
 	realm, err := url.Parse(ch.params["realm"])
 	if err != nil || (realm.Scheme != "http" && realm.Scheme != "https") || realm.Host == "" || realm.User != nil {
-		return "", fmt.Errorf("%w: token realm %q: want an http(s) URL", ErrInvalid, ch.params["realm"])
+		return "", 0, fmt.Errorf("%w: token realm %q: want an http(s) URL", ErrInvalid, ch.params["realm"])
 	}
 	creds := c.cfg.Username != ""
 	if creds && c.base.Scheme == "https" && realm.Scheme != "https" {
 		// The upstream is reached over TLS: its credentials never go out
 		// in clear text.
-		return "", fmt.Errorf("%w: token realm %s: not https, the credentials would go in clear", ErrInvalid, safeURL(realm))
+		return "", 0, fmt.Errorf("%w: token realm %s: not https, the credentials would go in clear", ErrInvalid, safeURL(realm))
 	}
 	q := realm.Query()
 	if s := ch.params["service"]; s != "" {
@@ -119,48 +166,48 @@ func (c *Client) fetchToken(ctx context.Context, ch challenge, scope string) (to
 	defer cancel()
 	req, err := c.newRequest(ctx, http.MethodGet, realm)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if creds {
 		req.SetBasicAuth(c.cfg.Username, c.cfg.Password)
 	}
 	resp, err := c.hc.Do(req) // no redirect is followed: the credentials stay with the realm
 	if err != nil {
-		return "", transportError(ctx, req.Method, realm, err)
+		return "", 0, transportError(ctx, req.Method, realm, err)
 	}
 	if err := check(resp, http.StatusOK); err != nil {
-		return "", fmt.Errorf("token: %w", err)
+		return "", 0, fmt.Errorf("token: %w", err)
 	}
 	defer resp.Body.Close()
 	b, err := readLimited(resp.Body, maxTokenBody, "token answer")
 	if err != nil {
-		return "", bodyError(ctx, resp, err)
+		return "", 0, bodyError(ctx, resp, err)
 	}
 	var tr tokenReply
 	if err := json.Unmarshal(b, &tr); err != nil {
-		return "", fmt.Errorf("%w: token from %s: %v", ErrInvalid, safeURL(realm), err)
+		return "", 0, fmt.Errorf("%w: token from %s: %v", ErrInvalid, safeURL(realm), err)
 	}
 	tok = tr.Token
 	if tok == "" {
 		tok = tr.AccessToken
 	}
 	if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
-		return "", fmt.Errorf("%w: token from %s: no usable token", ErrInvalid, safeURL(realm))
+		return "", 0, fmt.Errorf("%w: token from %s: no usable token", ErrInvalid, safeURL(realm))
 	}
-	life := defaultTokenLife
+	life = defaultTokenLife
 	if tr.ExpiresIn > 0 {
 		life = time.Duration(min(tr.ExpiresIn, int64(24*time.Hour/time.Second))) * time.Second
 	}
-	c.tokens.put(scope, tok, life)
-	return tok, nil
+	return tok, life, nil
 }
 
 // tokenCache keeps tokens per scope until shortly before they expire, by
 // the client's clock.
 type tokenCache struct {
-	clock func() time.Time
-	mu    sync.Mutex
-	m     map[string]cachedToken
+	clock    func() time.Time
+	mu       sync.Mutex
+	m        map[string]cachedToken
+	inflight map[string]*tokenCall
 }
 
 type cachedToken struct {
@@ -169,12 +216,16 @@ type cachedToken struct {
 }
 
 func newTokenCache(clock func() time.Time) *tokenCache {
-	return &tokenCache{clock: clock, m: map[string]cachedToken{}}
+	return &tokenCache{clock: clock, m: map[string]cachedToken{}, inflight: map[string]*tokenCall{}}
 }
 
 func (tc *tokenCache) get(scope string) (string, bool) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
+	return tc.getLocked(scope)
+}
+
+func (tc *tokenCache) getLocked(scope string) (string, bool) {
 	t, ok := tc.m[scope]
 	if !ok {
 		return "", false
@@ -186,13 +237,11 @@ func (tc *tokenCache) get(scope string) (string, bool) {
 	return t.token, true
 }
 
-// put keeps tok for life less a margin (a fifth of it, at most 30s), so
-// that a request does not leave with a token about to expire.
-func (tc *tokenCache) put(scope, tok string, life time.Duration) {
+// putLocked keeps tok for life less a margin (a fifth of it, at most
+// 30s), so that a request does not leave with a token about to expire.
+func (tc *tokenCache) putLocked(scope, tok string, life time.Duration) {
 	now := tc.clock()
 	until := now.Add(life - min(life/5, maxTokenMargin))
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
 	if len(tc.m) >= maxTokens {
 		for s, t := range tc.m {
 			if !now.Before(t.until) {
@@ -204,10 +253,4 @@ func (tc *tokenCache) put(scope, tok string, life time.Duration) {
 		}
 	}
 	tc.m[scope] = cachedToken{token: tok, until: until}
-}
-
-func (tc *tokenCache) drop(scope string) {
-	tc.mu.Lock()
-	delete(tc.m, scope)
-	tc.mu.Unlock()
 }

@@ -128,6 +128,9 @@ func (c *Client) newRequest(ctx context.Context, method string, u *url.URL) (*ht
 		return nil, fmt.Errorf("%w: %s %s: %v", ErrInvalid, method, safeURL(u), err)
 	}
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	// Bytes as stored: the transport would otherwise ask for gzip and
+	// undo it, and a blob's bytes would not be the ones its digest names.
+	req.Header.Set("Accept-Encoding", "identity")
 	return req, nil
 }
 

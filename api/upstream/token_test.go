@@ -224,3 +224,71 @@ func TestRedirectGetsNoCredentials(t *testing.T) {
 		}
 	}
 }
+
+// Concurrent requests that meet the same challenge fetch one token; a
+// cached token the upstream refuses is fetched again, once.
+func TestTokenFetchedOnceAndAgainWhenRefused(t *testing.T) {
+	srv := startUpstream(t, upstreamOpts{mode: tokens})
+	priv := push(t, srv.URL, "private/app:v1", 13)
+	front := startProxy(t, srv.URL, nil)
+	ct := newCounting()
+	c := newClient(t, front.URL, true, ct, newClock())
+	ctx := context.Background()
+	const n = 16
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			m, err := c.Manifest(ctx, "private/app", "v1")
+			if err == nil && m.Digest.String() != priv.digest {
+				err = errors.New("wrong digest " + m.Digest.String())
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ct.count("/token"); got != 1 {
+		t.Errorf("%d concurrent pulls asked for %d tokens, want 1", n, got)
+	}
+
+	var refuse atomic.Bool
+	refuse.Store(true)
+	front.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") || !refuse.CompareAndSwap(true, false) {
+			return false
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+front.URL+`/token",service="kvreg",scope="repository:private/app:pull",error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return true
+	})
+	if _, err := c.Manifest(ctx, "private/app", "v1"); err != nil {
+		t.Fatalf("after a refused token: %v", err)
+	}
+	if got := ct.count("/token"); got != 2 {
+		t.Errorf("%d token requests after one was refused, want 2", got)
+	}
+	if _, err := c.Manifest(ctx, "private/app", "v1"); err != nil || ct.count("/token") != 2 {
+		t.Errorf("the new token is kept: %v, %d token requests", err, ct.count("/token"))
+	}
+}
+
+// Credentials never leave a TLS upstream in clear text, even to its realm.
+func TestNoCredentialsToPlainRealmOfTLSUpstream(t *testing.T) {
+	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="http://127.0.0.1:1/token",service="x"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(tls.Close)
+	ct := newCounting()
+	ct.base = tls.Client().Transport
+	c := newClient(t, tls.URL, true, ct, newClock())
+	if _, err := c.Manifest(context.Background(), "private/app", "v1"); !errors.Is(err, upstream.ErrInvalid) {
+		t.Errorf("an http realm for an https upstream: %v, want ErrInvalid", err)
+	}
+	if n := len(ct.all()); n != 1 {
+		t.Errorf("%d requests, want 1 (none to the realm)", n)
+	}
+}
