@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -109,6 +110,10 @@ func (c *Client) fetchToken(ctx context.Context, ch challenge, scope, sent strin
 	if waiting {
 		select {
 		case <-call.done:
+			if errors.Is(call.err, context.Canceled) && ctx.Err() == nil {
+				// The first caller gave up; this one has not.
+				return c.fetchToken(ctx, ch, scope, sent)
+			}
 			return call.tok, call.err
 		case <-ctx.Done():
 			return "", fmt.Errorf("upstream: waiting for a token: %w", context.Cause(ctx))
