@@ -199,7 +199,7 @@ func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.M
 		return err
 	}
 	for _, t := range tags {
-		if err := tx.DeleteTag(repo, t); err != nil {
+		if err := r.deleteTagTx(tx, repo, t); err != nil {
 			return err
 		}
 	}
@@ -227,6 +227,9 @@ func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.M
 	// Delete first: the releases below may reach the repository's last
 	// objects, and must not find this one.
 	if err := tx.DeleteManifest(repo, d); err != nil {
+		return err
+	}
+	if err := r.forgetManifestTx(tx, repo, d); err != nil {
 		return err
 	}
 	for _, child := range m.Children {

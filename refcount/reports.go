@@ -249,7 +249,7 @@ func (r *Registry) DeleteRepo(repo string) (int64, error) {
 			if !ok {
 				continue // went with a manifest released above
 			}
-			if err := tx.DeleteTag(repo, t); err != nil {
+			if err := r.deleteTagTx(tx, repo, t); err != nil {
 				return err
 			}
 			if err := r.releaseManifestTx(tx, c, repo, d); err != nil {

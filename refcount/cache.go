@@ -1,0 +1,405 @@
+package refcount
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kvreg/kvreg/kv"
+	"github.com/opencontainers/go-digest"
+)
+
+// The pull-through cache's records are ordinary ones (manifests, tags,
+// links, blobs) in cached repositories, those under Options.CachePrefixes,
+// plus a cache row per manifest (its last pull) and per tag (the
+// upstream's last answer). The rows go with their manifest or tag in the
+// transaction that deletes it (deleteManifestTx, deleteTagTx), so that
+// every row names a record (fsck checks it).
+
+// touchEvery is how stale a manifest's last pull may be before a pull
+// writes it again: pulls are reads, and most must stay so.
+const touchEvery = time.Minute
+
+// IsCachedRepo reports whether repo is under one of the cache's prefixes.
+func (r *Registry) IsCachedRepo(repo string) bool {
+	for _, p := range r.opts.CachePrefixes {
+		if strings.HasPrefix(repo, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// CacheWrites is how many write transactions TouchCached ran.
+func (r *Registry) CacheWrites() uint64 { return r.cacheWrites.Load() }
+
+// TouchCached records that a cached manifest was pulled at now. It writes
+// at most once every touchEvery per manifest: it reads the row first in a
+// read-only transaction, and a pull seen recently needs nothing more. A
+// manifest that is gone (evicted meanwhile) gets no row.
+func (r *Registry) TouchCached(repo string, d digest.Digest, now time.Time) error {
+	fresh := func(tx *kv.Tx) (bool, error) {
+		row, ok, err := tx.Cached(repo, string(d))
+		return ok && now.UnixNano()-row.Pulled < int64(touchEvery), err
+	}
+	var skip bool
+	if err := r.db.View(func(tx *kv.Tx) error {
+		var err error
+		skip, err = fresh(tx)
+		return err
+	}); err != nil || skip {
+		return err
+	}
+	_, err := r.update(func(tx *kv.Tx, _ *change) error {
+		if ok, err := fresh(tx); err != nil || ok {
+			return err
+		}
+		row, _, err := tx.Cached(repo, string(d))
+		if err != nil {
+			return err
+		}
+		row.Pulled = now.UnixNano()
+		return r.putCachedTx(tx, repo, string(d), row)
+	})
+	if err == nil {
+		r.cacheWrites.Add(1)
+	}
+	return err
+}
+
+// MarkFetched records that a cached manifest was fetched from upstream at
+// now; a fill is also a pull.
+func (r *Registry) MarkFetched(repo string, d digest.Digest, now time.Time) error {
+	_, err := r.update(func(tx *kv.Tx, _ *change) error {
+		row, _, err := tx.Cached(repo, string(d))
+		if err != nil {
+			return err
+		}
+		row.Fetched = now.UnixNano()
+		row.Pulled = max(row.Pulled, row.Fetched)
+		return r.putCachedTx(tx, repo, string(d), row)
+	})
+	return err
+}
+
+// putCachedTx writes a manifest's cache row if the manifest is there.
+func (r *Registry) putCachedTx(tx *kv.Tx, repo, d string, row kv.Cached) error {
+	if _, ok, err := tx.Manifest(repo, d); err != nil || !ok {
+		return err
+	}
+	return tx.PutCached(repo, d, row)
+}
+
+// CheckedTag is what the upstream last answered for a cached tag and when;
+// ok is false when it was never asked (or the tag moved since).
+func (r *Registry) CheckedTag(repo, tag string) (checked time.Time, upstream digest.Digest, ok bool, err error) {
+	err = r.db.View(func(tx *kv.Tx) error {
+		row, found, err := tx.CachedTag(repo, tag)
+		if err != nil || !found {
+			ok = false
+			return err
+		}
+		checked, upstream, ok = time.Unix(0, row.Checked), digest.Digest(row.Upstream), true
+		return nil
+	})
+	return checked, upstream, ok, err
+}
+
+// SetCheckedTag records the upstream's answer for a tag at now. The tag
+// must exist: a row names a tag, so it is written after the fill that
+// made the tag.
+func (r *Registry) SetCheckedTag(repo, tag string, upstream digest.Digest, now time.Time) error {
+	_, err := r.update(func(tx *kv.Tx, _ *change) error {
+		if _, ok, err := tx.Tag(repo, tag); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("%w: tag %s of %s", ErrManifestUnknown, tag, repo)
+		}
+		return tx.PutCachedTag(repo, tag, kv.CachedTag{Checked: now.UnixNano(), Upstream: string(upstream)})
+	})
+	return err
+}
+
+// deleteTagTx deletes a tag with its cache row.
+func (r *Registry) deleteTagTx(tx *kv.Tx, repo, tag string) error {
+	if err := tx.DeleteTag(repo, tag); err != nil {
+		return err
+	}
+	return r.forgetTagTx(tx, repo, tag)
+}
+
+// forgetTagTx deletes a tag's cache row: the tag went or moved, and the
+// upstream's answer no longer describes it. Only cached repositories have
+// rows, and a delete elsewhere would be a write on the push path.
+func (r *Registry) forgetTagTx(tx *kv.Tx, repo, tag string) error {
+	if !r.IsCachedRepo(repo) {
+		return nil
+	}
+	return tx.DeleteCachedTag(repo, tag)
+}
+
+// forgetManifestTx deletes a deleted manifest's cache row.
+func (r *Registry) forgetManifestTx(tx *kv.Tx, repo, d string) error {
+	if !r.IsCachedRepo(repo) {
+		return nil
+	}
+	return tx.DeleteCached(repo, d)
+}
+
+// CacheUsage is what the cache holds: Bytes are the distinct bytes of
+// the blobs linked from cached repositories plus their manifests' bytes;
+// Images are the evictable images (root manifests).
+type CacheUsage struct {
+	Bytes     int64 `json:"bytes"`
+	Manifests int64 `json:"manifests"`
+	Images    int64 `json:"images"`
+}
+
+// CacheUsage computes the cache's usage from one snapshot: one scan of
+// the cached repositories' links and manifests (no counter is kept, so
+// that fills write no shared row).
+func (r *Registry) CacheUsage() (CacheUsage, error) {
+	var u CacheUsage
+	err := r.db.View(func(tx *kv.Tx) error {
+		s, err := r.cacheScanTx(tx)
+		u = s.usage
+		return err
+	})
+	return u, err
+}
+
+// cacheImage is an evictable image: a root manifest of a cached
+// repository and its recency.
+type cacheImage struct {
+	repo, digest string
+	pulled       int64 // the latest row of it and its children; 0: none
+}
+
+// cacheScan is one snapshot's view of the cache.
+type cacheScan struct {
+	usage  CacheUsage
+	images []cacheImage // least recently pulled first
+}
+
+// cacheScanTx reads the cached repositories: their links (the blobs
+// they use, each once), manifests and cache rows.
+func (r *Registry) cacheScanTx(tx *kv.Tx) (cacheScan, error) {
+	var s cacheScan
+	repos, err := r.cachedReposTx(tx)
+	if err != nil {
+		return s, err
+	}
+	blobs := map[string]bool{}
+	for _, repo := range repos {
+		var linked []string
+		if err := tx.ForEachLink(repo, func(d string, _ kv.Link) error {
+			if !blobs[d] {
+				blobs[d] = true
+				linked = append(linked, d)
+			}
+			return nil
+		}); err != nil {
+			return s, err
+		}
+		for _, d := range linked {
+			b, ok, err := tx.Blob(d)
+			if err != nil {
+				return s, err
+			}
+			if ok {
+				s.usage.Bytes += b.Size
+			}
+		}
+		images, err := r.repoImagesTx(tx, repo, &s.usage)
+		if err != nil {
+			return s, err
+		}
+		s.images = append(s.images, images...)
+	}
+	s.usage.Images = int64(len(s.images))
+	sort.SliceStable(s.images, func(i, j int) bool { return s.images[i].pulled < s.images[j].pulled })
+	return s, nil
+}
+
+// repoImagesTx adds a cached repository's manifests to u and returns its
+// root manifests with their recency.
+func (r *Registry) repoImagesTx(tx *kv.Tx, repo string, u *CacheUsage) ([]cacheImage, error) {
+	mans := map[string]kv.Manifest{}
+	var order []string
+	held := map[string]bool{} // referenced by another manifest of repo
+	if err := tx.ForEachManifest(repo, func(d string, m kv.Manifest) error {
+		mans[d] = m
+		order = append(order, d)
+		u.Manifests++
+		u.Bytes += m.Size
+		for _, ch := range m.Children {
+			held[ch] = true
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := tx.ForEachReferrer(repo, func(_ string, ref kv.Referrer) error {
+		if ref.Counted {
+			held[ref.Digest] = true
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	pulled := map[string]int64{}
+	if err := tx.CachedIn(repo, func(d string, c kv.Cached) error {
+		pulled[d] = c.Pulled
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var out []cacheImage
+	for _, d := range order {
+		if held[d] {
+			continue
+		}
+		out = append(out, cacheImage{repo: repo, digest: d, pulled: recency(d, mans, pulled)})
+	}
+	return out, nil
+}
+
+// recency is the latest pull of a manifest and of the manifests under it.
+func recency(d string, mans map[string]kv.Manifest, pulled map[string]int64) int64 {
+	seen := map[string]bool{}
+	stack := []string{d}
+	var latest int64
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[x] {
+			continue
+		}
+		seen[x] = true
+		latest = max(latest, pulled[x])
+		stack = append(stack, mans[x].Children...)
+	}
+	return latest
+}
+
+// cachedReposTx lists the cached repositories: for each prefix, the
+// contiguous range of names after <prefix>/.
+func (r *Registry) cachedReposTx(tx *kv.Tx) ([]string, error) {
+	prefixes := append([]string(nil), r.opts.CachePrefixes...)
+	sort.Strings(prefixes)
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range prefixes {
+		last := p + "/"
+		for {
+			names, more, err := tx.Repos(last, 1000)
+			if err != nil {
+				return nil, err
+			}
+			stop := !more
+			for _, n := range names {
+				if !strings.HasPrefix(n, p+"/") {
+					stop = true
+					break
+				}
+				if !seen[n] {
+					seen[n] = true
+					out = append(out, n)
+				}
+				last = n
+			}
+			if stop || len(names) == 0 {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// EvictReport is what EvictCache did: the images it deleted (repo@digest,
+// in order) and the blob bytes it freed.
+type EvictReport struct {
+	Images  int      `json:"images"`
+	Freed   int64    `json:"freed"`
+	Evicted []string `json:"evicted"`
+}
+
+// errNotEvictable: the image chosen became referenced, tagged anew or
+// leased between the snapshot and the delete; the next snapshot decides.
+var errNotEvictable = errors.New("image no longer evictable")
+
+// EvictCache deletes the least recently pulled cached images while the
+// cache's usage exceeds maxBytes, one image per transaction, through the
+// cascade of DeleteManifest: its tags and cache rows go with it, and its
+// blobs are freed at once unless another image, cached or pushed, still
+// references them (their files are removed after each commit). An image
+// is a root manifest of a cached repository; one with a live lease (a fill
+// in flight pushed it and nothing references it yet) is not evictable. It
+// stops when the usage fits or nothing evictable is left. Each step
+// computes the usage anew: O(cached links + manifests) reads per image.
+func (r *Registry) EvictCache(maxBytes int64) (EvictReport, error) {
+	rep := EvictReport{Evicted: []string{}}
+	skipped := map[string]bool{}
+	for {
+		var s cacheScan
+		if err := r.db.View(func(tx *kv.Tx) error {
+			var err error
+			s, err = r.cacheScanTx(tx)
+			return err
+		}); err != nil {
+			return rep, err
+		}
+		if s.usage.Bytes <= maxBytes {
+			return rep, nil
+		}
+		var victim *cacheImage
+		for i := range s.images {
+			if !skipped[s.images[i].repo+"@"+s.images[i].digest] {
+				victim = &s.images[i]
+				break
+			}
+		}
+		if victim == nil {
+			return rep, nil
+		}
+		name := victim.repo + "@" + victim.digest
+		c, err := r.update(func(tx *kv.Tx, c *change) error {
+			return r.evictTx(tx, c, victim.repo, victim.digest)
+		})
+		if errors.Is(err, errNotEvictable) {
+			skipped[name] = true
+			continue
+		}
+		if err != nil {
+			return rep, err
+		}
+		rep.Images++
+		rep.Freed += c.Reclaimed
+		rep.Evicted = append(rep.Evicted, name)
+	}
+}
+
+// evictTx deletes one image if it is still evictable: nothing but its
+// tags holds it and no lease is live.
+func (r *Registry) evictTx(tx *kv.Tx, c *change, repo, d string) error {
+	m, ok, err := tx.Manifest(repo, d)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errNotEvictable
+	}
+	tags, err := tx.TagsOf(repo, d)
+	if err != nil {
+		return err
+	}
+	if m.Refs > uint64(len(tags)) || leaseLive(m.Lease, c.now) {
+		return errNotEvictable
+	}
+	if err := r.dropPinTx(tx, c, pinKey{kind: kv.LeaseManifest, repo: repo, digest: d}); err != nil {
+		return err
+	}
+	return r.deleteManifestTx(tx, c, repo, d, m)
+}
