@@ -38,8 +38,12 @@ func (r *Registry) CacheWrites() uint64 { return r.cacheWrites.Load() }
 // TouchCached records that a cached manifest was pulled at now. It writes
 // at most once every touchEvery per manifest: it reads the row first in a
 // read-only transaction, and a pull seen recently needs nothing more. A
-// manifest that is gone (evicted meanwhile) gets no row.
+// manifest that is gone (evicted meanwhile), or of a repository that is
+// not cached, gets no row.
 func (r *Registry) TouchCached(repo string, d digest.Digest, now time.Time) error {
+	if !r.IsCachedRepo(repo) {
+		return nil
+	}
 	fresh := func(tx *kv.Tx) (bool, error) {
 		row, ok, err := tx.Cached(repo, string(d))
 		return ok && now.UnixNano()-row.Pulled < int64(touchEvery), err
@@ -70,8 +74,11 @@ func (r *Registry) TouchCached(repo string, d digest.Digest, now time.Time) erro
 }
 
 // MarkFetched records that a cached manifest was fetched from upstream at
-// now; a fill is also a pull.
+// now; a fill is also a pull. A manifest that is gone gets no row.
 func (r *Registry) MarkFetched(repo string, d digest.Digest, now time.Time) error {
+	if !r.IsCachedRepo(repo) {
+		return fmt.Errorf("%w: %s", ErrNotCached, repo)
+	}
 	_, err := r.update(func(tx *kv.Tx, _ *change) error {
 		row, _, err := tx.Cached(repo, string(d))
 		if err != nil {
@@ -111,6 +118,9 @@ func (r *Registry) CheckedTag(repo, tag string) (checked time.Time, upstream dig
 // must exist: a row names a tag, so it is written after the fill that
 // made the tag.
 func (r *Registry) SetCheckedTag(repo, tag string, upstream digest.Digest, now time.Time) error {
+	if !r.IsCachedRepo(repo) {
+		return fmt.Errorf("%w: %s", ErrNotCached, repo)
+	}
 	_, err := r.update(func(tx *kv.Tx, _ *change) error {
 		if _, ok, err := tx.Tag(repo, tag); err != nil {
 			return err

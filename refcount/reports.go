@@ -27,6 +27,15 @@ type StatsReport struct {
 	// uploads included), beside the records' totals.
 	BlobStore    driver.Usage `json:"blobStore"`
 	Repositories []RepoStat   `json:"repositories"`
+	// Cache is the pull-through cache's usage and budget, when the
+	// registry has cached repositories.
+	Cache *CacheStats `json:"cache,omitempty"`
+}
+
+// CacheStats is the cache's line of the stats.
+type CacheStats struct {
+	CacheUsage
+	MaxBytes int64 `json:"maxBytes"` // 0: no budget
 }
 
 // RepoStat is one repository's row.
@@ -43,7 +52,11 @@ func (r *Registry) Stats(top int) (*StatsReport, error) {
 		if rep.Totals, err = tx.Counters(); err != nil {
 			return err
 		}
-		rep.Repositories, err = repoRowsTx(tx)
+		if rep.Repositories, err = repoRowsTx(tx); err != nil || len(r.opts.CachePrefixes) == 0 {
+			return err
+		}
+		s, err := r.cacheScanTx(tx)
+		rep.Cache = &CacheStats{CacheUsage: s.usage, MaxBytes: r.opts.CacheMaxBytes}
 		return err
 	})
 	if err != nil {
