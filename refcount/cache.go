@@ -413,3 +413,17 @@ func (r *Registry) evictTx(tx *kv.Tx, c *change, repo, d string) error {
 	}
 	return r.deleteManifestTx(tx, c, repo, d, m)
 }
+
+// pulledTx is an image's last pull: the latest cache row of its manifest
+// and of the manifests it lists (one level: what an index lists).
+func pulledTx(tx *kv.Tx, repo, d string, m kv.Manifest) (int64, error) {
+	var latest int64
+	for _, x := range append([]string{d}, m.Children...) {
+		row, _, err := tx.Cached(repo, x)
+		if err != nil {
+			return 0, err
+		}
+		latest = max(latest, row.Pulled)
+	}
+	return latest, nil
+}

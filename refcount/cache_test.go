@@ -414,16 +414,32 @@ func TestFsckOrphanCacheRows(t *testing.T) {
 }
 
 // Stats shows the cache's usage and budget when there are cached
-// repositories.
+// repositories; ls marks them and shows each tag's last pull.
 func TestStatsShowCache(t *testing.T) {
 	f := cacheFixture(t)
-	f.cachedImage("hub/s", "latest", f.blob("hub/s", 1000))
+	d, _ := f.cachedImage("hub/s", "latest", f.blob("hub/s", 1000))
+	f.cachedImage("hub/s", "never", f.blob("hub/s", 1000))
 	f.cachedImage("team/s", "latest", f.blob("team/s", 1000))
+	f.touch("hub/s", d)
+	ls, err := f.List("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls.Repositories) != 2 || !ls.Repositories[0].Cached || ls.Repositories[1].Cached {
+		t.Errorf("ls: %+v", ls.Repositories)
+	}
+	ls, err = f.List("hub/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ls.Cached || len(ls.Tags) != 2 || !ls.Tags[0].Pulled.Equal(f.Clock.Now()) || !ls.Tags[1].Pulled.IsZero() {
+		t.Errorf("ls hub/s: %+v", ls)
+	}
 	rep, err := f.Stats(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Cache == nil || rep.Cache.Images != 1 || rep.Cache.Manifests != 1 || rep.Cache.Bytes != f.usage().Bytes || rep.Cache.Bytes < 1100 {
+	if rep.Cache == nil || rep.Cache.Images != 2 || rep.Cache.Manifests != 2 || rep.Cache.Bytes != f.usage().Bytes || rep.Cache.Bytes < 2200 {
 		t.Fatalf("stats cache %+v", rep.Cache)
 	}
 }

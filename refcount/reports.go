@@ -42,6 +42,7 @@ type CacheStats struct {
 type RepoStat struct {
 	Name string `json:"name"`
 	kv.RepoStats
+	Cached bool `json:"cached,omitempty"` // under a cache prefix
 }
 
 // Stats returns the totals and the top repositories by bytes (top <= 0: all).
@@ -52,7 +53,7 @@ func (r *Registry) Stats(top int) (*StatsReport, error) {
 		if rep.Totals, err = tx.Counters(); err != nil {
 			return err
 		}
-		if rep.Repositories, err = repoRowsTx(tx); err != nil || len(r.opts.CachePrefixes) == 0 {
+		if rep.Repositories, err = r.repoRowsTx(tx); err != nil || len(r.opts.CachePrefixes) == 0 {
 			return err
 		}
 		s, err := r.cacheScanTx(tx)
@@ -96,7 +97,7 @@ func (r *Registry) Totals(cross bool) (kv.Counters, error) {
 }
 
 // repoRowsTx reads every repository's totals, in name order.
-func repoRowsTx(tx *kv.Tx) ([]RepoStat, error) {
+func (r *Registry) repoRowsTx(tx *kv.Tx) ([]RepoStat, error) {
 	repos, _, err := tx.Repos("", -1)
 	if err != nil {
 		return nil, err
@@ -107,7 +108,7 @@ func repoRowsTx(tx *kv.Tx) ([]RepoStat, error) {
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, RepoStat{Name: name, RepoStats: s})
+		rows = append(rows, RepoStat{Name: name, RepoStats: s, Cached: r.IsCachedRepo(name)})
 	}
 	return rows, nil
 }
@@ -117,6 +118,7 @@ type ListReport struct {
 	Repositories []RepoStat `json:"repositories,omitempty"`
 	Repository   string     `json:"repository,omitempty"`
 	Tags         []TagRow   `json:"tags,omitempty"`
+	Cached       bool       `json:"cached,omitempty"` // Repository is under a cache prefix
 }
 
 // TagRow describes a tag.
@@ -126,6 +128,9 @@ type TagRow struct {
 	MediaType string    `json:"mediaType"`
 	Size      int64     `json:"size"` // the manifest, its children and their blobs, each once
 	Created   time.Time `json:"created"`
+	// Pulled is the image's last pull (its own and its children's cache
+	// rows) in a cached repository; zero when none was recorded.
+	Pulled time.Time `json:"pulled,omitzero"`
 }
 
 // List lists repositories (repo == "") or a repository's tags.
@@ -134,7 +139,7 @@ func (r *Registry) List(repo string) (*ListReport, error) {
 	err := r.db.View(func(tx *kv.Tx) error {
 		if repo == "" {
 			var err error
-			rep.Repositories, err = repoRowsTx(tx)
+			rep.Repositories, err = r.repoRowsTx(tx)
 			return err
 		}
 		exists, err := tx.RepoExists(repo)
@@ -145,6 +150,7 @@ func (r *Registry) List(repo string) (*ListReport, error) {
 			return fmt.Errorf("%w: %s", ErrNameUnknown, repo)
 		}
 		rep.Tags = []TagRow{}
+		rep.Cached = r.IsCachedRepo(repo)
 		return tx.ForEachTag(repo, func(tag, d string) error {
 			m, ok, err := tx.Manifest(repo, d)
 			if err != nil || !ok {
@@ -154,11 +160,21 @@ func (r *Registry) List(repo string) (*ListReport, error) {
 			if err != nil {
 				return err
 			}
-			rep.Tags = append(rep.Tags, TagRow{
+			row := TagRow{
 				Tag: tag, Digest: d, MediaType: m.MediaType,
 				Size:    size,
 				Created: time.Unix(0, m.Created).UTC(),
-			})
+			}
+			if rep.Cached {
+				pulled, err := pulledTx(tx, repo, d, m)
+				if err != nil {
+					return err
+				}
+				if pulled != 0 {
+					row.Pulled = time.Unix(0, pulled).UTC()
+				}
+			}
+			rep.Tags = append(rep.Tags, row)
 			return nil
 		})
 	})
