@@ -151,10 +151,11 @@ func (r *Registry) forgetTagTx(tx *kv.Tx, repo, tag string) error {
 }
 
 // forgetManifestTx deletes a deleted manifest's cache row.
-func (r *Registry) forgetManifestTx(tx *kv.Tx, repo, d string) error {
+func (r *Registry) forgetManifestTx(tx *kv.Tx, c *change, repo, d string, size int64) error {
 	if !r.IsCachedRepo(repo) {
 		return nil
 	}
+	c.gone = append(c.gone, goneRecord{manifest: true, repo: repo, digest: d, size: size})
 	return tx.DeleteCached(repo, d)
 }
 
@@ -167,17 +168,13 @@ type CacheUsage struct {
 	Images    int64 `json:"images"`
 }
 
-// CacheUsage computes the cache's usage from one snapshot: one scan of
-// the cached repositories' links and manifests (no counter is kept, so
-// that fills write no shared row).
+// CacheUsage computes the cache's usage from one snapshot: one range
+// scan per cache prefix of the cached repositories' links, manifests,
+// referrers and cache rows, and the records of the blobs they link, read
+// in batches (no counter is kept, so that fills write no shared row).
 func (r *Registry) CacheUsage() (CacheUsage, error) {
-	var u CacheUsage
-	err := r.db.View(func(tx *kv.Tx) error {
-		s, err := r.cacheScanTx(tx)
-		u = s.usage
-		return err
-	})
-	return u, err
+	s, err := r.cacheScan()
+	return s.usage, err
 }
 
 // cacheImage is an evictable image: a root manifest of a cached
@@ -187,145 +184,162 @@ type cacheImage struct {
 	pulled       int64 // the latest row of it and its children; 0: none
 }
 
-// cacheScan is one snapshot's view of the cache.
+// cacheScan is one snapshot's view of the cache, which EvictCache then
+// keeps up to date with what its own deletes remove.
 type cacheScan struct {
-	usage  CacheUsage
-	images []cacheImage // least recently pulled first
+	usage    CacheUsage
+	images   []cacheImage     // least recently pulled first
+	blobSize map[string]int64 // blobs the cache links
+	linkedBy map[string]int   // how many cached repositories link each
 }
 
-// cacheScanTx reads the cached repositories: their links (the blobs
-// they use, each once), manifests and cache rows.
-func (r *Registry) cacheScanTx(tx *kv.Tx) (cacheScan, error) {
-	var s cacheScan
-	repos, err := r.cachedReposTx(tx)
-	if err != nil {
-		return s, err
+// forget subtracts what a delete of the cache's records removed.
+func (s *cacheScan) forget(gone []goneRecord) {
+	for _, g := range gone {
+		if g.manifest {
+			s.usage.Bytes -= g.size
+			s.usage.Manifests--
+			continue
+		}
+		if s.linkedBy[g.digest]--; s.linkedBy[g.digest] <= 0 {
+			s.usage.Bytes -= s.blobSize[g.digest]
+			delete(s.linkedBy, g.digest)
+			delete(s.blobSize, g.digest)
+		}
 	}
-	blobs := map[string]bool{}
-	for _, repo := range repos {
-		var linked []string
-		if err := tx.ForEachLink(repo, func(d string, _ kv.Link) error {
-			if !blobs[d] {
-				blobs[d] = true
-				linked = append(linked, d)
+}
+
+func (r *Registry) cacheScan() (cacheScan, error) {
+	var s cacheScan
+	err := r.db.View(func(tx *kv.Tx) error {
+		var err error
+		s, err = r.cacheScanTx(tx)
+		return err
+	})
+	return s, err
+}
+
+// scanBatch bounds the blob records one batched read asks for.
+const scanBatch = 500
+
+// cacheScanTx reads the cached repositories.
+func (r *Registry) cacheScanTx(tx *kv.Tx) (cacheScan, error) {
+	s := cacheScan{blobSize: map[string]int64{}, linkedBy: map[string]int{}}
+	var order []string // blobs in first-seen order, for the batched reads
+	for _, p := range r.cacheNamespaces() {
+		if err := tx.ForEachLinkUnder(p, func(_, d string, _ kv.Link) error {
+			if s.linkedBy[d]++; s.linkedBy[d] == 1 {
+				order = append(order, d)
 			}
 			return nil
 		}); err != nil {
 			return s, err
 		}
-		for _, d := range linked {
+		images, err := imagesUnderTx(tx, p, &s.usage)
+		if err != nil {
+			return s, err
+		}
+		s.images = append(s.images, images...)
+	}
+	for i := 0; i < len(order); i += scanBatch {
+		batch := order[i:min(i+scanBatch, len(order))]
+		pf := tx.Prefetch()
+		for _, d := range batch {
+			pf.Blob(d)
+		}
+		if err := pf.Read(); err != nil {
+			return s, err
+		}
+		for _, d := range batch {
 			b, ok, err := tx.Blob(d)
 			if err != nil {
 				return s, err
 			}
 			if ok {
+				s.blobSize[d] = b.Size
 				s.usage.Bytes += b.Size
 			}
 		}
-		images, err := r.repoImagesTx(tx, repo, &s.usage)
-		if err != nil {
-			return s, err
-		}
-		s.images = append(s.images, images...)
 	}
 	s.usage.Images = int64(len(s.images))
 	sort.SliceStable(s.images, func(i, j int) bool { return s.images[i].pulled < s.images[j].pulled })
 	return s, nil
 }
 
-// repoImagesTx adds a cached repository's manifests to u and returns its
-// root manifests with their recency.
-func (r *Registry) repoImagesTx(tx *kv.Tx, repo string, u *CacheUsage) ([]cacheImage, error) {
-	mans := map[string]kv.Manifest{}
-	var order []string
-	held := map[string]bool{} // referenced by another manifest of repo
-	if err := tx.ForEachManifest(repo, func(d string, m kv.Manifest) error {
-		mans[d] = m
-		order = append(order, d)
+// imagesUnderTx adds the manifests of the repositories under a namespace
+// to u and returns their root manifests with their recency.
+func imagesUnderTx(tx *kv.Tx, namespace string, u *CacheUsage) ([]cacheImage, error) {
+	type key struct{ repo, digest string }
+	mans := map[key]kv.Manifest{}
+	var order []key
+	held := map[key]bool{} // referenced by another manifest of its repository
+	if err := tx.ForEachManifestUnder(namespace, func(repo, d string, m kv.Manifest) error {
+		mans[key{repo, d}] = m
+		order = append(order, key{repo, d})
 		u.Manifests++
 		u.Bytes += m.Size
 		for _, ch := range m.Children {
-			held[ch] = true
+			held[key{repo, ch}] = true
 		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	if err := tx.ForEachReferrer(repo, func(_ string, ref kv.Referrer) error {
+	if err := tx.ForEachReferrerUnder(namespace, func(repo, _ string, ref kv.Referrer) error {
 		if ref.Counted {
-			held[ref.Digest] = true
+			held[key{repo, ref.Digest}] = true
 		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	pulled := map[string]int64{}
-	if err := tx.CachedIn(repo, func(d string, c kv.Cached) error {
-		pulled[d] = c.Pulled
+	pulled := map[key]int64{}
+	if err := tx.ForEachCachedUnder(namespace, func(repo, d string, c kv.Cached) error {
+		pulled[key{repo, d}] = c.Pulled
 		return nil
 	}); err != nil {
 		return nil, err
 	}
 	var out []cacheImage
-	for _, d := range order {
-		if held[d] {
+	for _, k := range order {
+		if held[k] {
 			continue
 		}
-		out = append(out, cacheImage{repo: repo, digest: d, pulled: recency(d, mans, pulled)})
+		// Recency: the latest pull of the manifest and those under it.
+		seen := map[string]bool{}
+		stack := []string{k.digest}
+		var latest int64
+		for len(stack) > 0 {
+			x := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[x] {
+				continue
+			}
+			seen[x] = true
+			latest = max(latest, pulled[key{k.repo, x}])
+			stack = append(stack, mans[key{k.repo, x}].Children...)
+		}
+		out = append(out, cacheImage{repo: k.repo, digest: k.digest, pulled: latest})
 	}
 	return out, nil
 }
 
-// recency is the latest pull of a manifest and of the manifests under it.
-func recency(d string, mans map[string]kv.Manifest, pulled map[string]int64) int64 {
-	seen := map[string]bool{}
-	stack := []string{d}
-	var latest int64
-	for len(stack) > 0 {
-		x := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[x] {
-			continue
-		}
-		seen[x] = true
-		latest = max(latest, pulled[x])
-		stack = append(stack, mans[x].Children...)
+// cacheNamespaces are the prefixes with their "/", each repository under
+// exactly one (a prefix inside another's namespace adds nothing).
+func (r *Registry) cacheNamespaces() []string {
+	ns := make([]string, 0, len(r.opts.CachePrefixes))
+	for _, p := range r.opts.CachePrefixes {
+		ns = append(ns, p+"/")
 	}
-	return latest
-}
-
-// cachedReposTx lists the cached repositories: for each prefix, the
-// contiguous range of names after <prefix>/.
-func (r *Registry) cachedReposTx(tx *kv.Tx) ([]string, error) {
-	prefixes := append([]string(nil), r.opts.CachePrefixes...)
-	sort.Strings(prefixes)
-	seen := map[string]bool{}
+	sort.Strings(ns)
 	var out []string
-	for _, p := range prefixes {
-		last := p + "/"
-		for {
-			names, more, err := tx.Repos(last, 1000)
-			if err != nil {
-				return nil, err
-			}
-			stop := !more
-			for _, n := range names {
-				if !strings.HasPrefix(n, p+"/") {
-					stop = true
-					break
-				}
-				if !seen[n] {
-					seen[n] = true
-					out = append(out, n)
-				}
-				last = n
-			}
-			if stop || len(names) == 0 {
-				break
-			}
+	for _, n := range ns {
+		if len(out) > 0 && strings.HasPrefix(n, out[len(out)-1]) {
+			continue
 		}
+		out = append(out, n)
 	}
-	return out, nil
+	return out
 }
 
 // EvictReport is what EvictCache did: the images it deleted (repo@digest,
@@ -347,47 +361,50 @@ var errNotEvictable = errors.New("image no longer evictable")
 // references them (their files are removed after each commit). An image
 // is a root manifest of a cached repository; one with a live lease (a fill
 // in flight pushed it and nothing references it yet) is not evictable. It
-// stops when the usage fits or nothing evictable is left. Each step
-// computes the usage anew: O(cached links + manifests) reads per image.
+// stops when the usage fits or nothing evictable is left.
+//
+// It scans the cache once (see CacheUsage) and then subtracts what each of
+// its deletes removed; once that says the usage fits, it scans again, so
+// that what others wrote meanwhile is counted too.
 func (r *Registry) EvictCache(maxBytes int64) (EvictReport, error) {
 	rep := EvictReport{Evicted: []string{}}
 	skipped := map[string]bool{}
 	for {
-		var s cacheScan
-		if err := r.db.View(func(tx *kv.Tx) error {
-			var err error
-			s, err = r.cacheScanTx(tx)
-			return err
-		}); err != nil {
+		s, err := r.cacheScan()
+		if err != nil {
 			return rep, err
 		}
 		if s.usage.Bytes <= maxBytes {
 			return rep, nil
 		}
-		var victim *cacheImage
-		for i := range s.images {
-			if !skipped[s.images[i].repo+"@"+s.images[i].digest] {
-				victim = &s.images[i]
+		progress := false
+		for _, img := range s.images {
+			if s.usage.Bytes <= maxBytes {
 				break
 			}
+			name := img.repo + "@" + img.digest
+			if skipped[name] {
+				continue
+			}
+			c, err := r.update(func(tx *kv.Tx, c *change) error {
+				return r.evictTx(tx, c, img.repo, img.digest)
+			})
+			if errors.Is(err, errNotEvictable) {
+				skipped[name] = true
+				continue
+			}
+			if err != nil {
+				return rep, err
+			}
+			progress = true
+			s.forget(c.gone)
+			rep.Images++
+			rep.Freed += c.Reclaimed
+			rep.Evicted = append(rep.Evicted, name)
 		}
-		if victim == nil {
+		if !progress {
 			return rep, nil
 		}
-		name := victim.repo + "@" + victim.digest
-		c, err := r.update(func(tx *kv.Tx, c *change) error {
-			return r.evictTx(tx, c, victim.repo, victim.digest)
-		})
-		if errors.Is(err, errNotEvictable) {
-			skipped[name] = true
-			continue
-		}
-		if err != nil {
-			return rep, err
-		}
-		rep.Images++
-		rep.Freed += c.Reclaimed
-		rep.Evicted = append(rep.Evicted, name)
 	}
 }
 

@@ -420,12 +420,13 @@ func TestStatsShowCache(t *testing.T) {
 	d, _ := f.cachedImage("hub/s", "latest", f.blob("hub/s", 1000))
 	f.cachedImage("hub/s", "never", f.blob("hub/s", 1000))
 	f.cachedImage("team/s", "latest", f.blob("team/s", 1000))
+	f.cachedImage("hubs/s", "latest", f.blob("hubs/s", 1000)) // not under hub/
 	f.touch("hub/s", d)
 	ls, err := f.List("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ls.Repositories) != 2 || !ls.Repositories[0].Cached || ls.Repositories[1].Cached {
+	if len(ls.Repositories) != 3 || !ls.Repositories[0].Cached || ls.Repositories[1].Cached || ls.Repositories[2].Cached {
 		t.Errorf("ls: %+v", ls.Repositories)
 	}
 	ls, err = f.List("hub/s")

@@ -154,8 +154,14 @@ func (r *Registry) deleteLinkTx(tx *kv.Tx, c *change, repo, d string, l kv.Link)
 		return err
 	}
 	linked, err := tx.DeleteLink(repo, d)
-	if err != nil || linked || !ok {
+	if err != nil {
 		return err
+	}
+	if r.IsCachedRepo(repo) {
+		c.gone = append(c.gone, goneRecord{repo: repo, digest: d})
+	}
+	if linked || !ok {
+		return nil
 	}
 	if err := tx.DeleteBlob(d); err != nil {
 		return err
@@ -229,7 +235,7 @@ func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.M
 	if err := tx.DeleteManifest(repo, d); err != nil {
 		return err
 	}
-	if err := r.forgetManifestTx(tx, repo, d); err != nil {
+	if err := r.forgetManifestTx(tx, c, repo, d, m.Size); err != nil {
 		return err
 	}
 	for _, child := range m.Children {

@@ -145,6 +145,16 @@ type change struct {
 	// pins in memory to forget after commit: they became leases, or their
 	// object was deleted on purpose
 	droppedPins []pinKey
+	// gone: the manifests and links of cached repositories deleted, for
+	// EvictCache's count of the cache's bytes
+	gone []goneRecord
+}
+
+// goneRecord is a manifest (with its size) or a link that a write deleted.
+type goneRecord struct {
+	manifest     bool
+	repo, digest string
+	size         int64
 }
 
 // updateTx runs fn in a write transaction after sweeping a bounded number of
