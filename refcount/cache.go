@@ -181,7 +181,7 @@ func (r *Registry) CacheUsage() (CacheUsage, error) {
 // repository and its recency.
 type cacheImage struct {
 	repo, digest string
-	pulled       int64 // the latest row of it and its children; 0: none
+	pulled       int64 // the latest row or push of it and its children
 }
 
 // cacheScan is one snapshot's view of the cache, which EvictCache then
@@ -305,7 +305,9 @@ func imagesUnderTx(tx *kv.Tx, namespace string, u *CacheUsage) ([]cacheImage, er
 		if held[k] {
 			continue
 		}
-		// Recency: the latest pull of the manifest and those under it.
+		// Recency: the latest pull of the manifest and those under it,
+		// a push (the fill) counting as a pull, so that an image filled
+		// just now is not the first to go before its row is written.
 		seen := map[string]bool{}
 		stack := []string{k.digest}
 		var latest int64
@@ -316,7 +318,7 @@ func imagesUnderTx(tx *kv.Tx, namespace string, u *CacheUsage) ([]cacheImage, er
 				continue
 			}
 			seen[x] = true
-			latest = max(latest, pulled[key{k.repo, x}])
+			latest = max(latest, pulled[key{k.repo, x}], mans[key{k.repo, x}].Created)
 			stack = append(stack, mans[key{k.repo, x}].Children...)
 		}
 		out = append(out, cacheImage{repo: k.repo, digest: k.digest, pulled: latest})
@@ -359,7 +361,8 @@ var errNotEvictable = errors.New("image no longer evictable")
 // cascade of DeleteManifest: its tags and cache rows go with it, and its
 // blobs are freed at once unless another image, cached or pushed, still
 // references them (their files are removed after each commit). An image
-// is a root manifest of a cached repository; one with a live lease (a fill
+// is a root manifest of a cached repository, its recency the latest pull
+// (cache row) or push of it and of the manifests under it; one with a live lease (a fill
 // in flight pushed it and nothing references it yet) is not evictable. It
 // stops when the usage fits or nothing evictable is left.
 //

@@ -199,8 +199,11 @@ func TestEvictCacheOrderFollowsTouch(t *testing.T) {
 		ds = append(ds, d)
 	}
 	f.touch("hub/r0", ds[0]) // r0 is now the most recent: r1, r2, r0
+	f.Clock.Advance(time.Minute)
+	// Filled just now, its row not written yet: its push is its pull.
+	fresh, _ := f.cachedImage("hub/r3", "v1", f.blob("hub/r3", 500))
 	rep := f.evict(0)
-	want := []string{"hub/r1@" + string(ds[1]), "hub/r2@" + string(ds[2]), "hub/r0@" + string(ds[0])}
+	want := []string{"hub/r1@" + string(ds[1]), "hub/r2@" + string(ds[2]), "hub/r0@" + string(ds[0]), "hub/r3@" + string(fresh)}
 	if !slices.Equal(rep.Evicted, want) {
 		t.Fatalf("eviction order %v, want %v", rep.Evicted, want)
 	}
