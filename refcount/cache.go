@@ -32,7 +32,7 @@ func (r *Registry) IsCachedRepo(repo string) bool {
 	return false
 }
 
-// CacheWrites is how many write transactions TouchCached ran.
+// CacheWrites is how many pulls TouchCached wrote.
 func (r *Registry) CacheWrites() uint64 { return r.cacheWrites.Load() }
 
 // TouchCached records that a cached manifest was pulled at now. It writes
@@ -44,9 +44,18 @@ func (r *Registry) TouchCached(repo string, d digest.Digest, now time.Time) erro
 	if !r.IsCachedRepo(repo) {
 		return nil
 	}
+	// fresh: nothing to write, the pull is recorded already or the
+	// manifest is gone. Both records are read in one batch.
 	fresh := func(tx *kv.Tx) (bool, error) {
+		if err := tx.Prefetch().Cached(repo, string(d)).Manifest(repo, string(d), false).Read(); err != nil {
+			return false, err
+		}
 		row, ok, err := tx.Cached(repo, string(d))
-		return ok && now.UnixNano()-row.Pulled < int64(touchEvery), err
+		if err != nil || (ok && now.UnixNano()-row.Pulled < int64(touchEvery)) {
+			return true, err
+		}
+		_, ok, err = tx.Manifest(repo, string(d))
+		return !ok, err
 	}
 	var skip bool
 	if err := r.db.View(func(tx *kv.Tx) error {
@@ -56,7 +65,9 @@ func (r *Registry) TouchCached(repo string, d digest.Digest, now time.Time) erro
 	}); err != nil || skip {
 		return err
 	}
+	var wrote bool
 	_, err := r.update(func(tx *kv.Tx, _ *change) error {
+		wrote = false
 		if ok, err := fresh(tx); err != nil || ok {
 			return err
 		}
@@ -65,9 +76,10 @@ func (r *Registry) TouchCached(repo string, d digest.Digest, now time.Time) erro
 			return err
 		}
 		row.Pulled = now.UnixNano()
-		return r.putCachedTx(tx, repo, string(d), row)
+		wrote = true
+		return tx.PutCached(repo, string(d), row)
 	})
-	if err == nil {
+	if err == nil && wrote {
 		r.cacheWrites.Add(1)
 	}
 	return err

@@ -65,7 +65,7 @@ type Registry struct {
 	// pinWrites counts the pin rows written (Shared): HEADs that were
 	// write transactions.
 	pinWrites atomic.Uint64
-	// cacheWrites counts the write transactions TouchCached ran.
+	// cacheWrites counts the pulls TouchCached wrote.
 	cacheWrites atomic.Uint64
 
 	// opened is when New ran, by the registry's clock: see Recover.
