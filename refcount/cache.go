@@ -379,9 +379,15 @@ var errNotEvictable = errors.New("image no longer evictable")
 // stops when the usage fits or nothing evictable is left.
 //
 // It scans the cache once (see CacheUsage) and then subtracts what each of
-// its deletes removed; once that says the usage fits, it scans again, so
-// that what others wrote meanwhile is counted too.
+// its deletes removed; once that says the usage fits, or an image it chose
+// was changed by another writer, it scans again, so that what others wrote
+// meanwhile is counted too. Calls in one process run one at a time;
+// replicas evicting at once may each delete for the same excess.
 func (r *Registry) EvictCache(maxBytes int64) (EvictReport, error) {
+	// One at a time in this process: two evictions working from one
+	// snapshot would each delete for the same excess.
+	r.evictMu.Lock()
+	defer r.evictMu.Unlock()
 	rep := EvictReport{Evicted: []string{}}
 	skipped := map[string]bool{}
 	for {
@@ -405,8 +411,10 @@ func (r *Registry) EvictCache(maxBytes int64) (EvictReport, error) {
 				return r.evictTx(tx, c, img.repo, img.digest)
 			})
 			if errors.Is(err, errNotEvictable) {
+				// Someone else changed the cache: the estimate is stale.
 				skipped[name] = true
-				continue
+				progress = true
+				break
 			}
 			if err != nil {
 				return rep, err

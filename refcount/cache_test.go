@@ -449,3 +449,37 @@ func TestStatsShowCache(t *testing.T) {
 		t.Fatalf("stats cache %+v", rep.Cache)
 	}
 }
+
+// Evictions started at once (after two fills) delete for the excess once.
+func TestEvictCacheConcurrentCallsEvictOnce(t *testing.T) {
+	f := cacheFixture(t)
+	for i := range 4 {
+		repo := fmt.Sprintf("hub/c%d", i)
+		d, _ := f.cachedImage(repo, "latest", f.blob(repo, 1000))
+		f.touch(repo, d)
+		f.Clock.Advance(time.Minute)
+	}
+	budget := f.usage().Bytes - 1
+	reps := make(chan refcount.EvictReport, 2)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			rep, err := f.EvictCache(budget)
+			reps <- rep
+			errs <- err
+		}()
+	}
+	total := 0
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		total += (<-reps).Images
+	}
+	if total != 1 {
+		t.Fatalf("%d images evicted for an excess of one byte", total)
+	}
+	if u := f.usage(); u.Images != 3 || u.Bytes > budget {
+		t.Errorf("usage %+v, budget %d", u, budget)
+	}
+}

@@ -65,6 +65,8 @@ type Registry struct {
 	// pinWrites counts the pin rows written (Shared): HEADs that were
 	// write transactions.
 	pinWrites atomic.Uint64
+	// evictMu serialises EvictCache.
+	evictMu sync.Mutex
 	// cacheWrites counts the pulls TouchCached wrote.
 	cacheWrites atomic.Uint64
 
