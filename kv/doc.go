@@ -8,7 +8,7 @@
 // cascades) live in package refcount, which composes the operations here
 // inside one kv transaction.
 //
-// The schema, version 6: flat tables, ordered by the bytes of their keys
+// The schema, version 7: flat tables, ordered by the bytes of their keys
 // and nothing else. Keys of per-repository tables start with the
 // repository's name and 0x00, which occurs in no repository name, tag or
 // digest, so that one repository's keys are one contiguous range. Besides
@@ -34,6 +34,10 @@
 //	                                 | pending uint64 BE (holds not yet taken over)
 //	referrers
 //	  <repo> 0x00 <subject> 0x00 <digest> -> 1 byte: 1 if the subject edge is counted
+//	cached                        manifests of cached repositories: their recency
+//	  <repo> 0x00 <digest>        -> last pulled int64 BE | fetched int64 BE (Unix ns)
+//	cachedtags                    tags of cached repositories: the upstream's last answer
+//	  <repo> 0x00 <tag>           -> checked int64 BE (Unix ns) | upstream digest
 //	blobs                         global blob records, one per digest
 //	  <digest>                    -> size int64 BE | created int64 BE (Unix ns of
 //	                                 the commit that made it; a record of size
@@ -99,6 +103,11 @@
 // A repository disappears (its row, and what is left of it in content,
 // tagsbydigest and referrers) when its last manifest, tag and link go; "is
 // it empty" is a prefix scan that stops at the first key.
+//
+// Version 6 had no cached and cachedtags; opening it writable only
+// records version 7 (migrateCacheV7), and a read-only open refuses it with
+// ErrSchemaTooOld. A row of cached or cachedtags goes with its manifest or
+// tag; refcount deletes it in the same transaction.
 //
 // Version 5 had no authkeys and robots; opening it writable only records
 // version 6 (migrateAuthV6), and a read-only open refuses it with

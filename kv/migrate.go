@@ -9,7 +9,7 @@ import (
 )
 
 // SchemaVersion is the version this code reads and writes.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // migrations[i] brings a database from version i to version i+1. Each is
 // run by migrate in transactions of its own choosing and must be safe to
@@ -21,6 +21,7 @@ var migrations = []func(db *DB) error{
 	migratePinsV4,
 	migratePinClientsV5,
 	migrateAuthV6,
+	migrateCacheV7,
 }
 
 // migratePinsV4: version 4 adds the tables pins and pinexpiry, which exist

@@ -26,8 +26,8 @@ func TestMigrateAuthV6(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.SchemaVersion(); err != nil || v != 6 {
-		t.Fatalf("version %d, %v; want 6", v, err)
+	if v, err := db.SchemaVersion(); err != nil || v != SchemaVersion {
+		t.Fatalf("version %d, %v; want %d", v, err, SchemaVersion)
 	}
 	if got := snapshotV3(t, db); got != want {
 		t.Fatalf("after the migration:\n%s\nwant\n%s", got, want)

@@ -39,6 +39,11 @@ func (p *Prefetch) Manifest(repo, digest string, content bool) *Prefetch {
 	return p
 }
 
+// Cached is what Tx.Cached reads.
+func (p *Prefetch) Cached(repo, digest string) *Prefetch {
+	return p.add(tableCached, repoKey(repo, digest))
+}
+
 // Tombstone is what Tx.Tombstone reads.
 func (p *Prefetch) Tombstone(digest string) *Prefetch {
 	return p.add(tableTombstones, []byte(digest))

@@ -22,6 +22,8 @@ var (
 	tableTagsByDigest = []byte("tagsbydigest")
 	tableLinks        = []byte("links")
 	tableReferrers    = []byte("referrers")
+	tableCached       = []byte("cached")     // version 7: a cached manifest's pulls
+	tableCachedTags   = []byte("cachedtags") // version 7: a cached tag's upstream check
 
 	keySchemaVersion = []byte("schema")
 

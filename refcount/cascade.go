@@ -154,8 +154,14 @@ func (r *Registry) deleteLinkTx(tx *kv.Tx, c *change, repo, d string, l kv.Link)
 		return err
 	}
 	linked, err := tx.DeleteLink(repo, d)
-	if err != nil || linked || !ok {
+	if err != nil {
 		return err
+	}
+	if r.IsCachedRepo(repo) {
+		c.gone = append(c.gone, goneRecord{repo: repo, digest: d})
+	}
+	if linked || !ok {
+		return nil
 	}
 	if err := tx.DeleteBlob(d); err != nil {
 		return err
@@ -199,7 +205,7 @@ func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.M
 		return err
 	}
 	for _, t := range tags {
-		if err := tx.DeleteTag(repo, t); err != nil {
+		if err := r.deleteTagTx(tx, repo, t); err != nil {
 			return err
 		}
 	}
@@ -227,6 +233,9 @@ func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.M
 	// Delete first: the releases below may reach the repository's last
 	// objects, and must not find this one.
 	if err := tx.DeleteManifest(repo, d); err != nil {
+		return err
+	}
+	if err := r.forgetManifestTx(tx, c, repo, d, m.Size); err != nil {
 		return err
 	}
 	for _, child := range m.Children {

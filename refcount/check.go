@@ -40,6 +40,7 @@ const (
 	ProblemCounter          = "counter-mismatch"   // a store or repository total differs from the records
 	ProblemLinkIndex        = "link-index"         // the blob-to-repository index disagrees with the links
 	ProblemInterrupted      = "interrupted-upload" // an upload caught between its file and its record
+	ProblemOrphanCacheRow   = "orphan-cache-row"   // a cache row whose manifest or tag does not exist
 )
 
 // CheckReport is a check's findings, split: Problems are damage; Pending
@@ -146,6 +147,9 @@ func (st *checkState) checkDBTx(tx *kv.Tx) error {
 	}
 	st.probs = append(st.probs, d.probs...)
 	st.blobs = d.stored
+	if err := st.checkCacheRowsTx(tx); err != nil {
+		return err
+	}
 	tombs, err := tx.Tombstones()
 	if err != nil {
 		return err

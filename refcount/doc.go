@@ -28,5 +28,11 @@
 // between. With Options.Shared, several processes share the database and
 // the blob store: the digest locks are the database's (kv.DB.Lock), and
 // FinishPending, on a ticker, finishes what a process that died left.
+// The pull-through cache's repositories (those under Options.CachePrefixes)
+// hold ordinary records; the package adds their recency (TouchCached,
+// MarkFetched), the upstream's last answer for their tags (SetCheckedTag),
+// and their eviction, least recently pulled image first, through the same
+// cascade as a delete (EvictCache, cache.go). Fetching from an upstream is
+// not its concern.
 // This package must not import bbolt nor write HTTP responses.
 package refcount

@@ -13,6 +13,9 @@ var (
 	ErrDigestMismatch  = errors.New("provided digest did not match content")
 	// ErrInUse: deleting the object would break a manifest that references it.
 	ErrInUse = errors.New("object is in use")
+	// ErrNotCached: cache bookkeeping asked of a repository under no
+	// cache prefix.
+	ErrNotCached = errors.New("not a cached repository")
 )
 
 // MissingError lists what a manifest references that the repository lacks.

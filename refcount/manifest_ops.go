@@ -90,6 +90,9 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 		m.Refs++
 		if ok {
 			moved = append(moved, old)
+			if err := r.forgetTagTx(tx, repo, t); err != nil {
+				return err
+			}
 		}
 	}
 	if len(tags) > 0 {
@@ -444,7 +447,7 @@ func (r *Registry) DeleteTag(repo, tag string) (int64, error) {
 		if !ok {
 			return r.unknownTx(tx, repo, ErrManifestUnknown)
 		}
-		if err := tx.DeleteTag(repo, tag); err != nil {
+		if err := r.deleteTagTx(tx, repo, tag); err != nil {
 			return err
 		}
 		return r.releaseManifestTx(tx, c, repo, d)

@@ -29,6 +29,13 @@ type Options struct {
 	// once older than DefaultOrphanGrace, and FinishPending finishes what
 	// a process that died left half done.
 	Shared bool
+	// CachePrefixes name the pull-through cache's repositories: a
+	// repository <prefix>/... is a cached one, whose images EvictCache
+	// may delete and whose manifests and tags have cache rows.
+	CachePrefixes []string
+	// CacheMaxBytes is the cache's byte budget as Stats reports it (0:
+	// none); EvictCache is given its own.
+	CacheMaxBytes int64
 }
 
 // Registry applies the reference model to a database and a blob store.
@@ -58,6 +65,10 @@ type Registry struct {
 	// pinWrites counts the pin rows written (Shared): HEADs that were
 	// write transactions.
 	pinWrites atomic.Uint64
+	// evictMu serialises EvictCache.
+	evictMu sync.Mutex
+	// cacheWrites counts the pulls TouchCached wrote.
+	cacheWrites atomic.Uint64
 
 	// opened is when New ran, by the registry's clock: see Recover.
 	opened time.Time
@@ -136,6 +147,16 @@ type change struct {
 	// pins in memory to forget after commit: they became leases, or their
 	// object was deleted on purpose
 	droppedPins []pinKey
+	// gone: the manifests and links of cached repositories deleted, for
+	// EvictCache's count of the cache's bytes
+	gone []goneRecord
+}
+
+// goneRecord is a manifest (with its size) or a link that a write deleted.
+type goneRecord struct {
+	manifest     bool
+	repo, digest string
+	size         int64
 }
 
 // updateTx runs fn in a write transaction after sweeping a bounded number of

@@ -208,7 +208,11 @@ func (r *Registry) repairTx(tx *kv.Tx, c *change, bad map[string]bool, removeBro
 			}
 		}
 	}
-	return r.recountTx(tx, c)
+	if err := r.recountTx(tx, c); err != nil {
+		return err
+	}
+	// Last: the tags recountTx dropped leave rows too.
+	return removeOrphanCacheRowsTx(tx)
 }
 
 func existingLinksTx(tx *kv.Tx, repo string, ds []string) ([]string, error) {
@@ -247,7 +251,7 @@ func (r *Registry) recountTx(tx *kv.Tx, c *change) error {
 		return err
 	}
 	for _, t := range d.danglingTags {
-		if err := tx.DeleteTag(t.repo, t.name); err != nil {
+		if err := r.deleteTagTx(tx, t.repo, t.name); err != nil {
 			return err
 		}
 	}

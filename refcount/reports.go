@@ -27,12 +27,22 @@ type StatsReport struct {
 	// uploads included), beside the records' totals.
 	BlobStore    driver.Usage `json:"blobStore"`
 	Repositories []RepoStat   `json:"repositories"`
+	// Cache is the pull-through cache's usage and budget, when the
+	// registry has cached repositories.
+	Cache *CacheStats `json:"cache,omitempty"`
+}
+
+// CacheStats is the cache's line of the stats.
+type CacheStats struct {
+	CacheUsage
+	MaxBytes int64 `json:"maxBytes"` // 0: no budget
 }
 
 // RepoStat is one repository's row.
 type RepoStat struct {
 	Name string `json:"name"`
 	kv.RepoStats
+	Cached bool `json:"cached,omitempty"` // under a cache prefix
 }
 
 // Stats returns the totals and the top repositories by bytes (top <= 0: all).
@@ -43,7 +53,11 @@ func (r *Registry) Stats(top int) (*StatsReport, error) {
 		if rep.Totals, err = tx.Counters(); err != nil {
 			return err
 		}
-		rep.Repositories, err = repoRowsTx(tx)
+		if rep.Repositories, err = r.repoRowsTx(tx); err != nil || len(r.opts.CachePrefixes) == 0 {
+			return err
+		}
+		s, err := r.cacheScanTx(tx)
+		rep.Cache = &CacheStats{CacheUsage: s.usage, MaxBytes: r.opts.CacheMaxBytes}
 		return err
 	})
 	if err != nil {
@@ -83,7 +97,7 @@ func (r *Registry) Totals(cross bool) (kv.Counters, error) {
 }
 
 // repoRowsTx reads every repository's totals, in name order.
-func repoRowsTx(tx *kv.Tx) ([]RepoStat, error) {
+func (r *Registry) repoRowsTx(tx *kv.Tx) ([]RepoStat, error) {
 	repos, _, err := tx.Repos("", -1)
 	if err != nil {
 		return nil, err
@@ -94,7 +108,7 @@ func repoRowsTx(tx *kv.Tx) ([]RepoStat, error) {
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, RepoStat{Name: name, RepoStats: s})
+		rows = append(rows, RepoStat{Name: name, RepoStats: s, Cached: r.IsCachedRepo(name)})
 	}
 	return rows, nil
 }
@@ -104,6 +118,7 @@ type ListReport struct {
 	Repositories []RepoStat `json:"repositories,omitempty"`
 	Repository   string     `json:"repository,omitempty"`
 	Tags         []TagRow   `json:"tags,omitempty"`
+	Cached       bool       `json:"cached,omitempty"` // Repository is under a cache prefix
 }
 
 // TagRow describes a tag.
@@ -113,6 +128,9 @@ type TagRow struct {
 	MediaType string    `json:"mediaType"`
 	Size      int64     `json:"size"` // the manifest, its children and their blobs, each once
 	Created   time.Time `json:"created"`
+	// Pulled is the image's last pull (its own and its children's cache
+	// rows) in a cached repository; zero when none was recorded.
+	Pulled time.Time `json:"pulled,omitzero"`
 }
 
 // List lists repositories (repo == "") or a repository's tags.
@@ -121,7 +139,7 @@ func (r *Registry) List(repo string) (*ListReport, error) {
 	err := r.db.View(func(tx *kv.Tx) error {
 		if repo == "" {
 			var err error
-			rep.Repositories, err = repoRowsTx(tx)
+			rep.Repositories, err = r.repoRowsTx(tx)
 			return err
 		}
 		exists, err := tx.RepoExists(repo)
@@ -132,6 +150,7 @@ func (r *Registry) List(repo string) (*ListReport, error) {
 			return fmt.Errorf("%w: %s", ErrNameUnknown, repo)
 		}
 		rep.Tags = []TagRow{}
+		rep.Cached = r.IsCachedRepo(repo)
 		return tx.ForEachTag(repo, func(tag, d string) error {
 			m, ok, err := tx.Manifest(repo, d)
 			if err != nil || !ok {
@@ -141,11 +160,21 @@ func (r *Registry) List(repo string) (*ListReport, error) {
 			if err != nil {
 				return err
 			}
-			rep.Tags = append(rep.Tags, TagRow{
+			row := TagRow{
 				Tag: tag, Digest: d, MediaType: m.MediaType,
 				Size:    size,
 				Created: time.Unix(0, m.Created).UTC(),
-			})
+			}
+			if rep.Cached {
+				pulled, err := pulledTx(tx, repo, d, m)
+				if err != nil {
+					return err
+				}
+				if pulled != 0 {
+					row.Pulled = time.Unix(0, pulled).UTC()
+				}
+			}
+			rep.Tags = append(rep.Tags, row)
 			return nil
 		})
 	})
@@ -249,7 +278,7 @@ func (r *Registry) DeleteRepo(repo string) (int64, error) {
 			if !ok {
 				continue // went with a manifest released above
 			}
-			if err := tx.DeleteTag(repo, t); err != nil {
+			if err := r.deleteTagTx(tx, repo, t); err != nil {
 				return err
 			}
 			if err := r.releaseManifestTx(tx, c, repo, d); err != nil {

@@ -38,7 +38,20 @@ func lsCommand() *cli.Command {
 			if repo == "" {
 				fmt.Fprintln(tw, "REPOSITORY\tTAGS\tMANIFESTS\tBYTES")
 				for _, r := range rep.Repositories {
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", r.Name, r.Tags, r.Manifests, human(r.Bytes))
+					name := r.Name
+					if r.Cached {
+						name += " (cached)"
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", name, r.Tags, r.Manifests, human(r.Bytes))
+				}
+			} else if rep.Cached {
+				fmt.Fprintln(tw, "TAG\tDIGEST\tSIZE\tAGE\tPULLED")
+				for _, t := range rep.Tags {
+					pulled := "never"
+					if !t.Pulled.IsZero() {
+						pulled = age(time.Since(t.Pulled)) + " ago"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Tag, t.Digest, human(t.Size), age(time.Since(t.Created)), pulled)
 				}
 			} else {
 				fmt.Fprintln(tw, "TAG\tDIGEST\tSIZE\tAGE")

@@ -46,6 +46,13 @@ func statsCommand() *cli.Command {
 			fmt.Fprintf(out, "blob store    %s: blob bytes %s in %d objects, uploads %s, other %s\n",
 				human(u.BlobBytes+u.UploadBytes+u.OtherBytes), human(u.BlobBytes), u.BlobObjects, human(u.UploadBytes), human(u.OtherBytes))
 			fmt.Fprintf(out, "database      %s\n", human(rep.DBBytes))
+			if cs := rep.Cache; cs != nil {
+				budget := "no budget"
+				if cs.MaxBytes > 0 {
+					budget = "budget " + human(cs.MaxBytes)
+				}
+				fmt.Fprintf(out, "cache         %s in %d images (%d manifests), %s\n", human(cs.Bytes), cs.Images, cs.Manifests, budget)
+			}
 			if len(rep.Repositories) > 0 {
 				fmt.Fprintln(out)
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)

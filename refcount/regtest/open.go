@@ -36,6 +36,9 @@ type Options struct {
 	// database and blob store (refcount.Options.Shared, no exclusive
 	// lock): see Replica.
 	Shared bool
+	// CachePrefixes are the pull-through cache's repository prefixes
+	// (refcount.Options.CachePrefixes).
+	CachePrefixes []string
 }
 
 // Registry is a registry under test: the refcount.Registry with its data
@@ -135,10 +138,11 @@ func (r *Registry) open() {
 
 func (r *Registry) refcountOptions() refcount.Options {
 	return refcount.Options{
-		Now:         r.Clock.Now,
-		UploadGrace: r.opts.UploadGrace,
-		PinWindow:   r.opts.PinWindow,
-		Shared:      r.opts.Shared,
+		Now:           r.Clock.Now,
+		UploadGrace:   r.opts.UploadGrace,
+		PinWindow:     r.opts.PinWindow,
+		Shared:        r.opts.Shared,
+		CachePrefixes: r.opts.CachePrefixes,
 	}
 }
 
