@@ -36,17 +36,65 @@ type cache struct {
 	evict func()
 }
 
-// newCache makes the upstream clients of the mirrors.
-func newCache(ms mirrors, log *slog.Logger) (*cache, error) {
+// newCache makes the upstream clients of the mirrors. A mirror whose
+// client cannot be made (CheckMirrors let its URL through, so it cannot
+// happen) answers 503 on a miss.
+func newCache(ms mirrors, log *slog.Logger) *cache {
 	c := &cache{clients: map[string]*upstream.Client{}, clock: time.Now, log: log}
 	for _, m := range ms {
 		cl, err := upstream.New(upstream.Config{URL: m.URL, Username: m.Username, Password: m.Password, UserAgent: "kvreg"})
 		if err != nil {
-			return nil, fmt.Errorf("%w %q: %w", ErrMirror, m.Prefix, err)
+			log.Error("mirror unusable", "mirror", m.Prefix, "err", err)
+			continue
 		}
 		c.clients[m.Prefix] = cl
 	}
-	return c, nil
+	return c
+}
+
+// client is the upstream client of mr's mirror.
+func (c *cache) client(mr *mirrorRoute) (*upstream.Client, error) {
+	cl := c.clients[mr.m.Prefix]
+	if cl == nil {
+		return nil, fmt.Errorf("%w: mirror %q has no client", upstream.ErrUnavailable, mr.m.Prefix)
+	}
+	return cl, nil
+}
+
+// evictor returns what keeps the cached content within maxBytes after a
+// fill: an eviction pass, run by the request whose fill asked for it; a
+// fill that asks while one runs leaves it to that one, which passes once
+// more. So no pass outlives the requests, and passes never overlap.
+func (s *Server) evictor(maxBytes int64) func() {
+	var mu sync.Mutex
+	running, again := false, false
+	return func() {
+		mu.Lock()
+		if running {
+			again = true
+			mu.Unlock()
+			return
+		}
+		running = true
+		mu.Unlock()
+		for {
+			rep, err := s.reg.EvictCache(maxBytes)
+			if err != nil {
+				s.cfg.Logger.Error("cache eviction", "err", err)
+			} else if rep.Images > 0 {
+				s.metrics.reclaimed.Add(float64(rep.Freed))
+				s.cfg.Logger.Info("cache eviction", "images", rep.Images, "freed", rep.Freed, "evicted", rep.Evicted)
+			}
+			mu.Lock()
+			if !again {
+				running = false
+				mu.Unlock()
+				return
+			}
+			again = false
+			mu.Unlock()
+		}
+	}
 }
 
 // upstreamError turns an upstream failure on a miss into the client's
@@ -126,7 +174,10 @@ func (s *Server) cachedManifest(w http.ResponseWriter, r *http.Request, rt route
 // what is stored (checked again later); another is filled and the tag
 // moved. When the upstream cannot say, what is stored stays served.
 func (s *Server) recheckTag(ctx context.Context, mr *mirrorRoute, tag string, local refcount.ManifestInfo, have bool) error {
-	cl := s.cache.clients[mr.m.Prefix]
+	cl, err := s.cache.client(mr)
+	if err != nil {
+		return upstreamError(kManifestUnknown, "manifest "+tag, err)
+	}
 	up, _, _, err := cl.HeadManifest(ctx, mr.upstream, tag)
 	if err != nil {
 		if have && !errors.Is(err, upstream.ErrNotFound) {
@@ -152,7 +203,10 @@ func (s *Server) fillManifest(ctx context.Context, mr *mirrorRoute, ref, tag str
 }
 
 func (s *Server) fillManifestNow(ctx context.Context, mr *mirrorRoute, ref, tag string) error {
-	cl := s.cache.clients[mr.m.Prefix]
+	cl, err := s.cache.client(mr)
+	if err != nil {
+		return err
+	}
 	m, err := cl.Manifest(ctx, mr.upstream, ref)
 	if err != nil {
 		return err
@@ -224,7 +278,10 @@ func (s *Server) fillManifestNow(ctx context.Context, mr *mirrorRoute, ref, tag 
 // not stop the fill).
 func (s *Server) fillBlob(ctx context.Context, mr *mirrorRoute, d digest.Digest, to io.Writer) error {
 	return s.cache.flights.do(mr.local+"@"+d.String(), func() error {
-		cl := s.cache.clients[mr.m.Prefix]
+		cl, err := s.cache.client(mr)
+		if err != nil {
+			return err
+		}
 		body, size, err := cl.Blob(context.WithoutCancel(ctx), mr.upstream, d)
 		if err != nil {
 			return err

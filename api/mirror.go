@@ -143,9 +143,9 @@ func (ms mirrors) cached(repo string) bool {
 // routeMirror points a request at the cache of the mirror its name (or its
 // ?ns=) routes to: rt.name becomes the cached repository and rt.mirror is
 // set. Access rules have judged the name the client asked for. A name the
-// default mirror would take stays local when a local repository has it.
-// Clients only read cached repositories: kvreg itself fills and evicts
-// them.
+// default mirror would take stays local when a local repository has it,
+// and a push to such a name makes a local one. Clients only read cached
+// repositories: kvreg itself fills and evicts them.
 func (s *Server) routeMirror(r *http.Request, rt route) (route, error) {
 	if rt.kind == routeBase || rt.kind == routeCatalog {
 		return rt, nil
@@ -157,7 +157,12 @@ func (s *Server) routeMirror(r *http.Request, rt route) (route, error) {
 	if !ok {
 		return rt, nil
 	}
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	if mr.byDefault {
+		// A push there makes a local repository of that name.
+		if !read {
+			return rt, nil
+		}
 		local, err := s.reg.RepositoryExists(rt.name)
 		if err != nil {
 			return rt, err
@@ -166,7 +171,7 @@ func (s *Server) routeMirror(r *http.Request, rt route) (route, error) {
 			return rt, nil
 		}
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if !read {
 		return rt, apiErr(kDenied, "%s is a cache of %s: it is filled by pulls, not pushed to or deleted from", mr.local, mr.m.URL)
 	}
 	rt.name, rt.mirror = mr.local, &mr

@@ -60,6 +60,7 @@ type Server struct {
 	metrics *metrics
 	uploads *uploadLimiter
 	mirrors mirrors // checked (CheckMirrors)
+	cache   *cache  // with mirrors
 	tokens  *tokenState    // nil: Basic mode
 	running sync.WaitGroup // requests being answered, for Drain
 }
@@ -83,6 +84,12 @@ func New(reg *refcount.Registry, cfg Config) *Server {
 		s.tokens = &tokenState{cfg: tc, cache: newTokenCache(tc.CacheSize, tc.Clock), metrics: tm}
 	}
 	s.mirrors = mirrors(cfg.Mirrors)
+	if len(s.mirrors) > 0 {
+		s.cache = newCache(s.mirrors, cfg.Logger)
+		if cfg.CacheMaxBytes > 0 {
+			s.cache.evict = s.evictor(cfg.CacheMaxBytes)
+		}
+	}
 	s.v2 = s.v2Routes()
 	s.router = s.newRouter()
 	return s

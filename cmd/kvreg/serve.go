@@ -115,9 +115,11 @@ func serve(c *cli.Context) error {
 	// Alone, kvreg holds the database's write lock, so that a second
 	// process started by mistake stops at once; replicas share it.
 	reg, err := refcount.OpenStores(cfg.root, cfg.db, cfg.blobStore, kv.Options{Exclusive: !cfg.replicas, Replica: cfg.replicas}, refcount.Options{
-		UploadGrace: cfg.uploadGrace,
-		PinWindow:   cfg.pinWindow,
-		Shared:      cfg.replicas,
+		UploadGrace:   cfg.uploadGrace,
+		PinWindow:     cfg.pinWindow,
+		Shared:        cfg.replicas,
+		CachePrefixes: cfg.cachePrefixes(),
+		CacheMaxBytes: cfg.cacheMaxBytes,
 	})
 	if err != nil {
 		return startupError("%v", err)
