@@ -39,7 +39,7 @@ type Config struct {
 	// budget (0: none).
 	Mirrors       []Mirror
 	CacheMaxBytes int64
-	ReadOnly     bool
+	ReadOnly      bool
 	// Users turns authentication on (nil: everyone may do everything).
 	Users *auth.Users
 	// Access says what callers may do when Users is set (nil: nothing).
@@ -59,8 +59,8 @@ type Server struct {
 	v2      map[routeKind]map[string]handlerFunc // see routes.go
 	metrics *metrics
 	uploads *uploadLimiter
-	mirrors mirrors // checked (CheckMirrors)
-	cache   *cache  // with mirrors
+	mirrors mirrors        // checked (CheckMirrors)
+	cache   *cache         // with mirrors
 	tokens  *tokenState    // nil: Basic mode
 	running sync.WaitGroup // requests being answered, for Drain
 }
