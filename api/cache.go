@@ -33,7 +33,8 @@ type cache struct {
 	clock   func() time.Time
 	log     *slog.Logger
 	// evict asks for an eviction pass after a fill (nil: no budget).
-	evict func()
+	evict   func()
+	metrics *cacheMetrics
 }
 
 // newCache makes the upstream clients of the mirrors. A mirror whose
@@ -83,6 +84,8 @@ func (s *Server) evictor(maxBytes int64) func() {
 				s.cfg.Logger.Error("cache eviction", "err", err)
 			} else if rep.Images > 0 {
 				s.metrics.reclaimed.Add(float64(rep.Freed))
+				s.cache.metrics.evictions.Add(float64(rep.Images))
+				s.cache.metrics.evicted.Add(float64(rep.Freed))
 				s.cfg.Logger.Info("cache eviction", "images", rep.Images, "freed", rep.Freed, "evicted", rep.Evicted)
 			}
 			mu.Lock()
@@ -130,14 +133,18 @@ func (s *Server) cachedManifest(w http.ResponseWriter, r *http.Request, rt route
 		return lerr
 	}
 	have := lerr == nil
+	cm := s.cache.metrics
 	switch {
 	case d != "" && have:
 		// By digest: stored content never changes.
+		cm.hits.WithLabelValues("manifest").Inc()
 	case d != "":
+		cm.misses.WithLabelValues("manifest").Inc()
 		if err := s.fillManifest(ctx, mr, d.String(), ""); err != nil {
 			return upstreamError(kManifestUnknown, "manifest "+d.String(), err)
 		}
 	case !have:
+		cm.misses.WithLabelValues("manifest").Inc()
 		if err := s.fillManifest(ctx, mr, tag, tag); err != nil {
 			return upstreamError(kManifestUnknown, "manifest "+tag, err)
 		}
@@ -147,9 +154,12 @@ func (s *Server) cachedManifest(w http.ResponseWriter, r *http.Request, rt route
 			return err
 		}
 		if !ok || s.cache.clock().Sub(checked) >= mr.m.Recheck {
+			cm.misses.WithLabelValues("tag_recheck").Inc()
 			if err := s.recheckTag(ctx, mr, tag, local, have); err != nil {
 				return err
 			}
+		} else {
+			cm.hits.WithLabelValues("manifest").Inc()
 		}
 	}
 	info, err := s.reg.GetManifest(rt.name, rt.ref, r.Method != http.MethodHead)
@@ -322,10 +332,12 @@ func (s *Server) cachedBlob(w http.ResponseWriter, r *http.Request, rt route) er
 		return err
 	}
 	if _, err := s.reg.StatBlob(rt.name, d, false, ""); err == nil {
+		s.cache.metrics.hits.WithLabelValues("blob").Inc()
 		return s.getBlob(w, r, route{kind: rt.kind, name: rt.name, ref: rt.ref})
 	} else if !errors.Is(err, refcount.ErrBlobUnknown) {
 		return err
 	}
+	s.cache.metrics.misses.WithLabelValues("blob").Inc()
 	if r.Method == http.MethodHead {
 		if err := s.fillBlob(r.Context(), rt.mirror, d, nil); err != nil {
 			return upstreamError(kBlobUnknown, "blob "+d.String(), err)

@@ -159,6 +159,14 @@ func TestCachePullThrough(t *testing.T) {
 	if u, err := c.reg.CacheUsage(); err != nil || u.Images != 1 {
 		t.Errorf("cache usage %+v %v, want 1 image", u, err)
 	}
+	// Counted: the one fill (the manifest, and its blobs when the pull
+	// asked for them after the fill, as hits), the upstream's requests.
+	ms := c.scrape()
+	expectMetric(t, ms, `kvreg_cache_misses_total{kind="manifest"}`, 1)
+	expectMetric(t, ms, `kvreg_upstream_requests_total{kind="blob",mirror="hub",outcome="ok"}`, float64(len(m.Blobs())))
+	if ms[`kvreg_cache_hits_total{kind="blob"}`] < float64(5*len(m.Blobs())) || ms[`kvreg_cache_misses_total{kind="tag_recheck"}`] < 3 {
+		t.Errorf("cache hits and rechecks: %v %v", ms[`kvreg_cache_hits_total{kind="blob"}`], ms[`kvreg_cache_misses_total{kind="tag_recheck"}`])
+	}
 }
 
 // With the upstream stopped, or answering 429 or 500, cached pulls by tag

@@ -86,6 +86,7 @@ func New(reg *refcount.Registry, cfg Config) *Server {
 	s.mirrors = mirrors(cfg.Mirrors)
 	if len(s.mirrors) > 0 {
 		s.cache = newCache(s.mirrors, cfg.Logger)
+		s.cache.metrics = newCacheMetrics(s.metrics.registry, s.cache.clients)
 		if cfg.CacheMaxBytes > 0 {
 			s.cache.evict = s.evictor(cfg.CacheMaxBytes)
 		}
