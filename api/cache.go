@@ -111,7 +111,7 @@ func upstreamError(notFound kind, what string, err error) error {
 		return apiErr(kUnavailable, "%s: the upstream registry is unavailable (%v); nothing cached to serve", what, err)
 	case errors.Is(err, upstream.ErrDenied):
 		return apiErr(kUnavailable, "%s: the upstream registry refused kvreg's request (%v)", what, err)
-	case errors.Is(err, upstream.ErrDigestMismatch), errors.Is(err, upstream.ErrTooLarge):
+	case errors.Is(err, upstream.ErrDigestMismatch), errors.Is(err, upstream.ErrTooLarge), errors.Is(err, upstream.ErrInvalid):
 		return apiErr(kUnavailable, "%s: the upstream registry sent content kvreg does not store (%v)", what, err)
 	}
 	return err
@@ -223,7 +223,7 @@ func (s *Server) fillManifestNow(ctx context.Context, mr *mirrorRoute, ref, tag 
 	}
 	p, err := manifest.Parse(m.MediaType, m.Bytes)
 	if err != nil {
-		return fmt.Errorf("%w: manifest %s of %s: %v", upstream.ErrDigestMismatch, m.Digest, mr.upstream, err)
+		return fmt.Errorf("%w: manifest %s of %s: %v", upstream.ErrInvalid, m.Digest, mr.upstream, err)
 	}
 	for _, child := range p.Children {
 		if _, err := s.reg.GetManifest(mr.local, child, false); err == nil {
