@@ -18,6 +18,9 @@ func parseDigest(s string) (digest.Digest, error) {
 }
 
 func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) error {
+	if rt.mirror != nil {
+		return s.cachedBlob(w, r, rt)
+	}
 	d, err := parseDigest(rt.ref)
 	if err != nil {
 		return err

@@ -53,6 +53,9 @@ type regOptions struct {
 	Blobs       string        // pins the blob store (regtest.Options.Blobs)
 	Shared      bool          // regtest.Options.Shared: pins are rows
 	Config      api.Config
+	// CachePrefixes: regtest.Options.CachePrefixes, the mirrors' prefixes
+	// of Config.Mirrors when nil.
+	CachePrefixes []string
 }
 
 // testRegistry is a registry from regtest (its backend, its clock, a deep
@@ -68,7 +71,13 @@ type testRegistry struct {
 // on a loopback port until the test ends.
 func startRegistry(t testing.TB, o regOptions) *testRegistry {
 	t.Helper()
-	reg := regtest.Open(t, regtest.Options{UploadGrace: o.UploadGrace, PinWindow: o.PinWindow, Blobs: o.Blobs, Shared: o.Shared})
+	prefixes := o.CachePrefixes
+	if prefixes == nil {
+		for _, m := range o.Config.Mirrors {
+			prefixes = append(prefixes, m.Prefix)
+		}
+	}
+	reg := regtest.Open(t, regtest.Options{UploadGrace: o.UploadGrace, PinWindow: o.PinWindow, Blobs: o.Blobs, Shared: o.Shared, CachePrefixes: prefixes})
 	if o.Config.Logger == nil {
 		// Errors behind a 500 go to stderr, so that a failed test says why.
 		o.Config.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))

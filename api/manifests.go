@@ -45,6 +45,9 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) e
 	if _, _, err := lookupReference(rt.ref); err != nil {
 		return err
 	}
+	if rt.mirror != nil {
+		return s.cachedManifest(w, r, rt)
+	}
 	head := r.Method == http.MethodHead
 	info, err := s.reg.GetManifest(rt.name, rt.ref, !head)
 	if err != nil {

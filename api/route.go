@@ -23,6 +23,9 @@ type route struct {
 	kind routeKind
 	name string // repository
 	ref  string // tag, digest or upload id
+	// mirror: name is a mirror's cached repository (see routeMirror);
+	// nil for a local one.
+	mirror *mirrorRoute
 }
 
 var (

@@ -34,7 +34,12 @@ type Config struct {
 	// BlobRedirect, when positive, answers a blob GET with 307 to a URL of
 	// the blob store valid this long (see redirectBlob); 0 serves bytes.
 	BlobRedirect time.Duration
-	ReadOnly     bool
+	// Mirrors are the upstream registries cached (a pull-through cache),
+	// as CheckMirrors returned them; CacheMaxBytes is the cached content's
+	// budget (0: none).
+	Mirrors       []Mirror
+	CacheMaxBytes int64
+	ReadOnly      bool
 	// Users turns authentication on (nil: everyone may do everything).
 	Users *auth.Users
 	// Access says what callers may do when Users is set (nil: nothing).
@@ -54,6 +59,8 @@ type Server struct {
 	v2      map[routeKind]map[string]handlerFunc // see routes.go
 	metrics *metrics
 	uploads *uploadLimiter
+	mirrors mirrors        // checked (CheckMirrors)
+	cache   *cache         // with mirrors
 	tokens  *tokenState    // nil: Basic mode
 	running sync.WaitGroup // requests being answered, for Drain
 }
@@ -75,6 +82,14 @@ func New(reg *refcount.Registry, cfg Config) *Server {
 	if cfg.Tokens != nil && cfg.Users != nil {
 		tc := cfg.Tokens.withDefaults()
 		s.tokens = &tokenState{cfg: tc, cache: newTokenCache(tc.CacheSize, tc.Clock), metrics: tm}
+	}
+	s.mirrors = mirrors(cfg.Mirrors)
+	if len(s.mirrors) > 0 {
+		s.cache = newCache(s.mirrors, cfg.Logger)
+		s.cache.metrics = newCacheMetrics(s.metrics.registry, s.cache.clients)
+		if cfg.CacheMaxBytes > 0 {
+			s.cache.evict = s.evictor(cfg.CacheMaxBytes)
+		}
 	}
 	s.v2 = s.v2Routes()
 	s.router = s.newRouter()
@@ -192,6 +207,12 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	}
 	if s.cfg.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return apiErr(kUnsupported, "the registry is read-only: pushes and deletes are turned off (--read-only)")
+	}
+	if len(s.mirrors) > 0 {
+		var merr error
+		if rt, merr = s.routeMirror(r, rt); merr != nil {
+			return merr
+		}
 	}
 	if isUpload(rt.kind, r.Method) {
 		release, ok := s.uploads.acquire(s.clientKey(r, ri))

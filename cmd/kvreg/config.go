@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvreg/kvreg/api"
 	"github.com/kvreg/kvreg/api/auth"
 	blobs3 "github.com/kvreg/kvreg/blobs/s3"
 	"github.com/kvreg/kvreg/kv"
@@ -85,8 +86,8 @@ func serveFlags() []cli.Flag {
 	boolean := func(name, usage string) cli.Flag {
 		return &cli.BoolFlag{Name: name, EnvVars: envName(name), Usage: usage}
 	}
-	return []cli.Flag{
-		str("config", "", "YAML file of settings (keys: the flag names), access rules and groups"),
+	return append([]cli.Flag{
+		str("config", "", "YAML file of settings (keys: the flag names), access rules, groups and mirrors"),
 		str("addr", "127.0.0.1:5000", "listen address"),
 		str("root", "./data", "data directory"),
 		str("db", "", dbUsage),
@@ -121,7 +122,7 @@ func serveFlags() []cli.Flag {
 		dur("shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long requests in flight may take to finish"),
 		str("log-format", "text", "log format: text or json (log/slog, to stderr)"),
 		str("log-level", "info", "log level: debug (also health and metrics requests), info (one line per request), warn, error"),
-	}
+	}, mirrorFlags()...)
 }
 
 // serveConfig is every setting, resolved.
@@ -152,6 +153,8 @@ type serveConfig struct {
 	logFormat, logLevel       string
 	access                    []auth.Rule // nil: no access section
 	groups                    map[string][]string
+	mirrors                   []api.Mirror // checked
+	cacheMaxBytes             int64
 }
 
 // fileConfig is the YAML file: the structured sections, and every other
@@ -159,6 +162,7 @@ type serveConfig struct {
 type fileConfig struct {
 	Access   []auth.Rule          `yaml:"access"`
 	Groups   map[string][]string  `yaml:"groups"`
+	Mirrors  []fileMirror         `yaml:"mirrors"`
 	Settings map[string]yaml.Node `yaml:",inline"`
 }
 
@@ -168,6 +172,7 @@ var errConfig = errors.New("configuration")
 // command line nor the environment set, then reads every setting.
 func resolveConfig(c *cli.Context) (*serveConfig, error) {
 	cfg := &serveConfig{}
+	var fileMirrors []fileMirror
 	if path := c.String("config"); path != "" {
 		fc, err := readConfigFile(path)
 		if err != nil {
@@ -180,6 +185,10 @@ func resolveConfig(c *cli.Context) (*serveConfig, error) {
 			cfg.access = fc.Access
 		}
 		cfg.groups = fc.Groups
+		fileMirrors = fc.Mirrors
+	}
+	if err := cfg.resolveMirrors(c, fileMirrors); err != nil {
+		return nil, err
 	}
 	cfg.addr, cfg.root, cfg.db = c.String("addr"), c.String("root"), c.String("db")
 	cfg.blobStore = c.String("blob-store")
@@ -246,7 +255,7 @@ func applyFile(c *cli.Context, path string, fc *fileConfig) error {
 		case yaml.ScalarNode:
 			values = []string{node.Value}
 		case yaml.SequenceNode:
-			if key != "anonymous-pull" && key != "trusted-proxies" && key != "token-issuer" {
+			if key != "anonymous-pull" && key != "trusted-proxies" && key != "token-issuer" && key != "mirror" {
 				return fmt.Errorf("%w: %s line %d: %s takes one value, not a list", errConfig, path, node.Line, key)
 			}
 			for _, n := range node.Content {

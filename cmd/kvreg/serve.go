@@ -63,6 +63,7 @@ func apiConfig(cfg *serveConfig, log *slog.Logger) (api.Config, error) {
 	if cfg.blobRedirect {
 		ac.BlobRedirect = cfg.blobRedirectTTL
 	}
+	ac.Mirrors, ac.CacheMaxBytes = cfg.mirrors, cfg.cacheMaxBytes
 	if cfg.htpasswd == "" {
 		return ac, nil
 	}
@@ -114,9 +115,11 @@ func serve(c *cli.Context) error {
 	// Alone, kvreg holds the database's write lock, so that a second
 	// process started by mistake stops at once; replicas share it.
 	reg, err := refcount.OpenStores(cfg.root, cfg.db, cfg.blobStore, kv.Options{Exclusive: !cfg.replicas, Replica: cfg.replicas}, refcount.Options{
-		UploadGrace: cfg.uploadGrace,
-		PinWindow:   cfg.pinWindow,
-		Shared:      cfg.replicas,
+		UploadGrace:   cfg.uploadGrace,
+		PinWindow:     cfg.pinWindow,
+		Shared:        cfg.replicas,
+		CachePrefixes: cfg.cachePrefixes(),
+		CacheMaxBytes: cfg.cacheMaxBytes,
 	})
 	if err != nil {
 		return startupError("%v", err)
