@@ -21,6 +21,8 @@ type Docker struct {
 	CLIConfig string // DOCKER_CONFIG, so the user's config is not read
 	CLI       string // the docker binary
 	Version   string // the daemon's
+	// Containerd is containerd's socket, for ctr --address.
+	Containerd string
 
 	containerd *proc
 	dockerd    *proc
@@ -33,8 +35,12 @@ func (d *Docker) Env() []string {
 
 // StartDocker starts the daemons (as root) under a new directory whose name
 // begins with prefix, and waits until the daemon answers.
-func StartDocker(prefix string) (*Docker, error) {
-	d, err := startDocker(prefix)
+func StartDocker(prefix string) (*Docker, error) { return StartDockerWith(prefix, "{}\n") }
+
+// StartDockerWith is StartDocker with dockerd's daemon.json (JSON), for
+// settings such as registry-mirrors.
+func StartDockerWith(prefix, daemonJSON string) (*Docker, error) {
+	d, err := startDocker(prefix, daemonJSON)
 	if err != nil {
 		d.Stop()
 		return nil, err
@@ -42,7 +48,7 @@ func StartDocker(prefix string) (*Docker, error) {
 	return d, nil
 }
 
-func startDocker(prefix string) (*Docker, error) {
+func startDocker(prefix, daemonJSON string) (*Docker, error) {
 	d := &Docker{}
 	if os.Geteuid() != 0 {
 		return d, errors.New("starting containerd and dockerd needs root")
@@ -68,15 +74,16 @@ func startDocker(prefix string) (*Docker, error) {
 		}
 	}
 	ctdSock := p("sock/containerd.sock")
+	d.Containerd = ctdSock
 	d.Host = "unix://" + p("sock/docker.sock")
 	d.CLIConfig = p("cli")
 	// Our own containerd config (no CRI plugin, nothing from /etc) and an
-	// empty daemon.json, so that /etc/docker/daemon.json is not read.
+	// daemon.json of our own (empty unless given), so that /etc/docker/daemon.json is not read.
 	ctdConfig := fmt.Sprintf("version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\n[plugins.\"io.containerd.internal.v1.opt\"]\n  path = %q\n", p("ctd-opt"))
 	if err := os.WriteFile(p("containerd.toml"), []byte(ctdConfig), 0o644); err != nil {
 		return d, err
 	}
-	if err := os.WriteFile(p("daemon.json"), []byte("{}\n"), 0o644); err != nil {
+	if err := os.WriteFile(p("daemon.json"), []byte(daemonJSON), 0o644); err != nil {
 		return d, err
 	}
 	if d.containerd, err = startProc("containerd", p("containerd.log"), bins[2],
