@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 )
 
 // The pull-through cache against a real upstream: a plain kvreg holding
@@ -150,17 +153,54 @@ func TestCacheClients(t *testing.T) {
 	}
 }
 
-// TestCacheUpstreamDown: with the upstream stopped, cached images still
-// pull by tag and by digest (tags are rechecked on every pull, so each
-// pull by tag tries the upstream and falls back); an uncached one fails.
+// faultProxy stands between the cache and the upstream: it forwards every
+// request, or answers it with a fault status when one is set.
+type faultProxy struct {
+	srv     *httptest.Server
+	status  atomic.Int32 // 0: forward
+	seen    atomic.Int64 // requests received
+	faulted atomic.Int64 // requests answered with the fault
+}
+
+func newFaultProxy(t *testing.T, upstream string) *faultProxy {
+	t.Helper()
+	u, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &faultProxy{}
+	fwd := httputil.NewSingleHostReverseProxy(u)
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.seen.Add(1)
+		if st := int(p.status.Load()); st != 0 {
+			p.faulted.Add(1)
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, http.StatusText(st), st)
+			return
+		}
+		fwd.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// TestCacheUpstreamDown: with the upstream answering 429, then 500, then
+// stopped (the proxy in front of it answers 502), then unreachable
+// (connection refused), cached images still pull by tag and by digest. Tags
+// are rechecked on every pull, so each pull by tag asks the failing upstream
+// and falls back; pulls by digest never ask it. An uncached image is a 503
+// UNAVAILABLE.
 func TestCacheUpstreamDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end suite; not in -short")
 	}
 	t.Parallel()
-	defer step(t, "cache with the upstream down")()
+	defer step(t, "cache with the upstream failing")()
 	c := newCrane(t)
-	up, cache := startCachePair(t, "--mirror-recheck", "1ms")
+	up := startRegistryWith(t, "", "--log-format", "json")
+	proxy := newFaultProxy(t, "http://"+up.addr)
+	cache := startRegistryWith(t, "", "--log-format", "json", "--mirror", "hub="+proxy.srv.URL, "--mirror-default", "hub",
+		"--mirror-recheck", "1ms")
 	rng := newRand()
 	want, _ := pushUpstream(t, c, up, rng, "e2e/kept:1", "", 256<<10)
 	pushUpstream(t, c, up, rng, "e2e/never:1", "", 64<<10)
@@ -169,22 +209,55 @@ func TestCacheUpstreamDown(t *testing.T) {
 	if got := strings.TrimSpace(c.must(t, "digest", cache.ref("hub/e2e/kept:1"))); got != want {
 		t.Fatalf("cached hub/e2e/kept:1 is %s, upstream has %s", got, want)
 	}
-	up.stop(t)
 
-	for _, ref := range []string{"hub/e2e/kept:1", "hub/e2e/kept@" + want, "e2e/kept:1", "e2e/kept@" + want} {
-		c.must(t, "pull", cache.ref(ref), filepath.Join(t.TempDir(), "img.tar"))
-		raw := c.must(t, "manifest", cache.ref(ref))
-		if got := sha256Digest([]byte(raw)); got != want {
-			t.Errorf("crane manifest %s with the upstream down: bytes of %s, want %s", ref, got, want)
+	pullCached := func(t *testing.T, refs ...string) {
+		t.Helper()
+		for _, ref := range refs {
+			c.must(t, "pull", cache.ref(ref), filepath.Join(t.TempDir(), "img.tar"))
+			raw := c.must(t, "manifest", cache.ref(ref))
+			if got := sha256Digest([]byte(raw)); got != want {
+				t.Errorf("crane manifest %s: bytes of %s, want %s", ref, got, want)
+			}
 		}
 	}
-	for _, ref := range []string{"hub/e2e/never:1", "e2e/never:1"} {
-		if r := c.run(t, "manifest", cache.ref(ref)); r.err == nil {
-			t.Errorf("crane manifest %s (never cached) with the upstream down succeeded:\n%s", ref, r.stdout)
-		} else {
-			t.Logf("crane manifest %s failed as it should: %s", ref, strings.TrimSpace(testenv.Tail(r.stderr, 400)))
+	phase := func(t *testing.T, asked bool) {
+		t.Helper()
+		seen := proxy.seen.Load()
+		pullCached(t, "hub/e2e/kept@"+want, "e2e/kept@"+want)
+		if n := proxy.seen.Load() - seen; n != 0 {
+			t.Errorf("pulls by digest of a cached image sent %d requests upstream, want 0", n)
+		}
+		pullCached(t, "hub/e2e/kept:1", "e2e/kept:1")
+		if n := proxy.seen.Load() - seen; asked && n == 0 {
+			t.Errorf("pulls by tag with a 1ms recheck sent no request upstream")
+		}
+		for _, repo := range []string{"hub/e2e/never", "e2e/never"} {
+			st, _, body := cache.do(t, http.MethodGet, "/v2/"+repo+"/manifests/1", map[string]string{"Accept": manifestAccept})
+			if st != http.StatusServiceUnavailable || !strings.Contains(string(body), "UNAVAILABLE") {
+				t.Errorf("GET %s:1 (never cached): %d %s, want 503 UNAVAILABLE", repo, st, body)
+			}
+			t.Logf("GET %s:1 (never cached): %d %s", repo, st, strings.TrimSpace(string(body)))
 		}
 	}
+	for _, st := range []int{http.StatusTooManyRequests, http.StatusInternalServerError} {
+		t.Run(fmt.Sprint(st), func(t *testing.T) {
+			proxy.status.Store(int32(st))
+			faulted := proxy.faulted.Load()
+			phase(t, true)
+			if proxy.faulted.Load() == faulted {
+				t.Errorf("the upstream never answered %d", st)
+			}
+		})
+	}
+	proxy.status.Store(0)
+	t.Run("Stopped", func(t *testing.T) {
+		up.stop(t) // the proxy answers 502
+		phase(t, true)
+	})
+	t.Run("Unreachable", func(t *testing.T) {
+		proxy.srv.Close() // connection refused
+		phase(t, false)
+	})
 }
 
 // cacheStats is the part of `kvreg stats --json` about the cache.
