@@ -77,8 +77,9 @@ func pushUpstream(t *testing.T, c *crane, up *registry, rng io.Reader, repoTag, 
 }
 
 // TestCacheClients: crane, skopeo and regctl pull through the cache, by
-// hub/<repo>:tag and through the default mirror by <repo>:tag; digests
-// equal the upstream's, and only the first pull fetches blobs upstream.
+// hub/<repo>:tag and through the default mirror by <repo>:tag (skopeo's
+// first pull comes that way); digests equal the upstream's, and only the
+// first pull fetches blobs upstream, one GET per blob.
 func TestCacheClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end suite; not in -short")
@@ -93,17 +94,18 @@ func TestCacheClients(t *testing.T) {
 	rng := newRand()
 
 	type client struct {
-		name string
+		name  string
+		first string // the name of the first pull: prefixed, or bare (the default mirror)
 		// pull pulls ref (host/repo:tag) whole and returns the digest the
 		// client reports for what it pulled.
 		pull func(t *testing.T, ref string) string
 	}
 	clients := []client{
-		{"crane", func(t *testing.T, ref string) string {
+		{"crane", "hub/", func(t *testing.T, ref string) string {
 			c.must(t, "pull", ref, filepath.Join(t.TempDir(), "img.tar"))
 			return strings.TrimSpace(c.must(t, "digest", ref))
 		}},
-		{"skopeo", func(t *testing.T, ref string) string {
+		{"skopeo", "", func(t *testing.T, ref string) string {
 			dir := filepath.Join(t.TempDir(), "dir")
 			sk.must(t, "copy", "--src-tls-verify=false", "docker://"+ref, "dir:"+dir)
 			raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
@@ -116,7 +118,7 @@ func TestCacheClients(t *testing.T) {
 			}
 			return inspected
 		}},
-		{"regctl", func(t *testing.T, ref string) string {
+		{"regctl", "hub/", func(t *testing.T, ref string) string {
 			layout := "ocidir://" + filepath.Join(t.TempDir(), "layout") + ":1"
 			rc.must(t, "image", "copy", ref, layout)
 			copied := strings.TrimSpace(rc.must(t, "image", "digest", layout))
@@ -132,16 +134,16 @@ func TestCacheClients(t *testing.T) {
 		t.Run(cl.name, func(t *testing.T) {
 			defer step(t, cl.name+" through the cache")()
 			before := upstreamBlobGETs(t, up)
-			if got := cl.pull(t, cache.ref("hub/"+repo+":1")); got != want {
-				t.Errorf("%s pulled hub/%s:1 through the cache as %s, upstream has %s", cl.name, repo, got, want)
+			if got := cl.pull(t, cache.ref(cl.first+repo+":1")); got != want {
+				t.Errorf("%s pulled %s%s:1 through the cache as %s, upstream has %s", cl.name, cl.first, repo, got, want)
 			}
 			first := upstreamBlobGETs(t, up)
 			if n := first - before; n != len(m.blobs()) {
-				t.Errorf("first pull of hub/%s:1: %d blob GETs upstream, want %d (one per blob)", repo, n, len(m.blobs()))
+				t.Errorf("first pull of %s%s:1: %d blob GETs upstream, want %d (one per blob)", cl.first, repo, n, len(m.blobs()))
 			}
-			// Again, by the prefixed name, then by the bare name the default
-			// mirror serves: the cache answers alone.
-			for _, ref := range []string{"hub/" + repo + ":1", repo + ":1", "hub/" + repo + "@" + want} {
+			// Again, by the prefixed name, by the bare name the default
+			// mirror serves, and by digest: the cache answers alone.
+			for _, ref := range []string{"hub/" + repo + ":1", repo + ":1", "hub/" + repo + "@" + want, repo + "@" + want} {
 				if got := cl.pull(t, cache.ref(ref)); got != want {
 					t.Errorf("%s pulled %s through the cache as %s, upstream has %s", cl.name, ref, got, want)
 				}
