@@ -46,6 +46,26 @@ func upstreamBlobGETs(t testing.TB, up *registry) int {
 	return upstreamRequests(t, up, "blob", "GET")
 }
 
+// metric is the value of a series of the registry's /metrics (name with
+// its labels as the exposition writes them), or -1 when it is absent.
+func metric(t testing.TB, reg *registry, series string) float64 {
+	t.Helper()
+	st, _, body := reg.do(t, http.MethodGet, "/metrics", nil)
+	if st != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", st)
+	}
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err != nil {
+				t.Fatalf("/metrics: %q: %v", l, err)
+			}
+			return f
+		}
+	}
+	return -1
+}
+
 // startCachePair starts an upstream kvreg and a cache kvreg that mirrors it
 // under the prefix hub, hub being the default mirror too.
 func startCachePair(t *testing.T, cacheArgs ...string) (up, cache *registry) {
@@ -152,6 +172,12 @@ func TestCacheClients(t *testing.T) {
 				t.Errorf("pulls of a cached image made %d blob GETs upstream, want 0", n)
 			}
 		})
+	}
+	// The cache's own count of its upstream blob requests agrees with the
+	// upstream's log.
+	const series = `kvreg_upstream_requests_total{kind="blob",mirror="hub",outcome="ok"}`
+	if got, want := metric(t, cache, series), float64(upstreamBlobGETs(t, up)); got != want {
+		t.Errorf("cache's %s is %v, the upstream logged %v blob GETs", series, got, want)
 	}
 }
 
@@ -410,5 +436,8 @@ func TestCacheBudget(t *testing.T) {
 		t.Errorf("after pulling a again: cached %v, want hub/e2e/a alone (b evicted)", got)
 	}
 	withinBudget(t)
+	if got := metric(t, cache, "kvreg_cache_evictions_total"); got != 2 {
+		t.Errorf("kvreg_cache_evictions_total %v, want 2 (a, then b)", got)
+	}
 	cache.fsck(t, true)
 }
