@@ -10,11 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -443,81 +440,4 @@ func TestCacheBudget(t *testing.T) {
 		t.Errorf("kvreg_cache_evictions_total %v, want 2 (a, then b)", got)
 	}
 	cache.fsck(t, true)
-}
-
-// TestCacheDockerd: the suite's dockerd, given the cache as its
-// registry-mirrors (daemon.json, reloaded with SIGHUP), pulls busybox: it
-// asks the cache for /v2/library/busybox/..., which the default mirror
-// serves from the upstream's library/busybox. The daemon has no route to
-// Docker Hub, so the image can only come through the cache.
-func TestCacheDockerd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end suite; not in -short")
-	}
-	t.Parallel()
-	defer step(t, "dockerd through the cache")()
-	d := needDocker(t)
-	c := newCrane(t)
-	up, cache := startCachePair(t)
-	pushUpstream(t, c, up, newRand(), "library/busybox:latest", "", 256<<10)
-	// dockerd pulls the image of its own platform.
-	c.must(t, "mutate", "--set-platform", "linux/"+runtime.GOARCH, "-t", up.ref("library/busybox:latest"), up.ref("library/busybox:latest"))
-	m, want := up.getManifest(t, "library/busybox", "latest")
-
-	mirror := "http://" + cache.addr
-	setMirrors := func(t testing.TB, conf string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(d.Dir, "daemon.json"), []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		pid, err := os.ReadFile(filepath.Join(d.Dir, "docker.pid"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		if _, err := fmt.Sscan(string(pid), &n); err != nil {
-			t.Fatalf("docker.pid: %v", err)
-		}
-		if err := syscall.Kill(n, syscall.SIGHUP); err != nil {
-			t.Fatalf("SIGHUP dockerd: %v", err)
-		}
-	}
-	mirrors := func(t testing.TB) string {
-		return strings.TrimSpace(d.must(t, time.Minute, "info", "--format", "{{json .RegistryConfig.Mirrors}}"))
-	}
-	setMirrors(t, fmt.Sprintf("{\"registry-mirrors\": [%q]}\n", mirror))
-	t.Cleanup(func() {
-		d.run(t, time.Minute, "image", "rm", "-f", "busybox")
-		setMirrors(t, "{}\n")
-	})
-	// The reload is asynchronous: wait until the daemon reports the mirror.
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(mirrors(t), cache.addr) {
-		if time.Now().After(deadline) {
-			t.Fatalf("dockerd did not take the mirror %s: mirrors %s", mirror, mirrors(t))
-		}
-		time.Sleep(100 * time.Millisecond) // polling another process's reload
-	}
-
-	before := upstreamBlobGETs(t, up)
-	d.must(t, 2*time.Minute, "pull", "busybox")
-	var imgs []struct{ RepoDigests []string }
-	mustJSON(t, []byte(d.must(t, time.Minute, "image", "inspect", "busybox")), &imgs)
-	if len(imgs) != 1 || !slices.Contains(imgs[0].RepoDigests, "busybox@"+want) {
-		t.Errorf("docker image inspect busybox: %+v, want the repo digest busybox@%s", imgs, want)
-	}
-	if n := upstreamBlobGETs(t, up) - before; n != len(m.blobs()) {
-		t.Errorf("docker pull busybox: %d blob GETs upstream, want %d", n, len(m.blobs()))
-	}
-	if !strings.Contains(cache.log(), `"path":"/v2/library/busybox/manifests/latest"`) {
-		t.Errorf("the cache's log has no request for /v2/library/busybox/manifests/latest")
-	}
-
-	// Pulled again after removing it: the cache answers alone.
-	d.must(t, time.Minute, "image", "rm", "busybox")
-	before = upstreamBlobGETs(t, up)
-	d.must(t, 2*time.Minute, "pull", "busybox")
-	if n := upstreamBlobGETs(t, up) - before; n != 0 {
-		t.Errorf("second docker pull busybox: %d blob GETs upstream, want 0", n)
-	}
 }
