@@ -119,8 +119,8 @@ func upstreamError(notFound kind, what string, err error) error {
 
 // cachedManifest answers GET and HEAD of a manifest of a cached
 // repository: from the store when it has it (and, by tag, when the tag's
-// answer is fresh or the upstream cannot say), else filled from the
-// upstream first.
+// answer is fresh or the upstream cannot say), else fetched from the
+// upstream and filled (see fetchAndFill).
 func (s *Server) cachedManifest(w http.ResponseWriter, r *http.Request, rt route) error {
 	d, tag, aerr := reference(rt.ref)
 	if aerr != nil {
@@ -134,72 +134,144 @@ func (s *Server) cachedManifest(w http.ResponseWriter, r *http.Request, rt route
 	}
 	have := lerr == nil
 	cm := s.cache.metrics
+	var fetched *upstream.Manifest
+	miss := func(ref, tag string) error {
+		cm.misses.WithLabelValues("manifest").Inc()
+		m, err := s.fetchAndFill(ctx, mr, ref, tag)
+		if err != nil {
+			return upstreamError(kManifestUnknown, "manifest "+ref, err)
+		}
+		fetched = &m
+		return nil
+	}
 	switch {
 	case d != "" && have:
 		// By digest: stored content never changes.
 		cm.hits.WithLabelValues("manifest").Inc()
 	case d != "":
-		cm.misses.WithLabelValues("manifest").Inc()
-		if err := s.fillManifest(ctx, mr, d.String(), ""); err != nil {
-			return upstreamError(kManifestUnknown, "manifest "+d.String(), err)
+		if err := miss(d.String(), ""); err != nil {
+			return err
 		}
 	case !have:
-		cm.misses.WithLabelValues("manifest").Inc()
-		if err := s.fillManifest(ctx, mr, tag, tag); err != nil {
-			return upstreamError(kManifestUnknown, "manifest "+tag, err)
+		if err := miss(tag, tag); err != nil {
+			return err
 		}
 	default:
 		checked, _, ok, err := s.reg.CheckedTag(rt.name, tag)
 		if err != nil {
 			return err
 		}
-		if !ok || s.cache.clock().Sub(checked) >= mr.m.Recheck {
-			cm.misses.WithLabelValues("tag_recheck").Inc()
-			if err := s.recheckTag(ctx, mr, tag, local, have); err != nil {
+		if ok && s.cache.clock().Sub(checked) < mr.m.Recheck {
+			cm.hits.WithLabelValues("manifest").Inc()
+			break
+		}
+		cm.misses.WithLabelValues("tag_recheck").Inc()
+		up, err := s.recheckTag(ctx, mr, tag, local)
+		if err != nil {
+			return err
+		}
+		if up != "" {
+			if err := miss(up.String(), tag); err != nil {
 				return err
 			}
-		} else {
-			cm.hits.WithLabelValues("manifest").Inc()
 		}
 	}
-	info, err := s.reg.GetManifest(rt.name, rt.ref, r.Method != http.MethodHead)
-	if err != nil {
-		return err
-	}
-	if err := s.reg.TouchCached(rt.name, info.Digest, s.cache.clock()); err != nil {
-		s.cfg.Logger.Warn("recording a cached image's pull", "repo", rt.name, "digest", info.Digest, "err", err)
+	var mt string
+	var dg digest.Digest
+	var body []byte
+	var size int64
+	if fetched != nil {
+		// What the upstream answered (verified against its digest), stored
+		// by now or being stored.
+		mt, dg, body, size = fetched.MediaType, fetched.Digest, fetched.Bytes, int64(len(fetched.Bytes))
+	} else {
+		info, err := s.reg.GetManifest(rt.name, rt.ref, r.Method != http.MethodHead)
+		if err != nil {
+			return err
+		}
+		mt, dg, body, size = info.MediaType, info.Digest, info.Content, info.Size
+		if err := s.reg.TouchCached(rt.name, info.Digest, s.cache.clock()); err != nil {
+			s.cfg.Logger.Warn("recording a cached image's pull", "repo", rt.name, "digest", info.Digest, "err", err)
+		}
 	}
 	h := w.Header()
-	h.Set("Content-Type", info.MediaType)
-	h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
-	setDigestHeaders(h, info.Digest)
+	h.Set("Content-Type", mt)
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	setDigestHeaders(h, dg)
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		w.Write(info.Content)
+		w.Write(body)
 	}
 	return nil
 }
 
 // recheckTag asks the upstream what tag names now: the same digest keeps
-// what is stored (checked again later); another is filled and the tag
-// moved. When the upstream cannot say, what is stored stays served.
-func (s *Server) recheckTag(ctx context.Context, mr *mirrorRoute, tag string, local refcount.ManifestInfo, have bool) error {
+// what is stored (checked again later); another digest is returned, to be
+// fetched and the tag moved. When the upstream cannot say, what is stored
+// stays served (no digest returned).
+func (s *Server) recheckTag(ctx context.Context, mr *mirrorRoute, tag string, local refcount.ManifestInfo) (digest.Digest, error) {
 	cl, err := s.cache.client(mr)
 	if err != nil {
-		return upstreamError(kManifestUnknown, "manifest "+tag, err)
+		return "", upstreamError(kManifestUnknown, "manifest "+tag, err)
 	}
 	up, _, _, err := cl.HeadManifest(ctx, mr.upstream, tag)
 	if err != nil {
-		if have && !errors.Is(err, upstream.ErrNotFound) {
+		if !errors.Is(err, upstream.ErrNotFound) {
 			s.cfg.Logger.Warn("upstream unavailable: serving the cached tag", "mirror", mr.m.Prefix, "repo", mr.local, "tag", tag, "err", err)
-			return nil
+			return "", nil
 		}
-		return upstreamError(kManifestUnknown, "manifest "+tag, err)
+		return "", upstreamError(kManifestUnknown, "manifest "+tag, err)
 	}
-	if have && up == local.Digest {
-		return s.reg.SetCheckedTag(mr.local, tag, up, s.cache.clock())
+	if up == local.Digest {
+		return "", s.reg.SetCheckedTag(mr.local, tag, up, s.cache.clock())
 	}
-	return s.fillManifest(ctx, mr, up.String(), tag)
+	return up, nil
+}
+
+// syncFillBytes: a miss of an image manifest whose blobs add up to at most
+// this is filled before the answer; an index, or a larger image, is
+// answered with the upstream's (verified) bytes at once and filled in the
+// background, so that a client does not wait for a whole large image
+// before its first byte (its blob requests join the fills).
+const syncFillBytes = 64 << 20
+
+// fetchAndFill answers a miss of manifest ref (a digest or, with tag, the
+// tag): it fetches the manifest and fills it, before returning for a small
+// image, in the background otherwise. It returns the manifest, so that the
+// caller can serve it whether or not it is stored yet.
+func (s *Server) fetchAndFill(ctx context.Context, mr *mirrorRoute, ref, tag string) (upstream.Manifest, error) {
+	cl, err := s.cache.client(mr)
+	if err != nil {
+		return upstream.Manifest{}, err
+	}
+	m, err := cl.Manifest(ctx, mr.upstream, ref)
+	if err != nil {
+		return upstream.Manifest{}, err
+	}
+	p, err := manifest.Parse(m.MediaType, m.Bytes)
+	if err != nil {
+		return upstream.Manifest{}, fmt.Errorf("%w: manifest %s of %s: %v", upstream.ErrInvalid, m.Digest, mr.upstream, err)
+	}
+	var total int64
+	for _, b := range p.Blobs {
+		total += p.Sizes[b]
+	}
+	fill := func(ctx context.Context) error {
+		return s.cache.flights.do(mr.local+"@"+m.Digest.String()+":"+tag, func() error {
+			return s.fillParsed(ctx, mr, m, p, tag)
+		})
+	}
+	if len(p.Children) == 0 && total <= syncFillBytes {
+		return m, fill(context.WithoutCancel(ctx))
+	}
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		if err := fill(context.WithoutCancel(ctx)); err != nil {
+			s.cfg.Logger.Warn("cache fill", "mirror", mr.m.Prefix, "repo", mr.local, "digest", m.Digest, "err", err)
+		}
+	}()
+	return m, nil
 }
 
 // fillManifest stores the upstream's manifest ref (a digest) in the cached
@@ -225,6 +297,11 @@ func (s *Server) fillManifestNow(ctx context.Context, mr *mirrorRoute, ref, tag 
 	if err != nil {
 		return fmt.Errorf("%w: manifest %s of %s: %v", upstream.ErrInvalid, m.Digest, mr.upstream, err)
 	}
+	return s.fillParsed(ctx, mr, m, p, tag)
+}
+
+// fillParsed stores manifest m (parsed as p) and what it references.
+func (s *Server) fillParsed(ctx context.Context, mr *mirrorRoute, m upstream.Manifest, p *manifest.Parsed, tag string) error {
 	for _, child := range p.Children {
 		if _, err := s.reg.GetManifest(mr.local, child, false); err == nil {
 			continue

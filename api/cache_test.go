@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -134,6 +135,12 @@ func TestCachePullThrough(t *testing.T) {
 	if n := up.allBlobGets(); n != before {
 		t.Errorf("pulls of a cached image sent %d blob GETs upstream", n-before)
 	}
+	// HEAD, fresh and after a recheck, says the manifest's size.
+	for i := 0; i < 2; i++ {
+		if resp := c.head("/v2/hub/library/app/manifests/v1", nil); resp.Status != http.StatusOK || resp.Header.Get("Content-Length") != fmt.Sprint(len(m.Body)) {
+			t.Errorf("HEAD of the cached manifest: %d, Content-Length %q, want %d", resp.Status, resp.Header.Get("Content-Length"), len(m.Body))
+		}
+	}
 	if resp := c.get("/v2/library/app/manifests/v1?ns=example.com", nil); resp.Status != http.StatusNotFound {
 		t.Errorf("an unknown ns: %d", resp.Status)
 	}
@@ -259,5 +266,51 @@ func TestCacheEvictsLeastRecentlyPulled(t *testing.T) {
 	pullAll(t, c, "hub/library/b", b.Digest, b)
 	if n := up.allBlobGets(); n != before {
 		t.Errorf("the surviving image sent %d blob GETs upstream", n-before)
+	}
+}
+
+// An index is answered with the upstream's bytes at once and filled in the
+// background (its children and their blobs, then the index with its tag):
+// the client's requests for the children and the blobs are answered as
+// they are stored, and once the fill is done the image is an ordinary
+// cached record whose next pull goes nowhere upstream.
+func TestCacheFillsAnIndexInTheBackground(t *testing.T) {
+	up := startUpstream(t)
+	rng := testRand(155)
+	amd, arm := randomOCIImage(rng, nil, 20<<10), randomOCIImage(rng, nil, 30<<10)
+	for _, c := range []manifest{amd, arm} {
+		for _, b := range c.Blobs() {
+			up.pushBlob("library/multi", b)
+		}
+		up.pushManifest("library/multi", c.Digest, c)
+	}
+	idx := index(mtOCIIndex, amd, arm)
+	if resp := up.pushManifest("library/multi", "v1", idx); resp.Status != http.StatusCreated {
+		t.Fatalf("push index upstream: %s", resp)
+	}
+	c := startCache(t, up, 0)
+	pullAll(t, c, "library/multi", "v1", idx)
+	for _, child := range idx.Children {
+		pullAll(t, c, "library/multi", child.Digest, child)
+	}
+	if err := c.srv.Config.Handler.(*api.Server).Drain(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range idx.AllBlobs() {
+		if n := up.blobGets("library/multi", b.Digest); n != 1 {
+			t.Errorf("blob %s: %d GETs upstream, want 1", b.Digest, n)
+		}
+	}
+	info, err := c.reg.GetManifest("hub/library/multi", "v1", false)
+	if err != nil || info.Digest.String() != idx.Digest {
+		t.Fatalf("the index after the fill: %+v %v", info, err)
+	}
+	before := up.allBlobGets()
+	pullAll(t, c, "hub/library/multi", idx.Digest, idx)
+	if n := up.allBlobGets(); n != before {
+		t.Errorf("a pull of the filled index sent %d blob GETs upstream", n-before)
+	}
+	if u, err := c.reg.CacheUsage(); err != nil || u.Images != 1 || u.Manifests != 3 {
+		t.Errorf("cache usage %+v %v, want 1 image of 3 manifests", u, err)
 	}
 }

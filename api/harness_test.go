@@ -8,6 +8,7 @@ package api_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -99,6 +100,17 @@ func serve(t testing.TB, reg *regtest.Registry, h http.Handler) *testRegistry {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	if s, ok := h.(*api.Server); ok {
+		// Work a request left running (a cache fill in the background)
+		// ends before the registry closes.
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := s.Drain(ctx); err != nil {
+				t.Errorf("drain: %v", err)
+			}
+		})
+	}
 	return &testRegistry{
 		t:   t,
 		reg: reg,
