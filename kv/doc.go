@@ -17,6 +17,9 @@
 //
 //	meta
 //	  schema                      -> uint32 BE, the schema version
+//	  cacheprefixes               -> JSON list: the pull-through cache's repository
+//	                                 prefixes as kvreg serve last set them (absent:
+//	                                 none ever set; needs no schema version)
 //	repositories                  one row per repository; it exists while the row does
 //	  <repository>                -> empty
 //	  counters: <repository> 0x00 tags|manifests|links|bytes

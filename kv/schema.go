@@ -26,6 +26,9 @@ var (
 	tableCachedTags   = []byte("cachedtags") // version 7: a cached tag's upstream check
 
 	keySchemaVersion = []byte("schema")
+	// keyCachePrefixes: the pull-through cache's repository prefixes, as
+	// the last kvreg serve configured them (for the operator commands).
+	keyCachePrefixes = []byte("cacheprefixes")
 
 	// Keys of the counters table.
 	keyCtrRepos         = []byte("repositories")

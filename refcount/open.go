@@ -3,6 +3,7 @@ package refcount
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/kv"
@@ -46,6 +47,10 @@ func OpenStores(root, db, blobStore string, dbOpts kv.Options, opts Options) (*R
 	if err != nil {
 		return nil, err
 	}
+	if err := cachePrefixes(d, dbOpts, &opts); err != nil {
+		d.Close()
+		return nil, err
+	}
 	r := New(d, bs, opts)
 	if !dbOpts.ReadOnly {
 		if err := r.Recover(); err != nil {
@@ -59,3 +64,33 @@ func OpenStores(root, db, blobStore string, dbOpts kv.Options, opts Options) (*R
 
 // Close closes the database.
 func (r *Registry) Close() error { return r.db.Close() }
+
+// cachePrefixes settles the pull-through cache's prefixes: a server's
+// (opts.CachePrefixes not nil, empty without mirrors) are recorded in the
+// database; an operator command (nil) takes the recorded ones, so that
+// its stats, ls and fsck see cached repositories as the server does.
+func cachePrefixes(d *kv.DB, dbOpts kv.Options, opts *Options) error {
+	if opts.CachePrefixes == nil {
+		return d.View(func(tx *kv.Tx) error {
+			ps, err := tx.CachePrefixes()
+			opts.CachePrefixes = ps
+			return err
+		})
+	}
+	if dbOpts.ReadOnly {
+		return nil
+	}
+	var recorded []string
+	err := d.View(func(tx *kv.Tx) error {
+		var err error
+		recorded, err = tx.CachePrefixes()
+		return err
+	})
+	if err != nil || (recorded != nil && slices.Equal(recorded, opts.CachePrefixes)) {
+		return err
+	}
+	return d.Update(func(tx *kv.Tx) error {
+		_, err := tx.PutCachePrefixes(opts.CachePrefixes)
+		return err
+	})
+}

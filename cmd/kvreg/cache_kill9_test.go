@@ -118,3 +118,25 @@ func TestCacheKill9MidFill(t *testing.T) {
 		t.Fatalf("kvreg fsck after the restart: %v\n%s", err, out)
 	}
 }
+
+// The operator commands see the server's cached repositories without
+// being told the mirrors: kvreg serve records their prefixes in the
+// database, and stats (offline, on the stopped server's data directory)
+// shows the cache's line.
+func TestOperatorCommandsKnowTheCache(t *testing.T) {
+	bin := buildKvreg(t)
+	root := t.TempDir()
+	s := startServer(t, bin, root, "--mirror", "hub=http://127.0.0.1:9", "--cache-max-bytes", "1000000")
+	stopServer(t, s)
+	out, err := exec.Command(bin, "stats", "--root", root).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "cache") {
+		t.Fatalf("kvreg stats offline after a server with a mirror: %v\n%s", err, out)
+	}
+	// A server without mirrors records that too: no cache line after it.
+	s = startServer(t, bin, root)
+	stopServer(t, s)
+	out, err = exec.Command(bin, "stats", "--root", root).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "cache") {
+		t.Fatalf("kvreg stats offline after a server without mirrors: %v\n%s", err, out)
+	}
+}

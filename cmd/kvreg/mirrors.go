@@ -104,9 +104,10 @@ func (cfg *serveConfig) resolveMirrors(c *cli.Context, fromFile []fileMirror) er
 }
 
 // cachePrefixes are the mirrors' prefixes: repositories under them are
-// cached ones.
+// cached ones. Never nil: the server records them (none, too) for the
+// operator commands.
 func (cfg *serveConfig) cachePrefixes() []string {
-	var out []string
+	out := []string{}
 	for _, m := range cfg.mirrors {
 		out = append(out, m.Prefix)
 	}

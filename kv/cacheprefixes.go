@@ -1,0 +1,42 @@
+package kv
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// CachePrefixes reads the pull-through cache's repository prefixes as the
+// server last recorded them (nil: never recorded).
+func (t *Tx) CachePrefixes() ([]string, error) {
+	v, err := t.b.Get(tableMeta, keyCachePrefixes)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	var out []string
+	if err := json.Unmarshal(v, &out); err != nil {
+		return nil, fmt.Errorf("%w: cache prefixes: %v", ErrCorrupt, err)
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
+// PutCachePrefixes records the prefixes, unless they are recorded already
+// (reported by changed), so that replicas starting with the same
+// configuration write nothing.
+func (t *Tx) PutCachePrefixes(ps []string) (changed bool, err error) {
+	cur, err := t.CachePrefixes()
+	if err != nil {
+		return false, err
+	}
+	if cur != nil && slices.Equal(cur, ps) {
+		return false, nil
+	}
+	if ps == nil {
+		ps = []string{}
+	}
+	b, _ := json.Marshal(ps)
+	return true, t.b.Put(tableMeta, keyCachePrefixes, b)
+}
