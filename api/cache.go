@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kvreg/kvreg/api/upstream"
@@ -113,6 +115,10 @@ func upstreamError(notFound kind, what string, err error) error {
 		return apiErr(kUnavailable, "%s: the upstream registry refused kvreg's request (%v)", what, err)
 	case errors.Is(err, upstream.ErrDigestMismatch), errors.Is(err, upstream.ErrTooLarge), errors.Is(err, upstream.ErrInvalid):
 		return apiErr(kUnavailable, "%s: the upstream registry sent content kvreg does not store (%v)", what, err)
+	}
+	var se *upstream.StatusError
+	if errors.As(err, &se) {
+		return apiErr(kUnavailable, "%s: the upstream registry answered %d (%v)", what, se.Status, err)
 	}
 	return err
 }
@@ -376,7 +382,7 @@ func (s *Server) fillBlob(ctx context.Context, mr *mirrorRoute, d digest.Digest,
 		defer body.Close()
 		var src io.Reader = upstream.VerifyingReader(body, d, size)
 		if to != nil {
-			src = io.TeeReader(src, &lenientWriter{w: to})
+			src = io.TeeReader(src, to)
 		}
 		if _, err := s.reg.PutBlob(mr.local, d, src, size, s.cfg.MaxBlobBytes); err != nil {
 			return err
@@ -385,20 +391,55 @@ func (s *Server) fillBlob(ctx context.Context, mr *mirrorRoute, d digest.Digest,
 	})
 }
 
-// lenientWriter writes to a client until it fails, then drops the rest:
-// the fill it rides on goes on.
-type lenientWriter struct {
-	w      io.Writer
-	failed bool
+// clientBuffer bounds what a fill holds for the client that started it,
+// in chunks as the fill reads them: a client slower than the upstream by
+// more than this is dropped (its response cut) rather than slowing the
+// fill, which other pulls may be waiting on.
+const clientBuffer = 16
+
+// clientFeed hands a fill's bytes to its client from a goroutine of its
+// own, so that a client that stops reading never holds the fill.
+type clientFeed struct {
+	ch      chan []byte
+	done    chan struct{}
+	dropped atomic.Bool
 }
 
-func (l *lenientWriter) Write(p []byte) (int, error) {
-	if !l.failed {
-		if _, err := l.w.Write(p); err != nil {
-			l.failed = true
+func newClientFeed(w io.Writer) *clientFeed {
+	f := &clientFeed{ch: make(chan []byte, clientBuffer), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		for b := range f.ch {
+			if f.dropped.Load() {
+				continue
+			}
+			if _, err := w.Write(b); err != nil {
+				f.dropped.Store(true)
+			}
 		}
+	}()
+	return f
+}
+
+// Write never blocks and never fails: the fill goes on whatever the client.
+func (f *clientFeed) Write(p []byte) (int, error) {
+	if f.dropped.Load() {
+		return len(p), nil
+	}
+	select {
+	case f.ch <- bytes.Clone(p):
+	default:
+		f.dropped.Store(true)
 	}
 	return len(p), nil
+}
+
+// close waits until the client has what was handed over (or was dropped)
+// and reports whether it got all of it.
+func (f *clientFeed) close() bool {
+	close(f.ch)
+	<-f.done
+	return !f.dropped.Load()
 }
 
 // cachedBlob answers GET and HEAD of a blob of a cached repository: from
@@ -429,10 +470,17 @@ func (s *Server) cachedBlob(w http.ResponseWriter, r *http.Request, rt route) er
 		setDigestHeaders(h, d)
 		w.WriteHeader(http.StatusOK)
 	}}
-	if err := s.fillBlob(r.Context(), rt.mirror, d, sw); err != nil {
+	feed := newClientFeed(sw)
+	err = s.fillBlob(r.Context(), rt.mirror, d, feed)
+	whole := feed.close()
+	if err != nil || !whole {
 		if started {
 			// Headers gone: cut the response, the client sees it short.
 			panic(http.ErrAbortHandler)
+		}
+		if err == nil {
+			// Dropped before its first byte: what is stored now serves it.
+			return s.getBlob(w, r, route{kind: rt.kind, name: rt.name, ref: rt.ref})
 		}
 		return upstreamError(kBlobUnknown, "blob "+d.String(), err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/api"
+	"github.com/kvreg/kvreg/api/auth"
 )
 
 // upstreamRegistry is a kvreg serving as the upstream of a mirror, behind
@@ -312,5 +313,45 @@ func TestCacheFillsAnIndexInTheBackground(t *testing.T) {
 	}
 	if u, err := c.reg.CacheUsage(); err != nil || u.Images != 1 || u.Manifests != 3 {
 		t.Errorf("cache usage %+v %v, want 1 image of 3 manifests", u, err)
+	}
+}
+
+// Reached by ?ns= or through the default mirror, a cached repository is
+// judged by its own access rules too: whoever may pull the short name may
+// not pull what the rules keep from them under the cache's name.
+func TestCacheRulesHoldThroughNsAndTheDefaultMirror(t *testing.T) {
+	up := startUpstream(t)
+	m := randomOCIImage(testRand(156), nil, 2<<10)
+	up.pushImage("public/app", "v1", m)
+	ms, err := api.CheckMirrors([]api.Mirror{{Prefix: "hub", URL: up.front.URL, Default: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := []auth.Rule{
+		{Repos: []string{"*"}, Users: []string{"alice"}, Actions: []auth.Action{auth.Pull, auth.Push, auth.Delete}},
+		{Repos: []string{"public/*"}, Anonymous: true, Actions: []auth.Action{auth.Pull}},
+	}
+	c := startRegistry(t, regOptions{Config: authConfig(t, api.Config{Mirrors: ms}, rules)})
+	host := strings.TrimPrefix(up.front.URL, "http://")
+	for _, p := range []string{"/v2/hub/public/app/manifests/v1", "/v2/public/app/manifests/v1?ns=" + host[:strings.LastIndex(host, ":")], "/v2/public/app/manifests/v1"} {
+		if resp := c.get(p, nil); resp.Status == http.StatusOK {
+			t.Errorf("anonymous GET %s of a cache the rules keep from anonymous callers: %d", p, resp.Status)
+		}
+	}
+	if n := up.allBlobGets(); n != 0 {
+		t.Errorf("refused pulls sent %d blob GETs upstream", n)
+	}
+}
+
+// An upstream answer kvreg does not classify (400) is a 503 that says so,
+// never a 500.
+func TestCacheUnclassifiedUpstreamAnswerIs503(t *testing.T) {
+	up := startUpstream(t)
+	c := startCache(t, up, 0)
+	up.fail.Store(http.StatusBadRequest)
+	for _, p := range []string{"/v2/hub/library/other/manifests/v1", "/v2/hub/library/other/blobs/sha256:" + strings.Repeat("a", 64)} {
+		if resp := c.get(p, nil); resp.Status != http.StatusServiceUnavailable {
+			t.Errorf("upstream 400, GET %s: %d %s", p, resp.Status, resp.Body)
+		}
 	}
 }

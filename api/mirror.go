@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/kvreg/kvreg/api/auth"
+	"github.com/kvreg/kvreg/api/auth/token"
 )
 
 // Mirror is an upstream registry whose content kvreg caches (a pull-through
@@ -174,6 +177,30 @@ func (s *Server) routeMirror(r *http.Request, rt route) (route, error) {
 	if !read {
 		return rt, apiErr(kDenied, "%s is a cache of %s: it is filled by pulls, not pushed to or deleted from", mr.local, mr.m.URL)
 	}
+	if mr.local != rt.name && !s.mayReadCache(info(r).caller, mr.local) {
+		// Reached by ?ns= or the default mirror: the rules of the cache
+		// repository hold too, or its upstream's credentials would serve
+		// whoever may pull the short name.
+		return rt, apiErr(kDenied, "%s is served from %s, which the access rules do not let this caller pull", rt.name, mr.local)
+	}
 	rt.name, rt.mirror = mr.local, &mr
 	return rt, nil
+}
+
+// mayReadCache reports whether the access rules let the caller pull the
+// cache repository local: a user (by Basic credentials or kvreg's own
+// token) by that user's rules, anyone else by the anonymous rules, unless
+// a token grants local itself.
+func (s *Server) mayReadCache(p principal, local string) bool {
+	if !s.authOn() {
+		return true
+	}
+	if p.tok != nil && granted(p.tok.Access, token.TypeRepository, local, string(auth.Pull)) {
+		return true
+	}
+	c := p.Caller
+	if p.tok != nil && !p.own {
+		c = auth.Caller{}
+	}
+	return s.cfg.Access != nil && s.cfg.Access.Allowed(c, local, auth.Pull)
 }

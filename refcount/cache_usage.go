@@ -75,7 +75,13 @@ func (r *Registry) cacheScanTx(tx *kv.Tx) (cacheScan, error) {
 	s := cacheScan{blobSize: map[string]int64{}, linkedBy: map[string]int{}}
 	var order []string // blobs in first-seen order, for the batched reads
 	for _, p := range r.cacheNamespaces() {
-		if err := tx.ForEachLinkUnder(p, func(_, d string, _ kv.Link) error {
+		if err := tx.ForEachLinkUnder(p, func(_, d string, l kv.Link) error {
+			// Only what cached images reference counts: a blob held by
+			// its upload's lease alone (a fill in progress, a blob pulled
+			// by digest) is nothing eviction could free.
+			if l.Refs == 0 {
+				return nil
+			}
 			if s.linkedBy[d]++; s.linkedBy[d] == 1 {
 				order = append(order, d)
 			}
