@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/kvreg/kvreg/refcount/regtest"
@@ -247,5 +248,36 @@ func TestRemovePlanDuringPushes(t *testing.T) {
 			t.Fatal(err)
 		}
 		planThenRemove(t, f, "race/planned:v1")
+	})
+}
+
+// Expired leases the delete's transaction sweeps on its way are not the
+// target's: the plan leaves them out, and the delete reports them apart.
+func TestRemovePlanLeavesTheSweepOut(t *testing.T) {
+	forBackends(t, func(t *testing.T, b regtest.Backend) {
+		f := newFixture(t, regtest.Options{Backend: b})
+		loose := f.blob("sweep/x", 700) // a lease only, which expires
+		f.image("sweep/x", "v1", f.blob("sweep/x", 900))
+		f.Clock.Advance(2 * time.Hour)
+		plan, err := f.RemovePlan("sweep/x:v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.ReclaimedBytes != 900+100 || plan.SweptBytes != 0 {
+			t.Fatalf("plan %+v", plan)
+		}
+		if !f.exists(loose) {
+			t.Fatal("the dry run swept the expired upload")
+		}
+		rm, err := f.Remove("sweep/x:v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rm.ReclaimedBytes != plan.ReclaimedBytes || !reflect.DeepEqual(rm.Blobs, plan.Blobs) || rm.SweptBytes != 700 {
+			t.Fatalf("rm %+v, plan %+v", rm, plan)
+		}
+		if f.exists(loose) {
+			t.Fatal("the delete did not sweep the expired upload")
+		}
 	})
 }
