@@ -35,6 +35,7 @@ func dryRunThenRm(t *testing.T, bin, root, target, mode string) *refcount.Remove
 	if code != 0 || !strings.Contains(errOut, mode) {
 		t.Fatalf("rm --dry-run %s: exit %d\n%s%s", target, code, out, errOut)
 	}
+	t.Logf("kvreg rm --dry-run %s: %s", target, out)
 	plan, _ := rmReport(t, bin, "--root", root, "--dry-run", target)
 	if !plan.DryRun {
 		t.Fatalf("plan %+v", plan)
