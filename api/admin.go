@@ -77,10 +77,18 @@ func (a *admin) ls(w http.ResponseWriter, r *http.Request, _ httprouter.Params) 
 	adminReply(w, rep, err)
 }
 
+// rm deletes a target, or with dry-run=1 answers what the delete would
+// remove and reclaim, changing nothing.
 func (a *admin) rm(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	rep, err := a.reg.Remove(r.URL.Query().Get("target"))
+	target := r.URL.Query().Get("target")
+	if r.URL.Query().Get("dry-run") == "1" {
+		rep, err := a.reg.RemovePlan(target)
+		adminReply(w, rep, err)
+		return
+	}
+	rep, err := a.reg.Remove(target)
 	if err == nil {
-		a.reclaimed(rep.ReclaimedBytes)
+		a.reclaimed(rep.ReclaimedBytes + rep.SweptBytes)
 	}
 	adminReply(w, rep, err)
 }

@@ -169,6 +169,7 @@ func (r *Registry) deleteLinkTx(tx *kv.Tx, c *change, repo, d string, l kv.Link)
 	if dg, err := digest.Parse(d); err == nil {
 		c.freed = append(c.freed, dg)
 		c.Reclaimed += b.Size
+		c.removed.blobs = append(c.removed.blobs, FreedBlob{Digest: d, Size: b.Size})
 	}
 	return nil
 }
@@ -204,6 +205,7 @@ func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.M
 	if err := r.prefetchDeleteTx(tx, c, repo, m, tags); err != nil {
 		return err
 	}
+	c.removed.manifest(repo, d, m, tags)
 	for _, t := range tags {
 		if err := r.deleteTagTx(tx, repo, t); err != nil {
 			return err

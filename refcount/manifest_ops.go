@@ -439,7 +439,16 @@ func (r *Registry) GetManifest(repo, reference string, content bool) (ManifestIn
 
 // DeleteTag removes a tag and frees what only it held.
 func (r *Registry) DeleteTag(repo, tag string) (int64, error) {
-	c, err := r.update(func(tx *kv.Tx, c *change) error {
+	c, err := r.update(r.deleteTagFn(repo, tag))
+	if err != nil {
+		return 0, err
+	}
+	return c.Reclaimed, nil
+}
+
+// deleteTagFn is DeleteTag's transaction, which RemovePlan also runs.
+func (r *Registry) deleteTagFn(repo, tag string) func(tx *kv.Tx, c *change) error {
+	return func(tx *kv.Tx, c *change) error {
 		d, ok, err := tx.Tag(repo, tag)
 		if err != nil {
 			return err
@@ -450,19 +459,26 @@ func (r *Registry) DeleteTag(repo, tag string) (int64, error) {
 		if err := r.deleteTagTx(tx, repo, tag); err != nil {
 			return err
 		}
+		c.removed.tag(repo, tag)
 		return r.releaseManifestTx(tx, c, repo, d)
-	})
-	if err != nil {
-		return 0, err
 	}
-	return c.Reclaimed, nil
 }
 
 // DeleteManifest removes a manifest by digest with every tag on it, and
 // frees what only it held. It refuses while an index of the repository
 // references the manifest, so that no index is left broken.
 func (r *Registry) DeleteManifest(repo string, d digest.Digest) (int64, error) {
-	c, err := r.update(func(tx *kv.Tx, c *change) error {
+	c, err := r.update(r.deleteManifestFn(repo, d))
+	if err != nil {
+		return 0, err
+	}
+	return c.Reclaimed, nil
+}
+
+// deleteManifestFn is DeleteManifest's transaction, which RemovePlan also
+// runs.
+func (r *Registry) deleteManifestFn(repo string, d digest.Digest) func(tx *kv.Tx, c *change) error {
+	return func(tx *kv.Tx, c *change) error {
 		pf := tx.Prefetch().Manifest(repo, string(d), false)
 		if err := pf.Read(); err != nil {
 			return err
@@ -497,11 +513,7 @@ func (r *Registry) DeleteManifest(repo string, d digest.Digest) (int64, error) {
 			return err
 		}
 		return r.deleteManifestTx(tx, c, repo, string(d), m)
-	})
-	if err != nil {
-		return 0, err
 	}
-	return c.Reclaimed, nil
 }
 
 // Tags lists up to n tags of repo after last (n < 0: all).

@@ -150,6 +150,9 @@ type change struct {
 	// gone: the manifests and links of cached repositories deleted, for
 	// EvictCache's count of the cache's bytes
 	gone []goneRecord
+	// removed: the tags, manifests and blobs deleted, for the report of
+	// a delete (see RemovePlan)
+	removed removal
 }
 
 // goneRecord is a manifest (with its size) or a link that a write deleted.

@@ -219,10 +219,20 @@ func imageSizeTx(tx *kv.Tx, repo, d string) (int64, error) {
 	return total, err
 }
 
-// RemoveReport says what `kvreg rm` removed.
+// RemoveReport says what `kvreg rm` removed, or with DryRun what it would
+// remove: the figures of the delete's own transaction, rolled back.
 type RemoveReport struct {
-	Target         string `json:"target"`
-	ReclaimedBytes int64  `json:"reclaimedBytes"`
+	Target string `json:"target"`
+	DryRun bool   `json:"dryRun,omitempty"`
+	// ReclaimedBytes is the bytes of the blobs freed (Blobs): what the
+	// delete of the target gives back.
+	ReclaimedBytes int64 `json:"reclaimedBytes"`
+	// SweptBytes is what the same transaction freed on its way by ending
+	// leases that had expired (a real delete only): not the target's.
+	SweptBytes int64             `json:"sweptBytes,omitempty"`
+	Tags       []string          `json:"tags"`      // REPO:TAG, in order
+	Manifests  []RemovedManifest `json:"manifests"` // in digest order
+	Blobs      []FreedBlob       `json:"blobs"`     // in digest order
 }
 
 // ParseTarget splits REPO, REPO:TAG or REPO@DIGEST.
@@ -240,25 +250,22 @@ func ParseTarget(s string) (repo, tag string, d digest.Digest, err error) {
 // Remove deletes a tag, a manifest with its tags, or a whole repository,
 // and reclaims at once whatever nothing else holds.
 func (r *Registry) Remove(target string) (*RemoveReport, error) {
-	repo, tag, d, err := ParseTarget(target)
-	if err != nil {
-		return nil, err
-	}
-	rep := &RemoveReport{Target: target}
-	switch {
-	case tag != "":
-		rep.ReclaimedBytes, err = r.DeleteTag(repo, tag)
-	case d != "":
-		rep.ReclaimedBytes, err = r.DeleteManifest(repo, d)
-	default:
-		rep.ReclaimedBytes, err = r.DeleteRepo(repo)
-	}
-	return rep, err
+	return r.remove(target, false)
 }
 
 // DeleteRepo deletes every tag, manifest, link and upload of a repository.
 func (r *Registry) DeleteRepo(repo string) (int64, error) {
-	c, err := r.update(func(tx *kv.Tx, c *change) error {
+	c, err := r.update(r.deleteRepoFn(repo))
+	if err != nil {
+		return 0, err
+	}
+	r.blobs.CancelRepo(repo)
+	return c.Reclaimed, nil
+}
+
+// deleteRepoFn is DeleteRepo's transaction, which RemovePlan also runs.
+func (r *Registry) deleteRepoFn(repo string) func(tx *kv.Tx, c *change) error {
+	return func(tx *kv.Tx, c *change) error {
 		exists, err := tx.RepoExists(repo)
 		if err != nil {
 			return err
@@ -281,6 +288,7 @@ func (r *Registry) DeleteRepo(repo string) (int64, error) {
 			if err := r.deleteTagTx(tx, repo, t); err != nil {
 				return err
 			}
+			c.removed.tag(repo, t)
 			if err := r.releaseManifestTx(tx, c, repo, d); err != nil {
 				return err
 			}
@@ -316,10 +324,5 @@ func (r *Registry) DeleteRepo(repo string) (int64, error) {
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return 0, err
 	}
-	r.blobs.CancelRepo(repo)
-	return c.Reclaimed, nil
 }
