@@ -246,17 +246,9 @@ const syncFillBytes = 64 << 20
 // image, in the background otherwise. It returns the manifest, so that the
 // caller can serve it whether or not it is stored yet.
 func (s *Server) fetchAndFill(ctx context.Context, mr *mirrorRoute, ref, tag string) (upstream.Manifest, error) {
-	cl, err := s.cache.client(mr)
+	m, p, err := s.fetchManifest(ctx, mr, ref)
 	if err != nil {
 		return upstream.Manifest{}, err
-	}
-	m, err := cl.Manifest(ctx, mr.upstream, ref)
-	if err != nil {
-		return upstream.Manifest{}, err
-	}
-	p, err := manifest.Parse(m.MediaType, m.Bytes)
-	if err != nil {
-		return upstream.Manifest{}, fmt.Errorf("%w: manifest %s of %s: %v", upstream.ErrInvalid, m.Digest, mr.upstream, err)
 	}
 	var total int64
 	for _, b := range p.Blobs {
@@ -291,19 +283,29 @@ func (s *Server) fillManifest(ctx context.Context, mr *mirrorRoute, ref, tag str
 }
 
 func (s *Server) fillManifestNow(ctx context.Context, mr *mirrorRoute, ref, tag string) error {
-	cl, err := s.cache.client(mr)
+	m, p, err := s.fetchManifest(ctx, mr, ref)
 	if err != nil {
 		return err
+	}
+	return s.fillParsed(ctx, mr, m, p, tag)
+}
+
+// fetchManifest gets manifest ref from mr's upstream, verified, and parses
+// it as a push of it would be.
+func (s *Server) fetchManifest(ctx context.Context, mr *mirrorRoute, ref string) (upstream.Manifest, *manifest.Parsed, error) {
+	cl, err := s.cache.client(mr)
+	if err != nil {
+		return upstream.Manifest{}, nil, err
 	}
 	m, err := cl.Manifest(ctx, mr.upstream, ref)
 	if err != nil {
-		return err
+		return upstream.Manifest{}, nil, err
 	}
 	p, err := manifest.Parse(m.MediaType, m.Bytes)
 	if err != nil {
-		return fmt.Errorf("%w: manifest %s of %s: %v", upstream.ErrInvalid, m.Digest, mr.upstream, err)
+		return upstream.Manifest{}, nil, fmt.Errorf("%w: manifest %s of %s: %v", upstream.ErrInvalid, m.Digest, mr.upstream, err)
 	}
-	return s.fillParsed(ctx, mr, m, p, tag)
+	return m, p, nil
 }
 
 // fillParsed stores manifest m (parsed as p) and what it references.

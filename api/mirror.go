@@ -132,17 +132,6 @@ func (ms mirrors) route(name, ns string) (mirrorRoute, bool, error) {
 	return mirrorRoute{}, false, nil
 }
 
-// cached reports whether a repository is a mirror's cache, which clients
-// may read but not write.
-func (ms mirrors) cached(repo string) bool {
-	for _, m := range ms {
-		if strings.HasPrefix(repo, m.Prefix+"/") {
-			return true
-		}
-	}
-	return false
-}
-
 // routeMirror points a request at the cache of the mirror its name (or its
 // ?ns=) routes to: rt.name becomes the cached repository and rt.mirror is
 // set. Access rules have judged the name the client asked for. A name the

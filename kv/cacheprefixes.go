@@ -3,7 +3,6 @@ package kv
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 )
 
 // CachePrefixes reads the pull-through cache's repository prefixes as the
@@ -23,20 +22,11 @@ func (t *Tx) CachePrefixes() ([]string, error) {
 	return out, nil
 }
 
-// PutCachePrefixes records the prefixes, unless they are recorded already
-// (reported by changed), so that replicas starting with the same
-// configuration write nothing.
-func (t *Tx) PutCachePrefixes(ps []string) (changed bool, err error) {
-	cur, err := t.CachePrefixes()
-	if err != nil {
-		return false, err
-	}
-	if cur != nil && slices.Equal(cur, ps) {
-		return false, nil
-	}
+// PutCachePrefixes records the prefixes.
+func (t *Tx) PutCachePrefixes(ps []string) error {
 	if ps == nil {
 		ps = []string{}
 	}
 	b, _ := json.Marshal(ps)
-	return true, t.b.Put(tableMeta, keyCachePrefixes, b)
+	return t.b.Put(tableMeta, keyCachePrefixes, b)
 }

@@ -1,7 +1,6 @@
 package kv
 
 import (
-	"errors"
 	"testing"
 )
 
@@ -9,30 +8,8 @@ import (
 // unchanged and no robots or signing keys; a read-only open refuses it
 // until then. Robots and keys are then written beside the rest.
 func TestMigrateAuthV6(t *testing.T) {
-	path := target(t)
-	db, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fillV3(t, db)
-	want := snapshotV3(t, db)
-	setVersion(t, db, 5)
-	db.Close()
-	if _, err := Open(path, Options{ReadOnly: true}); !errors.Is(err, ErrSchemaTooOld) {
-		t.Fatalf("read-only open of version 5: %v", err)
-	}
-	db, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if v, err := db.SchemaVersion(); err != nil || v != SchemaVersion {
-		t.Fatalf("version %d, %v; want %d", v, err, SchemaVersion)
-	}
-	if got := snapshotV3(t, db); got != want {
-		t.Fatalf("after the migration:\n%s\nwant\n%s", got, want)
-	}
-	err = db.Update(func(tx *Tx) error {
+	db, want := migratedFrom(t, 5)
+	err := db.Update(func(tx *Tx) error {
 		if rs, err := tx.Robots(); err != nil || len(rs) != 0 {
 			t.Errorf("robots of a migrated store: %v %v", rs, err)
 		}

@@ -1,7 +1,6 @@
 package kv
 
 import (
-	"errors"
 	"testing"
 )
 
@@ -9,30 +8,8 @@ import (
 // unchanged and no cache rows; a read-only open refuses it until then.
 // Cache rows are then written, read and deleted beside the rest.
 func TestMigrateCacheV7(t *testing.T) {
-	path := target(t)
-	db, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fillV3(t, db)
-	want := snapshotV3(t, db)
-	setVersion(t, db, 6)
-	db.Close()
-	if _, err := Open(path, Options{ReadOnly: true}); !errors.Is(err, ErrSchemaTooOld) {
-		t.Fatalf("read-only open of version 6: %v", err)
-	}
-	db, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if v, err := db.SchemaVersion(); err != nil || v != 7 {
-		t.Fatalf("version %d, %v; want 7", v, err)
-	}
-	if got := snapshotV3(t, db); got != want {
-		t.Fatalf("after the migration:\n%s\nwant\n%s", got, want)
-	}
-	err = db.Update(func(tx *Tx) error {
+	db, want := migratedFrom(t, 6)
+	err := db.Update(func(tx *Tx) error {
 		n := 0
 		if err := tx.ForEachCached(func(string, string, Cached) error { n++; return nil }); err != nil {
 			return err

@@ -80,6 +80,7 @@ func cachePrefixes(d *kv.DB, dbOpts kv.Options, opts *Options) error {
 	if dbOpts.ReadOnly {
 		return nil
 	}
+	// Read first: replicas starting with the same mirrors write nothing.
 	var recorded []string
 	err := d.View(func(tx *kv.Tx) error {
 		var err error
@@ -89,8 +90,5 @@ func cachePrefixes(d *kv.DB, dbOpts kv.Options, opts *Options) error {
 	if err != nil || (recorded != nil && slices.Equal(recorded, opts.CachePrefixes)) {
 		return err
 	}
-	return d.Update(func(tx *kv.Tx) error {
-		_, err := tx.PutCachePrefixes(opts.CachePrefixes)
-		return err
-	})
+	return d.Update(func(tx *kv.Tx) error { return tx.PutCachePrefixes(opts.CachePrefixes) })
 }

@@ -18,9 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
-	"github.com/opencontainers/go-digest"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -257,28 +255,9 @@ func refusedPush(t *testing.T, r cmdResult, what string) {
 // with its size.
 func (r *registry) authFiles(t *testing.T) map[string]int64 {
 	t.Helper()
-	bs, err := blobs.Open(r.root)
+	out, err := testenv.Stored(r.root)
 	if err != nil {
 		t.Fatalf("blob store: %v", err)
-	}
-	out := map[string]int64{}
-	err = bs.Walk(func(d digest.Digest, name string, size int64) error {
-		if d == "" {
-			d = digest.Digest(name)
-		}
-		out["blob "+string(d)] = size
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("walk blobs: %v", err)
-	}
-	ids, err := bs.Uploads()
-	if err != nil {
-		t.Fatalf("uploads: %v", err)
-	}
-	for _, id := range ids {
-		info, _ := bs.Driver().Upload(id)
-		out["upload "+id] = info.Size
 	}
 	return out
 }

@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
-	"github.com/opencontainers/go-digest"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -81,28 +79,9 @@ func (r *tlsRegistry) stop(t testing.TB) {
 // each upload in progress, with its size.
 func (r *tlsRegistry) files(t testing.TB) map[string]int64 {
 	t.Helper()
-	bs, err := blobs.Open(r.root)
+	out, err := testenv.Stored(r.root)
 	if err != nil {
 		t.Fatalf("blob store: %v", err)
-	}
-	out := map[string]int64{}
-	err = bs.Walk(func(d digest.Digest, name string, size int64) error {
-		if d == "" {
-			d = digest.Digest(name)
-		}
-		out["blob "+string(d)] = size
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("walk blobs: %v", err)
-	}
-	ids, err := bs.Uploads()
-	if err != nil {
-		t.Fatalf("uploads: %v", err)
-	}
-	for _, id := range ids {
-		info, _ := bs.Driver().Upload(id)
-		out["upload "+id] = info.Size
 	}
 	return out
 }
