@@ -1,7 +1,6 @@
 package refcount
 
 import (
-	"errors"
 	"time"
 
 	"github.com/kvreg/kvreg/kv"
@@ -11,9 +10,6 @@ import (
 // repository's tags, and one manifest with what it references and what
 // refers to it. Each is one read-only transaction and reads only what its
 // page shows.
-
-// errBrowse marks the reads not written yet.
-var errBrowse = errors.New("refcount: browse reads not written yet")
 
 // RepoQuery selects a page of the repository list.
 type RepoQuery struct {
@@ -39,9 +35,6 @@ type RepoPage struct {
 	Total int // rows matching the query, all pages
 }
 
-// Repositories returns a page of the repositories q selects.
-func (r *Registry) Repositories(q RepoQuery) (*RepoPage, error) { return nil, errBrowse }
-
 // TagQuery selects a page of a repository's tags, in name order.
 type TagQuery struct{ Offset, Limit int } // Limit <= 0: 100
 
@@ -61,9 +54,6 @@ type TagPage struct {
 	Tags   []TagView
 	Total  int // tags in the repository
 }
-
-// TagPage returns a page of repo's tags (ErrNameUnknown when absent).
-func (r *Registry) TagPage(repo string, q TagQuery) (*TagPage, error) { return nil, errBrowse }
 
 // BlobView is a blob as a manifest's page shows it.
 type BlobView struct {
@@ -103,9 +93,4 @@ type ManifestView struct {
 	Subject                               string
 	Annotations                           map[string]string
 	Referrers                             []ReferrerNode
-}
-
-// ManifestView resolves reference (a tag or a digest) in repo.
-func (r *Registry) ManifestView(repo, reference string) (*ManifestView, error) {
-	return nil, errBrowse
 }

@@ -1,0 +1,87 @@
+package refcount
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount/manifest"
+)
+
+// defaultTagLimit is a tag page's length when the query sets none.
+const defaultTagLimit = 100
+
+// TagPage returns a page of repo's tags in name order (ErrNameUnknown
+// when absent). The tags before the page are skipped by name, without
+// reading what they name.
+func (r *Registry) TagPage(repo string, q TagQuery) (*TagPage, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultTagLimit
+	}
+	offset := max(q.Offset, 0)
+	var page *TagPage
+	err := r.db.View(func(tx *kv.Tx) error {
+		s, ok, err := tx.RepoStats(repo)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrNameUnknown, repo)
+		}
+		page = &TagPage{Repo: repo, Cached: r.IsCachedRepo(repo), Stats: s, Tags: []TagView{}, Total: int(s.Tags)}
+		names, _, err := tx.Tags(repo, "", offset+limit)
+		if err != nil {
+			return err
+		}
+		if offset >= len(names) {
+			return nil
+		}
+		for _, tag := range names[offset:] {
+			d, ok, err := tx.Tag(repo, tag)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			v, err := tagViewTx(tx, repo, tag, d)
+			if err != nil {
+				return err
+			}
+			page.Tags = append(page.Tags, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// tagViewTx reads one tag's row: its manifest's record, the image's size
+// and, for an index, its platforms from the stored bytes.
+func tagViewTx(tx *kv.Tx, repo, tag, d string) (TagView, error) {
+	v := TagView{Tag: tag, Digest: d}
+	m, ok, err := tx.Manifest(repo, d)
+	if err != nil || !ok {
+		return v, err
+	}
+	v.MediaType, v.ArtifactType = m.MediaType, m.ArtifactType
+	v.Created = time.Unix(0, m.Created).UTC()
+	if v.Size, err = imageSizeTx(tx, repo, d); err != nil {
+		return v, err
+	}
+	if manifest.IsIndex(m.MediaType) {
+		content, err := tx.ManifestContent(repo, d)
+		if err != nil {
+			return v, err
+		}
+		b, err := parseBrowsed(content)
+		if err != nil {
+			return v, err
+		}
+		v.Platforms = b.platforms()
+	}
+	return v, nil
+}
