@@ -58,6 +58,9 @@ func (s *Server) newRouter() *httprouter.Router {
 		rt.Handle(m, "/readyz", s.readyz)
 		rt.Handle(m, "/metrics", s.serveMetrics)
 	}
+	if s.cfg.UI {
+		s.mountUI(rt)
+	}
 	rt.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, apiErr(kNameUnknown, "no such path: %s", r.URL.Path))
 	})

@@ -20,7 +20,7 @@ type asset struct {
 }
 
 var (
-	assets     = map[string]asset{} // hashed name -> file
+	assets     = map[string]asset{}  // hashed name -> file
 	assetNames = map[string]string{} // file name -> hashed name
 )
 
