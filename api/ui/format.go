@@ -2,6 +2,8 @@ package ui
 
 import (
 	"fmt"
+	"html/template"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -111,4 +113,13 @@ func shortType(mt string) string {
 		return "-"
 	}
 	return mt
+}
+
+// deleteURL is the confirmation page of a target. '/', ':' and '@' are
+// left as they are (RFC 3986 allows them in a query), so the link reads
+// like the target.
+func deleteURL(target string) template.URL {
+	q := url.QueryEscape(target)
+	q = strings.NewReplacer("%2F", "/", "%3A", ":", "%40", "@").Replace(q)
+	return template.URL(Prefix + "delete?target=" + q)
 }

@@ -32,6 +32,7 @@ var funcs = template.FuncMap{
 	"short":       shortDigest,
 	"shortType":   shortType,
 	"static":      staticURL,
+	"deleteURL":   deleteURL,
 	"percent":     func(a, b int64) float64 { return percentOf(a, b) },
 	"notZeroTime": func(t time.Time) bool { return !t.IsZero() },
 	"rfc3339":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
