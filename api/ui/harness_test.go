@@ -294,3 +294,10 @@ func (p page) cookie(t testing.TB) string {
 	t.Fatalf("no kvreg_ui_csrf cookie set; headers %v", p.header)
 	return ""
 }
+
+// newAccessAll lets the users do everything everywhere, and anonymous
+// callers nothing.
+func newAccessAll(users ...string) (*auth.Access, error) {
+	return auth.NewAccess([]auth.Rule{{Repos: []string{"*"}, Users: users,
+		Actions: []auth.Action{auth.Pull, auth.Push, auth.Delete}}}, nil, nil)
+}
