@@ -16,3 +16,11 @@ func (r *Registry) PutManifestTx(tx *kv.Tx, c *Change, repo string, tags []strin
 	d := digest.FromBytes(body)
 	return d, r.putManifestTx(tx, c, repo, string(d), p, tags, body)
 }
+
+// SetUniqueBudget makes a page's read look at n links at most for unique
+// bytes, until the returned function restores the budget.
+func SetUniqueBudget(n int) (restore func()) {
+	old := uniqueBudget
+	uniqueBudget = n
+	return func() { uniqueBudget = old }
+}
