@@ -387,3 +387,27 @@ func TestBrowseUniqueBudget(t *testing.T) {
 		t.Errorf("tag page past the budget: %+v %+v", tp.Stats, tp.UniqueUnknown)
 	}
 }
+
+func TestManifestViewReferrersDepth(t *testing.T) {
+	f := newFixture(t, regtest.Options{})
+	img := f.image("d", "latest", f.blob("d", 10))
+	chain := []digest.Digest{img}
+	for i := 0; i < 10; i++ {
+		chain = append(chain, f.referrer("d", chain[len(chain)-1], fmt.Sprintf("application/x-level%d", i+1)))
+	}
+	v, err := f.ManifestView("d", "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	depth, nodes := 0, v.Referrers
+	for len(nodes) > 0 {
+		if len(nodes) != 1 || nodes[0].Digest != string(chain[depth+1]) {
+			t.Fatalf("level %d = %+v, want %s alone", depth+1, nodes, chain[depth+1])
+		}
+		depth++
+		nodes = nodes[0].Referrers
+	}
+	if depth != 8 {
+		t.Errorf("tree depth %d, want 8", depth)
+	}
+}
