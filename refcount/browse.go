@@ -27,6 +27,10 @@ type RepoRow struct {
 	kv.RepoStats
 	LastPush time.Time // the newest manifest's Created; zero when none
 	Cached   bool      // under a pull-through cache prefix
+	// UniqueUnknown: UniqueBytes was not computed (left 0), the page's
+	// repositories having more links than one read looks at; show it as
+	// unknown.
+	UniqueUnknown bool
 }
 
 // RepoPage is a page of repositories, in name order.
@@ -53,6 +57,9 @@ type TagPage struct {
 	Stats  kv.RepoStats
 	Tags   []TagView
 	Total  int // tags in the repository
+	// UniqueUnknown: Stats.UniqueBytes was not computed (left 0), the
+	// repository having more links than one read looks at.
+	UniqueUnknown bool
 }
 
 // BlobView is a blob as a manifest's page shows it.

@@ -40,8 +40,9 @@ func (r *Registry) Repositories(q RepoQuery) (*RepoPage, error) {
 			}
 			page.Total++
 		}
+		budget := int64(uniqueBudget)
 		for _, name := range rows {
-			row, err := r.repoRowTx(tx, name)
+			row, err := r.repoRowTx(tx, name, &budget)
 			if err != nil {
 				return err
 			}
@@ -56,8 +57,8 @@ func (r *Registry) Repositories(q RepoQuery) (*RepoPage, error) {
 }
 
 // repoRowTx reads one repository's row of the list.
-func (r *Registry) repoRowTx(tx *kv.Tx, name string) (RepoRow, error) {
-	s, _, err := tx.RepoStats(name)
+func (r *Registry) repoRowTx(tx *kv.Tx, name string, budget *int64) (RepoRow, error) {
+	s, known, _, err := statsTx(tx, name, budget)
 	if err != nil {
 		return RepoRow{}, err
 	}
@@ -65,7 +66,7 @@ func (r *Registry) repoRowTx(tx *kv.Tx, name string) (RepoRow, error) {
 	if err != nil {
 		return RepoRow{}, err
 	}
-	return RepoRow{Name: name, RepoStats: s, LastPush: last, Cached: r.IsCachedRepo(name)}, nil
+	return RepoRow{Name: name, RepoStats: s, LastPush: last, Cached: r.IsCachedRepo(name), UniqueUnknown: !known}, nil
 }
 
 // lastPushTx is the newest Created over a repository's manifests, zero

@@ -22,14 +22,15 @@ func (r *Registry) TagPage(repo string, q TagQuery) (*TagPage, error) {
 	offset := max(q.Offset, 0)
 	var page *TagPage
 	err := r.db.View(func(tx *kv.Tx) error {
-		s, ok, err := tx.RepoStats(repo)
+		budget := int64(uniqueBudget)
+		s, known, ok, err := statsTx(tx, repo, &budget)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return fmt.Errorf("%w: %s", ErrNameUnknown, repo)
 		}
-		page = &TagPage{Repo: repo, Cached: r.IsCachedRepo(repo), Stats: s, Tags: []TagView{}, Total: int(s.Tags)}
+		page = &TagPage{Repo: repo, Cached: r.IsCachedRepo(repo), Stats: s, Tags: []TagView{}, Total: int(s.Tags), UniqueUnknown: !known}
 		names, _, err := tx.Tags(repo, "", offset+limit)
 		if err != nil {
 			return err

@@ -361,3 +361,53 @@ func TestBrowseUnknown(t *testing.T) {
 		}
 	}
 }
+
+func TestBrowseUniqueBudget(t *testing.T) {
+	f := newFixture(t, regtest.Options{})
+	f.image("a", "1", f.blob("a", 10)) // 2 links
+	f.image("b", "1", f.blob("b", 10)) // 2 links
+	defer refcount.SetUniqueBudget(3)()
+	page, err := f.Repositories(refcount.RepoQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := page.Rows[0], page.Rows[1]
+	if a.UniqueUnknown || a.UniqueBytes == 0 || a.UniqueBytes != a.Bytes {
+		t.Errorf("a, within the budget: %+v", a)
+	}
+	if !b.UniqueUnknown || b.UniqueBytes != 0 || b.Links != 2 || b.Tags != 1 || b.Bytes == 0 {
+		t.Errorf("b, past the budget: %+v", b)
+	}
+	refcount.SetUniqueBudget(1)
+	tp, err := f.TagPage("a", refcount.TagQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tp.UniqueUnknown || tp.Stats.UniqueBytes != 0 || tp.Stats.Bytes != a.Bytes || tp.Stats.Links != 2 {
+		t.Errorf("tag page past the budget: %+v %+v", tp.Stats, tp.UniqueUnknown)
+	}
+}
+
+func TestManifestViewReferrersDepth(t *testing.T) {
+	f := newFixture(t, regtest.Options{})
+	img := f.image("d", "latest", f.blob("d", 10))
+	chain := []digest.Digest{img}
+	for i := 0; i < 10; i++ {
+		chain = append(chain, f.referrer("d", chain[len(chain)-1], fmt.Sprintf("application/x-level%d", i+1)))
+	}
+	v, err := f.ManifestView("d", "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	depth, nodes := 0, v.Referrers
+	for len(nodes) > 0 {
+		if len(nodes) != 1 || nodes[0].Digest != string(chain[depth+1]) {
+			t.Fatalf("level %d = %+v, want %s alone", depth+1, nodes, chain[depth+1])
+		}
+		depth++
+		nodes = nodes[0].Referrers
+	}
+	if depth != 8 {
+		t.Errorf("tree depth %d, want 8", depth)
+	}
+}
