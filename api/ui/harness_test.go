@@ -83,7 +83,12 @@ type env struct {
 
 func newEnv(t testing.TB, cfg api.Config) *env {
 	t.Helper()
-	reg := regtest.Open(t, regtest.Options{})
+	return newEnvWith(t, cfg, regtest.Options{})
+}
+
+func newEnvWith(t testing.TB, cfg api.Config, o regtest.Options) *env {
+	t.Helper()
+	reg := regtest.Open(t, o)
 	cfg.UI = true
 	srv := httptest.NewServer(api.New(reg.Registry, cfg))
 	t.Cleanup(srv.Close)
