@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kvreg/kvreg/api"
+	"github.com/kvreg/kvreg/refcount/regtest"
 )
 
 // A POST of the delete form without the CSRF token, with a wrong one, or
@@ -105,4 +106,33 @@ func TestDeleteFreesWhatItPromised(t *testing.T) {
 		t.Errorf("repository delete promised %d, the store lost %d (left %d)", frees, before.Totals.BlobBytes-after.Totals.BlobBytes, after.Totals.BlobBytes)
 	}
 	e.get("/ui/r/team/app", "alice").want(t, http.StatusNotFound)
+}
+
+// A pull-through cache's repository shows no delete, and its delete form
+// is refused: its content is the upstream's.
+func TestCachedRepositoryNoDelete(t *testing.T) {
+	e := newEnvWith(t, api.Config{}, regtest.Options{CachePrefixes: []string{"hub"}})
+	img := e.image("hub/library/base", "v1", e.layer("hub/library/base", 1000))
+	links := []string{`class="delete"`, `id="delete-repo"`, `id="delete-image"`}
+	e.get("/ui/r/hub/library/base", "").want(t, http.StatusOK).lacks(t, links...)
+	e.get("/ui/r/hub/library/base@"+img.Digest, "").want(t, http.StatusOK).lacks(t, links...)
+	e.get("/ui/delete?target=hub/library/base:v1", "").want(t, http.StatusForbidden)
+	tok := e.get("/ui/", "").cookie(t)
+	e.post("", "hub/library/base:v1", tok, tok, "").want(t, http.StatusForbidden)
+	e.get("/ui/r/hub/library/base", "").want(t, http.StatusOK).has(t, `data-tag="v1"`)
+}
+
+// What a delete from the UI frees is counted in the metrics, as the
+// operator's rm counts it.
+func TestDeleteCountsReclaimedBytes(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	e.image("team/app", "v1", e.layer("team/app", 2500))
+	c := e.get("/ui/delete?target=team/app:v1", "").want(t, http.StatusOK)
+	frees := c.number(t, `<span id="frees" data-bytes="(\d+)"`)
+	tok := c.cookie(t)
+	e.post("", "team/app:v1", tok, tok, "").want(t, http.StatusOK)
+	m := e.get("/metrics", "").want(t, http.StatusOK)
+	if got := m.number(t, `(?m)^kvreg_reclaimed_bytes_total (\d+)$`); got != frees {
+		t.Errorf("kvreg_reclaimed_bytes_total %d, the delete freed %d", got, frees)
+	}
 }
