@@ -123,3 +123,12 @@ func deleteURL(target string) template.URL {
 	q = strings.NewReplacer("%2F", "/", "%3A", ":", "%40", "@").Replace(q)
 	return template.URL(Prefix + "delete?target=" + q)
 }
+
+// artifactType is a manifest's artifact type worth showing: none for an
+// image, whose artifact type is only its config's media type.
+func artifactType(at string) string {
+	if isImageConfig(at) {
+		return ""
+	}
+	return at
+}

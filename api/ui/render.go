@@ -33,6 +33,7 @@ var funcs = template.FuncMap{
 	"shortType":   shortType,
 	"static":      staticURL,
 	"deleteURL":   deleteURL,
+	"artifact":    artifactType,
 	"percent":     func(a, b int64) float64 { return percentOf(a, b) },
 	"notZeroTime": func(t time.Time) bool { return !t.IsZero() },
 	"rfc3339":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
