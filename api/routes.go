@@ -32,7 +32,8 @@ func (s *Server) v2Routes() map[routeKind]map[string]handlerFunc {
 }
 
 // newRouter routes the main listener: /v2/ and its paths, /token in
-// token mode, /healthz, /readyz and /metrics.
+// token mode, /healthz, /readyz and /metrics, and with Config.UI the web
+// pages under /ui/ (ui.go).
 func (s *Server) newRouter() *httprouter.Router {
 	rt := newHTTPRouter()
 	v2 := map[string]bool{}

@@ -73,6 +73,9 @@ func BenchmarkRepoListPage10k(b *testing.B) {
 		b.Fatalf("rows %d, first %v", len(rows), rows[:1])
 	}
 	p.has(b, `<span id="total" data-n="5000">`)
+	start = time.Now()
+	render(b, h, "/ui/store")
+	b.Logf("the store page (every repository's figures) rendered in %v", time.Since(start).Round(time.Millisecond))
 	for b.Loop() {
 		render(b, h, "/ui/?q=web&page=2")
 	}

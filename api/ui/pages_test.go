@@ -217,7 +217,8 @@ func TestStaticRootAndOff(t *testing.T) {
 
 	off := newEnv(t, api.Config{})
 	off.srv.Config.Handler = api.New(off.reg.Registry, api.Config{})
-	off.get("/ui/", "").want(t, http.StatusNotFound)
+	off.get("/ui/", "").want(t, http.StatusNotFound).lacks(t, "<h1>")
+	off.get("/", "").want(t, http.StatusNotFound)
 }
 
 func digestOf(d descriptor) digest.Digest { return digest.Digest(d.Digest) }
