@@ -2,6 +2,8 @@ package ui_test
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/kvreg/kvreg/api"
@@ -37,6 +39,18 @@ func TestDeleteRefusesForgedPosts(t *testing.T) {
 		}
 		p.lacks(t, `id="freed"`)
 	}
+	// An older browser says where the form came from by Origin alone.
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/ui/delete",
+		strings.NewReader(url.Values{"target": {"team/app:v1"}, "csrf": {tok}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://evil.example")
+	req.SetBasicAuth("alice", password("alice"))
+	req.AddCookie(&http.Cookie{Name: "kvreg_ui_csrf", Value: tok})
+	e.do(req).want(t, http.StatusForbidden)
+
 	after, err := e.reg.Stats(0)
 	if err != nil {
 		t.Fatal(err)

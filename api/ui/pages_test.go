@@ -211,8 +211,10 @@ func TestStaticRootAndOff(t *testing.T) {
 		}
 	}
 	e.get("/ui/static/style.css", "").want(t, http.StatusNotFound)
-	if loc := e.get("/", "").want(t, http.StatusFound).header.Get("Location"); loc != "/ui/" {
-		t.Errorf("/ redirects to %q", loc)
+	for _, path := range []string{"/", "/ui"} {
+		if loc := e.get(path, "").want(t, http.StatusFound).header.Get("Location"); loc != "/ui/" {
+			t.Errorf("%s redirects to %q", path, loc)
+		}
 	}
 
 	off := newEnv(t, api.Config{})
