@@ -38,6 +38,9 @@ func (r *Registry) TagPage(repo string, q TagQuery) (*TagPage, error) {
 		if offset >= len(names) {
 			return nil
 		}
+		if err := prefetchTagsTx(tx, repo, names[offset:]); err != nil {
+			return err
+		}
 		for _, tag := range names[offset:] {
 			d, ok, err := tx.Tag(repo, tag)
 			if err != nil {
@@ -85,4 +88,41 @@ func tagViewTx(tx *kv.Tx, repo, tag, d string) (TagView, error) {
 		v.Platforms = b.platforms()
 	}
 	return v, nil
+}
+
+// prefetchTagsTx reads in two batches most of what a page of tags reads:
+// the tags with their manifests, then those manifests' blobs and
+// children. On PostgreSQL that makes a page a few round trips rather than
+// several per tag; bbolt reads as it goes either way.
+func prefetchTagsTx(tx *kv.Tx, repo string, tags []string) error {
+	pf := tx.Prefetch()
+	for _, t := range tags {
+		pf.TagTarget(repo, t, false)
+	}
+	if err := pf.Read(); err != nil {
+		return err
+	}
+	for _, t := range tags {
+		d, ok, err := tx.Tag(repo, t)
+		if err != nil {
+			return err
+		}
+		m, found, err := tx.Manifest(repo, d)
+		if err != nil {
+			return err
+		}
+		if !ok || !found {
+			continue
+		}
+		for _, b := range m.Blobs {
+			pf.Blob(b)
+		}
+		for _, ch := range m.Children {
+			pf.Manifest(repo, ch, false)
+		}
+		if manifest.IsIndex(m.MediaType) {
+			pf.Manifest(repo, d, true)
+		}
+	}
+	return pf.Read()
 }
