@@ -34,16 +34,8 @@ var funcs = template.FuncMap{
 	"static":      staticURL,
 	"deleteURL":   deleteURL,
 	"artifact":    artifactType,
-	"percent":     func(a, b int64) float64 { return percentOf(a, b) },
 	"notZeroTime": func(t time.Time) bool { return !t.IsZero() },
 	"rfc3339":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-}
-
-func percentOf(a, b int64) float64 {
-	if b <= 0 {
-		return 0
-	}
-	return 100 * float64(a) / float64(b)
 }
 
 func mustParsePages() pages {
