@@ -13,7 +13,7 @@ import (
 // log and the metrics written when it ends.
 type reqInfo struct {
 	id     string
-	route  string // routeNames, or "metrics", "healthz", "readyz", "invalid", "other"
+	route  string // routeNames, or "metrics", "healthz", "readyz", "ui", "invalid", "other"
 	caller principal
 }
 

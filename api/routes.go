@@ -32,7 +32,8 @@ func (s *Server) v2Routes() map[routeKind]map[string]handlerFunc {
 }
 
 // newRouter routes the main listener: /v2/ and its paths, /token in
-// token mode, /healthz, /readyz and /metrics.
+// token mode, /healthz, /readyz and /metrics, and with Config.UI the web
+// pages under /ui/ (ui.go).
 func (s *Server) newRouter() *httprouter.Router {
 	rt := newHTTPRouter()
 	v2 := map[string]bool{}
@@ -57,6 +58,9 @@ func (s *Server) newRouter() *httprouter.Router {
 		rt.Handle(m, "/healthz", s.healthz)
 		rt.Handle(m, "/readyz", s.readyz)
 		rt.Handle(m, "/metrics", s.serveMetrics)
+	}
+	if s.cfg.UI {
+		s.mountUI(rt)
 	}
 	rt.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, apiErr(kNameUnknown, "no such path: %s", r.URL.Path))

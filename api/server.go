@@ -48,7 +48,10 @@ type Config struct {
 	Tokens *TokenConfig
 	// MetricsAuth makes /metrics ask for credentials when Users is set.
 	MetricsAuth bool
-	Logger      *slog.Logger
+	// UI serves the web pages at /ui/ (package ui), with / redirecting
+	// there.
+	UI     bool
+	Logger *slog.Logger
 }
 
 // Server is the HTTP handler of the registry.

@@ -163,18 +163,11 @@ func (t *Tx) SetCounters(c Counters) error {
 // read-only transaction. UniqueBytes costs a look at the blob-to-repository
 // index (at most two keys) and a blob record per link of the repository.
 func (t *Tx) RepoStats(repo string) (RepoStats, bool, error) {
-	if ok, err := t.RepoExists(repo); !ok || err != nil {
-		return RepoStats{}, false, err
+	s, ok, err := t.RepoStoredStats(repo)
+	if !ok || err != nil {
+		return s, ok, err
 	}
-	var s RepoStats
-	for _, f := range s.stored(repo) {
-		v, err := t.b.Counter(tableRepos, f.key)
-		if err != nil {
-			return RepoStats{}, false, err
-		}
-		*f.v = v
-	}
-	err := t.scanPrefix(tableLinks, repoKey(repo, ""), func(rest, _ []byte) (bool, error) {
+	err = t.scanPrefix(tableLinks, repoKey(repo, ""), func(rest, _ []byte) (bool, error) {
 		dg := string(rest)
 		other, err := t.otherLinkingRepo(dg, repo)
 		if err != nil || other != "" {
@@ -186,6 +179,23 @@ func (t *Tx) RepoStats(repo string) (RepoStats, bool, error) {
 	})
 	if err != nil {
 		return RepoStats{}, false, err
+	}
+	return s, true, nil
+}
+
+// RepoStoredStats reads one repository's stored totals only, leaving
+// UniqueBytes zero: a few counter reads, whatever the repository's size.
+func (t *Tx) RepoStoredStats(repo string) (RepoStats, bool, error) {
+	if ok, err := t.RepoExists(repo); !ok || err != nil {
+		return RepoStats{}, false, err
+	}
+	var s RepoStats
+	for _, f := range s.stored(repo) {
+		v, err := t.b.Counter(tableRepos, f.key)
+		if err != nil {
+			return RepoStats{}, false, err
+		}
+		*f.v = v
 	}
 	return s, true, nil
 }

@@ -34,5 +34,7 @@
 // and their eviction, least recently pulled image first, through the same
 // cascade as a delete (EvictCache, cache.go). Fetching from an upstream is
 // not its concern.
+// The web UI's reads (Repositories, TagPage, ManifestView, browse*.go) are
+// one read-only transaction each and read only the rows a page shows.
 // This package must not import bbolt nor write HTTP responses.
 package refcount

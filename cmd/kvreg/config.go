@@ -43,6 +43,7 @@ variables, then the file, then the defaults. Example file:
    tls-key: /etc/kvreg/tls.key
    htpasswd: /etc/kvreg/htpasswd      # bcrypt only: htpasswd -B -c FILE USER
    upload-timeout: 24h
+   ui: true                          # the web UI at /ui/ (false: off)
    max-blob-bytes: 10737418240
    groups:
      devs: [alice, bob]
@@ -108,6 +109,7 @@ func serveFlags() []cli.Flag {
 		str("token-key", "", "PEM (PKCS#8 or SEC 1) P-256 private key that signs tokens (default: one generated at startup)"),
 		&cli.StringSliceFlag{Name: "token-issuer", EnvVars: envName("token-issuer"), Usage: "NAME=FILE: also accept tokens whose iss is NAME, signed by a key of FILE (PEM public keys or certificates, or a JWKS); their access claims are taken as they are, their aud must be --token-service (repeatable)"},
 		boolean("read-only", "refuse every push and delete (405 UNSUPPORTED)"),
+		&cli.BoolFlag{Name: "ui", Value: true, EnvVars: envName("ui"), Usage: "serve the web UI at /ui/ (/ redirects there); --ui=false turns it off"},
 		dur("upload-grace", time.Hour, "how long an upload, a mount or a manifest pushed by digest is kept before something references it"),
 		dur("pin-window", 10*time.Minute, "how long a HEAD or mount that answered \"exists\" keeps the object for the push that asked"),
 		dur("upload-timeout", 24*time.Hour, "upload sessions that receive nothing for this long are removed (0: never)"),
@@ -136,6 +138,7 @@ type serveConfig struct {
 	anonymousPull             []string
 	trustedProxies            []netip.Prefix
 	metricsAuth, readOnly     bool
+	ui                        bool
 	authMode                  string // "token" or "basic" with --htpasswd
 	tokenRealm, tokenService  string
 	tokenTTL, tokenRefreshTTL time.Duration
@@ -198,6 +201,7 @@ func resolveConfig(c *cli.Context) (*serveConfig, error) {
 	cfg.htpasswd = c.String("htpasswd")
 	cfg.anonymousPull = c.StringSlice("anonymous-pull")
 	cfg.metricsAuth, cfg.readOnly = c.Bool("metrics-auth"), c.Bool("read-only")
+	cfg.ui = c.Bool("ui")
 	cfg.authMode = c.String("auth-mode")
 	cfg.tokenRealm, cfg.tokenService = c.String("token-realm"), c.String("token-service")
 	cfg.tokenTTL, cfg.tokenRefreshTTL = c.Duration("token-ttl"), c.Duration("token-refresh-ttl")

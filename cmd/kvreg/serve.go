@@ -58,6 +58,7 @@ func apiConfig(cfg *serveConfig, log *slog.Logger) (api.Config, error) {
 		StallTimeout:        cfg.stallTimeout,
 		ReadOnly:            cfg.readOnly,
 		MetricsAuth:         cfg.metricsAuth,
+		UI:                  cfg.ui,
 		Logger:              log,
 	}
 	if cfg.blobRedirect {

@@ -115,6 +115,11 @@ var rules = []rule{
 	// nothing: the cache that calls it stores. Its tests start a real
 	// kvreg as the upstream, so they may import package api and refcount.
 	{"api/upstream imports neither kv nor refcount nor blobs nor api", under("api/upstream"), []string{module + "/kv", module + "/refcount", module + "/blobs", module + "/api"}, false},
+	// The web pages read through refcount and learn the caller's rights
+	// from package api (which mounts them), through their options; see
+	// TestUIBelowAPI for package api itself. Their tests drive a real
+	// server, so they may import api.
+	{"api/ui imports neither kv nor blobs nor a backend", under("api/ui"), []string{module + "/kv", module + "/blobs", "go.etcd.io/bbolt", "github.com/jackc/pgx", "github.com/aws/aws-sdk-go-v2", "database/sql"}, false},
 	{"no net/http in api/auth or api/authstore", under("api/auth", "api/authstore"), []string{"net/http"}, false},
 }
 
@@ -202,6 +207,20 @@ func TestAuthstoreBelowAPI(t *testing.T) {
 	for _, imp := range append(append(p.Imports, p.TestImports...), p.XTestImports...) {
 		if imp == module+"/api" {
 			t.Errorf("api/authstore imports package api")
+		}
+	}
+}
+
+// api/ui is under api but below it: package api mounts it, so its code
+// may not import package api (its tests may: they run a real server).
+func TestUIBelowAPI(t *testing.T) {
+	p, ok := listModule(t)[module+"/api/ui"]
+	if !ok {
+		t.Fatal("api/ui not found")
+	}
+	for _, imp := range p.Imports {
+		if imp == module+"/api" {
+			t.Errorf("api/ui imports package api")
 		}
 	}
 }
