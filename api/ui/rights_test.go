@@ -34,6 +34,13 @@ func TestRightsHideRepositories(t *testing.T) {
 			t.Errorf("%q: total %d, want %d", c.user, n, len(c.see))
 		}
 		store := e.get("/ui/store", c.user).want(t, http.StatusOK)
+		if len(c.hide) > 0 {
+			// The store-wide figures would tell what the hidden hold.
+			store.lacks(t, `id="dedup"`)
+			store.lacks(t, `id="blobstore"`)
+		} else {
+			store.has(t, `id="dedup"`)
+		}
 		for _, r := range c.see {
 			store.has(t, `data-repo="`+r+`"`)
 			e.get("/ui/r/"+r, c.user).want(t, http.StatusOK)
