@@ -84,7 +84,7 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 		if ok && old == d {
 			continue
 		}
-		if err := tx.PutTag(repo, t, d); err != nil {
+		if err := tx.PutTag(repo, t, d, c.now); err != nil {
 			return err
 		}
 		m.Refs++
