@@ -20,9 +20,9 @@ func (r *Registry) immutableErr(repo, tag, d, action string) error {
 }
 
 // guardMoveTx refuses to move repo's tag from old to d when the tag is
-// immutable.
+// immutable; old is "" for a tag being made, which nothing protects yet.
 func (r *Registry) guardMoveTx(repo, tag, old, d string) error {
-	if old == d || !r.opts.Policies.ImmutableTag(repo, tag) {
+	if old == "" || old == d || !r.opts.Policies.ImmutableTag(repo, tag) {
 		return nil
 	}
 	return r.immutableErr(repo, tag, old, "pointed at "+d)
