@@ -13,8 +13,8 @@ import (
 // Retention (Options.Policies): a repository's rule keeps the tags
 // matching keep-tags and the immutable ones, which do not count; of the
 // others (the countable tags), the keep-last most recently pushed, and
-// any whose image was pulled (or the tag pushed) within
-// keep-pulled-within. The rest are deleted as DeleteTag deletes them,
+// any whose image was pulled within keep-pulled-within (without
+// keep-last: pulled or pushed). The rest are deleted as DeleteTag deletes them,
 // freeing what only they held.
 //
 // A manifest PUT applies its repository's rule (when it has keep-last) in
@@ -98,7 +98,7 @@ func (r *Registry) retainTx(tx *kv.Tx, c *change, repo string, rule policy.Reten
 	victims := tags[min(rule.KeepLast, len(tags)):]
 	for _, v := range victims {
 		if rule.KeepPulledWithin > 0 {
-			recent, err := r.usedSinceTx(tx, repo, v, now-int64(rule.KeepPulledWithin))
+			recent, err := r.usedSinceTx(tx, repo, v, now-int64(rule.KeepPulledWithin), rule.KeepLast == 0)
 			if err != nil {
 				return err
 			}
@@ -117,10 +117,13 @@ func (r *Registry) retainTx(tx *kv.Tx, c *change, repo string, rule policy.Reten
 	return nil
 }
 
-// usedSinceTx reports whether a tag was pushed, or its image pulled, at
-// or after since.
-func (r *Registry) usedSinceTx(tx *kv.Tx, repo string, t retainTag, since int64) (bool, error) {
-	if t.fresh || t.pushed >= since {
+// usedSinceTx reports whether a tag's image was pulled at or after since,
+// or with pushes, the tag pushed then. A rule without keep-last counts
+// the push, so that a sweep does not take a tag nobody had time to pull;
+// with keep-last, that keeps the newest pushes, and a push alone must not
+// keep more.
+func (r *Registry) usedSinceTx(tx *kv.Tx, repo string, t retainTag, since int64, pushes bool) (bool, error) {
+	if t.fresh || (pushes && t.pushed >= since) {
 		return true, nil
 	}
 	m, ok, err := tx.Manifest(repo, t.digest)
