@@ -155,7 +155,7 @@ func buildScale(b *testing.B, s scaleShape) (*scaleDB, error) {
 				if err := tx.PutManifest(scaleRepo, st.manifests[i], m, bodies[i]); err != nil {
 					return err
 				}
-				if err := tx.PutTag(scaleRepo, scaleTag(i), st.manifests[i]); err != nil {
+				if err := tx.PutTag(scaleRepo, scaleTag(i), st.manifests[i], 0); err != nil {
 					return err
 				}
 			}

@@ -223,7 +223,7 @@ func TestRepoPrunedWhenEmpty(t *testing.T) {
 	must(db.Update(func(tx *Tx) error {
 		must(tx.CreateBlob("sha256:1", 10, 1))
 		must(tx.PutLink("a/b", "sha256:1", Link{Refs: 1}))
-		must(tx.PutTag("a/b", "v1", "sha256:m"))
+		must(tx.PutTag("a/b", "v1", "sha256:m", 0))
 		must(tx.PutReferrer("a/b", "sha256:m", "sha256:r", false))
 		return nil
 	}))
@@ -262,12 +262,12 @@ func TestRepositoriesSharingAPrefix(t *testing.T) {
 	err := db.Update(func(tx *Tx) error {
 		for i, r := range repos {
 			for _, tag := range []string{"1", "2"} {
-				if err := tx.PutTag(r, tag, "sha256:"+r+tag); err != nil {
+				if err := tx.PutTag(r, tag, "sha256:"+r+tag, 0); err != nil {
 					return err
 				}
 			}
 			if i == 0 {
-				if err := tx.PutTag(r, "3", "sha256:x"); err != nil {
+				if err := tx.PutTag(r, "3", "sha256:x", 0); err != nil {
 					return err
 				}
 			}

@@ -8,7 +8,7 @@
 // cascades) live in package refcount, which composes the operations here
 // inside one kv transaction.
 //
-// The schema, version 7: flat tables, ordered by the bytes of their keys
+// The schema, version 8: flat tables, ordered by the bytes of their keys
 // and nothing else. Keys of per-repository tables start with the
 // repository's name and 0x00, which occurs in no repository name, tag or
 // digest, so that one repository's keys are one contiguous range. Besides
@@ -30,6 +30,8 @@
 //	  <repo> 0x00 <digest>        -> the manifest bytes exactly as pushed
 //	tags
 //	  <repo> 0x00 <tag>           -> <digest>
+//	tagpushed                     when each tag last moved (the push that set it)
+//	  <repo> 0x00 <tag>           -> pushed int64 BE (Unix ns)
 //	tagsbydigest                  reverse index of tags
 //	  <repo> 0x00 <digest> 0x00 <tag> -> empty
 //	links                         blobs visible in a repository
@@ -106,6 +108,11 @@
 // A repository disappears (its row, and what is left of it in content,
 // tagsbydigest and referrers) when its last manifest, tag and link go; "is
 // it empty" is a prefix scan that stops at the first key.
+//
+// Version 7 had no tagpushed; opening it writable gives each tag its
+// manifest's Created (migrateTagPushedV8), and a read-only open refuses it
+// with ErrSchemaTooOld. A row of tagpushed is written and deleted with its
+// tag by PutTag and DeleteTag.
 //
 // Version 6 had no cached and cachedtags; opening it writable only
 // records version 7 (migrateCacheV7), and a read-only open refuses it with

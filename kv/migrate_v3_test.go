@@ -37,7 +37,7 @@ func fillV3(t *testing.T, db *DB) {
 			if err := tx.PutManifest(m.repo, m.d, Manifest{Size: 50, Refs: 1}, []byte(strings.Repeat("x", 50))); err != nil {
 				return err
 			}
-			if err := tx.PutTag(m.repo, m.tag, m.d); err != nil {
+			if err := tx.PutTag(m.repo, m.tag, m.d, 0); err != nil {
 				return err
 			}
 		}

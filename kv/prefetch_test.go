@@ -28,7 +28,7 @@ func TestPrefetchCoversTheReads(t *testing.T) {
 		if err := tx.PutManifest(repo, d, Manifest{Size: 3}, []byte("abc")); err != nil {
 			return err
 		}
-		if err := tx.PutTag(repo, tag, d); err != nil {
+		if err := tx.PutTag(repo, tag, d, 0); err != nil {
 			return err
 		}
 		if err := tx.PutLease(lease); err != nil {

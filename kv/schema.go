@@ -24,6 +24,7 @@ var (
 	tableReferrers    = []byte("referrers")
 	tableCached       = []byte("cached")     // version 7: a cached manifest's pulls
 	tableCachedTags   = []byte("cachedtags") // version 7: a cached tag's upstream check
+	tableTagPushed    = []byte("tagpushed")  // version 8: when a tag last moved
 
 	keySchemaVersion = []byte("schema")
 	// keyCachePrefixes: the pull-through cache's repository prefixes, as

@@ -575,8 +575,9 @@ func (t *Tx) Tag(repo, tag string) (string, bool, error) {
 	return string(v), true, nil
 }
 
-// PutTag points a tag at a digest, keeping the reverse index.
-func (t *Tx) PutTag(repo, tag, digest string) error {
+// PutTag points a tag at a digest, keeping the reverse index, and
+// records pushed (Unix ns) as when the tag last moved.
+func (t *Tx) PutTag(repo, tag, digest string, pushed int64) error {
 	if err := t.createRepo(repo); err != nil {
 		return err
 	}
@@ -599,6 +600,9 @@ func (t *Tx) PutTag(repo, tag, digest string) error {
 	if err := t.b.Put(tableTags, repoKey(repo, tag), []byte(digest)); err != nil {
 		return err
 	}
+	if err := t.b.Put(tableTagPushed, repoKey(repo, tag), encodeTime(pushed)); err != nil {
+		return err
+	}
 	return t.b.Put(tableTagsByDigest, repoKey(repo, string(pairKey(digest, tag))), []byte{})
 }
 
@@ -618,6 +622,9 @@ func (t *Tx) DeleteTag(repo, tag string) error {
 		return err
 	}
 	if err := t.b.Delete(tableTags, repoKey(repo, tag)); err != nil {
+		return err
+	}
+	if err := t.b.Delete(tableTagPushed, repoKey(repo, tag)); err != nil {
 		return err
 	}
 	return t.pruneRepo(repo)

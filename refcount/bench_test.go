@@ -62,7 +62,7 @@ func largeStore(b *testing.B, manifests int) *refcount.Registry {
 				if err := tx.PutManifest(repo, string(md), m, body); err != nil {
 					return err
 				}
-				if err := tx.PutTag(repo, fmt.Sprintf("v%d", i), string(md)); err != nil {
+				if err := tx.PutTag(repo, fmt.Sprintf("v%d", i), string(md), 0); err != nil {
 					return err
 				}
 			}

@@ -36,5 +36,10 @@
 // not its concern.
 // The web UI's reads (Repositories, TagPage, ManifestView, browse*.go) are
 // one read-only transaction each and read only the rows a page shows.
+// The operator's rules (Options.Policies, package policy) are enforced in
+// the same transactions: immutable tags refuse to move or go
+// (immutable.go), and retention deletes the tags its rule does not keep,
+// in a manifest PUT and in RetentionSweep (retention.go), with the
+// manifests' last pulls recorded as the cache's are.
 // This package must not import bbolt nor write HTTP responses.
 package refcount

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount/policy"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -36,6 +37,10 @@ type Options struct {
 	// CacheMaxBytes is the cache's byte budget as Stats reports it (0:
 	// none); EvictCache is given its own.
 	CacheMaxBytes int64
+	// Policies are the operator's rules on repositories (immutable tags,
+	// retention, quotas), enforced inside the write transactions; nil:
+	// none.
+	Policies *policy.Set
 }
 
 // Registry applies the reference model to a database and a blob store.

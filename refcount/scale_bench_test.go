@@ -157,7 +157,7 @@ func buildScale(b *testing.B, n int) (*scaleReg, error) {
 				if err := tx.PutManifest(scaleRepo, d, m, body); err != nil {
 					return err
 				}
-				if err := tx.PutTag(scaleRepo, scaleTag(i), d); err != nil {
+				if err := tx.PutTag(scaleRepo, scaleTag(i), d, 0); err != nil {
 					return err
 				}
 			}

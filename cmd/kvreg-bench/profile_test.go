@@ -130,7 +130,7 @@ func BenchmarkTagListHTTP(b *testing.B) {
 			return err
 		}
 		for i := 0; i < tags; i++ {
-			if err := tx.PutTag(repo, fmt.Sprintf("t%06d", i), md); err != nil {
+			if err := tx.PutTag(repo, fmt.Sprintf("t%06d", i), md, 0); err != nil {
 				return err
 			}
 		}

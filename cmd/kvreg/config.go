@@ -14,6 +14,7 @@ import (
 	"github.com/kvreg/kvreg/api/auth"
 	blobs3 "github.com/kvreg/kvreg/blobs/s3"
 	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount/policy"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 )
@@ -60,6 +61,14 @@ variables, then the file, then the defaults. Example file:
      - repos: ["public/*"]
        anonymous: true               # everyone, without credentials too
        actions: [pull]
+   immutable:                        # tags no push, retag or delete may move or remove (403 DENIED)
+     - repos: ["prod/*"]             # the first rule whose repos match applies
+       tags: ["v*", "release-*"]
+   retention:                        # tags removed as a delete removes them, bytes freed at once
+     - repos: ["ci/*"]
+       keep-last: 10                 # the 10 most recently pushed (applied by each push)
+       keep-pulled-within: 720h      # and those pulled within 30 days (a sweep every 10 minutes)
+       keep-tags: ["latest"]         # never removed, not counted; immutable tags neither
 
 Authentication is on when --htpasswd is given. Without an access section every user may pull,
 push and delete everywhere; --anonymous-pull adds anonymous pull of the repositories it names.
@@ -158,6 +167,7 @@ type serveConfig struct {
 	groups                    map[string][]string
 	mirrors                   []api.Mirror // checked
 	cacheMaxBytes             int64
+	policies                  *policy.Set // the file's rules; nil: none
 }
 
 // fileConfig is the YAML file: the structured sections, and every other
@@ -167,6 +177,10 @@ type fileConfig struct {
 	Groups   map[string][]string  `yaml:"groups"`
 	Mirrors  []fileMirror         `yaml:"mirrors"`
 	Settings map[string]yaml.Node `yaml:",inline"`
+
+	// The operator's rules on repositories (policy.Set).
+	Immutable []policy.Immutable `yaml:"immutable"`
+	Retention []policy.Retention `yaml:"retention"`
 }
 
 var errConfig = errors.New("configuration")
@@ -189,6 +203,7 @@ func resolveConfig(c *cli.Context) (*serveConfig, error) {
 		}
 		cfg.groups = fc.Groups
 		fileMirrors = fc.Mirrors
+		cfg.policies = fc.policies()
 	}
 	if err := cfg.resolveMirrors(c, fileMirrors); err != nil {
 		return nil, err
@@ -318,6 +333,9 @@ func (cfg *serveConfig) check() error {
 	}
 	if err := cfg.checkTokens(); err != nil {
 		return err
+	}
+	if err := cfg.policies.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
 	}
 	if cfg.replicas {
 		// Replicas share what they store: a bbolt file or a directory
