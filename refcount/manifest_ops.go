@@ -41,7 +41,10 @@ func (r *Registry) PutManifest(repo string, byDigest digest.Digest, tags []strin
 	res := PutResult{Digest: d, Subject: p.Subject, Tags: tags}
 	c, err := r.update(func(tx *kv.Tx, c *change) error {
 		c.pinClient = client
-		return r.putManifestTx(tx, c, repo, string(d), p, tags, body)
+		if err := r.putManifestTx(tx, c, repo, string(d), p, tags, body); err != nil {
+			return err
+		}
+		return r.quotaCheckTx(tx, repo)
 	})
 	if err != nil {
 		return PutResult{}, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount/policy"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -36,6 +37,9 @@ type Options struct {
 	// CacheMaxBytes is the cache's byte budget as Stats reports it (0:
 	// none); EvictCache is given its own.
 	CacheMaxBytes int64
+	// Policies are the operator's rules (nil: none; an operator command
+	// that opens the store with nil takes the quotas the server recorded).
+	Policies *policy.Set
 }
 
 // Registry applies the reference model to a database and a blob store.
@@ -93,6 +97,9 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Policies != nil {
+		db.SetQuotaNamespaces(quotaMapper(opts.Policies.Quotas))
 	}
 	if opts.Shared && db.SharesLocks() {
 		bs.SetSharedLock(func(d digest.Digest) (func(), error) { return db.Lock(string(d)) })
