@@ -10,6 +10,7 @@ import (
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/kv/pg/pgtest"
 	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/policy"
 )
 
 // Options shape a registry under test. The zero value is a registry on the
@@ -39,6 +40,8 @@ type Options struct {
 	// CachePrefixes are the pull-through cache's repository prefixes
 	// (refcount.Options.CachePrefixes).
 	CachePrefixes []string
+	// Policies are the operator's rules (refcount.Options.Policies).
+	Policies *policy.Set
 }
 
 // Registry is a registry under test: the refcount.Registry with its data
@@ -143,6 +146,7 @@ func (r *Registry) refcountOptions() refcount.Options {
 		PinWindow:     r.opts.PinWindow,
 		Shared:        r.opts.Shared,
 		CachePrefixes: r.opts.CachePrefixes,
+		Policies:      r.opts.Policies,
 	}
 }
 
