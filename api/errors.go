@@ -121,6 +121,8 @@ func classify(err error) (*Error, bool) {
 		return apiErr(kDenied, "%s", err.Error()), true
 	case errors.Is(err, refcount.ErrInUse):
 		return apiErr(kInUse, "%s", err.Error()), true
+	case errors.Is(err, refcount.ErrImmutable):
+		return apiErr(kDenied, "%s", err.Error()), true
 	case errors.Is(err, blobs.ErrUploadUnknown):
 		return apiErr(kBlobUploadUnknown, "blob upload unknown to registry"), true
 	case errors.Is(err, blobs.ErrRangeInvalid):

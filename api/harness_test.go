@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/api"
+	"github.com/kvreg/kvreg/refcount/policy"
 	"github.com/kvreg/kvreg/refcount/regtest"
 	"github.com/opencontainers/go-digest"
 )
@@ -57,6 +58,7 @@ type regOptions struct {
 	// CachePrefixes: regtest.Options.CachePrefixes, the mirrors' prefixes
 	// of Config.Mirrors when nil.
 	CachePrefixes []string
+	Policies      *policy.Set // regtest.Options.Policies
 }
 
 // testRegistry is a registry from regtest (its backend, its clock, a deep
@@ -78,7 +80,7 @@ func startRegistry(t testing.TB, o regOptions) *testRegistry {
 			prefixes = append(prefixes, m.Prefix)
 		}
 	}
-	reg := regtest.Open(t, regtest.Options{UploadGrace: o.UploadGrace, PinWindow: o.PinWindow, Blobs: o.Blobs, Shared: o.Shared, CachePrefixes: prefixes})
+	reg := regtest.Open(t, regtest.Options{UploadGrace: o.UploadGrace, PinWindow: o.PinWindow, Blobs: o.Blobs, Shared: o.Shared, CachePrefixes: prefixes, Policies: o.Policies})
 	if o.Config.Logger == nil {
 		// Errors behind a 500 go to stderr, so that a failed test says why.
 		o.Config.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))

@@ -53,6 +53,9 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) e
 	if err != nil {
 		return err
 	}
+	if !head {
+		s.notePull(rt.name, info.Digest)
+	}
 	// The exact bytes pushed, whatever the Accept header says.
 	h := w.Header()
 	h.Set("Content-Type", info.MediaType)

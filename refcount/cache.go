@@ -20,6 +20,10 @@ import (
 // writes it again: pulls are reads, and most must stay so.
 const touchEvery = time.Minute
 
+// pullEvery is touchEvery for a repository whose pulls only retention
+// reads: its windows are days, so an hour's staleness is nothing.
+const pullEvery = time.Hour
+
 // IsCachedRepo reports whether repo is under one of the cache's prefixes.
 func (r *Registry) IsCachedRepo(repo string) bool {
 	for _, p := range r.opts.CachePrefixes {
@@ -33,14 +37,20 @@ func (r *Registry) IsCachedRepo(repo string) bool {
 // CacheWrites is how many pulls TouchCached wrote.
 func (r *Registry) CacheWrites() uint64 { return r.cacheWrites.Load() }
 
-// TouchCached records that a cached manifest was pulled at now. It writes
-// at most once every touchEvery per manifest: it reads the row first in a
-// read-only transaction, and a pull seen recently needs nothing more. A
-// manifest that is gone (evicted meanwhile), or of a repository that is
-// not cached, gets no row.
+// TouchCached records that a manifest was pulled at now, for the cache's
+// eviction (a cached repository) or for retention's keep-pulled-within
+// (a repository whose rule has it). It writes at most once every
+// touchEvery (pullEvery for retention alone) per manifest: it reads the
+// row first in a read-only transaction, and a pull seen recently needs
+// nothing more. A manifest that is gone (evicted meanwhile), or of a
+// repository that needs no pulls, gets no row.
 func (r *Registry) TouchCached(repo string, d digest.Digest, now time.Time) error {
+	every := touchEvery
 	if !r.IsCachedRepo(repo) {
-		return nil
+		if !r.tracksPulls(repo) {
+			return nil
+		}
+		every = pullEvery
 	}
 	// fresh: nothing to write, the pull is recorded already or the
 	// manifest is gone. Both records are read in one batch.
@@ -49,7 +59,7 @@ func (r *Registry) TouchCached(repo string, d digest.Digest, now time.Time) erro
 			return false, err
 		}
 		row, ok, err := tx.Cached(repo, string(d))
-		if err != nil || (ok && now.UnixNano()-row.Pulled < int64(touchEvery)) {
+		if err != nil || (ok && now.UnixNano()-row.Pulled < int64(every)) {
 			return true, err
 		}
 		_, ok, err = tx.Manifest(repo, string(d))
@@ -163,6 +173,9 @@ func (r *Registry) forgetTagTx(tx *kv.Tx, repo, tag string) error {
 // forgetManifestTx deletes a deleted manifest's cache row.
 func (r *Registry) forgetManifestTx(tx *kv.Tx, c *change, repo, d string, size int64) error {
 	if !r.IsCachedRepo(repo) {
+		if r.tracksPulls(repo) {
+			return tx.DeleteCached(repo, d) // retention's pull record
+		}
 		return nil
 	}
 	c.gone = append(c.gone, goneRecord{manifest: true, repo: repo, digest: d, size: size})

@@ -98,6 +98,11 @@ func (r *Registry) evictTx(tx *kv.Tx, c *change, repo, d string) error {
 	if m.Refs > uint64(len(tags)) || leaseLive(m.Lease, c.now) {
 		return errNotEvictable
 	}
+	if imm, err := r.holdsImmutableTx(tx, repo, d); err != nil {
+		return err
+	} else if imm {
+		return errNotEvictable
+	}
 	if err := r.dropPinTx(tx, c, pinKey{kind: kv.LeaseManifest, repo: repo, digest: d}); err != nil {
 		return err
 	}

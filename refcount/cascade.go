@@ -202,6 +202,9 @@ func (r *Registry) deleteManifestTx(tx *kv.Tx, c *change, repo, d string, m kv.M
 	if err != nil {
 		return err
 	}
+	if err := r.guardDeleteTagsTx(tx, repo, d, tags); err != nil {
+		return err
+	}
 	if err := r.prefetchDeleteTx(tx, c, repo, m, tags); err != nil {
 		return err
 	}

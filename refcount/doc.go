@@ -34,5 +34,10 @@
 // and their eviction, least recently pulled image first, through the same
 // cascade as a delete (EvictCache, cache.go). Fetching from an upstream is
 // not its concern.
+// The operator's rules (Options.Policies, package policy) are enforced in
+// the same transactions: immutable tags refuse to move or go
+// (immutable.go), and retention deletes the tags its rule does not keep,
+// in a manifest PUT and in RetentionSweep (retention.go), with the
+// manifests' last pulls recorded as the cache's are.
 // This package must not import bbolt nor write HTTP responses.
 package refcount

@@ -16,6 +16,8 @@ var (
 	// ErrNotCached: cache bookkeeping asked of a repository under no
 	// cache prefix.
 	ErrNotCached = errors.New("not a cached repository")
+	// ErrImmutable: the change would move or delete an immutable tag.
+	ErrImmutable = errors.New("tag is immutable")
 )
 
 // MissingError lists what a manifest references that the repository lacks.

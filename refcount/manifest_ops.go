@@ -87,6 +87,9 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 		if ok && old == d {
 			continue
 		}
+		if err := r.guardMoveTx(repo, t, old, d); err != nil {
+			return err
+		}
 		if err := tx.PutTag(repo, t, d, c.now); err != nil {
 			return err
 		}
@@ -118,7 +121,7 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 			return err
 		}
 	}
-	return nil
+	return r.retainAfterPushTx(tx, c, repo, tags)
 }
 
 // prefetchPutTx reads in one batch what a manifest PUT reads of the
@@ -458,6 +461,9 @@ func (r *Registry) deleteTagFn(repo, tag string) func(tx *kv.Tx, c *change) erro
 		}
 		if !ok {
 			return r.unknownTx(tx, repo, ErrManifestUnknown)
+		}
+		if err := r.guardDeleteTagsTx(tx, repo, d, []string{tag}); err != nil {
+			return err
 		}
 		if err := r.deleteTagTx(tx, repo, tag); err != nil {
 			return err

@@ -289,7 +289,7 @@ func TestQuotaRebuildAfterRuleChange(t *testing.T) {
 	f.bytesBlob("team-b/y", f.stored(shared))
 	f.image("team-b/y", "v1", shared)
 	a := f.quota("team-a/*")
-	f.ReopenWith(quotaSet(policy.Quota{Repos: []string{"team-*"}, MaxTags: 10}))
+	f.SetPolicies(quotaSet(policy.Quota{Repos: []string{"team-*"}, MaxTags: 10}))
 	f.MustClean()
 	u := f.quota("team-*")
 	// Both images, the shared layer once.
@@ -303,17 +303,17 @@ func TestQuotaRebuildAfterRuleChange(t *testing.T) {
 		t.Fatalf("after the change: %+v, want %d bytes 2 tags", u, want)
 	}
 	// Limits alone change: no rebuild needed, the figures stay.
-	f.ReopenWith(quotaSet(policy.Quota{Repos: []string{"team-*"}, MaxTags: 20}))
+	f.SetPolicies(quotaSet(policy.Quota{Repos: []string{"team-*"}, MaxTags: 20}))
 	if u2 := f.quota("team-*"); u2.Bytes != u.Bytes || u2.MaxTags != 20 {
 		t.Fatalf("after a limit change: %+v", u2)
 	}
-	f.ReopenWith(&policy.Set{})
+	f.SetPolicies(&policy.Set{})
 	if qs, err := f.Quotas(); err != nil || len(qs) != 0 {
 		t.Fatalf("quotas with none configured: %v %v", qs, err)
 	}
 	f.MustClean()
 	// Back to the first rules: the same figures as at first.
-	f.ReopenWith(quotaSet(policy.Quota{Repos: []string{"team-a/*"}}))
+	f.SetPolicies(quotaSet(policy.Quota{Repos: []string{"team-a/*"}}))
 	if u3 := f.quota("team-a/*"); u3.Bytes != a.Bytes || u3.Tags != a.Tags {
 		t.Fatalf("back to the first rules: %+v, was %+v", u3, a)
 	}

@@ -37,8 +37,10 @@ type Options struct {
 	// CacheMaxBytes is the cache's byte budget as Stats reports it (0:
 	// none); EvictCache is given its own.
 	CacheMaxBytes int64
-	// Policies are the operator's rules (nil: none; an operator command
-	// that opens the store with nil takes the quotas the server recorded).
+	// Policies are the operator's rules on repositories (immutable tags,
+	// retention, quotas), enforced inside the write transactions; nil:
+	// none (an operator command that opens the store with nil takes the
+	// quotas the server recorded).
 	Policies *policy.Set
 }
 

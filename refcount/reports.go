@@ -278,6 +278,9 @@ func (r *Registry) deleteRepoFn(repo string) func(tx *kv.Tx, c *change) error {
 		if !exists {
 			return fmt.Errorf("%w: %s", ErrNameUnknown, repo)
 		}
+		if err := r.guardDeleteRepoTx(tx, repo); err != nil {
+			return err
+		}
 		var tags []string
 		if err := tx.ForEachTag(repo, func(t, _ string) error { tags = append(tags, t); return nil }); err != nil {
 			return err

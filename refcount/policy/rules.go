@@ -18,7 +18,8 @@ type Immutable struct {
 // the rest are removed. Tags matching KeepTags, and immutable tags, are
 // never removed and do not count. Of the others, the KeepLast most
 // recently pushed are kept (0: no count limit); with KeepPulledWithin,
-// so is any whose image was pulled (or the tag pushed) within it.
+// so is any whose image was pulled within it (without KeepLast, pushed
+// within it too, so that a new tag gets its time to be pulled).
 type Retention struct {
 	Repos            []string      `yaml:"repos"`
 	KeepLast         int           `yaml:"keep-last"`

@@ -96,3 +96,11 @@ func (s *Set) Quota(repo string) (Quota, bool) {
 	}
 	return Quota{}, false
 }
+
+// RetentionRules is the retention section (nil set: none).
+func (s *Set) RetentionRules() []Retention {
+	if s == nil {
+		return nil
+	}
+	return s.Retentions
+}

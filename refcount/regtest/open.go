@@ -171,6 +171,14 @@ func (r *Registry) Reopen() {
 	r.open()
 }
 
+// SetPolicies reopens the registry with other rules, as a restart with
+// another configuration does.
+func (r *Registry) SetPolicies(p *policy.Set) {
+	r.t.Helper()
+	r.opts.Policies = p
+	r.Reopen()
+}
+
 // Problems runs fsck (deep: every blob rehashed) and returns what it found.
 func (r *Registry) Problems() []refcount.Problem {
 	r.t.Helper()

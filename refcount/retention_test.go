@@ -1,0 +1,234 @@
+package refcount_test
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/policy"
+	"github.com/kvreg/kvreg/refcount/regtest"
+	"github.com/opencontainers/go-digest"
+)
+
+// pushed is an image the tests pushed: its manifest and the bytes of the
+// blobs only it holds.
+type pushed struct {
+	d     digest.Digest
+	bytes int64
+}
+
+// ownImage pushes an image of a new config (100 bytes) and a new layer of
+// layer bytes under tag.
+func (f *fixture) ownImage(repo, tag string, layer int) pushed {
+	f.t.Helper()
+	d := f.image(repo, tag, f.blob(repo, layer))
+	return pushed{d: d, bytes: 100 + int64(layer)}
+}
+
+func (f *fixture) tagSet(repo string) map[string]bool {
+	f.t.Helper()
+	tags, _, err := f.Tags(repo, "", -1)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, t := range tags {
+		out[t] = true
+	}
+	return out
+}
+
+func (f *fixture) blobBytes() int64 {
+	f.t.Helper()
+	c, err := f.Totals(false)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c.BlobBytes
+}
+
+// Twelve pushes to a repository whose rule keeps 10: after every push at
+// most 10 countable tags remain (latest, kept by name, does not count),
+// the oldest go, and the push's Reclaimed is exactly their image's bytes.
+func TestRetentionKeepLastOnPush(t *testing.T) {
+	f := newFixture(t, regtest.Options{Policies: &policy.Set{Retentions: []policy.Retention{
+		{Repos: []string{"ci/*"}, KeepLast: 10, KeepTags: []string{"latest"}},
+	}}})
+	const repo = "ci/app"
+	f.ownImage(repo, "latest", 50)
+	var imgs []pushed
+	for i := 1; i <= 12; i++ {
+		f.Clock.Advance(time.Second)
+		before := f.blobBytes()
+		layer := f.blob(repo, 1000+i)
+		body := imageBody([]string{string(f.blob(repo, 100)), string(layer)}, f.size)
+		res, err := f.PutManifest(repo, "", []string{fmt.Sprintf("t%02d", i)}, refcount.MediaTypeOCIManifest, body, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, pushed{d: res.Digest, bytes: 100 + int64(1000+i)})
+		tags := f.tagSet(repo)
+		if !tags["latest"] {
+			t.Fatalf("push %d removed latest, which keep-tags keeps", i)
+		}
+		if n := len(tags) - 1; n > 10 || n != min(i, 10) {
+			t.Fatalf("after push %d: %d countable tags, want %d: %v", i, n, min(i, 10), tags)
+		}
+		var want int64
+		if i > 10 {
+			gone := fmt.Sprintf("t%02d", i-10)
+			if tags[gone] {
+				t.Fatalf("after push %d: %s, the least recently pushed, is still there", i, gone)
+			}
+			want = imgs[i-11].bytes
+			if f.exists(imgs[i-11].d) {
+				t.Errorf("manifest %s of %s still stored", imgs[i-11].d, gone)
+			}
+		}
+		if res.Reclaimed != want {
+			t.Errorf("push %d reclaimed %d, want %d", i, res.Reclaimed, want)
+		}
+		// What the push uploaded (config and layer) minus what it freed.
+		if got := f.blobBytes() - before; got != 100+int64(1000+i)-want {
+			t.Errorf("push %d: store grew by %d, want %d", i, got, 100+int64(1000+i)-want)
+		}
+	}
+	// Retention applied already: the plan is empty, the sweep a no-op.
+	plan, err := f.RetentionPlan()
+	if err != nil || len(plan.Tags) != 0 || plan.ReclaimedBytes != 0 {
+		t.Fatalf("plan after the pushes: %+v %v", plan, err)
+	}
+}
+
+// A rule configured over a repository that has more tags: the plan names
+// the tags that would go and the exact bytes; the sweep removes those and
+// the store shrinks by exactly that; a second sweep finds nothing.
+func TestRetentionPlanMatchesSweep(t *testing.T) {
+	f := newFixture(t, regtest.Options{})
+	const repo = "ci/app"
+	shared := f.blob(repo, 4000) // a layer every image has: never freed
+	var imgs []pushed
+	for i := 1; i <= 12; i++ {
+		f.Clock.Advance(time.Second)
+		layer := 1000 + i
+		d := f.image(repo, fmt.Sprintf("t%02d", i), shared, f.blob(repo, layer))
+		imgs = append(imgs, pushed{d: d, bytes: 100 + int64(layer)})
+	}
+	// One image under two tags: it goes only with both.
+	if _, err := f.PutManifest(repo, "", []string{"t00"}, refcount.MediaTypeOCIManifest, mustManifest(t, f, repo, imgs[11].d), ""); err != nil {
+		t.Fatal(err)
+	}
+	f.SetPolicies(&policy.Set{Retentions: []policy.Retention{{Repos: []string{"ci/*"}, KeepLast: 10}}})
+	plan, err := f.RetentionPlan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// t00 is the newest push (the second tag of image 12), so t01..t03 go.
+	wantTags := []string{repo + ":t01", repo + ":t02", repo + ":t03"}
+	wantBytes := imgs[0].bytes + imgs[1].bytes + imgs[2].bytes
+	if !plan.DryRun || !reflect.DeepEqual(plan.Tags, wantTags) || plan.ReclaimedBytes != wantBytes || len(plan.Manifests) != 3 || len(plan.Blobs) != 6 {
+		t.Fatalf("plan: %+v; want tags %v, %d bytes, 3 manifests, 6 blobs", plan, wantTags, wantBytes)
+	}
+	if tags := f.tagSet(repo); len(tags) != 13 {
+		t.Fatalf("the plan changed the tags: %v", tags)
+	}
+	before := f.blobBytes()
+	rep, err := f.RetentionSweep(f.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DryRun || !reflect.DeepEqual(rep.Tags, plan.Tags) || rep.ReclaimedBytes != plan.ReclaimedBytes || !reflect.DeepEqual(rep.Blobs, plan.Blobs) || !reflect.DeepEqual(rep.Manifests, plan.Manifests) {
+		t.Fatalf("sweep %+v differs from its plan %+v", rep, plan)
+	}
+	if shrunk := before - f.blobBytes(); shrunk != plan.ReclaimedBytes {
+		t.Fatalf("the store shrank by %d, the plan said %d", shrunk, plan.ReclaimedBytes)
+	}
+	for _, b := range plan.Blobs {
+		if f.exists(digest.Digest(b.Digest)) {
+			t.Errorf("freed blob %s still stored", b.Digest)
+		}
+	}
+	if !f.exists(shared) {
+		t.Error("the shared layer was freed")
+	}
+	if tags := f.tagSet(repo); len(tags) != 10 || tags["t03"] || !tags["t04"] || !tags["t00"] {
+		t.Fatalf("after the sweep: %v", tags)
+	}
+	again, err := f.RetentionSweep(f.Clock.Now())
+	if err != nil || len(again.Tags) != 0 || again.ReclaimedBytes != 0 {
+		t.Fatalf("second sweep: %+v %v", again, err)
+	}
+}
+
+func mustManifest(t *testing.T, f *fixture, repo string, d digest.Digest) []byte {
+	t.Helper()
+	info, err := f.GetManifest(repo, string(d), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Content
+}
+
+// keep-pulled-within: a pull keeps an image's tags; a tag whose image
+// nobody pulled (or pushed) within the window goes at the next sweep.
+// Pulls are recorded at most once an hour per manifest.
+func TestRetentionPulledWithin(t *testing.T) {
+	f := newFixture(t, regtest.Options{Policies: &policy.Set{Retentions: []policy.Retention{
+		{Repos: []string{"ci/*"}, KeepPulledWithin: 24 * time.Hour},
+		{Repos: []string{"keep/*"}, KeepLast: 1, KeepPulledWithin: 24 * time.Hour},
+	}}})
+	a := f.ownImage("ci/app", "a", 10)
+	b := f.ownImage("ci/app", "b", 20)
+	f.ownImage("ci/app", "c", 30)
+	f.Clock.Advance(2 * time.Hour)
+	for i := 0; i < 3; i++ {
+		if err := f.TouchCached("ci/app", b.d, f.Clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		f.Clock.Advance(time.Minute)
+	}
+	if n := f.CacheWrites(); n != 1 {
+		t.Errorf("3 pulls within an hour wrote %d times, want 1", n)
+	}
+	// Not a tracked repository: no row.
+	other := f.ownImage("other/app", "x", 10)
+	if err := f.TouchCached("other/app", other.d, f.Clock.Now()); err != nil || f.CacheWrites() != 1 {
+		t.Errorf("a pull of an untracked repository was recorded (%d writes, %v)", f.CacheWrites(), err)
+	}
+	if rep, err := f.RetentionSweep(f.Clock.Now()); err != nil || len(rep.Tags) != 0 {
+		t.Fatalf("sweep within the window: %+v %v", rep, err)
+	}
+	f.Clock.Advance(23 * time.Hour) // a and c pushed 25h ago, b pulled 23h ago
+	plan, err := f.RetentionPlan()
+	if err != nil || !reflect.DeepEqual(plan.Tags, []string{"ci/app:a", "ci/app:c"}) || plan.ReclaimedBytes != 110+130 {
+		t.Fatalf("plan: %+v %v", plan, err)
+	}
+	rep, err := f.RetentionSweep(f.Clock.Now())
+	if err != nil || !reflect.DeepEqual(rep.Tags, plan.Tags) || rep.ReclaimedBytes != plan.ReclaimedBytes {
+		t.Fatalf("sweep %+v %v, plan %+v", rep, err, plan)
+	}
+	if tags := f.tagSet("ci/app"); len(tags) != 1 || !tags["b"] {
+		t.Fatalf("after the sweep: %v", tags)
+	}
+	if f.exists(a.d) {
+		t.Error("a's manifest still stored")
+	}
+	// keep-last 1 with keep-pulled-within: a pulled image's tag outlives
+	// the push that makes it the second newest; the unpulled one does not.
+	k1 := f.ownImage("keep/app", "k1", 10)
+	if err := f.TouchCached("keep/app", k1.d, f.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.Clock.Advance(time.Second)
+	f.ownImage("keep/app", "k2", 20)
+	if tags := f.tagSet("keep/app"); len(tags) != 2 {
+		t.Fatalf("keep/app after k2: %v (k1 was pulled a second ago)", tags)
+	}
+	f.Clock.Advance(25 * time.Hour)
+	f.ownImage("keep/app", "k3", 30)
+	if tags := f.tagSet("keep/app"); len(tags) != 1 || !tags["k3"] {
+		t.Fatalf("keep/app after k3: %v", tags)
+	}
+}
