@@ -14,6 +14,7 @@ import (
 	"github.com/kvreg/kvreg/api/auth"
 	blobs3 "github.com/kvreg/kvreg/blobs/s3"
 	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount/policy"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 )
@@ -155,6 +156,7 @@ type serveConfig struct {
 	groups                    map[string][]string
 	mirrors                   []api.Mirror // checked
 	cacheMaxBytes             int64
+	policies                  *policy.Set // the file's rules; nil: none
 }
 
 // fileConfig is the YAML file: the structured sections, and every other
@@ -164,6 +166,10 @@ type fileConfig struct {
 	Groups   map[string][]string  `yaml:"groups"`
 	Mirrors  []fileMirror         `yaml:"mirrors"`
 	Settings map[string]yaml.Node `yaml:",inline"`
+
+	// The operator's rules on repositories (policy.Set).
+	Immutable []policy.Immutable `yaml:"immutable"`
+	Retention []policy.Retention `yaml:"retention"`
 }
 
 var errConfig = errors.New("configuration")
@@ -186,6 +192,7 @@ func resolveConfig(c *cli.Context) (*serveConfig, error) {
 		}
 		cfg.groups = fc.Groups
 		fileMirrors = fc.Mirrors
+		cfg.policies = fc.policies()
 	}
 	if err := cfg.resolveMirrors(c, fileMirrors); err != nil {
 		return nil, err
@@ -314,6 +321,9 @@ func (cfg *serveConfig) check() error {
 	}
 	if err := cfg.checkTokens(); err != nil {
 		return err
+	}
+	if err := cfg.policies.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
 	}
 	if cfg.replicas {
 		// Replicas share what they store: a bbolt file or a directory

@@ -18,6 +18,7 @@ func main() {
 			statsCommand(),
 			lsCommand(),
 			rmCommand(),
+			retentionCommand(),
 			tokenCommand(),
 		},
 	}

@@ -120,6 +120,7 @@ func serve(c *cli.Context) error {
 		Shared:        cfg.replicas,
 		CachePrefixes: cfg.cachePrefixes(),
 		CacheMaxBytes: cfg.cacheMaxBytes,
+		Policies:      cfg.policies,
 	})
 	if err != nil {
 		return startupError("%v", err)
@@ -173,6 +174,7 @@ func serve(c *cli.Context) error {
 		if keyLoop != nil {
 			wg.Go(func() { keyLoop(ctx) })
 		}
+		wg.Go(func() { retentionSweeper(ctx, handler, cfg, log) })
 		sweeper(ctx, reg, cfg, log)
 		wg.Wait()
 	}()

@@ -17,6 +17,7 @@ import (
 	blobs3 "github.com/kvreg/kvreg/blobs/s3"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/policy"
 	"github.com/urfave/cli/v2"
 )
 
@@ -32,6 +33,12 @@ type store struct {
 // openStore prefers a running server; otherwise it opens the directory,
 // read-only unless write. It never waits long for a lock.
 func openStore(c *cli.Context, write bool) (*store, error) {
+	return openStorePolicies(c, write, nil)
+}
+
+// openStorePolicies is openStore with the rules an offline store applies
+// (a running server applies its own).
+func openStorePolicies(c *cli.Context, write bool, policies *policy.Set) (*store, error) {
 	root := c.String("root")
 	cmd := commandName(c)
 	// A PostgreSQL database with an S3 bucket may be shared by running
@@ -54,7 +61,7 @@ func openStore(c *cli.Context, write bool) (*store, error) {
 			},
 		}}}, nil
 	}
-	reg, err := refcount.OpenStores(root, db, bs, kv.Options{ReadOnly: !write, LockTimeout: time.Second}, refcount.Options{Shared: shared})
+	reg, err := refcount.OpenStores(root, db, bs, kv.Options{ReadOnly: !write, LockTimeout: time.Second}, refcount.Options{Shared: shared, Policies: policies})
 	if errors.Is(err, kv.ErrLocked) {
 		return nil, cli.Exit(fmt.Sprintf("%s: the database is held by another process and no server answered on %s", cmd, sock), 2)
 	}
