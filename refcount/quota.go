@@ -96,13 +96,14 @@ func quotaMapper(qs []policy.Quota) func(string) string {
 }
 
 // settleQuotas decides the quota rules of a registry about to open d and
-// keeps the usage tables right for them. A server's rules (opts.Policies
-// not nil) are recorded in the database, and when the mapping of
-// repositories to namespaces differs from the one recorded, the usage is
-// rebuilt (a scan of the namespaces' repositories, in one transaction,
-// under a lock shared by the processes of the database; running it again
-// changes nothing). An operator command (nil) takes the recorded rules,
-// so that what it deletes is charged as the server charges it.
+// keeps the usage tables right for them. A server's rules (OwnQuotas) are
+// recorded in the database, and when the mapping of repositories to
+// namespaces differs from the one recorded, the usage is rebuilt (a scan
+// of the namespaces' repositories, in one transaction, under a lock
+// shared by the processes of the database; running it again changes
+// nothing). Otherwise the recorded rules replace those of opts.Policies,
+// so that an operator command charges what it deletes as the server
+// does.
 func settleQuotas(d *kv.DB, dbOpts kv.Options, opts *Options) error {
 	var rec kv.QuotaRules
 	var recorded bool
@@ -114,16 +115,24 @@ func settleQuotas(d *kv.DB, dbOpts kv.Options, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if opts.Policies == nil {
+	if !opts.OwnQuotas {
 		qs, err := decodeQuotaRules(rec)
-		if err != nil || len(qs) == 0 {
+		if err != nil {
 			return err
 		}
-		opts.Policies = &policy.Set{Quotas: qs}
+		var p policy.Set
+		if opts.Policies != nil {
+			p = *opts.Policies
+		}
+		p.Quotas = qs
+		opts.Policies = &p
 		d.SetQuotaNamespaces(quotaMapper(qs))
 		return nil
 	}
-	qs := opts.Policies.Quotas
+	var qs []policy.Quota
+	if opts.Policies != nil {
+		qs = opts.Policies.Quotas
+	}
 	d.SetQuotaNamespaces(quotaMapper(qs))
 	if dbOpts.ReadOnly {
 		return nil

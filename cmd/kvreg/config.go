@@ -60,6 +60,10 @@ variables, then the file, then the defaults. Example file:
      - repos: ["public/*"]
        anonymous: true               # everyone, without credentials too
        actions: [pull]
+   quotas:                           # the first rule whose repos match a repository applies
+     - repos: ["team-a/*"]           # one namespace: every repository matched, charged together
+       max-bytes: 10GiB              # distinct blobs of its manifests + manifest bytes (KB, MiB, GiB...)
+       max-tags: 500                 # 0 or absent: no cap
 
 Authentication is on when --htpasswd is given. Without an access section every user may pull,
 push and delete everywhere; --anonymous-pull adds anonymous pull of the repositories it names.
@@ -170,6 +174,7 @@ type fileConfig struct {
 	// The operator's rules on repositories (policy.Set).
 	Immutable []policy.Immutable `yaml:"immutable"`
 	Retention []policy.Retention `yaml:"retention"`
+	Quotas    []policy.Quota     `yaml:"quotas"`
 }
 
 var errConfig = errors.New("configuration")
