@@ -360,3 +360,27 @@ func TestQuotaFsck(t *testing.T) {
 		t.Fatalf("after repair %+v, want %+v", u, want)
 	}
 }
+
+// BenchmarkPushQuota is a push of an image (a new config and layer over a
+// shared base) with no quota rule and into a namespace with one: what
+// keeping the usage and checking it costs a manifest PUT.
+func BenchmarkPushQuota(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		p    *policy.Set
+	}{{"none", nil}, {"quota", quotaSet(policy.Quota{Repos: []string{"team/*"}, MaxBytes: 1 << 40, MaxTags: 1 << 40})}} {
+		b.Run(c.name, func(b *testing.B) {
+			f := newFixture(b, regtest.Options{Policies: c.p})
+			base := f.blob("team/app", 4096)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				cfg, l := f.blob("team/app", 100), f.blob("team/app", 1024)
+				b.StartTimer()
+				if _, _, err := f.imageOf("team/app", fmt.Sprintf("t%d", i), cfg, base, l); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
