@@ -314,3 +314,12 @@ func (t *Tx) RebuildQuotas(old []string, ns func(repo string) string) (QuotaReco
 	}
 	return rc, nil
 }
+
+// QuotaBlob is what a change of repo's link to digest reads of quotablobs
+// (nothing when repo is in no namespace).
+func (p *Prefetch) QuotaBlob(repo, digest string) *Prefetch {
+	if ns := p.t.nsOf(repo); ns != "" {
+		p.add(tableQuotaBlobs, pairKey(ns, digest))
+	}
+	return p
+}

@@ -134,7 +134,7 @@ func (r *Registry) prefetchPutTx(tx *kv.Tx, repo, d string, p *manifest.Parsed, 
 		pf.Tag(repo, t)
 	}
 	for _, b := range p.Blobs {
-		pf.Link(repo, b).Blob(b)
+		pf.Link(repo, b).Blob(b).QuotaBlob(repo, b)
 		if r.opts.Shared {
 			pf.Pin(kv.LeaseLink, repo, b, client)
 		}
