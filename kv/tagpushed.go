@@ -36,3 +36,29 @@ func (t *Tx) ForEachTagPushed(repo string, fn func(tag string, pushed int64) err
 		return true, fn(string(rest), int64(getU64(v)))
 	})
 }
+
+// ForEachTagPushedRow calls fn for every push time of the store, for fsck.
+func (t *Tx) ForEachTagPushedRow(fn func(repo, tag string, pushed int64) error) error {
+	return t.b.Scan(tableTagPushed, nil, func(k, v []byte) (bool, error) {
+		repo, tag, err := splitRepoKey(k)
+		if err != nil {
+			return false, err
+		}
+		if len(v) != 8 {
+			return false, fmt.Errorf("%w: tagpushed row of %d bytes", ErrCorrupt, len(v))
+		}
+		return true, fn(repo, tag, int64(getU64(v)))
+	})
+}
+
+// SetTagPushed writes a tag's push time alone (repair: a tag that lost its
+// row).
+func (t *Tx) SetTagPushed(repo, tag string, pushed int64) error {
+	return t.b.Put(tableTagPushed, repoKey(repo, tag), encodeTime(pushed))
+}
+
+// DeleteTagPushed removes a push time alone (repair: a row whose tag is
+// gone).
+func (t *Tx) DeleteTagPushed(repo, tag string) error {
+	return t.b.Delete(tableTagPushed, repoKey(repo, tag))
+}

@@ -41,6 +41,7 @@ const (
 	ProblemLinkIndex        = "link-index"         // the blob-to-repository index disagrees with the links
 	ProblemInterrupted      = "interrupted-upload" // an upload caught between its file and its record
 	ProblemOrphanCacheRow   = "orphan-cache-row"   // a cache row whose manifest or tag does not exist
+	ProblemTagPushed        = "tag-push-time"      // a tag without its push time, or a push time without its tag
 )
 
 // CheckReport is a check's findings, split: Problems are damage; Pending
@@ -151,6 +152,9 @@ func (st *checkState) checkDBTx(tx *kv.Tx) error {
 	st.probs = append(st.probs, d.probs...)
 	st.blobs = d.stored
 	if err := st.checkCacheRowsTx(tx); err != nil {
+		return err
+	}
+	if err := st.checkTagPushedTx(tx); err != nil {
 		return err
 	}
 	tombs, err := tx.Tombstones()

@@ -214,6 +214,9 @@ func (r *Registry) repairTx(tx *kv.Tx, c *change, bad map[string]bool, removeBro
 	if err := r.recountTx(tx, c); err != nil {
 		return err
 	}
+	if err := mendTagPushedTx(tx); err != nil {
+		return err
+	}
 	// Last: the tags recountTx dropped leave rows too.
 	return removeOrphanCacheRowsTx(tx)
 }

@@ -62,13 +62,32 @@ type retainTag struct {
 
 // retainTx deletes the tags of repo that rule does not keep at now.
 func (r *Registry) retainTx(tx *kv.Tx, c *change, repo string, rule policy.Retention, now int64, fresh []string) error {
+	victims, err := r.retentionVictimsTx(tx, repo, rule, now, fresh)
+	if err != nil {
+		return err
+	}
+	for _, v := range victims {
+		if err := r.deleteTagTx(tx, repo, v.tag); err != nil {
+			return err
+		}
+		c.removed.tag(repo, v.tag)
+		if err := r.releaseManifestTx(tx, c, repo, v.digest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retentionVictimsTx lists the tags of repo that rule does not keep at
+// now, reading only.
+func (r *Registry) retentionVictimsTx(tx *kv.Tx, repo string, rule policy.Retention, now int64, fresh []string) ([]retainTag, error) {
 	isFresh := map[string]bool{}
 	for _, t := range fresh {
 		isFresh[t] = true
 	}
 	pushed := map[string]int64{}
 	if err := tx.ForEachTagPushed(repo, func(tag string, p int64) error { pushed[tag] = p; return nil }); err != nil {
-		return err
+		return nil, err
 	}
 	var tags []retainTag
 	if err := tx.ForEachTag(repo, func(t, d string) error {
@@ -78,10 +97,10 @@ func (r *Registry) retainTx(tx *kv.Tx, c *change, repo string, rule policy.Reten
 		tags = append(tags, retainTag{tag: t, digest: d, pushed: pushed[t], fresh: isFresh[t]})
 		return nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	if rule.KeepLast > 0 && len(tags) <= rule.KeepLast {
-		return nil // pulls keep only what keep-last would remove
+		return nil, nil // pulls keep only what keep-last would remove
 	}
 	// Newest first: the push's own tags, then by push time; a tie by name,
 	// so that every run (and the plan) picks the same.
@@ -95,26 +114,20 @@ func (r *Registry) retainTx(tx *kv.Tx, c *change, repo string, rule policy.Reten
 		}
 		return a.tag < b.tag
 	})
-	victims := tags[min(rule.KeepLast, len(tags)):]
-	for _, v := range victims {
+	var victims []retainTag
+	for _, v := range tags[min(rule.KeepLast, len(tags)):] {
 		if rule.KeepPulledWithin > 0 {
 			recent, err := r.usedSinceTx(tx, repo, v, now-int64(rule.KeepPulledWithin), rule.KeepLast == 0)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if recent {
 				continue
 			}
 		}
-		if err := r.deleteTagTx(tx, repo, v.tag); err != nil {
-			return err
-		}
-		c.removed.tag(repo, v.tag)
-		if err := r.releaseManifestTx(tx, c, repo, v.digest); err != nil {
-			return err
-		}
+		victims = append(victims, v)
 	}
-	return nil
+	return victims, nil
 }
 
 // usedSinceTx reports whether a tag's image was pulled at or after since,
@@ -134,8 +147,10 @@ func (r *Registry) usedSinceTx(tx *kv.Tx, repo string, t retainTag, since int64,
 	return pulled >= since, err
 }
 
-// retentionRepos lists the repositories that have an active rule.
-func (r *Registry) retentionRepos() ([]string, error) {
+// retentionRepos lists the repositories that have an active rule; with
+// due, only those where the rule removes something at now (read in one
+// read-only transaction, so that a sweep writes only where it deletes).
+func (r *Registry) retentionRepos(due bool, now time.Time) ([]string, error) {
 	if len(r.opts.Policies.RetentionRules()) == 0 {
 		return nil, nil
 	}
@@ -147,9 +162,20 @@ func (r *Registry) retentionRepos() ([]string, error) {
 			return err
 		}
 		for _, repo := range repos {
-			if rule, ok := r.opts.Policies.Retention(repo); ok && rule.Active() {
-				out = append(out, repo)
+			rule, ok := r.opts.Policies.Retention(repo)
+			if !ok || !rule.Active() {
+				continue
 			}
+			if due {
+				victims, err := r.retentionVictimsTx(tx, repo, rule, now.UnixNano(), nil)
+				if err != nil {
+					return err
+				}
+				if len(victims) == 0 {
+					continue
+				}
+			}
+			out = append(out, repo)
 		}
 		return nil
 	})
@@ -176,10 +202,12 @@ func (r *Registry) sweepRetentionFn(repos []string, now time.Time, own *removal,
 	}
 }
 
-// RetentionSweep applies every retention rule at now, one repository per
-// transaction, and reports what it removed.
+// RetentionSweep applies every retention rule at now, one write
+// transaction per repository where its rule removes something (found by
+// one read-only pass; the write reads again what it deletes), and
+// reports what it removed.
 func (r *Registry) RetentionSweep(now time.Time) (*RetentionReport, error) {
-	repos, err := r.retentionRepos()
+	repos, err := r.retentionRepos(true, now)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +231,7 @@ func (r *Registry) RetentionSweep(now time.Time) (*RetentionReport, error) {
 // exact bytes it would free, changing nothing: it runs the sweep's
 // transaction over every repository at once and rolls it back.
 func (r *Registry) RetentionPlan() (*RetentionReport, error) {
-	repos, err := r.retentionRepos()
+	repos, err := r.retentionRepos(false, time.Time{})
 	if err != nil {
 		return nil, err
 	}

@@ -232,3 +232,67 @@ func TestRetentionPulledWithin(t *testing.T) {
 		t.Fatalf("keep/app after k3: %v", tags)
 	}
 }
+
+// Two replicas sweeping at once over one PostgreSQL database remove each
+// tag once: together they remove what the plan said, and free its bytes
+// once.
+func TestRetentionSweepReplicas(t *testing.T) {
+	bs, err := regtest.Backends()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a *fixture
+	for _, be := range bs {
+		if be.DB == "postgres" {
+			a = newFixture(t, regtest.Options{Backend: be, Shared: true, Policies: &policy.Set{Retentions: []policy.Retention{
+				{Repos: []string{"ci/*"}, KeepPulledWithin: time.Hour},
+			}}})
+		}
+	}
+	if a == nil {
+		t.Skipf("replicas share a PostgreSQL database: %s=postgres", regtest.EnvBackends)
+	}
+	b := a.Replica()
+	shared := map[string]digest.Digest{}
+	for i := 0; i < 12; i++ {
+		repo := fmt.Sprintf("ci/r%d", i%3)
+		if shared[repo] == "" {
+			shared[repo] = a.blob(repo, 3000)
+		}
+		a.image(repo, fmt.Sprintf("t%d", i), shared[repo], a.blob(repo, 500+i))
+	}
+	a.Clock.Advance(2 * time.Hour)
+	plan, err := a.RetentionPlan()
+	if err != nil || len(plan.Tags) != 12 {
+		t.Fatalf("plan: %+v %v", plan, err)
+	}
+	reps := make(chan *refcount.RetentionReport, 2)
+	errs := make(chan error, 2)
+	for _, r := range []*refcount.Registry{a.Registry.Registry, b.Registry} {
+		go func() {
+			rep, err := r.RetentionSweep(a.Clock.Now())
+			reps <- rep
+			errs <- err
+		}()
+	}
+	seen := map[string]int{}
+	var freed int64
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		rep := <-reps
+		for _, tag := range rep.Tags {
+			seen[tag]++
+		}
+		freed += rep.ReclaimedBytes
+	}
+	for _, tag := range plan.Tags {
+		if seen[tag] != 1 {
+			t.Errorf("%s removed %d times", tag, seen[tag])
+		}
+	}
+	if len(seen) != len(plan.Tags) || freed != plan.ReclaimedBytes {
+		t.Fatalf("the sweeps removed %v and freed %d; the plan: %v, %d", seen, freed, plan.Tags, plan.ReclaimedBytes)
+	}
+}

@@ -60,6 +60,14 @@ variables, then the file, then the defaults. Example file:
      - repos: ["public/*"]
        anonymous: true               # everyone, without credentials too
        actions: [pull]
+   immutable:                        # tags no push, retag or delete may move or remove (403 DENIED)
+     - repos: ["prod/*"]             # the first rule whose repos match applies
+       tags: ["v*", "release-*"]
+   retention:                        # tags removed as a delete removes them, bytes freed at once
+     - repos: ["ci/*"]
+       keep-last: 10                 # the 10 most recently pushed (applied by each push)
+       keep-pulled-within: 720h      # and those pulled within 30 days (a sweep every 10 minutes)
+       keep-tags: ["latest"]         # never removed, not counted; immutable tags neither
    quotas:                           # the first rule whose repos match a repository applies
      - repos: ["team-a/*"]           # one namespace: every repository matched, charged together
        max-bytes: 10GiB              # distinct blobs of its manifests + manifest bytes (KB, MiB, GiB...)

@@ -62,10 +62,11 @@ func policiesOf(path string) (*policy.Set, error) {
 
 // policies is the file's rule sections as a set (nil: none).
 func (fc *fileConfig) policies() *policy.Set {
-	if len(fc.Immutable) == 0 && len(fc.Retention) == 0 && len(fc.Quotas) == 0 {
+	s := &policy.Set{Immutables: fc.Immutable, Retentions: fc.Retention, Quotas: fc.Quotas}
+	if s.Empty() {
 		return nil
 	}
-	return &policy.Set{Immutables: fc.Immutable, Retentions: fc.Retention, Quotas: fc.Quotas}
+	return s
 }
 
 func retentionCommand() *cli.Command {
