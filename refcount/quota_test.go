@@ -384,3 +384,22 @@ func BenchmarkPushQuota(b *testing.B) {
 		})
 	}
 }
+
+// Retention applies in the push's transaction before the quota is
+// checked: under keep-last 2 a tag quota of 2 never refuses a push, the
+// tag the push retires making room for its own.
+func TestQuotaAfterRetention(t *testing.T) {
+	p := quotaSet(policy.Quota{Repos: []string{"ci/*"}, MaxTags: 2})
+	p.Retentions = []policy.Retention{{Repos: []string{"ci/*"}, KeepLast: 2}}
+	f := newFixture(t, regtest.Options{Policies: p})
+	for i := 0; i < 4; i++ {
+		f.Clock.Advance(1e9)
+		cfg := f.blob("ci/app", 50+i)
+		if _, _, err := f.imageOf("ci/app", fmt.Sprintf("t%d", i), cfg); err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+	}
+	if u := f.quota("ci/*"); u.Tags != 2 {
+		t.Fatalf("usage %+v", u)
+	}
+}
