@@ -403,3 +403,81 @@ func TestQuotaAfterRetention(t *testing.T) {
 		t.Fatalf("usage %+v", u)
 	}
 }
+
+// Concurrent pushes and deletes of images sharing a base, in several
+// repositories of one namespace (on PostgreSQL through two replicas): the
+// usage stays what a recount says (fsck at the end checks it).
+func TestQuotaConcurrentSharedBase(t *testing.T) {
+	bs, err := regtest.Backends()
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := bs[0]
+	opts := regtest.Options{Backend: be, Policies: quotaSet(policy.Quota{Repos: []string{"team/*"}, MaxBytes: 1 << 30})}
+	opts.Shared = be.DB == "postgres"
+	a := newFixture(t, opts)
+	b := a
+	if opts.Shared {
+		b = &fixture{Registry: a.Replica(), t: t, rnd: rand.New(rand.NewSource(2))}
+	}
+	base := a.random(2000)
+	const workers, rounds = 4, 5
+	type job struct {
+		f      *fixture
+		repo   string
+		blobs  [][]digest.Digest
+		failed error
+	}
+	jobs := make([]*job, workers)
+	for w := range jobs {
+		f := []*fixture{a, b}[w%2]
+		j := &job{f: f, repo: fmt.Sprintf("team/w%d", w)}
+		for i := 0; i < rounds; i++ {
+			j.blobs = append(j.blobs, []digest.Digest{f.bytesBlob(j.repo, f.random(40+w)), f.bytesBlob(j.repo, base), f.bytesBlob(j.repo, f.random(300))})
+		}
+		jobs[w] = j
+	}
+	sizes := map[string]int64{}
+	for _, j := range jobs {
+		for _, bl := range j.blobs {
+			for _, d := range bl {
+				sizes[string(d)] = a.size(string(d))
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, bl := range j.blobs {
+				var body []byte
+				var list []string
+				for _, d := range bl {
+					list = append(list, string(d))
+				}
+				body = imageBody(list, func(d string) int64 { return sizes[d] })
+				if _, err := j.f.PutManifest(j.repo, "", []string{fmt.Sprintf("t%d", i)}, refcount.MediaTypeOCIManifest, body, ""); err != nil {
+					j.failed = err
+					return
+				}
+				if i%2 == 1 {
+					if _, err := j.f.DeleteTag(j.repo, fmt.Sprintf("t%d", i-1)); err != nil {
+						j.failed = err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, j := range jobs {
+		if j.failed != nil {
+			t.Fatal(j.failed)
+		}
+	}
+	a.MustClean()
+	if u := a.quota("team/*"); u.Tags != workers*(rounds-rounds/2) {
+		t.Fatalf("usage %+v", u)
+	}
+}
