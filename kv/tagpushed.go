@@ -51,8 +51,9 @@ func (t *Tx) ForEachTagPushedRow(fn func(repo, tag string, pushed int64) error) 
 	})
 }
 
-// SetTagPushed writes a tag's push time alone (repair: a tag that lost its
-// row).
+// SetTagPushed writes a tag's push time alone: a tag pushed again with
+// the content it names, which PutTag does not rewrite; repair of a tag
+// that lost its row.
 func (t *Tx) SetTagPushed(repo, tag string, pushed int64) error {
 	return t.b.Put(tableTagPushed, repoKey(repo, tag), encodeTime(pushed))
 }

@@ -44,6 +44,17 @@ func (r *Registry) retainAfterPushTx(tx *kv.Tx, c *change, repo string, pushed [
 	if !ok || rule.KeepLast == 0 {
 		return nil // keep-pulled-within alone: the sweep applies it
 	}
+	// A tag pushed again with the content it names did not move, but it
+	// was pushed: it is the newest now, and stays so for the next push.
+	for _, t := range pushed {
+		if p, _, err := tx.TagPushed(repo, t); err != nil {
+			return err
+		} else if p != c.now {
+			if err := tx.SetTagPushed(repo, t, c.now); err != nil {
+				return err
+			}
+		}
+	}
 	return r.retainTx(tx, c, repo, rule, c.now, pushed)
 }
 

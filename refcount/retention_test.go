@@ -296,3 +296,24 @@ func TestRetentionSweepReplicas(t *testing.T) {
 		t.Fatalf("the sweeps removed %v and freed %d; the plan: %v, %d", seen, freed, plan.Tags, plan.ReclaimedBytes)
 	}
 }
+
+// A tag pushed again with the content it names is the newest push: the
+// push does not remove it, and the next one counts it as recent.
+func TestRetentionRepushSameContent(t *testing.T) {
+	f := newFixture(t, regtest.Options{Policies: &policy.Set{Retentions: []policy.Retention{
+		{Repos: []string{"ci/*"}, KeepLast: 2},
+	}}})
+	const repo = "ci/app"
+	a := f.ownImage(repo, "a", 10)
+	f.Clock.Advance(time.Second)
+	f.ownImage(repo, "b", 20)
+	f.Clock.Advance(time.Second)
+	if _, err := f.PutManifest(repo, "", []string{"a"}, refcount.MediaTypeOCIManifest, mustManifest(t, f, repo, a.d), ""); err != nil {
+		t.Fatal(err)
+	}
+	f.Clock.Advance(time.Second)
+	f.ownImage(repo, "c", 30)
+	if tags := f.tagSet(repo); len(tags) != 2 || !tags["a"] || !tags["c"] {
+		t.Fatalf("after a pushed again and c: %v, want a and c (b is the least recently pushed)", tags)
+	}
+}
