@@ -117,6 +117,8 @@ func classify(err error) (*Error, bool) {
 		return apiErr(kDigestInvalid, "%s", err.Error()), true
 	case errors.Is(err, blobs.ErrDigestInvalid):
 		return apiErr(kDigestInvalid, "%s", err.Error()), true
+	case errors.Is(err, refcount.ErrQuota):
+		return apiErr(kDenied, "%s", err.Error()), true
 	case errors.Is(err, refcount.ErrInUse):
 		return apiErr(kInUse, "%s", err.Error()), true
 	case errors.Is(err, refcount.ErrImmutable):

@@ -12,6 +12,8 @@ import (
 // DB is the open database: a backend.Store at SchemaVersion.
 type DB struct {
 	store backend.Store
+	// quotaNS maps a repository to its quota namespace (see quota.go).
+	quotaNS func(repo string) string
 }
 
 // Options tune Open.
@@ -120,7 +122,7 @@ func (db *DB) TxStats() (s TxStats, ok bool) {
 // it must have no effect outside the transaction that it does not redo.
 // Values read inside fn are copies and outlive it.
 func (db *DB) Update(fn func(*Tx) error) error {
-	return db.store.Update(func(t backend.Tx) error { return fn(&Tx{b: t}) })
+	return db.store.Update(func(t backend.Tx) error { return fn(&Tx{b: t, quotaNS: db.quotaNS}) })
 }
 
 // View runs fn in a read-only transaction. An fn that begins with a

@@ -8,7 +8,7 @@
 // cascades) live in package refcount, which composes the operations here
 // inside one kv transaction.
 //
-// The schema, version 8: flat tables, ordered by the bytes of their keys
+// The schema, version 10: flat tables, ordered by the bytes of their keys
 // and nothing else. Keys of per-repository tables start with the
 // repository's name and 0x00, which occurs in no repository name, tag or
 // digest, so that one repository's keys are one contiguous range. Besides
@@ -20,6 +20,8 @@
 //	  cacheprefixes               -> JSON list: the pull-through cache's repository
 //	                                 prefixes as kvreg serve last set them (absent:
 //	                                 none ever set; needs no schema version)
+//	  quotarules                  -> JSON {namespaces, hash, rules}: the quota namespaces
+//	                                 the usage tables were computed for (absent: never)
 //	repositories                  one row per repository; it exists while the row does
 //	  <repository>                -> empty
 //	  counters: <repository> 0x00 tags|manifests|links|bytes
@@ -69,6 +71,11 @@
 //	robots                        robot accounts
 //	  <name>                      -> JSON {hash (sha256 of the secret), repos, actions,
 //	                                 created, expires, revoked, lastUsed}
+//	quotausage                    no values; each quota namespace's usage, as counters:
+//	  counters: <namespace> 0x00 bytes|tags
+//	quotablobs                    blobs the manifests of a namespace reference
+//	  <namespace> 0x00 <digest>   -> uint64 BE: repositories of the namespace whose
+//	                                 link to the blob has refs > 0
 //
 // No hot rows. With several writers on a database with serializable
 // isolation, a row that every write reads and rewrites serialises them all.
@@ -101,6 +108,15 @@
 //     uniqueBytes with a look at at most two bloblinks keys and the blob
 //     record per link of the repository.
 //
+// Quotas are the one place where a write reads what others write on
+// purpose: a manifest PUT that adds bytes or tags to a namespace with a
+// quota reads the namespace's counters after adding to them, so that two
+// pushes for its last bytes conflict and one of them runs again. A write
+// outside every namespace (or with no quota rule) touches neither table.
+// The row of quotablobs is read only when a link's refs go from 0 to more
+// or back; the first such link of the namespace adds the blob's size to
+// its bytes, the last one gone takes it back.
+//
 // Conflicts that remain are real ones: two writes creating the same blob
 // record, or a write removing the last link of a blob while another links
 // or references it.
@@ -108,6 +124,12 @@
 // A repository disappears (its row, and what is left of it in content,
 // tagsbydigest and referrers) when its last manifest, tag and link go; "is
 // it empty" is a prefix scan that stops at the first key.
+//
+// Version 9 had no quotausage, quotablobs and quotarules; opening it
+// writable only records version 10 (migrateQuotaV10): the usage is
+// computed when a kvreg with quota rules opens the store and finds no
+// quotarules, or other ones (refcount rebuilds it, in one transaction). A
+// read-only open refuses it with ErrSchemaTooOld.
 //
 // Version 7 had no tagpushed; opening it writable gives each tag its
 // manifest's Created (migrateTagPushedV8), and a read-only open refuses it

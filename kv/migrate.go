@@ -9,7 +9,7 @@ import (
 )
 
 // SchemaVersion is the version this code reads and writes.
-const SchemaVersion = 8
+const SchemaVersion = 10
 
 // migrations[i] brings a database from version i to version i+1. Each is
 // run by migrate in transactions of its own choosing and must be safe to
@@ -23,6 +23,8 @@ var migrations = []func(db *DB) error{
 	migrateAuthV6,
 	migrateCacheV7,
 	migrateTagPushedV8,
+	migrateV9,
+	migrateQuotaV10,
 }
 
 // migratePinsV4: version 4 adds the tables pins and pinexpiry, which exist

@@ -9,10 +9,12 @@ var (
 	tableTombstones = []byte("tombstones")
 	tableCounters   = []byte("counters")
 	tableBlobLinks  = []byte("bloblinks")
-	tablePins       = []byte("pins")      // version 4; keys gain the client in version 5
-	tablePinExpiry  = []byte("pinexpiry") // version 4; keys gain the client in version 5
-	tableAuthKeys   = []byte("authkeys")  // version 6: token signing keys
-	tableRobots     = []byte("robots")    // version 6: robot accounts
+	tablePins       = []byte("pins")       // version 4; keys gain the client in version 5
+	tablePinExpiry  = []byte("pinexpiry")  // version 4; keys gain the client in version 5
+	tableAuthKeys   = []byte("authkeys")   // version 6: token signing keys
+	tableRobots     = []byte("robots")     // version 6: robot accounts
+	tableQuotaUsage = []byte("quotausage") // version 10: each quota namespace's usage (counters)
+	tableQuotaBlobs = []byte("quotablobs") // version 10: repositories of a namespace referencing a blob
 
 	// Per-repository tables; their keys start with <repository> 0x00.
 	tableRepos        = []byte("repositories") // <repository> -> stats; the repository exists
@@ -30,6 +32,14 @@ var (
 	// keyCachePrefixes: the pull-through cache's repository prefixes, as
 	// the last kvreg serve configured them (for the operator commands).
 	keyCachePrefixes = []byte("cacheprefixes")
+	// keyQuotaRules: the quota namespaces the usage tables were computed
+	// for (version 10).
+	keyQuotaRules = []byte("quotarules")
+
+	// Names of a quota namespace's counters (keys <namespace> 0x00 <name>
+	// among the counters of table quotausage).
+	keyQuotaBytes = []byte("bytes")
+	keyQuotaTags  = []byte("tags")
 
 	// Keys of the counters table.
 	keyCtrRepos         = []byte("repositories")

@@ -17,6 +17,11 @@ type Tx struct {
 	// earliestLease is the earliest expiry of the leases this transaction
 	// put (0: none), so that the caller knows when a sweep is next due.
 	earliestLease int64
+	// quotaNS, nsCache and quotaDelta: the quota namespaces and what this
+	// transaction changed of their usage (quota.go).
+	quotaNS    func(repo string) string
+	nsCache    map[string]string
+	quotaDelta map[string]QuotaUsage
 }
 
 // EarliestLeasePut is the earliest expiry among the leases this
@@ -408,6 +413,17 @@ func (t *Tx) PutLink(repo, digest string, l Link) error {
 	if err := t.addCounter(keyCtrLogicalBytes, (int64(l.Refs)-int64(old.Refs))*blob.Size); err != nil {
 		return err
 	}
+	// The namespace's share of the blob follows whether a manifest here
+	// references it.
+	switch {
+	case old.Refs == 0 && l.Refs > 0:
+		err = t.chargeBlob(repo, digest, blob.Size, 1)
+	case old.Refs > 0 && l.Refs == 0:
+		err = t.chargeBlob(repo, digest, blob.Size, -1)
+	}
+	if err != nil {
+		return err
+	}
 	return t.b.Put(tableLinks, repoKey(repo, digest), encodeLink(l))
 }
 
@@ -439,6 +455,11 @@ func (t *Tx) DeleteLink(repo, digest string) (bool, error) {
 	}
 	if err := t.addCounter(keyCtrLogicalBytes, -int64(old.Refs)*blob.Size); err != nil {
 		return false, err
+	}
+	if old.Refs > 0 {
+		if err := t.chargeBlob(repo, digest, blob.Size, -1); err != nil {
+			return false, err
+		}
 	}
 	if err := t.addLinkCounters(repo, -1, blob.Size); err != nil {
 		return false, err
@@ -518,6 +539,9 @@ func (t *Tx) PutManifest(repo, digest string, m Manifest, content []byte) error 
 		if err := t.addRepoCounter(repo, keyRepoManifests, 1); err != nil {
 			return err
 		}
+		if err := t.chargeQuota(t.nsOf(repo), m.Size, 0); err != nil {
+			return err
+		}
 	}
 	if err := t.b.Put(tableManifests, k, v); err != nil {
 		return err
@@ -541,6 +565,9 @@ func (t *Tx) DeleteManifest(repo, digest string) error {
 		return err
 	}
 	if err := t.addRepoCounter(repo, keyRepoManifests, -1); err != nil {
+		return err
+	}
+	if err := t.chargeQuota(t.nsOf(repo), -m.Size, 0); err != nil {
 		return err
 	}
 	k := repoKey(repo, digest)
@@ -596,6 +623,9 @@ func (t *Tx) PutTag(repo, tag, digest string, pushed int64) error {
 		if err := t.addRepoCounter(repo, keyRepoTags, 1); err != nil {
 			return err
 		}
+		if err := t.chargeQuota(t.nsOf(repo), 0, 1); err != nil {
+			return err
+		}
 	}
 	if err := t.b.Put(tableTags, repoKey(repo, tag), []byte(digest)); err != nil {
 		return err
@@ -619,6 +649,9 @@ func (t *Tx) DeleteTag(repo, tag string) error {
 		return err
 	}
 	if err := t.addRepoCounter(repo, keyRepoTags, -1); err != nil {
+		return err
+	}
+	if err := t.chargeQuota(t.nsOf(repo), 0, -1); err != nil {
 		return err
 	}
 	if err := t.b.Delete(tableTags, repoKey(repo, tag)); err != nil {

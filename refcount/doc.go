@@ -41,5 +41,9 @@
 // (immutable.go), and retention deletes the tags its rule does not keep,
 // in a manifest PUT and in RetentionSweep (retention.go), with the
 // manifests' last pulls recorded as the cache's are.
+// A manifest PUT that takes a quota's namespace over a limit is refused
+// (ErrQuota, quota.go); the usage it checks is kept by package kv's write
+// methods in every transaction that changes the namespace, and rebuilt
+// when the quotas' globs change (OwnQuotas).
 // This package must not import bbolt nor write HTTP responses.
 package refcount

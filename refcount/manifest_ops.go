@@ -41,7 +41,10 @@ func (r *Registry) PutManifest(repo string, byDigest digest.Digest, tags []strin
 	res := PutResult{Digest: d, Subject: p.Subject, Tags: tags}
 	c, err := r.update(func(tx *kv.Tx, c *change) error {
 		c.pinClient = client
-		return r.putManifestTx(tx, c, repo, string(d), p, tags, body)
+		if err := r.putManifestTx(tx, c, repo, string(d), p, tags, body); err != nil {
+			return err
+		}
+		return r.quotaCheckTx(tx, repo)
 	})
 	if err != nil {
 		return PutResult{}, err
@@ -131,7 +134,7 @@ func (r *Registry) prefetchPutTx(tx *kv.Tx, repo, d string, p *manifest.Parsed, 
 		pf.Tag(repo, t)
 	}
 	for _, b := range p.Blobs {
-		pf.Link(repo, b).Blob(b)
+		pf.Link(repo, b).Blob(b).QuotaBlob(repo, b)
 		if r.opts.Shared {
 			pf.Pin(kv.LeaseLink, repo, b, client)
 		}

@@ -51,6 +51,10 @@ func OpenStores(root, db, blobStore string, dbOpts kv.Options, opts Options) (*R
 		d.Close()
 		return nil, err
 	}
+	if err := settleQuotas(d, dbOpts, &opts); err != nil {
+		d.Close()
+		return nil, err
+	}
 	r := New(d, bs, opts)
 	if !dbOpts.ReadOnly {
 		if err := r.Recover(); err != nil {

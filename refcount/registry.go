@@ -39,8 +39,15 @@ type Options struct {
 	CacheMaxBytes int64
 	// Policies are the operator's rules on repositories (immutable tags,
 	// retention, quotas), enforced inside the write transactions; nil:
-	// none.
+	// none. Its quotas apply only with OwnQuotas.
 	Policies *policy.Set
+	// OwnQuotas: the quotas of Policies are the ones in force (kvreg
+	// serve's configuration): they are recorded in the database, and the
+	// usage is rebuilt when they map repositories otherwise than the
+	// recorded ones. Without it the recorded quotas apply, whatever
+	// Policies says, so that what an operator command deletes is charged
+	// as the server charges it.
+	OwnQuotas bool
 }
 
 // Registry applies the reference model to a database and a blob store.
@@ -98,6 +105,9 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Policies != nil && opts.OwnQuotas {
+		db.SetQuotaNamespaces(quotaMapper(opts.Policies.Quotas))
 	}
 	if opts.Shared && db.SharesLocks() {
 		bs.SetSharedLock(func(d digest.Digest) (func(), error) { return db.Lock(string(d)) })

@@ -70,7 +70,10 @@ func (r *Registry) RepairGrace(deep, removeBroken bool, grace time.Duration) (*R
 	}
 	c, err := r.update(func(tx *kv.Tx, c *change) error {
 		rep.Broken = nil // the closure may run again: each run reports afresh
-		return r.repairTx(tx, c, bad, removeBroken, rep)
+		if err := r.repairTx(tx, c, bad, removeBroken, rep); err != nil {
+			return err
+		}
+		return r.repairQuotasTx(tx)
 	})
 	if err != nil {
 		return nil, err

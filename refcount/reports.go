@@ -30,6 +30,8 @@ type StatsReport struct {
 	// Cache is the pull-through cache's usage and budget, when the
 	// registry has cached repositories.
 	Cache *CacheStats `json:"cache,omitempty"`
+	// Quotas are the quotas' usage against their limits.
+	Quotas []QuotaStat `json:"quotas,omitempty"`
 }
 
 // CacheStats is the cache's line of the stats.
@@ -51,6 +53,9 @@ func (r *Registry) Stats(top int) (*StatsReport, error) {
 	err := r.db.View(func(tx *kv.Tx) error {
 		var err error
 		if rep.Totals, err = tx.Counters(); err != nil {
+			return err
+		}
+		if rep.Quotas, err = r.quotaStatsTx(tx); err != nil {
 			return err
 		}
 		if rep.Repositories, err = r.repoRowsTx(tx); err != nil || len(r.opts.CachePrefixes) == 0 {

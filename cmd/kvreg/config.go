@@ -69,6 +69,10 @@ variables, then the file, then the defaults. Example file:
        keep-last: 10                 # the 10 most recently pushed (applied by each push)
        keep-pulled-within: 720h      # and those pulled within 30 days (a sweep every 10 minutes)
        keep-tags: ["latest"]         # never removed, not counted; immutable tags neither
+   quotas:                           # the first rule whose repos match a repository applies
+     - repos: ["team-a/*"]           # one namespace: every repository matched, charged together
+       max-bytes: 10GiB              # distinct blobs of its manifests + manifest bytes (KB, MiB, GiB...)
+       max-tags: 500                 # 0 or absent: no cap
 
 Authentication is on when --htpasswd is given. Without an access section every user may pull,
 push and delete everywhere; --anonymous-pull adds anonymous pull of the repositories it names.
@@ -181,6 +185,7 @@ type fileConfig struct {
 	// The operator's rules on repositories (policy.Set).
 	Immutable []policy.Immutable `yaml:"immutable"`
 	Retention []policy.Retention `yaml:"retention"`
+	Quotas    []policy.Quota     `yaml:"quotas"`
 }
 
 var errConfig = errors.New("configuration")

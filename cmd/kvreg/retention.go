@@ -62,7 +62,7 @@ func policiesOf(path string) (*policy.Set, error) {
 
 // policies is the file's rule sections as a set (nil: none).
 func (fc *fileConfig) policies() *policy.Set {
-	s := &policy.Set{Immutables: fc.Immutable, Retentions: fc.Retention}
+	s := &policy.Set{Immutables: fc.Immutable, Retentions: fc.Retention, Quotas: fc.Quotas}
 	if s.Empty() {
 		return nil
 	}

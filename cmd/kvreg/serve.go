@@ -122,6 +122,7 @@ func serve(c *cli.Context) error {
 		CachePrefixes: cfg.cachePrefixes(),
 		CacheMaxBytes: cfg.cacheMaxBytes,
 		Policies:      cfg.policies,
+		OwnQuotas:     true,
 	})
 	if err != nil {
 		return startupError("%v", err)

@@ -53,6 +53,7 @@ func statsCommand() *cli.Command {
 				}
 				fmt.Fprintf(out, "cache         %s in %d images (%d manifests), %s\n", human(cs.Bytes), cs.Images, cs.Manifests, budget)
 			}
+			printQuotas(out, rep.Quotas)
 			if len(rep.Repositories) > 0 {
 				fmt.Fprintln(out)
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)

@@ -147,6 +147,7 @@ func (r *Registry) refcountOptions() refcount.Options {
 		Shared:        r.opts.Shared,
 		CachePrefixes: r.opts.CachePrefixes,
 		Policies:      r.opts.Policies,
+		OwnQuotas:     true,
 	}
 }
 
