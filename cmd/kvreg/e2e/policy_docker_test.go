@@ -9,10 +9,13 @@ import (
 )
 
 // policyConfig is the rules of TestPoliciesDocker: v* tags of prod/* are
-// immutable.
+// immutable; team/* may hold 3.5 MiB.
 const policyConfig = `immutable:
   - repos: ["prod/*"]
     tags: ["v*"]
+quotas:
+  - repos: ["team/*"]
+    max-bytes: 3.5MiB
 `
 
 // TestPoliciesDocker: the operator's rules as docker, crane and regctl
@@ -30,6 +33,7 @@ func TestPoliciesDocker(t *testing.T) {
 	}
 	reg := startRegistryWith(t, "", "--config", conf)
 	t.Run("ImmutableTag", func(t *testing.T) { testImmutableDocker(t, d, reg) })
+	t.Run("Quota", func(t *testing.T) { testQuotaDocker(t, d, reg) })
 	reg.fsck(t, true)
 }
 
@@ -73,4 +77,42 @@ func testImmutableDocker(t *testing.T, d *dockerDaemon, reg *registry) {
 		t.Errorf("prod/api:v1 is %s after the refusals, want %s", got, v1)
 	}
 	d.must(t, time.Minute, "rmi", ref, other)
+}
+
+// testQuotaDocker: in team/* (3.5 MiB), image A (a 1 MiB base and 1 MiB
+// of its own) fits; C, sharing A's base, is charged only its own 0.75 MiB
+// and fits too (charged whole it would not); D's own 1 MiB does not, and
+// docker push prints the refusal; once C is deleted, D fits.
+func testQuotaDocker(t *testing.T, d *dockerDaemon, reg *registry) {
+	rng := newRand()
+	base := makeLayer(t, rng, randomFile("base/os.bin", 1<<20))
+	refA, refC, refD := reg.ref("team/a:1"), reg.ref("team/c:1"), reg.ref("team/d:1")
+	loadImage(t, d, refA, "quota-a", base, makeLayer(t, rng, randomFile("app/a.bin", 1<<20)))
+	loadImage(t, d, refC, "quota-c", base, makeLayer(t, rng, randomFile("app/c.bin", 768<<10)))
+	loadImage(t, d, refD, "quota-d", base, makeLayer(t, rng, randomFile("app/d.bin", 1<<20)))
+	d.must(t, 3*time.Minute, "push", refA)
+	d.must(t, 3*time.Minute, "push", refC)
+	mA, _ := reg.getManifest(t, "team/a", "1")
+	mC, dC := reg.getManifest(t, "team/c", "1")
+	t.Logf("A %d bytes, C %d bytes, of which shared %d", mA.bytes(), mC.bytes(), mA.Layers[0].Size)
+	if mA.bytes()+mC.bytes() <= 3584<<10 {
+		t.Fatalf("A and C together (%d bytes) fit in the quota without sharing: the test shows nothing", mA.bytes()+mC.bytes())
+	}
+
+	res := d.run(t, 3*time.Minute, "push", refD)
+	t.Logf("docker push of D over the quota:\n%s", res.combined())
+	if res.err == nil || !strings.Contains(res.combined(), "denied: quota of team/* exceeded") || !strings.Contains(res.combined(), "left") {
+		t.Errorf("docker push over the quota: want the refusal with what is needed and left, got %v", res.err)
+	}
+	if st := reg.manifestStatus(t, "team/d", "1"); st != 404 {
+		t.Errorf("team/d:1 after the refusal: %d, want 404", st)
+	}
+
+	c := newCrane(t)
+	c.must(t, "delete", reg.ref("team/c@"+dC))
+	d.must(t, 3*time.Minute, "push", refD)
+	if st := reg.manifestStatus(t, "team/d", "1"); st != 200 {
+		t.Errorf("team/d:1 after C's delete gave its bytes back: %d, want 200", st)
+	}
+	d.must(t, time.Minute, "rmi", refA, refC, refD)
 }
