@@ -133,6 +133,13 @@ func (db *DB) View(fn func(*Tx) error) error {
 	return db.store.View(func(t backend.Tx) error { return fn(&Tx{b: t}) })
 }
 
+// ConcurrentWrites reports whether write transactions may run side by
+// side (PostgreSQL), rather than one at a time (bbolt; see backend.Serial).
+func (db *DB) ConcurrentWrites() bool {
+	_, serial := db.store.(backend.Serial)
+	return !serial
+}
+
 // SharesLocks reports whether the store holds locks across the processes
 // that share it (PostgreSQL's advisory locks; see Lock).
 func (db *DB) SharesLocks() bool {

@@ -2,6 +2,7 @@ package refcount
 
 import (
 	"sync"
+	"time"
 
 	"github.com/kvreg/kvreg/kv"
 )
@@ -41,20 +42,115 @@ type pin struct {
 // they are forgotten (take) only after it commits: between the two,
 // another write transaction would otherwise see them live and turn them
 // into a lease when the object's last edge goes, keeping an object that
-// nothing holds. A marked pin counts for nothing but its taker; the marks
-// of an attempt that does not commit are undone (unmark).
+// nothing holds. The marks of an attempt that does not commit are undone
+// (unmark).
+//
+// Whether a marked pin still holds the object for another transaction
+// depends on the store. Where write transactions run one at a time
+// (bbolt), or share one commit (a batch), a mark hides the pin from the
+// moment it is made: whatever another attempt decides is committed with
+// the taker's transaction or undone with it, and a failed attempt unmarks
+// before the others run again. Where they run side by side (PostgreSQL,
+// concurrent), hiding it then would let another transaction free the
+// object under a taker that is yet to fail and run again, which would
+// then find the object gone although its client was told "exists". There
+// a marked pin still holds the object for the others until its taker's
+// transaction is about to commit (settling), and no longer once it has;
+// one that reads a pin whose taker is committing waits a moment for the
+// outcome (settleWait), and counts the pin if none came, which at worst
+// keeps the object for the pin's window.
 type pins struct {
 	mu    sync.Mutex
 	m     map[pinKey]map[string]pin // object -> client -> pin
 	taken map[pinKey]*change        // object and client -> the change taking that pin
+	// concurrent: write transactions may run side by side (see above).
+	concurrent bool
+	// wait bounds settle's wait (settleWait when zero).
+	wait time.Duration
 }
 
+// markState is how far the transaction of a change that marked pins got.
+type markState int
+
+const (
+	marking    markState = iota // running
+	committing                  // fn done, the commit under way
+	committed
+	aborted
+)
+
+// settleWait bounds how long a transaction waits for the outcome of
+// another's commit before it counts that one's marked pins.
+const settleWait = 50 * time.Millisecond
+
 // counts reports whether the pin of object o's client c counts for a
-// transaction of change by (nil: for nobody in particular).
-func (p *pins) counts(o pinKey, c string, by *change) bool {
+// transaction of change by (nil: for nobody in particular); a pin counts
+// for the change taking it. own: the question is whether the pin is there
+// for by's client to take (client), not whether it holds the object; a
+// pin another change is taking is not taken twice.
+func (p *pins) counts(o pinKey, c string, by *change, own bool) bool {
 	o.client = c
 	t, ok := p.taken[o]
-	return !ok || t == by
+	switch {
+	case !ok || t == by:
+		return true
+	case own || !p.concurrent:
+		return false
+	}
+	return t.marks != committed
+}
+
+// settle waits (at most settleWait) while a change taking one of the
+// object's pins is committing, so that counts sees its outcome.
+func (p *pins) settle(k pinKey) {
+	if !p.concurrent {
+		return
+	}
+	wait := p.wait
+	if wait == 0 {
+		wait = settleWait
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		p.mu.Lock()
+		var outcome chan struct{}
+		o := k.object()
+		for c := range p.m[o] {
+			o.client = c
+			if t, ok := p.taken[o]; ok && t.marks == committing {
+				outcome = t.settled
+				break
+			}
+		}
+		p.mu.Unlock()
+		left := time.Until(deadline)
+		if outcome == nil || left <= 0 {
+			return
+		}
+		timer := time.NewTimer(left)
+		select {
+		case <-outcome:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// setMarks moves change c's marks to state st, waking whoever waits for
+// their outcome once it is known.
+func (p *pins) setMarks(c *change, st markState) {
+	if c == nil || len(c.usedPins) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c.marks == committed || c.marks == aborted {
+		return
+	}
+	c.marks = st
+	if st == committed || st == aborted {
+		close(c.settled)
+	}
 }
 
 // mark records that change c takes k's client's pin.
@@ -64,6 +160,9 @@ func (p *pins) mark(k pinKey, c *change) {
 	if p.taken == nil {
 		p.taken = map[pinKey]*change{}
 	}
+	if c.settled == nil {
+		c.settled = make(chan struct{})
+	}
 	p.taken[k] = c
 }
 
@@ -72,6 +171,7 @@ func (p *pins) unmark(c *change) {
 	if c == nil || len(c.usedPins) == 0 {
 		return
 	}
+	p.setMarks(c, aborted)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, k := range c.usedPins {
@@ -112,11 +212,12 @@ func (p *pins) addUpload(k pinKey, until int64) { p.update(k, until, true) }
 // live reports whether a pin of any client, not being taken, holds the
 // object at now.
 func (p *pins) live(k pinKey, now int64) bool {
+	p.settle(k)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	o := k.object()
 	for c, v := range p.m[o] {
-		if v.until > now && p.counts(o, c, nil) {
+		if v.until > now && p.counts(o, c, nil, false) {
 			return true
 		}
 	}
@@ -129,7 +230,7 @@ func (p *pins) client(k pinKey, now int64, by *change) (pin, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	v, ok := p.m[k.object()][k.client]
-	return v, ok && v.until > now && p.counts(k.object(), k.client, by)
+	return v, ok && v.until > now && p.counts(k.object(), k.client, by, true)
 }
 
 // take lets each key's client's manifest take over its pin, once the
@@ -166,11 +267,12 @@ func (p *pins) drop(k pinKey) {
 // clients hold one. A transaction that turns them into a lease forgets
 // them only after commit: a batched transaction may run twice.
 func (p *pins) peek(k pinKey, now int64, by *change) (until int64, n int, ok bool) {
+	p.settle(k)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	o := k.object()
 	for c, v := range p.m[o] {
-		if v.until > now && p.counts(o, c, by) {
+		if v.until > now && p.counts(o, c, by, false) {
 			until, n = max(until, v.until), n+1
 		}
 	}

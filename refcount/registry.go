@@ -112,7 +112,9 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 	if opts.Shared && db.SharesLocks() {
 		bs.SetSharedLock(func(d digest.Digest) (func(), error) { return db.Lock(string(d)) })
 	}
-	return &Registry{db: db, blobs: bs, opts: opts, opened: opts.Now()}
+	r := &Registry{db: db, blobs: bs, opts: opts, opened: opts.Now()}
+	r.pins.concurrent = db.ConcurrentWrites()
+	return r
 }
 
 // DB exposes the database to tests and tools that generate records.
@@ -168,6 +170,10 @@ type change struct {
 	// removed: the tags, manifests and blobs deleted, for the report of
 	// a delete (see RemovePlan)
 	removed removal
+	// marks: how far the attempt that marked usedPins got; settled is
+	// closed once that is known (see pins)
+	marks   markState
+	settled chan struct{}
 }
 
 // goneRecord is a manifest (with its size) or a link that a write deleted.
@@ -216,6 +222,7 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 			return err
 		}
 		earliest = tx.EarliestLeasePut()
+		r.pins.setMarks(c, committing)
 		return nil
 	})
 	if err != nil {
@@ -225,6 +232,7 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 		r.mu.Unlock()
 		return nil, err
 	}
+	r.pins.setMarks(c, committed)
 	r.leasesPut(earliest)
 	if c.sweptInline && c.swept < sweepInline {
 		r.planSweep()

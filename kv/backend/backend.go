@@ -132,6 +132,14 @@ type StatsReporter interface {
 	TxStats() TxStats
 }
 
+// Serial is implemented by stores whose write transactions run one at a
+// time (concurrent callers may share one commit, as bbolt's batches do):
+// no write transaction ever sees another's uncommitted work, nor runs
+// beside it. Stores that do not implement it may run writers side by side.
+type Serial interface {
+	SerialWrites()
+}
+
 // Locker is implemented by stores that several processes may share and
 // that can hold a lock across them (PostgreSQL's advisory locks): what
 // one process serialises in memory, all of them serialise there. Lock

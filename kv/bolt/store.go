@@ -37,6 +37,7 @@ type Store struct {
 
 var _ backend.Store = (*Store)(nil)
 var _ backend.Sizer = (*Store)(nil)
+var _ backend.Serial = (*Store)(nil)
 
 // Open opens (creating if needed) the bbolt file at path.
 func Open(path string, opts Options) (s *Store, err error) {
@@ -130,6 +131,9 @@ func (s *Store) Update(fn func(backend.Tx) error) (err error) {
 	defer s.writers.Add(-1)
 	return commitErr(commit(func(t *bbolt.Tx) error { return fn(&tx{tx: t}) }))
 }
+
+// SerialWrites marks bbolt's writers as one at a time (backend.Serial).
+func (s *Store) SerialWrites() {}
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(backend.Tx) error) (err error) {
