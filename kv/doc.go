@@ -8,7 +8,7 @@
 // cascades) live in package refcount, which composes the operations here
 // inside one kv transaction.
 //
-// The schema, version 7: flat tables, ordered by the bytes of their keys
+// The schema, version 9: flat tables, ordered by the bytes of their keys
 // and nothing else. Keys of per-repository tables start with the
 // repository's name and 0x00, which occurs in no repository name, tag or
 // digest, so that one repository's keys are one contiguous range. Besides
@@ -67,6 +67,20 @@
 //	robots                        robot accounts
 //	  <name>                      -> JSON {hash (sha256 of the secret), repos, actions,
 //	                                 created, expires, revoked, lastUsed}
+//	outbox                        events waiting for delivery, one row per endpoint that wants it
+//	  <endpoint> 0x00 <seq uint64 BE> -> JSON {attempts, next (Unix ns), lastError,
+//	                                 event (refcount's encoding, opaque here)}
+//	  counters: <endpoint>        rows of the endpoint (pending deliveries)
+//	outboxseq                     the last sequence number an endpoint's rows took
+//	  <endpoint>                  -> uint64 BE
+//	outboxclaims                  which process delivers an endpoint's rows
+//	  <endpoint>                  -> expiry int64 BE (Unix ns) | owner
+//
+// One hot row on purpose: outboxseq. A write that produces an event for an
+// endpoint reads and rewrites its row, so that, on a serializable database,
+// two such writes conflict and one reruns: an endpoint's sequence numbers,
+// and so the order of its outbox keys, are the order of the commits. Only
+// writes that produce events for that endpoint pay for it.
 //
 // No hot rows. With several writers on a database with serializable
 // isolation, a row that every write reads and rewrites serialises them all.
@@ -106,6 +120,11 @@
 // A repository disappears (its row, and what is left of it in content,
 // tagsbydigest and referrers) when its last manifest, tag and link go; "is
 // it empty" is a prefix scan that stops at the first key.
+//
+// Version 8 and 7 had no outbox, outboxseq and outboxclaims; opening them
+// writable only records version 9 (migrateEventsV9; version 7's step to 8,
+// migrateV8, moves nothing either), and a read-only open refuses them with
+// ErrSchemaTooOld.
 //
 // Version 6 had no cached and cachedtags; opening it writable only
 // records version 7 (migrateCacheV7), and a read-only open refuses it with

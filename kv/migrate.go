@@ -9,7 +9,7 @@ import (
 )
 
 // SchemaVersion is the version this code reads and writes.
-const SchemaVersion = 7
+const SchemaVersion = 9
 
 // migrations[i] brings a database from version i to version i+1. Each is
 // run by migrate in transactions of its own choosing and must be safe to
@@ -22,6 +22,8 @@ var migrations = []func(db *DB) error{
 	migratePinClientsV5,
 	migrateAuthV6,
 	migrateCacheV7,
+	migrateV8,
+	migrateEventsV9,
 }
 
 // migratePinsV4: version 4 adds the tables pins and pinexpiry, which exist

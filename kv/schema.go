@@ -13,6 +13,10 @@ var (
 	tablePinExpiry  = []byte("pinexpiry") // version 4; keys gain the client in version 5
 	tableAuthKeys   = []byte("authkeys")  // version 6: token signing keys
 	tableRobots     = []byte("robots")    // version 6: robot accounts
+	// Version 9: events waiting for delivery, per endpoint.
+	tableOutbox       = []byte("outbox")       // <endpoint> 0x00 <seq> -> row; counters <endpoint>: rows
+	tableOutboxSeq    = []byte("outboxseq")    // <endpoint> -> the last sequence number taken
+	tableOutboxClaims = []byte("outboxclaims") // <endpoint> -> which process delivers, until when
 
 	// Per-repository tables; their keys start with <repository> 0x00.
 	tableRepos        = []byte("repositories") // <repository> -> stats; the repository exists
