@@ -82,7 +82,7 @@
 // and so the order of its outbox keys, are the order of the commits. Only
 // writes that produce events for that endpoint pay for it.
 //
-// No hot rows. With several writers on a database with serializable
+// No other hot rows. With several writers on a database with serializable
 // isolation, a row that every write reads and rewrites serialises them all.
 // So a write touches rows of its own repository, the records of the blobs
 // it creates or deletes, and index entries keyed by its repository; what

@@ -163,3 +163,14 @@ func (t *Tx) PutOutboxClaim(endpoint string, c OutboxClaim) error {
 	v := binary.BigEndian.AppendUint64(nil, uint64(c.Expiry))
 	return t.b.Put(tableOutboxClaims, []byte(endpoint), append(v, c.Owner...))
 }
+
+// OutboxRowAt reads one row of an endpoint; ok is false when it is gone.
+func (t *Tx) OutboxRowAt(endpoint string, seq uint64) (OutboxRow, bool, error) {
+	k := outboxKey(endpoint, seq)
+	v, err := t.b.Get(tableOutbox, k)
+	if err != nil || v == nil {
+		return OutboxRow{}, false, err
+	}
+	row, err := decodeOutbox(k[len(endpoint)+1:], v)
+	return row, err == nil, err
+}

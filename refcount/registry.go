@@ -36,6 +36,9 @@ type Options struct {
 	// CacheMaxBytes is the cache's byte budget as Stats reports it (0:
 	// none); EvictCache is given its own.
 	CacheMaxBytes int64
+	// Events are the receivers of events: each change they want is
+	// written to the outbox in its transaction (outbox.go).
+	Events []Endpoint
 }
 
 // Registry applies the reference model to a database and a blob store.
@@ -77,6 +80,10 @@ type Registry struct {
 	recovered atomic.Bool
 
 	pending pending // tombstones seen by FinishPending
+
+	// eventsHook, when set (OnEvents), runs after a commit that wrote
+	// outbox rows.
+	eventsHook atomic.Pointer[func()]
 
 	// recordHook, when set (tests), runs in a commit between the
 	// promotion of its blob and the record of it.
@@ -153,6 +160,14 @@ type change struct {
 	// removed: the tags, manifests and blobs deleted, for the report of
 	// a delete (see RemovePlan)
 	removed removal
+	// events: what the transaction did that endpoints are told, written
+	// to the outbox before it commits (outbox.go); moves: tags a push
+	// moved, made events once the push's own is; origin: who did it;
+	// outboxRows: the rows written, to wake the delivery after commit
+	events     []Event
+	moves      []Event
+	origin     Origin
+	outboxRows int
 }
 
 // goneRecord is a manifest (with its size) or a link that a write deleted.
@@ -197,6 +212,10 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 		}
 		if err := fn(tx, c); err != nil {
 			// Before another transaction of the batch runs again.
+			r.pins.unmark(c)
+			return err
+		}
+		if err := r.writeOutboxTx(tx, c); err != nil {
 			r.pins.unmark(c)
 			return err
 		}
@@ -264,6 +283,7 @@ func (r *Registry) finish(c *change) error {
 	if c == nil {
 		return nil
 	}
+	r.eventsCommitted(c)
 	r.pins.take(c.usedPins, c)
 	for _, k := range c.uploadPins {
 		r.pins.addUpload(k, c.now+int64(r.opts.PinWindow))
