@@ -39,6 +39,8 @@ type Options struct {
 	// CachePrefixes are the pull-through cache's repository prefixes
 	// (refcount.Options.CachePrefixes).
 	CachePrefixes []string
+	// Events are the receivers of events (refcount.Options.Events).
+	Events []refcount.Endpoint
 }
 
 // Registry is a registry under test: the refcount.Registry with its data
@@ -143,6 +145,7 @@ func (r *Registry) refcountOptions() refcount.Options {
 		PinWindow:     r.opts.PinWindow,
 		Shared:        r.opts.Shared,
 		CachePrefixes: r.opts.CachePrefixes,
+		Events:        r.opts.Events,
 	}
 }
 
