@@ -54,6 +54,7 @@ type Origin struct {
 	Actor     string `json:"actor,omitempty"`     // the user; empty: anonymous or kvreg
 	Addr      string `json:"addr,omitempty"`      // the client's address
 	Host      string `json:"host,omitempty"`      // the Host the request named
+	Scheme    string `json:"scheme,omitempty"`    // http or https, as the client reached kvreg
 	Method    string `json:"method,omitempty"`    // the HTTP method
 	UserAgent string `json:"userAgent,omitempty"` // the client's User-Agent
 	RequestID string `json:"requestID,omitempty"` // the request's id in kvreg's log
