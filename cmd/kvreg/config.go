@@ -12,6 +12,7 @@ import (
 
 	"github.com/kvreg/kvreg/api"
 	"github.com/kvreg/kvreg/api/auth"
+	"github.com/kvreg/kvreg/api/events"
 	blobs3 "github.com/kvreg/kvreg/blobs/s3"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/urfave/cli/v2"
@@ -155,6 +156,7 @@ type serveConfig struct {
 	groups                    map[string][]string
 	mirrors                   []api.Mirror // checked
 	cacheMaxBytes             int64
+	events                    []events.Endpoint // checked, secrets read
 }
 
 // fileConfig is the YAML file: the structured sections, and every other
@@ -163,6 +165,7 @@ type fileConfig struct {
 	Access   []auth.Rule          `yaml:"access"`
 	Groups   map[string][]string  `yaml:"groups"`
 	Mirrors  []fileMirror         `yaml:"mirrors"`
+	Events   []fileEndpoint       `yaml:"events"`
 	Settings map[string]yaml.Node `yaml:",inline"`
 }
 
@@ -186,6 +189,9 @@ func resolveConfig(c *cli.Context) (*serveConfig, error) {
 		}
 		cfg.groups = fc.Groups
 		fileMirrors = fc.Mirrors
+		if cfg.events, err = readEvents(path, fc.Events); err != nil {
+			return nil, err
+		}
 	}
 	if err := cfg.resolveMirrors(c, fileMirrors); err != nil {
 		return nil, err

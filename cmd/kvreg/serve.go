@@ -120,6 +120,7 @@ func serve(c *cli.Context) error {
 		Shared:        cfg.replicas,
 		CachePrefixes: cfg.cachePrefixes(),
 		CacheMaxBytes: cfg.cacheMaxBytes,
+		Events:        cfg.eventEndpoints(),
 	})
 	if err != nil {
 		return startupError("%v", err)
@@ -138,6 +139,10 @@ func serve(c *cli.Context) error {
 	}
 	handler := api.New(reg, ac)
 	srv.Handler = handler
+	deliver, err := startEvents(cfg, reg, handler, log)
+	if err != nil {
+		return startupError("%v", err)
+	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -172,6 +177,9 @@ func serve(c *cli.Context) error {
 		}
 		if keyLoop != nil {
 			wg.Go(func() { keyLoop(ctx) })
+		}
+		if deliver != nil {
+			wg.Go(func() { deliver.Run(ctx) })
 		}
 		sweeper(ctx, reg, cfg, log)
 		wg.Wait()
