@@ -17,7 +17,9 @@ import (
 // Options shape the delivery.
 type Options struct {
 	// Owner names this process in claims; unique per process (a new one
-	// when empty: host, pid and random bytes).
+	// when empty: host, pid and random bytes). A process that is the only
+	// one by other means (the database's write lock) may use a fixed
+	// name, so that after a crash it takes its own claim back at once.
 	Owner  string
 	Source Source // the Source of the events it sends (InstanceID: Owner when empty)
 	// Now and After are the clock and the timer; time.Now and time.After
@@ -51,6 +53,14 @@ func (o *Options) backoff(attempts int) time.Duration {
 	return min(d, o.BackoffMax)
 }
 
+// ProcessID names this process: host, pid and random bytes.
+func ProcessID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
 // Delivery is every endpoint's worker over one registry.
 type Delivery struct {
 	reg     *refcount.Registry
@@ -63,10 +73,7 @@ type Delivery struct {
 // deliver once Run runs, or step by step through Worker (tests).
 func New(reg *refcount.Registry, eps []Endpoint, o Options) (*Delivery, error) {
 	if o.Owner == "" {
-		host, _ := os.Hostname()
-		var b [4]byte
-		rand.Read(b[:])
-		o.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+		o.Owner = ProcessID()
 	}
 	if o.Source.InstanceID == "" {
 		o.Source.InstanceID = o.Owner

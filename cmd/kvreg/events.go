@@ -80,7 +80,14 @@ func startEvents(cfg *serveConfig, reg *refcount.Registry, h *api.Server, log *s
 	if len(cfg.events) == 0 {
 		return nil, nil
 	}
-	d, err := events.New(reg, cfg.events, events.Options{Source: events.Source{Addr: cfg.addr}, Logger: log})
+	o := events.Options{Source: events.Source{Addr: cfg.addr}, Logger: log}
+	if !cfg.replicas {
+		// The database's write lock makes this process the only one: a
+		// claim that one killed before it left is its own, taken back at
+		// once rather than when it expires.
+		o.Owner, o.Source.InstanceID = "kvreg", events.ProcessID()
+	}
+	d, err := events.New(reg, cfg.events, o)
 	if err != nil {
 		return nil, err
 	}
