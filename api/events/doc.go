@@ -29,7 +29,8 @@
 // endpoint at a time: a claim row per endpoint (owner, expiry) is taken
 // when absent or expired and renewed by its owner every third of its
 // lifetime while it delivers; a replica that dies stops renewing, and
-// another takes over once the claim has expired (within Options.ClaimTTL).
+// another takes over once the claim has expired (standbys ask every third
+// of Options.ClaimTTL, so within four thirds of it).
 // A replica whose POST outlived its claim may deliver a row the next owner
 // delivers again, which at-least-once allows; the claim lifetime is kept
 // at least three times the longest endpoint timeout so that this needs a
