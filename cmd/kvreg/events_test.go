@@ -50,9 +50,9 @@ events:
 		t.Errorf("refcount endpoints %+v", eps)
 	}
 	for bad, want := range map[string]string{
-		"- {name: a, url: ftp://x/}":                         "not an http(s) URL",
-		"- {name: a, url: http://x/, format: xml}":           "unknown format",
-		"- {name: a, url: http://x/, actions: [push, bump]}": "unknown action",
+		"- {name: a, url: ftp://x/}":                                 "not an http(s) URL",
+		"- {name: a, url: http://x/, format: xml}":                   "unknown format",
+		"- {name: a, url: http://x/, actions: [push, bump]}":         "unknown action",
 		"- {name: a, url: http://x/}\n  - {name: a, url: http://y/}": "two endpoints named a",
 		"- {name: a, url: http://x/, secret-file: /nonexistent}":     "nonexistent",
 		"- {name: a, url: http://x/, timeout: soon}":                 "timeout",
