@@ -209,7 +209,8 @@ func TestOutboxDeliveryBookkeeping(t *testing.T) {
 
 // Replicas pushing at once on PostgreSQL: every push is one row of the
 // endpoint, numbered without a gap or a duplicate (a transaction that
-// reran took its number again), each with its own id.
+// reran took its number again), each with its own id, and each replica's
+// pushes, committed one after another, in the order they committed.
 func TestOutboxReplicasNumberInCommitOrder(t *testing.T) {
 	ra, rb := eventReplicas(t)
 	const n = 8
@@ -239,11 +240,19 @@ func TestOutboxReplicasNumberInCommitOrder(t *testing.T) {
 		t.Fatalf("%d rows, want %d", len(rows), 2*n)
 	}
 	ids := map[string]bool{}
+	next := map[string]int{} // per repository, the tag its next row must have
 	for i, e := range rows {
 		if e.Seq != uint64(i+1) || ids[e.Event.ID] {
 			t.Errorf("row %d: seq %d id %s", i, e.Seq, e.Event.ID)
 		}
 		ids[e.Event.ID] = true
+		// A replica's pushes commit one after another: their rows follow
+		// in that order.
+		repo := e.Event.Repository
+		if want := fmt.Sprint("t", next[repo]); len(e.Event.Tags) != 1 || e.Event.Tags[0] != want {
+			t.Errorf("row %d of %s: tags %v, want %s", i, repo, e.Event.Tags, want)
+		}
+		next[repo]++
 	}
 	sa, _ := ra.StoreStats()
 	sb, _ := rb.StoreStats()
