@@ -207,6 +207,7 @@ func (s *Server) cachedManifest(w http.ResponseWriter, r *http.Request, rt route
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(body)
+		s.pulled(r, rt, refcount.ManifestInfo{Digest: dg, MediaType: mt, Size: size})
 	}
 	return nil
 }

@@ -64,6 +64,7 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) e
 	w.WriteHeader(http.StatusOK)
 	if !head {
 		w.Write(info.Content)
+		s.pulled(r, rt, info)
 	}
 	return nil
 }
@@ -104,7 +105,7 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, rt route) e
 		return apiErr(kSizeInvalid, "body has %d bytes, Content-Length says %d", len(body), r.ContentLength)
 	}
 	done := s.metrics.op("put_manifest")
-	res, err := s.reg.PutManifest(rt.name, d, tags, r.Header.Get("Content-Type"), body, s.clientKey(r, info(r)))
+	res, err := s.reg.PutManifestBy(s.origin(r), rt.name, d, tags, r.Header.Get("Content-Type"), body, s.clientKey(r, info(r)))
 	done()
 	if err != nil {
 		return err
@@ -133,10 +134,10 @@ func (s *Server) deleteManifest(w http.ResponseWriter, r *http.Request, rt route
 	var freed int64
 	if d != "" {
 		defer s.metrics.op("delete_manifest")()
-		freed, err = s.reg.DeleteManifest(rt.name, d)
+		freed, err = s.reg.DeleteManifestBy(s.origin(r), rt.name, d)
 	} else {
 		defer s.metrics.op("delete_tag")()
-		freed, err = s.reg.DeleteTag(rt.name, tag)
+		freed, err = s.reg.DeleteTagBy(s.origin(r), rt.name, tag)
 	}
 	if err != nil {
 		return err

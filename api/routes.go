@@ -115,6 +115,7 @@ func newAdminRouter(a *admin) *httprouter.Router {
 	rt.GET("/v1/ls", a.ls)
 	rt.POST("/v1/rm", a.rm)
 	rt.GET("/v1/retention/plan", a.retentionPlan)
+	rt.GET("/v1/events", a.events)
 	rt.POST("/v1/token/create", a.tokenCreate)
 	rt.GET("/v1/token/ls", a.tokenList)
 	rt.POST("/v1/token/revoke", a.tokenRevoke)

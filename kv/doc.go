@@ -76,8 +76,22 @@
 //	quotablobs                    blobs the manifests of a namespace reference
 //	  <namespace> 0x00 <digest>   -> uint64 BE: repositories of the namespace whose
 //	                                 link to the blob has refs > 0
+//	outbox                        events waiting for delivery, one row per endpoint that wants it
+//	  <endpoint> 0x00 <seq uint64 BE> -> JSON {attempts, next (Unix ns), lastError,
+//	                                 event (refcount's encoding, opaque here)}
+//	  counters: <endpoint>        rows of the endpoint (pending deliveries)
+//	outboxseq                     the last sequence number an endpoint's rows took
+//	  <endpoint>                  -> uint64 BE
+//	outboxclaims                  which process delivers an endpoint's rows
+//	  <endpoint>                  -> expiry int64 BE (Unix ns) | owner
 //
-// No hot rows. With several writers on a database with serializable
+// One hot row on purpose: outboxseq. A write that produces an event for an
+// endpoint reads and rewrites its row, so that, on a serializable database,
+// two such writes conflict and one reruns: an endpoint's sequence numbers,
+// and so the order of its outbox keys, are the order of the commits. Only
+// writes that produce events for that endpoint pay for it.
+//
+// No other hot rows. With several writers on a database with serializable
 // isolation, a row that every write reads and rewrites serialises them all.
 // So a write touches rows of its own repository, the records of the blobs
 // it creates or deletes, and index entries keyed by its repository; what
@@ -124,6 +138,10 @@
 // A repository disappears (its row, and what is left of it in content,
 // tagsbydigest and referrers) when its last manifest, tag and link go; "is
 // it empty" is a prefix scan that stops at the first key.
+//
+// Version 8 had no outbox, outboxseq and outboxclaims; opening it
+// writable only records version 9 (migrateEventsV9), and a read-only open
+// refuses it with ErrSchemaTooOld.
 //
 // Version 9 had no quotausage, quotablobs and quotarules; opening it
 // writable only records version 10 (migrateQuotaV10): the usage is

@@ -23,7 +23,7 @@ var migrations = []func(db *DB) error{
 	migrateAuthV6,
 	migrateCacheV7,
 	migrateTagPushedV8,
-	migrateV9,
+	migrateEventsV9,
 	migrateQuotaV10,
 }
 

@@ -1,9 +1,5 @@
 package kv
 
-// migrateV9 stands for version 9, whose tables this tree does not use; it
-// moves nothing.
-func migrateV9(*DB) error { return nil }
-
 // migrateQuotaV10: version 10 adds the quota namespaces' usage (tables
 // quotausage and quotablobs, meta quotarules). A store of an earlier
 // version has none, and no quotarules, so the first kvreg that opens it

@@ -15,6 +15,10 @@ var (
 	tableRobots     = []byte("robots")     // version 6: robot accounts
 	tableQuotaUsage = []byte("quotausage") // version 10: each quota namespace's usage (counters)
 	tableQuotaBlobs = []byte("quotablobs") // version 10: repositories of a namespace referencing a blob
+	// Version 9: events waiting for delivery, per endpoint.
+	tableOutbox       = []byte("outbox")       // <endpoint> 0x00 <seq> -> row; counters <endpoint>: rows
+	tableOutboxSeq    = []byte("outboxseq")    // <endpoint> -> the last sequence number taken
+	tableOutboxClaims = []byte("outboxclaims") // <endpoint> -> which process delivers, until when
 
 	// Per-repository tables; their keys start with <repository> 0x00.
 	tableRepos        = []byte("repositories") // <repository> -> stats; the repository exists

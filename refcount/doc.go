@@ -45,5 +45,17 @@
 // (ErrQuota, quota.go); the usage it checks is kept by package kv's write
 // methods in every transaction that changes the namespace, and rebuilt
 // when the quotas' globs change (OwnQuotas).
+// Events (outbox.go): a transaction gathers what it did that endpoints
+// (Options.Events) want told in its change (a push and the tags it moved,
+// a delete with what went and the bytes freed) and writes them to the
+// outbox, one row per endpoint, before it commits, so that an event exists
+// exactly when its change does; a rerun gathers them anew. Each row takes
+// the next number of its endpoint's sequence, read and written in the
+// transaction: on PostgreSQL under SERIALIZABLE, two event-producing
+// writes for one endpoint conflict and one reruns, so the numbers follow
+// commit order across replicas. That serialises event-producing writes
+// per endpoint (and only those); ordering by a clock or by an id taken
+// outside the transaction would be cheaper and wrong. Delivery is package
+// api/events's, through the calls of outbox_ops.go.
 // This package must not import bbolt nor write HTTP responses.
 package refcount

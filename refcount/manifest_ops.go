@@ -26,6 +26,11 @@ type PutResult struct {
 // client is who pushes it (api's clientKey): the pins of the objects it
 // references that a HEAD of client wrote are taken over, others' are left.
 func (r *Registry) PutManifest(repo string, byDigest digest.Digest, tags []string, contentType string, body []byte, client string) (PutResult, error) {
+	return r.PutManifestBy(Origin{}, repo, byDigest, tags, contentType, body, client)
+}
+
+// PutManifestBy is PutManifest made by o, as its events say.
+func (r *Registry) PutManifestBy(o Origin, repo string, byDigest digest.Digest, tags []string, contentType string, body []byte, client string) (PutResult, error) {
 	p, err := manifest.Parse(contentType, body)
 	if err != nil {
 		return PutResult{}, err
@@ -40,7 +45,7 @@ func (r *Registry) PutManifest(repo string, byDigest digest.Digest, tags []strin
 	}
 	res := PutResult{Digest: d, Subject: p.Subject, Tags: tags}
 	c, err := r.update(func(tx *kv.Tx, c *change) error {
-		c.pinClient = client
+		c.pinClient, c.origin = client, o
 		if err := r.putManifestTx(tx, c, repo, string(d), p, tags, body); err != nil {
 			return err
 		}
@@ -95,6 +100,7 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 		}
 		m.Refs++
 		if ok {
+			c.tagMoved(repo, t, old, d)
 			moved = append(moved, old)
 			if err := r.forgetTagTx(tx, repo, t); err != nil {
 				return err
@@ -121,6 +127,7 @@ func (r *Registry) putManifestTx(tx *kv.Tx, c *change, repo, d string, p *manife
 			return err
 		}
 	}
+	c.pushed(repo, d, m, tags)
 	return r.retainAfterPushTx(tx, c, repo, tags)
 }
 
@@ -445,7 +452,12 @@ func (r *Registry) GetManifest(repo, reference string, content bool) (ManifestIn
 
 // DeleteTag removes a tag and frees what only it held.
 func (r *Registry) DeleteTag(repo, tag string) (int64, error) {
-	c, err := r.update(r.deleteTagFn(repo, tag))
+	return r.DeleteTagBy(Origin{}, repo, tag)
+}
+
+// DeleteTagBy is DeleteTag made by o, as its event says.
+func (r *Registry) DeleteTagBy(o Origin, repo, tag string) (int64, error) {
+	c, err := r.update(withOrigin(o, withDeleteEvent(repo, tag, "", r.deleteTagFn(repo, tag))))
 	if err != nil {
 		return 0, err
 	}
@@ -477,7 +489,12 @@ func (r *Registry) deleteTagFn(repo, tag string) func(tx *kv.Tx, c *change) erro
 // frees what only it held. It refuses while an index of the repository
 // references the manifest, so that no index is left broken.
 func (r *Registry) DeleteManifest(repo string, d digest.Digest) (int64, error) {
-	c, err := r.update(r.deleteManifestFn(repo, d))
+	return r.DeleteManifestBy(Origin{}, repo, d)
+}
+
+// DeleteManifestBy is DeleteManifest made by o, as its event says.
+func (r *Registry) DeleteManifestBy(o Origin, repo string, d digest.Digest) (int64, error) {
+	c, err := r.update(withOrigin(o, withDeleteEvent(repo, "", string(d), r.deleteManifestFn(repo, d))))
 	if err != nil {
 		return 0, err
 	}

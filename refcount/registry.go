@@ -48,6 +48,9 @@ type Options struct {
 	// Policies says, so that what an operator command deletes is charged
 	// as the server charges it.
 	OwnQuotas bool
+	// Events are the receivers of events: each change they want is
+	// written to the outbox in its transaction (outbox.go).
+	Events []Endpoint
 }
 
 // Registry applies the reference model to a database and a blob store.
@@ -89,6 +92,10 @@ type Registry struct {
 	recovered atomic.Bool
 
 	pending pending // tombstones seen by FinishPending
+
+	// eventsHook, when set (OnEvents), runs after a commit that wrote
+	// outbox rows.
+	eventsHook atomic.Pointer[func()]
 
 	// recordHook, when set (tests), runs in a commit between the
 	// promotion of its blob and the record of it.
@@ -174,6 +181,14 @@ type change struct {
 	// closed once that is known (see pins)
 	marks   markState
 	settled chan struct{}
+	// events: what the transaction did that endpoints are told, written
+	// to the outbox before it commits (outbox.go); moves: tags a push
+	// moved, made events once the push's own is; origin: who did it;
+	// outboxRows: the rows written, to wake the delivery after commit
+	events     []Event
+	moves      []Event
+	origin     Origin
+	outboxRows int
 }
 
 // goneRecord is a manifest (with its size) or a link that a write deleted.
@@ -218,6 +233,10 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 		}
 		if err := fn(tx, c); err != nil {
 			// Before another transaction of the batch runs again.
+			r.pins.unmark(c)
+			return err
+		}
+		if err := r.writeOutboxTx(tx, c); err != nil {
 			r.pins.unmark(c)
 			return err
 		}
@@ -287,6 +306,7 @@ func (r *Registry) finish(c *change) error {
 	if c == nil {
 		return nil
 	}
+	r.eventsCommitted(c)
 	r.pins.take(c.usedPins, c)
 	for _, k := range c.uploadPins {
 		r.pins.addUpload(k, c.now+int64(r.opts.PinWindow))

@@ -81,6 +81,7 @@ func (r *Registry) remove(target string, dry bool) (*RemoveReport, error) {
 	default:
 		fn = r.deleteRepoFn(repo)
 	}
+	fn = withDeleteEvent(repo, tag, string(d), fn)
 	var (
 		own       removal
 		reclaimed int64

@@ -260,7 +260,7 @@ func (r *Registry) Remove(target string) (*RemoveReport, error) {
 
 // DeleteRepo deletes every tag, manifest, link and upload of a repository.
 func (r *Registry) DeleteRepo(repo string) (int64, error) {
-	c, err := r.update(r.deleteRepoFn(repo))
+	c, err := r.update(withDeleteEvent(repo, "", "", r.deleteRepoFn(repo)))
 	if err != nil {
 		return 0, err
 	}

@@ -78,11 +78,16 @@ func (r *Registry) retainTx(tx *kv.Tx, c *change, repo string, rule policy.Reten
 		return err
 	}
 	for _, v := range victims {
-		if err := r.deleteTagTx(tx, repo, v.tag); err != nil {
-			return err
+		// Each tag that goes is a delete event of its own, as if deleted
+		// by hand, with the bytes it freed.
+		del := func(tx *kv.Tx, c *change) error {
+			if err := r.deleteTagTx(tx, repo, v.tag); err != nil {
+				return err
+			}
+			c.removed.tag(repo, v.tag)
+			return r.releaseManifestTx(tx, c, repo, v.digest)
 		}
-		c.removed.tag(repo, v.tag)
-		if err := r.releaseManifestTx(tx, c, repo, v.digest); err != nil {
+		if err := withDeleteEvent(repo, v.tag, "", del)(tx, c); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kvreg/kvreg/api"
 	"github.com/kvreg/kvreg/api/auth"
+	"github.com/kvreg/kvreg/api/events"
 	blobs3 "github.com/kvreg/kvreg/blobs/s3"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount/policy"
@@ -171,7 +172,8 @@ type serveConfig struct {
 	groups                    map[string][]string
 	mirrors                   []api.Mirror // checked
 	cacheMaxBytes             int64
-	policies                  *policy.Set // the file's rules; nil: none
+	policies                  *policy.Set       // the file's rules; nil: none
+	events                    []events.Endpoint // checked, secrets read
 }
 
 // fileConfig is the YAML file: the structured sections, and every other
@@ -180,6 +182,7 @@ type fileConfig struct {
 	Access   []auth.Rule          `yaml:"access"`
 	Groups   map[string][]string  `yaml:"groups"`
 	Mirrors  []fileMirror         `yaml:"mirrors"`
+	Events   []fileEndpoint       `yaml:"events"`
 	Settings map[string]yaml.Node `yaml:",inline"`
 
 	// The operator's rules on repositories (policy.Set).
@@ -209,6 +212,9 @@ func resolveConfig(c *cli.Context) (*serveConfig, error) {
 		cfg.groups = fc.Groups
 		fileMirrors = fc.Mirrors
 		cfg.policies = fc.policies()
+		if cfg.events, err = readEvents(path, fc.Events); err != nil {
+			return nil, err
+		}
 	}
 	if err := cfg.resolveMirrors(c, fileMirrors); err != nil {
 		return nil, err

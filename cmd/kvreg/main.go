@@ -17,6 +17,7 @@ func main() {
 			fsckCommand(),
 			statsCommand(),
 			lsCommand(),
+			eventsCommand(),
 			rmCommand(),
 			retentionCommand(),
 			tokenCommand(),

@@ -123,6 +123,7 @@ func serve(c *cli.Context) error {
 		CacheMaxBytes: cfg.cacheMaxBytes,
 		Policies:      cfg.policies,
 		OwnQuotas:     true,
+		Events:        cfg.eventEndpoints(),
 	})
 	if err != nil {
 		return startupError("%v", err)
@@ -141,6 +142,10 @@ func serve(c *cli.Context) error {
 	}
 	handler := api.New(reg, ac)
 	srv.Handler = handler
+	deliver, err := startEvents(cfg, reg, handler, log)
+	if err != nil {
+		return startupError("%v", err)
+	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -177,6 +182,9 @@ func serve(c *cli.Context) error {
 			wg.Go(func() { keyLoop(ctx) })
 		}
 		wg.Go(func() { retentionSweeper(ctx, handler, cfg, log) })
+		if deliver != nil {
+			wg.Go(func() { deliver.Run(ctx) })
+		}
 		sweeper(ctx, reg, cfg, log)
 		wg.Wait()
 	}()

@@ -42,6 +42,8 @@ type Options struct {
 	CachePrefixes []string
 	// Policies are the operator's rules (refcount.Options.Policies).
 	Policies *policy.Set
+	// Events are the receivers of events (refcount.Options.Events).
+	Events []refcount.Endpoint
 }
 
 // Registry is a registry under test: the refcount.Registry with its data
@@ -148,6 +150,7 @@ func (r *Registry) refcountOptions() refcount.Options {
 		CachePrefixes: r.opts.CachePrefixes,
 		Policies:      r.opts.Policies,
 		OwnQuotas:     true,
+		Events:        r.opts.Events,
 	}
 }
 

@@ -1,0 +1,192 @@
+package refcount
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/kvreg/kvreg/kv"
+)
+
+// OutboxEntry is one event waiting for delivery to one endpoint, with the
+// state of its delivery.
+type OutboxEntry struct {
+	Endpoint  string    `json:"endpoint"`
+	Seq       uint64    `json:"seq"`
+	Attempts  int       `json:"attempts"`
+	Next      time.Time `json:"next"` // zero: at once
+	LastError string    `json:"lastError,omitempty"`
+	Event     Event     `json:"event"`
+}
+
+func outboxEntry(ep string, row kv.OutboxRow) (OutboxEntry, error) {
+	e := OutboxEntry{Endpoint: ep, Seq: row.Seq, Attempts: row.Attempts, LastError: row.LastError}
+	if row.Next != 0 {
+		e.Next = time.Unix(0, row.Next).UTC()
+	}
+	if err := json.Unmarshal(row.Event, &e.Event); err != nil {
+		return e, fmt.Errorf("%w: outbox event %s/%d: %v", kv.ErrCorrupt, ep, row.Seq, err)
+	}
+	return e, nil
+}
+
+// RecordPull writes the event of a manifest GET for the endpoints that
+// want pulls of repo; with none, it writes nothing (no transaction). A
+// pull changes nothing, so its event has a transaction of its own.
+func (r *Registry) RecordPull(o Origin, repo, tag string, info ManifestInfo) error {
+	if !r.eventsWanted(ActionPull, repo) {
+		return nil
+	}
+	_, err := r.update(func(_ *kv.Tx, c *change) error {
+		c.origin = o
+		c.event(Event{Action: ActionPull, Repository: repo, Tag: tag, Digest: string(info.Digest), MediaType: info.MediaType, Size: info.Size})
+		return nil
+	})
+	return err
+}
+
+// OnEvents has fn called after every commit of this process that wrote
+// outbox rows (to wake the delivery at once, rather than at its next poll).
+func (r *Registry) OnEvents(fn func()) { r.eventsHook.Store(&fn) }
+
+// eventsCommitted calls the OnEvents hook after a commit that wrote rows.
+func (r *Registry) eventsCommitted(c *change) {
+	if c.outboxRows == 0 {
+		return
+	}
+	if fn := r.eventsHook.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
+// ClaimEvents makes owner the one process that delivers endpoint's events
+// until until, if no other holds a claim that is still live at now; it
+// reports whether owner holds it. The owner renews it by claiming again,
+// and another takes it over once it has expired.
+func (r *Registry) ClaimEvents(endpoint, owner string, now, until time.Time) (bool, error) {
+	var held bool
+	err := r.db.Update(func(tx *kv.Tx) error {
+		held = false
+		c, ok, err := tx.OutboxClaim(endpoint)
+		if err != nil {
+			return err
+		}
+		if ok && c.Owner != owner && c.Expiry > now.UnixNano() {
+			return nil
+		}
+		held = true
+		return tx.PutOutboxClaim(endpoint, kv.OutboxClaim{Owner: owner, Expiry: until.UnixNano()})
+	})
+	return held, err
+}
+
+// ReleaseEvents ends owner's claim on endpoint, if it holds it, so that
+// another process takes over at once (a clean shutdown).
+func (r *Registry) ReleaseEvents(endpoint, owner string) error {
+	return r.db.Update(func(tx *kv.Tx) error {
+		c, ok, err := tx.OutboxClaim(endpoint)
+		if err != nil || !ok || c.Owner != owner {
+			return err
+		}
+		return tx.PutOutboxClaim(endpoint, kv.OutboxClaim{Owner: owner})
+	})
+}
+
+// OldestEvent reads endpoint's oldest row; ok is false when none is left.
+func (r *Registry) OldestEvent(endpoint string) (OutboxEntry, bool, error) {
+	var e OutboxEntry
+	var ok bool
+	err := r.db.View(func(tx *kv.Tx) error {
+		ok = false
+		var row kv.OutboxRow
+		if err := tx.Outbox(endpoint, func(x kv.OutboxRow) (bool, error) {
+			row, ok = x, true
+			return false, nil
+		}); err != nil || !ok {
+			return err
+		}
+		var err error
+		e, err = outboxEntry(endpoint, row)
+		return err
+	})
+	return e, ok, err
+}
+
+// EventDelivered removes a delivered row (gone already: another process
+// delivered it too, which at-least-once allows).
+func (r *Registry) EventDelivered(endpoint string, seq uint64) error {
+	return r.db.Update(func(tx *kv.Tx) error {
+		_, err := tx.DeleteOutbox(endpoint, seq)
+		return err
+	})
+}
+
+// EventFailed records a failed attempt of a row that is still there:
+// its count, the error, and when to try again.
+func (r *Registry) EventFailed(endpoint string, seq uint64, attempts int, lastErr string, next time.Time) error {
+	return r.db.Update(func(tx *kv.Tx) error {
+		row, ok, err := tx.OutboxRowAt(endpoint, seq)
+		if err != nil || !ok {
+			return err
+		}
+		row.Attempts, row.LastError, row.Next = attempts, lastErr, next.UnixNano()
+		return tx.PutOutbox(endpoint, row, false)
+	})
+}
+
+// EventsPending counts an endpoint's rows (a counter read in a read-only
+// transaction: cheap).
+func (r *Registry) EventsPending(endpoint string) (int64, error) {
+	var n int64
+	err := r.db.View(func(tx *kv.Tx) error {
+		var err error
+		n, err = tx.OutboxPending(endpoint)
+		return err
+	})
+	return n, err
+}
+
+// OutboxReport is what `kvreg events ls` shows: per endpoint with rows,
+// how many wait and the oldest of them (up to a limit).
+type OutboxReport struct {
+	Endpoints []OutboxEndpoint `json:"endpoints"`
+}
+
+// OutboxEndpoint is one endpoint's part of an OutboxReport.
+type OutboxEndpoint struct {
+	Name    string        `json:"name"`
+	Pending int64         `json:"pending"`
+	Entries []OutboxEntry `json:"entries"` // oldest first, up to the limit
+}
+
+// Outbox reports the rows waiting for delivery, up to max per endpoint
+// (max <= 0: all), in one snapshot.
+func (r *Registry) Outbox(max int) (*OutboxReport, error) {
+	rep := &OutboxReport{}
+	err := r.db.View(func(tx *kv.Tx) error {
+		rep.Endpoints = []OutboxEndpoint{}
+		eps, err := tx.OutboxEndpoints()
+		if err != nil {
+			return err
+		}
+		for _, ep := range eps {
+			oe := OutboxEndpoint{Name: ep, Entries: []OutboxEntry{}}
+			if oe.Pending, err = tx.OutboxPending(ep); err != nil {
+				return err
+			}
+			if err := tx.Outbox(ep, func(row kv.OutboxRow) (bool, error) {
+				e, err := outboxEntry(ep, row)
+				if err != nil {
+					return false, err
+				}
+				oe.Entries = append(oe.Entries, e)
+				return max <= 0 || len(oe.Entries) < max, nil
+			}); err != nil {
+				return err
+			}
+			rep.Endpoints = append(rep.Endpoints, oe)
+		}
+		return nil
+	})
+	return rep, err
+}
