@@ -317,3 +317,38 @@ func TestRetentionRepushSameContent(t *testing.T) {
 		t.Fatalf("after a pushed again and c: %v, want a and c (b is the least recently pushed)", tags)
 	}
 }
+
+// A tag retention removes inside a push is a delete event of its own,
+// after the push's, with the bytes it freed.
+func TestRetentionDeletesAreEvents(t *testing.T) {
+	f := newFixture(t, regtest.Options{
+		Policies: &policy.Set{Retentions: []policy.Retention{{Repos: []string{"ci/*"}, KeepLast: 1}}},
+		Events:   []refcount.Endpoint{{Name: "all", Actions: []string{refcount.ActionPush, refcount.ActionDelete}}},
+	})
+	const repo = "ci/app"
+	var ds []digest.Digest
+	var freed int64
+	for i := 1; i <= 2; i++ {
+		f.Clock.Advance(time.Second)
+		body := imageBody([]string{string(f.blob(repo, 100+i)), string(f.blob(repo, 1000+i))}, f.size)
+		res, err := f.PutManifest(repo, "", []string{fmt.Sprintf("t%d", i)}, refcount.MediaTypeOCIManifest, body, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, res.Digest)
+		freed = res.Reclaimed
+	}
+	rep, err := f.Outbox(0)
+	if err != nil || len(rep.Endpoints) != 1 {
+		t.Fatalf("outbox: %+v %v", rep, err)
+	}
+	es := rep.Endpoints[0].Entries
+	if len(es) != 3 {
+		t.Fatalf("%d events, want push t1, push t2, delete t1", len(es))
+	}
+	del := es[2].Event
+	if es[1].Event.Action != refcount.ActionPush || del.Action != refcount.ActionDelete || del.Tag != "t1" ||
+		del.Digest != string(ds[0]) || del.Reclaimed != freed || freed != 101+1001 {
+		t.Fatalf("events %+v %+v; the push freed %d", es[1].Event, del, freed)
+	}
+}

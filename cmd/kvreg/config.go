@@ -102,7 +102,7 @@ func serveFlags() []cli.Flag {
 		return &cli.BoolFlag{Name: name, EnvVars: envName(name), Usage: usage}
 	}
 	return append([]cli.Flag{
-		str("config", "", "YAML file of settings (keys: the flag names), access rules, groups and mirrors"),
+		str("config", "", "YAML file of settings (keys: the flag names), access rules, groups, mirrors, immutable tags, retention, quotas and events"),
 		str("addr", "127.0.0.1:5000", "listen address"),
 		str("root", "./data", "data directory"),
 		str("db", "", dbUsage),
