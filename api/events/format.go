@@ -35,13 +35,19 @@ type Source struct {
 }
 
 // render is the body and content type of an event in a format.
+// A nil body: the format has nothing to say of the event (it counts as
+// delivered).
 func render(format string, e refcount.Event, src Source) ([]byte, string, error) {
 	switch format {
 	case FormatCloudEvents:
 		b, err := json.Marshal(cloudEvent(e, src))
 		return b, MediaTypeCloudEvents, err
 	default:
-		b, err := json.Marshal(Envelope{Events: distributionEvents(e, src)})
+		evs := distributionEvents(e, src)
+		if len(evs) == 0 {
+			return nil, "", nil
+		}
+		b, err := json.Marshal(Envelope{Events: evs})
 		return b, MediaTypeDistribution, err
 	}
 }
@@ -123,9 +129,8 @@ func distributionEvents(e refcount.Event, src Source) []DistributionEvent {
 			targets = append(targets, x)
 		}
 	case refcount.ActionTag:
-		base.Action = refcount.ActionPush
-		t.Tag = e.Tag
-		targets = append(targets, t)
+		// A tag moves only by a push, whose own event names the tag
+		// already, as the reference registry sends it: nothing more.
 	case refcount.ActionPull:
 		t.Tag = e.Tag
 		targets = append(targets, t)

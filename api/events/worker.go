@@ -71,7 +71,7 @@ func (w *Worker) Step(ctx context.Context) (time.Duration, error) {
 // deliver POSTs one event; an answer other than 2xx is an error.
 func (w *Worker) deliver(ctx context.Context, e refcount.Event) error {
 	body, ct, err := render(w.ep.Format, e, w.opts.Source)
-	if err != nil {
+	if err != nil || body == nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.ep.Timeout)
