@@ -132,6 +132,11 @@ func (r *Registry) retentionVictimsTx(tx *kv.Tx, repo string, rule policy.Retent
 	})
 	var victims []retainTag
 	for _, v := range tags[min(rule.KeepLast, len(tags)):] {
+		if v.fresh {
+			// A tag the push itself sets stays, even past keep-last (a
+			// push of more tags than it keeps): its 201 names it.
+			continue
+		}
 		if rule.KeepPulledWithin > 0 {
 			recent, err := r.usedSinceTx(tx, repo, v, now-int64(rule.KeepPulledWithin), rule.KeepLast == 0)
 			if err != nil {

@@ -352,3 +352,25 @@ func TestRetentionDeletesAreEvents(t *testing.T) {
 		t.Fatalf("events %+v %+v; the push freed %d", es[1].Event, del, freed)
 	}
 }
+
+// A push that sets more tags than keep-last keeps them all (its answer
+// names them), and removes the older ones.
+func TestRetentionKeepsThePushsOwnTags(t *testing.T) {
+	f := newFixture(t, regtest.Options{Policies: &policy.Set{Retentions: []policy.Retention{{Repos: []string{"ci/*"}, KeepLast: 1}}}})
+	const repo = "ci/app"
+	f.Clock.Advance(time.Second)
+	old := imageBody([]string{string(f.blob(repo, 100)), string(f.blob(repo, 1000))}, f.size)
+	if _, err := f.PutManifest(repo, "", []string{"old"}, refcount.MediaTypeOCIManifest, old, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.Clock.Advance(time.Second)
+	body := imageBody([]string{string(f.blob(repo, 101)), string(f.blob(repo, 1001))}, f.size)
+	res, err := f.PutManifest(repo, "", []string{"a", "b"}, refcount.MediaTypeOCIManifest, body, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := f.tagSet(repo)
+	if !tags["a"] || !tags["b"] || tags["old"] || len(tags) != 2 || res.Reclaimed != 1100 {
+		t.Fatalf("after a push of a and b under keep-last 1: tags %v, reclaimed %d", tags, res.Reclaimed)
+	}
+}
