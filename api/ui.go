@@ -70,8 +70,8 @@ func (s *Server) uiCaller(r *http.Request) (ui.Caller, error) {
 
 // uiRemove deletes a target from the UI, counting the bytes it reclaims
 // in the metrics as the operator's rm does.
-func (s *Server) uiRemove(target string) (*refcount.RemoveReport, error) {
-	rep, err := s.reg.Remove(target)
+func (s *Server) uiRemove(r *http.Request, target string) (*refcount.RemoveReport, error) {
+	rep, err := s.reg.RemoveBy(s.origin(r), target)
 	if err == nil {
 		s.metrics.reclaimed.Add(float64(rep.ReclaimedBytes + rep.SweptBytes))
 	}

@@ -68,6 +68,15 @@ func (r *Registry) RemovePlan(target string) (*RemoveReport, error) {
 // what it removed after the transaction's sweep of expired leases, taken
 // from its last attempt (a transaction may run more than once).
 func (r *Registry) remove(target string, dry bool) (*RemoveReport, error) {
+	return r.removeBy(Origin{}, target, dry)
+}
+
+// RemoveBy is Remove for a caller the delete's event names (origin).
+func (r *Registry) RemoveBy(o Origin, target string) (*RemoveReport, error) {
+	return r.removeBy(o, target, false)
+}
+
+func (r *Registry) removeBy(o Origin, target string, dry bool) (*RemoveReport, error) {
 	repo, tag, d, err := ParseTarget(target)
 	if err != nil {
 		return nil, err
@@ -81,7 +90,7 @@ func (r *Registry) remove(target string, dry bool) (*RemoveReport, error) {
 	default:
 		fn = r.deleteRepoFn(repo)
 	}
-	fn = withDeleteEvent(repo, tag, string(d), fn)
+	fn = withOrigin(o, withDeleteEvent(repo, tag, string(d), fn))
 	var (
 		own       removal
 		reclaimed int64

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/kvreg/kvreg/refcount"
@@ -49,6 +50,9 @@ func (h *handler) confirmDelete(q *request) {
 		h.notFound(q)
 		return
 	}
+	if h.refused(q, err) {
+		return
+	}
 	if err != nil {
 		h.fail(q.w, q.r, err)
 		return
@@ -76,9 +80,12 @@ func (h *handler) delete(q *request) {
 	if !ok {
 		return
 	}
-	rep, err := h.opts.Remove(target)
+	rep, err := h.opts.Remove(q.r, target)
 	if unknown(err) {
 		h.notFound(q)
+		return
+	}
+	if h.refused(q, err) {
 		return
 	}
 	if err != nil {
@@ -87,4 +94,19 @@ func (h *handler) delete(q *request) {
 	}
 	h.opts.Logger.Info("ui delete", "user", q.caller.User, "target", target, "reclaimed_bytes", rep.ReclaimedBytes)
 	h.render(q, http.StatusOK, "deleted", deletedPage{RemoveReport: rep, Repo: repo})
+}
+
+// refused answers a delete the store's rules refuse: an immutable tag
+// (403) or a manifest an index still references (409), with the store's
+// own words; it reports whether err was one of those.
+func (h *handler) refused(q *request, err error) bool {
+	switch {
+	case errors.Is(err, refcount.ErrImmutable):
+		h.message(q, http.StatusForbidden, "Delete refused", err.Error())
+	case errors.Is(err, refcount.ErrInUse):
+		h.message(q, http.StatusConflict, "Delete refused", err.Error())
+	default:
+		return false
+	}
+	return true
 }

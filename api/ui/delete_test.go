@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"github.com/kvreg/kvreg/refcount/policy"
 	"net/http"
 	"net/url"
 	"strings"
@@ -149,4 +150,17 @@ func TestDeleteCountsReclaimedBytes(t *testing.T) {
 	if got := m.number(t, `(?m)^kvreg_reclaimed_bytes_total (\d+)$`); got != frees {
 		t.Errorf("kvreg_reclaimed_bytes_total %d, the delete freed %d", got, frees)
 	}
+}
+
+// A delete the store's rules refuse is a page saying why, not an error:
+// an immutable tag (403), at the confirmation and at the form alike, and
+// nothing goes.
+func TestDeleteOfImmutableTagRefused(t *testing.T) {
+	e := newEnvWith(t, api.Config{}, regtest.Options{Policies: &policy.Set{Immutables: []policy.Immutable{{Repos: []string{"prod/*"}, Tags: []string{"v*"}}}}})
+	e.image("prod/app", "v1", e.layer("prod/app", 1000))
+	c := e.get("/ui/delete?target=prod/app:v1", "").want(t, http.StatusForbidden)
+	c.has(t, "immutable")
+	tok := e.get("/ui/", "").cookie(t)
+	e.post("", "prod/app:v1", tok, tok, "").want(t, http.StatusForbidden).has(t, "immutable")
+	e.get("/ui/r/prod/app", "").want(t, http.StatusOK).has(t, `data-tag="v1"`)
 }

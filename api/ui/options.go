@@ -43,8 +43,9 @@ type Options struct {
 	// ReadOnly hides every delete and refuses the delete form.
 	ReadOnly bool
 	// Remove deletes a target (REPO, REPO:TAG, REPO@DIGEST) as the server
-	// deletes, counting what it frees; nil: the registry's Remove.
-	Remove func(target string) (*refcount.RemoveReport, error)
+	// deletes, for the request's caller (who the delete's event names),
+	// counting what it frees; nil: the registry's Remove.
+	Remove func(r *http.Request, target string) (*refcount.RemoveReport, error)
 	// Now is the clock of the ages shown; nil: the registry's clock.
 	Now    func() time.Time
 	Logger *slog.Logger // nil: discard
@@ -56,7 +57,7 @@ func New(reg *refcount.Registry, opts Options) http.Handler {
 		opts.Caller = func(*http.Request) (Caller, error) { return Caller{}, nil }
 	}
 	if opts.Remove == nil {
-		opts.Remove = reg.Remove
+		opts.Remove = func(_ *http.Request, target string) (*refcount.RemoveReport, error) { return reg.Remove(target) }
 	}
 	if opts.Now == nil {
 		opts.Now = reg.Clock
