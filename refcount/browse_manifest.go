@@ -17,6 +17,13 @@ const maxReferrerDepth = 8
 // ErrNameUnknown for an unknown repository, ErrManifestUnknown for an
 // unknown manifest.
 func (r *Registry) ManifestView(repo, reference string) (*ManifestView, error) {
+	return r.ManifestViewFor(repo, reference, nil)
+}
+
+// ManifestViewFor is ManifestView for a caller who sees only the
+// repositories visible allows (nil: all): a blob's Images and Repos count
+// only those, so that the page tells nothing of the others.
+func (r *Registry) ManifestViewFor(repo, reference string, visible func(repo string) bool) (*ManifestView, error) {
 	now := r.now()
 	var v *ManifestView
 	err := r.db.View(func(tx *kv.Tx) error {
@@ -45,7 +52,7 @@ func (r *Registry) ManifestView(repo, reference string) (*ManifestView, error) {
 		if v.Tags, err = tx.TagsOf(repo, d); err != nil {
 			return err
 		}
-		if err := blobViewsTx(tx, v, b); err != nil {
+		if err := blobViewsTx(tx, v, b, visible); err != nil {
 			return err
 		}
 		if manifest.IsIndex(m.MediaType) {
@@ -66,7 +73,7 @@ func (r *Registry) ManifestView(repo, reference string) (*ManifestView, error) {
 
 // blobViewsTx fills the config and layers of an image manifest, in the
 // manifest's order, each with how the store uses it.
-func blobViewsTx(tx *kv.Tx, v *ManifestView, b *browsed) error {
+func blobViewsTx(tx *kv.Tx, v *ManifestView, b *browsed, visible func(string) bool) error {
 	uses := map[string]kv.BlobUse{}
 	view := func(d manifest.Descriptor) (BlobView, error) {
 		bv := BlobView{Digest: d.Digest, MediaType: d.MediaType, Size: d.Size}
@@ -79,7 +86,7 @@ func blobViewsTx(tx *kv.Tx, v *ManifestView, b *browsed) error {
 		}
 		u, seen := uses[d.Digest]
 		if !seen {
-			if u, err = blobUseTx(tx, d.Digest); err != nil {
+			if u, err = blobUseTx(tx, d.Digest, visible); err != nil {
 				return bv, err
 			}
 			uses[d.Digest] = u
@@ -104,15 +111,19 @@ func blobViewsTx(tx *kv.Tx, v *ManifestView, b *browsed) error {
 	return nil
 }
 
-// blobUseTx is how a blob is used over every repository: those linking it
-// and the sum of their links' manifest references.
-func blobUseTx(tx *kv.Tx, d string) (kv.BlobUse, error) {
+// blobUseTx is how a blob is used over the repositories visible allows
+// (nil: every one): those linking it and the sum of their links' manifest
+// references.
+func blobUseTx(tx *kv.Tx, d string, visible func(string) bool) (kv.BlobUse, error) {
 	var u kv.BlobUse
 	repos, err := tx.LinkingRepos(d)
 	if err != nil {
 		return u, err
 	}
 	for _, repo := range repos {
+		if visible != nil && !visible(repo) {
+			continue
+		}
 		l, ok, err := tx.Link(repo, d)
 		if err != nil {
 			return u, err

@@ -43,7 +43,7 @@ func (h *handler) manifest(q *request, repo, reference string) {
 		h.notFound(q)
 		return
 	}
-	mv, err := h.reg.ManifestView(repo, reference)
+	mv, err := h.reg.ManifestViewFor(repo, reference, q.caller.MayPull)
 	if unknown(err) {
 		h.notFound(q)
 		return

@@ -1,7 +1,9 @@
 package ui_test
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/kvreg/kvreg/api"
@@ -122,4 +124,27 @@ func TestDeleteLinksNeedRights(t *testing.T) {
 	tok := ro.get("/ui/", "alice").cookie(t)
 	ro.post("alice", "team/app:v1", tok, tok, "").want(t, http.StatusForbidden)
 	ro.get("/ui/r/team/app", "alice").want(t, http.StatusOK).has(t, `data-tag="v1"`)
+}
+
+// How many images share a layer counts, for each caller, only the
+// repositories they may pull: the page is no oracle of what others hold.
+func TestSharedLayerCountsVisibleRepositories(t *testing.T) {
+	e := newEnv(t, withAuth(t, api.Config{}))
+	b := make([]byte, 2000)
+	e.rnd.Read(b)
+	d, n := e.blob("team/app", b)
+	shared := descriptor{MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Digest: d.String(), Size: n}
+	e.blob("secret/vault", b)
+	img := e.image("team/app", "v1", shared)
+	e.image("secret/vault", "v1", shared)
+	e.image("secret/vault", "v2", shared)
+	row := func(user string) string {
+		return e.get("/ui/r/team/app@"+img.Digest, user).want(t, http.StatusOK).body
+	}
+	if !strings.Contains(row("alice"), fmt.Sprintf(`data-digest="%s" data-size="%d" data-images="3"`, d, n)) {
+		t.Error("alice, who may pull both repositories, is not told 3 images share the layer")
+	}
+	if !strings.Contains(row("bob"), fmt.Sprintf(`data-digest="%s" data-size="%d" data-images="1"`, d, n)) {
+		t.Error("bob, who may not pull secret/vault, is told of its images")
+	}
 }
