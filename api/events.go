@@ -54,3 +54,12 @@ func (a *admin) events(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	rep, err := a.reg.Outbox(max)
 	adminReply(w, rep, err)
 }
+
+// eventsDrop removes an endpoint's undelivered events (all, or up to the
+// sequence number up-to).
+func (a *admin) eventsDrop(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	q := r.URL.Query()
+	upTo, _ := strconv.ParseUint(q.Get("up-to"), 10, 64)
+	rep, err := a.reg.DropEvents(q.Get("endpoint"), upTo)
+	adminReply(w, rep, err)
+}

@@ -116,6 +116,7 @@ func newAdminRouter(a *admin) *httprouter.Router {
 	rt.POST("/v1/rm", a.rm)
 	rt.GET("/v1/retention/plan", a.retentionPlan)
 	rt.GET("/v1/events", a.events)
+	rt.POST("/v1/events/drop", a.eventsDrop)
 	rt.POST("/v1/token/create", a.tokenCreate)
 	rt.GET("/v1/token/ls", a.tokenList)
 	rt.POST("/v1/token/revoke", a.tokenRevoke)

@@ -190,3 +190,41 @@ func (r *Registry) Outbox(max int) (*OutboxReport, error) {
 	})
 	return rep, err
 }
+
+// DropReport says how many undelivered events DropEvents removed.
+type DropReport struct {
+	Endpoint string `json:"endpoint"`
+	Dropped  int    `json:"dropped"`
+}
+
+// DropEvents removes endpoint's undelivered rows, all of them or those up
+// to sequence number upTo (> 0): the rows of an endpoint taken out of the
+// configuration (nothing delivers them), or an event its receiver refuses
+// for good, which holds back the ones after it.
+func (r *Registry) DropEvents(endpoint string, upTo uint64) (*DropReport, error) {
+	rep := &DropReport{Endpoint: endpoint}
+	err := r.db.Update(func(tx *kv.Tx) error {
+		rep.Dropped = 0
+		var seqs []uint64
+		if err := tx.Outbox(endpoint, func(row kv.OutboxRow) (bool, error) {
+			if upTo > 0 && row.Seq > upTo {
+				return false, nil
+			}
+			seqs = append(seqs, row.Seq)
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		for _, seq := range seqs {
+			ok, err := tx.DeleteOutbox(endpoint, seq)
+			if err != nil {
+				return err
+			}
+			if ok {
+				rep.Dropped++
+			}
+		}
+		return nil
+	})
+	return rep, err
+}

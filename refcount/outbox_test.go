@@ -276,3 +276,33 @@ func eventReplicas(t *testing.T) (a, b *fixture) {
 	t.Skipf("replicas share a PostgreSQL database: %s=postgres", regtest.EnvBackends)
 	return nil, nil
 }
+
+// DropEvents removes an endpoint's rows up to a sequence number, or all of
+// them, and leaves the other endpoints' alone.
+func TestOutboxDrop(t *testing.T) {
+	f := newFixture(t, regtest.Options{Events: testEndpoints})
+	for i := range 3 {
+		bl := []string{string(f.blob("team/a", 100+i)), string(f.blob("team/a", 1000+i))}
+		if _, err := f.PutManifest("team/a", "", []string{fmt.Sprintf("v%d", i)}, refcount.MediaTypeOCIManifest, imageBody(bl, f.size), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := outbox(t, f)
+	if len(before["all"]) != 3 || len(before["team"]) != 3 {
+		t.Fatalf("rows before: all %d team %d", len(before["all"]), len(before["team"]))
+	}
+	rep, err := f.DropEvents("all", before["all"][1].Seq)
+	if err != nil || rep.Dropped != 2 {
+		t.Fatalf("drop up to the second row: %+v %v", rep, err)
+	}
+	after := outbox(t, f)
+	if len(after["all"]) != 1 || after["all"][0].Seq != before["all"][2].Seq || len(after["team"]) != 3 {
+		t.Fatalf("rows after: all %v team %d", summary(after["all"]), len(after["team"]))
+	}
+	if rep, err = f.DropEvents("team", 0); err != nil || rep.Dropped != 3 {
+		t.Fatalf("drop all of team: %+v %v", rep, err)
+	}
+	if rows := outbox(t, f); len(rows["team"]) != 0 {
+		t.Fatalf("team's rows after dropping all: %d", len(rows["team"]))
+	}
+}

@@ -77,6 +77,7 @@ func (cfg *serveConfig) eventEndpoints() []refcount.Endpoint {
 // startEvents makes the delivery of the configured endpoints, its series
 // on the server's /metrics; nil when there are none.
 func startEvents(cfg *serveConfig, reg *refcount.Registry, h *api.Server, log *slog.Logger) (*events.Delivery, error) {
+	warnStrandedEvents(reg, cfg.events, log)
 	if len(cfg.events) == 0 {
 		return nil, nil
 	}
@@ -122,21 +123,70 @@ func eventsCommand() *cli.Command {
 					return nil
 				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ENDPOINT\tID\tACTION\tREPOSITORY\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
+				fmt.Fprintln(tw, "ENDPOINT\tSEQ\tID\tACTION\tREPOSITORY\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
 				for _, ep := range rep.Endpoints {
 					for _, e := range ep.Entries {
 						next := "now"
 						if !e.Next.IsZero() {
 							next = e.Next.Format(time.RFC3339)
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", ep.Name, e.Event.ID, e.Event.Action, e.Event.Repository, e.Attempts, next, e.LastError)
+						fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\n", ep.Name, e.Seq, e.Event.ID, e.Event.Action, e.Event.Repository, e.Attempts, next, e.LastError)
 					}
 					if n := ep.Pending - int64(len(ep.Entries)); n > 0 {
-						fmt.Fprintf(tw, "%s\t(%d more)\t\t\t\t\t\n", ep.Name, n)
+						fmt.Fprintf(tw, "%s\t\t(%d more)\t\t\t\t\t\n", ep.Name, n)
 					}
 				}
 				return tw.Flush()
 			},
+		}, {
+			Name:      "drop",
+			Usage:     "remove an endpoint's undelivered events: all of them, or those up to a sequence number (kvreg events ls shows them)",
+			ArgsUsage: "ENDPOINT",
+			Flags: []cli.Flag{rootFlag(), dbFlag(), blobStoreFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"},
+				&cli.Uint64Flag{Name: "up-to", Usage: "drop only the events up to this sequence number (0: all)"}},
+			Action: func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return cli.Exit("kvreg events drop: one ENDPOINT expected", 2)
+				}
+				st, err := openStore(c, true)
+				if err != nil {
+					return err
+				}
+				defer st.close()
+				name, upTo := c.Args().First(), c.Uint64("up-to")
+				rep, err := ask(st, "POST", "/v1/events/drop", url.Values{"endpoint": {name}, "up-to": {strconv.FormatUint(upTo, 10)}}, func(reg *refcount.Registry) (*refcount.DropReport, error) {
+					return reg.DropEvents(name, upTo)
+				})
+				if err != nil {
+					return cli.Exit("kvreg events drop: "+err.Error(), 2)
+				}
+				if c.Bool("json") {
+					printJSON(c.App.Writer, rep)
+					return nil
+				}
+				fmt.Fprintf(c.App.Writer, "dropped %d event(s) of %s\n", rep.Dropped, rep.Endpoint)
+				return nil
+			},
 		}},
+	}
+}
+
+// warnStrandedEvents logs the endpoints whose events wait in the outbox
+// but that the configuration no longer names: nothing delivers them.
+func warnStrandedEvents(reg *refcount.Registry, eps []events.Endpoint, log *slog.Logger) {
+	rep, err := reg.Outbox(1)
+	if err != nil {
+		log.Warn("reading the outbox", "err", err)
+		return
+	}
+	known := map[string]bool{}
+	for _, ep := range eps {
+		known[ep.Name] = true
+	}
+	for _, ep := range rep.Endpoints {
+		if !known[ep.Name] && ep.Pending > 0 {
+			log.Warn("events wait for an endpoint the configuration does not name; nothing delivers them (kvreg events drop removes them)",
+				"endpoint", ep.Name, "pending", ep.Pending)
+		}
 	}
 }

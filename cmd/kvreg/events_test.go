@@ -213,3 +213,32 @@ func TestEventsKill9MidDelivery(t *testing.T) {
 		}
 	}
 }
+
+// The events of an endpoint taken out of the configuration: serve says
+// they are stranded, kvreg events drop removes them (offline), and ls then
+// shows none.
+func TestEventsDropStranded(t *testing.T) {
+	bin := buildKvreg(t)
+	root := t.TempDir()
+	hook := newHookReceiver(t)
+	conf := writeFile(t, "kvreg.yaml", "events:\n  - {name: old, url: "+hook.URL+"/hook, actions: [push]}\n")
+	srv := startServer(t, bin, root, "--config", conf)
+	for _, tag := range []string{"v1", "v2"} {
+		if err := push("http://"+srv.Addr, "app", tag, []byte("layer "+tag), []byte("base")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stopServer(t, srv)
+	srv = startServer(t, bin, root)
+	if !strings.Contains(srv.Log(), "events wait for an endpoint the configuration does not name") {
+		t.Errorf("serve without the endpoint does not warn of its events:\n%s", srv.Log())
+	}
+	stopServer(t, srv)
+	out, errOut, code := run(t, bin, "events", "drop", "--root", root, "old")
+	if code != 0 || !strings.Contains(out, "dropped 2 event(s) of old") {
+		t.Fatalf("events drop: exit %d\n%s%s", code, out, errOut)
+	}
+	if rep := eventsLs(t, bin, root); len(rep.Endpoints) != 0 {
+		t.Fatalf("ls after the drop: %+v", rep)
+	}
+}
