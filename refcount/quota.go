@@ -341,3 +341,42 @@ func (r *Registry) repairQuotasTx(tx *kv.Tx) error {
 	_, err = tx.RebuildQuotas(cur.Namespaces, quotaMapper(qs))
 	return err
 }
+
+// ErrQuotaRulesDiffer: this replica's quota rules are not the ones the
+// database records (another replica started with other ones).
+var ErrQuotaRulesDiffer = errors.New("refcount: quota rules differ from the database's")
+
+// quotasInStep reports, on a replica (Options.Shared, serving its own
+// quotas), whether the quota rules recorded in the database are still
+// this process's: a replica started since with other rules rebuilt the
+// usage for its own, and a write here would charge by the old mapping.
+// Ready asks it, so that the load balancer stops sending such a replica
+// anything until it is restarted with the rules in force.
+func (r *Registry) quotasInStep() error {
+	if !r.opts.Shared || !r.opts.OwnQuotas {
+		return nil
+	}
+	var qs []policy.Quota
+	if r.opts.Policies != nil {
+		qs = r.opts.Policies.Quotas
+	}
+	var rec kv.QuotaRules
+	var ok bool
+	if err := r.db.View(func(tx *kv.Tx) error {
+		var err error
+		rec, ok, err = tx.QuotaRules()
+		return err
+	}); err != nil {
+		return err
+	}
+	if !ok {
+		if len(qs) == 0 {
+			return nil
+		}
+		return fmt.Errorf("%w: none recorded, this replica has %d", ErrQuotaRulesDiffer, len(qs))
+	}
+	if own := quotaRules(qs); rec.Hash != own.Hash || string(rec.Rules) != string(own.Rules) {
+		return fmt.Errorf("%w: a replica started since with other quota rules; restart this one with the same configuration", ErrQuotaRulesDiffer)
+	}
+	return nil
+}

@@ -481,3 +481,43 @@ func TestQuotaConcurrentSharedBase(t *testing.T) {
 		t.Fatalf("usage %+v", u)
 	}
 }
+
+// Replicas started with other quota rules: the last one to start rebuilds
+// the usage for its own rules and records them, and a replica still
+// charging by the earlier rules says it is not ready (the load balancer
+// then sends it nothing) until it is restarted with the rules in force.
+func TestQuotaReplicaRulesOutOfStep(t *testing.T) {
+	bs, err := regtest.Backends()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a *fixture
+	for _, be := range bs {
+		if be.DB == "postgres" {
+			a = newFixture(t, regtest.Options{Backend: be, Shared: true, Policies: quotaSet(policy.Quota{Repos: []string{"team/*"}, MaxBytes: 6000})})
+		}
+	}
+	if a == nil {
+		t.Skip("replicas need PostgreSQL (KVREG_TEST_BACKENDS=postgres)")
+	}
+	if err := a.Ready(); err != nil {
+		t.Fatalf("the only replica: %v", err)
+	}
+	b := a.ReplicaWith(quotaSet(policy.Quota{Repos: []string{"team/*", "ops/*"}, MaxBytes: 6000}))
+	if err := b.Ready(); err != nil {
+		t.Fatalf("the replica with the rules in force: %v", err)
+	}
+	if err := a.Ready(); !errors.Is(err, refcount.ErrQuotaRulesDiffer) {
+		t.Fatalf("the replica with the earlier rules: Ready = %v, want ErrQuotaRulesDiffer", err)
+	}
+	c := a.ReplicaWith(quotaSet(policy.Quota{Repos: []string{"team/*", "ops/*"}, MaxBytes: 6000}))
+	if err := c.Ready(); err != nil {
+		t.Fatalf("a replica restarted with the rules in force: %v", err)
+	}
+	if err := b.ReplicaWith(nil).Ready(); err != nil {
+		t.Fatalf("a replica started with no quota rules (it records none): %v", err)
+	}
+	if err := c.Ready(); !errors.Is(err, refcount.ErrQuotaRulesDiffer) {
+		t.Fatalf("after a replica without quotas started: Ready = %v, want ErrQuotaRulesDiffer", err)
+	}
+}

@@ -133,10 +133,14 @@ func (r *Registry) DB() *kv.DB { return r.db }
 func (r *Registry) StoreStats() (s kv.TxStats, ok bool) { return r.db.TxStats() }
 
 // Ready reports whether the registry can serve reads and writes now: its
-// database answers and takes writes, and its blob storage, when remote,
+// database answers and takes writes, with replicas its quota rules are
+// the ones the database records, and its blob storage, when remote,
 // answers.
 func (r *Registry) Ready() error {
 	if err := r.db.Ready(); err != nil {
+		return err
+	}
+	if err := r.quotasInStep(); err != nil {
 		return err
 	}
 	return r.blobs.Ready()
