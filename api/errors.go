@@ -121,7 +121,7 @@ func classify(err error) (*Error, bool) {
 		return apiErr(kDenied, "%s", err.Error()), true
 	case errors.Is(err, refcount.ErrInUse):
 		return apiErr(kInUse, "%s", err.Error()), true
-	case errors.Is(err, refcount.ErrImmutable):
+	case errors.Is(err, refcount.ErrImmutable), errors.Is(err, refcount.ErrRetention):
 		return apiErr(kDenied, "%s", err.Error()), true
 	case errors.Is(err, blobs.ErrUploadUnknown):
 		return apiErr(kBlobUploadUnknown, "blob upload unknown to registry"), true

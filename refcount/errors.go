@@ -18,6 +18,9 @@ var (
 	ErrNotCached = errors.New("not a cached repository")
 	// ErrImmutable: the change would move or delete an immutable tag.
 	ErrImmutable = errors.New("tag is immutable")
+	// ErrRetention: a push would set more tags than its repository's
+	// retention rule keeps.
+	ErrRetention = errors.New("retention keeps fewer tags")
 )
 
 // MissingError lists what a manifest references that the repository lacks.

@@ -44,6 +44,18 @@ func (r *Registry) retainAfterPushTx(tx *kv.Tx, c *change, repo string, pushed [
 	if !ok || rule.KeepLast == 0 {
 		return nil // keep-pulled-within alone: the sweep applies it
 	}
+	// A push never leaves more tags than the rule keeps, and its 201
+	// names every tag it sets: one that sets more countable tags than
+	// keep-last is refused.
+	countable := 0
+	for _, t := range pushed {
+		if !policy.MatchAny(rule.KeepTags, t) && !r.opts.Policies.ImmutableTag(repo, t) {
+			countable++
+		}
+	}
+	if countable > rule.KeepLast {
+		return fmt.Errorf("%w: %s keeps the last %d tag(s) under the rule %s; this push sets %d", ErrRetention, repo, rule.KeepLast, rule, countable)
+	}
 	// A tag pushed again with the content it names did not move, but it
 	// was pushed: it is the newest now, and stays so for the next push.
 	for _, t := range pushed {

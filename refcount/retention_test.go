@@ -1,6 +1,7 @@
 package refcount_test
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -353,10 +354,11 @@ func TestRetentionDeletesAreEvents(t *testing.T) {
 	}
 }
 
-// A push that sets more tags than keep-last keeps them all (its answer
-// names them), and removes the older ones.
-func TestRetentionKeepsThePushsOwnTags(t *testing.T) {
-	f := newFixture(t, regtest.Options{Policies: &policy.Set{Retentions: []policy.Retention{{Repos: []string{"ci/*"}, KeepLast: 1}}}})
+// A push that sets more tags than keep-last keeps is refused, with
+// nothing changed: a push never leaves more tags than the rule allows, and
+// its answer names every tag it sets.
+func TestRetentionRefusesAPushOfMoreTagsThanItKeeps(t *testing.T) {
+	f := newFixture(t, regtest.Options{Policies: &policy.Set{Retentions: []policy.Retention{{Repos: []string{"ci/*"}, KeepLast: 1, KeepTags: []string{"latest"}}}}})
 	const repo = "ci/app"
 	f.Clock.Advance(time.Second)
 	old := imageBody([]string{string(f.blob(repo, 100)), string(f.blob(repo, 1000))}, f.size)
@@ -365,12 +367,18 @@ func TestRetentionKeepsThePushsOwnTags(t *testing.T) {
 	}
 	f.Clock.Advance(time.Second)
 	body := imageBody([]string{string(f.blob(repo, 101)), string(f.blob(repo, 1001))}, f.size)
-	res, err := f.PutManifest(repo, "", []string{"a", "b"}, refcount.MediaTypeOCIManifest, body, "")
+	if _, err := f.PutManifest(repo, "", []string{"a", "b"}, refcount.MediaTypeOCIManifest, body, ""); !errors.Is(err, refcount.ErrRetention) {
+		t.Fatalf("a push of two tags under keep-last 1: %v, want ErrRetention", err)
+	}
+	if tags := f.tagSet(repo); !tags["old"] || len(tags) != 1 {
+		t.Fatalf("after the refused push: tags %v", tags)
+	}
+	// A tag keep-tags keeps does not count: a and latest go through, old goes.
+	res, err := f.PutManifest(repo, "", []string{"a", "latest"}, refcount.MediaTypeOCIManifest, body, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tags := f.tagSet(repo)
-	if !tags["a"] || !tags["b"] || tags["old"] || len(tags) != 2 || res.Reclaimed != 1100 {
-		t.Fatalf("after a push of a and b under keep-last 1: tags %v, reclaimed %d", tags, res.Reclaimed)
+	if tags := f.tagSet(repo); !tags["a"] || !tags["latest"] || tags["old"] || len(tags) != 2 || res.Reclaimed != 1100 {
+		t.Fatalf("after a push of a and latest: tags %v, reclaimed %d", tags, res.Reclaimed)
 	}
 }
