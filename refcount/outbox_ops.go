@@ -112,6 +112,33 @@ func (r *Registry) OldestEvent(endpoint string) (OutboxEntry, bool, error) {
 	return e, ok, err
 }
 
+// OldestEventHeld is OldestEvent for the holder of endpoint's claim:
+// held is false, and no row is read, unless owner's claim is the one in
+// the database and lasts beyond until (the end of the delivery it is about
+// to make). A process whose claim lapsed while it was paused, and that
+// another has taken over, so delivers nothing the other may be
+// delivering.
+func (r *Registry) OldestEventHeld(endpoint, owner string, until time.Time) (e OutboxEntry, ok, held bool, err error) {
+	err = r.db.View(func(tx *kv.Tx) error {
+		e, ok, held = OutboxEntry{}, false, false
+		c, found, err := tx.OutboxClaim(endpoint)
+		if err != nil || !found || c.Owner != owner || c.Expiry <= until.UnixNano() {
+			return err
+		}
+		held = true
+		var row kv.OutboxRow
+		if err := tx.Outbox(endpoint, func(x kv.OutboxRow) (bool, error) {
+			row, ok = x, true
+			return false, nil
+		}); err != nil || !ok {
+			return err
+		}
+		e, err = outboxEntry(endpoint, row)
+		return err
+	})
+	return e, ok, held, err
+}
+
 // EventDelivered removes a delivered row (gone already: another process
 // delivered it too, which at-least-once allows).
 func (r *Registry) EventDelivered(endpoint string, seq uint64) error {

@@ -285,3 +285,61 @@ func TestRunWakesOnCommit(t *testing.T) {
 		t.Fatalf("claim after Run ended: %v %v", ok, err)
 	}
 }
+
+// A replica whose clock runs behind still believes in a claim that the
+// others, by theirs, saw expire and took over: the claim it reads with
+// each row is then another's, and it delivers nothing.
+func TestLapsedClaimDeliversNothing(t *testing.T) {
+	rc := newReceiver(t)
+	eps := []events.Endpoint{endpoint(rc, "dist", events.FormatDistribution)}
+	o := regtest.Options{}
+	if bs, err := regtest.Backends(); err == nil && bs[0].DB == "postgres" {
+		o.Shared = true
+	}
+	reg, d2 := open(t, eps, o)
+	reg1 := reg
+	if o.Shared {
+		reg1 = reg.Replica()
+	}
+	behind := func() time.Time { return reg.Clock.Now().Add(-25 * time.Second) }
+	d1, err := events.New(reg1.Registry, eps, events.Options{
+		Owner: "slow", Source: events.Source{Addr: "127.0.0.1:5001"},
+		Now: behind, After: never, ClaimTTL: 30 * time.Second,
+		BackoffMin: time.Second, BackoffMax: 8 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1, w2 := d1.Worker("dist"), d2.Worker("dist")
+	// The slow replica takes the claim (until its clock's now + 30 s, 5 s
+	// from the true now) and delivers.
+	push(t, reg, refcount.Origin{}, "app", "one")
+	drain(t, w1, 3)
+	if n := len(rc.bodies()); n != 1 {
+		t.Fatalf("%d deliveries by the slow replica, want 1", n)
+	}
+	// 6 s on, the claim has expired by the true clock: p1 takes it over.
+	reg.Clock.Advance(6 * time.Second)
+	push(t, reg, refcount.Origin{}, "app", "two")
+	if _, err := w2.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rc.bodies()); n != 2 {
+		t.Fatalf("%d deliveries after the take-over, want 2", n)
+	}
+	// The slow replica, whose clock says its claim has 11 s left, steps
+	// before p1 has removed anything more: it delivers nothing.
+	push(t, reg, refcount.Origin{}, "app", "three")
+	for range 3 {
+		if _, err := w1.Step(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range rc.bodies() {
+		var env events.Envelope
+		json.Unmarshal(g.body, &env)
+		if env.Events[0].Target.Tag == "three" && env.Events[0].Source.Addr == "127.0.0.1:5001" {
+			t.Fatal("the replica whose claim lapsed delivered an event")
+		}
+	}
+}

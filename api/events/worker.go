@@ -41,9 +41,15 @@ func (w *Worker) Step(ctx context.Context) (time.Duration, error) {
 		}
 		w.renewAt = now.Add(third)
 	}
-	e, ok, err := w.reg.OldestEvent(w.ep.Name)
+	// The claim is read again with the row: it must outlast the delivery,
+	// or another replica may be delivering the same rows.
+	e, ok, held, err := w.reg.OldestEventHeld(w.ep.Name, w.opts.Owner, now.Add(w.ep.Timeout))
 	if err != nil {
 		return w.opts.Poll, err
+	}
+	if !held {
+		w.renewAt = time.Time{}
+		return 0, nil
 	}
 	if !ok {
 		return min(w.opts.Poll, w.renewAt.Sub(now)), nil
