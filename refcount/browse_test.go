@@ -411,3 +411,33 @@ func TestManifestViewReferrersDepth(t *testing.T) {
 		t.Errorf("tree depth %d, want 8", depth)
 	}
 }
+
+// The store page's overview has the totals and each repository's stored
+// figures of Stats, largest first, without unique bytes or a listing of
+// the blob store.
+func TestStoreOverviewMatchesStats(t *testing.T) {
+	f := newFixture(t, regtest.Options{})
+	f.ownImage("small/app", "v1", 100)
+	f.ownImage("big/app", "v1", 5000)
+	f.ownImage("big/app", "v2", 3000)
+	st, err := f.Stats(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ov, err := f.StoreOverview()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ov.Totals != st.Totals || ov.DedupRatio != st.DedupRatio || len(ov.Repositories) != 2 {
+		t.Fatalf("overview %+v, stats %+v", ov, st)
+	}
+	for i, r := range ov.Repositories {
+		s := st.Repositories[i]
+		if r.Name != s.Name || r.Tags != s.Tags || r.Manifests != s.Manifests || r.Links != s.Links || r.Bytes != s.Bytes || r.UniqueBytes != 0 {
+			t.Errorf("row %d: %+v, stats %+v", i, r, s)
+		}
+	}
+	if ov.Repositories[0].Name != "big/app" || ov.BlobStore.BlobBytes != 0 {
+		t.Errorf("largest first, no blob store listing: %+v", ov)
+	}
+}

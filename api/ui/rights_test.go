@@ -39,7 +39,7 @@ func TestRightsHideRepositories(t *testing.T) {
 		if len(c.hide) > 0 {
 			// The store-wide figures would tell what the hidden hold.
 			store.lacks(t, `id="dedup"`)
-			store.lacks(t, `id="blobstore"`)
+			store.lacks(t, `id="cache"`)
 		} else {
 			store.has(t, `id="dedup"`)
 		}

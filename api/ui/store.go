@@ -27,7 +27,7 @@ type visibleSums struct{ Tags, Manifests, Links, Bytes int64 }
 // store is the store's totals and its largest repositories (those the
 // caller may pull only).
 func (h *handler) store(q *request) {
-	st, err := h.reg.Stats(0)
+	st, err := h.reg.StoreOverview()
 	if err != nil {
 		h.fail(q.w, q.r, err)
 		return
