@@ -74,6 +74,13 @@ variables, then the file, then the defaults. Example file:
      - repos: ["team-a/*"]           # one namespace: every repository matched, charged together
        max-bytes: 10GiB              # distinct blobs of its manifests + manifest bytes (KB, MiB, GiB...)
        max-tags: 500                 # 0 or absent: no cap
+   events:                           # POSTed to each endpoint in commit order, at least once
+     - name: deployer
+       url: http://127.0.0.1:9000/hook
+       format: distribution          # the reference registry's envelope, or cloudevents
+       secret-file: /etc/kvreg/deployer.secret   # X-Kvreg-Signature: sha256=<HMAC of the body>
+       actions: [push, tag, delete]  # and pull (off unless listed)
+       repos: ["*"]
 
 Authentication is on when --htpasswd is given. Without an access section every user may pull,
 push and delete everywhere; --anonymous-pull adds anonymous pull of the repositories it names.
