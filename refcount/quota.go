@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/kvreg/kvreg/kv"
@@ -199,7 +198,7 @@ func (r *Registry) quotaCheckTx(tx *kv.Tx, repo string) error {
 	if q.MaxBytes > 0 && delta.Bytes > 0 && u.Bytes > int64(q.MaxBytes) {
 		left := max(int64(q.MaxBytes)-(u.Bytes-delta.Bytes), 0)
 		return &QuotaError{msg: fmt.Sprintf("quota of %s exceeded: the push needs %s (%s bytes) more, %s of %s is left (%s in use)",
-			ns, HumanBytes(delta.Bytes), groupDigits(delta.Bytes), HumanBytes(left), HumanBytes(int64(q.MaxBytes)), HumanBytes(u.Bytes-delta.Bytes))}
+			ns, HumanBytes(delta.Bytes), GroupDigits(delta.Bytes), HumanBytes(left), HumanBytes(int64(q.MaxBytes)), HumanBytes(u.Bytes-delta.Bytes))}
 	}
 	if q.MaxTags > 0 && delta.Tags > 0 && u.Tags > q.MaxTags {
 		left := max(q.MaxTags-(u.Tags-delta.Tags), 0)
@@ -207,40 +206,6 @@ func (r *Registry) quotaCheckTx(tx *kv.Tx, repo string) error {
 			ns, delta.Tags, left, q.MaxTags, u.Tags-delta.Tags)}
 	}
 	return nil
-}
-
-// HumanBytes writes n in binary units with one decimal ("12.3 MiB"), the
-// decimal left out when it is 0 ("100 MiB").
-func HumanBytes(n int64) string {
-	if n < 1024 && n > -1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, i := float64(n), -1
-	for (f >= 1024 || f <= -1024) && i < 5 {
-		f /= 1024
-		i++
-	}
-	s := strconv.FormatFloat(f, 'f', 1, 64)
-	s = strings.TrimSuffix(s, ".0")
-	return s + " " + string("KMGTPE"[i]) + "iB"
-}
-
-// groupDigits writes n with commas between groups of three digits.
-func groupDigits(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
 
 // QuotaStat is one quota's line of the stats: its usage against its

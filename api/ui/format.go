@@ -1,52 +1,23 @@
 package ui
 
 import (
-	"fmt"
 	"html/template"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kvreg/kvreg/refcount"
 )
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // human writes a byte count in binary units, "12.3 MiB"; bytes below 1 KiB
 // as they are.
-func human(n int64) string {
-	if n < 1024 && n > -1024 {
-		return itoa(n) + " B"
-	}
-	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	v := float64(n) / 1024
-	i := 0
-	for (v >= 1024 || v <= -1024) && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	if v >= 100 || v <= -100 {
-		return fmt.Sprintf("%.0f %s", v, units[i])
-	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
-}
+func human(n int64) string { return refcount.HumanBytes(n) }
 
-// grouped writes an exact count with thin separators: 1,234,567.
-func grouped(n int64) string {
-	s := itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+// grouped writes an exact count with separators: 1,234,567.
+func grouped(n int64) string { return refcount.GroupDigits(n) }
 
 // ago says how long before now t was, in the largest whole unit: "3 days
 // ago". The zero time is "never".
