@@ -20,30 +20,23 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kvreg/kvreg/api/auth/authtest"
+
 	"github.com/kvreg/kvreg/api"
 	"github.com/kvreg/kvreg/api/auth"
 	"github.com/kvreg/kvreg/refcount/regtest"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // testUsers are the accounts of the access tests; each password is the
 // user's name with "-pw".
 var testUsers = []string{"alice", "bob", "carol"}
 
-func password(user string) string { return user + "-pw" }
+func password(user string) string { return authtest.Password(user) }
 
 // htpasswdUsers builds the users from a real htpasswd text.
 func htpasswdUsers(t testing.TB, users ...string) *auth.Users {
 	t.Helper()
-	var b strings.Builder
-	for _, u := range users {
-		h, err := bcrypt.GenerateFromPassword([]byte(password(u)), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "%s:%s\n", u, h)
-	}
-	us, err := auth.ParseHtpasswd(strings.NewReader(b.String()), auth.Options{})
+	us, err := auth.ParseHtpasswd(strings.NewReader(authtest.Htpasswd(t, users...)), auth.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,32 +20,25 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kvreg/kvreg/api/auth/authtest"
+
 	"github.com/kvreg/kvreg/api"
 	"github.com/kvreg/kvreg/api/auth"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/kvreg/kvreg/refcount/regtest"
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/crypto/bcrypt"
 )
 
 func TestMain(m *testing.M) { os.Exit(regtest.Run(m)) }
 
 // password is each test user's password: the name with "-pw".
-func password(user string) string { return user + "-pw" }
+func password(user string) string { return authtest.Password(user) }
 
 // users builds the accounts from a real htpasswd text (bcrypt, cheapest
 // cost).
 func users(t testing.TB, names ...string) *auth.Users {
 	t.Helper()
-	var b strings.Builder
-	for _, u := range names {
-		h, err := bcrypt.GenerateFromPassword([]byte(password(u)), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "%s:%s\n", u, h)
-	}
-	us, err := auth.ParseHtpasswd(strings.NewReader(b.String()), auth.Options{})
+	us, err := auth.ParseHtpasswd(strings.NewReader(authtest.Htpasswd(t, names...)), auth.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/api/auth/authtest"
+
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // access: alice may do everything; bob may pull public/* only, as may
@@ -34,17 +35,9 @@ const access = `  - repos: ["*"]
 func startSite(t *testing.T) *testenv.Server {
 	t.Helper()
 	dir := t.TempDir()
-	var ht strings.Builder
-	for _, u := range []string{"alice", "bob"} {
-		h, err := bcrypt.GenerateFromPassword([]byte(u+"-pw"), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&ht, "%s:%s\n", u, h)
-	}
 	htpasswd := filepath.Join(dir, "htpasswd")
 	conf := filepath.Join(dir, "kvreg.yaml")
-	if err := os.WriteFile(htpasswd, []byte(ht.String()), 0o600); err != nil {
+	if err := os.WriteFile(htpasswd, []byte(authtest.Htpasswd(t, "alice", "bob")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("htpasswd: %s\naccess:\n%s", htpasswd, access)), 0o600); err != nil {

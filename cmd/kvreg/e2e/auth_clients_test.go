@@ -14,12 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/api/auth/authtest"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // oras and helm pins, as CI installs them.
@@ -169,18 +170,9 @@ func (r *registry) tokensIssued(t *testing.T, caller string) float64 {
 func startTokenRegistry(t *testing.T) *registry {
 	t.Helper()
 	dir := t.TempDir()
-	var ht strings.Builder
-	for _, u := range []string{"alice", "bob"} {
-		// The lowest cost: each token request with credentials checks it.
-		h, err := bcrypt.GenerateFromPassword([]byte(u+"-pw"), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&ht, "%s:%s\n", u, h)
-	}
 	htpasswd := filepath.Join(dir, "htpasswd")
 	conf := filepath.Join(dir, "kvreg.yaml")
-	if err := os.WriteFile(htpasswd, []byte(ht.String()), 0o600); err != nil {
+	if err := os.WriteFile(htpasswd, []byte(authtest.Htpasswd(t, "alice", "bob")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("htpasswd: %s\nlog-format: json\naccess:\n%s", htpasswd, tokenAccess)), 0o600); err != nil {

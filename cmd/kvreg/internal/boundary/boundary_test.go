@@ -43,6 +43,9 @@ const regtest = module + "/refcount/regtest"
 // racetest is the HTTP client of the race tests; no code but tests imports it.
 const racetest = module + "/api/racetest"
 
+// authtest makes htpasswd accounts for tests; no code but tests imports it.
+const authtest = module + "/api/auth/authtest"
+
 // pkg is what `go list -json` says of a package of the module.
 type pkg struct {
 	ImportPath   string
@@ -109,6 +112,7 @@ var rules = []rule{
 	{"no os in refcount", except(under("refcount"), regtest), []string{"os"}, false},
 	{"only tests import " + rel(regtest), everywhere, []string{regtest}, false},
 	{"only tests import " + rel(racetest), everywhere, []string{racetest}, false},
+	{"only tests import " + rel(authtest), everywhere, []string{authtest}, false},
 	{"refcount does not import api", under("refcount"), []string{module + "/api"}, true},
 	{"kv imports neither blobs nor refcount nor api", under("kv"), []string{module + "/blobs", module + "/refcount", module + "/api"}, true},
 	{"blobs imports neither kv nor refcount nor api", under("blobs"), []string{module + "/kv", module + "/refcount", module + "/api"}, true},
