@@ -155,7 +155,7 @@ func fsck(c *cli.Context) error {
 				}
 			}
 			if rep.Repair.ReclaimedBytes > 0 {
-				fmt.Fprintf(out, "reclaimed %s\n", human(rep.Repair.ReclaimedBytes))
+				fmt.Fprintf(out, "reclaimed %s\n", refcount.HumanBytes(rep.Repair.ReclaimedBytes))
 			}
 		}
 		for _, p := range rep.Problems {

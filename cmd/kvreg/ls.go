@@ -42,7 +42,7 @@ func lsCommand() *cli.Command {
 					if r.Cached {
 						name += " (cached)"
 					}
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", name, r.Tags, r.Manifests, human(r.Bytes))
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", name, r.Tags, r.Manifests, refcount.HumanBytes(r.Bytes))
 				}
 			} else if rep.Cached {
 				fmt.Fprintln(tw, "TAG\tDIGEST\tSIZE\tAGE\tPULLED")
@@ -51,12 +51,12 @@ func lsCommand() *cli.Command {
 					if !t.Pulled.IsZero() {
 						pulled = age(time.Since(t.Pulled)) + " ago"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Tag, t.Digest, human(t.Size), age(time.Since(t.Created)), pulled)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Tag, t.Digest, refcount.HumanBytes(t.Size), age(time.Since(t.Created)), pulled)
 				}
 			} else {
 				fmt.Fprintln(tw, "TAG\tDIGEST\tSIZE\tAGE")
 				for _, t := range rep.Tags {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Tag, t.Digest, human(t.Size), age(time.Since(t.Created)))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Tag, t.Digest, refcount.HumanBytes(t.Size), age(time.Since(t.Created)))
 				}
 			}
 			return tw.Flush()

@@ -114,7 +114,7 @@ func retentionCommand() *cli.Command {
 				}
 				fmt.Fprintf(c.App.Writer, "retention would remove %s, %s, %s; %d bytes (%s) would be reclaimed\n",
 					plural(len(rep.Tags), "tag"), plural(len(rep.Manifests), "manifest"), plural(len(rep.Blobs), "blob"),
-					rep.ReclaimedBytes, human(rep.ReclaimedBytes))
+					rep.ReclaimedBytes, refcount.HumanBytes(rep.ReclaimedBytes))
 				return nil
 			},
 		}},

@@ -109,7 +109,7 @@ func TestRetentionPlanCommand(t *testing.T) {
 		t.Fatalf("offline plan: %+v (%s)", plan, errOut)
 	}
 	out, _, code := run(t, bin, "retention", "plan", "--root", root, "--config", conf)
-	words := fmt.Sprintf("ci/app:t01\nci/app:t02\nretention would remove 2 tags, 2 manifests, 4 blobs; %d bytes (%s) would be reclaimed\n", plan.ReclaimedBytes, human(plan.ReclaimedBytes))
+	words := fmt.Sprintf("ci/app:t01\nci/app:t02\nretention would remove 2 tags, 2 manifests, 4 blobs; %d bytes (%s) would be reclaimed\n", plan.ReclaimedBytes, refcount.HumanBytes(plan.ReclaimedBytes))
 	if code != 0 || out != words {
 		t.Fatalf("retention plan printed %q, want %q", out, words)
 	}

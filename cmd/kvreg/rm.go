@@ -50,11 +50,11 @@ func rmCommand() *cli.Command {
 			}
 			if dry {
 				fmt.Fprintf(c.App.Writer, "would remove %s (%s); %d bytes (%s) would be reclaimed\n",
-					target, counts(rep), rep.ReclaimedBytes, human(rep.ReclaimedBytes))
+					target, counts(rep), rep.ReclaimedBytes, refcount.HumanBytes(rep.ReclaimedBytes))
 				return nil
 			}
 			fmt.Fprintf(c.App.Writer, "removed %s (%s); %d bytes (%s) reclaimed\n",
-				target, counts(rep), rep.ReclaimedBytes, human(rep.ReclaimedBytes))
+				target, counts(rep), rep.ReclaimedBytes, refcount.HumanBytes(rep.ReclaimedBytes))
 			return nil
 		},
 	}

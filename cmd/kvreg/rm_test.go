@@ -40,7 +40,7 @@ func dryRunThenRm(t *testing.T, bin, root, target, mode string) *refcount.Remove
 	if !plan.DryRun {
 		t.Fatalf("plan %+v", plan)
 	}
-	words := fmt.Sprintf("; %d bytes (%s) would be reclaimed\n", plan.ReclaimedBytes, human(plan.ReclaimedBytes))
+	words := fmt.Sprintf("; %d bytes (%s) would be reclaimed\n", plan.ReclaimedBytes, refcount.HumanBytes(plan.ReclaimedBytes))
 	if !strings.HasPrefix(out, "would remove "+target+" (") || !strings.HasSuffix(out, words) {
 		t.Fatalf("rm --dry-run %s printed %q, want ...%q", target, out, words)
 	}

@@ -38,20 +38,20 @@ func statsCommand() *cli.Command {
 				return nil
 			}
 			t := rep.Totals
-			fmt.Fprintf(out, "repositories  %d\ntags          %d\nmanifests     %d (%s)\n", t.Repos, t.Tags, t.Manifests, human(t.ManifestBytes))
-			fmt.Fprintf(out, "blobs         %d (%s stored)\n", t.Blobs, human(t.BlobBytes))
-			fmt.Fprintf(out, "shared        %s referenced by more than one image; dedup ratio %.2f\n", human(t.SharedBytes), rep.DedupRatio)
-			fmt.Fprintf(out, "leases        %d pending, holding %d blobs (%s) no image references\n", t.Leases, t.UnreferencedBlobs, human(t.UnreferencedBytes))
+			fmt.Fprintf(out, "repositories  %d\ntags          %d\nmanifests     %d (%s)\n", t.Repos, t.Tags, t.Manifests, refcount.HumanBytes(t.ManifestBytes))
+			fmt.Fprintf(out, "blobs         %d (%s stored)\n", t.Blobs, refcount.HumanBytes(t.BlobBytes))
+			fmt.Fprintf(out, "shared        %s referenced by more than one image; dedup ratio %.2f\n", refcount.HumanBytes(t.SharedBytes), rep.DedupRatio)
+			fmt.Fprintf(out, "leases        %d pending, holding %d blobs (%s) no image references\n", t.Leases, t.UnreferencedBlobs, refcount.HumanBytes(t.UnreferencedBytes))
 			u := rep.BlobStore
 			fmt.Fprintf(out, "blob store    %s: blob bytes %s in %d objects, uploads %s, other %s\n",
-				human(u.BlobBytes+u.UploadBytes+u.OtherBytes), human(u.BlobBytes), u.BlobObjects, human(u.UploadBytes), human(u.OtherBytes))
-			fmt.Fprintf(out, "database      %s\n", human(rep.DBBytes))
+				refcount.HumanBytes(u.BlobBytes+u.UploadBytes+u.OtherBytes), refcount.HumanBytes(u.BlobBytes), u.BlobObjects, refcount.HumanBytes(u.UploadBytes), refcount.HumanBytes(u.OtherBytes))
+			fmt.Fprintf(out, "database      %s\n", refcount.HumanBytes(rep.DBBytes))
 			if cs := rep.Cache; cs != nil {
 				budget := "no budget"
 				if cs.MaxBytes > 0 {
-					budget = "budget " + human(cs.MaxBytes)
+					budget = "budget " + refcount.HumanBytes(cs.MaxBytes)
 				}
-				fmt.Fprintf(out, "cache         %s in %d images (%d manifests), %s\n", human(cs.Bytes), cs.Images, cs.Manifests, budget)
+				fmt.Fprintf(out, "cache         %s in %d images (%d manifests), %s\n", refcount.HumanBytes(cs.Bytes), cs.Images, cs.Manifests, budget)
 			}
 			printQuotas(out, rep.Quotas)
 			if len(rep.Repositories) > 0 {
@@ -59,7 +59,7 @@ func statsCommand() *cli.Command {
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 				fmt.Fprintln(tw, "REPOSITORY\tTAGS\tMANIFESTS\tBYTES\tUNIQUE\t")
 				for _, r := range rep.Repositories {
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t\n", r.Name, r.Tags, r.Manifests, human(r.Bytes), human(r.UniqueBytes))
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t\n", r.Name, r.Tags, r.Manifests, refcount.HumanBytes(r.Bytes), refcount.HumanBytes(r.UniqueBytes))
 				}
 				tw.Flush()
 			}
