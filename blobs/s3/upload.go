@@ -71,11 +71,12 @@ func (d *Driver) readTail(ctx context.Context, b bytesOf, buf []byte) ([]byte, e
 	return buf, nil
 }
 
-// putSegment writes b as a new tail segment of upload id.
-func (d *Driver) putSegment(ctx context.Context, id string, st *state, b []byte) (segment, error) {
+// putSegment writes b as a new tail segment of upload id; sum is b's
+// sha256, or nil to compute it.
+func (d *Driver) putSegment(ctx context.Context, id string, st *state, b []byte, sum []byte) (segment, error) {
 	st.Gen++
 	sg := segment{Key: d.uploadPrefix(id) + fmt.Sprintf("tail-%d", st.Gen), Size: int64(len(b))}
-	return sg, d.put(ctx, sg.Key, b, false)
+	return sg, d.putSum(ctx, sg.Key, b, false, sum)
 }
 
 // inPlace reports whether an Append that leaves parts and tail (as they
@@ -179,23 +180,30 @@ func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() 
 		}
 		room, tail = 0, nil
 	}
+	next := bytesOf{Parts: parts, Tail: tail, TailSize: int64(len(buf)), Size: size + written}
+	if cp != nil {
+		next.Checkpoint = cp()
+	}
 	if len(buf) > room {
+		// With no part and nothing of the tail kept, buf is the
+		// upload's bytes from its first: the checkpoint's sum is the
+		// segment's.
+		var sum []byte
+		if len(parts) == 0 && room == 0 {
+			sum = checkpointSum(next.Checkpoint, next.Size)
+		}
 		var sg segment
 		var err error
 		if inPlace(st, parts, tail) {
 			sg = segment{Key: st.Object, Size: int64(len(buf) - room)}
-			err = d.put(ctx, sg.Key, buf[room:], false)
+			err = d.putSum(ctx, sg.Key, buf[room:], false, sum)
 		} else {
-			sg, err = d.putSegment(ctx, id, st, buf[room:])
+			sg, err = d.putSegment(ctx, id, st, buf[room:], sum)
 		}
 		if err != nil {
 			return 0, err
 		}
-		tail = append(tail, sg)
-	}
-	next := bytesOf{Parts: parts, Tail: tail, TailSize: int64(len(buf)), Size: size + written}
-	if cp != nil {
-		next.Checkpoint = cp()
+		next.Tail = append(next.Tail, sg)
 	}
 	var stale []segment
 	if st.Prev != nil {
@@ -281,6 +289,7 @@ func (d *Driver) ensureMultipart(ctx context.Context, id string, st *state) erro
 }
 
 func (d *Driver) uploadPart(ctx context.Context, st *state, n int32, b []byte) (part, error) {
+	ctx = withPayloadSum(ctx, d.payloadSum(b))
 	out, err := d.c.UploadPart(ctx, &s3api.UploadPartInput{
 		Bucket: &d.bucket, Key: &st.Object, UploadId: &st.MultipartID, PartNumber: aws.Int32(n),
 		Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
@@ -361,7 +370,7 @@ func (d *Driver) Truncate(id string, size int64) error {
 				if err != nil {
 					return err
 				}
-				cut, err := d.putSegment(ctx, id, st, b[:keep])
+				cut, err := d.putSegment(ctx, id, st, b[:keep], nil)
 				if err != nil {
 					return err
 				}
@@ -514,7 +523,9 @@ func (d *Driver) Seal(id string) error {
 	}
 	if len(st.Parts) == 0 {
 		if !inPlace {
-			if err := d.put(ctx, st.Object, tail, false); err != nil {
+			// The tail is the upload's bytes from its first, of which
+			// the checkpoint is.
+			if err := d.putSum(ctx, st.Object, tail, false, checkpointSum(st.Checkpoint, int64(len(tail)))); err != nil {
 				return err
 			}
 		}
