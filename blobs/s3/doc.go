@@ -42,6 +42,25 @@
 // long pause at the end of a large push, and is limited to 5 GB); Unpromote
 // removes the index only if it names the upload's own data object.
 //
+// Before an index is written, the upload's state must say which digest it
+// is being promoted to, so that after a crash the index can be found and,
+// if the blob was never recorded, unpromoted. The state the upload's last
+// Append wrote says it already when the digest is the sha256 its
+// checkpoint is of (blobs verifies a sha256 digest with that same running
+// hash): Promote then writes no state, and the upload reads as promoting
+// to that digest (Upload, RemoveUpload) once the digest's index names its
+// data object, which only its own Promote writes (data objects are named
+// per upload) and no index is ever rewritten. Nothing between that Append
+// and the index changes the state's object, size or checkpoint (a Seal
+// that writes the state keeps them). Any other digest marks the state
+// first, as the promoting digest. An index found at Promote that names the
+// upload's own data object is its own, from a commit that died after
+// writing it: Promote reports it created, so that a commit sent again
+// keeps (or, unrecorded, unpromotes) those bytes rather than deleting them
+// under the index. Finding an upload promoting without a mark costs a
+// read of that index, except under a hold (whose request is the one that
+// would promote it).
+//
 // Uploads stream: Append fills parts of one fixed size (at least 5 MiB, S3's
 // minimum) and keeps what is left, shorter than a part, as tail objects
 // (one segment per short chunk, so a short chunk writes only its own bytes)
@@ -69,7 +88,8 @@
 // them; callers keep the young ones, which may be in flight. While blobs
 // holds an upload for a request (driver.Holder) its state is read once and
 // then served from the copy last read or written; Seal of a segment in
-// place then writes no state of its own, leaving it to Promote's. Walk reports
+// place then writes no state of its own, leaving it to Promote's, if it
+// writes one. Walk reports
 // each blob with its data object's size, from one listing of data/, and
 // leaves out an index whose data object is gone. Both list the indexes
 // and read only those whose ETag is not the MD5 of the index a listed data

@@ -458,7 +458,11 @@ func (c *concat) Close() error {
 	return nil
 }
 
-// Upload reads the state object.
+// Upload reads the state object, and, for Promoting when the state has
+// no mark, the index of its checkpoint's digest (promoting). Not while
+// the upload is held: a hold is a request of the upload, which looks up
+// its repository and size, and is the one that would promote it; those
+// that finish interrupted commits hold nothing.
 func (d *Driver) Upload(id string) (driver.UploadInfo, error) {
 	if err := validID(id); err != nil {
 		return driver.UploadInfo{}, err
@@ -467,7 +471,13 @@ func (d *Driver) Upload(id string) (driver.UploadInfo, error) {
 	if err != nil {
 		return driver.UploadInfo{}, err
 	}
-	return driver.UploadInfo{Repo: st.Repo, Size: st.Size, Modified: st.Modified, Promoting: st.Promoting}, nil
+	promoting := st.Promoting
+	if !d.held(id, func(*hold) {}) {
+		if promoting, err = d.promoting(context.Background(), id, st); err != nil {
+			return driver.UploadInfo{}, err
+		}
+	}
+	return driver.UploadInfo{Repo: st.Repo, Size: st.Size, Modified: st.Modified, Promoting: promoting}, nil
 }
 
 // Uploads lists the prefixes under uploads/, each an upload's.
@@ -488,10 +498,12 @@ func (d *Driver) Uploads() ([]string, error) {
 // unless the tail is one segment written there already (inPlace).
 //
 // Sealing an upload whose one segment is in place changes no bytes, so
-// while the upload is held (Hold) the sealed state is kept in memory only:
-// Promote, which follows in the same request, writes it with the digest.
-// A crash before that leaves the state as it was before Seal, naming the
-// same bytes, which a commit again or RemoveUpload handles as before.
+// while the upload is held (Hold) the sealed state is kept in memory only,
+// with the object, size and checkpoint of the state stored: Promote, which
+// follows in the same request, writes it with a digest other than the
+// checkpoint's, and otherwise never. A crash leaves the state as it was
+// before Seal, naming the same bytes, which a commit again or RemoveUpload
+// handles as before.
 func (d *Driver) Seal(id string) error {
 	ctx := context.Background()
 	if err := validID(id); err != nil {
@@ -603,6 +615,14 @@ func (d *Driver) RemoveUpload(id string) error {
 				return err
 			}
 			keep = err == nil && ix.Object == st.Object
+		}
+		if st.Promoting == "" {
+			// Promote wrote no mark if dg is the checkpoint's digest.
+			dg, err := d.promoting(ctx, id, st)
+			if err != nil {
+				return err
+			}
+			keep = dg != ""
 		}
 		if !keep {
 			if err := d.del(ctx, st.Object); err != nil {
