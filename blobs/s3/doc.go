@@ -65,7 +65,11 @@
 // minimum) and keeps what is left, shorter than a part, as tail objects
 // (one segment per short chunk, so a short chunk writes only its own bytes)
 // until a part fills or Seal, so chunks of any size work while a process
-// holds at most one part of each upload in memory and nothing on disk. The
+// holds at most one part of each upload in memory and nothing on disk. At
+// Seal, a tail of one segment after parts becomes the last part by a copy
+// on the server (UploadPartCopy, of less than a part), so that its bytes
+// are not read back, hashed and sent again; a server that answers it is
+// not implemented has them read back and sent. The
 // first segment of an upload with no part is written at the data object's
 // own key, so that Seal of an upload of one chunk shorter than a part (most
 // layers and configs) copies nothing; that key is deleted only by

@@ -13,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -218,5 +219,43 @@ func TestCheckpointOfOtherBytesFailsTheAppend(t *testing.T) {
 	}
 	if info, err := d.Upload("u"); err != nil || info.Size != 0 {
 		t.Fatalf("after the refused Append the upload holds %d bytes (%v), want 0", info.Size, err)
+	}
+}
+
+// A server that does not implement UploadPartCopy (501 NotImplemented, as
+// a proxy in front of the real one answers here) gets the tail read back
+// and sent as the last part.
+func TestSealWithoutPartCopy(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	target, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var refused atomic.Int32
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Copy-Source") != "" {
+			refused.Add(1)
+			w.WriteHeader(http.StatusNotImplemented)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>no copy</Message></Error>`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	d, err := New(context.Background(), Config{
+		Bucket: bucket, Prefix: "kvreg", Endpoint: front.URL, Region: srv.Region, PathStyle: true,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PartSize: MinPartSize, MaxAttempts: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := randomBytes(MinPartSize+5000, 6)
+	dg := promoted(t, d, "u", body)
+	if n := refused.Load(); n != 1 {
+		t.Fatalf("the server was asked %d times for a copy, want once", n)
+	}
+	if b := readBlob(t, d, dg); !bytes.Equal(b, body) {
+		t.Fatalf("the blob reads back %d bytes, want the %d pushed", len(b), len(body))
 	}
 }

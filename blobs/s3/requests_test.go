@@ -158,16 +158,20 @@ func TestRequestsOfAMultipartCommit(t *testing.T) {
 	if _, err := d.AppendCheckpoint("u", 0, run.tee(body), run.cp); err != nil {
 		t.Fatal(err)
 	}
-	got := delta(d, func() { commitHeld(t, d, "u", body) })
-	// The state read, and the tail; the tail uploaded as the last part
-	// and the upload completed; the state written sealed (it no longer
-	// names the tail) and the index; the multipart uploads of the data
-	// object listed (the state was marked multipart) and the state and
-	// the tail deleted.
+	var dg digest.Digest
+	got := delta(d, func() { dg = commitHeld(t, d, "u", body) })
+	// The state read; the tail, one segment, copied by the server into the
+	// last part (not read back and sent again) and the upload completed;
+	// the state written sealed (it no longer names the tail) and the
+	// index; the multipart uploads of the data object listed (the state
+	// was marked multipart) and the state and the tail deleted.
 	exactly(t, "the commit", got, map[string]uint64{
-		"GetObject": 2, "PutObject": 2, "UploadPart": 1, "CompleteMultipartUpload": 1,
+		"GetObject": 1, "PutObject": 2, "UploadPartCopy": 1, "CompleteMultipartUpload": 1,
 		"ListMultipartUploads": 1, "DeleteObject": 2,
 	})
+	if b := readBlob(t, d, dg); !bytes.Equal(b, body) {
+		t.Fatalf("the blob reads back %d bytes, want the %d pushed", len(b), len(body))
+	}
 	if keys := bucketKeys(t, d); len(keys) != 2 {
 		t.Fatalf("the bucket holds %v, want the data object and its index", keys)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	"github.com/kvreg/kvreg/blobs/driver"
 )
 
@@ -300,6 +302,34 @@ func (d *Driver) uploadPart(ctx context.Context, st *state, n int32, b []byte) (
 	return part{N: n, ETag: aws.ToString(out.ETag), Size: int64(len(b))}, nil
 }
 
+// copyPart makes segment sg part n of the upload's multipart upload by a
+// copy on the server (UploadPartCopy).
+func (d *Driver) copyPart(ctx context.Context, st *state, n int32, sg segment) (part, error) {
+	src := d.bucket + "/" + sg.Key
+	out, err := d.c.UploadPartCopy(ctx, &s3api.UploadPartCopyInput{
+		Bucket: &d.bucket, Key: &st.Object, UploadId: &st.MultipartID, PartNumber: aws.Int32(n),
+		CopySource: aws.String((&url.URL{Path: src}).EscapedPath()),
+	})
+	if err != nil {
+		return part{}, err
+	}
+	if out.CopyPartResult == nil || aws.ToString(out.CopyPartResult.ETag) == "" {
+		return part{}, fmt.Errorf("%w: copy of %s into part %d answered no ETag", ErrCorrupt, sg.Key, n)
+	}
+	return part{N: n, ETag: aws.ToString(out.CopyPartResult.ETag), Size: sg.Size}, nil
+}
+
+// notImplemented reports whether err is a server's answer that it does not
+// implement the operation.
+func notImplemented(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "NotImplemented" {
+		return true
+	}
+	var re interface{ HTTPStatusCode() int }
+	return errors.As(err, &re) && re.HTTPStatusCode() == 501
+}
+
 // abortAll aborts every multipart upload of key, an upload's data object:
 // those it created but did not record. Only this upload ever writes key.
 func (d *Driver) abortAll(ctx context.Context, key string) error {
@@ -517,11 +547,19 @@ func (d *Driver) Seal(id string) error {
 		return nil
 	}
 	inPlace := len(st.Parts) == 0 && len(st.Tail) == 1 && st.Tail[0].Key == st.Object && st.Tail[0].Size == st.TailSize
+	// A tail of one segment after parts becomes the last part by a copy
+	// on the server: its bytes are neither read back nor sent again.
+	copyTail := len(st.Parts) > 0 && len(st.Tail) == 1 && st.Tail[0].Size == st.TailSize
 	var tail []byte
-	if !inPlace {
+	readTail := func() error {
 		buf := d.bufs.get(int(st.TailSize))
 		defer d.bufs.put(buf)
-		if tail, err = d.readTail(ctx, st.bytesOf, buf[:0]); err != nil {
+		var err error
+		tail, err = d.readTail(ctx, st.bytesOf, buf[:0])
+		return err
+	}
+	if !inPlace && !copyTail {
+		if err := readTail(); err != nil {
 			return err
 		}
 	}
@@ -549,8 +587,22 @@ func (d *Driver) Seal(id string) error {
 		}
 	} else {
 		parts := st.Parts
-		if len(tail) > 0 {
-			p, err := d.uploadPart(ctx, st, int32(len(parts)+1), tail)
+		if st.TailSize > 0 {
+			n := int32(len(parts) + 1)
+			var p part
+			var err error
+			if copyTail {
+				p, err = d.copyPart(ctx, st, n, st.Tail[0])
+				if notImplemented(err) {
+					copyTail = false
+				}
+			}
+			if !copyTail {
+				if err = readTail(); err != nil {
+					return err
+				}
+				p, err = d.uploadPart(ctx, st, n, tail)
+			}
 			if err != nil {
 				return err
 			}
