@@ -195,7 +195,7 @@ func (d *Driver) promoting(ctx context.Context, id string, st *state) (digest.Di
 		return dg, nil
 	}
 	ix, err := d.readIndex(ctx, dg)
-	if errors.Is(err, driver.ErrNotFound) {
+	if errors.Is(err, driver.ErrNotFound) || errors.Is(err, ErrCorrupt) {
 		return "", nil
 	}
 	if err != nil {
@@ -203,6 +203,30 @@ func (d *Driver) promoting(ctx context.Context, id string, st *state) (digest.Di
 	}
 	if ix.Object != st.Object {
 		return "", nil
+	}
+	return dg, nil
+}
+
+// reportedPromoting is promoting, as Upload reports it: also an unmarked
+// upload whose bytes are all in its data object (sealed, or one segment
+// in place) and whose data object is gone. Only a Remove of the blob its
+// Promote created, or a RemoveUpload cut short, deletes that object while
+// the state stands, so the upload is dead either way, as one whose commit
+// was interrupted: finishing it (Unpromote, which finds no index naming
+// it, then RemoveUpload) is what is left to do. An upload whose bytes are
+// elsewhere (parts, tail segments) has no data object until Seal.
+func (d *Driver) reportedPromoting(ctx context.Context, id string, st *state) (digest.Digest, error) {
+	dg, err := d.promoting(ctx, id, st)
+	if err != nil || dg != "" || st.Promoting != "" {
+		return dg, err
+	}
+	whole := st.Sealed || (len(st.Parts) == 0 && len(st.Tail) == 1 && st.Tail[0].Key == st.Object)
+	if dg = sumDigest(st); dg == "" || !whole {
+		return "", nil
+	}
+	ok, err := d.exists(ctx, st.Object)
+	if err != nil || ok {
+		return "", err
 	}
 	return dg, nil
 }

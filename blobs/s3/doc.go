@@ -57,9 +57,15 @@
 // upload's own data object is its own, from a commit that died after
 // writing it: Promote reports it created, so that a commit sent again
 // keeps (or, unrecorded, unpromotes) those bytes rather than deleting them
-// under the index. Finding an upload promoting without a mark costs a
-// read of that index, except under a hold (whose request is the one that
-// would promote it).
+// under the index. An unmarked upload whose bytes are all in its data
+// object (sealed, or one segment in place) and whose data object is gone
+// reads as promoting too: only a Remove of the blob its Promote created,
+// or a RemoveUpload cut short, deletes that object while the state
+// stands, so it is dead and is finished as an interrupted commit. Telling
+// whether an unmarked upload is promoting costs the read of that index
+// and, if it names another object, a HEAD of the data object; Upload pays
+// it (the sweeps that finish interrupted commits, once per upload), not
+// under a hold, whose request is the one that would promote the upload.
 //
 // Uploads stream: Append fills parts of one fixed size (at least 5 MiB, S3's
 // minimum) and keeps what is left, shorter than a part, as tail objects

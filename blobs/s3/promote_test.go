@@ -203,3 +203,63 @@ func TestPromoteUnmarkedFindsAnotherBlob(t *testing.T) {
 		t.Fatalf("the bucket holds %v, want the first upload's data object and the index", keys)
 	}
 }
+
+// An upload promoted without a mark whose blob was then removed (by hand,
+// or a damaged store repaired) is dead: its data object is gone. It still
+// reads as promoting, so that it is finished as an interrupted commit,
+// and removing it leaves nothing of it.
+func TestPromoteUnmarkedBlobRemoved(t *testing.T) {
+	a, b := twoProcesses(t)
+	body := randomBytes(3000, 15)
+	dg, _ := pushed(t, a, "u", body)
+	if err := b.Remove(dg); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := b.Upload("u"); err != nil || info.Promoting != dg {
+		t.Fatalf("the upload after its blob's removal: %+v %v; want promoting to %s", info, err, dg)
+	}
+	if ok, err := b.Promoted("u", dg); err != nil || ok {
+		t.Fatalf("Promoted: %v %v, want false (no index)", ok, err)
+	}
+	if err := b.RemoveUpload("u"); err != nil {
+		t.Fatal(err)
+	}
+	if keys := bucketKeys(t, b); len(keys) != 0 {
+		t.Fatalf("the bucket holds %v, want nothing", keys)
+	}
+}
+
+// Uploads in progress whose bytes so far are a blob that another upload
+// stored are not promoting: one in place (its data object is there) and
+// one of parts and a tail (no data object until Seal).
+func TestUploadOfAStoredBlobIsNotPromoting(t *testing.T) {
+	a, b := twoProcesses(t)
+	for _, body := range [][]byte{randomBytes(3000, 16), randomBytes(MinPartSize+3000, 17)} {
+		dg, _ := pushed(t, a, "first", body)
+		if err := a.RemoveUpload("first"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.CreateUpload("second", "r"); err != nil {
+			t.Fatal(err)
+		}
+		run := &running{h: sha256.New()}
+		if _, err := b.AppendCheckpoint("second", 0, run.tee(body), run.cp); err != nil {
+			t.Fatal(err)
+		}
+		if info, err := a.Upload("second"); err != nil || info.Promoting != "" || info.Size != int64(len(body)) {
+			t.Fatalf("an upload of %d bytes in progress: %+v %v; want promoting to nothing", len(body), info, err)
+		}
+		if err := b.RemoveUpload("second"); err != nil {
+			t.Fatal(err)
+		}
+		if got := readBlob(t, a, dg); !bytes.Equal(got, body) {
+			t.Fatalf("the blob reads back %d bytes, want %d", len(got), len(body))
+		}
+		if err := a.Remove(dg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if keys := bucketKeys(t, a); len(keys) != 0 {
+		t.Fatalf("the bucket holds %v, want nothing", keys)
+	}
+}

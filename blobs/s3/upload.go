@@ -489,7 +489,9 @@ func (c *concat) Close() error {
 }
 
 // Upload reads the state object, and, for Promoting when the state has
-// no mark, the index of its checkpoint's digest (promoting). Not while
+// no mark, the index of its checkpoint's digest and, if that does not
+// name the data object, whether the data object is there
+// (reportedPromoting). Not while
 // the upload is held: a hold is a request of the upload, which looks up
 // its repository and size, and is the one that would promote it; those
 // that finish interrupted commits hold nothing.
@@ -503,7 +505,7 @@ func (d *Driver) Upload(id string) (driver.UploadInfo, error) {
 	}
 	promoting := st.Promoting
 	if !d.held(id, func(*hold) {}) {
-		if promoting, err = d.promoting(context.Background(), id, st); err != nil {
+		if promoting, err = d.reportedPromoting(context.Background(), id, st); err != nil {
 			return driver.UploadInfo{}, err
 		}
 	}
