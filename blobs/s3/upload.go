@@ -552,10 +552,14 @@ func (d *Driver) Seal(id string) error {
 	// A tail of one segment after parts becomes the last part by a copy
 	// on the server: its bytes are neither read back nor sent again.
 	copyTail := len(st.Parts) > 0 && len(st.Tail) == 1 && st.Tail[0].Size == st.TailSize
-	var tail []byte
+	var tail, buf []byte
+	defer func() {
+		if buf != nil {
+			d.bufs.put(buf)
+		}
+	}()
 	readTail := func() error {
-		buf := d.bufs.get(int(st.TailSize))
-		defer d.bufs.put(buf)
+		buf = d.bufs.get(int(st.TailSize))
 		var err error
 		tail, err = d.readTail(ctx, st.bytesOf, buf[:0])
 		return err
