@@ -81,7 +81,7 @@ type UploadInfo struct {
 	Repo      string
 	Size      int64
 	Modified  time.Time     // when bytes were last written
-	Promoting digest.Digest // set once Promote has begun
+	Promoting digest.Digest // set once Promote may have created the blob
 }
 
 // Syncer is a driver whose removals become durable only when synced.

@@ -105,8 +105,12 @@ func (d *Driver) Remove(dg digest.Digest) error {
 }
 
 // Promote writes the blob's index naming the upload's data object, unless
-// an index of dg exists. The upload is marked as promoting first, so that
-// after a crash its index, if written, can be found and unpromoted.
+// an index of dg exists. Before the index is written, the upload's state
+// must name dg, so that after a crash its index, if written, can be found
+// and unpromoted (promoting). The state written by the upload's last
+// Append already does when dg is the sha256 its checkpoint is of (the
+// digest blobs verified, from that same running hash): no state is
+// written then. For any other digest the state is marked with dg first.
 func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
 	ctx := context.Background()
 	if err := validID(id); err != nil {
@@ -126,15 +130,33 @@ func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
 			return false, err
 		}
 	}
-	st.Promoting = dg
-	if err := d.writeState(ctx, id, st); err != nil {
-		return false, err
+	marked := false
+	// The state stored is st but for a Seal in place kept in memory
+	// (Seal), which changes neither Object, Size nor Checkpoint.
+	if st.Promoting != "" || sumDigest(st) != dg {
+		st.Promoting = dg
+		if err := d.writeState(ctx, id, st); err != nil {
+			return false, err
+		}
+		marked = true
 	}
 	b, _ := json.Marshal(index{Object: st.Object, Size: st.Size})
 	err = d.put(ctx, d.indexKey(dg), b, true)
 	if errors.Is(err, errExists) {
-		// Another process promoted dg in between: nothing of this upload
-		// is in the blob.
+		ix, rerr := d.readIndex(ctx, dg)
+		if rerr != nil && !errors.Is(rerr, driver.ErrNotFound) {
+			return false, rerr
+		}
+		if rerr == nil && ix.Object == st.Object {
+			// This upload's own, from a commit that died after
+			// writing it: the blob is this upload's, as if created now.
+			d.setCreated(id, dg)
+			return true, nil
+		}
+		// Another upload's: nothing of this upload is in the blob.
+		if !marked {
+			return false, nil
+		}
 		st.Promoting = ""
 		return false, d.writeState(ctx, id, st)
 	}
@@ -143,6 +165,70 @@ func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
 	}
 	d.setCreated(id, dg)
 	return true, nil
+}
+
+// sumDigest is the digest the upload's bytes have by its checkpoint: the
+// sha256 the checkpoint is the state of, if it is one of all st.Size
+// bytes; "" otherwise.
+func sumDigest(st *state) digest.Digest {
+	sum := checkpointSum(st.Checkpoint, st.Size)
+	if sum == nil {
+		return ""
+	}
+	return digest.NewDigestFromBytes(digest.SHA256, sum)
+}
+
+// promoting is the digest upload id is being promoted to: the state's
+// mark, or, unmarked, the digest of its checkpoint if that blob's index
+// names the upload's data object (only this upload's Promote writes one
+// naming it, and then writes no mark). That costs a read of the index,
+// unless this process's hold wrote it.
+func (d *Driver) promoting(ctx context.Context, id string, st *state) (digest.Digest, error) {
+	if st.Promoting != "" {
+		return st.Promoting, nil
+	}
+	dg := sumDigest(st)
+	if dg == "" {
+		return "", nil
+	}
+	if d.created(id, dg) {
+		return dg, nil
+	}
+	ix, err := d.readIndex(ctx, dg)
+	if errors.Is(err, driver.ErrNotFound) || errors.Is(err, ErrCorrupt) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if ix.Object != st.Object {
+		return "", nil
+	}
+	return dg, nil
+}
+
+// reportedPromoting is promoting, as Upload reports it: also an unmarked
+// upload whose bytes are all in its data object (sealed, or one segment
+// in place) and whose data object is gone. Only a Remove of the blob its
+// Promote created, or a RemoveUpload cut short, deletes that object while
+// the state stands, so the upload is dead either way, as one whose commit
+// was interrupted: finishing it (Unpromote, which finds no index naming
+// it, then RemoveUpload) is what is left to do. An upload whose bytes are
+// elsewhere (parts, tail segments) has no data object until Seal.
+func (d *Driver) reportedPromoting(ctx context.Context, id string, st *state) (digest.Digest, error) {
+	dg, err := d.promoting(ctx, id, st)
+	if err != nil || dg != "" || st.Promoting != "" {
+		return dg, err
+	}
+	whole := st.Sealed || (len(st.Parts) == 0 && len(st.Tail) == 1 && st.Tail[0].Key == st.Object)
+	if dg = sumDigest(st); dg == "" || !whole {
+		return "", nil
+	}
+	ok, err := d.exists(ctx, st.Object)
+	if err != nil || ok {
+		return "", err
+	}
+	return dg, nil
 }
 
 // Unpromote removes dg's index if it names upload id's data object.

@@ -10,7 +10,13 @@
 // redirects) and lets every behaviour S3-compatible servers disagree on be
 // set explicitly: checksums are computed and validated only when an
 // operation requires them (many servers reject the default CRC32
-// trailers) and addressing is path-style for non-AWS endpoints.
+// trailers) and addressing is path-style for non-AWS endpoints. Every
+// write's payload is signed with its sha256, over plain HTTP too, and the
+// server checks it; the driver hands the signer that sum rather than let
+// the SDK hash the bytes again: for an upload's first bytes it is the sum
+// of the caller's checkpoint when that is a sha256 of exactly them (a
+// checkpoint of other bytes then fails the write, never stores them), and
+// otherwise the driver hashes the payload once (payload.go).
 //
 // Layout, objects named per upload and never per digest:
 //
@@ -36,11 +42,40 @@
 // long pause at the end of a large push, and is limited to 5 GB); Unpromote
 // removes the index only if it names the upload's own data object.
 //
+// Before an index is written, the upload's state must say which digest it
+// is being promoted to, so that after a crash the index can be found and,
+// if the blob was never recorded, unpromoted. The state the upload's last
+// Append wrote says it already when the digest is the sha256 its
+// checkpoint is of (blobs verifies a sha256 digest with that same running
+// hash): Promote then writes no state, and the upload reads as promoting
+// to that digest (Upload, RemoveUpload) once the digest's index names its
+// data object, which only its own Promote writes (data objects are named
+// per upload) and no index is ever rewritten. Nothing between that Append
+// and the index changes the state's object, size or checkpoint (a Seal
+// that writes the state keeps them). Any other digest marks the state
+// first, as the promoting digest. An index found at Promote that names the
+// upload's own data object is its own, from a commit that died after
+// writing it: Promote reports it created, so that a commit sent again
+// keeps (or, unrecorded, unpromotes) those bytes rather than deleting them
+// under the index. An unmarked upload whose bytes are all in its data
+// object (sealed, or one segment in place) and whose data object is gone
+// reads as promoting too: only a Remove of the blob its Promote created,
+// or a RemoveUpload cut short, deletes that object while the state
+// stands, so it is dead and is finished as an interrupted commit. Telling
+// whether an unmarked upload is promoting costs the read of that index
+// and, if it names another object, a HEAD of the data object; Upload pays
+// it (the sweeps that finish interrupted commits, once per upload), not
+// under a hold, whose request is the one that would promote the upload.
+//
 // Uploads stream: Append fills parts of one fixed size (at least 5 MiB, S3's
 // minimum) and keeps what is left, shorter than a part, as tail objects
 // (one segment per short chunk, so a short chunk writes only its own bytes)
 // until a part fills or Seal, so chunks of any size work while a process
-// holds at most one part of each upload in memory and nothing on disk. The
+// holds at most one part of each upload in memory and nothing on disk. At
+// Seal, a tail of one segment after parts becomes the last part by a copy
+// on the server (UploadPartCopy, of less than a part), so that its bytes
+// are not read back, hashed and sent again; a server that answers it is
+// not implemented has them read back and sent. The
 // first segment of an upload with no part is written at the data object's
 // own key, so that Seal of an upload of one chunk shorter than a part (most
 // layers and configs) copies nothing; that key is deleted only by
@@ -63,7 +98,8 @@
 // them; callers keep the young ones, which may be in flight. While blobs
 // holds an upload for a request (driver.Holder) its state is read once and
 // then served from the copy last read or written; Seal of a segment in
-// place then writes no state of its own, leaving it to Promote's. Walk reports
+// place then writes no state of its own, leaving it to Promote's, if it
+// writes one. Walk reports
 // each blob with its data object's size, from one listing of data/, and
 // leaves out an index whose data object is gone. Both list the indexes
 // and read only those whose ETag is not the MD5 of the index a listed data

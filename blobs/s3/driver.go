@@ -58,6 +58,7 @@ type Driver struct {
 	requests *requestCounts
 	holds    holds
 	cond     conditional
+	hashed   hashedBytes // payload bytes hashed by the driver (payloadSum)
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -116,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 		o.UsePathStyle = cfg.PathStyle
-		o.APIOptions = append(o.APIOptions, markUnavailable)
+		o.APIOptions = append(o.APIOptions, markUnavailable, signPayloadSum)
 	})
 	p := strings.Trim(cfg.Prefix, "/")
 	if p != "" {
@@ -186,6 +187,16 @@ func (d *Driver) getSmall(ctx context.Context, key string) ([]byte, error) {
 // put writes a small object; with create it fails with errExists if the
 // key exists (a conditional write, where the server supports them).
 func (d *Driver) put(ctx context.Context, key string, body []byte, create bool) error {
+	return d.putSum(ctx, key, body, create, nil)
+}
+
+// putSum is put of a body whose sha256 is sum, or, if sum is nil, is
+// computed here.
+func (d *Driver) putSum(ctx context.Context, key string, body []byte, create bool, sum []byte) error {
+	if sum == nil {
+		sum = d.payloadSum(body)
+	}
+	ctx = withPayloadSum(ctx, sum)
 	in := &s3api.PutObjectInput{Bucket: &d.bucket, Key: &key, Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))}
 	if create {
 		in.IfNoneMatch = aws.String("*")

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	"github.com/kvreg/kvreg/blobs/driver"
 )
 
@@ -71,11 +73,12 @@ func (d *Driver) readTail(ctx context.Context, b bytesOf, buf []byte) ([]byte, e
 	return buf, nil
 }
 
-// putSegment writes b as a new tail segment of upload id.
-func (d *Driver) putSegment(ctx context.Context, id string, st *state, b []byte) (segment, error) {
+// putSegment writes b as a new tail segment of upload id; sum is b's
+// sha256, or nil to compute it.
+func (d *Driver) putSegment(ctx context.Context, id string, st *state, b []byte, sum []byte) (segment, error) {
 	st.Gen++
 	sg := segment{Key: d.uploadPrefix(id) + fmt.Sprintf("tail-%d", st.Gen), Size: int64(len(b))}
-	return sg, d.put(ctx, sg.Key, b, false)
+	return sg, d.putSum(ctx, sg.Key, b, false, sum)
 }
 
 // inPlace reports whether an Append that leaves parts and tail (as they
@@ -179,23 +182,30 @@ func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() 
 		}
 		room, tail = 0, nil
 	}
+	next := bytesOf{Parts: parts, Tail: tail, TailSize: int64(len(buf)), Size: size + written}
+	if cp != nil {
+		next.Checkpoint = cp()
+	}
 	if len(buf) > room {
+		// With no part and nothing of the tail kept, buf is the
+		// upload's bytes from its first: the checkpoint's sum is the
+		// segment's.
+		var sum []byte
+		if len(parts) == 0 && room == 0 {
+			sum = checkpointSum(next.Checkpoint, next.Size)
+		}
 		var sg segment
 		var err error
 		if inPlace(st, parts, tail) {
 			sg = segment{Key: st.Object, Size: int64(len(buf) - room)}
-			err = d.put(ctx, sg.Key, buf[room:], false)
+			err = d.putSum(ctx, sg.Key, buf[room:], false, sum)
 		} else {
-			sg, err = d.putSegment(ctx, id, st, buf[room:])
+			sg, err = d.putSegment(ctx, id, st, buf[room:], sum)
 		}
 		if err != nil {
 			return 0, err
 		}
-		tail = append(tail, sg)
-	}
-	next := bytesOf{Parts: parts, Tail: tail, TailSize: int64(len(buf)), Size: size + written}
-	if cp != nil {
-		next.Checkpoint = cp()
+		next.Tail = append(next.Tail, sg)
 	}
 	var stale []segment
 	if st.Prev != nil {
@@ -281,6 +291,7 @@ func (d *Driver) ensureMultipart(ctx context.Context, id string, st *state) erro
 }
 
 func (d *Driver) uploadPart(ctx context.Context, st *state, n int32, b []byte) (part, error) {
+	ctx = withPayloadSum(ctx, d.payloadSum(b))
 	out, err := d.c.UploadPart(ctx, &s3api.UploadPartInput{
 		Bucket: &d.bucket, Key: &st.Object, UploadId: &st.MultipartID, PartNumber: aws.Int32(n),
 		Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
@@ -289,6 +300,34 @@ func (d *Driver) uploadPart(ctx context.Context, st *state, n int32, b []byte) (
 		return part{}, err
 	}
 	return part{N: n, ETag: aws.ToString(out.ETag), Size: int64(len(b))}, nil
+}
+
+// copyPart makes segment sg part n of the upload's multipart upload by a
+// copy on the server (UploadPartCopy).
+func (d *Driver) copyPart(ctx context.Context, st *state, n int32, sg segment) (part, error) {
+	src := d.bucket + "/" + sg.Key
+	out, err := d.c.UploadPartCopy(ctx, &s3api.UploadPartCopyInput{
+		Bucket: &d.bucket, Key: &st.Object, UploadId: &st.MultipartID, PartNumber: aws.Int32(n),
+		CopySource: aws.String((&url.URL{Path: src}).EscapedPath()),
+	})
+	if err != nil {
+		return part{}, err
+	}
+	if out.CopyPartResult == nil || aws.ToString(out.CopyPartResult.ETag) == "" {
+		return part{}, fmt.Errorf("%w: copy of %s into part %d answered no ETag", ErrCorrupt, sg.Key, n)
+	}
+	return part{N: n, ETag: aws.ToString(out.CopyPartResult.ETag), Size: sg.Size}, nil
+}
+
+// notImplemented reports whether err is a server's answer that it does not
+// implement the operation.
+func notImplemented(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "NotImplemented" {
+		return true
+	}
+	var re interface{ HTTPStatusCode() int }
+	return errors.As(err, &re) && re.HTTPStatusCode() == 501
 }
 
 // abortAll aborts every multipart upload of key, an upload's data object:
@@ -361,7 +400,7 @@ func (d *Driver) Truncate(id string, size int64) error {
 				if err != nil {
 					return err
 				}
-				cut, err := d.putSegment(ctx, id, st, b[:keep])
+				cut, err := d.putSegment(ctx, id, st, b[:keep], nil)
 				if err != nil {
 					return err
 				}
@@ -449,7 +488,13 @@ func (c *concat) Close() error {
 	return nil
 }
 
-// Upload reads the state object.
+// Upload reads the state object, and, for Promoting when the state has
+// no mark, the index of its checkpoint's digest and, if that does not
+// name the data object, whether the data object is there
+// (reportedPromoting). Not while
+// the upload is held: a hold is a request of the upload, which looks up
+// its repository and size, and is the one that would promote it; those
+// that finish interrupted commits hold nothing.
 func (d *Driver) Upload(id string) (driver.UploadInfo, error) {
 	if err := validID(id); err != nil {
 		return driver.UploadInfo{}, err
@@ -458,7 +503,13 @@ func (d *Driver) Upload(id string) (driver.UploadInfo, error) {
 	if err != nil {
 		return driver.UploadInfo{}, err
 	}
-	return driver.UploadInfo{Repo: st.Repo, Size: st.Size, Modified: st.Modified, Promoting: st.Promoting}, nil
+	promoting := st.Promoting
+	if !d.held(id, func(*hold) {}) {
+		if promoting, err = d.reportedPromoting(context.Background(), id, st); err != nil {
+			return driver.UploadInfo{}, err
+		}
+	}
+	return driver.UploadInfo{Repo: st.Repo, Size: st.Size, Modified: st.Modified, Promoting: promoting}, nil
 }
 
 // Uploads lists the prefixes under uploads/, each an upload's.
@@ -479,10 +530,12 @@ func (d *Driver) Uploads() ([]string, error) {
 // unless the tail is one segment written there already (inPlace).
 //
 // Sealing an upload whose one segment is in place changes no bytes, so
-// while the upload is held (Hold) the sealed state is kept in memory only:
-// Promote, which follows in the same request, writes it with the digest.
-// A crash before that leaves the state as it was before Seal, naming the
-// same bytes, which a commit again or RemoveUpload handles as before.
+// while the upload is held (Hold) the sealed state is kept in memory only,
+// with the object, size and checkpoint of the state stored: Promote, which
+// follows in the same request, writes it with a digest other than the
+// checkpoint's, and otherwise never. A crash leaves the state as it was
+// before Seal, naming the same bytes, which a commit again or RemoveUpload
+// handles as before.
 func (d *Driver) Seal(id string) error {
 	ctx := context.Background()
 	if err := validID(id); err != nil {
@@ -496,11 +549,23 @@ func (d *Driver) Seal(id string) error {
 		return nil
 	}
 	inPlace := len(st.Parts) == 0 && len(st.Tail) == 1 && st.Tail[0].Key == st.Object && st.Tail[0].Size == st.TailSize
-	var tail []byte
-	if !inPlace {
-		buf := d.bufs.get(int(st.TailSize))
-		defer d.bufs.put(buf)
-		if tail, err = d.readTail(ctx, st.bytesOf, buf[:0]); err != nil {
+	// A tail of one segment after parts becomes the last part by a copy
+	// on the server: its bytes are neither read back nor sent again.
+	copyTail := len(st.Parts) > 0 && len(st.Tail) == 1 && st.Tail[0].Size == st.TailSize
+	var tail, buf []byte
+	defer func() {
+		if buf != nil {
+			d.bufs.put(buf)
+		}
+	}()
+	readTail := func() error {
+		buf = d.bufs.get(int(st.TailSize))
+		var err error
+		tail, err = d.readTail(ctx, st.bytesOf, buf[:0])
+		return err
+	}
+	if !inPlace && !copyTail {
+		if err := readTail(); err != nil {
 			return err
 		}
 	}
@@ -514,7 +579,9 @@ func (d *Driver) Seal(id string) error {
 	}
 	if len(st.Parts) == 0 {
 		if !inPlace {
-			if err := d.put(ctx, st.Object, tail, false); err != nil {
+			// The tail is the upload's bytes from its first, of which
+			// the checkpoint is.
+			if err := d.putSum(ctx, st.Object, tail, false, checkpointSum(st.Checkpoint, int64(len(tail)))); err != nil {
 				return err
 			}
 		}
@@ -526,8 +593,22 @@ func (d *Driver) Seal(id string) error {
 		}
 	} else {
 		parts := st.Parts
-		if len(tail) > 0 {
-			p, err := d.uploadPart(ctx, st, int32(len(parts)+1), tail)
+		if st.TailSize > 0 {
+			n := int32(len(parts) + 1)
+			var p part
+			var err error
+			if copyTail {
+				p, err = d.copyPart(ctx, st, n, st.Tail[0])
+				if notImplemented(err) {
+					copyTail = false
+				}
+			}
+			if !copyTail {
+				if err = readTail(); err != nil {
+					return err
+				}
+				p, err = d.uploadPart(ctx, st, n, tail)
+			}
 			if err != nil {
 				return err
 			}
@@ -592,6 +673,14 @@ func (d *Driver) RemoveUpload(id string) error {
 				return err
 			}
 			keep = err == nil && ix.Object == st.Object
+		}
+		if st.Promoting == "" {
+			// Promote wrote no mark if dg is the checkpoint's digest.
+			dg, err := d.promoting(ctx, id, st)
+			if err != nil {
+				return err
+			}
+			keep = dg != ""
 		}
 		if !keep {
 			if err := d.del(ctx, st.Object); err != nil {
