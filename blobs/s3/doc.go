@@ -13,8 +13,9 @@
 // trailers) and addressing is path-style for non-AWS endpoints. Every
 // write's payload is signed with its sha256, over plain HTTP too, and the
 // server checks it; the driver hands the signer that sum rather than let
-// the SDK hash the bytes again: for an upload's first bytes it is the sum
-// of the caller's checkpoint when that is a sha256 of exactly them (a
+// the SDK hash the bytes again: for an upload's first bytes (a segment in
+// place, the first part, the data object written whole at Seal) it is the
+// sum of the caller's checkpoint when that is a sha256 of exactly them (a
 // checkpoint of other bytes then fails the write, never stores them), and
 // otherwise the driver hashes the payload once (payload.go).
 //
