@@ -506,10 +506,10 @@ func (c *concat) Close() error {
 // Upload reads the state object, and, for Promoting when the state has
 // no mark, the index of its checkpoint's digest and, if that does not
 // name the data object, whether the data object is there
-// (reportedPromoting). Not while
-// the upload is held: a hold is a request of the upload, which looks up
-// its repository and size, and is the one that would promote it; those
-// that finish interrupted commits hold nothing.
+// (reportedPromoting). Not while the upload is held: a hold is a request
+// of the upload, which looks up its repository and size, and is the one
+// that would promote it; those that finish interrupted commits hold
+// nothing.
 func (d *Driver) Upload(id string) (driver.UploadInfo, error) {
 	if err := validID(id); err != nil {
 		return driver.UploadInfo{}, err
