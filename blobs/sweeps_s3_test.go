@@ -147,3 +147,26 @@ func TestS3SweepFinishesAnOldInterruptedCommit(t *testing.T) {
 		t.Fatalf("uploads left: %v %v", ids, err)
 	}
 }
+
+// A server whose answers are dated before the stamps of objects it lists
+// (a gateway whose clock is behind the one that stored them) has its ages
+// distrusted: the sweep reads every upload, and an interrupted commit is
+// finished once kvreg's cutoff passes its state's time, as it would be
+// with no listing at all.
+func TestS3SweepDistrustsADateBehindItsStamps(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	var shift atomic.Int64
+	shift.Store(int64(-time.Minute))
+	viaProxy := srv
+	viaProxy.Endpoint = shiftedDate(t, srv.Endpoint, &shift)
+	a := New(s3Driver(t, srv, bucket))
+	bd := s3Driver(t, viaProxy, bucket)
+	b := New(bd)
+	dg := interrupted(t, a, "r", []byte("promoted by a store that died before recording"))
+	if k, err := b.FinishInterrupted(time.Now().Add(time.Minute-10*time.Second), notRecorded); err != nil || k != 1 {
+		t.Fatalf("an interrupted commit older than the cutoff: finished %d, %v", k, err)
+	}
+	if ok, err := b.Has(dg); err != nil || ok {
+		t.Fatalf("the blob of the unrecorded commit: %v %v", ok, err)
+	}
+}

@@ -29,8 +29,9 @@ const dateSlack = 2 * time.Second
 // clock before the listing, less that age and dateSlack, is then no later
 // than the write, however far the server's clock is from this process's
 // (or from the writer's, whose clock stamped the state's Modified). A
-// page without a Date, or one from a cache (Age), and an upload with no
-// state object listed, say nothing: zero, and the upload is read.
+// page without a Date, or one from a cache (Age), or with an object
+// stamped after its Date, and an upload with no state object listed, say
+// nothing: zero, and the upload is read.
 func (d *Driver) UploadsWritten() ([]driver.UploadWritten, error) {
 	ctx := context.Background()
 	root := d.key("uploads") + "/"
@@ -44,6 +45,14 @@ func (d *Driver) UploadsWritten() ([]driver.UploadWritten, error) {
 			return nil, err
 		}
 		server, dated := serverDate(page.ResultMetadata)
+		for _, o := range page.Contents {
+			// An object stamped after the answer's Date comes from a clock
+			// ahead of the one that dated the page (gateways behind a
+			// balancer): no age on this page can be trusted.
+			if o.LastModified != nil && o.LastModified.After(server.Add(dateSlack)) {
+				dated = false
+			}
+		}
 		for _, o := range page.Contents {
 			id, rest, ok := strings.Cut(strings.TrimPrefix(aws.ToString(o.Key), root), "/")
 			if !ok {
