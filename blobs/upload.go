@@ -500,12 +500,20 @@ func (s *Store) Recover(recorded func(digest.Digest) (bool, error)) (removed int
 // one: it holds the digest's lock from before its promotion to after its
 // upload is removed, so an upload still promoting once the lock is taken
 // is one whose committer died. It returns how many it finished.
+//
+// An upload whose record the driver's listing shows written since before
+// is not read at all (driver.WrittenLister): a sweep over uploads in
+// flight costs one listing.
 func (s *Store) FinishInterrupted(before time.Time, recorded func(digest.Digest) (bool, error)) (finished int, err error) {
-	ids, err := s.drv.Uploads()
+	ups, err := s.uploadsWritten()
 	if err != nil {
 		return 0, err
 	}
-	for _, id := range ids {
+	for _, u := range ups {
+		if writtenSince(u, before) {
+			continue
+		}
+		id := u.ID
 		info, err := s.drv.Upload(id)
 		if err != nil || info.Promoting == "" || (!before.IsZero() && !info.Modified.Before(before)) {
 			continue
@@ -561,7 +569,8 @@ func (s *Store) CancelRepo(repo string) {
 
 // ExpireUploads ends the uploads that have received nothing since before.
 // Uploads caught in a commit are FinishInterrupted's, not touched. It returns how
-// many went.
+// many went. As FinishInterrupted, it reads no upload the driver's listing
+// shows written since before.
 func (s *Store) ExpireUploads(before time.Time) (int, error) {
 	s.mu.Lock()
 	cached := make([]string, 0, len(s.sessions))
@@ -569,13 +578,21 @@ func (s *Store) ExpireUploads(before time.Time) (int, error) {
 		cached = append(cached, id)
 	}
 	s.mu.Unlock()
-	ids, err := s.Uploads()
+	ups, err := s.uploadsWritten()
 	if err != nil {
 		return 0, err
 	}
+	ids := make([]string, len(ups))
+	for i, u := range ups {
+		ids[i] = u.ID
+	}
 	s.forgetEnded(cached, ids)
 	n := 0
-	for _, id := range ids {
+	for _, u := range ups {
+		if writtenSince(u, before) {
+			continue
+		}
+		id := u.ID
 		info, err := s.drv.Upload(id)
 		if err != nil || info.Promoting != "" || !info.Modified.Before(before) {
 			continue

@@ -14,7 +14,9 @@ import (
 type Checkpointer interface {
 	// AppendCheckpoint is Append that also stores cp(), called once r is
 	// drained and before the Append takes effect, as the checkpoint of the
-	// upload's new size. An Append at a size other than the upload's
+	// upload's new size. cp may also be called before r is drained: it
+	// returns the checkpoint of the upload's bytes up to the last byte
+	// read from r. An Append at a size other than the upload's
 	// (another process appended since) fails with ErrSize before reading
 	// anything of r. Truncate back to the size before an Append
 	// restores the checkpoint that size had.

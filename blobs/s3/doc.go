@@ -13,8 +13,9 @@
 // trailers) and addressing is path-style for non-AWS endpoints. Every
 // write's payload is signed with its sha256, over plain HTTP too, and the
 // server checks it; the driver hands the signer that sum rather than let
-// the SDK hash the bytes again: for an upload's first bytes it is the sum
-// of the caller's checkpoint when that is a sha256 of exactly them (a
+// the SDK hash the bytes again: for an upload's first bytes (a segment in
+// place, the first part, the data object written whole at Seal) it is the
+// sum of the caller's checkpoint when that is a sha256 of exactly them (a
 // checkpoint of other bytes then fails the write, never stores them), and
 // otherwise the driver hashes the payload once (payload.go).
 //
@@ -66,6 +67,12 @@
 // and, if it names another object, a HEAD of the data object; Upload pays
 // it (the sweeps that finish interrupted commits, once per upload), not
 // under a hold, whose request is the one that would promote the upload.
+// Those sweeps, and expiry, act only on uploads left alone for a while:
+// UploadsWritten lists uploads/ once and reports when each state object
+// was last written, its age taken between two readings of the server's
+// clock (the listing's Date and the state's LastModified) so that no skew
+// between the server's clock and kvreg's makes an old upload look young;
+// an upload in flight is then not read at all.
 //
 // Uploads stream: Append fills parts of one fixed size (at least 5 MiB, S3's
 // minimum) and keeps what is left, shorter than a part, as tail objects

@@ -17,10 +17,10 @@ import (
 // SDK would hash every payload itself, a second pass over bytes the caller
 // has hashed already; instead each write hands the signer the sum the
 // driver has: for the upload's first bytes (an upload's in-place segment,
-// or its data object written whole at Seal when it has no part) the sum
-// of the caller's checkpoint, when that is a sha256 of exactly those bytes
-// (blobs' running hash is), and otherwise one the driver computes, once
-// per payload. A sum that were not the payload's fails the write (the
+// its first part, or its data object written whole at Seal when it has no
+// part) the sum of the caller's checkpoint, when that is a sha256 of
+// exactly those bytes (blobs' running hash is), and otherwise one the
+// driver computes, once per payload. A sum that were not the payload's fails the write (the
 // server refuses it); it never changes the bytes stored.
 
 // payloadSumKey carries a request's payload sum in its context: the

@@ -171,7 +171,9 @@ func TestPayloadsSignedAndHashedOnce(t *testing.T) {
 	}
 }
 
-// A multipart upload: each part is signed with its sha256, computed once.
+// A multipart upload: each part is signed with its sha256, computed once,
+// and not at all for the first, whose sum is the checkpoint's when it is
+// read; the tail, copied into the last part at Seal, is not hashed again.
 func TestPartsSignedWithTheirSum(t *testing.T) {
 	d, rec, unsummed := signedDriver(t)
 	body := randomBytes(2*MinPartSize+1000, 3)
@@ -179,11 +181,16 @@ func TestPartsSignedWithTheirSum(t *testing.T) {
 	if err := d.CreateUpload("u", "r"); err != nil {
 		t.Fatal(err)
 	}
+	h0 := d.hashed.Load()
 	if _, err := d.AppendCheckpoint("u", 0, run.tee(body), run.cp); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Seal("u"); err != nil {
 		t.Fatal(err)
+	}
+	// The second part and the tail, and the states.
+	if n, want := d.hashed.Load()-h0, int64(MinPartSize+1000); n < want || n >= want+16<<10 {
+		t.Errorf("the driver hashed %d bytes of an upload of %d, want the second part and the tail once (%d) and the states", n, len(body), want)
 	}
 	parts := 0
 	for _, r := range rec.take() {

@@ -169,7 +169,13 @@ func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() 
 		if err := d.ensureMultipart(ctx, id, st); err != nil {
 			return 0, err
 		}
-		p, err := d.uploadPart(ctx, st, int32(len(parts)+1), buf)
+		// The first part holds the upload's first bytes, all read so
+		// far (the tail's before r's): the checkpoint's sum is its own.
+		var sum []byte
+		if len(parts) == 0 && cp != nil {
+			sum = checkpointSum(cp(), int64(len(buf)))
+		}
+		p, err := d.uploadPartSum(ctx, st, int32(len(parts)+1), buf, sum)
 		if err != nil {
 			return 0, err
 		}
@@ -291,7 +297,16 @@ func (d *Driver) ensureMultipart(ctx context.Context, id string, st *state) erro
 }
 
 func (d *Driver) uploadPart(ctx context.Context, st *state, n int32, b []byte) (part, error) {
-	ctx = withPayloadSum(ctx, d.payloadSum(b))
+	return d.uploadPartSum(ctx, st, n, b, nil)
+}
+
+// uploadPartSum is uploadPart of b whose sha256 is sum, or, if sum is nil,
+// is computed here.
+func (d *Driver) uploadPartSum(ctx context.Context, st *state, n int32, b []byte, sum []byte) (part, error) {
+	if sum == nil {
+		sum = d.payloadSum(b)
+	}
+	ctx = withPayloadSum(ctx, sum)
 	out, err := d.c.UploadPart(ctx, &s3api.UploadPartInput{
 		Bucket: &d.bucket, Key: &st.Object, UploadId: &st.MultipartID, PartNumber: aws.Int32(n),
 		Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
@@ -491,10 +506,10 @@ func (c *concat) Close() error {
 // Upload reads the state object, and, for Promoting when the state has
 // no mark, the index of its checkpoint's digest and, if that does not
 // name the data object, whether the data object is there
-// (reportedPromoting). Not while
-// the upload is held: a hold is a request of the upload, which looks up
-// its repository and size, and is the one that would promote it; those
-// that finish interrupted commits hold nothing.
+// (reportedPromoting). Not while the upload is held: a hold is a request
+// of the upload, which looks up its repository and size, and is the one
+// that would promote it; those that finish interrupted commits hold
+// nothing.
 func (d *Driver) Upload(id string) (driver.UploadInfo, error) {
 	if err := validID(id); err != nil {
 		return driver.UploadInfo{}, err

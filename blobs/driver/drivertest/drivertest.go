@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) driver.Driver) {
 		{"WalkListsBlobs", testWalkListsBlobs},
 		{"TruncateUndoesFailedAppend", testTruncateUndoesFailedAppend},
 		{"Uploads", testUploads},
+		{"UploadsWritten", testUploadsWritten},
 		{"Unpromote", testUnpromote},
 		{"ReadWhileRemoved", testReadWhileRemoved},
 		{"NoStraysNamed", testNoStraysNamed},
