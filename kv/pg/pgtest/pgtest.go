@@ -4,7 +4,11 @@
 // per test binary (Main, from TestMain), one fresh database per test
 // (NewDatabase). It owns that server's directory, port and lifetime and
 // nothing else; it is imported by tests only. PGTEST_BIN names another
-// directory of binaries.
+// directory of binaries; PGTEST_CONF adds lines to the server's
+// postgresql.conf (e.g. log_min_error_statement = error), and PGTEST_LOG
+// names a file to copy the server's log to when the test binary ends, so
+// that what PostgreSQL logged (the statements that failed, say) outlives
+// the server's directory.
 //
 // The server runs with fsync=off and synchronous_commit=off: the tests that
 // use it check kvreg's transactions, not PostgreSQL's durability.
@@ -141,7 +145,7 @@ func start(bin string) (*server, error) {
 	}
 	s.port = port
 	conf := fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"+
-		"fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 300\nshared_buffers = 32MB\n", port, s.sock)
+		"fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 300\nshared_buffers = 32MB\n%s\n", port, s.sock, os.Getenv("PGTEST_CONF"))
 	f, err := os.OpenFile(filepath.Join(s.data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err == nil {
 		_, err = f.WriteString(conf)
@@ -203,6 +207,11 @@ func (s *server) Stop() error {
 
 func (s *server) destroy() {
 	s.cmd("pg_ctl", "-D", s.data, "-w", "stop", "-m", "immediate").Run() //nolint:errcheck // best effort at exit
+	if dst := os.Getenv("PGTEST_LOG"); dst != "" {
+		if log, err := os.ReadFile(filepath.Join(s.dir, "log")); err == nil {
+			os.WriteFile(dst, log, 0o644) //nolint:errcheck // best effort at exit
+		}
+	}
 	os.RemoveAll(s.dir)
 }
 
