@@ -10,8 +10,9 @@ const (
 	// them again (the SDK keeps 10).
 	idlePerHost = 256
 	// ioBuffer: a part or segment goes out in writes of this size, not
-	// net/http's 4 KiB (256 system calls per MiB otherwise).
-	ioBuffer = 256 << 10
+	// net/http's 4 KiB (256 system calls per MiB otherwise); each pooled
+	// connection holds two.
+	ioBuffer = 64 << 10
 )
 
 // tuneTransport sets the SDK's HTTP transport for kvreg's traffic.
