@@ -84,16 +84,26 @@ type Event struct {
 
 // event gathers one event in the change; the transaction writes it to the
 // outbox before it commits (writeOutboxTx).
-func (c *change) event(e Event) { c.events = append(c.events, e) }
+func (c *change) event(e Event) {
+	if !c.noEvents {
+		c.events = append(c.events, e)
+	}
+}
 
 // tagMoved notes, during a push, a tag that left old for d; pushed turns
 // the notes into events after the push's own.
 func (c *change) tagMoved(repo, tag, old, d string) {
+	if c.noEvents {
+		return
+	}
 	c.moves = append(c.moves, Event{Action: ActionTag, Repository: repo, Tag: tag, From: old, Digest: d})
 }
 
 // pushed gathers a manifest PUT's event, then those of the tags it moved.
 func (c *change) pushed(repo, d string, m kv.Manifest, tags []string) {
+	if c.noEvents {
+		return
+	}
 	c.event(Event{Action: ActionPush, Repository: repo, Digest: d, MediaType: m.MediaType, Size: m.Size, Tags: append([]string(nil), tags...)})
 	for _, mv := range c.moves {
 		mv.MediaType, mv.Size = m.MediaType, m.Size
@@ -115,6 +125,9 @@ func withOrigin(o Origin, fn func(tx *kv.Tx, c *change) error) func(tx *kv.Tx, c
 // the bytes freed. tag or d names the target (neither: the repository).
 func withDeleteEvent(repo, tag, d string, fn func(tx *kv.Tx, c *change) error) func(tx *kv.Tx, c *change) error {
 	return func(tx *kv.Tx, c *change) error {
+		if c.noEvents {
+			return fn(tx, c)
+		}
 		if tag != "" {
 			td, ok, err := tx.Tag(repo, tag)
 			if err != nil {

@@ -181,6 +181,8 @@ type change struct {
 	// removed: the tags, manifests and blobs deleted, for the report of
 	// a delete (see RemovePlan)
 	removed removal
+	// noEvents: no endpoint takes events, so none is gathered
+	noEvents bool
 	// marks: how far the attempt that marked usedPins got; settled is
 	// closed once that is known (see pins)
 	marks   markState
@@ -222,7 +224,7 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 		// attempt marked count again.
 		r.pins.unmark(c)
 		now := r.now()
-		c = &change{now: now, grace: now + int64(r.opts.UploadGrace)}
+		c = &change{now: now, grace: now + int64(r.opts.UploadGrace), noEvents: len(r.opts.Events) == 0}
 		for _, t := range cleared {
 			if err := tx.DeleteTombstone(t.digest, t.gen); err != nil {
 				return err
