@@ -67,6 +67,7 @@ func newMetrics(reg *refcount.Registry, log *slog.Logger) *metrics {
 		&storeCollector{reg: reg, log: log, now: reg.Clock},
 		dbCollector{reg},
 		blobRequestCollector{reg},
+		quotaCollector{reg},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
