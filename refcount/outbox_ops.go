@@ -97,19 +97,25 @@ func (r *Registry) OldestEvent(endpoint string) (OutboxEntry, bool, error) {
 	var e OutboxEntry
 	var ok bool
 	err := r.db.View(func(tx *kv.Tx) error {
-		ok = false
-		var row kv.OutboxRow
-		if err := tx.Outbox(endpoint, func(x kv.OutboxRow) (bool, error) {
-			row, ok = x, true
-			return false, nil
-		}); err != nil || !ok {
-			return err
-		}
 		var err error
-		e, err = outboxEntry(endpoint, row)
+		e, ok, err = oldestEventTx(tx, endpoint)
 		return err
 	})
 	return e, ok, err
+}
+
+// oldestEventTx reads endpoint's oldest row; ok is false when none is left.
+func oldestEventTx(tx *kv.Tx, endpoint string) (OutboxEntry, bool, error) {
+	var row kv.OutboxRow
+	ok := false
+	if err := tx.Outbox(endpoint, func(x kv.OutboxRow) (bool, error) {
+		row, ok = x, true
+		return false, nil
+	}); err != nil || !ok {
+		return OutboxEntry{}, false, err
+	}
+	e, err := outboxEntry(endpoint, row)
+	return e, err == nil, err
 }
 
 // OldestEventHeld is OldestEvent for the holder of endpoint's claim:
@@ -126,14 +132,7 @@ func (r *Registry) OldestEventHeld(endpoint, owner string, until time.Time) (e O
 			return err
 		}
 		held = true
-		var row kv.OutboxRow
-		if err := tx.Outbox(endpoint, func(x kv.OutboxRow) (bool, error) {
-			row, ok = x, true
-			return false, nil
-		}); err != nil || !ok {
-			return err
-		}
-		e, err = outboxEntry(endpoint, row)
+		e, ok, err = oldestEventTx(tx, endpoint)
 		return err
 	})
 	return e, ok, held, err
