@@ -509,13 +509,8 @@ func (s *Store) FinishInterrupted(before time.Time, recorded func(digest.Digest)
 	if err != nil {
 		return 0, err
 	}
-	for _, u := range ups {
-		if writtenSince(u, before) {
-			continue
-		}
-		id := u.ID
-		info, err := s.drv.Upload(id)
-		if err != nil || info.Promoting == "" || (!before.IsZero() && !info.Modified.Before(before)) {
+	for id, info := range s.idleUploads(ups, before) {
+		if info.Promoting == "" {
 			continue
 		}
 		ok, err := s.finishInterrupted(id, info.Promoting, recorded)
@@ -588,13 +583,11 @@ func (s *Store) ExpireUploads(before time.Time) (int, error) {
 	}
 	s.forgetEnded(cached, ids)
 	n := 0
-	for _, u := range ups {
-		if writtenSince(u, before) {
-			continue
-		}
-		id := u.ID
-		info, err := s.drv.Upload(id)
-		if err != nil || info.Promoting != "" || !info.Modified.Before(before) {
+	if before.IsZero() {
+		return 0, nil // nothing has been idle since before the zero time
+	}
+	for id, info := range s.idleUploads(ups, before) {
+		if info.Promoting != "" {
 			continue
 		}
 		if s.Cancel(info.Repo, id) == nil {

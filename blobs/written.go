@@ -1,6 +1,7 @@
 package blobs
 
 import (
+	"iter"
 	"time"
 
 	"github.com/kvreg/kvreg/blobs/driver"
@@ -22,6 +23,27 @@ func (s *Store) uploadsWritten() ([]driver.UploadWritten, error) {
 		out[i].ID = id
 	}
 	return out, nil
+}
+
+// idleUploads yields, of ups, each upload last changed before before (a
+// zero before: every upload) with what the driver reads of it: an upload
+// the listing shows written since is not read, one that cannot be read
+// (ended meanwhile) is left out.
+func (s *Store) idleUploads(ups []driver.UploadWritten, before time.Time) iter.Seq2[string, driver.UploadInfo] {
+	return func(yield func(string, driver.UploadInfo) bool) {
+		for _, u := range ups {
+			if writtenSince(u, before) {
+				continue
+			}
+			info, err := s.drv.Upload(u.ID)
+			if err != nil || (!before.IsZero() && !info.Modified.Before(before)) {
+				continue
+			}
+			if !yield(u.ID, info) {
+				return
+			}
+		}
+	}
 }
 
 // writtenSince reports whether u's record was written at or after before
