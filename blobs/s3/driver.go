@@ -167,8 +167,8 @@ func preconditionFailed(err error) bool {
 	}
 	// 412 Precondition Failed, or 409 for a conditional write racing
 	// another, from a server that names no code.
-	var re interface{ HTTPStatusCode() int }
-	return errors.As(err, &re) && (re.HTTPStatusCode() == 412 || re.HTTPStatusCode() == 409)
+	st := httpStatus(err)
+	return st == 412 || st == 409
 }
 
 // getSmall reads a small object whole.

@@ -27,3 +27,13 @@ var ErrExists = errors.New("s3 blob store: upload exists")
 
 // ErrNotSealed: Promote of an upload not sealed.
 var ErrNotSealed = errors.New("s3 blob store: upload not sealed")
+
+// httpStatus is the status of the server's answer in err, 0 if it carries
+// none.
+func httpStatus(err error) int {
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}

@@ -341,8 +341,7 @@ func notImplemented(err error) bool {
 	if errors.As(err, &ae) && ae.ErrorCode() == "NotImplemented" {
 		return true
 	}
-	var re interface{ HTTPStatusCode() int }
-	return errors.As(err, &re) && re.HTTPStatusCode() == 501
+	return httpStatus(err) == 501
 }
 
 // abortAll aborts every multipart upload of key, an upload's data object:
