@@ -22,13 +22,14 @@
 // Layout, objects named per upload and never per digest:
 //
 //	data/<id>-<nonce>        an upload's bytes: a multipart upload completed at Seal,
-//	                         or, before Seal, its first tail segment (in place)
+//	                         the tail written whole at Seal, or, before Seal, its
+//	                         first tail segment (in place)
 //	uploads/<id>/state       an upload's state (JSON): repository, size, multipart
 //	                         id, parts with their etags, tail, promoting digest,
 //	                         and the caller's checkpoint of the bytes (the running
 //	                         sha256, so an upload resumes after a restart without
 //	                         reading back parts S3 gives back only after Seal)
-//	uploads/<id>/tail-<gen>  a segment of the bytes after the last full part
+//	uploads/<id>/tail-<gen>-<nonce>  a segment of the bytes after the last full part
 //	blobs/<alg>/<hex>        a blob's index: the data object that holds its bytes
 //
 // A blob is found from its digest through its index object, written by
@@ -74,6 +75,20 @@
 // between the server's clock and kvreg's makes an old upload look young;
 // an upload in flight is then not read at all.
 //
+// The nonces keep a state and the bytes it vouches for together when
+// requests for one upload race on several processes (a client that breaks
+// the protocol, or one that means harm): an Append writes its bytes and
+// then the state, so two Appends at one offset could each write their
+// bytes at one key and their states in the other order, leaving a state
+// whose checkpoint is of bytes that are not those at its keys, and a
+// commit of that checkpoint's digest would promote them. So every object
+// an Append or Seal writes whole (an in-place segment, a tail segment,
+// the tail written at Seal) goes to a key that no other write uses, and a
+// state names only objects written by its own request or by those whose
+// states it read. Parts are safe by their ETags: a part written over by a
+// racing request no longer matches the ETag its state lists, and
+// CompleteMultipartUpload refuses it.
+//
 // Uploads stream: Append fills parts of one fixed size (at least 5 MiB, S3's
 // minimum) and keeps what is left, shorter than a part, as tail objects
 // (one segment per short chunk, so a short chunk writes only its own bytes)
@@ -83,10 +98,13 @@
 // on the server (UploadPartCopy, of less than a part), so that its bytes
 // are not read back, hashed and sent again; a server that answers it is
 // not implemented has them read back and sent. The
-// first segment of an upload with no part is written at the data object's
-// own key, so that Seal of an upload of one chunk shorter than a part (most
-// layers and configs) copies nothing; that key is deleted only by
-// RemoveUpload, and only if no index names it. An
+// first segment of an upload with no part (and no multipart upload begun)
+// is written as the upload's data object, at a new key that the state
+// then names, so that Seal of an upload of one chunk shorter than a part
+// (most layers and configs) copies nothing; while the state names it as
+// its data object, it is deleted only by RemoveUpload, and only if no
+// index names it (one that Truncate dropped, or that a later Append
+// rewrote into one segment, goes as other segments no state names do). An
 // Append writes its parts and segment and then the state; until the state
 // is written, the previous state, tail and parts stand, so a failed Append
 // leaves the upload as it was (Truncate to that size is then a no-op). The

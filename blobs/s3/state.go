@@ -51,19 +51,27 @@ func (b *bytesOf) names(key string) bool {
 }
 
 // ownKeys are the tail segments st names (with its previous bytes') under
-// prefix, each once: a segment written in place, at the data object's
-// key, is not among them.
-func (st *state) ownKeys(prefix string) []string {
+// one of prefixes, each once, but its data object, which is not
+// deleted while an index names it: a segment written in place is at the
+// data object's key while the state names it as its data object, and
+// under data/ with the upload's id when a later Append rewrote it.
+func (st *state) ownKeys(prefixes ...string) []string {
 	var out []string
-	seen := map[string]bool{}
+	seen := map[string]bool{st.Object: true}
 	add := func(b *bytesOf) {
 		if b == nil {
 			return
 		}
 		for _, sg := range b.Tail {
-			if strings.HasPrefix(sg.Key, prefix) && !seen[sg.Key] {
-				seen[sg.Key] = true
-				out = append(out, sg.Key)
+			if seen[sg.Key] {
+				continue
+			}
+			for _, p := range prefixes {
+				if strings.HasPrefix(sg.Key, p) {
+					seen[sg.Key] = true
+					out = append(out, sg.Key)
+					break
+				}
 			}
 		}
 	}

@@ -63,11 +63,11 @@ func (d *Driver) partBytes(ctx context.Context, m multipart) (int64, error) {
 // Strays lists first what is stored (data objects, multipart uploads under
 // data/, the objects under uploads/), then what names it (upload states,
 // then blob indexes). A state is removed only after the index naming its
-// data object is written, and a data object is named from its upload's
-// creation on, so what is named when the listing starts is seen named.
-// What is written before what names it (a multipart upload before the
-// state records its id, a tail segment before the state lists it) is
-// reported while in flight: callers keep strays younger than a grace.
+// data object is written, so what is named when the listing starts is
+// seen named. What is written before what names it (a data object or a
+// tail segment before the state names it, a multipart upload before the
+// state records its id) is reported while in flight: callers keep strays
+// younger than a grace.
 //
 // Under uploads/<id>/, with a state every tail segment it does not name
 // (nor its previous bytes) is a stray, and other keys are left to the

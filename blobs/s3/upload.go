@@ -34,9 +34,7 @@ func (d *Driver) CreateUpload(id, repo string) error {
 	if err := validID(id); err != nil {
 		return err
 	}
-	var nonce [8]byte
-	rand.Read(nonce[:])
-	st := &state{Repo: repo, Object: d.key("data", id+"-"+hex.EncodeToString(nonce[:])), Modified: time.Now()}
+	st := &state{Repo: repo, Object: d.dataKey(id), Modified: time.Now()}
 	b, _ := json.Marshal(st)
 	if err := d.put(ctx, d.stateKey(id), b, true); errors.Is(err, errExists) {
 		// The client retries a PUT whose answer it lost: the state that
@@ -50,6 +48,21 @@ func (d *Driver) CreateUpload(id, repo string) error {
 		return err
 	}
 	return nil
+}
+
+// dataKey is a new name for a data object of upload id: a random suffix
+// makes it one that no write has used, so that what a state names was
+// written by the request that named it, or by one whose state it read,
+// and by no other (see the package doc).
+func (d *Driver) dataKey(id string) string {
+	return d.key("data", id+"-"+nonce())
+}
+
+// nonce is 16 random hex digits.
+func nonce() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // maxSegments bounds the objects of a tail: an Append that would add one
@@ -77,20 +90,19 @@ func (d *Driver) readTail(ctx context.Context, b bytesOf, buf []byte) ([]byte, e
 // sha256, or nil to compute it.
 func (d *Driver) putSegment(ctx context.Context, id string, st *state, b []byte, sum []byte) (segment, error) {
 	st.Gen++
-	sg := segment{Key: d.uploadPrefix(id) + fmt.Sprintf("tail-%d", st.Gen), Size: int64(len(b))}
+	sg := segment{Key: d.uploadPrefix(id) + fmt.Sprintf("tail-%d-%s", st.Gen, nonce()), Size: int64(len(b))}
 	return sg, d.putSum(ctx, sg.Key, b, false, sum)
 }
 
 // inPlace reports whether an Append that leaves parts and tail (as they
-// will be, before its new segment) may write that segment at the data
-// object's own key: the upload's first bytes, with no part, so that Seal
-// of an upload of one segment moves no bytes. Only while no state (the
-// current bytes or the previous ones) names the data object, so that no
-// segment a state names is ever overwritten; until Seal, the data object
-// is written by nothing else (a multipart upload changes it only when
-// completed, at Seal).
+// will be, before its new segment) may write that segment as the data
+// object itself: the upload's first bytes, with no part, so that Seal of
+// an upload of one segment moves no bytes. The segment goes to a new data
+// object key (dataKey), which the state then names as its data object;
+// not while a multipart upload may be in progress (Multipart), which is
+// found and aborted by the data object's key.
 func inPlace(st *state, parts []part, tail []segment) bool {
-	return len(parts) == 0 && len(tail) == 0 && !st.bytesOf.names(st.Object) && !st.Prev.names(st.Object)
+	return len(parts) == 0 && len(tail) == 0 && !st.Multipart
 }
 
 var _ driver.Checkpointer = (*Driver)(nil)
@@ -203,8 +215,10 @@ func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() 
 		var sg segment
 		var err error
 		if inPlace(st, parts, tail) {
-			sg = segment{Key: st.Object, Size: int64(len(buf) - room)}
-			err = d.putSum(ctx, sg.Key, buf[room:], false, sum)
+			sg = segment{Key: d.dataKey(id), Size: int64(len(buf) - room)}
+			if err = d.putSum(ctx, sg.Key, buf[room:], false, sum); err == nil {
+				st.Object = sg.Key
+			}
 		} else {
 			sg, err = d.putSegment(ctx, id, st, buf[room:], sum)
 		}
@@ -426,6 +440,12 @@ func (d *Driver) Truncate(id string, size int64) error {
 	default:
 		return fmt.Errorf("%w: truncate of %q from %d to %d bytes", ErrSize, id, st.Size, size)
 	}
+	if !st.Multipart && !st.bytesOf.names(st.Object) && !st.Prev.names(st.Object) {
+		// A segment written as the data object is dropped: the next
+		// one written so goes to a new key (inPlace), so this one goes
+		// now, with the rest of what is dropped.
+		st.Object = d.dataKey(id)
+	}
 	st.Modified = time.Now()
 	if err := d.writeState(ctx, id, st); err != nil {
 		return err
@@ -593,11 +613,18 @@ func (d *Driver) Seal(id string) error {
 	}
 	if len(st.Parts) == 0 {
 		if !inPlace {
-			// The tail is the upload's bytes from its first, of which
-			// the checkpoint is.
-			if err := d.putSum(ctx, st.Object, tail, false, checkpointSum(st.Checkpoint, int64(len(tail)))); err != nil {
+			// A data object of its own (dataKey), unless a multipart
+			// upload, found by the key, may be in progress. The tail
+			// is the upload's bytes from its first, of which the
+			// checkpoint is.
+			key := st.Object
+			if !st.Multipart {
+				key = d.dataKey(id)
+			}
+			if err := d.putSum(ctx, key, tail, false, checkpointSum(st.Checkpoint, int64(len(tail)))); err != nil {
 				return err
 			}
+			st.Object = key
 		}
 		if st.MultipartID != "" {
 			// Parts of an Append that was undone.
@@ -705,9 +732,10 @@ func (d *Driver) RemoveUpload(id string) error {
 	var keys []string
 	if st != nil {
 		// The keys the state names are all this upload wrote under its
-		// prefix but what an Append that failed wrote and never named:
-		// once the state is gone, Strays lists those.
-		keys = st.ownKeys(d.uploadPrefix(id))
+		// prefix (and segments once in place) but what an Append that
+		// failed wrote and never named: once the state is gone, Strays
+		// lists those.
+		keys = st.ownKeys(d.uploadPrefix(id), d.key("data", id+"-"))
 	} else {
 		err = d.list(ctx, d.uploadPrefix(id), "", func(key string, _ int64) error {
 			if key != d.stateKey(id) {

@@ -350,3 +350,46 @@ func TestManySmallChunks(t *testing.T) {
 		t.Fatalf("bucket holds %v after Seal", keys)
 	}
 }
+
+// Segments once written as the data object go too: one that an Append
+// rewrote into one segment (the tail reached maxSegments), one that
+// Truncate dropped. RemoveUpload then leaves nothing, nor does Seal
+// leave more than the data object.
+func TestSegmentsOnceInPlaceGo(t *testing.T) {
+	d := newDriver(t)
+	for _, seal := range []bool{false, true} {
+		if err := d.CreateUpload("u", "r"); err != nil {
+			t.Fatal(err)
+		}
+		first := appendAll(t, d, "u", randomBytes(10<<10, 300))
+		if err := d.Truncate("u", 0); err != nil {
+			t.Fatal(err)
+		}
+		if keys := bucketKeys(t, d); len(keys) != 1 {
+			t.Fatalf("bucket holds %v after the segment in place was truncated away", keys)
+		}
+		body := appendAll(t, d, "u", first)
+		// The last of these rewrites the tail, first segment included.
+		for i := range maxSegments {
+			body = append(body, appendAll(t, d, "u", randomBytes(1<<10+i, uint64(301+i)))...)
+		}
+		if !seal {
+			if err := d.RemoveUpload("u"); err != nil {
+				t.Fatal(err)
+			}
+			if keys := bucketKeys(t, d); len(keys) != 0 {
+				t.Fatalf("bucket holds %v after RemoveUpload", keys)
+			}
+			continue
+		}
+		if err := d.Seal("u"); err != nil {
+			t.Fatal(err)
+		}
+		if got := readUpload(t, d, "u"); !bytes.Equal(got, body) {
+			t.Fatalf("sealed upload reads back %d bytes, want %d", len(got), len(body))
+		}
+		if keys := bucketKeys(t, d); len(keys) != 2 {
+			t.Fatalf("bucket holds %v after Seal", keys)
+		}
+	}
+}
