@@ -149,7 +149,17 @@ func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
 		}
 		if rerr == nil && ix.Object == st.Object {
 			// This upload's own, from a commit that died after
-			// writing it: the blob is this upload's, as if created now.
+			// writing it: the blob is this upload's, as if created
+			// now. Unless the upload has ended since this request
+			// read it (the state, read again past the hold, is
+			// gone): another commit of it, sent at once elsewhere,
+			// wrote the index and recorded the blob, which is not
+			// this one's to take back.
+			if _, err := d.getSmall(ctx, d.stateKey(id)); errors.Is(err, driver.ErrNotFound) {
+				return false, nil
+			} else if err != nil {
+				return false, err
+			}
 			d.setCreated(id, dg)
 			return true, nil
 		}

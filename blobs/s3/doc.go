@@ -59,7 +59,10 @@
 // upload's own data object is its own, from a commit that died after
 // writing it: Promote reports it created, so that a commit sent again
 // keeps (or, unrecorded, unpromotes) those bytes rather than deleting them
-// under the index. An unmarked upload whose bytes are all in its data
+// under the index; unless the upload's state object is gone by then,
+// read past the hold: another commit of the upload, sent at once through
+// another process, wrote that index, recorded the blob and ended the
+// upload, and the blob is not this commit's to take back. An unmarked upload whose bytes are all in its data
 // object (sealed, or one segment in place) and whose data object is gone
 // reads as promoting too: only a Remove of the blob its Promote created,
 // or a RemoveUpload cut short, deletes that object while the state

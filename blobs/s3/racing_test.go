@@ -3,6 +3,7 @@ package s3_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math/rand"
 	"net/http"
@@ -20,8 +21,8 @@ import (
 )
 
 // gate is an S3 endpoint in front of the test server that, once armed,
-// holds the next write of an upload's state until released: the moment
-// between an append's bytes and its state, stretched.
+// holds the next write to a key ending in suffix until released: the
+// moment between two requests of one operation, stretched.
 type gate struct {
 	URL     string
 	armed   atomic.Bool
@@ -29,7 +30,7 @@ type gate struct {
 	release chan struct{}
 }
 
-func newGate(t *testing.T, endpoint string) *gate {
+func newGate(t *testing.T, endpoint, suffix string) *gate {
 	t.Helper()
 	target, err := url.Parse(endpoint)
 	if err != nil {
@@ -38,7 +39,7 @@ func newGate(t *testing.T, endpoint string) *gate {
 	g := &gate{held: make(chan struct{}), release: make(chan struct{})}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/state") && g.armed.CompareAndSwap(true, false) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, suffix) && g.armed.CompareAndSwap(true, false) {
 			close(g.held)
 			<-g.release
 		}
@@ -50,11 +51,11 @@ func newGate(t *testing.T, endpoint string) *gate {
 }
 
 // racingStores opens three stores on one bucket, as three processes: the
-// first through a gate.
-func racingStores(t *testing.T) (*gate, []*blobs.Store) {
+// first through a gate that holds writes to keys with suffix.
+func racingStores(t *testing.T, suffix string) (*gate, []*blobs.Store) {
 	t.Helper()
 	srv, bucket := s3test.Bucket(t)
-	g := newGate(t, srv.Endpoint)
+	g := newGate(t, srv.Endpoint, suffix)
 	var out []*blobs.Store
 	for _, ep := range []string{g.URL, srv.Endpoint, srv.Endpoint} {
 		d, err := s3.New(context.Background(), s3.Config{
@@ -91,7 +92,7 @@ func TestRacingAppendsKeepStateAndBytesTogether(t *testing.T) {
 		{"parts", 64 << 10, 6 * MiB},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g, st := racingStores(t)
+			g, st := racingStores(t, "/state")
 			x, y, z := st[0], st[1], st[2]
 			prefix, a, b := fill(tc.prefix), fill(tc.chunk), fill(tc.chunk)
 			id, err := z.NewUpload(repo)
@@ -141,5 +142,54 @@ func TestRacingAppendsKeepStateAndBytesTogether(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A commit sent twice at once through two processes (a client that
+// retries a PUT whose answer is slow): the second finds the index the
+// first wrote, naming the upload's own data object, after the first has
+// recorded the blob and ended the upload. That index is not the second's
+// to take back: were its record to fail, its Unpromote would delete the
+// index of a blob the first recorded.
+func TestRacingCommitsKeepTheBlob(t *testing.T) {
+	const repo = "team/app"
+	g, st := racingStores(t, "/blobs/sha256/")
+	x, y := st[0], st[1]
+	body := bytes.Repeat([]byte("racing commits "), 1000)
+	want := digest.FromBytes(body)
+	id, err := y.NewUpload(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := y.Append(repo, id, 0, bytes.NewReader(body), 0); err != nil {
+		t.Fatal(err)
+	}
+	// x's commit reads the upload and stops at its index; y's commits
+	// whole; then x's index write goes on, and its record fails.
+	g.armed.Store(true)
+	failed := errors.New("record refused")
+	done := make(chan error, 1)
+	go func() {
+		_, err := x.Commit(repo, id, want, int64(len(body)), func(int64) error { return failed })
+		done <- err
+	}()
+	<-g.held
+	if _, err := y.Commit(repo, id, want, int64(len(body)), func(int64) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	close(g.release)
+	if err := <-done; err == nil {
+		t.Fatal("the second commit, whose record failed, succeeded")
+	}
+	for i, s := range st {
+		rc, err := s.Open(want)
+		if err != nil {
+			t.Fatalf("process %d: the blob the first commit recorded: %v", i, err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("process %d reads %d bytes (%v), want the blob's %d", i, len(got), err, len(body))
+		}
 	}
 }
