@@ -2,6 +2,7 @@ package blobs
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -44,4 +45,48 @@ func TestLockTakesTheSharedLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	unlock()
+}
+
+// The in-process lock is one per digest: holding one digest's (as a commit
+// does while a multipart upload completes) keeps no other waiting, and
+// nothing of a lock stays once no one holds or waits for it.
+func TestLockIsPerDigest(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := digest.FromString("a"), digest.FromString("b")
+	unlockA, err := s.Lock(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every other digest is free while a is held.
+	for i := range 1000 {
+		unlock, err := s.Lock(digest.FromString(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlock()
+	}
+	unlockB, err := s.Lock(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{})
+	go func() {
+		unlock, err := s.Lock(a)
+		if err == nil {
+			unlock()
+		}
+		close(got)
+	}()
+	unlockB()
+	unlockA()
+	<-got
+	s.locksMu.Lock()
+	n := len(s.locks)
+	s.locksMu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d digests' locks kept after every unlock", n)
+	}
 }

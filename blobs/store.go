@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"sync"
 
@@ -18,8 +17,9 @@ import (
 type Store struct {
 	drv driver.Driver
 
-	locks  [256]sync.Mutex // striped by digest; see Lock
-	shared func(d digest.Digest) (unlock func(), err error)
+	locksMu sync.Mutex
+	locks   map[digest.Digest]*digestLock // see Lock
+	shared  func(d digest.Digest) (unlock func(), err error)
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -72,28 +72,53 @@ func (s *Store) SetSharedLock(lock func(d digest.Digest) (unlock func(), err err
 	s.shared = lock
 }
 
+// digestLock is the in-process lock of one digest, with the Locks that
+// hold or wait for it.
+type digestLock struct {
+	mu sync.Mutex
+	n  int
+}
+
 // Lock serialises everything that creates or removes the blob of one digest
-// with the database record of it: an upload holds it from promoting the
-// blob to recording it, and a removal from checking the record to removing.
-// The in-process lock comes first, so that one process asks for the shared
-// lock (SetSharedLock) once per digest at a time. A shared lock that cannot
-// be taken is an error wrapping ErrLockUnavailable and the cause.
+// with the database record of it: a commit holds it from reading the
+// upload to recording the blob, and a removal from checking the record to
+// removing. The in-process lock, one per digest (a commit may hold it
+// while a multipart upload completes), comes first, so that one process
+// asks for the shared lock (SetSharedLock) once per digest at a time. A
+// shared lock that cannot be taken is an error wrapping
+// ErrLockUnavailable and the cause.
 func (s *Store) Lock(d digest.Digest) (unlock func(), err error) {
-	h := fnv.New32a()
-	h.Write([]byte(d))
-	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
-	m.Lock()
+	s.locksMu.Lock()
+	if s.locks == nil {
+		s.locks = map[digest.Digest]*digestLock{}
+	}
+	l := s.locks[d]
+	if l == nil {
+		l = &digestLock{}
+		s.locks[d] = l
+	}
+	l.n++
+	s.locksMu.Unlock()
+	l.mu.Lock()
+	local := func() {
+		l.mu.Unlock()
+		s.locksMu.Lock()
+		if l.n--; l.n == 0 {
+			delete(s.locks, d)
+		}
+		s.locksMu.Unlock()
+	}
 	if s.shared == nil {
-		return m.Unlock, nil
+		return local, nil
 	}
 	su, err := s.shared(d)
 	if err != nil {
-		m.Unlock()
+		local()
 		return nil, fmt.Errorf("%w: %s: %w", ErrLockUnavailable, d, err)
 	}
 	return func() {
 		su()
-		m.Unlock()
+		local()
 	}, nil
 }
 

@@ -409,10 +409,24 @@ func (s *Store) dropLocked(id string, sess *session) {
 // removed. The upload is gone afterwards, whatever the outcome, except when
 // the digest is invalid. size, if not negative, must equal the upload's size.
 func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record func(size int64) error) (int64, error) {
+	// The digest's lock comes before the upload is read: a commit of
+	// this upload sent at once through another process (a client that
+	// retries a slow PUT) then ended it before this one reads it, and
+	// this one finds it gone; read first, this one could promote the
+	// upload again from what it was before the other ended it, after
+	// the blob the other recorded was freed and its bytes removed.
+	unlock, err := s.Lock(want)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	sess, err := s.lockCurrent(repo, id)
 	if err != nil {
 		return 0, err
 	}
+	// Deferred calls run last first: the upload goes before the lock
+	// does, so that whoever takes the lock next never sees a commit in
+	// the middle.
 	defer sess.unlock()
 	defer s.dropLocked(id, sess)
 
@@ -440,16 +454,7 @@ func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record f
 		return 0, fmt.Errorf("%w: expected %s, content is %s", ErrDigestMismatch, want, got)
 	}
 
-	unlock, err := s.Lock(want)
-	if err != nil {
-		return 0, err
-	}
-	err = s.promoteAndRecord(id, want, sess.size, record)
-	// The upload goes before the lock does, so that whoever takes the lock
-	// next never sees a commit in the middle.
-	s.dropLocked(id, sess)
-	unlock()
-	if err != nil {
+	if err := s.promoteAndRecord(id, want, sess.size, record); err != nil {
 		return 0, err
 	}
 	return sess.size, nil
