@@ -376,8 +376,26 @@ func restore(saved []byte) hash.Hash {
 	return h
 }
 
-// Cancel ends an upload and removes its bytes.
+// Cancel ends an upload and removes its bytes. Where processes share the
+// store (SetSharedLock), it holds the lock of the digest of the bytes so
+// far while it does, as a commit of those bytes holds it from reading the
+// upload to recording the blob: otherwise a cancel (or expiry) through one
+// process could take away the bytes that a commit through another has
+// read the upload for and is promoting.
 func (s *Store) Cancel(repo, id string) error {
+	if s.shared != nil {
+		sess, err := s.lockCurrent(repo, id)
+		if err != nil {
+			return err
+		}
+		d := digest.NewDigest(digest.SHA256, sess.hasher)
+		sess.unlock()
+		unlock, err := s.Lock(d)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	sess, release, err := s.session(repo, id)
 	if err != nil {
 		return err
