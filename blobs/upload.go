@@ -425,7 +425,9 @@ func (s *Store) dropLocked(id string, sess *session) {
 // already there), durably; then record is called, under the digest's lock,
 // to make the blob known. If record fails, a blob Commit created is
 // removed. The upload is gone afterwards, whatever the outcome, except when
-// the digest is invalid. size, if not negative, must equal the upload's size.
+// the digest is invalid or its lock cannot be taken (the upload then stays,
+// for the commit to be sent again). size, if not negative, must equal the
+// upload's size.
 func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record func(size int64) error) (int64, error) {
 	// The digest's lock comes before the upload is read: a commit of
 	// this upload sent at once through another process (a client that
