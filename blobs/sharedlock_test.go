@@ -1,6 +1,7 @@
 package blobs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"testing"
@@ -88,5 +89,42 @@ func TestLockIsPerDigest(t *testing.T) {
 	s.locksMu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d digests' locks kept after every unlock", n)
+	}
+}
+
+// A commit whose digest lock cannot be taken (the database away) leaves
+// the upload as it was: the commit sent again succeeds.
+func TestCommitWithoutTheLockKeepsTheUpload(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	away := true
+	cause := errors.New("database away")
+	s.SetSharedLock(func(digest.Digest) (func(), error) {
+		if away {
+			return nil, cause
+		}
+		return func() {}, nil
+	})
+	body := []byte("committed once the database is back")
+	d := digest.FromBytes(body)
+	id, err := s.NewUpload("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append("r", id, 0, bytes.NewReader(body), 0); err != nil {
+		t.Fatal(err)
+	}
+	record := func(int64) error { return nil }
+	if _, err := s.Commit("r", id, d, int64(len(body)), record); !errors.Is(err, ErrLockUnavailable) {
+		t.Fatalf("commit with the lock away: %v, want ErrLockUnavailable", err)
+	}
+	if n, err := s.UploadSize("r", id); err != nil || n != int64(len(body)) {
+		t.Fatalf("the upload after: %d bytes, %v", n, err)
+	}
+	away = false
+	if n, err := s.Commit("r", id, d, int64(len(body)), record); err != nil || n != int64(len(body)) {
+		t.Fatalf("the commit sent again: %d, %v", n, err)
 	}
 }
