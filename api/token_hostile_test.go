@@ -65,7 +65,7 @@ func TestTokenHostileTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refresh, _, err := env.tc.Issuer.IssueRefresh("alice", time.Hour)
+	refresh, _, err := env.tc.Issuer.IssueRefresh("alice", "cred-1", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

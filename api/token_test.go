@@ -107,6 +107,27 @@ func TestTokenEndpoint(t *testing.T) {
 	expectError(t, "refresh token of a removed user",
 		other.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {pt.RefreshToken}, "service": {"kvreg"}}), 401, "UNAUTHORIZED")
 
+	// ...and behind one whose htpasswd has bob with his password set
+	// again (a new bcrypt hash, though the password is the same): his
+	// refresh token from before gives nothing, and signing in again
+	// gives one that works there.
+	cfg = api.Config{Users: htpasswdUsers(t, "alice", "bob"), Tokens: env.tc}
+	cfg.Access, _ = auth.NewAccess(teamRules[:2], map[string][]string{"devs": {"bob"}}, nil)
+	reset := r.also(api.New(r.reg.Registry, cfg))
+	refreshForm := func(rt string) url.Values {
+		return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "service": {"kvreg"}, "scope": {"repository:team/app:pull"}}
+	}
+	resp = reset.postToken(refreshForm(pt.RefreshToken))
+	expectError(t, "refresh token from before the password was set again", resp, 401, "UNAUTHORIZED")
+	if !strings.Contains(resp.String(), "sign in again") {
+		t.Errorf("refused refresh token: %s, want it to say to sign in again", resp)
+	}
+	again := decodeToken(t, reset.postToken(form))
+	if got := accessString(env.access(t, decodeToken(t, reset.postToken(refreshForm(again.RefreshToken))).Token)); got != "repository:team/app:pull" {
+		t.Errorf("refresh token after signing in again grants %q", got)
+	}
+	expectMetric(t, reset.scrape(), `kvreg_tokens_refused_total{reason="credential_changed"}`, 1)
+
 	m := r.scrape()
 	expectMetric(t, m, `kvreg_tokens_issued_total{caller="user",kind="refresh"}`, 2)
 	expectMetric(t, m, `kvreg_tokens_issued_total{caller="anonymous",kind="access"}`, 2)

@@ -161,7 +161,7 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) error {
 	// Refresh tokens for users only: a robot always has its secret, and a
 	// refresh token could not be checked against its revocation.
 	if offline && !refreshGrant && sub.kind == "user" {
-		rt, _, err := ts.cfg.Issuer.IssueRefresh(sub.name, ts.cfg.RefreshTTL)
+		rt, _, err := ts.cfg.Issuer.IssueRefresh(sub.name, s.cfg.Users.Credential(sub.name), ts.cfg.RefreshTTL)
 		if err != nil {
 			return err
 		}
@@ -213,7 +213,9 @@ func (s *Server) login(user, pass string) (subject, error) {
 	return subject{name: user, kind: "user"}, nil
 }
 
-// refreshSubject checks a refresh token; its user must still exist.
+// refreshSubject checks a refresh token; its user must still exist, with
+// the password the token was issued against: a password changed (or set
+// again) in the htpasswd file ends the refresh tokens issued before.
 func (s *Server) refreshSubject(raw string) (subject, error) {
 	cl, err := s.tokens.cfg.Verifier.VerifyRefresh(raw)
 	if err != nil {
@@ -221,6 +223,9 @@ func (s *Server) refreshSubject(raw string) (subject, error) {
 	}
 	if !s.cfg.Users.Has(cl.Subject) {
 		return subject{}, credentialsRefused("unknown_subject", nil, "refresh token of a user that no longer exists")
+	}
+	if cl.Credential != s.cfg.Users.Credential(cl.Subject) {
+		return subject{}, credentialsRefused("credential_changed", nil, "refresh token issued before the user's password was last set: sign in again")
 	}
 	return subject{name: cl.Subject, kind: "user"}, nil
 }

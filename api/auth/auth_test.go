@@ -193,3 +193,30 @@ func TestAccess(t *testing.T) {
 		}
 	}
 }
+
+// A user's credential is the same for the same entry, and another for the
+// password set again (a new salt), whatever the password; none for a
+// user who is not there.
+func TestCredential(t *testing.T) {
+	entry := "alice:" + hash(t, "pw") + "\n"
+	parse := func(text string) *Users {
+		u, err := ParseHtpasswd(strings.NewReader(text), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	a, b, again := parse(entry), parse(entry), parse("alice:"+hash(t, "pw")+"\n")
+	if a.Credential("alice") == "" || a.Credential("alice") != b.Credential("alice") {
+		t.Fatalf("one entry, two credentials: %q %q", a.Credential("alice"), b.Credential("alice"))
+	}
+	if a.Credential("alice") == again.Credential("alice") {
+		t.Fatal("the password set again keeps its credential")
+	}
+	if a.Credential("bob") != "" {
+		t.Fatalf("an unknown user's credential: %q", a.Credential("bob"))
+	}
+	if strings.Contains(a.Credential("alice"), "$2") {
+		t.Fatalf("the credential shows the hash: %q", a.Credential("alice"))
+	}
+}

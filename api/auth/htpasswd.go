@@ -3,6 +3,7 @@ package auth
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -101,6 +102,20 @@ func (u *Users) Len() int { return len(u.hashes) }
 
 // Has reports whether a user exists.
 func (u *Users) Has(user string) bool { _, ok := u.hashes[user]; return ok }
+
+// Credential names user's entry as it is now, for a refresh token to be
+// bound to (token.Claims.Credential): a fingerprint of the password's
+// hash, which a new password (or the same one set again: bcrypt salts each
+// hash) changes, and which tells nothing of the password. "" for a user
+// that does not exist.
+func (u *Users) Credential(user string) string {
+	hash, ok := u.hashes[user]
+	if !ok {
+		return ""
+	}
+	s := sha256.Sum256(append([]byte("kvreg refresh credential\x00"), hash...))
+	return base64.RawURLEncoding.EncodeToString(s[:12])
+}
 
 // Check reports whether password is user's.
 func (u *Users) Check(user, password string) bool {

@@ -20,6 +20,10 @@ type Claims struct {
 	// Refresh marks a refresh token: it grants no access by itself, only
 	// new access tokens for Subject at the token endpoint.
 	Refresh bool
+	// Credential, on a refresh token, names the credential it was issued
+	// against (a fingerprint of the user's password entry): the token
+	// endpoint honours it only while the user's entry is the same.
+	Credential string
 }
 
 // wireClaims is the JSON form: the registered claims, the token spec's
@@ -28,6 +32,8 @@ type wireClaims struct {
 	jwt.RegisteredClaims
 	Access  []Access `json:"access,omitempty"`
 	Refresh bool     `json:"kvreg_refresh,omitempty"`
+	// Credential: kvreg's private claim of a refresh token's credential.
+	Credential string `json:"kvreg_cred,omitempty"`
 }
 
 func (w *wireClaims) claims() Claims {
@@ -38,6 +44,8 @@ func (w *wireClaims) claims() Claims {
 		ID:       w.ID,
 		Access:   w.Access,
 		Refresh:  w.Refresh,
+
+		Credential: w.Credential,
 	}
 	if w.ExpiresAt != nil {
 		c.Expires = w.ExpiresAt.UTC()

@@ -66,20 +66,21 @@ func (i *Issuer) Issue(sub string, access []Access, ttl time.Duration) (string, 
 	for n, a := range access {
 		cp[n] = Access{Type: a.Type, Name: a.Name, Actions: slices.Clone(a.Actions)}
 	}
-	return i.sign(sub, cp, false, ttl)
+	return i.sign(sub, cp, "", ttl)
 }
 
-// IssueRefresh signs a refresh token for sub, valid for ttl: it is
-// accepted only where a refresh token is asked for (VerifyRefresh), and
-// never as an access token.
-func (i *Issuer) IssueRefresh(sub string, ttl time.Duration) (string, Claims, error) {
-	if sub == "" {
-		return "", Claims{}, fmt.Errorf("%w: a refresh token needs a subject", ErrConfig)
+// IssueRefresh signs a refresh token for sub, valid for ttl and bound to
+// credential (see Claims.Credential): it is accepted only where a refresh
+// token is asked for (VerifyRefresh), and never as an access token.
+func (i *Issuer) IssueRefresh(sub, credential string, ttl time.Duration) (string, Claims, error) {
+	if sub == "" || credential == "" {
+		return "", Claims{}, fmt.Errorf("%w: a refresh token needs a subject and a credential", ErrConfig)
 	}
-	return i.sign(sub, nil, true, ttl)
+	return i.sign(sub, nil, credential, ttl)
 }
 
-func (i *Issuer) sign(sub string, access []Access, refresh bool, ttl time.Duration) (string, Claims, error) {
+// sign signs a token; a refresh token when credential is not "".
+func (i *Issuer) sign(sub string, access []Access, credential string, ttl time.Duration) (string, Claims, error) {
 	if ttl <= 0 {
 		return "", Claims{}, fmt.Errorf("%w: token lifetime %v", ErrConfig, ttl)
 	}
@@ -98,8 +99,9 @@ func (i *Issuer) sign(sub string, access []Access, refresh bool, ttl time.Durati
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        b64(id[:]),
 		},
-		Access:  access,
-		Refresh: refresh,
+		Access:     access,
+		Refresh:    credential != "",
+		Credential: credential,
 	}
 	key := i.key.Load()
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, w)

@@ -56,12 +56,12 @@ func TestIssueVerify(t *testing.T) {
 
 func TestRefreshToken(t *testing.T) {
 	f := newFixture(t)
-	refresh, _, err := f.iss.IssueRefresh("alice", time.Hour)
+	refresh, _, err := f.iss.IssueRefresh("alice", "cred-1", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := f.ver.VerifyRefresh(refresh)
-	if err != nil || !c.Refresh || c.Subject != "alice" {
+	if err != nil || !c.Refresh || c.Subject != "alice" || c.Credential != "cred-1" {
 		t.Fatalf("refresh: %+v, %v", c, err)
 	}
 	if _, err := f.ver.Verify(refresh); !errors.Is(err, ErrRefreshToken) || Reason(err) != "refresh_token" {
@@ -71,8 +71,11 @@ func TestRefreshToken(t *testing.T) {
 	if _, err := f.ver.VerifyRefresh(access); !errors.Is(err, ErrNotRefresh) || Reason(err) != "not_refresh" {
 		t.Fatalf("access as refresh: %v", err)
 	}
-	if _, _, err := f.iss.IssueRefresh("", time.Hour); err == nil {
+	if _, _, err := f.iss.IssueRefresh("", "cred-1", time.Hour); err == nil {
 		t.Fatal("anonymous refresh token issued")
+	}
+	if _, _, err := f.iss.IssueRefresh("alice", "", time.Hour); err == nil {
+		t.Fatal("refresh token bound to no credential issued")
 	}
 }
 
@@ -107,7 +110,7 @@ func TestHostileTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refresh, _, _ := f.iss.IssueRefresh("alice", time.Minute)
+	refresh, _, _ := f.iss.IssueRefresh("alice", "cred-1", time.Minute)
 
 	cases := []struct {
 		name  string
