@@ -51,7 +51,11 @@ func (s *Server) authenticate(r *http.Request) (auth.Caller, *Error) {
 	if !ok {
 		return auth.Caller{}, unauthorized("authentication required: HTTP Basic credentials")
 	}
-	if !s.cfg.Users.Check(user, pass) {
+	ok, aerr := s.checkPassword(r, user, pass, s.cfg.Users.Check)
+	if aerr != nil {
+		return auth.Caller{}, aerr
+	}
+	if !ok {
 		return auth.Caller{}, unauthorized("authentication failed: wrong user name or password")
 	}
 	return auth.Caller{User: user}, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -54,7 +55,11 @@ func probes(repo string, img manifest, session string, extra blob) []probe {
 // is refused with the right status and code, and no file anywhere under
 // the data directory's parent changes.
 func TestSecurityTable(t *testing.T) {
-	cfg := authConfig(t, api.Config{MaxManifestBytes: 8 << 10, MaxBlobBytes: 64 << 10, MaxChunkBytes: 32 << 10}, teamRules)
+	// The loopback peer is a trusted balancer, so that each request with
+	// a wrong password comes from a client of its own (X-Forwarded-For)
+	// and none is throttled for the failures before it.
+	cfg := authConfig(t, api.Config{MaxManifestBytes: 8 << 10, MaxBlobBytes: 64 << 10, MaxChunkBytes: 32 << 10,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, teamRules)
 	r := startRegistry(t, regOptions{Config: cfg})
 	alice := r.as("alice")
 	rng := rand.New(rand.NewSource(51))
@@ -128,7 +133,11 @@ func TestSecurityTable(t *testing.T) {
 				default:
 					wantStatus, wantCode = http.StatusForbidden, "DENIED"
 				}
-				resp := cr.do(p.method, p.path, hdr("Content-Type", imgs[repo].MediaType), p.body)
+				h := hdr("Content-Type", imgs[repo].MediaType)
+				if c.bad {
+					h.Set("X-Forwarded-For", fmt.Sprintf("10.0.%d.%d", rows/250, rows%250+1))
+				}
+				resp := cr.do(p.method, p.path, h, p.body)
 				rows++
 				if resp.Status != wantStatus {
 					t.Errorf("%s: %s, want %d", what, resp, wantStatus)

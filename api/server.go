@@ -62,6 +62,7 @@ type Server struct {
 	v2      map[routeKind]map[string]handlerFunc // see routes.go
 	metrics *metrics
 	uploads *uploadLimiter
+	logins  *loginGuard
 	mirrors mirrors        // checked (CheckMirrors)
 	cache   *cache         // with mirrors
 	tokens  *tokenState    // nil: Basic mode
@@ -80,7 +81,8 @@ func New(reg *refcount.Registry, cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{reg: reg, cfg: cfg,
-		metrics: newMetrics(reg, cfg.Logger), uploads: newUploadLimiter(cfg.MaxUploadsPerClient)}
+		metrics: newMetrics(reg, cfg.Logger), uploads: newUploadLimiter(cfg.MaxUploadsPerClient),
+		logins: newLoginGuard(reg.Clock)}
 	tm := newTokenMetrics(s.metrics.registry)
 	if cfg.Tokens != nil && cfg.Users != nil {
 		tc := cfg.Tokens.withDefaults()

@@ -102,7 +102,7 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) error {
 				return credentialsRefused("credentials", nil, "the token endpoint takes HTTP Basic credentials")
 			}
 			var err error
-			if sub, err = s.login(user, pass); err != nil {
+			if sub, err = s.login(r, user, pass); err != nil {
 				return err
 			}
 			if acc := q.Get("account"); acc != "" && acc != sub.name {
@@ -118,7 +118,7 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) error {
 		switch gt := r.PostForm.Get("grant_type"); gt {
 		case "password":
 			var err error
-			if sub, err = s.login(r.PostForm.Get("username"), r.PostForm.Get("password")); err != nil {
+			if sub, err = s.login(r, r.PostForm.Get("username"), r.PostForm.Get("password")); err != nil {
 				return err
 			}
 			offline = r.PostForm.Get("access_type") == "offline"
@@ -184,9 +184,25 @@ func first(vs []string) string {
 	return vs[0]
 }
 
-// login checks credentials: a robot's when the password has the robot
+// login checks the credentials r sends, as checkLogin, unless its client
+// has failed too often (loginGuard); a wrong password or robot secret
+// counts as a failure.
+func (s *Server) login(r *http.Request, user, pass string) (subject, error) {
+	client := clientAddr(r, s.cfg.TrustedProxies)
+	if w := s.logins.wait(user, client); w > 0 {
+		return subject{}, &tokenRefusal{reason: "throttled", err: throttled(w)}
+	}
+	sub, err := s.checkLogin(user, pass)
+	var tr *tokenRefusal
+	if errors.As(err, &tr) && (tr.reason == "credentials" || tr.reason == "robot_secret") {
+		s.logins.failed(user, client)
+	}
+	return sub, err
+}
+
+// checkLogin checks credentials: a robot's when the password has the robot
 // secret prefix and the robot exists, else an htpasswd user's.
-func (s *Server) login(user, pass string) (subject, error) {
+func (s *Server) checkLogin(user, pass string) (subject, error) {
 	if rc := s.tokens.cfg.Robots; rc != nil && strings.HasPrefix(pass, auth.SecretPrefix) {
 		rb, err := rc.CheckRobot(user, pass)
 		switch {
