@@ -145,6 +145,12 @@ func (t *Tx) OutboxPending(endpoint string) (int64, error) {
 	return t.b.Counter(tableOutbox, []byte(endpoint))
 }
 
+// AddOutboxPending adds delta to an endpoint's count of rows: what a
+// repair does to a count that differs from the rows.
+func (t *Tx) AddOutboxPending(endpoint string, delta int64) error {
+	return t.b.Add(tableOutbox, []byte(endpoint), delta)
+}
+
 // OutboxClaim reads an endpoint's delivery claim; ok is false when it has
 // none.
 func (t *Tx) OutboxClaim(endpoint string) (OutboxClaim, bool, error) {

@@ -131,6 +131,9 @@ func (r *Registry) check(deep bool, grace time.Duration) (*checkState, error) {
 	if err := r.db.View(func(tx *kv.Tx) error { return r.checkQuotasTx(tx, st) }); err != nil {
 		return nil, err
 	}
+	if err := r.db.View(func(tx *kv.Tx) error { return r.checkOutboxTx(st, tx) }); err != nil {
+		return nil, err
+	}
 	if err := r.checkFiles(st, deep); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/kvreg/kvreg/refcount/regtest"
 	"github.com/opencontainers/go-digest"
@@ -304,5 +305,48 @@ func TestOutboxDrop(t *testing.T) {
 	}
 	if rows := outbox(t, f); len(rows["team"]) != 0 {
 		t.Fatalf("team's rows after dropping all: %d", len(rows["team"]))
+	}
+}
+
+// fsck compares each endpoint's count of pending events with its rows
+// (configured endpoints with no row left included) and repair sets the
+// count to the rows.
+func TestFsckChecksOutboxCounts(t *testing.T) {
+	f := newFixture(t, regtest.Options{Events: testEndpoints})
+	bl := []string{string(f.blob("team/a", 100)), string(f.blob("team/a", 1000))}
+	if _, err := f.PutManifest("team/a", "", []string{"v1"}, refcount.MediaTypeOCIManifest, imageBody(bl, f.size), ""); err != nil {
+		t.Fatal(err)
+	}
+	if probs, err := f.Check(false); err != nil || len(probs) != 0 {
+		t.Fatalf("fsck before the damage: %v %v", probs, err)
+	}
+	f.update(func(tx *kv.Tx) error {
+		if err := tx.AddOutboxPending("all", 2); err != nil {
+			return err
+		}
+		return tx.AddOutboxPending("pulls", 1) // no row at all
+	})
+	probs, err := f.Check(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range probs {
+		got = append(got, p.Kind+" "+p.Object)
+	}
+	want := []string{refcount.ProblemCounter + " events endpoint all", refcount.ProblemCounter + " events endpoint pulls"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("fsck after the damage: %v, want %v", probs, want)
+	}
+	if _, err := f.Repair(false, false); err != nil {
+		t.Fatal(err)
+	}
+	if probs, err := f.Check(false); err != nil || len(probs) != 0 {
+		t.Fatalf("fsck after repair: %v %v", probs, err)
+	}
+	for ep, want := range map[string]int64{"all": 1, "team": 1, "pulls": 0} {
+		if n, err := f.EventsPending(ep); err != nil || n != want {
+			t.Errorf("endpoint %s after repair: %d pending (%v), want %d", ep, n, err, want)
+		}
 	}
 }

@@ -217,6 +217,9 @@ func (r *Registry) repairTx(tx *kv.Tx, c *change, bad map[string]bool, removeBro
 	if err := mendTagPushedTx(tx); err != nil {
 		return err
 	}
+	if err := r.mendOutboxTx(tx); err != nil {
+		return err
+	}
 	// Last: the tags recountTx dropped leave rows too.
 	return removeOrphanCacheRowsTx(tx)
 }
