@@ -4,11 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"strings"
 	"sync"
 	"testing"
 
@@ -114,9 +109,9 @@ func TestS3CommitReadsTheUploadUnderTheLock(t *testing.T) {
 func TestS3CancelWaitsForACommit(t *testing.T) {
 	srv, bucket := s3test.Bucket(t)
 	var locks sharedLocks
-	held, release := make(chan struct{}), make(chan struct{})
+	g := s3test.HoldWrites(t, srv.Endpoint, "/blobs/sha256/", true)
 	gated := srv
-	gated.Endpoint = holdWrites(t, srv.Endpoint, "/blobs/sha256/", held, release)
+	gated.Endpoint = g.URL
 	x, y := New(s3Driver(t, srv, bucket)), New(s3Driver(t, gated, bucket))
 	wants := make(chan struct{}, 1)
 	x.SetSharedLock(func(d digest.Digest) (func(), error) {
@@ -134,17 +129,17 @@ func TestS3CancelWaitsForACommit(t *testing.T) {
 		_, err := y.Commit(repo, id, dg, int64(len(body)), func(int64) error { return nil })
 		committed <- err
 	}()
-	<-held // y holds the lock and writes the index
+	<-g.Held // y holds the lock and writes the index
 	cancelled := make(chan error, 1)
 	go func() { cancelled <- x.Cancel(repo, id) }()
 	var cerr error
 	select {
 	case <-wants: // x asks for the lock y holds
-		close(release)
+		g.Release()
 		cerr = <-cancelled
 	case cerr = <-cancelled:
 		t.Errorf("the cancel ended (%v) while the commit held the digest's lock", cerr)
-		close(release)
+		g.Release()
 	}
 	if err := <-committed; err != nil {
 		t.Fatal(err)
@@ -161,27 +156,4 @@ func TestS3CancelWaitsForACommit(t *testing.T) {
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("read back %d bytes (%v), want %d", len(got), err, len(body))
 	}
-}
-
-// holdWrites is an S3 endpoint in front of endpoint that holds the first
-// PUT to a key containing part until release, saying so on held.
-func holdWrites(t *testing.T, endpoint, part string, held, release chan struct{}) string {
-	t.Helper()
-	target, err := url.Parse(endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, part) {
-			once.Do(func() {
-				close(held)
-				<-release
-			})
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
 }

@@ -2,72 +2,23 @@ package s3_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"math/rand"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/kvreg/kvreg/blobs"
-	"github.com/kvreg/kvreg/blobs/s3"
 	"github.com/kvreg/kvreg/blobs/s3/s3test"
 	"github.com/opencontainers/go-digest"
 )
 
-// gate is an S3 endpoint in front of the test server that, once armed,
-// holds the next write to a key ending in suffix until released: the
-// moment between two requests of one operation, stretched.
-type gate struct {
-	URL     string
-	armed   atomic.Bool
-	held    chan struct{}
-	release chan struct{}
-}
-
-func newGate(t *testing.T, endpoint, suffix string) *gate {
-	t.Helper()
-	target, err := url.Parse(endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gate{held: make(chan struct{}), release: make(chan struct{})}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, suffix) && g.armed.CompareAndSwap(true, false) {
-			close(g.held)
-			<-g.release
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	g.URL = srv.URL
-	return g
-}
-
 // racingStores opens three stores on one bucket, as three processes: the
-// first through a gate that holds writes to keys with suffix.
-func racingStores(t *testing.T, suffix string) (*gate, []*blobs.Store) {
+// first through a gate, not armed, that holds a write to a key with part.
+func racingStores(t *testing.T, part string) (*s3test.Gate, []*blobs.Store) {
 	t.Helper()
 	srv, bucket := s3test.Bucket(t)
-	g := newGate(t, srv.Endpoint, suffix)
-	var out []*blobs.Store
-	for _, ep := range []string{g.URL, srv.Endpoint, srv.Endpoint} {
-		d, err := s3.New(context.Background(), s3.Config{
-			Bucket: bucket, Prefix: "kvreg", Endpoint: ep, Region: srv.Region, PathStyle: true,
-			AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PartSize: s3.MinPartSize,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, blobs.New(d))
-	}
-	return g, out
+	g := s3test.HoldWrites(t, srv.Endpoint, part, false)
+	return g, storesAt(t, srv, bucket, g.URL, srv.Endpoint, srv.Endpoint)
 }
 
 // Two chunks sent at once to one upload, at the same offset, through two
@@ -106,17 +57,17 @@ func TestRacingAppendsKeepStateAndBytesTogether(t *testing.T) {
 			}
 			// x writes chunk a and stops before its state; y writes b
 			// and its state; then x's state lands, last.
-			g.armed.Store(true)
+			g.Arm()
 			done := make(chan error, 1)
 			go func() {
 				_, err := x.Append(repo, id, int64(tc.prefix), bytes.NewReader(a), 0)
 				done <- err
 			}()
-			<-g.held
+			<-g.Held
 			if _, err := y.Append(repo, id, int64(tc.prefix), bytes.NewReader(b), 0); err != nil {
 				t.Fatal(err)
 			}
-			close(g.release)
+			g.Release()
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
@@ -166,18 +117,18 @@ func TestRacingCommitsKeepTheBlob(t *testing.T) {
 	}
 	// x's commit reads the upload and stops at its index; y's commits
 	// whole; then x's index write goes on, and its record fails.
-	g.armed.Store(true)
+	g.Arm()
 	failed := errors.New("record refused")
 	done := make(chan error, 1)
 	go func() {
 		_, err := x.Commit(repo, id, want, int64(len(body)), func(int64) error { return failed })
 		done <- err
 	}()
-	<-g.held
+	<-g.Held
 	if _, err := y.Commit(repo, id, want, int64(len(body)), func(int64) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	close(g.release)
+	g.Release()
 	if err := <-done; err == nil {
 		t.Fatal("the second commit, whose record failed, succeeded")
 	}

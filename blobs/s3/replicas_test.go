@@ -52,10 +52,21 @@ func replicaStores(t *testing.T, n int) ([]*blobs.Store, *counted) {
 	t.Helper()
 	srv, bucket := s3test.Bucket(t)
 	ep := countRequests(t, srv.Endpoint)
+	eps := make([]string, n)
+	for i := range eps {
+		eps[i] = ep.URL
+	}
+	return storesAt(t, srv, bucket, eps...), ep
+}
+
+// storesAt opens a blobs.Store per endpoint, each over its own driver, on
+// one bucket of srv.
+func storesAt(t *testing.T, srv s3test.Server, bucket string, endpoints ...string) []*blobs.Store {
+	t.Helper()
 	var out []*blobs.Store
-	for range n {
+	for _, ep := range endpoints {
 		d, err := s3.New(context.Background(), s3.Config{
-			Bucket: bucket, Prefix: "kvreg", Endpoint: ep.URL, Region: srv.Region, PathStyle: true,
+			Bucket: bucket, Prefix: "kvreg", Endpoint: ep, Region: srv.Region, PathStyle: true,
 			AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PartSize: s3.MinPartSize,
 		})
 		if err != nil {
@@ -63,7 +74,7 @@ func replicaStores(t *testing.T, n int) ([]*blobs.Store, *counted) {
 		}
 		out = append(out, blobs.New(d))
 	}
-	return out, ep
+	return out
 }
 
 // A chunked upload whose chunks land on two processes in turn (A, B, A,

@@ -339,13 +339,19 @@ func TestManySmallChunks(t *testing.T) {
 		t.Fatalf("truncated upload reads back %d bytes, want %d", len(got), len(body))
 	}
 	body = append(body, appendAll(t, d, "u", randomBytes(4<<20, 201))...)
-	if err := d.Seal("u"); err != nil {
+	sealLeavesTheBytes(t, d, "u", body)
+}
+
+// sealLeavesTheBytes seals upload id, which must read back as body, and
+// checks that only its state and its data object are left in the bucket.
+func sealLeavesTheBytes(t *testing.T, d *Driver, id string, body []byte) {
+	t.Helper()
+	if err := d.Seal(id); err != nil {
 		t.Fatal(err)
 	}
-	if got := readUpload(t, d, "u"); !bytes.Equal(got, body) {
+	if got := readUpload(t, d, id); !bytes.Equal(got, body) {
 		t.Fatalf("sealed upload reads back %d bytes, want %d", len(got), len(body))
 	}
-	// Only the state and the data object are left of the upload.
 	if keys := bucketKeys(t, d); len(keys) != 2 {
 		t.Fatalf("bucket holds %v after Seal", keys)
 	}
@@ -382,14 +388,6 @@ func TestSegmentsOnceInPlaceGo(t *testing.T) {
 			}
 			continue
 		}
-		if err := d.Seal("u"); err != nil {
-			t.Fatal(err)
-		}
-		if got := readUpload(t, d, "u"); !bytes.Equal(got, body) {
-			t.Fatalf("sealed upload reads back %d bytes, want %d", len(got), len(body))
-		}
-		if keys := bucketKeys(t, d); len(keys) != 2 {
-			t.Fatalf("bucket holds %v after Seal", keys)
-		}
+		sealLeavesTheBytes(t, d, "u", body)
 	}
 }
