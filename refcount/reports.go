@@ -49,16 +49,36 @@ type RepoStat struct {
 
 // Stats returns the totals and the top repositories by bytes (top <= 0: all).
 func (r *Registry) Stats(top int) (*StatsReport, error) {
+	rep, err := r.overview(false)
+	if err != nil {
+		return nil, err
+	}
+	if rep.BlobStore, err = r.blobs.Usage(); err != nil {
+		return nil, err
+	}
+	if top > 0 && len(rep.Repositories) > top {
+		rep.Repositories = rep.Repositories[:top]
+	}
+	return rep, nil
+}
+
+// overview reads, in one snapshot, the totals, every repository's row
+// (largest first), the cache's usage and, but for the stored figures
+// alone, the quotas' usage. stored: each repository's stored figures,
+// without its unique bytes (a scan of its links each).
+func (r *Registry) overview(stored bool) (*StatsReport, error) {
 	rep := &StatsReport{DBBytes: r.db.Size(), Repositories: []RepoStat{}}
 	err := r.db.View(func(tx *kv.Tx) error {
 		var err error
 		if rep.Totals, err = tx.Counters(); err != nil {
 			return err
 		}
-		if rep.Quotas, err = r.quotaStatsTx(tx); err != nil {
-			return err
+		if !stored {
+			if rep.Quotas, err = r.quotaStatsTx(tx); err != nil {
+				return err
+			}
 		}
-		if rep.Repositories, err = r.repoRowsTx(tx); err != nil || len(r.opts.CachePrefixes) == 0 {
+		if rep.Repositories, err = r.repoRowsTx(tx, stored); err != nil || len(r.opts.CachePrefixes) == 0 {
 			return err
 		}
 		s, err := r.cacheScanTx(tx)
@@ -68,18 +88,12 @@ func (r *Registry) Stats(top int) (*StatsReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rep.BlobStore, err = r.blobs.Usage(); err != nil {
-		return nil, err
-	}
 	if rep.Totals.BlobBytes > 0 {
 		rep.DedupRatio = float64(rep.Totals.LogicalBytes) / float64(rep.Totals.BlobBytes)
 	}
 	sort.SliceStable(rep.Repositories, func(i, j int) bool {
 		return rep.Repositories[i].Bytes > rep.Repositories[j].Bytes
 	})
-	if top > 0 && len(rep.Repositories) > top {
-		rep.Repositories = rep.Repositories[:top]
-	}
 	return rep, nil
 }
 
@@ -101,15 +115,20 @@ func (r *Registry) Totals(cross bool) (kv.Counters, error) {
 	return c, err
 }
 
-// repoRowsTx reads every repository's totals, in name order.
-func (r *Registry) repoRowsTx(tx *kv.Tx) ([]RepoStat, error) {
+// repoRowsTx reads every repository's totals, in name order; stored: the
+// stored figures alone (kv.Tx.RepoStoredStats).
+func (r *Registry) repoRowsTx(tx *kv.Tx, stored bool) ([]RepoStat, error) {
 	repos, _, err := tx.Repos("", -1)
 	if err != nil {
 		return nil, err
 	}
+	read := tx.RepoStats
+	if stored {
+		read = tx.RepoStoredStats
+	}
 	rows := make([]RepoStat, 0, len(repos))
 	for _, name := range repos {
-		s, _, err := tx.RepoStats(name)
+		s, _, err := read(name)
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +163,7 @@ func (r *Registry) List(repo string) (*ListReport, error) {
 	err := r.db.View(func(tx *kv.Tx) error {
 		if repo == "" {
 			var err error
-			rep.Repositories, err = r.repoRowsTx(tx)
+			rep.Repositories, err = r.repoRowsTx(tx, false)
 			return err
 		}
 		exists, err := tx.RepoExists(repo)
