@@ -3,6 +3,7 @@ package blobs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -137,5 +138,59 @@ func readsBack(t *testing.T, s *Store, dg digest.Digest, body []byte) {
 	rc.Close()
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("the blob reads back %d bytes (%v), want %d", len(got), err, len(body))
+	}
+}
+
+// A chunk refused for its length (longer or shorter than its range says,
+// or past the upload's bound) is refused while it is read, before the
+// driver writes anything of it: no state of the upload ever holds it,
+// for another process to commit, and nothing has to be taken back.
+func TestS3RefusedChunkIsNeverWritten(t *testing.T) {
+	s, d := s3Store(t)
+	id, err := s.NewUpload("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := bytes.Repeat([]byte("p"), 1000)
+	if _, err := s.Append("r", id, 0, bytes.NewReader(prefix), 0); err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("c"), 20)
+	for _, c := range []struct {
+		name   string
+		length int64
+		max    int64
+		want   error
+	}{
+		{"longer than its range", 10, 0, ErrSizeInvalid},
+		{"shorter than its range", 30, 0, ErrSizeInvalid},
+		{"past the upload's bound", -1, 1010, ErrTooLarge},
+	} {
+		var aerr error
+		_, by := requests(d, func() {
+			_, aerr = s.AppendExact("r", id, int64(len(prefix)), c.length, bytes.NewReader(chunk), c.max)
+		})
+		if !errors.Is(aerr, c.want) {
+			t.Fatalf("%s: %v, want %v", c.name, aerr, c.want)
+		}
+		if by["PutObject"] != 0 || by["DeleteObject"] != 0 {
+			t.Errorf("%s: the refused chunk sent %v", c.name, by)
+		}
+	}
+	if n, err := s.AppendExact("r", id, int64(len(prefix)), int64(len(chunk)), bytes.NewReader(chunk), 0); err != nil || n != int64(len(prefix)+len(chunk)) {
+		t.Fatalf("the chunk as announced: %d, %v", n, err)
+	}
+	body := append(prefix, chunk...)
+	if _, err := s.Commit("r", id, digest.FromBytes(body), int64(len(body)), func(int64) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := s.Open(digest.FromBytes(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read back %d bytes (%v), want %d", len(got), err, len(body))
 	}
 }

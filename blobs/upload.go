@@ -317,12 +317,9 @@ func (s *Store) moved(id string, sess *session) error {
 // appendLocked appends to a locked session.
 func (s *Store) appendLocked(id string, sess *session, r io.Reader, length, max int64) (int64, error) {
 	saved, _ := sess.hasher.(encoding.BinaryMarshaler).MarshalBinary()
-	src := r
+	src := &chunkReader{r: r, length: length, room: -1, max: max}
 	if max > 0 {
-		src = io.LimitReader(src, max-sess.size+1)
-	}
-	if length >= 0 {
-		src = io.LimitReader(src, length+1)
+		src.room = max - sess.size
 	}
 	n, err := s.append(id, sess, io.TeeReader(src, sess.hasher))
 	if errors.Is(err, driver.ErrSize) && n == 0 {
@@ -354,6 +351,40 @@ func (s *Store) appendLocked(id string, sess *session, r io.Reader, length, max 
 	}
 	sess.size += n
 	return sess.size, nil
+}
+
+// chunkReader reads a chunk and refuses it, as a read error, once it is
+// longer than length or than room, or ends short of length: the driver
+// then fails the append before it records it (a driver records an
+// append last), so that a refused chunk is never, even for a moment, part
+// of the upload as another process sharing the store could read and
+// commit it. length, room: < 0 for no bound; max names the upload's bound
+// in the refusal.
+type chunkReader struct {
+	r                 io.Reader
+	n                 int64
+	length, room, max int64
+	err               error
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	switch {
+	case c.room >= 0 && c.n > c.room:
+		c.err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, c.max)
+	case c.length >= 0 && c.n > c.length:
+		c.err = fmt.Errorf("%w: the chunk has more bytes than its range says (%d)", ErrSizeInvalid, c.length)
+	case err == io.EOF && c.length >= 0 && c.n != c.length:
+		c.err = fmt.Errorf("%w: the chunk has %d bytes, its range says %d", ErrSizeInvalid, c.n, c.length)
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	return n, err
 }
 
 // append hands r to the driver, with the hash of the bytes it will hold as
