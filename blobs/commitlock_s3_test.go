@@ -3,7 +3,6 @@ package blobs
 import (
 	"bytes"
 	"errors"
-	"io"
 	"sync"
 	"testing"
 
@@ -91,15 +90,7 @@ func TestS3CommitReadsTheUploadUnderTheLock(t *testing.T) {
 	if _, err := y.Commit(repo, id, dg, int64(len(body)), func(int64) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := x.Open(dg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("read back %d bytes (%v), want %d", len(got), err, len(body))
-	}
+	readsBack(t, x, dg, body)
 }
 
 // A cancel through one process while a commit of the upload's bytes
@@ -147,13 +138,5 @@ func TestS3CancelWaitsForACommit(t *testing.T) {
 	if cerr != nil && !errors.Is(cerr, ErrUploadUnknown) {
 		t.Errorf("the cancel: %v", cerr)
 	}
-	rc, err := x.Open(dg)
-	if err != nil {
-		t.Fatalf("the committed blob: %v", err)
-	}
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("read back %d bytes (%v), want %d", len(got), err, len(body))
-	}
+	readsBack(t, x, dg, body)
 }

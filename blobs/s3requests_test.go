@@ -184,13 +184,5 @@ func TestS3RefusedChunkIsNeverWritten(t *testing.T) {
 	if _, err := s.Commit("r", id, digest.FromBytes(body), int64(len(body)), func(int64) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := s.Open(digest.FromBytes(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("read back %d bytes (%v), want %d", len(got), err, len(body))
-	}
+	readsBack(t, s, digest.FromBytes(body), body)
 }
