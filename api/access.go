@@ -51,11 +51,11 @@ func (s *Server) authenticate(r *http.Request) (auth.Caller, *Error) {
 	if !ok {
 		return auth.Caller{}, unauthorized("authentication required: HTTP Basic credentials")
 	}
-	ok, aerr := s.checkPassword(r, user, pass, s.cfg.Users.Check)
-	if aerr != nil {
+	wrong := false
+	if aerr := s.guardedLogin(r, user, func() bool { wrong = !s.cfg.Users.Check(user, pass); return wrong }); aerr != nil {
 		return auth.Caller{}, aerr
 	}
-	if !ok {
+	if wrong {
 		return auth.Caller{}, unauthorized("authentication failed: wrong user name or password")
 	}
 	return auth.Caller{User: user}, nil

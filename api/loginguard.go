@@ -109,17 +109,17 @@ func throttled(wait time.Duration) *Error {
 	return e
 }
 
-// checkPassword checks user's password for the client that sent r, unless
-// that client has failed too often (then a throttled error), and counts a
-// failure.
-func (s *Server) checkPassword(r *http.Request, user, pass string, check func(user, pass string) bool) (bool, *Error) {
+// guardedLogin runs attempt, a sign-in as user by the client that sent r,
+// unless that client has failed too often (then a throttled error, and
+// attempt does not run); attempt reports whether the credentials were
+// wrong, which counts as a failure.
+func (s *Server) guardedLogin(r *http.Request, user string, attempt func() (wrong bool)) *Error {
 	client := clientAddr(r, s.cfg.TrustedProxies)
 	if w := s.logins.wait(user, client); w > 0 {
-		return false, throttled(w)
+		return throttled(w)
 	}
-	if check(user, pass) {
-		return true, nil
+	if attempt() {
+		s.logins.failed(user, client)
 	}
-	s.logins.failed(user, client)
-	return false, nil
+	return nil
 }

@@ -187,15 +187,14 @@ func first(vs []string) string {
 // login checks the credentials r sends, as checkLogin, unless its client
 // has failed too often (loginGuard); a wrong password or robot secret
 // counts as a failure.
-func (s *Server) login(r *http.Request, user, pass string) (subject, error) {
-	client := clientAddr(r, s.cfg.TrustedProxies)
-	if w := s.logins.wait(user, client); w > 0 {
-		return subject{}, &tokenRefusal{reason: "throttled", err: throttled(w)}
-	}
-	sub, err := s.checkLogin(user, pass)
-	var tr *tokenRefusal
-	if errors.As(err, &tr) && (tr.reason == "credentials" || tr.reason == "robot_secret") {
-		s.logins.failed(user, client)
+func (s *Server) login(r *http.Request, user, pass string) (sub subject, err error) {
+	aerr := s.guardedLogin(r, user, func() bool {
+		sub, err = s.checkLogin(user, pass)
+		var tr *tokenRefusal
+		return errors.As(err, &tr) && (tr.reason == "credentials" || tr.reason == "robot_secret")
+	})
+	if aerr != nil {
+		return subject{}, &tokenRefusal{reason: "throttled", err: aerr}
 	}
 	return sub, err
 }
