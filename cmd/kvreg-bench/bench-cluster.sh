@@ -164,6 +164,7 @@ run_kvreg() {
 	log "round $1: kvreg ×$REPLICAS (pids ${pids[*]}) behind haproxy $url, blobs in ${store[1]}"
 	scrape_all "$dir" before
 	pg_stat "bench$1" >"$dir/pgstat.before"
+	settle
 	# shellcheck disable=SC2086
 	$BENCH -url "$url" -name "kvreg ×$REPLICAS" -data-dir "$S3_ROOT/kvreg-$1" -pid "${pids[0]}" -dd-file "$WORK/dd.bin" \
 		$BENCH_ARGS >"$WORK/kvreg-$1.json" ||
@@ -238,6 +239,7 @@ GC
 	start_haproxy "$dir" /v2/ "${backends[@]}"
 	url=$(cat "$dir/haproxy.url")
 	log "round $1: $REFNAME ×$REPLICAS (pids $(cat "$dir"/r*.pid | tr '\n' ' ')) behind haproxy $url"
+	settle
 	# shellcheck disable=SC2086
 	$BENCH -url "$url" -name "$REFNAME ×$REPLICAS" -data-dir "$S3_ROOT/ref-$1" -pid "$(cat "$dir/r1.pid")" \
 		-after-delete "$dir/gc.sh" -dd-file "$WORK/dd.bin" $BENCH_ARGS >"$WORK/ref-$1.json" ||

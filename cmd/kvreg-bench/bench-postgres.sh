@@ -60,6 +60,7 @@ run_kvreg() {
 	wait_ok "$url/v2/" || { log "kvreg on $2 did not start"; cat "$dir/serve.log" >&2; exit 1; }
 	scrape "$url" >"$dir/metrics.before"
 	if [[ $2 == postgres ]]; then pg_stat "bench$1" >"$dir/pgstat.before"; fi
+	settle
 	# shellcheck disable=SC2086
 	$BENCH -url "$url" -name "kvreg on $2" -data-dir "$dir/data" -pid "$pid" -dd-file "$WORK/dd.bin" \
 		$BENCH_ARGS >"$WORK/$2-$1.json" ||

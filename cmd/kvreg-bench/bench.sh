@@ -91,6 +91,7 @@ run_kvreg() {
 	pid=$!
 	PIDS+=("$pid")
 	log "round $1: kvreg on 127.0.0.1:$port (pid $pid)${store[1]:+, blobs in ${store[1]}}"
+	settle
 	# shellcheck disable=SC2086
 	$BENCH -url "http://127.0.0.1:$port" -name kvreg -data-dir "$watch" -pid "$pid" -dd-file "$WORK/dd.bin" \
 		$BENCH_ARGS >"$WORK/kvreg-$1.json" ||
@@ -151,6 +152,7 @@ $start
 GC
 	chmod +x "$dir/gc.sh"
 	log "round $1: $REFNAME on 127.0.0.1:$port (pid $(cat "$WORK/ref.pid"))"
+	settle
 	# shellcheck disable=SC2086
 	$BENCH -url "http://127.0.0.1:$port" -name "$REFNAME" -data-dir "$watch" -pid "$(cat "$WORK/ref.pid")" \
 		-after-delete "$dir/gc.sh" -dd-file "$WORK/dd.bin" $BENCH_ARGS >"$WORK/ref-$1.json" ||

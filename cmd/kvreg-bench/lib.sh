@@ -177,6 +177,23 @@ measure_dd() {
 	log "dd bs=1M count=$LARGE_MB conv=fdatasync: $DD MB/s"
 }
 
+# settle: before each run, let the machine finish what the run before it
+# left behind, so that no registry is charged for another's writes: the
+# page cache's dirty pages (the last run's large blob and deleted bucket,
+# a few hundred MB) written back, and, when this script started a
+# PostgreSQL, a checkpoint. It waits 60 s at most, then logs what is left.
+settle() {
+	sync
+	if [[ -n ${PGPORT:-} ]]; then psql_q CHECKPOINT >/dev/null; fi
+	local kb
+	for _ in $(seq 1 600); do
+		kb=$(awk '/^(Dirty|Writeback):/ { kb += $2 } END { print kb + 0 }' /proc/meminfo)
+		((kb < 16384)) && return 0
+		sleep 0.1
+	done
+	log "settle: $kb KiB still dirty or under writeback after 60 s"
+}
+
 # machine_line: the table's line on the machine and its load.
 machine_line() {
 	echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo); disk $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' '); load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
