@@ -18,9 +18,9 @@ func (s *Server) redirectBlob(w http.ResponseWriter, repo string, d digest.Diges
 	if err != nil {
 		return err
 	}
-	// The record's incarnation lets the store presign from where it last
-	// found these bytes, with no request to the storage.
-	u, err := s.reg.Blobs().PresignGet(d, st.Created, s.cfg.BlobRedirect)
+	// The record's incarnation and location let the store presign with no
+	// request to the storage.
+	u, err := s.reg.Blobs().PresignGet(d, st.Created, st.Location, s.cfg.BlobRedirect)
 	if err != nil {
 		return err
 	}

@@ -22,10 +22,10 @@ func (s *Store) CanPresign() bool {
 // PresignGet returns a URL that serves blob d's bytes straight from the
 // storage for ttl: ErrNoPresign when the driver cannot, ErrNotFound for a
 // blob it does not hold. The caller has decided the blob may be read.
-// inc is the incarnation of d's record (0: unknown), which lets a driver
-// that remembers where that incarnation's bytes are presign without a
-// request (driver.IncarnationPresigner).
-func (s *Store) PresignGet(d digest.Digest, inc int64, ttl time.Duration) (string, error) {
+// inc is the incarnation of d's record (0: unknown) and loc the location
+// recorded with it (Commit's record; "": unknown), which let a driver
+// presign without a request (driver.IncarnationPresigner).
+func (s *Store) PresignGet(d digest.Digest, inc int64, loc string, ttl time.Duration) (string, error) {
 	p, ok := s.drv.(driver.Presigner)
 	if !ok {
 		return "", fmt.Errorf("%w: %T", ErrNoPresign, s.drv)
@@ -33,7 +33,7 @@ func (s *Store) PresignGet(d digest.Digest, inc int64, ttl time.Duration) (strin
 	var u string
 	var err error
 	if ip, ok := s.drv.(driver.IncarnationPresigner); ok && inc != 0 {
-		u, err = ip.PresignGetIncarnation(d, inc, ttl)
+		u, err = ip.PresignGetIncarnation(d, inc, loc, ttl)
 	} else {
 		u, err = p.PresignGet(d, ttl)
 	}

@@ -18,7 +18,7 @@ func TestPresignOnADirectoryStore(t *testing.T) {
 	if s.CanPresign() {
 		t.Fatal("the directory store says it can presign")
 	}
-	if _, err := s.PresignGet(digest.FromString("x"), 1, time.Minute); !errors.Is(err, ErrNoPresign) {
+	if _, err := s.PresignGet(digest.FromString("x"), 1, "", time.Minute); !errors.Is(err, ErrNoPresign) {
 		t.Fatalf("PresignGet on the directory store: %v", err)
 	}
 }

@@ -82,7 +82,7 @@ func TestS3PushRequests(t *testing.T) {
 	}
 	dg := digest.FromBytes(body)
 	if n, by := requests(d, func() {
-		if _, err := s.Commit("r", id, dg, int64(len(body)), func(int64) error { return nil }); err != nil {
+		if _, err := s.Commit("r", id, dg, int64(len(body)), func(int64, string) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 3 || by["GetObject"] != 1 || by["PutObject"] != 1 || by["DeleteObject"] != 1 {
@@ -118,7 +118,7 @@ func TestS3PushRequestsAcrossStores(t *testing.T) {
 	}
 	dg := digest.FromBytes(body)
 	if n, by := requests(dc, func() {
-		if _, err := c.Commit("r", id, dg, int64(len(body)), func(int64) error { return nil }); err != nil {
+		if _, err := c.Commit("r", id, dg, int64(len(body)), func(int64, string) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 3 || by["GetObject"] != 1 || by["PutObject"] != 1 || by["DeleteObject"] != 1 {
@@ -181,7 +181,7 @@ func TestS3RefusedChunkIsNeverWritten(t *testing.T) {
 		t.Fatalf("the chunk as announced: %d, %v", n, err)
 	}
 	body := append(prefix, chunk...)
-	if _, err := s.Commit("r", id, digest.FromBytes(body), int64(len(body)), func(int64) error { return nil }); err != nil {
+	if _, err := s.Commit("r", id, digest.FromBytes(body), int64(len(body)), func(int64, string) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	readsBack(t, s, digest.FromBytes(body), body)

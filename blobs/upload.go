@@ -454,12 +454,14 @@ func (s *Store) dropLocked(id string, sess *session) {
 // Commit finishes an upload as blob want. The bytes are made durable and
 // verified, promoted to the blob of want (unless a blob of that digest is
 // already there), durably; then record is called, under the digest's lock,
-// to make the blob known. If record fails, a blob Commit created is
-// removed. The upload is gone afterwards, whatever the outcome, except when
+// to make the blob known, with the blob's size and, when Commit created
+// the blob and the driver names where it keeps the bytes
+// (driver.LocatingPromoter), that location ("" otherwise), for PresignGet.
+// If record fails, a blob Commit created is removed. The upload is gone afterwards, whatever the outcome, except when
 // the digest is invalid or its lock cannot be taken (the upload then stays,
 // for the commit to be sent again). size, if not negative, must equal the
 // upload's size.
-func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record func(size int64) error) (int64, error) {
+func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record func(size int64, loc string) error) (int64, error) {
 	// The digest's lock comes before the upload is read: a commit of
 	// this upload sent at once through another process (a client that
 	// retries a slow PUT) then ended it before this one reads it, and
@@ -513,12 +515,19 @@ func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record f
 
 // promoteAndRecord makes a verified upload the blob of want (unless one is
 // there already) and records it; the caller holds the lock.
-func (s *Store) promoteAndRecord(id string, want digest.Digest, size int64, record func(int64) error) error {
-	created, err := s.drv.Promote(id, want)
+func (s *Store) promoteAndRecord(id string, want digest.Digest, size int64, record func(int64, string) error) error {
+	var created bool
+	var loc string
+	var err error
+	if lp, ok := s.drv.(driver.LocatingPromoter); ok {
+		created, loc, err = lp.PromoteLocated(id, want)
+	} else {
+		created, err = s.drv.Promote(id, want)
+	}
 	if err != nil {
 		return err
 	}
-	if err := record(size); err != nil {
+	if err := record(size, loc); err != nil {
 		if created {
 			if uerr := s.drv.Unpromote(id, want); uerr != nil {
 				err = errors.Join(err, uerr)

@@ -50,6 +50,9 @@
 //	                                 the commit that made it; a record of size
 //	                                 alone, written before, reads as created 0,
 //	                                 unknown, and needs no migration)
+//	                                 | location (the rest, up to 1 KiB: where
+//	                                 the blob store keeps these bytes, as its
+//	                                 driver named them; none: not known)
 //	bloblinks                     which repositories link a blob (reverse of links)
 //	  <digest> 0x00 <repository>  -> empty
 //	counters                      no values; store totals, as counters:
@@ -101,9 +104,9 @@
 //     counters. Writes only add to them; they are read in read-only
 //     transactions (Counters, RepoStats: stats, fsck, metrics), and repair
 //     sets them by adding the difference.
-//   - A blob record holds only its size and when it was made, which never
-//     change, so pushes that use a stored blob only read it. Whether a
-//     blob is still linked anywhere is asked only when a link goes away,
+//   - A blob record holds only its size, when it was made and where its
+//     bytes are, which never change, so pushes that use a stored blob
+//     only read it. Whether a blob is still linked anywhere is asked only when a link goes away,
 //     as an existence check on bloblinks under the digest that stops at
 //     the first key (bounded by backend.RangeScanner where the backend has
 //     it, so that it reads no other digest's key). How many repositories link a blob, and how
@@ -142,6 +145,11 @@
 // Version 8 had no outbox, outboxseq and outboxclaims; opening it
 // writable only records version 9 (migrateEventsV9), and a read-only open
 // refuses it with ErrSchemaTooOld.
+//
+// Version 10 had no location in blob records; opening it writable only
+// records version 11 (migrateBlobLocationV11): its records read with none,
+// and a redirect finds their bytes through the blob store as before. A
+// read-only open refuses it with ErrSchemaTooOld.
 //
 // Version 9 had no quotausage, quotablobs and quotarules; opening it
 // writable only records version 10 (migrateQuotaV10): the usage is

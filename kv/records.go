@@ -18,6 +18,12 @@ type Blob struct {
 	// again gets a new record, and with it a new Created, while for one
 	// record's lifetime the blob's bytes stay where they were stored.
 	Created int64
+	// Location is where the blob store keeps the bytes of this
+	// incarnation, as its driver named them when the upload that made the
+	// record was promoted, so that a redirect is signed without asking
+	// the store; "" when not known (a record written before locations
+	// were kept, or by a store that names bytes by digest alone).
+	Location string
 }
 
 // Hold is an object's lease: Pending holds (a finished upload, a mount, a
@@ -52,22 +58,26 @@ type Manifest struct {
 func putU64(b []byte, v uint64) { binary.BigEndian.PutUint64(b, v) }
 func getU64(b []byte) uint64    { return binary.BigEndian.Uint64(b) }
 
+// maxLocation bounds a blob record's location: a driver's name of an
+// object, far shorter.
+const maxLocation = 1024
+
 func encodeBlob(b Blob) []byte {
-	out := make([]byte, 16)
+	out := make([]byte, 16, 16+len(b.Location))
 	putU64(out, uint64(b.Size))
 	putU64(out[8:], uint64(b.Created))
-	return out
+	return append(out, b.Location...)
 }
 
-// decodeBlob reads a record of size | created, or of size alone (written
-// before Created was kept: Created 0, unknown), so that old records need
-// no migration.
+// decodeBlob reads a record of size | created | location, of size |
+// created (no location known), or of size alone (written before Created
+// was kept: Created 0, unknown), so that old records need no rewrite.
 func decodeBlob(v []byte) (Blob, error) {
-	switch len(v) {
-	case 8:
+	switch {
+	case len(v) == 8:
 		return Blob{Size: int64(getU64(v))}, nil
-	case 16:
-		return Blob{Size: int64(getU64(v)), Created: int64(getU64(v[8:]))}, nil
+	case len(v) >= 16 && len(v) <= 16+maxLocation:
+		return Blob{Size: int64(getU64(v)), Created: int64(getU64(v[8:])), Location: string(v[16:])}, nil
 	}
 	return Blob{}, fmt.Errorf("%w: blob record of %d bytes", ErrCorrupt, len(v))
 }

@@ -153,6 +153,15 @@ func (t *Tx) Blob(digest string) (Blob, bool, error) {
 // commit, if it is not recorded yet, and clears any tombstone of the
 // digest. A new blob has no links.
 func (t *Tx) CreateBlob(digest string, size, created int64) error {
+	return t.CreateBlobAt(digest, Blob{Size: size, Created: created})
+}
+
+// CreateBlobAt is CreateBlob of a record with its bytes' location (b.Size,
+// b.Created and b.Location as they are to be recorded).
+func (t *Tx) CreateBlobAt(digest string, b Blob) error {
+	if len(b.Location) > maxLocation {
+		b.Location = "" // unknown: read from the store when wanted
+	}
 	if _, ok, err := t.Blob(digest); ok || err != nil {
 		return err
 	}
@@ -162,12 +171,12 @@ func (t *Tx) CreateBlob(digest string, size, created int64) error {
 	for _, c := range []struct {
 		k []byte
 		d int64
-	}{{keyCtrBlobs, 1}, {keyCtrBlobBytes, size}} {
+	}{{keyCtrBlobs, 1}, {keyCtrBlobBytes, b.Size}} {
 		if err := t.addCounter(c.k, c.d); err != nil {
 			return err
 		}
 	}
-	return t.b.Put(tableBlobs, []byte(digest), encodeBlob(Blob{Size: size, Created: created}))
+	return t.b.Put(tableBlobs, []byte(digest), encodeBlob(b))
 }
 
 // RewriteBlob overwrites a blob record as is, counters untouched (repair).

@@ -47,11 +47,14 @@ type BlobStat struct {
 	// made it; 0: unknown, a record older than the field): while it stays
 	// the same, the blob's bytes stay where they were stored.
 	Created int64
+	// Location is where the blob store keeps this incarnation's bytes, as
+	// recorded at its commit ("": not known).
+	Location string
 }
 
 // StatBlobRecord is StatBlob without a pin, answering the record's
-// incarnation as well, so that the blob store may use what it remembers of
-// that incarnation (see blobs.Store.PresignGet).
+// incarnation and location as well, so that the blob store may presign
+// without a request (see blobs.Store.PresignGet).
 func (r *Registry) StatBlobRecord(repo string, d digest.Digest) (BlobStat, error) {
 	var b kv.Blob
 	now := r.now()
@@ -61,7 +64,7 @@ func (r *Registry) StatBlobRecord(repo string, d digest.Digest) (BlobStat, error
 		b, _, err = r.statBlobTx(tx, k, now, false)
 		return err
 	})
-	return BlobStat{Size: b.Size, Created: b.Created}, err
+	return BlobStat{Size: b.Size, Created: b.Created, Location: b.Location}, err
 }
 
 // statBlobTx reads the record of a visible blob and, for a HEAD (pin) when
@@ -136,14 +139,14 @@ func (r *Registry) CommitUpload(repo, id string, d digest.Digest, size int64) (i
 // takePinTx). An empty client counts none.
 func (r *Registry) CommitUploadFor(repo, id string, d digest.Digest, size int64, client string) (int64, error) {
 	var c *change
-	n, err := r.blobs.Commit(repo, id, d, size, func(size int64) error {
+	n, err := r.blobs.Commit(repo, id, d, size, func(size int64, loc string) error {
 		if r.recordHook != nil {
 			r.recordHook(d)
 		}
 		var err error
 		c, err = r.updateTx(func(tx *kv.Tx, c *change) error {
 			c.pinClient = client
-			return r.linkBlobTx(tx, c, repo, string(d), size)
+			return r.linkBlobTx(tx, c, repo, string(d), size, loc)
 		})
 		return err
 	})
@@ -229,7 +232,7 @@ func (r *Registry) MountIf(repo, from string, d digest.Digest, allowed func(repo
 		if !found {
 			return nil
 		}
-		err := r.linkBlobTx(tx, c, repo, string(d), -1)
+		err := r.linkBlobTx(tx, c, repo, string(d), -1, "")
 		if errors.Is(err, ErrBlobUnknown) {
 			return nil
 		}

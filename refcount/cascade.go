@@ -85,8 +85,10 @@ func (r *Registry) keepTx(tx *kv.Tx, c *change, kind kv.LeaseKind, repo, d strin
 }
 
 // linkBlobTx makes a blob visible in a repository under a lease, creating
-// its record if needed (an upload) or requiring it (a mount: size < 0).
-func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64) error {
+// its record if needed (an upload, whose bytes the blob store keeps at loc:
+// "" if not known) or requiring it (a mount: size < 0). A record that
+// exists keeps its location, unless the upload created the bytes anew.
+func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64, loc string) error {
 	// What it reads, in one batch: the blob, the link, the repository and
 	// the uploading client's pin row (a link's earlier lease is read after
 	// the link; the lease it puts is new and not read).
@@ -98,15 +100,22 @@ func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64) 
 	if err := pf.Read(); err != nil {
 		return err
 	}
-	_, ok, err := tx.Blob(d)
+	b, ok, err := tx.Blob(d)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		if size < 0 {
-			return ErrBlobUnknown
+	switch {
+	case !ok && size < 0:
+		return ErrBlobUnknown
+	case !ok:
+		if err := tx.CreateBlobAt(d, kv.Blob{Size: size, Created: c.now, Location: loc}); err != nil {
+			return err
 		}
-		if err := tx.CreateBlob(d, size, c.now); err != nil {
+	case loc != "" && loc != b.Location:
+		// The upload created the blob's bytes although a record was
+		// there: the store had lost them. The record names the new ones.
+		b.Location = loc
+		if err := tx.RewriteBlob(d, b); err != nil {
 			return err
 		}
 	}

@@ -26,7 +26,7 @@ func (r *Registry) Finish(c *Change) error { return r.finish(c) }
 // LinkBlobTx records d in repo as a finished upload does: a link under a
 // lease.
 func (r *Registry) LinkBlobTx(tx *kv.Tx, c *Change, repo, d string, size int64) error {
-	return r.linkBlobTx(tx, c, repo, d, size)
+	return r.linkBlobTx(tx, c, repo, d, size, "")
 }
 
 // DeleteLinkTx removes the link l of repo to d as a delete does, and the

@@ -18,13 +18,15 @@ type Presigner interface {
 }
 
 // IncarnationPresigner is a Presigner that can presign from what it
-// remembers of one incarnation of a blob, with no request. The caller
-// names the incarnation: a nonzero value that the database gives the
-// blob's record when it is made and that is new at each re-creation, so
-// that while it is the same the blob's bytes stay where they were stored.
-// It is optional.
+// remembers of one incarnation of a blob, or from the location recorded
+// with it, with no request. The caller names the incarnation: a nonzero
+// value that the database gives the blob's record when it is made and
+// that is new at each re-creation, so that while it is the same the
+// blob's bytes stay where they were stored. It is optional.
 type IncarnationPresigner interface {
 	// PresignGetIncarnation is PresignGet for incarnation inc of blob d
-	// (0: unknown, as PresignGet).
-	PresignGetIncarnation(d digest.Digest, inc int64, ttl time.Duration) (string, error)
+	// (0: unknown, as PresignGet), whose bytes are at loc, as
+	// LocatingPromoter gave it when the incarnation's upload was promoted
+	// ("": not known, the driver finds them).
+	PresignGetIncarnation(d digest.Digest, inc int64, loc string, ttl time.Duration) (string, error)
 }

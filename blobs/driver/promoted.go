@@ -11,3 +11,14 @@ type PromoteTeller interface {
 	// Promote created. A missing upload or blob is false.
 	Promoted(id string, d digest.Digest) (bool, error)
 }
+
+// LocatingPromoter is a driver that names where a blob it creates keeps its
+// bytes, so that the caller records it with the blob and a redirect is
+// signed without asking the storage (IncarnationPresigner). It is
+// optional.
+type LocatingPromoter interface {
+	// PromoteLocated is Promote, and for a blob it created the location
+	// of its bytes: a name, at most 1 KiB, valid for as long as the blob
+	// is not removed. loc is "" when created is false.
+	PromoteLocated(id string, d digest.Digest) (created bool, loc string, err error)
+}

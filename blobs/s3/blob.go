@@ -49,11 +49,12 @@ func (d *Driver) Stat(dg digest.Digest) (int64, error) {
 // the removal fails).
 //
 // The data object's name comes from the locations remembered when it is
-// there, else from the index; a remembered object that is gone sends Open
+// there (with its size: not one taken from a blob's record), else from
+// the index; a remembered object that is gone sends Open
 // back to the index.
 func (d *Driver) Open(dg digest.Digest) (io.ReadSeekCloser, error) {
 	ctx := context.Background()
-	if loc, ok := d.locs.get(dg); ok {
+	if loc, ok := d.locs.get(dg); ok && !loc.recorded {
 		ix := loc.ix
 		r := &reader{d: d, key: ix.Object, size: ix.Size}
 		if ix.Size == 0 {
@@ -112,22 +113,38 @@ func (d *Driver) Remove(dg digest.Digest) error {
 // digest blobs verified, from that same running hash): no state is
 // written then. For any other digest the state is marked with dg first.
 func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
+	created, _, err := d.PromoteLocated(id, dg)
+	return created, err
+}
+
+// PromoteLocated is Promote, and for a blob it created the data object
+// that holds its bytes, which the index names.
+func (d *Driver) PromoteLocated(id string, dg digest.Digest) (bool, string, error) {
+	created, st, err := d.promote(id, dg)
+	if err != nil || !created {
+		return false, "", err
+	}
+	return true, st.Object, nil
+}
+
+// promote is Promote, with the upload's state it read.
+func (d *Driver) promote(id string, dg digest.Digest) (bool, *state, error) {
 	ctx := context.Background()
 	if err := validID(id); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	st, err := d.readState(ctx, id)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if !st.Sealed {
-		return false, fmt.Errorf("%w: promote of %q", ErrNotSealed, id)
+		return false, nil, fmt.Errorf("%w: promote of %q", ErrNotSealed, id)
 	}
 	// Where conditional writes are honoured, the index's write below is
 	// the check; elsewhere it is read first.
 	if !d.honoured(ctx) {
 		if ok, err := d.exists(ctx, d.indexKey(dg)); err != nil || ok {
-			return false, err
+			return false, nil, err
 		}
 	}
 	marked := false
@@ -136,7 +153,7 @@ func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
 	if st.Promoting != "" || sumDigest(st) != dg {
 		st.Promoting = dg
 		if err := d.writeState(ctx, id, st); err != nil {
-			return false, err
+			return false, nil, err
 		}
 		marked = true
 	}
@@ -145,7 +162,7 @@ func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
 	if errors.Is(err, errExists) {
 		ix, rerr := d.readIndex(ctx, dg)
 		if rerr != nil && !errors.Is(rerr, driver.ErrNotFound) {
-			return false, rerr
+			return false, nil, rerr
 		}
 		if rerr == nil && ix.Object == st.Object {
 			// This upload's own, from a commit that died after
@@ -156,25 +173,25 @@ func (d *Driver) Promote(id string, dg digest.Digest) (bool, error) {
 			// wrote the index and recorded the blob, which is not
 			// this one's to take back.
 			if _, err := d.getSmall(ctx, d.stateKey(id)); errors.Is(err, driver.ErrNotFound) {
-				return false, nil
+				return false, nil, nil
 			} else if err != nil {
-				return false, err
+				return false, nil, err
 			}
 			d.setCreated(id, dg)
-			return true, nil
+			return true, st, nil
 		}
 		// Another upload's: nothing of this upload is in the blob.
 		if !marked {
-			return false, nil
+			return false, nil, nil
 		}
 		st.Promoting = ""
-		return false, d.writeState(ctx, id, st)
+		return false, nil, d.writeState(ctx, id, st)
 	}
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	d.setCreated(id, dg)
-	return true, nil
+	return true, st, nil
 }
 
 // sumDigest is the digest the upload's bytes have by its checkpoint: the

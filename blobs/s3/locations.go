@@ -17,6 +17,9 @@ const maxLocations = 1 << 16
 type location struct {
 	ix  index
 	inc int64
+	// recorded: ix.Object came from the blob's record (PresignGetIncarnation's
+	// obj), without its size, so Open does not use it.
+	recorded bool
 
 	url    string
 	urlTTL time.Duration

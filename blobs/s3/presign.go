@@ -27,31 +27,38 @@ var (
 // by whatever the object was stored with. Reading the index is the one
 // request it makes: a blob without one is driver.ErrNotFound.
 func (d *Driver) PresignGet(dg digest.Digest, ttl time.Duration) (string, error) {
-	return d.presignGetAt(dg, 0, ttl, time.Time{})
+	return d.presignGetAt(dg, 0, "", ttl, time.Time{})
 }
 
-// PresignGetIncarnation is PresignGet for incarnation inc of dg's record:
-// the data object remembered for inc (by an earlier call with it) is
-// signed with no request; otherwise the index is read, as by PresignGet,
-// and what it names is remembered for inc. The URL signed last for inc
-// is handed out again, with no new signature, while at least half of ttl
-// is left of it: every URL is valid for at least ttl/2. A location remembered for
-// another incarnation, or by Open (which can check it, a URL cannot), is
-// not used. See locations.
-func (d *Driver) PresignGetIncarnation(dg digest.Digest, inc int64, ttl time.Duration) (string, error) {
-	return d.presignGetAt(dg, inc, ttl, time.Time{})
+// PresignGetIncarnation is PresignGet for incarnation inc of dg's record,
+// whose bytes are in the data object obj when it is not "" (what
+// PromoteLocated gave when the incarnation's upload was promoted): then,
+// or when a data object is remembered for inc (by an earlier call with
+// it), it signs with no request; otherwise the index is read, as by
+// PresignGet, and what it names is remembered for inc. The URL signed last
+// for inc and its object is handed out again, with no new signature, while
+// at least half of ttl is left of it: every URL is valid for at least
+// ttl/2. A location remembered for another incarnation, or by Open (which
+// can check it, a URL cannot), is not used. See locations.
+func (d *Driver) PresignGetIncarnation(dg digest.Digest, inc int64, obj string, ttl time.Duration) (string, error) {
+	return d.presignGetAt(dg, inc, obj, ttl, time.Time{})
 }
 
 // presignGetAt is PresignGetIncarnation signing as of at (the zero time:
 // now), so that tests can make a URL that has already expired without
 // waiting.
-func (d *Driver) presignGetAt(dg digest.Digest, inc int64, ttl time.Duration, at time.Time) (string, error) {
+func (d *Driver) presignGetAt(dg digest.Digest, inc int64, obj string, ttl time.Duration, at time.Time) (string, error) {
 	if ttl < time.Second || ttl > MaxPresignTTL {
 		return "", fmt.Errorf("%w: presigned URL lifetime %v: between 1s and %v", ErrConfig, ttl, MaxPresignTTL)
 	}
 	ctx := context.Background()
 	loc, ok := d.locs.get(dg)
-	if !ok || inc == 0 || loc.inc != inc {
+	switch {
+	case ok && inc != 0 && loc.inc == inc && (obj == "" || loc.ix.Object == obj):
+	case inc != 0 && obj != "":
+		loc = location{ix: index{Object: obj}, inc: inc, recorded: true}
+		d.locs.put(dg, loc)
+	default:
 		ix, err := d.readIndex(ctx, dg)
 		if err != nil {
 			return "", err

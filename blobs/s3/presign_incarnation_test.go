@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/blobs/s3/s3test"
+	"github.com/opencontainers/go-digest"
 )
 
 // A presign for an incarnation already presigned in this process sends no
@@ -20,10 +22,10 @@ func TestPresignIncarnationRemembered(t *testing.T) {
 	dg := promoted(t, d, "u", body)
 	var u1, u2 string
 	var err error
-	if got := delta(d, func() { u1, err = d.PresignGetIncarnation(dg, 5, time.Minute) }); err != nil || sum(got) != 1 || got["GetObject"] != 1 {
+	if got := delta(d, func() { u1, err = d.PresignGetIncarnation(dg, 5, "", time.Minute) }); err != nil || sum(got) != 1 || got["GetObject"] != 1 {
 		t.Fatalf("first presign of incarnation 5: %v, sent %v, want one GetObject (the index)", err, got)
 	}
-	if got := delta(d, func() { u2, err = d.PresignGetIncarnation(dg, 5, time.Minute) }); err != nil || sum(got) != 0 {
+	if got := delta(d, func() { u2, err = d.PresignGetIncarnation(dg, 5, "", time.Minute) }); err != nil || sum(got) != 0 {
 		t.Fatalf("second presign of incarnation 5: %v, sent %v, want nothing", err, got)
 	}
 	if u1 != u2 {
@@ -35,9 +37,64 @@ func TestPresignIncarnationRemembered(t *testing.T) {
 		}
 	}
 	for _, inc := range []int64{6, 0} {
-		if got := delta(d, func() { _, err = d.PresignGetIncarnation(dg, inc, time.Minute) }); err != nil || got["GetObject"] != 1 {
+		if got := delta(d, func() { _, err = d.PresignGetIncarnation(dg, inc, "", time.Minute) }); err != nil || got["GetObject"] != 1 {
 			t.Fatalf("presign of incarnation %d after one of 5: %v, sent %v, want the index read", inc, err, got)
 		}
+	}
+}
+
+// A presign given the location PromoteLocated named (as a blob's record
+// keeps it) sends no request, in a process that never read the index, and
+// its URL serves the bytes. Open, which needs the size, still reads the
+// index: a location from a record is not one it uses.
+func TestPresignRecordedLocation(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	a, b := driverOn(t, srv, bucket), driverOn(t, srv, bucket)
+	body := randomBytes(10<<10, 4)
+	const id = "u"
+	if err := b.CreateUpload(id, "r"); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, b, id, body)
+	if err := b.Seal(id); err != nil {
+		t.Fatal(err)
+	}
+	dg := digest.FromBytes(body)
+	created, obj, err := b.PromoteLocated(id, dg)
+	if err != nil || !created || obj == "" {
+		t.Fatalf("PromoteLocated: created %v, location %q, %v", created, obj, err)
+	}
+	if ix, err := b.readIndex(context.Background(), dg); err != nil || ix.Object != obj {
+		t.Fatalf("the index names %q, PromoteLocated %q: %v", ix.Object, obj, err)
+	}
+	// Another upload of the same bytes finds the blob stored.
+	if err := b.CreateUpload("u2", "r"); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, b, "u2", body)
+	if err := b.Seal("u2"); err != nil {
+		t.Fatal(err)
+	}
+	if created, again, err := b.PromoteLocated("u2", dg); err != nil || created || again != "" {
+		t.Fatalf("PromoteLocated of another upload, the blob stored: created %v, location %q, %v", created, again, err)
+	}
+	var u string
+	if got := delta(a, func() { u, err = a.PresignGetIncarnation(dg, 7, obj, time.Minute) }); err != nil || sum(got) != 0 {
+		t.Fatalf("presign with the recorded location: %v, sent %v, want nothing", err, got)
+	}
+	if resp, got := get(t, u, ""); resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
+		t.Fatalf("GET of its URL: %d, equal %v", resp.StatusCode, bytes.Equal(got, body))
+	}
+	var read []byte
+	got := delta(a, func() {
+		var r io.ReadCloser
+		if r, err = a.Open(dg); err == nil {
+			read, err = io.ReadAll(r)
+			r.Close()
+		}
+	})
+	if err != nil || !bytes.Equal(read, body) || got["GetObject"] < 2 {
+		t.Fatalf("Open after the presign: %d bytes of %d, %v, sent %v, want the index read and the data", len(read), len(body), err, got)
 	}
 }
 
@@ -48,21 +105,11 @@ func TestPresignIncarnationRemembered(t *testing.T) {
 // object that is gone, is not used for it.
 func TestPresignIncarnationAfterAnotherReplicaPushesAgain(t *testing.T) {
 	srv, bucket := s3test.Bucket(t)
-	open := func() *Driver {
-		d, err := New(context.Background(), Config{
-			Bucket: bucket, Prefix: "kvreg", Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
-			AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PartSize: MinPartSize,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	a, b := open(), open()
+	a, b := driverOn(t, srv, bucket), driverOn(t, srv, bucket)
 	body := randomBytes(100<<10, 11)
 	dg := promoted(t, b, "u1", body)
 	const first, second = int64(1764460800000000001), int64(1764460800000000002)
-	old, err := a.PresignGetIncarnation(dg, first, time.Minute)
+	old, err := a.PresignGetIncarnation(dg, first, "", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +134,7 @@ func TestPresignIncarnationAfterAnotherReplicaPushesAgain(t *testing.T) {
 	}
 
 	var u string
-	if got := delta(a, func() { u, err = a.PresignGetIncarnation(dg, second, time.Minute) }); err != nil || got["GetObject"] != 1 {
+	if got := delta(a, func() { u, err = a.PresignGetIncarnation(dg, second, "", time.Minute) }); err != nil || got["GetObject"] != 1 {
 		t.Fatalf("presign of the new incarnation: %v, sent %v, want the index read", err, got)
 	}
 	pu, err := url.Parse(u)
@@ -101,7 +148,7 @@ func TestPresignIncarnationAfterAnotherReplicaPushesAgain(t *testing.T) {
 		t.Fatalf("GET of the new incarnation's URL: %d, equal %v", resp.StatusCode, bytes.Equal(got, body))
 	}
 	// And it is what a remembers for the new incarnation from now on.
-	if got := delta(a, func() { u, err = a.PresignGetIncarnation(dg, second, time.Minute) }); err != nil || sum(got) != 0 {
+	if got := delta(a, func() { u, err = a.PresignGetIncarnation(dg, second, "", time.Minute) }); err != nil || sum(got) != 0 {
 		t.Fatalf("second presign of the new incarnation: %v, sent %v, want nothing", err, got)
 	}
 	if resp, got := get(t, u, ""); resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {

@@ -108,7 +108,7 @@ func TestPresignGetExpired(t *testing.T) {
 	d := newDriver(t)
 	b := randomBytes(1000, 8)
 	dg := promoted(t, d, "u", b)
-	u, err := d.presignGetAt(dg, 0, time.Minute, time.Now().Add(-time.Hour))
+	u, err := d.presignGetAt(dg, 0, "", time.Minute, time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestPresignGetExpired(t *testing.T) {
 		t.Fatalf("GET of an expired URL: %d %s", resp.StatusCode, got)
 	}
 	// The same signed as of now is good: the refusal is the expiry's.
-	u, err = d.presignGetAt(dg, 0, time.Minute, time.Now())
+	u, err = d.presignGetAt(dg, 0, "", time.Minute, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,13 @@ func TestMain(m *testing.M) { s3test.Main(m) }
 func newDriver(t *testing.T) *Driver {
 	t.Helper()
 	srv, bucket := s3test.Bucket(t)
+	return driverOn(t, srv, bucket)
+}
+
+// driverOn opens a driver over bucket of srv, as newDriver: several on one
+// bucket are replicas sharing it.
+func driverOn(t *testing.T, srv s3test.Server, bucket string) *Driver {
+	t.Helper()
 	d, err := New(context.Background(), Config{
 		Bucket: bucket, Prefix: "kvreg", Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
 		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PartSize: MinPartSize,

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/opencontainers/go-digest"
@@ -25,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) driver.Driver) {
 	}{
 		{"PromoteThenRead", testPromoteThenRead},
 		{"PromoteExisting", testPromoteExisting},
+		{"PromoteLocated", testPromoteLocated},
 		{"Missing", testMissing},
 		{"RemoveIsIdempotent", testRemoveIsIdempotent},
 		{"WalkListsBlobs", testWalkListsBlobs},
@@ -114,6 +116,35 @@ func testPromoteThenRead(t *testing.T, d driver.Driver) {
 	}
 	if ids, err := d.Uploads(); err != nil || len(ids) != 0 {
 		t.Fatalf("uploads after removal: %v, %v", ids, err)
+	}
+}
+
+// A driver that names locations names one for the blob an upload
+// created, none for an upload that found the blob stored; a presign from
+// that location, where the driver has one, serves the bytes.
+func testPromoteLocated(t *testing.T, d driver.Driver) {
+	lp, ok := d.(driver.LocatingPromoter)
+	if !ok {
+		t.Skipf("%T names no locations", d)
+	}
+	body := []byte("located bytes")
+	dg := digest.FromBytes(body)
+	upload(t, d, "first", body)
+	created, loc, err := lp.PromoteLocated("first", dg)
+	if err != nil || !created || loc == "" || len(loc) > 1024 {
+		t.Fatalf("first promote: created %v, location %q, %v", created, loc, err)
+	}
+	upload(t, d, "second", body)
+	if created, other, err := lp.PromoteLocated("second", dg); err != nil || created || other != "" {
+		t.Fatalf("second promote: created %v, location %q, %v; want false and none", created, other, err)
+	}
+	if got := read(t, d, dg); !bytes.Equal(got, body) {
+		t.Fatalf("read %q", got)
+	}
+	if ip, ok := d.(driver.IncarnationPresigner); ok {
+		if u, err := ip.PresignGetIncarnation(dg, 1, loc, time.Minute); err != nil || u == "" {
+			t.Fatalf("presign from the location: %q, %v", u, err)
+		}
 	}
 }
 
