@@ -40,7 +40,10 @@
 // damage the good copy. The index is written on the condition that none
 // exists (If-None-Match); a server that might not honour that (a probe
 // object written twice, once per process, at the first Ping or Promote,
-// says) has the index looked for first. Promote copies no bytes (a server-side copy is the
+// says) has the index looked for first. PromoteLocated gives the data
+// object's key of a blob it created to the caller, who records it with
+// the blob, and a redirect is signed from that key with no request
+// (PresignGetIncarnation); Open and Remove read the index. Promote copies no bytes (a server-side copy is the
 // long pause at the end of a large push, and is limited to 5 GB); Unpromote
 // removes the index only if it names the upload's own data object.
 //
