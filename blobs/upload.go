@@ -457,10 +457,10 @@ func (s *Store) dropLocked(id string, sess *session) {
 // to make the blob known, with the blob's size and, when Commit created
 // the blob and the driver names where it keeps the bytes
 // (driver.LocatingPromoter), that location ("" otherwise), for PresignGet.
-// If record fails, a blob Commit created is removed. The upload is gone afterwards, whatever the outcome, except when
-// the digest is invalid or its lock cannot be taken (the upload then stays,
-// for the commit to be sent again). size, if not negative, must equal the
-// upload's size.
+// If record fails, a blob Commit created is removed. The upload is gone
+// afterwards, whatever the outcome, except when the digest is invalid or
+// its lock cannot be taken (the upload then stays, for the commit to be
+// sent again). size, if not negative, must equal the upload's size.
 func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record func(size int64, loc string) error) (int64, error) {
 	// The digest's lock comes before the upload is read: a commit of
 	// this upload sent at once through another process (a client that
