@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Failed sign-ins a client may make in a loginWindow: for one user, and
@@ -27,6 +29,9 @@ const (
 // Counts are per process: behind a balancer each replica keeps its own.
 type loginGuard struct {
 	now func() time.Time
+	// refused counts refused sign-ins, by reason: a wrong credential, or
+	// throttled (no credential checked).
+	refused *prometheus.CounterVec
 
 	mu      sync.Mutex
 	windows map[string]*loginWindowCount
@@ -37,8 +42,18 @@ type loginWindowCount struct {
 	fails int
 }
 
-func newLoginGuard(now func() time.Time) *loginGuard {
-	return &loginGuard{now: now, windows: map[string]*loginWindowCount{}}
+// newLoginGuard is a guard on clock now whose counter is registered in
+// reg (nil: not registered).
+func newLoginGuard(now func() time.Time, reg *prometheus.Registry) *loginGuard {
+	g := &loginGuard{now: now, windows: map[string]*loginWindowCount{},
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvreg_sign_ins_refused_total",
+			Help: "Sign-ins with a password or robot secret (Basic on /v2/ and the UI, and /token) refused, by reason: wrong_credential, or throttled (the client failed too often; nothing checked).",
+		}, []string{"reason"})}
+	if reg != nil {
+		reg.MustRegister(g.refused)
+	}
+	return g
 }
 
 func userKey(user, client string) string { return "u\x00" + user + "\x00" + client }
@@ -116,9 +131,11 @@ func throttled(wait time.Duration) *Error {
 func (s *Server) guardedLogin(r *http.Request, user string, attempt func() (wrong bool)) *Error {
 	client := clientAddr(r, s.cfg.TrustedProxies)
 	if w := s.logins.wait(user, client); w > 0 {
+		s.logins.refused.WithLabelValues("throttled").Inc()
 		return throttled(w)
 	}
 	if attempt() {
+		s.logins.refused.WithLabelValues("wrong_credential").Inc()
 		s.logins.failed(user, client)
 	}
 	return nil

@@ -10,7 +10,7 @@ import (
 // that ended make room first.
 func TestLoginGuardBounded(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	g := newLoginGuard(func() time.Time { return now })
+	g := newLoginGuard(func() time.Time { return now }, nil)
 	for range maxFailsPerUser {
 		g.failed("bob", "192.0.2.1")
 	}

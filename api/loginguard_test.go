@@ -55,6 +55,10 @@ func TestPasswordGuessingIsThrottled(t *testing.T) {
 	if resp := from(b, "carol", password("carol")); resp.Status != 200 {
 		t.Fatalf("carol from another client: %s", resp)
 	}
+	// 40 wrong passwords; refused unchecked: the right one twice, then dave.
+	m := r.scrape()
+	expectMetric(t, m, `kvreg_sign_ins_refused_total{reason="wrong_credential"}`, 40)
+	expectMetric(t, m, `kvreg_sign_ins_refused_total{reason="throttled"}`, 3)
 }
 
 // The token endpoint counts the same failures: the password grant is
@@ -73,7 +77,10 @@ func TestTokenPasswordGuessingIsThrottled(t *testing.T) {
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("no Retry-After")
 	}
-	expectMetric(t, r.scrape(), `kvreg_tokens_refused_total{reason="throttled"}`, 1)
+	m := r.scrape()
+	expectMetric(t, m, `kvreg_tokens_refused_total{reason="throttled"}`, 1)
+	expectMetric(t, m, `kvreg_sign_ins_refused_total{reason="throttled"}`, 1)
+	expectMetric(t, m, `kvreg_sign_ins_refused_total{reason="wrong_credential"}`, 10)
 	// Basic credentials to GET /token count with the rest.
 	expectError(t, "GET /token as bob", r.withAuthorization(basicHeader("bob", password("bob"))).getToken(nil), 429, "TOOMANYREQUESTS")
 }

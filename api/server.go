@@ -81,8 +81,8 @@ func New(reg *refcount.Registry, cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{reg: reg, cfg: cfg,
-		metrics: newMetrics(reg, cfg.Logger), uploads: newUploadLimiter(cfg.MaxUploadsPerClient),
-		logins: newLoginGuard(reg.Clock)}
+		metrics: newMetrics(reg, cfg.Logger), uploads: newUploadLimiter(cfg.MaxUploadsPerClient)}
+	s.logins = newLoginGuard(reg.Clock, s.metrics.registry)
 	tm := newTokenMetrics(s.metrics.registry)
 	if cfg.Tokens != nil && cfg.Users != nil {
 		tc := cfg.Tokens.withDefaults()
