@@ -10,26 +10,41 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// sharedLocks is a lock per digest shared by stores, as the database's
-// advisory locks are by kvreg's processes.
+// sharedLocks is a lock per key shared by stores, as the database's
+// advisory locks are by kvreg's processes. Keys come sorted (lockKeys).
+// A lock found held is told on waits, if set, before it is waited for.
 type sharedLocks struct {
-	mu sync.Mutex
-	m  map[digest.Digest]*sync.Mutex
+	mu    sync.Mutex
+	m     map[string]*sync.Mutex
+	waits chan string
 }
 
-func (l *sharedLocks) lock(d digest.Digest) (func(), error) {
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[digest.Digest]*sync.Mutex{}
+func (l *sharedLocks) lock(keys ...string) (func(), error) {
+	var held []*sync.Mutex
+	for _, k := range keys {
+		l.mu.Lock()
+		if l.m == nil {
+			l.m = map[string]*sync.Mutex{}
+		}
+		m := l.m[k]
+		if m == nil {
+			m = &sync.Mutex{}
+			l.m[k] = m
+		}
+		l.mu.Unlock()
+		if !m.TryLock() {
+			if l.waits != nil {
+				l.waits <- k
+			}
+			m.Lock()
+		}
+		held = append(held, m)
 	}
-	m := l.m[d]
-	if m == nil {
-		m = &sync.Mutex{}
-		l.m[d] = m
-	}
-	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock, nil
+	return func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i].Unlock()
+		}
+	}, nil
 }
 
 // A commit sent twice at once through two processes (a client that
@@ -45,12 +60,12 @@ func TestS3CommitReadsTheUploadUnderTheLock(t *testing.T) {
 	x.SetSharedLock(locks.lock)
 	atLock, release := make(chan struct{}), make(chan struct{})
 	var gate sync.Once
-	y.SetSharedLock(func(d digest.Digest) (func(), error) {
+	y.SetSharedLock(func(keys ...string) (func(), error) {
 		gate.Do(func() {
 			close(atLock)
 			<-release
 		})
-		return locks.lock(d)
+		return locks.lock(keys...)
 	})
 	const repo = "team/app"
 	body := bytes.Repeat([]byte("committed twice "), 1000)
@@ -95,20 +110,16 @@ func TestS3CommitReadsTheUploadUnderTheLock(t *testing.T) {
 
 // A cancel through one process while a commit of the upload's bytes
 // through another is promoting them: the cancel waits for the commit's
-// lock, so that it does not take away the bytes the commit is about to
-// name in the blob's index.
+// lock of the upload, so that it does not take away the bytes the commit
+// is about to name in the blob's index.
 func TestS3CancelWaitsForACommit(t *testing.T) {
 	srv, bucket := s3test.Bucket(t)
-	var locks sharedLocks
+	locks := sharedLocks{waits: make(chan string, 1)}
 	g := s3test.HoldWrites(t, srv.Endpoint, "/blobs/sha256/", true)
 	gated := srv
 	gated.Endpoint = g.URL
 	x, y := New(s3Driver(t, srv, bucket)), New(s3Driver(t, gated, bucket))
-	wants := make(chan struct{}, 1)
-	x.SetSharedLock(func(d digest.Digest) (func(), error) {
-		wants <- struct{}{}
-		return locks.lock(d)
-	})
+	x.SetSharedLock(locks.lock)
 	y.SetSharedLock(locks.lock)
 	const repo = "team/app"
 	body := bytes.Repeat([]byte("cancelled while committed "), 1000)
@@ -123,15 +134,7 @@ func TestS3CancelWaitsForACommit(t *testing.T) {
 	<-g.Held // y holds the lock and writes the index
 	cancelled := make(chan error, 1)
 	go func() { cancelled <- x.Cancel(repo, id) }()
-	var cerr error
-	select {
-	case <-wants: // x asks for the lock y holds
-		g.Release()
-		cerr = <-cancelled
-	case cerr = <-cancelled:
-		t.Errorf("the cancel ended (%v) while the commit held the digest's lock", cerr)
-		g.Release()
-	}
+	cerr := waitsForTheCommit(t, g, locks.waits, cancelled, id)
 	if err := <-committed; err != nil {
 		t.Fatal(err)
 	}
@@ -139,4 +142,70 @@ func TestS3CancelWaitsForACommit(t *testing.T) {
 		t.Errorf("the cancel: %v", cerr)
 	}
 	readsBack(t, x, dg, body)
+}
+
+// As above, but a chunk appended through a third process since the
+// cancelling one last saw the upload: the commit is of other bytes, and
+// of another digest, than the cancel knows of. The cancel still waits for
+// the commit (the upload's lock, not the digest's, keeps them apart), and
+// the committed blob keeps its bytes.
+func TestS3CancelWaitsForACommitOfNewerBytes(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	locks := sharedLocks{waits: make(chan string, 1)}
+	g := s3test.HoldWrites(t, srv.Endpoint, "/blobs/sha256/", true)
+	gated := srv
+	gated.Endpoint = g.URL
+	x, y, z := New(s3Driver(t, srv, bucket)), New(s3Driver(t, gated, bucket)), New(s3Driver(t, srv, bucket))
+	x.SetSharedLock(locks.lock)
+	y.SetSharedLock(locks.lock)
+	z.SetSharedLock(locks.lock)
+	const repo = "team/app"
+	first := bytes.Repeat([]byte("the first chunk "), 1000)
+	id := youngUpload(t, x, repo, first)
+	if n, err := x.UploadSize(repo, id); err != nil || n != int64(len(first)) {
+		t.Fatalf("x's view of the upload: %d, %v", n, err)
+	}
+	second := bytes.Repeat([]byte("a chunk appended elsewhere "), 1000)
+	if _, err := z.AppendExact(repo, id, int64(len(first)), int64(len(second)), bytes.NewReader(second), 0); err != nil {
+		t.Fatal(err)
+	}
+	body := append(append([]byte{}, first...), second...)
+	dg := digest.FromBytes(body)
+
+	committed := make(chan error, 1)
+	go func() {
+		_, err := y.Commit(repo, id, dg, int64(len(body)), func(int64, string) error { return nil })
+		committed <- err
+	}()
+	<-g.Held // y holds its locks and writes the index
+	cancelled := make(chan error, 1)
+	go func() { cancelled <- x.Cancel(repo, id) }()
+	cerr := waitsForTheCommit(t, g, locks.waits, cancelled, id)
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(cerr, ErrUploadUnknown) {
+		t.Errorf("the cancel after the commit: %v, want ErrUploadUnknown", cerr)
+	}
+	readsBack(t, x, dg, body)
+}
+
+// waitsForTheCommit lets the commit held at g go once the cancel (whose
+// outcome comes on cancelled) waits for the upload's lock, and returns
+// the cancel's outcome; a cancel that ends first, while the commit holds
+// its locks, fails the test.
+func waitsForTheCommit(t *testing.T, g *s3test.Gate, waits <-chan string, cancelled <-chan error, id string) error {
+	t.Helper()
+	select {
+	case k := <-waits:
+		if k != uploadLockKey(id) {
+			t.Errorf("the cancel waited for %q, want the upload's lock", k)
+		}
+		g.Release()
+		return <-cancelled
+	case err := <-cancelled:
+		t.Errorf("the cancel ended (%v) while the commit held the upload's lock", err)
+		g.Release()
+		return err
+	}
 }

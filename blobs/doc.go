@@ -1,6 +1,10 @@
 // Package blobs owns the bytes' protocols: upload sessions and their running
-// hash, verification of a digest, the digest locks, and the commit and
-// recovery of blobs. A blob is written by appending to an upload, making it
+// hash, verification of a digest, the locks of digests and uploads, and the
+// commit and recovery of blobs. A commit holds its digest's lock and its
+// upload's, a removal of a blob the digest's, a cancel (or expiry) the
+// upload's: so a cancel never takes away bytes that a commit of the same
+// upload, through another process sharing the store, is promoting,
+// whatever their digest. A blob is written by appending to an upload, making it
 // durable, verifying its digest and promoting it to the blob of that digest
 // durably; only then may the caller record it. Storage is a driver (package
 // blobs/driver); Open uses the directory driver (package blobs/local), the

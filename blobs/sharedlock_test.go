@@ -18,17 +18,17 @@ func TestLockTakesTheSharedLock(t *testing.T) {
 	}
 	d := digest.FromString("x")
 	cause := errors.New("database away")
-	var held []digest.Digest
+	var held []string
 	fail := false
-	s.SetSharedLock(func(got digest.Digest) (func(), error) {
+	s.SetSharedLock(func(got ...string) (func(), error) {
 		if fail {
 			return nil, cause
 		}
-		held = append(held, got)
-		return func() { held = held[:len(held)-1] }, nil
+		held = append(held, got...)
+		return func() { held = held[:len(held)-len(got)] }, nil
 	})
 	unlock, err := s.Lock(d)
-	if err != nil || len(held) != 1 || held[0] != d {
+	if err != nil || len(held) != 1 || held[0] != string(d) {
 		t.Fatalf("Lock: %v, shared locks held %v", err, held)
 	}
 	unlock()
@@ -101,7 +101,7 @@ func TestCommitWithoutTheLockKeepsTheUpload(t *testing.T) {
 	}
 	away := true
 	cause := errors.New("database away")
-	s.SetSharedLock(func(digest.Digest) (func(), error) {
+	s.SetSharedLock(func(...string) (func(), error) {
 		if away {
 			return nil, cause
 		}

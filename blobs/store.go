@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/kvreg/kvreg/blobs/driver"
@@ -18,8 +20,8 @@ type Store struct {
 	drv driver.Driver
 
 	locksMu sync.Mutex
-	locks   map[digest.Digest]*digestLock // see Lock
-	shared  func(d digest.Digest) (unlock func(), err error)
+	locks   map[string]*keyLock // see Lock
+	shared  func(keys ...string) (unlock func(), err error)
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -65,61 +67,85 @@ func OpenTarget(root, target string) (*Store, error) {
 func (s *Store) Driver() driver.Driver { return s.drv }
 
 // SetSharedLock makes Lock take lock too, after the in-process one, so
-// that processes sharing the driver's storage serialise on a digest as
-// well (a lock their shared database holds). Set it before the store is
-// used.
-func (s *Store) SetSharedLock(lock func(d digest.Digest) (unlock func(), err error)) {
+// that processes sharing the driver's storage serialise on a digest (and
+// on an upload) as well: lock takes the locks of all its keys or none (a
+// lock their shared database holds). Set it before the store is used.
+func (s *Store) SetSharedLock(lock func(keys ...string) (unlock func(), err error)) {
 	s.shared = lock
 }
 
-// digestLock is the in-process lock of one digest, with the Locks that
-// hold or wait for it.
-type digestLock struct {
+// keyLock is the in-process lock of one key, with the lockKeys that hold
+// or wait for it.
+type keyLock struct {
 	mu sync.Mutex
 	n  int
 }
 
+// uploadLockKey is the lock key of upload id; a digest's is the digest,
+// which never starts so.
+func uploadLockKey(id string) string { return "upload/" + id }
+
 // Lock serialises everything that creates or removes the blob of one digest
 // with the database record of it: a commit holds it from reading the
 // upload to recording the blob, and a removal from checking the record to
-// removing. The in-process lock, one per digest (a commit may hold it
-// while a multipart upload completes), comes first, so that one process
-// asks for the shared lock (SetSharedLock) once per digest at a time. A
-// shared lock that cannot be taken is an error wrapping
-// ErrLockUnavailable and the cause.
+// removing. The in-process lock, one per key (a commit may hold it while a
+// multipart upload completes), comes first, so that one process asks for
+// the shared lock (SetSharedLock) once per key at a time. A shared lock
+// that cannot be taken is an error wrapping ErrLockUnavailable and the
+// cause.
 func (s *Store) Lock(d digest.Digest) (unlock func(), err error) {
-	s.locksMu.Lock()
-	if s.locks == nil {
-		s.locks = map[digest.Digest]*digestLock{}
-	}
-	l := s.locks[d]
-	if l == nil {
-		l = &digestLock{}
-		s.locks[d] = l
-	}
-	l.n++
-	s.locksMu.Unlock()
-	l.mu.Lock()
+	return s.lockKeys(string(d))
+}
+
+// lockKeys takes the locks of keys, in-process then shared, all of them
+// (in order, so that two holders of several never wait in a ring).
+func (s *Store) lockKeys(keys ...string) (unlock func(), err error) {
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	held := make([]func(), 0, len(keys))
 	local := func() {
-		l.mu.Unlock()
-		s.locksMu.Lock()
-		if l.n--; l.n == 0 {
-			delete(s.locks, d)
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i]()
 		}
-		s.locksMu.Unlock()
+	}
+	for _, k := range keys {
+		held = append(held, s.lockLocal(k))
 	}
 	if s.shared == nil {
 		return local, nil
 	}
-	su, err := s.shared(d)
+	su, err := s.shared(keys...)
 	if err != nil {
 		local()
-		return nil, fmt.Errorf("%w: %s: %w", ErrLockUnavailable, d, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrLockUnavailable, strings.Join(keys, ", "), err)
 	}
 	return func() {
 		su()
 		local()
 	}, nil
+}
+
+// lockLocal takes the in-process lock of key.
+func (s *Store) lockLocal(key string) (unlock func()) {
+	s.locksMu.Lock()
+	if s.locks == nil {
+		s.locks = map[string]*keyLock{}
+	}
+	l := s.locks[key]
+	if l == nil {
+		l = &keyLock{}
+		s.locks[key] = l
+	}
+	l.n++
+	s.locksMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		s.locksMu.Lock()
+		if l.n--; l.n == 0 {
+			delete(s.locks, key)
+		}
+		s.locksMu.Unlock()
+	}
 }
 
 // notFound turns the driver's ErrNotFound into ErrNotFound for blob d.

@@ -407,32 +407,24 @@ func restore(saved []byte) hash.Hash {
 	return h
 }
 
-// Cancel ends an upload and removes its bytes. Where processes share the
-// store (SetSharedLock), it holds the lock of the digest of the bytes so
-// far while it does, as a commit of those bytes holds it from reading the
-// upload to recording the blob: otherwise a cancel (or expiry) through one
-// process could take away the bytes that a commit through another has
-// read the upload for and is promoting.
+// Cancel ends an upload and removes its bytes. It holds the upload's lock
+// while it does, as a commit of the upload holds it (with the digest's)
+// from reading the upload to recording the blob: otherwise a cancel (or
+// expiry) through one process could take away the bytes that a commit
+// through another has read the upload for and is promoting, whatever
+// their digest (a chunk may have been appended through a third process in
+// between).
 func (s *Store) Cancel(repo, id string) error {
-	if s.shared != nil {
-		sess, err := s.lockCurrent(repo, id)
-		if err != nil {
-			return err
-		}
-		d := digest.NewDigest(digest.SHA256, sess.hasher)
-		sess.unlock()
-		unlock, err := s.Lock(d)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
-	sess, release, err := s.session(repo, id)
+	unlock, err := s.lockKeys(uploadLockKey(id))
 	if err != nil {
 		return err
 	}
-	s.lock(id, sess)
-	release()
+	defer unlock()
+	// As it is now: another process may have ended it.
+	sess, err := s.lockCurrent(repo, id)
+	if err != nil {
+		return err
+	}
 	defer sess.unlock()
 	if sess.gone {
 		return fmt.Errorf("%w: %q", ErrUploadUnknown, id)
@@ -462,13 +454,14 @@ func (s *Store) dropLocked(id string, sess *session) {
 // its lock cannot be taken (the upload then stays, for the commit to be
 // sent again). size, if not negative, must equal the upload's size.
 func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record func(size int64, loc string) error) (int64, error) {
-	// The digest's lock comes before the upload is read: a commit of
-	// this upload sent at once through another process (a client that
-	// retries a slow PUT) then ended it before this one reads it, and
-	// this one finds it gone; read first, this one could promote the
-	// upload again from what it was before the other ended it, after
-	// the blob the other recorded was freed and its bytes removed.
-	unlock, err := s.Lock(want)
+	// The digest's lock and the upload's come before the upload is
+	// read: a commit of this upload sent at once through another
+	// process (a client that retries a slow PUT) then ended it before
+	// this one reads it, and this one finds it gone; read first, this
+	// one could promote the upload again from what it was before the
+	// other ended it, after the blob the other recorded was freed and
+	// its bytes removed. The upload's keeps a cancel out (Cancel).
+	unlock, err := s.lockKeys(string(want), uploadLockKey(id))
 	if err != nil {
 		return 0, err
 	}
@@ -562,9 +555,9 @@ func (s *Store) Recover(recorded func(digest.Digest) (bool, error)) (removed int
 // between promoting and recording and whose upload state was last written
 // before before (zero: all of them). A commit in progress, in this
 // process or in another that shares the lock (SetSharedLock), is not
-// one: it holds the digest's lock from before its promotion to after its
-// upload is removed, so an upload still promoting once the lock is taken
-// is one whose committer died. It returns how many it finished.
+// one: it holds the digest's lock and the upload's from before its
+// promotion to after its upload is removed, so an upload still promoting
+// once those locks are taken is one whose committer died. It returns how many it finished.
 //
 // An upload whose record the driver's listing shows written since before
 // is not read at all (driver.WrittenLister): a sweep over uploads in
@@ -590,7 +583,7 @@ func (s *Store) FinishInterrupted(before time.Time, recorded func(digest.Digest)
 }
 
 func (s *Store) finishInterrupted(id string, d digest.Digest, recorded func(digest.Digest) (bool, error)) (bool, error) {
-	unlock, err := s.Lock(d)
+	unlock, err := s.lockKeys(string(d), uploadLockKey(id))
 	if err != nil {
 		return false, err
 	}

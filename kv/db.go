@@ -147,14 +147,19 @@ func (db *DB) SharesLocks() bool {
 	return ok
 }
 
-// Lock takes the lock of key shared by every process on the database,
-// waiting a bounded time for another holder; unlock releases it. A lock
-// that could not be taken is an error wrapping ErrUnavailable. On a store
-// that does not share locks (bbolt: one process writes) it holds nothing.
-func (db *DB) Lock(key string) (unlock func(), err error) {
+// Lock takes the locks of keys shared by every process on the database,
+// all of them, waiting a bounded time for other holders; unlock releases
+// them. Locks that could not be taken are an error wrapping
+// ErrUnavailable, and none is held. On a store that does not share locks
+// (bbolt: one process writes) it holds nothing.
+func (db *DB) Lock(keys ...string) (unlock func(), err error) {
 	l, ok := db.store.(backend.Locker)
 	if !ok {
 		return func() {}, nil
 	}
-	return l.Lock([]byte(key))
+	bs := make([][]byte, len(keys))
+	for i, k := range keys {
+		bs[i] = []byte(k)
+	}
+	return l.Lock(bs...)
 }

@@ -26,7 +26,8 @@
 // cascading. Blob files are removed by package blobs right after the
 // transaction commits, and a tombstone in the database covers a crash in
 // between. With Options.Shared, several processes share the database and
-// the blob store: the digest locks are the database's (kv.DB.Lock), and
+// the blob store: the locks of digests and uploads are the database's
+// (kv.DB.Lock), and
 // FinishPending, on a ticker, finishes what a process that died left.
 // The pull-through cache's repositories (those under Options.CachePrefixes)
 // hold ordinary records; the package adds their recency (TouchCached,

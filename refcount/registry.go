@@ -117,7 +117,7 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 		db.SetQuotaNamespaces(quotaMapper(opts.Policies.Quotas))
 	}
 	if opts.Shared && db.SharesLocks() {
-		bs.SetSharedLock(func(d digest.Digest) (func(), error) { return db.Lock(string(d)) })
+		bs.SetSharedLock(db.Lock)
 	}
 	r := &Registry{db: db, blobs: bs, opts: opts, opened: opts.Now()}
 	r.pins.concurrent = db.ConcurrentWrites()

@@ -143,11 +143,13 @@ type Serial interface {
 // Locker is implemented by stores that several processes may share and
 // that can hold a lock across them (PostgreSQL's advisory locks): what
 // one process serialises in memory, all of them serialise there. Lock
-// waits for the lock on key, for a bounded time; a lock it could not take
-// in that time, or at all, is an error wrapping ErrUnavailable. The lock
-// is held until unlock is called, or until the process loses the store
-// (then another may take it: the holder's next step with the store fails
-// too, most likely, but not surely).
+// waits for the locks on keys, all of them, for a bounded time; locks it
+// could not take in that time, or at all, are an error wrapping
+// ErrUnavailable, and none is held then. They are held until unlock is
+// called, or until the process loses the store (then another may take
+// them: the holder's next step with the store fails too, most likely, but
+// not surely). Holders of several keys never wait for each other in a
+// ring.
 type Locker interface {
-	Lock(key []byte) (unlock func(), err error)
+	Lock(keys ...[]byte) (unlock func(), err error)
 }

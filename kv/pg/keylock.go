@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,60 +46,97 @@ func newLockPool(cfg *pgxpool.Config, size int32) (*pgxpool.Pool, error) {
 	return pgxpool.NewWithConfig(context.Background(), lc)
 }
 
-// Lock takes the session advisory lock of key on a connection of the lock
-// pool, held until unlock (which may be called more than once): one round trip when no other session holds it,
+// Lock takes the session advisory locks of keys on one connection of the
+// lock pool, all of them or none, held until unlock (which may be called
+// more than once): one round trip when no other session holds any of them,
 // and one more for the unlock. A lock another session holds is waited for
-// in steps of lock_timeout, up to Options.KeyLockWait in all. The lock
-// ends with its session: a connection lost while the lock is held frees
-// it for others.
-func (s *Store) Lock(key []byte) (unlock func(), err error) {
+// in steps of lock_timeout, up to Options.KeyLockWait in all. Waits take
+// the keys in the order of their lock objects, so that two holders of
+// several keys never wait for each other in a ring. The locks end with
+// their session: a connection lost while they are held frees them for
+// others.
+func (s *Store) Lock(keys ...[]byte) (unlock func(), err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.KeyLockWait)
 	defer cancel()
-	obj := lockObj(key)
+	objs := lockObjs(keys)
 	conn, err := s.lockPool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("pgkv: key lock: %w", mapErr(err))
 	}
-	var ok bool
+	var got []bool
 	s.roundTrips.Add(1)
-	err = conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", keyLockClass, obj).Scan(&ok)
-	if err == nil && !ok {
+	err = conn.QueryRow(ctx, "SELECT array_agg(pg_try_advisory_lock($1, o) ORDER BY n) FROM unnest($2::int[]) WITH ORDINALITY AS k(o, n)",
+		keyLockClass, objs).Scan(&got)
+	if err == nil && slices.Contains(got, false) {
 		s.lockWaits.Add(1)
-		err = s.waitLock(ctx, conn, obj)
+		err = s.waitLocks(ctx, conn, objs, got)
 	}
 	if err != nil {
-		// The lock may have been granted as the statement was cut off:
+		// A lock may have been granted as the statement was cut off:
 		// only the end of the session surely frees it.
 		conn.Conn().Close(context.Background())
 		conn.Release()
 		return nil, fmt.Errorf("pgkv: key lock: %w", mapErr(err))
 	}
 	var once sync.Once
-	return func() { once.Do(func() { s.unlockKey(conn, obj) }) }, nil
+	return func() { once.Do(func() { s.unlockKeys(conn, objs) }) }, nil
 }
 
-// waitLock waits for a lock held elsewhere: each wait ends after
-// lock_timeout with 55P03, the lock not taken, and is asked again until
-// ctx ends.
-func (s *Store) waitLock(ctx context.Context, conn *pgxpool.Conn, obj int32) error {
-	for {
+// lockObjs are the lock objects of keys, sorted, each once.
+func lockObjs(keys [][]byte) []int32 {
+	objs := make([]int32, 0, len(keys))
+	for _, k := range keys {
+		objs = append(objs, lockObj(k))
+	}
+	slices.Sort(objs)
+	return slices.Compact(objs)
+}
+
+// waitLocks takes the locks of objs after a first try got only some of
+// them (got[i]): those past the first it missed are let go, so that what
+// it holds while it waits is always a prefix of objs, and the rest are
+// waited for in order: each wait ends after lock_timeout with 55P03, the
+// lock not taken, and is asked again until ctx ends.
+func (s *Store) waitLocks(ctx context.Context, conn *pgxpool.Conn, objs []int32, got []bool) error {
+	if len(got) != len(objs) {
+		return fmt.Errorf("%w: %d answers to %d locks", backend.ErrCorrupt, len(got), len(objs))
+	}
+	first := slices.Index(got, false)
+	var held []int32
+	for i := first + 1; i < len(objs); i++ {
+		if got[i] {
+			held, got[i] = append(held, objs[i]), false
+		}
+	}
+	if len(held) > 0 {
 		s.roundTrips.Add(1)
-		_, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", keyLockClass, obj)
-		var pe *pgconn.PgError
-		if err == nil || !errors.As(err, &pe) || pe.Code != "55P03" || ctx.Err() != nil {
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1, o) FROM unnest($2::int[]) AS k(o)", keyLockClass, held); err != nil {
 			return err
 		}
 	}
+	for i, obj := range objs {
+		for !got[i] {
+			s.roundTrips.Add(1)
+			_, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", keyLockClass, obj)
+			var pe *pgconn.PgError
+			if err == nil {
+				got[i] = true
+			} else if !errors.As(err, &pe) || pe.Code != "55P03" || ctx.Err() != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
-// unlockKey releases a key lock. A connection whose unlock failed is
+// unlockKeys releases key locks. A connection whose unlock failed is
 // closed, not returned to the pool, so that no idle connection keeps a
 // lock.
-func (s *Store) unlockKey(conn *pgxpool.Conn, obj int32) {
+func (s *Store) unlockKeys(conn *pgxpool.Conn, objs []int32) {
 	ctx, cancel := s.statementContext()
 	defer cancel()
 	s.roundTrips.Add(1)
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", keyLockClass, obj); err != nil {
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1, o) FROM unnest($2::int[]) AS k(o)", keyLockClass, objs); err != nil {
 		conn.Conn().Close(context.Background())
 	}
 	conn.Release()

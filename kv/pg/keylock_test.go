@@ -127,3 +127,72 @@ func TestKeyLockEndsWithConnection(t *testing.T) {
 	}
 	again()
 }
+
+// Several keys are locked together: in one round trip when free, and
+// each of them makes another store wait while held.
+func TestKeyLockSeveralKeys(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := open(t, url, pgkv.Options{}), open(t, url, pgkv.Options{})
+	rt := a.TxStats().RoundTrips
+	unlock, err := a.Lock([]byte("sha256:aa"), []byte("upload/u1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := a.TxStats().RoundTrips - rt; n != 1 {
+		t.Errorf("two free keys took %d round trips, want 1", n)
+	}
+	for _, k := range []string{"sha256:aa", "upload/u1"} {
+		short := open(t, url, pgkv.Options{LockTimeout: 50 * time.Millisecond, KeyLockWait: 200 * time.Millisecond})
+		if _, err := short.Lock([]byte(k)); !errors.Is(err, backend.ErrUnavailable) {
+			t.Fatalf("Lock of %s, held with another key: %v, want ErrUnavailable", k, err)
+		}
+	}
+	rt = a.TxStats().RoundTrips
+	unlock()
+	if n := a.TxStats().RoundTrips - rt; n != 1 {
+		t.Errorf("unlocking two keys took %d round trips, want 1", n)
+	}
+	for _, k := range []string{"sha256:aa", "upload/u1"} {
+		u, err := b.Lock([]byte(k))
+		if err != nil {
+			t.Fatalf("Lock of %s after the unlock: %v", k, err)
+		}
+		u()
+	}
+}
+
+// Holders of overlapping sets of keys, asked for in every order, all get
+// them: none waits for another in a ring (which the server would end
+// with a deadlock error).
+func TestKeyLocksNoRing(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	stores := []*pgkv.Store{open(t, url, pgkv.Options{}), open(t, url, pgkv.Options{})}
+	sets := [][]string{{"x", "y"}, {"y", "x"}, {"y", "z"}, {"z", "x", "y"}, {"x"}, {"z", "y"}}
+	errs := make(chan error, 4*40)
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 40 {
+				var keys [][]byte
+				for _, k := range sets[(g+i)%len(sets)] {
+					keys = append(keys, []byte(k))
+				}
+				unlock, err := stores[g%2].Lock(keys...)
+				if err != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(100 * time.Microsecond)
+				unlock()
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
