@@ -108,86 +108,59 @@ func TestS3CommitReadsTheUploadUnderTheLock(t *testing.T) {
 	readsBack(t, x, dg, body)
 }
 
-// A cancel through one process while a commit of the upload's bytes
-// through another is promoting them: the cancel waits for the commit's
-// lock of the upload, so that it does not take away the bytes the commit
-// is about to name in the blob's index.
+// A cancel through one process while a commit of the upload through
+// another is promoting its bytes: the cancel waits for the commit's lock
+// of the upload, so that it does not take away the bytes the commit is
+// about to name in the blob's index, then finds the upload ended. So
+// too when a chunk was appended through a third process since the
+// cancelling one last saw the upload: the commit is of other bytes, and of
+// another digest, than the cancel knows of (the upload's lock, not the
+// digest's, keeps them apart).
 func TestS3CancelWaitsForACommit(t *testing.T) {
-	srv, bucket := s3test.Bucket(t)
-	locks := sharedLocks{waits: make(chan string, 1)}
-	g := s3test.HoldWrites(t, srv.Endpoint, "/blobs/sha256/", true)
-	gated := srv
-	gated.Endpoint = g.URL
-	x, y := New(s3Driver(t, srv, bucket)), New(s3Driver(t, gated, bucket))
-	x.SetSharedLock(locks.lock)
-	y.SetSharedLock(locks.lock)
-	const repo = "team/app"
-	body := bytes.Repeat([]byte("cancelled while committed "), 1000)
-	dg := digest.FromBytes(body)
-	id := youngUpload(t, x, repo, body)
+	for _, appended := range []bool{false, true} {
+		t.Run(map[bool]string{false: "the bytes it saw", true: "a chunk appended since"}[appended], func(t *testing.T) {
+			srv, bucket := s3test.Bucket(t)
+			locks := sharedLocks{waits: make(chan string, 1)}
+			g := s3test.HoldWrites(t, srv.Endpoint, "/blobs/sha256/", true)
+			gated := srv
+			gated.Endpoint = g.URL
+			x, y, z := New(s3Driver(t, srv, bucket)), New(s3Driver(t, gated, bucket)), New(s3Driver(t, srv, bucket))
+			for _, s := range []*Store{x, y, z} {
+				s.SetSharedLock(locks.lock)
+			}
+			const repo = "team/app"
+			body := bytes.Repeat([]byte("cancelled while committed "), 1000)
+			id := youngUpload(t, x, repo, body)
+			if n, err := x.UploadSize(repo, id); err != nil || n != int64(len(body)) {
+				t.Fatalf("x's view of the upload: %d, %v", n, err)
+			}
+			if appended {
+				more := bytes.Repeat([]byte("a chunk appended elsewhere "), 1000)
+				if _, err := z.AppendExact(repo, id, int64(len(body)), int64(len(more)), bytes.NewReader(more), 0); err != nil {
+					t.Fatal(err)
+				}
+				body = append(body, more...)
+			}
+			dg := digest.FromBytes(body)
 
-	committed := make(chan error, 1)
-	go func() {
-		_, err := y.Commit(repo, id, dg, int64(len(body)), func(int64, string) error { return nil })
-		committed <- err
-	}()
-	<-g.Held // y holds the lock and writes the index
-	cancelled := make(chan error, 1)
-	go func() { cancelled <- x.Cancel(repo, id) }()
-	cerr := waitsForTheCommit(t, g, locks.waits, cancelled, id)
-	if err := <-committed; err != nil {
-		t.Fatal(err)
+			committed := make(chan error, 1)
+			go func() {
+				_, err := y.Commit(repo, id, dg, int64(len(body)), func(int64, string) error { return nil })
+				committed <- err
+			}()
+			<-g.Held // y holds its locks and writes the index
+			cancelled := make(chan error, 1)
+			go func() { cancelled <- x.Cancel(repo, id) }()
+			cerr := waitsForTheCommit(t, g, locks.waits, cancelled, id)
+			if err := <-committed; err != nil {
+				t.Fatal(err)
+			}
+			if !errors.Is(cerr, ErrUploadUnknown) {
+				t.Errorf("the cancel after the commit: %v, want ErrUploadUnknown", cerr)
+			}
+			readsBack(t, x, dg, body)
+		})
 	}
-	if cerr != nil && !errors.Is(cerr, ErrUploadUnknown) {
-		t.Errorf("the cancel: %v", cerr)
-	}
-	readsBack(t, x, dg, body)
-}
-
-// As above, but a chunk appended through a third process since the
-// cancelling one last saw the upload: the commit is of other bytes, and
-// of another digest, than the cancel knows of. The cancel still waits for
-// the commit (the upload's lock, not the digest's, keeps them apart), and
-// the committed blob keeps its bytes.
-func TestS3CancelWaitsForACommitOfNewerBytes(t *testing.T) {
-	srv, bucket := s3test.Bucket(t)
-	locks := sharedLocks{waits: make(chan string, 1)}
-	g := s3test.HoldWrites(t, srv.Endpoint, "/blobs/sha256/", true)
-	gated := srv
-	gated.Endpoint = g.URL
-	x, y, z := New(s3Driver(t, srv, bucket)), New(s3Driver(t, gated, bucket)), New(s3Driver(t, srv, bucket))
-	x.SetSharedLock(locks.lock)
-	y.SetSharedLock(locks.lock)
-	z.SetSharedLock(locks.lock)
-	const repo = "team/app"
-	first := bytes.Repeat([]byte("the first chunk "), 1000)
-	id := youngUpload(t, x, repo, first)
-	if n, err := x.UploadSize(repo, id); err != nil || n != int64(len(first)) {
-		t.Fatalf("x's view of the upload: %d, %v", n, err)
-	}
-	second := bytes.Repeat([]byte("a chunk appended elsewhere "), 1000)
-	if _, err := z.AppendExact(repo, id, int64(len(first)), int64(len(second)), bytes.NewReader(second), 0); err != nil {
-		t.Fatal(err)
-	}
-	body := append(append([]byte{}, first...), second...)
-	dg := digest.FromBytes(body)
-
-	committed := make(chan error, 1)
-	go func() {
-		_, err := y.Commit(repo, id, dg, int64(len(body)), func(int64, string) error { return nil })
-		committed <- err
-	}()
-	<-g.Held // y holds its locks and writes the index
-	cancelled := make(chan error, 1)
-	go func() { cancelled <- x.Cancel(repo, id) }()
-	cerr := waitsForTheCommit(t, g, locks.waits, cancelled, id)
-	if err := <-committed; err != nil {
-		t.Fatal(err)
-	}
-	if !errors.Is(cerr, ErrUploadUnknown) {
-		t.Errorf("the cancel after the commit: %v, want ErrUploadUnknown", cerr)
-	}
-	readsBack(t, x, dg, body)
 }
 
 // waitsForTheCommit lets the commit held at g go once the cancel (whose

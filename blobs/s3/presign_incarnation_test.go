@@ -52,13 +52,7 @@ func TestPresignRecordedLocation(t *testing.T) {
 	a, b := driverOn(t, srv, bucket), driverOn(t, srv, bucket)
 	body := randomBytes(10<<10, 4)
 	const id = "u"
-	if err := b.CreateUpload(id, "r"); err != nil {
-		t.Fatal(err)
-	}
-	appendAll(t, b, id, body)
-	if err := b.Seal(id); err != nil {
-		t.Fatal(err)
-	}
+	sealedUpload(t, b, id, body)
 	dg := digest.FromBytes(body)
 	created, obj, err := b.PromoteLocated(id, dg)
 	if err != nil || !created || obj == "" {
@@ -68,13 +62,7 @@ func TestPresignRecordedLocation(t *testing.T) {
 		t.Fatalf("the index names %q, PromoteLocated %q: %v", ix.Object, obj, err)
 	}
 	// Another upload of the same bytes finds the blob stored.
-	if err := b.CreateUpload("u2", "r"); err != nil {
-		t.Fatal(err)
-	}
-	appendAll(t, b, "u2", body)
-	if err := b.Seal("u2"); err != nil {
-		t.Fatal(err)
-	}
+	sealedUpload(t, b, "u2", body)
 	if created, again, err := b.PromoteLocated("u2", dg); err != nil || created || again != "" {
 		t.Fatalf("PromoteLocated of another upload, the blob stored: created %v, location %q, %v", created, again, err)
 	}

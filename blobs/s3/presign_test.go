@@ -15,8 +15,9 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// promoted stores b as a blob through an upload, as blobs does.
-func promoted(t *testing.T, d *Driver, id string, b []byte) digest.Digest {
+// sealedUpload makes upload id of b's bytes, sealed, as blobs does before
+// a commit promotes it.
+func sealedUpload(t *testing.T, d *Driver, id string, b []byte) {
 	t.Helper()
 	if err := d.CreateUpload(id, "r"); err != nil {
 		t.Fatal(err)
@@ -25,6 +26,12 @@ func promoted(t *testing.T, d *Driver, id string, b []byte) digest.Digest {
 	if err := d.Seal(id); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// promoted stores b as a blob through an upload, as blobs does.
+func promoted(t *testing.T, d *Driver, id string, b []byte) digest.Digest {
+	t.Helper()
+	sealedUpload(t, d, id, b)
 	dg := digest.FromBytes(b)
 	if created, err := d.Promote(id, dg); err != nil || !created {
 		t.Fatalf("promote: %v %v", created, err)
