@@ -95,9 +95,17 @@ func TestOpenLockedFailsFast(t *testing.T) {
 }
 
 func TestRecordsRoundTrip(t *testing.T) {
-	b := Blob{Size: 1 << 40, Created: 1764460800123456789}
-	if got, err := decodeBlob(encodeBlob(b)); err != nil || got != b {
-		t.Fatalf("blob %+v -> %+v, %v", b, got, err)
+	for _, b := range []Blob{
+		{Size: 1 << 40, Created: 1764460800123456789},
+		{Size: 5, Created: 1, Location: "kvreg/data/8341da2fd4f4e9c28f5b1a866a24933a-6d88bf823163c533"},
+		{Size: 5, Created: 1, Location: strings.Repeat("l", maxLocation)},
+	} {
+		if got, err := decodeBlob(encodeBlob(b)); err != nil || got != b {
+			t.Fatalf("blob %+v -> %+v, %v", b, got, err)
+		}
+	}
+	if _, err := decodeBlob(encodeBlob(Blob{Location: strings.Repeat("l", maxLocation+1)})); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("blob record with a location over %d bytes: %v", maxLocation, err)
 	}
 	l := Link{Refs: 7, Hold: Hold{Lease: 1234567890123, Pending: 2}}
 	if got, err := decodeLink(encodeLink(l)); err != nil || got != l {
