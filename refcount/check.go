@@ -33,6 +33,7 @@ const (
 	ProblemBlobMissing      = "blob-missing"       // a blob record without its file
 	ProblemBlobSize         = "blob-size"          // a blob file of the wrong size
 	ProblemBlobCorrupt      = "blob-corrupt"       // a blob file whose bytes do not match its digest (deep)
+	ProblemBlobLocation     = "blob-location"      // a blob record naming another location than the store keeps its bytes at
 	ProblemOrphanFile       = "orphan-file"        // a file in the blob directory with no record
 	ProblemOrphanObject     = "orphan-object"      // a stored object or upload file nothing names, older than the grace
 	ProblemOrphanMultipart  = "orphan-multipart"   // an S3 multipart upload nothing names, older than the grace
@@ -256,6 +257,8 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 			cands = append(cands, candidate{ProblemOrphanFile, d})
 		case size != b.Size:
 			cands = append(cands, candidate{ProblemBlobSize, d})
+		case b.Location != "" && name != b.Location:
+			cands = append(cands, candidate{ProblemBlobLocation, d})
 		case deep:
 			if ok, err := r.blobs.Verify(d); err != nil || !ok {
 				cands = append(cands, candidate{ProblemBlobCorrupt, d})
@@ -383,6 +386,14 @@ func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err er
 		return ProblemBlobSize, fmt.Sprintf("file has %d bytes, record says %d", size, rec.Size), nil
 	case !exists && ok:
 		return ProblemBlobMissing, "record with no file", nil
+	case exists && ok && rec.Location != "":
+		loc, located, err := r.blobs.Locate(d)
+		if err != nil {
+			return "", "", err
+		}
+		if located && loc != rec.Location {
+			return ProblemBlobLocation, fmt.Sprintf("record names %s, the store keeps the bytes at %s", rec.Location, loc), nil
+		}
 	}
 	return "", "", nil
 }

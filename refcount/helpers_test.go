@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/kvreg/kvreg/blobs/local"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/kvreg/kvreg/refcount"
@@ -116,13 +117,16 @@ func (f *fixture) interrupt(repo string, body []byte) digest.Digest {
 }
 
 // plant stores body as the blob of d through the blob driver alone, as
-// damage at rest would: no record, no check that body has digest d. A blob
-// of d stored already is replaced. It works on every driver, so that fsck's
-// findings are tested wherever blobs are kept.
+// damage at rest would: no check that body has digest d, and a record of d
+// left as it is but for the location of its bytes, which stays right (the
+// bytes changed in place). A blob of d stored already is replaced. It
+// works on every driver, so that fsck's findings are tested wherever blobs
+// are kept.
 func (f *fixture) plant(d digest.Digest, body []byte) {
 	f.t.Helper()
 	drv := f.Blobs().Driver()
 	id := fmt.Sprintf("%032x", f.rnd.Uint64())
+	var loc string
 	err := drv.Remove(d)
 	if err == nil {
 		err = drv.CreateUpload(id, "damage")
@@ -133,7 +137,9 @@ func (f *fixture) plant(d digest.Digest, body []byte) {
 	if err == nil {
 		err = drv.Seal(id)
 	}
-	if err == nil {
+	if lp, ok := drv.(driver.LocatingPromoter); ok && err == nil {
+		_, loc, err = lp.PromoteLocated(id, d)
+	} else if err == nil {
 		_, err = drv.Promote(id, d)
 	}
 	if err == nil {
@@ -142,6 +148,14 @@ func (f *fixture) plant(d digest.Digest, body []byte) {
 	if err != nil {
 		f.t.Fatalf("plant %s: %v", d, err)
 	}
+	f.update(func(tx *kv.Tx) error {
+		b, ok, err := tx.Blob(string(d))
+		if err != nil || !ok || b.Location == "" {
+			return err
+		}
+		b.Location = loc
+		return tx.RewriteBlob(string(d), b)
+	})
 }
 
 // stored reads a blob's bytes from the store.

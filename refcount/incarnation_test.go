@@ -91,7 +91,7 @@ func TestStatBlobRecordIncarnation(t *testing.T) {
 }
 
 // servesBytes reports whether a GET of u answers 200 with want.
-func servesBytes(t *testing.T, u string, want []byte) bool {
+func servesBytes(t testing.TB, u string, want []byte) bool {
 	t.Helper()
 	resp, err := http.Get(u)
 	if err != nil {

@@ -54,10 +54,13 @@ func (r *Registry) RepairGrace(deep, removeBroken bool, grace time.Duration) (*R
 		return nil, err
 	}
 	bad := map[string]bool{}
+	var unlocated []string
 	for _, p := range before {
 		switch p.Kind {
 		case ProblemBlobMissing, ProblemBlobSize, ProblemBlobCorrupt:
 			bad[p.Object] = true
+		case ProblemBlobLocation:
+			unlocated = append(unlocated, p.Object)
 		case ProblemOrphanObject, ProblemOrphanMultipart:
 			if err := r.blobs.RemoveStray(p.Object); err != nil {
 				return nil, err
@@ -70,6 +73,9 @@ func (r *Registry) RepairGrace(deep, removeBroken bool, grace time.Duration) (*R
 	}
 	c, err := r.update(func(tx *kv.Tx, c *change) error {
 		rep.Broken = nil // the closure may run again: each run reports afresh
+		if err := forgetLocationsTx(tx, unlocated); err != nil {
+			return err
+		}
 		if err := r.repairTx(tx, c, bad, removeBroken, rep); err != nil {
 			return err
 		}
@@ -98,6 +104,27 @@ func (r *Registry) RepairGrace(deep, removeBroken bool, grace time.Duration) (*R
 		rep.Remaining = []Problem{}
 	}
 	return rep, nil
+}
+
+// forgetLocationsTx makes the records of blobs name no location: their
+// bytes are found through the blob store (its index on S3), which is right
+// whatever happened to the blob since the check, where a location read
+// before this transaction might not be.
+func forgetLocationsTx(tx *kv.Tx, blobs []string) error {
+	for _, d := range blobs {
+		b, ok, err := tx.Blob(d)
+		if err != nil {
+			return err
+		}
+		if !ok || b.Location == "" {
+			continue
+		}
+		b.Location = ""
+		if err := tx.RewriteBlob(d, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // removeOrphan removes a blob file that no record names, under its lock.

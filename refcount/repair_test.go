@@ -122,6 +122,41 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 			broken: true,
 		},
 		{
+			// On a store that names locations (S3); the directory's
+			// names none and ignores one.
+			name: "blob record names another location",
+			damage: func(s *damageStore) {
+				s.update(func(tx *kv.Tx) error {
+					b, _, err := tx.Blob(string(s.a1))
+					if err != nil {
+						return err
+					}
+					b.Location = "kvreg/data/elsewhere"
+					return tx.RewriteBlob(string(s.a1), b)
+				})
+			},
+			want: func(s *damageStore) []string {
+				if _, located, _ := s.Blobs().Locate(s.a1); !located {
+					return nil
+				}
+				return []string{refcount.ProblemBlobLocation + " " + string(s.a1)}
+			},
+			after: func(s *damageStore) {
+				if _, located, _ := s.Blobs().Locate(s.a1); !located {
+					return
+				}
+				st, err := s.StatBlobRecord("r", s.a1)
+				if err != nil || st.Location != "" {
+					s.t.Fatalf("the record after repair: %+v, %v; want no location", st, err)
+				}
+				// A redirect finds the bytes through the store again.
+				u, err := s.Blobs().PresignGet(s.a1, st.Created, st.Location, time.Minute)
+				if err != nil || !servesBytes(s.t, u, s.stored(s.a1)) {
+					s.t.Fatalf("the URL after repair (%v) does not serve the bytes", err)
+				}
+			},
+		},
+		{
 			name: "orphan file",
 			damage: func(s *damageStore) {
 				b := []byte("nobody knows me")

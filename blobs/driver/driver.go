@@ -39,7 +39,9 @@ type Driver interface {
 	// Remove deletes a blob. A missing blob is success.
 	Remove(d digest.Digest) error
 	// Walk calls fn for every object stored as a blob. An object whose name
-	// is not a valid digest comes with d == "" and the driver's name for it.
+	// is not a valid digest comes with d == "" and the driver's name for it;
+	// a blob with its digest and where the driver keeps its bytes (for a
+	// LocatingPromoter, the location it names).
 	Walk(fn func(d digest.Digest, name string, size int64) error) error
 
 	// CreateUpload makes the (empty) storage of a new upload, remembering

@@ -54,7 +54,10 @@ func (d *Driver) presignGetAt(dg digest.Digest, inc int64, obj string, ttl time.
 	ctx := context.Background()
 	loc, ok := d.locs.get(dg)
 	switch {
-	case ok && inc != 0 && loc.inc == inc && (obj == "" || loc.ix.Object == obj):
+	case ok && inc != 0 && loc.inc == inc && (loc.ix.Object == obj || obj == "" && !loc.recorded):
+		// Found for inc, or taken from its record and still what the
+		// record names (a record that names none any more, after a
+		// repair, is read afresh).
 	case inc != 0 && obj != "":
 		loc = location{ix: index{Object: obj}, inc: inc, recorded: true}
 		d.locs.put(dg, loc)

@@ -166,7 +166,7 @@ func (d *Driver) dataSizes(ctx context.Context) (map[string]int64, error) {
 	return sizes, err
 }
 
-// Walk reports every blob with the size of its data object, as stored:
+// Walk reports every blob with its data object's key and size, as stored:
 // one listing of the data objects, then one of the index objects, which
 // it reads only where their ETags do not say what they hold (see
 // indexes). A blob whose data object is missing is not reported (it is
@@ -185,7 +185,7 @@ func (d *Driver) Walk(fn func(dg digest.Digest, name string, size int64) error) 
 		if !ok {
 			return nil
 		}
-		return fn(e.dg, e.key, n)
+		return fn(e.dg, e.ix.Object, n)
 	})
 }
 

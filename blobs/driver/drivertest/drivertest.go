@@ -141,6 +141,21 @@ func testPromoteLocated(t *testing.T, d driver.Driver) {
 	if got := read(t, d, dg); !bytes.Equal(got, body) {
 		t.Fatalf("read %q", got)
 	}
+	if now, err := lp.Locate(dg); err != nil || now != loc {
+		t.Fatalf("Locate: %q, %v; want %q", now, err, loc)
+	}
+	var walked string
+	if err := d.Walk(func(w digest.Digest, name string, _ int64) error {
+		if w == dg {
+			walked = name
+		}
+		return nil
+	}); err != nil || walked != loc {
+		t.Fatalf("Walk named the blob %q (%v), want its location %q", walked, err, loc)
+	}
+	if _, err := lp.Locate(digest.FromString("absent")); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("Locate of an absent blob: %v", err)
+	}
 	if ip, ok := d.(driver.IncarnationPresigner); ok {
 		if u, err := ip.PresignGetIncarnation(dg, 1, loc, time.Minute); err != nil || u == "" {
 			t.Fatalf("presign from the location: %q, %v", u, err)
