@@ -46,6 +46,19 @@ func setVersion(t *testing.T, db *DB, v uint32) {
 	}
 }
 
+// A store that another process moves to a newer schema while this one has
+// it open is not ready from then on.
+func TestNotReadyOnceTheSchemaMovesOn(t *testing.T) {
+	db := openTemp(t)
+	if err := db.Ready(); err != nil {
+		t.Fatalf("a store just opened: %v", err)
+	}
+	setVersion(t, db, SchemaVersion+1)
+	if err := db.Ready(); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("after a newer kvreg migrated it: %v, want ErrSchemaTooNew", err)
+	}
+}
+
 func TestOpenRefusesNewerSchema(t *testing.T) {
 	path := target(t)
 	db, err := Open(path, Options{})

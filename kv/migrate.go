@@ -188,11 +188,18 @@ func (db *DB) migrate() error {
 	})
 }
 
-// Ready reports whether the database answers a read and takes writes; the
-// error says why not.
+// Ready reports whether the database answers a read, takes writes and
+// has a schema this code knows; the error says why not.
 func (db *DB) Ready() error {
-	if _, err := db.SchemaVersion(); err != nil {
+	v, err := db.SchemaVersion()
+	if err != nil {
 		return err
+	}
+	// Another process sharing the store (a replica of a newer kvreg) may
+	// have moved the schema past this code's since it was opened: this one
+	// would take records of that schema for damaged ones.
+	if v > SchemaVersion {
+		return fmt.Errorf("%w: another kvreg moved the database to schema version %d; this one knows %d: stop it", ErrSchemaTooNew, v, SchemaVersion)
 	}
 	if r, ok := db.store.(backend.Readier); ok {
 		return r.Ready()

@@ -133,7 +133,8 @@ func (r *Registry) DB() *kv.DB { return r.db }
 func (r *Registry) StoreStats() (s kv.TxStats, ok bool) { return r.db.TxStats() }
 
 // Ready reports whether the registry can serve reads and writes now: its
-// database answers and takes writes, with replicas its quota rules are
+// database answers, takes writes and has a schema this kvreg knows (a
+// replica of a newer one may have moved it on), with replicas its quota rules are
 // the ones the database records, and its blob storage, when remote,
 // answers.
 func (r *Registry) Ready() error {
