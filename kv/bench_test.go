@@ -123,7 +123,7 @@ func buildScale(b *testing.B, s scaleShape) (*scaleDB, error) {
 		hi := min(lo+blobsPerTx, len(st.blobs))
 		err := db.Update(func(tx *Tx) error {
 			for _, d := range st.blobs[lo:hi] {
-				if err := tx.CreateBlob(d, 1000, 1); err != nil {
+				if err := tx.CreateBlob(d, Blob{Size: 1000, Created: 1}); err != nil {
 					return err
 				}
 				if err := tx.PutLink(scaleRepo, d, Link{Refs: refs[d]}); err != nil {
@@ -328,7 +328,7 @@ func BenchmarkScaleRecordUpload(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		d := string(digest.FromString(fmt.Sprintf("upload/%d/%d", time.Now().UnixNano(), i)))
 		err := st.db.Update(func(tx *Tx) error {
-			if err := tx.CreateBlob(d, 1000, 1); err != nil {
+			if err := tx.CreateBlob(d, Blob{Size: 1000, Created: 1}); err != nil {
 				return err
 			}
 			exp := time.Now().Add(time.Hour).UnixNano()

@@ -154,7 +154,7 @@ func TestOldBlobRecordsDecode(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(func(tx *Tx) error { return tx.CreateBlob("sha256:new", 7, 99) }); err != nil {
+	if err := db.Update(func(tx *Tx) error { return tx.CreateBlob("sha256:new", Blob{Size: 7, Created: 99}) }); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]Blob{}
@@ -242,7 +242,7 @@ func TestRepoPrunedWhenEmpty(t *testing.T) {
 		return ok
 	}
 	must(db.Update(func(tx *Tx) error {
-		must(tx.CreateBlob("sha256:1", 10, 1))
+		must(tx.CreateBlob("sha256:1", Blob{Size: 10, Created: 1}))
 		must(tx.PutLink("a/b", "sha256:1", Link{Refs: 1}))
 		must(tx.PutTag("a/b", "v1", "sha256:m", 0))
 		must(tx.PutReferrer("a/b", "sha256:m", "sha256:r", false))
@@ -336,7 +336,7 @@ func TestTombstoneGenerations(t *testing.T) {
 	var gens []uint64
 	for i := 0; i < 2; i++ {
 		err := db.Update(func(tx *Tx) error {
-			if err := tx.CreateBlob("sha256:t", 1, 1); err != nil {
+			if err := tx.CreateBlob("sha256:t", Blob{Size: 1, Created: 1}); err != nil {
 				return err
 			}
 			return tx.DeleteBlob("sha256:t")

@@ -22,7 +22,7 @@ func TestMigrateBlobLocationV11(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return tx.CreateBlobAt("sha256:located", Blob{Size: 7, Created: 99, Location: "data/u-1"})
+		return tx.CreateBlob("sha256:located", Blob{Size: 7, Created: 99, Location: "data/u-1"})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -49,10 +49,10 @@ func TestMigrateBlobLocationV11(t *testing.T) {
 // A location longer than a record keeps (a driver's mistake) is left out:
 // the record is made, with its size, and its bytes are found through the
 // blob store as for a record without one.
-func TestCreateBlobAtDropsAnOverlongLocation(t *testing.T) {
+func TestCreateBlobDropsAnOverlongLocation(t *testing.T) {
 	db := openTemp(t)
 	long := Blob{Size: 3, Created: 4, Location: strings.Repeat("x", maxLocation+1)}
-	if err := db.Update(func(tx *Tx) error { return tx.CreateBlobAt("sha256:long", long) }); err != nil {
+	if err := db.Update(func(tx *Tx) error { return tx.CreateBlob("sha256:long", long) }); err != nil {
 		t.Fatal(err)
 	}
 	err := db.View(func(tx *Tx) error {

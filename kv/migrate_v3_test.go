@@ -21,7 +21,7 @@ func fillV3(t *testing.T, db *DB) {
 			d    string
 			size int64
 		}{{"sha256:base", 100}, {"sha256:a", 10}, {"sha256:b", 20}, {"sha256:lone", 7}} {
-			if err := tx.CreateBlob(b.d, b.size, 1); err != nil {
+			if err := tx.CreateBlob(b.d, Blob{Size: b.size, Created: 1}); err != nil {
 				return err
 			}
 		}

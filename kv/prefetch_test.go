@@ -19,7 +19,7 @@ func TestPrefetchCoversTheReads(t *testing.T) {
 	const repo, d, tag = "r/app", "sha256:aa", "v1"
 	lease := Lease{Expiry: 77, Kind: LeaseLink, Repo: repo, Digest: d}
 	if err := db.Update(func(tx *Tx) error {
-		if err := tx.CreateBlob(d, 5, 1); err != nil {
+		if err := tx.CreateBlob(d, Blob{Size: 5, Created: 1}); err != nil {
 			return err
 		}
 		if err := tx.PutLink(repo, d, Link{Refs: 1}); err != nil {

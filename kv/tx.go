@@ -149,16 +149,10 @@ func (t *Tx) Blob(digest string) (Blob, bool, error) {
 	return b, err == nil, err
 }
 
-// CreateBlob records a blob of the given size, created (Unix ns) at this
-// commit, if it is not recorded yet, and clears any tombstone of the
+// CreateBlob records a blob (b.Size, b.Created: Unix ns of this commit,
+// b.Location), if it is not recorded yet, and clears any tombstone of the
 // digest. A new blob has no links.
-func (t *Tx) CreateBlob(digest string, size, created int64) error {
-	return t.CreateBlobAt(digest, Blob{Size: size, Created: created})
-}
-
-// CreateBlobAt is CreateBlob of a record with its bytes' location (b.Size,
-// b.Created and b.Location as they are to be recorded).
-func (t *Tx) CreateBlobAt(digest string, b Blob) error {
+func (t *Tx) CreateBlob(digest string, b Blob) error {
 	if len(b.Location) > maxLocation {
 		b.Location = "" // unknown: read from the store when wanted
 	}

@@ -37,7 +37,7 @@ func largeStore(b *testing.B, manifests int) *refcount.Registry {
 		base := digest.FromString(repo + "/base")
 		emptyBlobFile(b, reg, base)
 		err := reg.DB().Update(func(tx *kv.Tx) error {
-			if err := tx.CreateBlob(string(base), 0, 1); err != nil {
+			if err := tx.CreateBlob(string(base), kv.Blob{Size: 0, Created: 1}); err != nil {
 				return err
 			}
 			if err := tx.PutLink(repo, string(base), kv.Link{Refs: uint64(perRepo)}); err != nil {
@@ -48,7 +48,7 @@ func largeStore(b *testing.B, manifests int) *refcount.Registry {
 				layer := digest.FromString(fmt.Sprintf("%s/%d/layer", repo, i))
 				for _, d := range []digest.Digest{cfg, layer} {
 					emptyBlobFile(b, reg, d)
-					if err := tx.CreateBlob(string(d), 0, 1); err != nil {
+					if err := tx.CreateBlob(string(d), kv.Blob{Size: 0, Created: 1}); err != nil {
 						return err
 					}
 					if err := tx.PutLink(repo, string(d), kv.Link{Refs: 1}); err != nil {

@@ -108,7 +108,7 @@ func (r *Registry) linkBlobTx(tx *kv.Tx, c *change, repo, d string, size int64, 
 	case !ok && size < 0:
 		return ErrBlobUnknown
 	case !ok:
-		if err := tx.CreateBlobAt(d, kv.Blob{Size: size, Created: c.now, Location: loc}); err != nil {
+		if err := tx.CreateBlob(d, kv.Blob{Size: size, Created: c.now, Location: loc}); err != nil {
 			return err
 		}
 	case loc != "" && loc != b.Location:

@@ -123,7 +123,7 @@ func buildScale(b *testing.B, n int) (*scaleReg, error) {
 		hi := min(lo+100_000, len(st.blobs))
 		err := reg.DB().Update(func(tx *kv.Tx) error {
 			for _, d := range st.blobs[lo:hi] {
-				if err := tx.CreateBlob(d, 1000, 1); err != nil {
+				if err := tx.CreateBlob(d, kv.Blob{Size: 1000, Created: 1}); err != nil {
 					return err
 				}
 				if err := tx.PutLink(scaleRepo, d, kv.Link{Refs: refs[d]}); err != nil {

@@ -119,7 +119,7 @@ func BenchmarkTagListHTTP(b *testing.B) {
 	md := string(digest.FromBytes(body))
 	err = reg.DB().Update(func(tx *kv.Tx) error {
 		cfg := string(digest.FromString("config"))
-		if err := tx.CreateBlob(cfg, 6, 1); err != nil {
+		if err := tx.CreateBlob(cfg, kv.Blob{Size: 6, Created: 1}); err != nil {
 			return err
 		}
 		if err := tx.PutLink(repo, cfg, kv.Link{Refs: 1}); err != nil {

@@ -21,7 +21,7 @@ func TestKVOpenURL(t *testing.T) {
 	}
 	defer db.Close()
 	const d = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
-	if err := db.Update(func(tx *kv.Tx) error { return tx.CreateBlob(d, 3, 1) }); err != nil {
+	if err := db.Update(func(tx *kv.Tx) error { return tx.CreateBlob(d, kv.Blob{Size: 3, Created: 1}) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := kv.Open(url, kv.Options{Exclusive: true}); !errors.Is(err, kv.ErrLocked) {

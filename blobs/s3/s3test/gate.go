@@ -13,8 +13,8 @@ import (
 // Gate is an S3 endpoint in front of a server that holds the first PUT to
 // a key containing a given part until Release, and says so on Held: the
 // moment between two requests of one operation, stretched, for tests of
-// what another process does meanwhile. It is armed from the start, or,
-// when made with Disarmed, from Arm on.
+// what another process does meanwhile. It holds from the start when made
+// armed, else from Arm on.
 type Gate struct {
 	URL  string
 	Held chan struct{} // closed when the PUT is held
