@@ -317,6 +317,8 @@ func (s *Store) moved(id string, sess *session) error {
 // appendLocked appends to a locked session.
 func (s *Store) appendLocked(id string, sess *session, r io.Reader, length, max int64) (int64, error) {
 	saved, _ := sess.hasher.(encoding.BinaryMarshaler).MarshalBinary()
+	// The chunk's bounds are checked while it is read, and only there: a
+	// driver fails an append whose reader fails (driver.Driver.Append).
 	src := &chunkReader{r: r, length: length, room: -1, max: max}
 	if max > 0 {
 		src.room = max - sess.size
@@ -330,12 +332,6 @@ func (s *Store) appendLocked(id string, sess *session, r io.Reader, length, max 
 		sess.hasher = restore(saved)
 		s.forgetIfGone(id, sess, err)
 		return 0, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
-	}
-	if err == nil && max > 0 && sess.size+n > max {
-		err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
-	}
-	if err == nil && length >= 0 && n != length {
-		err = fmt.Errorf("%w: the chunk has %d bytes, its range says %d", ErrSizeInvalid, n, length)
 	}
 	if errors.Is(err, driver.ErrNoSpace) {
 		s.dropLocked(id, sess)

@@ -48,8 +48,9 @@ type Driver interface {
 	// the repository it belongs to.
 	CreateUpload(id, repo string) error
 	// Append writes r's bytes at the end of an upload that holds size bytes
-	// and returns how many it wrote. After an error the upload may hold
-	// part of them: the caller calls Truncate.
+	// and returns how many it wrote. An error reading r fails the append
+	// with that error (wrapped). After an error the upload may hold part of
+	// them: the caller calls Truncate.
 	Append(id string, size int64, r io.Reader) (int64, error)
 	// Truncate cuts an upload back to size bytes, undoing a failed Append.
 	Truncate(id string, size int64) error
