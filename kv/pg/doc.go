@@ -38,7 +38,9 @@
 // rerun goes alone among this process's Updates, so that a hot row cannot
 // starve it. A closure must not call Update of its own store. View runs at
 // REPEATABLE READ, READ ONLY: one snapshot. Connections carry lock_timeout
-// and statement_timeout; a timeout, a lost or refused connection becomes
+// and statement_timeout, and plan_cache_mode=force_generic_plan: every
+// statement finds rows by their primary key, and is planned once per
+// connection rather than at each execution. A timeout, a lost or refused connection becomes
 // backend.ErrUnavailable. A transaction is held open only while its
 // closure runs.
 //

@@ -125,6 +125,14 @@ func Open(url string, o Options) (*Store, error) {
 	if cc.RuntimeParams["application_name"] == "" {
 		cc.RuntimeParams["application_name"] = "kvreg"
 	}
+	// Every statement kvreg sends looks rows up by their primary key, so
+	// one plan per statement and connection serves every execution.
+	// Left to choose, the server plans a batch read afresh each time (a
+	// generic plan guesses more rows in the batch than a custom one sees,
+	// so it never looks cheaper), which cost as much as running it.
+	if cc.RuntimeParams["plan_cache_mode"] == "" {
+		cc.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	}
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns
 	}
