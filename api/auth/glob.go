@@ -2,23 +2,16 @@ package auth
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/kvreg/kvreg/refcount/policy"
 )
 
-// validPattern accepts what may stand in a repository pattern: the
-// characters of repository names, and the wildcards * and ?.
+// validPattern accepts what may stand in a repository pattern, as
+// policies read it: the characters of repository names, and the
+// wildcards * and ?.
 func validPattern(p string) error {
-	if p == "" {
-		return fmt.Errorf("%w: empty repository pattern", ErrRule)
-	}
-	for _, r := range p {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', strings.ContainsRune("._-/*?", r):
-		default:
-			return fmt.Errorf("%w: repository pattern %q: %q is not allowed (lowercase names, / and the wildcards * and ?)", ErrRule, p, r)
-		}
+	if fault := policy.RepoPatternFault(p); fault != "" {
+		return fmt.Errorf("%w: %s", ErrRule, fault)
 	}
 	return nil
 }

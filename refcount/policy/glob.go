@@ -53,17 +53,26 @@ func MatchAny(patterns []string, name string) bool {
 // ValidRepoPattern accepts what may stand in a repository glob: the
 // characters of repository names, and the wildcards * and ?.
 func ValidRepoPattern(p string) error {
+	if fault := RepoPatternFault(p); fault != "" {
+		return fmt.Errorf("%w: %s", ErrRule, fault)
+	}
+	return nil
+}
+
+// RepoPatternFault says what keeps p from being a repository glob, "" if
+// nothing does, for callers that wrap it in an error of their own.
+func RepoPatternFault(p string) string {
 	if p == "" {
-		return fmt.Errorf("%w: empty repository pattern", ErrRule)
+		return "empty repository pattern"
 	}
 	for _, r := range p {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', strings.ContainsRune("._-/*?", r):
 		default:
-			return fmt.Errorf("%w: repository pattern %q: %q is not allowed (lowercase names, / and the wildcards * and ?)", ErrRule, p, r)
+			return fmt.Sprintf("repository pattern %q: %q is not allowed (lowercase names, / and the wildcards * and ?)", p, r)
 		}
 	}
-	return nil
+	return ""
 }
 
 // ValidTagPattern accepts what may stand in a tag glob: the characters of
