@@ -226,10 +226,10 @@ func (r *Registry) repairTx(tx *kv.Tx, c *change, bad map[string]bool, removeBro
 					rep.Broken = append(rep.Broken, repo+":"+t)
 				}
 				// Forget its edges to what is gone, then delete it.
-				if m.Blobs, err = existingLinksTx(tx, repo, m.Blobs); err != nil {
+				if m.Blobs, err = existingTx(m.Blobs, func(d string) (kv.Link, bool, error) { return tx.Link(repo, d) }); err != nil {
 					return err
 				}
-				if m.Children, err = existingManifestsTx(tx, repo, m.Children); err != nil {
+				if m.Children, err = existingTx(m.Children, func(d string) (kv.Manifest, bool, error) { return tx.Manifest(repo, d) }); err != nil {
 					return err
 				}
 				if err := r.deleteManifestTx(tx, c, repo, d, m); err != nil {
@@ -251,24 +251,11 @@ func (r *Registry) repairTx(tx *kv.Tx, c *change, bad map[string]bool, removeBro
 	return removeOrphanCacheRowsTx(tx)
 }
 
-func existingLinksTx(tx *kv.Tx, repo string, ds []string) ([]string, error) {
+// existingTx keeps the digests of ds whose record exists, by exists.
+func existingTx[T any](ds []string, exists func(d string) (T, bool, error)) ([]string, error) {
 	var out []string
 	for _, d := range ds {
-		_, ok, err := tx.Link(repo, d)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, d)
-		}
-	}
-	return out, nil
-}
-
-func existingManifestsTx(tx *kv.Tx, repo string, ds []string) ([]string, error) {
-	var out []string
-	for _, d := range ds {
-		_, ok, err := tx.Manifest(repo, d)
+		_, ok, err := exists(d)
 		if err != nil {
 			return nil, err
 		}
