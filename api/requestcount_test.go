@@ -165,6 +165,11 @@ func TestRequestCounts(t *testing.T) {
 		if del.blob["DeleteObject"] < 3 {
 			t.Errorf("DELETE freeing 3 blobs sent %v", del.blob)
 		}
+		// Each blob's tombstone names its data object, as its record
+		// did: the removal looks nothing up.
+		if del.blob["GetObject"] != 0 {
+			t.Errorf("DELETE freeing 3 blobs read %d objects (%v); want none", del.blob["GetObject"], del.blob)
+		}
 		if r.scrape()[`kvreg_blob_store_requests_total{op="DeleteObject"}`] == 0 {
 			t.Errorf("/metrics has no kvreg_blob_store_requests_total{op=\"DeleteObject\"}")
 		}

@@ -185,6 +185,16 @@ func (s *Store) Has(d digest.Digest) (bool, error) {
 // record names the digest. A missing blob is not an error.
 func (s *Store) Remove(d digest.Digest) error { return s.drv.Remove(d) }
 
+// RemoveAt is Remove of bytes the driver named loc when their upload was
+// promoted (driver.LocatingPromoter); a driver that names bytes by digest
+// alone, or loc "", has Remove find them.
+func (s *Store) RemoveAt(d digest.Digest, loc string) error {
+	if lr, ok := s.drv.(driver.LocatingRemover); ok && loc != "" {
+		return lr.RemoveLocated(d, loc)
+	}
+	return s.drv.Remove(d)
+}
+
 // SyncDirs makes removals durable, on drivers where they need it.
 func (s *Store) SyncDirs() error {
 	if sy, ok := s.drv.(driver.Syncer); ok {

@@ -330,13 +330,15 @@ func TestRepositoriesSharingAPrefix(t *testing.T) {
 }
 
 // Tombstone generations differ between deletions of the same digest, so
-// that clearing an old one never clears a newer one.
+// that clearing an old one never clears a newer one. Each keeps the
+// location of the record it replaced.
 func TestTombstoneGenerations(t *testing.T) {
 	db := openTemp(t)
 	var gens []uint64
+	locs := []string{"data/first", ""}
 	for i := 0; i < 2; i++ {
 		err := db.Update(func(tx *Tx) error {
-			if err := tx.CreateBlob("sha256:t", Blob{Size: 1, Created: 1}); err != nil {
+			if err := tx.CreateBlob("sha256:t", Blob{Size: 1, Created: 1, Location: locs[i]}); err != nil {
 				return err
 			}
 			return tx.DeleteBlob("sha256:t")
@@ -349,7 +351,10 @@ func TestTombstoneGenerations(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatalf("tombstone: %v %v", ok, err)
 			}
-			gens = append(gens, g)
+			if g.Location != locs[i] {
+				t.Fatalf("deletion %d: tombstone location %q, want %q", i+1, g.Location, locs[i])
+			}
+			gens = append(gens, g.Gen)
 			return nil
 		})
 		if err != nil {
@@ -363,8 +368,8 @@ func TestTombstoneGenerations(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.View(func(tx *Tx) error {
-		if g, ok, err := tx.Tombstone("sha256:t"); err != nil || !ok || g != gens[1] {
-			t.Fatalf("clearing the older generation touched the newer: %d %v %v", g, ok, err)
+		if g, ok, err := tx.Tombstone("sha256:t"); err != nil || !ok || g.Gen != gens[1] {
+			t.Fatalf("clearing the older generation touched the newer: %+v %v %v", g, ok, err)
 		}
 		return nil
 	})

@@ -62,6 +62,7 @@
 //	  <expiry int64 BE> <kind> <repository> 0x00 <digest> -> empty
 //	tombstones                    blob files whose records are gone
 //	  <digest>                    -> uint64 BE: a random generation, new at each deletion
+//	                                 | location (the rest: the deleted record's, version 12)
 //	pins                          answers of "exists" that hold an object for a while,
 //	                              when several processes share the database; one per
 //	                              client told "exists" (empty: a pin of version 4)
@@ -145,6 +146,11 @@
 // Version 8 had no outbox, outboxseq and outboxclaims; opening it
 // writable only records version 9 (migrateEventsV9), and a read-only open
 // refuses it with ErrSchemaTooOld.
+//
+// Version 11 had no location in tombstones; opening it writable only
+// records version 12 (migrateTombstoneLocationV12): its tombstones read
+// with none, and their files are found through the blob store as before.
+// A read-only open refuses it with ErrSchemaTooOld.
 //
 // Version 10 had no location in blob records; opening it writable only
 // records version 11 (migrateBlobLocationV11): its records read with none,

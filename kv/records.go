@@ -26,6 +26,16 @@ type Blob struct {
 	Location string
 }
 
+// Tombstone is a blob record's deletion whose bytes may still be stored.
+type Tombstone struct {
+	// Gen is new at each deletion, so that the removal of an earlier
+	// deletion's bytes never clears a later one's tombstone.
+	Gen uint64
+	// Location is the deleted record's (Blob.Location): where the bytes
+	// are, "" when not known.
+	Location string
+}
+
 // Hold is an object's lease: Pending holds (a finished upload, a mount, a
 // push by digest) that no real reference has taken over yet, all ending at
 // Lease (Unix ns). Lease is 0 exactly when Pending is 0.

@@ -200,9 +200,11 @@ func (t *Tx) DeleteBlob(digest string) error {
 	// an earlier deletion's file never clears it. Only equality matters: a
 	// random 64-bit value made in this transaction is new with certainty
 	// for all practical purposes, on any store.
-	gen := make([]byte, 8)
-	putU64(gen, rand.Uint64())
-	return t.b.Put(tableTombstones, []byte(digest), gen)
+	// The record's location goes with it, so that the removal finds the
+	// bytes without asking the store.
+	v := make([]byte, 8, 8+len(b.Location))
+	putU64(v, rand.Uint64())
+	return t.b.Put(tableTombstones, []byte(digest), append(v, b.Location...))
 }
 
 // ForEachBlob calls fn for every blob record in digest order.
@@ -226,23 +228,23 @@ func (t *Tx) Tombstones() ([]string, error) {
 	return out, err
 }
 
-// Tombstone returns the generation of a digest's tombstone.
-func (t *Tx) Tombstone(digest string) (uint64, bool, error) {
+// Tombstone reads a digest's tombstone.
+func (t *Tx) Tombstone(digest string) (Tombstone, bool, error) {
 	v, err := t.b.Get(tableTombstones, []byte(digest))
 	if err != nil || v == nil {
-		return 0, false, err
+		return Tombstone{}, false, err
 	}
-	if len(v) != 8 {
-		return 0, true, nil
+	if len(v) < 8 {
+		return Tombstone{}, true, nil // version 1's empty value
 	}
-	return getU64(v), true, nil
+	return Tombstone{Gen: getU64(v), Location: string(v[8:])}, true, nil
 }
 
 // DeleteTombstone forgets a tombstone once its file is gone, unless a later
 // deletion has written a newer one since (gen is the one that was seen).
 func (t *Tx) DeleteTombstone(digest string, gen uint64) error {
 	cur, ok, err := t.Tombstone(digest)
-	if err != nil || !ok || cur != gen {
+	if err != nil || !ok || cur.Gen != gen {
 		return err
 	}
 	return t.b.Delete(tableTombstones, []byte(digest))

@@ -40,12 +40,12 @@ func (r *Registry) FinishPending(olderThan time.Duration) (tombstones, uploads i
 		}
 		ts = ts[:0]
 		for _, d := range ds {
-			gen, ok, err := tx.Tombstone(d)
+			tb, ok, err := tx.Tombstone(d)
 			if err != nil {
 				return err
 			}
 			if ok {
-				ts = append(ts, tombstone{d, gen})
+				ts = append(ts, tombstone{d, tb.Gen})
 			}
 		}
 		return nil

@@ -348,7 +348,7 @@ func (r *Registry) removeFiles(ds []digest.Digest) error {
 			continue
 		}
 		var exists, tomb bool
-		var gen uint64
+		var tb kv.Tombstone
 		err = r.db.View(func(tx *kv.Tx) error {
 			// One batch: the whole View is one round trip on PostgreSQL.
 			err := tx.Prefetch().Blob(string(d)).Tombstone(string(d)).Read()
@@ -358,11 +358,14 @@ func (r *Registry) removeFiles(ds []digest.Digest) error {
 			if _, exists, err = tx.Blob(string(d)); err != nil {
 				return err
 			}
-			gen, tomb, err = tx.Tombstone(string(d))
+			tb, tomb, err = tx.Tombstone(string(d))
 			return err
 		})
 		if err == nil && !exists {
-			err = r.blobs.Remove(d)
+			// The deleted record's location names the bytes, so that
+			// the store need not look them up (an older tombstone, or
+			// none, has the store find them).
+			err = r.blobs.RemoveAt(d, tb.Location)
 		}
 		unlock()
 		if err != nil {
@@ -374,7 +377,7 @@ func (r *Registry) removeFiles(ds []digest.Digest) error {
 		// Only a tombstone whose file this removal saw gone is cleared; a
 		// record that came back (and maybe went again) keeps its own.
 		if !exists && tomb {
-			done = append(done, tombstone{string(d), gen})
+			done = append(done, tombstone{string(d), tb.Gen})
 		}
 	}
 	if err := r.blobs.SyncDirs(); err != nil {

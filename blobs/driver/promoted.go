@@ -25,3 +25,11 @@ type LocatingPromoter interface {
 	// named them, or ErrNotFound.
 	Locate(d digest.Digest) (loc string, err error)
 }
+
+// LocatingRemover is a LocatingPromoter that removes a blob whose bytes'
+// location the caller kept, without looking it up. It is optional.
+type LocatingRemover interface {
+	// RemoveLocated is Remove of blob d, whose bytes PromoteLocated named
+	// loc.
+	RemoveLocated(d digest.Digest, loc string) error
+}

@@ -6,9 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/opencontainers/go-digest"
+)
+
+var (
+	_ driver.LocatingPromoter = (*Driver)(nil)
+	_ driver.LocatingRemover  = (*Driver)(nil)
 )
 
 // index is a blob's index object: which data object holds its bytes.
@@ -103,6 +109,23 @@ func (d *Driver) Remove(dg digest.Digest) error {
 		return err
 	}
 	return d.del(ctx, ix.Object)
+}
+
+// RemoveLocated is Remove of a blob whose data object PromoteLocated named
+// loc: its index, then loc, with no read. An index that names another
+// object (a record out of step with the bucket) goes all the same, and
+// leaves that object to Strays. A loc that is not a data object of this
+// driver is not trusted: the index is read, as by Remove.
+func (d *Driver) RemoveLocated(dg digest.Digest, loc string) error {
+	if !strings.HasPrefix(loc, d.key("data")+"/") {
+		return d.Remove(dg)
+	}
+	ctx := context.Background()
+	d.locs.drop(dg)
+	if err := d.del(ctx, d.indexKey(dg)); err != nil {
+		return err
+	}
+	return d.del(ctx, loc)
 }
 
 // Promote writes the blob's index naming the upload's data object, unless
