@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/api/events"
+	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 	"github.com/kvreg/kvreg/refcount"
 )
 
@@ -65,35 +65,27 @@ events:
 	}
 }
 
-// hookReceiver is a receiver on loopback that answers 503 until up.
-type hookReceiver struct {
-	*httptest.Server
-	mu  sync.Mutex
-	up  bool
-	ids []string
-	got chan string
+// newHookReceiver is an events endpoint on loopback that answers 503, so
+// that kvreg keeps what it delivers, until Refuse(0).
+func newHookReceiver(t *testing.T) *testenv.Receiver {
+	h, err := testenv.NewReceiver()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Down)
+	h.Refuse(http.StatusServiceUnavailable)
+	return h
 }
 
-func newHookReceiver(t *testing.T) *hookReceiver {
-	h := &hookReceiver{got: make(chan string, 100)}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		h.mu.Lock()
-		up := h.up
-		h.mu.Unlock()
-		if !up {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		var env events.Envelope
-		if err := json.Unmarshal(b, &env); err != nil || len(env.Events) == 0 {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		h.got <- env.Events[0].ID
-	}))
-	t.Cleanup(h.Close)
-	return h
+// firstEventID is the id of the first event of a delivery in the
+// distribution format.
+func firstEventID(t *testing.T, d testenv.Delivery) string {
+	t.Helper()
+	var env events.Envelope
+	if err := json.Unmarshal(d.Body, &env); err != nil || len(env.Events) == 0 {
+		t.Fatalf("a delivery with no event: %v\n%s", err, d.Body)
+	}
+	return env.Events[0].ID
 }
 
 // eventsLs runs kvreg events ls --json.
@@ -118,7 +110,7 @@ func TestEventsSurviveRestart(t *testing.T) {
 	bin := buildKvreg(t)
 	root := t.TempDir()
 	hook := newHookReceiver(t)
-	conf := writeFile(t, "kvreg.yaml", "events:\n  - {name: hook, url: "+hook.URL+"/hook, actions: [push]}\n")
+	conf := writeFile(t, "kvreg.yaml", "events:\n  - {name: hook, url: "+hook.URL()+"/hook, actions: [push]}\n")
 	srv := startServer(t, bin, root, "--config", conf)
 	if err := push("http://"+srv.Addr, "app", "v1", []byte("layer one"), []byte("base")); err != nil {
 		t.Fatal(err)
@@ -140,17 +132,14 @@ func TestEventsSurviveRestart(t *testing.T) {
 	if !strings.Contains(out, e.Event.ID) || !strings.Contains(out, "push") {
 		t.Errorf("events ls table:\n%s", out)
 	}
-	hook.mu.Lock()
-	hook.up = true
-	hook.mu.Unlock()
+	hook.Refuse(0)
 	startServer(t, bin, root, "--config", conf)
-	select {
-	case id := <-hook.got:
-		if id != e.Event.ID {
-			t.Fatalf("delivered %s, want %s", id, e.Event.ID)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the event was not delivered after the restart")
+	got, err := hook.Wait(30*time.Second, testenv.AtLeast(1))
+	if err != nil {
+		t.Fatalf("the event was not delivered after the restart: %v", err)
+	}
+	if id := firstEventID(t, got[0]); id != e.Event.ID {
+		t.Fatalf("delivered %s, want %s", id, e.Event.ID)
 	}
 }
 
@@ -221,7 +210,7 @@ func TestEventsDropStranded(t *testing.T) {
 	bin := buildKvreg(t)
 	root := t.TempDir()
 	hook := newHookReceiver(t)
-	conf := writeFile(t, "kvreg.yaml", "events:\n  - {name: old, url: "+hook.URL+"/hook, actions: [push]}\n")
+	conf := writeFile(t, "kvreg.yaml", "events:\n  - {name: old, url: "+hook.URL()+"/hook, actions: [push]}\n")
 	srv := startServer(t, bin, root, "--config", conf)
 	for _, tag := range []string{"v1", "v2"} {
 		if err := push("http://"+srv.Addr, "app", tag, []byte("layer "+tag), []byte("base")); err != nil {

@@ -3,18 +3,16 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kvreg/kvreg/api/events"
+	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 )
 
 // The operator's rules and the events with three replicas behind haproxy,
@@ -23,25 +21,11 @@ import (
 // the quota of a namespace refuses the push that would exceed it; and the
 // receiver gets each event once (one replica delivers), in commit order.
 func TestClusterPolicies(t *testing.T) {
-	var mu sync.Mutex
-	var got []events.CloudEvent
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	rcv, err := testenv.NewReceiver()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rcv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ce events.CloudEvent
-		b, _ := io.ReadAll(r.Body)
-		if err := json.Unmarshal(b, &ce); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
-		got = append(got, ce)
-		mu.Unlock()
-	})}
-	go rcv.Serve(ln)
-	t.Cleanup(func() { rcv.Close() })
+	t.Cleanup(rcv.Down)
 
 	conf := filepath.Join(t.TempDir(), "kvreg.yaml")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`immutable:
@@ -55,10 +39,10 @@ quotas:
     max-bytes: 300KiB
 events:
   - name: hook
-    url: http://%s/hook
+    url: %s/hook
     format: cloudevents
     actions: [push, delete]
-`, ln.Addr())), 0o600); err != nil {
+`, rcv.URL())), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c := newClusterArgs(t, []string{"--config", conf})
@@ -118,19 +102,18 @@ events:
 
 	// The events: each once, in commit order. Wait for them all, then a
 	// moment more for any second delivery.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= len(wants) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // three real processes deliver
+	if _, err := rcv.Wait(time.Minute, testenv.AtLeast(len(wants))); err != nil {
+		t.Error(err)
 	}
 	time.Sleep(2 * time.Second)
-	mu.Lock()
-	defer mu.Unlock()
+	var got []events.CloudEvent
+	for _, d := range rcv.Deliveries() {
+		var ce events.CloudEvent
+		if err := json.Unmarshal(d.Body, &ce); err != nil {
+			t.Fatalf("a delivery that is not a CloudEvent: %v\n%s", err, d.Body)
+		}
+		got = append(got, ce)
+	}
 	if len(got) != len(wants) {
 		t.Errorf("%d events arrived, want %d (each once)", len(got), len(wants))
 	}

@@ -1,30 +1,23 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kvreg/kvreg/api/events"
+	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 )
 
-// receiver is an events endpoint on loopback that can go down (its port
-// closed: connections refused) and come back on the same port.
+// receiver is an events endpoint on loopback (testenv.Receiver) that reads
+// what arrives as the reference registry's envelopes.
 type receiver struct {
-	t    *testing.T
-	addr string
-	mu   sync.Mutex
-	got  []receivedEvent
-	srv  *http.Server
+	t *testing.T
+	*testenv.Receiver
 }
 
 type receivedEvent struct {
@@ -33,69 +26,45 @@ type receivedEvent struct {
 }
 
 func newReceiver(t *testing.T) *receiver {
-	r := &receiver{t: t}
-	r.up()
-	t.Cleanup(r.down)
-	return r
+	r, err := testenv.NewReceiver()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Down)
+	return &receiver{t, r}
 }
 
 func (r *receiver) up() {
-	addr := r.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		r.t.Fatalf("receiver on %s: %v", addr, err)
-	}
-	r.addr = ln.Addr().String()
-	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve)}
-	go r.srv.Serve(ln)
-}
-
-func (r *receiver) down() {
-	if r.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.srv.Shutdown(ctx)
-		r.srv = nil
+	if err := r.Up(); err != nil {
+		r.t.Fatal(err)
 	}
 }
 
-func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	var env events.Envelope
-	if req.Header.Get("Content-Type") != events.MediaTypeDistribution || json.Unmarshal(body, &env) != nil {
-		http.Error(w, "not an envelope", http.StatusBadRequest)
-		return
-	}
-	r.mu.Lock()
-	for _, e := range env.Events {
-		r.got = append(r.got, receivedEvent{DistributionEvent: e, signature: req.Header.Get(events.SignatureHeader), body: string(body)})
-	}
-	r.mu.Unlock()
-}
-
-func (r *receiver) received() []receivedEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]receivedEvent(nil), r.got...)
-}
-
-// wait polls until n events have arrived, or fails after limit.
+// wait waits until n events have arrived, or fails after limit; each
+// delivery must be an envelope of the distribution format.
 func (r *receiver) wait(n int, limit time.Duration) []receivedEvent {
 	r.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		got := r.received()
-		if len(got) >= n {
-			return got
+	var got []receivedEvent
+	_, err := r.Wait(limit, func(ds []testenv.Delivery) bool {
+		got = got[:0]
+		for _, d := range ds {
+			var env events.Envelope
+			if ct := d.Header.Get("Content-Type"); ct != events.MediaTypeDistribution {
+				r.t.Fatalf("a delivery of %s, want %s", ct, events.MediaTypeDistribution)
+			}
+			if err := json.Unmarshal(d.Body, &env); err != nil {
+				r.t.Fatalf("a delivery that is not an envelope: %v\n%s", err, d.Body)
+			}
+			for _, e := range env.Events {
+				got = append(got, receivedEvent{DistributionEvent: e, signature: d.Header.Get(events.SignatureHeader), body: string(d.Body)})
+			}
 		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%d events arrived within %v, want %d", len(got), limit, n)
-		}
-		time.Sleep(50 * time.Millisecond) // a real receiver, a real process
+		return len(got) >= n
+	})
+	if err != nil {
+		r.t.Fatalf("%d events, want %d: %v", len(got), n, err)
 	}
+	return got
 }
 
 // TestEventsDockerCrane: a receiver on loopback gets docker's push, its
@@ -126,7 +95,7 @@ func TestEventsDockerCrane(t *testing.T) {
     actions: [push, delete]
     repos: ["ev/*"]
     timeout: 2s
-`, rc.addr, secret)), 0o600); err != nil {
+`, rc.Addr(), secret)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	reg := startRegistryWith(t, "", "--config", conf)
@@ -174,7 +143,7 @@ func TestEventsDockerCrane(t *testing.T) {
 	}
 
 	// Down for a minute; crane pushes meanwhile.
-	rc.down()
+	rc.Down()
 	downAt := time.Now()
 	var pushed []string
 	for i := 1; i <= 3; i++ {
