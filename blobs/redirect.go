@@ -39,15 +39,3 @@ func (s *Store) PresignGet(d digest.Digest, inc int64, loc string, ttl time.Dura
 	}
 	return u, notFound(err, d)
 }
-
-// Locate is where the driver keeps blob d's bytes now, as it names them for
-// the blob's record (Commit's record): ok is false for a driver that names
-// no locations, ErrNotFound for a blob it does not hold.
-func (s *Store) Locate(d digest.Digest) (loc string, ok bool, err error) {
-	lp, ok := s.drv.(driver.LocatingPromoter)
-	if !ok {
-		return "", false, nil
-	}
-	loc, err = lp.Locate(d)
-	return loc, true, notFound(err, d)
-}

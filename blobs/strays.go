@@ -50,14 +50,16 @@ func (s *Store) RemoveStrays(before time.Time) ([]driver.Stray, error) {
 }
 
 // StoredSize returns the size of the bytes stored for a blob, looking at
-// the bytes themselves where Stat reads only a record of them (S3's index):
-// ErrNotFound when they are missing. It costs more than Stat.
-func (s *Store) StoredSize(d digest.Digest) (int64, error) {
+// the bytes themselves where Stat reads only a record of them (S3's index),
+// and where the driver keeps them when it names them (Locate; "" when it
+// does not): ErrNotFound when they are missing. It costs more than Stat.
+func (s *Store) StoredSize(d digest.Digest) (size int64, loc string, err error) {
 	if ss, ok := s.drv.(driver.StoredSizer); ok {
-		n, err := ss.StoredSize(d)
-		return n, notFound(err, d)
+		n, loc, err := ss.StoredSize(d)
+		return n, loc, notFound(err, d)
 	}
-	return s.Stat(d)
+	n, err := s.Stat(d)
+	return n, "", err
 }
 
 // Usage is what the store holds, from the driver where it can tell,

@@ -375,7 +375,7 @@ func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err er
 	}
 	// The bytes themselves, not a record of them (S3's index names a data
 	// object that may be gone or of another size).
-	size, serr := r.blobs.StoredSize(d)
+	size, loc, serr := r.blobs.StoredSize(d)
 	exists := serr == nil
 	switch {
 	case exists && !ok && tomb:
@@ -386,14 +386,8 @@ func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err er
 		return ProblemBlobSize, fmt.Sprintf("file has %d bytes, record says %d", size, rec.Size), nil
 	case !exists && ok:
 		return ProblemBlobMissing, "record with no file", nil
-	case exists && ok && rec.Location != "":
-		loc, located, err := r.blobs.Locate(d)
-		if err != nil {
-			return "", "", err
-		}
-		if located && loc != rec.Location {
-			return ProblemBlobLocation, fmt.Sprintf("record names %s, the store keeps the bytes at %s", rec.Location, loc), nil
-		}
+	case exists && ok && rec.Location != "" && loc != "" && loc != rec.Location:
+		return ProblemBlobLocation, fmt.Sprintf("record names %s, the store keeps the bytes at %s", rec.Location, loc), nil
 	}
 	return "", "", nil
 }

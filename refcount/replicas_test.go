@@ -112,7 +112,7 @@ func TestReplicasCommitAndRemovalOfOneDigest(t *testing.T) {
 		if n, err := f.StatBlob("two", d, false, ""); err != nil || n != int64(len(data)) {
 			t.Fatalf("blob in two: %d bytes, %v", n, err)
 		}
-		if n, err := f.Blobs().StoredSize(d); err != nil || n != int64(len(data)) {
+		if n, _, err := f.Blobs().StoredSize(d); err != nil || n != int64(len(data)) {
 			t.Fatalf("stored bytes: %d, %v", n, err)
 		}
 	}
@@ -152,7 +152,7 @@ func TestReplicaFinishesADeadReplicasTombstone(t *testing.T) {
 	if tombs, _, err := b.FinishPending(age); err != nil || tombs != 1 {
 		t.Fatalf("after %s: %d tombstones finished, %v", age, tombs, err)
 	}
-	if _, err := b.Blobs().StoredSize(d); !errors.Is(err, blobs.ErrNotFound) {
+	if _, _, err := b.Blobs().StoredSize(d); !errors.Is(err, blobs.ErrNotFound) {
 		t.Fatalf("bytes of the tombstoned blob: %v", err)
 	}
 	if err := b.DB().View(func(tx *kv.Tx) error {

@@ -37,9 +37,10 @@ type StrayLister interface {
 // StoredSizer is a driver whose Stat reads a record of the blob (cheap)
 // rather than its bytes, and which can also look at the bytes themselves.
 type StoredSizer interface {
-	// StoredSize returns the size of the bytes stored for d, or ErrNotFound
-	// when the blob or the bytes it names are missing.
-	StoredSize(d digest.Digest) (int64, error)
+	// StoredSize returns the size of the bytes stored for d and, for a
+	// LocatingPromoter, where they are (as Locate), or ErrNotFound when
+	// the blob or the bytes it names are missing.
+	StoredSize(d digest.Digest) (size int64, loc string, err error)
 }
 
 // Usage is what a blob store holds, in bytes.

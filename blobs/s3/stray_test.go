@@ -240,10 +240,11 @@ func TestWalkStoredSizes(t *testing.T) {
 	if len(got) != 2 || got[dgs[0]] != 5 || got[dgs[2]] != 102 {
 		t.Fatalf("walk: %v", got)
 	}
-	if n, err := d.StoredSize(dgs[0]); err != nil || n != 5 {
-		t.Fatalf("StoredSize of the rewritten blob: %d, %v", n, err)
+	ix0, _ = d.readIndex(ctx, dgs[0])
+	if n, loc, err := d.StoredSize(dgs[0]); err != nil || n != 5 || loc != ix0.Object {
+		t.Fatalf("StoredSize of the rewritten blob: %d at %q, %v; want 5 at %q", n, loc, err, ix0.Object)
 	}
-	if _, err := d.StoredSize(dgs[1]); !errors.Is(err, driver.ErrNotFound) {
+	if _, _, err := d.StoredSize(dgs[1]); !errors.Is(err, driver.ErrNotFound) {
 		t.Fatalf("StoredSize without data object: %v", err)
 	}
 	if n, err := d.Stat(dgs[1]); err != nil || n != 101 {

@@ -192,19 +192,20 @@ func (d *Driver) Walk(fn func(dg digest.Digest, name string, size int64) error) 
 var _ driver.StoredSizer = (*Driver)(nil)
 
 // StoredSize reads the blob's index and asks for its data object's size:
-// Stat's request and one HEAD.
-func (d *Driver) StoredSize(dg digest.Digest) (int64, error) {
+// Stat's request and one HEAD. The location is the data object the index
+// names.
+func (d *Driver) StoredSize(dg digest.Digest) (int64, string, error) {
 	ctx := context.Background()
 	ix, err := d.readIndex(ctx, dg)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	out, err := d.c.HeadObject(ctx, &s3api.HeadObjectInput{Bucket: &d.bucket, Key: &ix.Object})
 	if err != nil {
 		if notFound(err) {
-			return 0, fmt.Errorf("%w: %s: data object %s is gone", driver.ErrNotFound, dg, ix.Object)
+			return 0, "", fmt.Errorf("%w: %s: data object %s is gone", driver.ErrNotFound, dg, ix.Object)
 		}
-		return 0, err
+		return 0, "", err
 	}
-	return aws.ToInt64(out.ContentLength), nil
+	return aws.ToInt64(out.ContentLength), ix.Object, nil
 }
