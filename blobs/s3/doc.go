@@ -17,7 +17,10 @@
 // place, the first part, the data object written whole at Seal) it is the
 // sum of the caller's checkpoint when that is a sha256 of exactly them (a
 // checkpoint of other bytes then fails the write, never stores them), and
-// otherwise the driver hashes the payload once (payload.go).
+// otherwise the driver hashes the payload once (payload.go). A redirect's
+// URL is signed by the SDK's SigV4 signer alone, at the bucket's URL that
+// one presign through the SDK resolved once: the SDK's own presign runs a
+// whole request's middleware for each URL (presign.go).
 //
 // Layout, objects named per upload and never per digest:
 //

@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -59,6 +63,10 @@ type Driver struct {
 	holds    holds
 	cond     conditional
 	hashed   hashedBytes // payload bytes hashed by the driver (payloadSum)
+
+	signer     *v4.Signer // presigned URLs (presign.go)
+	presignMu  sync.Mutex
+	presignURL atomic.Pointer[url.URL] // see presignBase
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -123,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if p != "" {
 		p += "/"
 	}
-	d := &Driver{c: c, bucket: cfg.Bucket, prefix: p, partSize: cfg.PartSize, requests: counts}
+	d := &Driver{c: c, bucket: cfg.Bucket, prefix: p, partSize: cfg.PartSize, requests: counts, signer: v4.NewSigner()}
 	d.bufs = newBuffers(int(d.partSize))
 	return d, nil
 }

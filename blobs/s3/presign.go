@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -75,34 +78,96 @@ func (d *Driver) presignGetAt(dg digest.Digest, inc int64, obj string, ttl time.
 	if at.IsZero() && inc != 0 && loc.reusable(ttl, now) {
 		return loc.url, nil
 	}
-	ix := loc.ix
-	pc := s3api.NewPresignClient(d.c, func(o *s3api.PresignOptions) {
-		o.Expires = ttl
-		if !at.IsZero() {
-			o.Presigner = signedAt{v4.NewSigner(func(so *v4.SignerOptions) { so.DisableURIPathEscaping = true }), at}
-		}
-	})
-	req, err := pc.PresignGetObject(ctx, &s3api.GetObjectInput{
-		Bucket:              &d.bucket,
-		Key:                 &ix.Object,
-		ResponseContentType: aws.String("application/octet-stream"),
-	})
+	fixed := !at.IsZero()
+	if !fixed {
+		at = now
+	}
+	u, err := d.presignObject(ctx, loc.ix.Object, ttl, at)
 	if err != nil {
 		return "", err
 	}
-	if at.IsZero() && inc != 0 {
-		loc.url, loc.urlTTL, loc.signed = req.URL, ttl, now
+	if !fixed && inc != 0 {
+		loc.url, loc.urlTTL, loc.signed = u, ttl, now
 		d.locs.put(dg, loc)
 	}
-	return req.URL, nil
+	return u, nil
 }
 
-// signedAt presigns as of a fixed time instead of the clock's.
-type signedAt struct {
-	p  *v4.Signer
-	at time.Time
+// presignProbeKey is the key of the one presign made through the SDK, to
+// learn where its presigned URLs point.
+const presignProbeKey = "kvreg-presign-probe"
+
+// presignBase is the URL of the bucket's keys as the SDK resolves it for
+// this client (endpoint, path-style or virtual-hosted addressing): a key's
+// URL is it plus "/" and the key. It is learned from one presign through
+// the SDK (tried again while that fails: its credentials may come later),
+// so that every later presign is a signature only (the SDK's presign runs
+// its whole middleware stack: BenchmarkPresign took 51 µs and 386
+// allocations through it, 12 µs and 79 without).
+func (d *Driver) presignBase(ctx context.Context) (*url.URL, error) {
+	if u := d.presignURL.Load(); u != nil {
+		return u, nil
+	}
+	d.presignMu.Lock()
+	defer d.presignMu.Unlock()
+	if u := d.presignURL.Load(); u != nil {
+		return u, nil
+	}
+	pc := s3api.NewPresignClient(d.c)
+	req, err := pc.PresignGetObject(ctx, &s3api.GetObjectInput{Bucket: &d.bucket, Key: aws.String(presignProbeKey)})
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(req.URL)
+	if err != nil || !strings.HasSuffix(u.EscapedPath(), "/"+presignProbeKey) {
+		return nil, fmt.Errorf("%w: a presigned URL of the SDK that does not end with its key: %s", ErrConfig, req.URL)
+	}
+	raw := strings.TrimSuffix(u.EscapedPath(), "/"+presignProbeKey)
+	path, err := url.PathUnescape(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	base := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: path, RawPath: raw}
+	d.presignURL.Store(base)
+	return base, nil
 }
 
-func (s signedAt) PresignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string, _ time.Time, optFns ...func(*v4.SignerOptions)) (string, http.Header, error) {
-	return s.p.PresignHTTP(ctx, creds, r, payloadHash, service, region, s.at, optFns...)
+// presignObject signs a GET of key, as of at, valid for ttl (whole
+// seconds), whose response says application/octet-stream.
+func (d *Driver) presignObject(ctx context.Context, key string, ttl time.Duration, at time.Time) (string, error) {
+	base, err := d.presignBase(ctx)
+	if err != nil {
+		return "", err
+	}
+	opts := d.c.Options()
+	creds, err := opts.Credentials.Retrieve(ctx)
+	if err != nil {
+		return "", err
+	}
+	u := *base
+	u.Path += "/" + key
+	u.RawPath += "/" + escapeKey(key)
+	u.RawQuery = url.Values{
+		"X-Amz-Expires":         {strconv.FormatInt(int64(ttl/time.Second), 10)},
+		"response-content-type": {"application/octet-stream"},
+	}.Encode()
+	req := &http.Request{Method: http.MethodGet, URL: &u, Host: u.Host, Header: http.Header{}}
+	signed, _, err := d.signer.PresignHTTP(ctx, creds, req, "UNSIGNED-PAYLOAD", "s3", opts.Region, at,
+		func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	return signed, err
+}
+
+// escapeKey escapes a key for a URL's path as S3 signs it: every byte but
+// the unreserved ones and "/".
+func escapeKey(key string) string {
+	var b strings.Builder
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.~/", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }

@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kvreg/kvreg/blobs/driver"
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -158,5 +160,31 @@ func TestPresignGetEmpty(t *testing.T) {
 	}
 	if resp, got := get(t, u, ""); resp.StatusCode != http.StatusOK || len(got) != 0 {
 		t.Fatalf("GET of the empty blob's URL: %d, %d bytes", resp.StatusCode, len(got))
+	}
+}
+
+// Keys that a URL's path must escape (here the configured prefix's space,
+// plus sign and accented letter) are signed as S3 reads them: the URL
+// serves the bytes.
+func TestPresignGetEscapedKey(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	d, err := New(context.Background(), Config{
+		Bucket: bucket, Prefix: "kv reg+été", Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := randomBytes(3000, 9)
+	dg := promoted(t, d, "u", b)
+	u, err := d.PresignGet(dg, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(u, "/kv%20reg%2B%C3%A9t%C3%A9/") {
+		t.Fatalf("presigned URL %s does not escape the prefix", u)
+	}
+	if resp, got := get(t, u, ""); resp.StatusCode != http.StatusOK || !bytes.Equal(got, b) {
+		t.Fatalf("GET of %s: %d, equal %v", u, resp.StatusCode, bytes.Equal(got, b))
 	}
 }
