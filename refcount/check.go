@@ -1,10 +1,12 @@
 package refcount
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
+	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/opencontainers/go-digest"
@@ -376,6 +378,11 @@ func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err er
 	// The bytes themselves, not a record of them (S3's index names a data
 	// object that may be gone or of another size).
 	size, loc, serr := r.blobs.StoredSize(d)
+	if serr != nil && !errors.Is(serr, blobs.ErrNotFound) {
+		// A store that did not answer tells nothing: taking it for
+		// missing bytes would have a repair drop the images that use them.
+		return "", "", serr
+	}
 	exists := serr == nil
 	switch {
 	case exists && !ok && tomb:
