@@ -7,44 +7,33 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 )
 
-type dockerDaemon struct {
-	once sync.Once
-	err  error
-	*testenv.Docker
-}
+type dockerDaemon struct{ *testenv.Docker }
 
-var docker dockerDaemon
+var dockers = testenv.SharedDocker{Prefix: "kvreg-e2e-dk-"}
 
 // needDocker starts the daemons on first use and returns them, or skips the
 // test (fails it in CI) if docker cannot start here.
 func needDocker(t testing.TB) *dockerDaemon {
 	t.Helper()
-	docker.once.Do(func() {
-		start := time.Now()
-		docker.Docker, docker.err = testenv.StartDocker("kvreg-e2e-dk-")
-		if docker.err == nil {
-			fmt.Fprintf(os.Stderr, "e2e: dockerd %s up in %v (DOCKER_HOST=%s)\n", docker.Version, time.Since(start).Round(time.Millisecond), docker.Host)
-		}
-	})
-	if docker.err != nil {
-		missing(t, "docker: %v", docker.err)
+	d, took, err := dockers.Start()
+	if err != nil {
+		missing(t, "docker: %v", err)
 	}
-	return &docker
+	if took > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: dockerd %s up in %v (DOCKER_HOST=%s)\n", d.Version, took.Round(time.Millisecond), d.Host)
+	}
+	return &dockerDaemon{d}
 }
 
-// stop ends the daemons, if they were started.
-func (d *dockerDaemon) stop() {
-	if d.Docker == nil {
-		return
-	}
-	if err := d.Docker.Stop(); err != nil {
+// stopDocker ends the daemons, if they were started.
+func stopDocker() {
+	if err := dockers.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: removing the daemons' directory: %v\n", err)
 	}
 }

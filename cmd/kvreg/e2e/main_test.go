@@ -48,7 +48,7 @@ func testMain(m *testing.M) int {
 	// The S3 server and PostgreSQL run for the whole suite: the cluster
 	// tests share both among three kvreg processes.
 	code := s3test.Around(func() int { return pgtest.Run(m) })
-	docker.stop()
+	stopDocker()
 	testenv.Cleanup()
 	return code
 }

@@ -6,41 +6,27 @@ package e2etls
 import (
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 )
 
-type dockerDaemons struct {
-	once sync.Once
-	err  error
-	*testenv.Docker
-}
+type dockerDaemons struct{ *testenv.Docker }
 
-var daemons dockerDaemons
+var daemons = testenv.SharedDocker{Prefix: "kvreg-tls-dk-"}
 
 // needDocker starts the daemons once, or skips (fails in CI).
 func needDocker(t testing.TB) *dockerDaemons {
 	t.Helper()
-	daemons.once.Do(func() {
-		start := time.Now()
-		daemons.Docker, daemons.err = testenv.StartDocker("kvreg-tls-dk-")
-		if daemons.err == nil {
-			fmt.Fprintf(os.Stderr, "e2etls: containerd and dockerd up in %v\n", time.Since(start).Round(time.Millisecond))
-		}
-	})
-	if daemons.err != nil {
-		missing(t, "docker: %v", daemons.err)
+	d, took, err := daemons.Start()
+	if err != nil {
+		missing(t, "docker: %v", err)
 	}
-	return &daemons
-}
-
-func (d *dockerDaemons) stop() {
-	if d.Docker != nil {
-		d.Docker.Stop()
+	if took > 0 {
+		fmt.Fprintf(os.Stderr, "e2etls: containerd and dockerd up in %v\n", took.Round(time.Millisecond))
 	}
+	return &dockerDaemons{d}
 }
 
 // run runs the docker CLI against the package's daemon.

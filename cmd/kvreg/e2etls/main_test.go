@@ -29,7 +29,7 @@ func testMain(m *testing.M) int {
 	}
 	kvregBin = bin
 	code := m.Run()
-	daemons.stop()
+	daemons.Stop()
 	testenv.Cleanup()
 	return code
 }

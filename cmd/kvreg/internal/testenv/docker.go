@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -208,3 +209,29 @@ func waitFor(limit time.Duration, p *proc, ok func() bool) error {
 	}
 	return fmt.Errorf("%s not ready within %v", p.name, limit)
 }
+
+// SharedDocker is a test package's containerd and dockerd, started by the
+// first test that needs them and handed to every later one (the same
+// daemons, or the same error); TestMain stops them.
+type SharedDocker struct {
+	Prefix string // of the daemons' directory (StartDocker)
+
+	once sync.Once
+	d    *Docker
+	err  error
+}
+
+// Start starts the daemons the first time it is called and returns them;
+// started is how long that took, on the call that started them (0 on
+// every other call), for the caller to report.
+func (s *SharedDocker) Start() (d *Docker, started time.Duration, err error) {
+	s.once.Do(func() {
+		t0 := time.Now()
+		s.d, s.err = StartDocker(s.Prefix)
+		started = time.Since(t0)
+	})
+	return s.d, started, s.err
+}
+
+// Stop ends the daemons if they were started.
+func (s *SharedDocker) Stop() error { return s.d.Stop() }
