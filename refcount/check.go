@@ -262,7 +262,14 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 		case b.Location != "" && name != b.Location:
 			cands = append(cands, candidate{ProblemBlobLocation, d})
 		case deep:
-			if ok, err := r.blobs.Verify(d); err != nil || !ok {
+			ok, err := r.blobs.Verify(d)
+			if errors.Is(err, blobs.ErrUnavailable) {
+				// A read the store cut short says nothing of the bytes:
+				// calling them corrupt would have a repair drop the
+				// images that use them.
+				return err
+			}
+			if err != nil || !ok {
 				cands = append(cands, candidate{ProblemBlobCorrupt, d})
 			}
 		}

@@ -65,9 +65,15 @@ func (r *reader) Read(p []byte) (int, error) {
 			if n > 0 {
 				return n, nil
 			}
-			return 0, io.ErrUnexpectedEOF
+			err = io.ErrUnexpectedEOF
+		} else {
+			err = nil
 		}
-		err = nil
+	}
+	if err != nil && unreachable(err) {
+		// A body cut short is the store failing, not the bytes: callers
+		// tell the two apart (a check must not call such a blob corrupt).
+		err = fmt.Errorf("%w: %w", driver.ErrUnavailable, err)
 	}
 	return n, err
 }

@@ -1,0 +1,71 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/kvreg/kvreg/blobs/driver"
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
+)
+
+// A blob's bytes whose GET the store cuts short (a proxy in front of the
+// server sends the headers and half the body, then closes the connection)
+// read as the store being unavailable, not as other bytes: a check that
+// reads them must not take the blob for a damaged one.
+func TestReadCutShortIsUnavailable(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	target, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/data/") {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		proxy.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes()[:rec.Body.Len()/2])
+		// The rest never comes: the connection closes under the
+		// length the headers promised.
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(front.Close)
+	d, err := New(context.Background(), Config{
+		Bucket: bucket, Endpoint: front.URL, Region: srv.Region, PathStyle: true,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, MaxAttempts: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := randomBytes(64<<10, 10)
+	dg := promoted(t, d, "u", b)
+	f, err := d.Open(dg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := io.ReadAll(f)
+	if !errors.Is(err, driver.ErrUnavailable) {
+		t.Fatalf("read of a body cut short: %d bytes, %v; want driver.ErrUnavailable", len(got), err)
+	}
+	if !bytes.Equal(got, b[:len(got)]) {
+		t.Fatal("the bytes read before the cut differ")
+	}
+}
