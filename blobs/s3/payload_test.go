@@ -9,9 +9,6 @@ import (
 	"hash"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,13 +50,8 @@ func (rec *recorder) take() []received {
 func signedDriver(t *testing.T) (*Driver, *recorder, func() int) {
 	t.Helper()
 	srv, bucket := s3test.Bucket(t)
-	target, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := &recorder{}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	front := frontOf(t, srv.Endpoint, func(w http.ResponseWriter, r *http.Request, server http.Handler) {
 		if r.Method == http.MethodPut || r.Method == http.MethodPost {
 			b, err := io.ReadAll(r.Body)
 			if err != nil {
@@ -74,11 +66,10 @@ func signedDriver(t *testing.T) (*Driver, *recorder, func() int) {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(b))
 		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
+		server.ServeHTTP(w, r)
+	})
 	d, err := New(context.Background(), Config{
-		Bucket: bucket, Prefix: "kvreg", Endpoint: front.URL, Region: srv.Region, PathStyle: true,
+		Bucket: bucket, Prefix: "kvreg", Endpoint: front, Region: srv.Region, PathStyle: true,
 		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PartSize: MinPartSize,
 	})
 	if err != nil {
@@ -234,24 +225,18 @@ func TestCheckpointOfOtherBytesFailsTheAppend(t *testing.T) {
 // and sent as the last part.
 func TestSealWithoutPartCopy(t *testing.T) {
 	srv, bucket := s3test.Bucket(t)
-	target, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
 	var refused atomic.Int32
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	front := frontOf(t, srv.Endpoint, func(w http.ResponseWriter, r *http.Request, server http.Handler) {
 		if r.Header.Get("X-Amz-Copy-Source") != "" {
 			refused.Add(1)
 			w.WriteHeader(http.StatusNotImplemented)
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>no copy</Message></Error>`)
 			return
 		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
+		server.ServeHTTP(w, r)
+	})
 	d, err := New(context.Background(), Config{
-		Bucket: bucket, Prefix: "kvreg", Endpoint: front.URL, Region: srv.Region, PathStyle: true,
+		Bucket: bucket, Prefix: "kvreg", Endpoint: front, Region: srv.Region, PathStyle: true,
 		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PartSize: MinPartSize, MaxAttempts: 1,
 	})
 	if err != nil {

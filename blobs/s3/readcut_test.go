@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -22,18 +20,13 @@ import (
 // reads them must not take the blob for a damaged one.
 func TestReadCutShortIsUnavailable(t *testing.T) {
 	srv, bucket := s3test.Bucket(t)
-	target, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	front := frontOf(t, srv.Endpoint, func(w http.ResponseWriter, r *http.Request, server http.Handler) {
 		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/data/") {
-			proxy.ServeHTTP(w, r)
+			server.ServeHTTP(w, r)
 			return
 		}
 		rec := httptest.NewRecorder()
-		proxy.ServeHTTP(rec, r)
+		server.ServeHTTP(rec, r)
 		for k, v := range rec.Header() {
 			w.Header()[k] = v
 		}
@@ -45,10 +38,9 @@ func TestReadCutShortIsUnavailable(t *testing.T) {
 		if err == nil {
 			conn.Close()
 		}
-	}))
-	t.Cleanup(front.Close)
+	})
 	d, err := New(context.Background(), Config{
-		Bucket: bucket, Endpoint: front.URL, Region: srv.Region, PathStyle: true,
+		Bucket: bucket, Endpoint: front, Region: srv.Region, PathStyle: true,
 		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, MaxAttempts: 1,
 	})
 	if err != nil {

@@ -5,9 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,10 +17,8 @@ import (
 // them) slows a push down but does not fail it.
 func TestRetriesSlowDown(t *testing.T) {
 	srv, bucket := s3test.Bucket(t)
-	target, _ := url.Parse(srv.Endpoint)
-	proxy := httputil.NewSingleHostReverseProxy(target)
 	var seen, refused atomic.Int64
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	front := frontOf(t, srv.Endpoint, func(w http.ResponseWriter, r *http.Request, server http.Handler) {
 		if seen.Add(1)%2 == 1 && refused.Load() < 40 {
 			refused.Add(1)
 			io.Copy(io.Discard, r.Body)
@@ -32,11 +27,10 @@ func TestRetriesSlowDown(t *testing.T) {
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
 			return
 		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer front.Close()
+		server.ServeHTTP(w, r)
+	})
 	d, err := New(context.Background(), Config{
-		Bucket: bucket, Endpoint: front.URL, Region: srv.Region, PathStyle: true,
+		Bucket: bucket, Endpoint: front, Region: srv.Region, PathStyle: true,
 		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PartSize: MinPartSize, MaxBackoff: 5 * time.Millisecond,
 	})
 	if err != nil {

@@ -2,6 +2,10 @@ package s3
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"testing"
 
 	"github.com/kvreg/kvreg/blobs/s3/s3test"
@@ -41,4 +45,21 @@ func pingedDriver(t *testing.T) *Driver {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// frontOf starts a server in front of the S3 server at endpoint, for tests
+// of what a driver does when the server misbehaves, and returns its URL.
+// Each request goes to serve with server, the proxy that forwards it as it
+// came (the client signs the Host it dials, and the server checks the Host
+// it receives, which the proxy leaves alone).
+func frontOf(t *testing.T, endpoint string, serve func(w http.ResponseWriter, r *http.Request, server http.Handler)) string {
+	t.Helper()
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, proxy) }))
+	t.Cleanup(front.Close)
+	return front.URL
 }

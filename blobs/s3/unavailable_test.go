@@ -6,9 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,11 +39,9 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 	closed := "http://" + ln.Addr().String()
 	ln.Close()
 
-	target, _ := url.Parse(srv.Endpoint)
-	proxy := httputil.NewSingleHostReverseProxy(target)
 	var failing atomic.Bool
 	var attempts atomic.Int64
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	front := frontOf(t, srv.Endpoint, func(w http.ResponseWriter, r *http.Request, server http.Handler) {
 		if failing.Load() {
 			attempts.Add(1)
 			io.Copy(io.Discard, r.Body)
@@ -54,12 +49,11 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>down</Message></Error>`)
 			return
 		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer front.Close()
+		server.ServeHTTP(w, r)
+	})
 
 	missing := digest.FromString("nothing")
-	for name, d := range map[string]*Driver{"refused": unavailableDriver(t, closed, bucket, srv), "500": unavailableDriver(t, front.URL, bucket, srv)} {
+	for name, d := range map[string]*Driver{"refused": unavailableDriver(t, closed, bucket, srv), "500": unavailableDriver(t, front, bucket, srv)} {
 		failing.Store(true)
 		if err := d.CreateUpload("u", "r"); !errors.Is(err, driver.ErrUnavailable) {
 			t.Errorf("%s: CreateUpload: %v, want ErrUnavailable", name, err)
@@ -76,7 +70,7 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 	}
 
 	failing.Store(false)
-	d := unavailableDriver(t, front.URL, bucket, srv)
+	d := unavailableDriver(t, front, bucket, srv)
 	if _, err := d.Stat(missing); !errors.Is(err, driver.ErrNotFound) || errors.Is(err, driver.ErrUnavailable) {
 		t.Fatalf("Stat of a missing blob on a server that answers: %v, want ErrNotFound only", err)
 	}
