@@ -5,9 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/kvreg/kvreg/blobs/driver"
@@ -20,25 +17,7 @@ import (
 // reads them must not take the blob for a damaged one.
 func TestReadCutShortIsUnavailable(t *testing.T) {
 	srv, bucket := s3test.Bucket(t)
-	front := frontOf(t, srv.Endpoint, func(w http.ResponseWriter, r *http.Request, server http.Handler) {
-		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/data/") {
-			server.ServeHTTP(w, r)
-			return
-		}
-		rec := httptest.NewRecorder()
-		server.ServeHTTP(rec, r)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		w.Write(rec.Body.Bytes()[:rec.Body.Len()/2])
-		// The rest never comes: the connection closes under the
-		// length the headers promised.
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close()
-		}
-	})
+	front := s3test.CutReads(t, srv.Endpoint, "/data/")
 	d, err := New(context.Background(), Config{
 		Bucket: bucket, Endpoint: front, Region: srv.Region, PathStyle: true,
 		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, MaxAttempts: 1,

@@ -2,15 +2,12 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/kvreg/kvreg/blobs/s3/s3test"
 	"github.com/kvreg/kvreg/kv/pg/pgtest"
 )
 
@@ -69,10 +66,8 @@ func TestReplicasRefusedWithoutSharedStores(t *testing.T) {
 func TestOperatorCommandsOnSharedStoresNeedNoRoot(t *testing.T) {
 	bin := buildKvreg(t)
 	db := pgtest.NewDatabase(t)
-	srv, bucket := s3test.Bucket(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	store := fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
+	srv, _, at := s3Bucket(t)
+	store := at(srv.Endpoint)
 	s := startServer(t, bin, filepath.Join(t.TempDir(), "data"), "--replicas", "--db", db, "--blob-store", store)
 	if st, err := pushWith(http.DefaultClient, s.URL, "", "team/app", "v1", []byte("a layer in the bucket")); err != nil || st != http.StatusCreated {
 		t.Fatalf("push: %d %v", st, err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
 	"github.com/kvreg/kvreg/cmd/kvreg/internal/testenv"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/opencontainers/go-digest"
@@ -124,4 +125,16 @@ func pushWith(client *http.Client, base, user, repo, tag string, layer []byte) (
 	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":%d}]}`,
 		refcount.MediaTypeOCIManifest, digest.FromBytes(cfg), len(cfg), digest.FromBytes(layer), len(layer))
 	return do(http.MethodPut, fmt.Sprintf("%s/v2/%s/manifests/%s", base, repo, tag), []byte(m), refcount.MediaTypeOCIManifest)
+}
+
+// s3Bucket is a fresh bucket of the package's S3 server, whose
+// credentials kvreg takes from the environment the usual AWS way, with
+// the --blob-store URL of it at endpoint (the server's own, or a proxy's
+// in front of it).
+func s3Bucket(t *testing.T) (srv s3test.Server, bucket string, at func(endpoint string) string) {
+	t.Helper()
+	srv, bucket = s3test.Bucket(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	return srv, bucket, func(endpoint string) string { return testenv.S3Store(bucket, endpoint, srv.Region) }
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/kvreg/kvreg/blobs/s3/s3test"
 )
 
 // The torture with the blob bytes in an S3 bucket (versitygw), some images
@@ -25,10 +22,8 @@ import (
 // same --blob-store is clean, and the bucket, looked at under the S3 API,
 // holds nothing that no part of kvreg's layout names.
 func TestKill9TortureS3(t *testing.T) {
-	srv, bucket := s3test.Bucket(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	store := fmt.Sprintf("s3://%s/kvreg?endpoint=%s&region=%s&path-style=true", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
+	srv, bucket, at := s3Bucket(t)
+	store := at(srv.Endpoint)
 	rnd := rand.New(rand.NewSource(7))
 	var big [][]byte
 	// One and two full parts of the driver's default 8 MiB, and a tail.
