@@ -51,8 +51,9 @@ func (s *Store) RemoveStrays(before time.Time) ([]driver.Stray, error) {
 
 // StoredSize returns the size of the bytes stored for a blob, looking at
 // the bytes themselves where Stat reads only a record of them (S3's index),
-// and where the driver keeps them when it names them (Locate; "" when it
-// does not): ErrNotFound when they are missing. It costs more than Stat.
+// and where the driver keeps them, as PromoteLocated names them ("" for a
+// driver that does not): ErrNotFound when they are missing. It costs more
+// than Stat.
 func (s *Store) StoredSize(d digest.Digest) (size int64, loc string, err error) {
 	if ss, ok := s.drv.(driver.StoredSizer); ok {
 		n, loc, err := ss.StoredSize(d)

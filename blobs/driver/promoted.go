@@ -21,9 +21,6 @@ type LocatingPromoter interface {
 	// of its bytes: a name, at most 1 KiB, valid for as long as the blob
 	// is not removed. loc is "" when created is false.
 	PromoteLocated(id string, d digest.Digest) (created bool, loc string, err error)
-	// Locate is where the bytes of blob d are now, as PromoteLocated
-	// named them, or ErrNotFound.
-	Locate(d digest.Digest) (loc string, err error)
 }
 
 // LocatingRemover is a LocatingPromoter that removes a blob whose bytes'

@@ -217,12 +217,6 @@ func (d *Driver) promote(id string, dg digest.Digest) (bool, *state, error) {
 	return true, st, nil
 }
 
-// Locate is the data object dg's index names.
-func (d *Driver) Locate(dg digest.Digest) (string, error) {
-	ix, err := d.readIndex(context.Background(), dg)
-	return ix.Object, err
-}
-
 // sumDigest is the digest the upload's bytes have by its checkpoint: the
 // sha256 the checkpoint is the state of, if it is one of all st.Size
 // bytes; "" otherwise.

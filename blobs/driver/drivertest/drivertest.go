@@ -141,8 +141,11 @@ func testPromoteLocated(t *testing.T, d driver.Driver) {
 	if got := read(t, d, dg); !bytes.Equal(got, body) {
 		t.Fatalf("read %q", got)
 	}
-	if now, err := lp.Locate(dg); err != nil || now != loc {
-		t.Fatalf("Locate: %q, %v; want %q", now, err, loc)
+	ss, sized := d.(driver.StoredSizer)
+	if sized {
+		if n, now, err := ss.StoredSize(dg); err != nil || now != loc || n != int64(len(body)) {
+			t.Fatalf("StoredSize: %d at %q, %v; want %d at %q", n, now, err, len(body), loc)
+		}
 	}
 	var walked string
 	if err := d.Walk(func(w digest.Digest, name string, _ int64) error {
@@ -153,8 +156,10 @@ func testPromoteLocated(t *testing.T, d driver.Driver) {
 	}); err != nil || walked != loc {
 		t.Fatalf("Walk named the blob %q (%v), want its location %q", walked, err, loc)
 	}
-	if _, err := lp.Locate(digest.FromString("absent")); !errors.Is(err, driver.ErrNotFound) {
-		t.Fatalf("Locate of an absent blob: %v", err)
+	if sized {
+		if _, _, err := ss.StoredSize(digest.FromString("absent")); !errors.Is(err, driver.ErrNotFound) {
+			t.Fatalf("StoredSize of an absent blob: %v", err)
+		}
 	}
 	if ip, ok := d.(driver.IncarnationPresigner); ok {
 		if u, err := ip.PresignGetIncarnation(dg, 1, loc, time.Minute); err != nil || u == "" {
