@@ -263,13 +263,12 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 			cands = append(cands, candidate{ProblemBlobLocation, d})
 		case deep:
 			ok, err := r.blobs.Verify(d)
-			if errors.Is(err, blobs.ErrUnavailable) {
-				// A read the store cut short says nothing of the bytes:
-				// calling them corrupt would have a repair drop the
-				// images that use them.
+			switch {
+			case storeSilent(err):
 				return err
-			}
-			if err != nil || !ok {
+			case errors.Is(err, blobs.ErrNotFound):
+				// Gone since the listing: a delete ran meanwhile.
+			case !ok:
 				cands = append(cands, candidate{ProblemBlobCorrupt, d})
 			}
 		}
@@ -361,6 +360,13 @@ func (r *Registry) checkFiles(st *checkState, deep bool) error {
 	return nil
 }
 
+// storeSilent reports whether err, from a look at a blob's bytes, says
+// nothing of them (the store did not answer, or refused): only "not
+// found" and bytes of another digest are findings. Taking the rest for
+// missing or corrupt bytes would have a repair drop the images that use
+// them, so the check fails instead.
+func storeSilent(err error) bool { return err != nil && !errors.Is(err, blobs.ErrNotFound) }
+
 // fileStateLocked classifies a blob's file against its current record,
 // holding the digest's lock; "" means consistent.
 func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err error) {
@@ -385,9 +391,7 @@ func (r *Registry) fileStateLocked(d digest.Digest) (kind, detail string, err er
 	// The bytes themselves, not a record of them (S3's index names a data
 	// object that may be gone or of another size).
 	size, loc, serr := r.blobs.StoredSize(d)
-	if serr != nil && !errors.Is(serr, blobs.ErrNotFound) {
-		// A store that did not answer tells nothing: taking it for
-		// missing bytes would have a repair drop the images that use them.
+	if storeSilent(serr) {
 		return "", "", serr
 	}
 	exists := serr == nil
