@@ -10,7 +10,11 @@
 // redirects) and lets every behaviour S3-compatible servers disagree on be
 // set explicitly: checksums are computed and validated only when an
 // operation requires them (many servers reject the default CRC32
-// trailers) and addressing is path-style for non-AWS endpoints. Every
+// trailers) and addressing is path-style for non-AWS endpoints. A small
+// object's GET, PUT and DELETE, most of the driver's requests, are built
+// and signed by the driver itself and sent over the SDK's HTTP client,
+// with the SDK's retryer and signer: the SDK's middleware stack cost more
+// CPU than the request (direct.go). Every
 // write's payload is signed with its sha256, over plain HTTP too, and the
 // server checks it; the driver hands the signer that sum rather than let
 // the SDK hash the bytes again: for an upload's first bytes (a segment in

@@ -1,11 +1,11 @@
 package s3
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -64,7 +64,11 @@ type Driver struct {
 	cond     conditional
 	hashed   hashedBytes // payload bytes hashed by the driver (payloadSum)
 
-	signer     *v4.Signer // presigned URLs (presign.go)
+	signer     *v4.Signer // presigned URLs (presign.go) and requests sent directly (direct.go)
+	creds      aws.CredentialsProvider
+	region     string
+	hc         aws.HTTPClient // the SDK's, shared with direct.go
+	retryer    aws.Retryer    // the SDK's, shared with direct.go
 	presignMu  sync.Mutex
 	presignURL atomic.Pointer[url.URL] // see presignBase
 }
@@ -85,28 +89,28 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 10
 	}
+	// SlowDown (503) is among the standard retryer's throttling codes; it
+	// backs off exponentially with jitter. No client-side retry quota: a
+	// burst of SlowDown from a busy server must slow uploads down, not
+	// fail them.
+	std := retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = cfg.MaxAttempts
+		o.RateLimiter = ratelimit.None
+		if cfg.MaxBackoff > 0 {
+			o.MaxBackoff = cfg.MaxBackoff
+		}
+	})
+	// versitygw's posix backend answers a PUT whose parent directory a
+	// concurrent DELETE removed (it prunes emptied directories) with 409
+	// ExistingObjectIsDirectory; kvreg never makes a key that is a
+	// directory, so that is transient.
+	retryer := retry.AddWithErrorCodes(std, "ExistingObjectIsDirectory")
+	hc := awshttp.NewBuildableClient().WithTransportOptions(tuneTransport)
 	opts := []func(*config.LoadOptions) error{
-		// SlowDown (503) is among the standard retryer's throttling
-		// codes; it backs off exponentially with jitter. No client-side
-		// retry quota: a burst of SlowDown from a busy server must slow
-		// uploads down, not fail them.
-		config.WithRetryer(func() aws.Retryer {
-			std := retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = cfg.MaxAttempts
-				o.RateLimiter = ratelimit.None
-				if cfg.MaxBackoff > 0 {
-					o.MaxBackoff = cfg.MaxBackoff
-				}
-			})
-			// versitygw's posix backend answers a PUT whose parent
-			// directory a concurrent DELETE removed (it prunes emptied
-			// directories) with 409 ExistingObjectIsDirectory; kvreg never
-			// makes a key that is a directory, so that is transient.
-			return retry.AddWithErrorCodes(std, "ExistingObjectIsDirectory")
-		}),
+		config.WithRetryer(func() aws.Retryer { return retryer }),
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(tuneTransport)),
+		config.WithHTTPClient(hc),
 	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
@@ -131,7 +135,8 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if p != "" {
 		p += "/"
 	}
-	d := &Driver{c: c, bucket: cfg.Bucket, prefix: p, partSize: cfg.PartSize, requests: counts, signer: v4.NewSigner()}
+	d := &Driver{c: c, bucket: cfg.Bucket, prefix: p, partSize: cfg.PartSize, requests: counts, signer: v4.NewSigner(),
+		creds: c.Options().Credentials, region: c.Options().Region, hc: hc, retryer: retryer}
 	d.bufs = newBuffers(int(d.partSize))
 	return d, nil
 }
@@ -179,17 +184,31 @@ func preconditionFailed(err error) bool {
 	return st == 412 || st == 409
 }
 
-// getSmall reads a small object whole.
+// maxSmall bounds what getSmall reads of an object.
+const maxSmall = 1 << 20
+
+// getSmall reads a small object whole (direct.go). A body cut short is
+// tried again, as a request that failed, and then is the store
+// unavailable.
 func (d *Driver) getSmall(ctx context.Context, key string) ([]byte, error) {
-	out, err := d.c.GetObject(ctx, &s3api.GetObjectInput{Bucket: &d.bucket, Key: &key})
-	if err != nil {
-		if notFound(err) {
-			return nil, driver.ErrNotFound
+	var b []byte
+	for attempt := 1; ; attempt++ {
+		resp, err := d.send(ctx, request{op: "GetObject", method: http.MethodGet, key: key})
+		if err != nil {
+			if notFound(err) {
+				return nil, driver.ErrNotFound
+			}
+			return nil, err
 		}
-		return nil, err
+		b, err = io.ReadAll(io.LimitReader(resp.Body, maxSmall))
+		resp.Body.Close()
+		if err == nil {
+			return b, nil
+		}
+		if attempt >= d.retryer.MaxAttempts() {
+			return nil, fmt.Errorf("%w: GetObject %s: %w", driver.ErrUnavailable, key, err)
+		}
 	}
-	defer out.Body.Close()
-	return io.ReadAll(io.LimitReader(out.Body, 1<<20))
 }
 
 // put writes a small object; with create it fails with errExists if the
@@ -204,16 +223,20 @@ func (d *Driver) putSum(ctx context.Context, key string, body []byte, create boo
 	if sum == nil {
 		sum = d.payloadSum(body)
 	}
-	ctx = withPayloadSum(ctx, sum)
-	in := &s3api.PutObjectInput{Bucket: &d.bucket, Key: &key, Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))}
+	rq := request{op: "PutObject", method: http.MethodPut, key: key, body: body, sum: sum}
 	if create {
-		in.IfNoneMatch = aws.String("*")
+		rq.header = http.Header{"If-None-Match": {"*"}}
 	}
-	_, err := d.c.PutObject(ctx, in)
-	if err != nil && create && preconditionFailed(err) {
-		return errExists
+	resp, err := d.send(ctx, rq)
+	if err != nil {
+		if create && preconditionFailed(err) {
+			return errExists
+		}
+		return err
 	}
-	return err
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)) //nolint:errcheck // only to reuse the connection
+	resp.Body.Close()
+	return nil
 }
 
 var errExists = errors.New("s3 blob store: key exists")
@@ -232,10 +255,15 @@ func (d *Driver) exists(ctx context.Context, key string) (bool, error) {
 
 // del removes an object; a missing one is success.
 func (d *Driver) del(ctx context.Context, key string) error {
-	_, err := d.c.DeleteObject(ctx, &s3api.DeleteObjectInput{Bucket: &d.bucket, Key: &key})
-	if err != nil && !notFound(err) {
+	resp, err := d.send(ctx, request{op: "DeleteObject", method: http.MethodDelete, key: key})
+	if err != nil {
+		if notFound(err) {
+			return nil
+		}
 		return err
 	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)) //nolint:errcheck // only to reuse the connection
+	resp.Body.Close()
 	return nil
 }
 

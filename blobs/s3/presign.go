@@ -139,8 +139,7 @@ func (d *Driver) presignObject(ctx context.Context, key string, ttl time.Duratio
 	if err != nil {
 		return "", err
 	}
-	opts := d.c.Options()
-	creds, err := opts.Credentials.Retrieve(ctx)
+	creds, err := d.creds.Retrieve(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -152,7 +151,7 @@ func (d *Driver) presignObject(ctx context.Context, key string, ttl time.Duratio
 		"response-content-type": {"application/octet-stream"},
 	}.Encode()
 	req := &http.Request{Method: http.MethodGet, URL: &u, Host: u.Host, Header: http.Header{}}
-	signed, _, err := d.signer.PresignHTTP(ctx, creds, req, "UNSIGNED-PAYLOAD", "s3", opts.Region, at,
+	signed, _, err := d.signer.PresignHTTP(ctx, creds, req, "UNSIGNED-PAYLOAD", "s3", d.region, at,
 		func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
 	return signed, err
 }

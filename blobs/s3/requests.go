@@ -24,12 +24,16 @@ type requestCounts struct {
 func (c *requestCounts) middleware(stack *middleware.Stack) error {
 	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("kvregRequestCount",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-			op := middleware.GetOperationName(ctx)
-			c.mu.Lock()
-			c.n[op]++
-			c.mu.Unlock()
+			c.add(middleware.GetOperationName(ctx))
 			return next.HandleFinalize(ctx, in)
 		}), middleware.After)
+}
+
+// add counts one request of op.
+func (c *requestCounts) add(op string) {
+	c.mu.Lock()
+	c.n[op]++
+	c.mu.Unlock()
 }
 
 // Requests returns the requests sent to the bucket so far, by S3 operation.

@@ -31,7 +31,9 @@ func markUnavailable(stack *middleware.Stack) error {
 
 // unreachable: no answer (refused, reset, cut, timed out) or a 5xx.
 func unreachable(err error) bool {
-	var re *smithyhttp.ResponseError
+	// The SDK's answers and those of requests sent directly (direct.go)
+	// both carry their status.
+	var re interface{ HTTPStatusCode() int }
 	if errors.As(err, &re) {
 		// Status 0: the request was never answered.
 		return re.HTTPStatusCode() == 0 || re.HTTPStatusCode() >= 500

@@ -1,0 +1,103 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/smithy-go"
+	"github.com/kvreg/kvreg/blobs/driver"
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
+)
+
+// driverAt opens a driver over bucket through endpoint (a front of the
+// server), with quick retries.
+func driverAt(t *testing.T, srv s3test.Server, endpoint, bucket string, attempts int) *Driver {
+	t.Helper()
+	d, err := New(context.Background(), Config{
+		Bucket: bucket, Endpoint: endpoint, Region: srv.Region, PathStyle: true,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, MaxAttempts: attempts, MaxBackoff: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// A refusal of a request sent directly (a 403 with S3's XML error) is the
+// server's answer: sent once, not retried, not an outage, and its status
+// and code read as the SDK's errors do.
+func TestDirectRefusalIsAnAnswer(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	front := frontOf(t, srv.Endpoint, func(w http.ResponseWriter, r *http.Request, server http.Handler) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/uploads/") {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>no writes here</Message></Error>`)
+			return
+		}
+		server.ServeHTTP(w, r)
+	})
+	d := driverAt(t, srv, front, bucket, 5)
+	var err error
+	got := delta(d, func() { err = d.CreateUpload("u", "r") })
+	if err == nil || errors.Is(err, driver.ErrUnavailable) {
+		t.Fatalf("CreateUpload refused with 403: %v, want an error that is no outage", err)
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDenied" || ae.ErrorMessage() != "no writes here" || httpStatus(err) != 403 {
+		t.Fatalf("the refusal reads as %v (status %d)", err, httpStatus(err))
+	}
+	exactly(t, "a refused PUT", got, map[string]uint64{"PutObject": 1})
+}
+
+// A small object's GET whose body the server cuts short is sent again; a
+// cut every time is the store unavailable, after every attempt, and never
+// bytes of the object.
+func TestDirectReadCutShort(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	var cuts atomic.Int64
+	front := frontOf(t, srv.Endpoint, func(w http.ResponseWriter, r *http.Request, server http.Handler) {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") || cuts.Load() == 0 {
+			server.ServeHTTP(w, r)
+			return
+		}
+		cuts.Add(-1)
+		rec := httptest.NewRecorder()
+		server.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes()[:rec.Body.Len()/2])
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+	})
+	d := driverAt(t, srv, front, bucket, 3)
+	b := randomBytes(1000, 11)
+	dg := promoted(t, d, "u", b)
+
+	cuts.Store(1)
+	var size int64
+	var err error
+	got := delta(d, func() { size, err = d.Stat(dg) })
+	if err != nil || size != int64(len(b)) {
+		t.Fatalf("Stat after one cut read: %d, %v; want %d bytes", size, err, len(b))
+	}
+	exactly(t, "a Stat whose first read was cut", got, map[string]uint64{"GetObject": 2})
+
+	cuts.Store(100)
+	got = delta(d, func() { _, err = d.Stat(dg) })
+	if !errors.Is(err, driver.ErrUnavailable) || errors.Is(err, ErrCorrupt) || errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("Stat with every read cut: %v, want driver.ErrUnavailable alone", err)
+	}
+	exactly(t, "a Stat with every read cut", got, map[string]uint64{"GetObject": 3})
+}
