@@ -8,15 +8,19 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kvreg/kvreg/blobs"
 	"github.com/opencontainers/go-digest"
 )
 
 func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/uploads/" + id }
 
-// setUploadHeaders describes an upload in progress.
-func setUploadHeaders(h http.Header, name, id string, size int64) {
-	h.Set("Location", uploadLocation(name, id))
-	h.Set("Docker-Upload-UUID", id)
+// setUploadHeaders describes an upload in progress, named by ref in the
+// request, with the reference its next request must use: a deferred
+// upload's token stays in it until the upload has bytes (blobs.UploadRef).
+func setUploadHeaders(h http.Header, name, ref string, size int64) {
+	ref = blobs.UploadRef(ref, size)
+	h.Set("Location", uploadLocation(name, ref))
+	h.Set("Docker-Upload-UUID", ref)
 	end := size - 1
 	if end < 0 {
 		end = 0

@@ -10,6 +10,14 @@
 // blobs/driver); Open uses the directory driver (package blobs/local), the
 // only code that knows the on-disk layout.
 //
+// An upload is named by a reference: its id, or, on a driver that starts
+// uploads with nothing stored (driver.Deferrer, S3), its id and the token
+// that stands for its record until its first bytes are written
+// (NewUpload, UploadRef). A write at the upload's start takes the token's
+// word and reads nothing; any other request reads the record, and finds
+// the upload started and empty if there is none and the token is good,
+// unless this process saw the upload end (endedUploads).
+//
 // It knows nothing of repositories' references or of the database: whether a
 // blob may exist or must go is decided by package refcount, which calls Commit
 // with a function that records the blob, and Remove for a blob it has freed.

@@ -25,6 +25,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
+	ended    endedUploads
 }
 
 // New returns a Store over a driver.

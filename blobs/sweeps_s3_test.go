@@ -29,7 +29,8 @@ func youngUpload(t *testing.T, s *Store, repo string, body []byte) string {
 	if _, err := s.AppendExact(repo, id, 0, int64(len(body)), bytes.NewReader(body), 0); err != nil {
 		t.Fatal(err)
 	}
-	return id
+	// As a client names it next: by its id, now that it has bytes.
+	return UploadRef(id, int64(len(body)))
 }
 
 // interrupted leaves on s what a commit that died between promoting and

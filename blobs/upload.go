@@ -34,11 +34,31 @@ type session struct {
 
 // lock locks a session and, on a driver that can, holds the upload for
 // as long: the driver then reads the upload's record once per request.
-func (s *Store) lock(id string, sess *session) {
+// trust: the request writes the upload's first bytes and carries a
+// deferred upload's token (see NewUpload), so that a session with no
+// bytes reads as such from the driver with no request.
+func (s *Store) lock(id, token string, sess *session, trust bool) {
 	sess.mu.Lock()
 	if h, ok := s.drv.(driver.Holder); ok {
 		sess.release = h.Hold(id)
+		if trust && sess.size == 0 && !sess.gone {
+			s.fresh(id, sess.repo, token)
+		}
 	}
+}
+
+// fresh reports whether token vouches for upload id of repo as a deferred
+// upload (driver.Deferrer) that this process has not seen end, and if so
+// has the driver, which holds the upload, read it as started and empty.
+// The caller holds it so: for a write of the upload's first bytes (a
+// client sends the token only until it has sent some, UploadRef), or
+// because the driver stores no record of it.
+func (s *Store) fresh(id, repo, token string) bool {
+	if token == "" || s.ended.has(id) {
+		return false
+	}
+	df, ok := s.drv.(driver.Deferrer)
+	return ok && df.Fresh(id, repo, token)
 }
 
 // unlock ends what lock began.
@@ -58,20 +78,51 @@ func validUploadID(id string) bool {
 	return err == nil && strings.ToLower(id) == id
 }
 
-// NewUpload starts an upload session for a repository.
+// NewUpload starts an upload session for a repository and returns its
+// reference, which names it in the other calls: its id, or, on a driver
+// that defers uploads (driver.Deferrer), its id, a dot and the token that
+// stands for the record not stored yet. A client must name the upload by
+// the reference it was given last (UploadRef): the one with the token
+// while the upload has no bytes.
 func (s *Store) NewUpload(repo string) (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
 	id := hex.EncodeToString(b[:])
-	if err := s.drv.CreateUpload(id, repo); err != nil {
-		return "", err
+	ref := id
+	if df, ok := s.drv.(driver.Deferrer); ok {
+		if token, err := df.DeferUpload(id, repo); err == nil {
+			ref = id + "." + token
+		}
+	}
+	if ref == id {
+		if err := s.drv.CreateUpload(id, repo); err != nil {
+			return "", err
+		}
 	}
 	s.mu.Lock()
 	s.sessions[id] = &session{repo: repo, hasher: sha256.New()}
 	s.mu.Unlock()
-	return id, nil
+	return ref, nil
+}
+
+// splitRef is an upload reference's id and token ("" for none).
+func splitRef(ref string) (id, token string) {
+	id, token, _ = strings.Cut(ref, ".")
+	return id, token
+}
+
+// UploadRef is the reference that names an upload of size bytes in the
+// requests that follow one that named it by ref: ref itself while the
+// upload has no bytes (a deferred upload's token stands for its record),
+// its id once it has some (its record is stored).
+func UploadRef(ref string, size int64) string {
+	if size > 0 {
+		id, _ := splitRef(ref)
+		return id
+	}
+	return ref
 }
 
 // session finds (or, after a restart or when another replica started the
@@ -79,7 +130,7 @@ func (s *Store) NewUpload(repo string) (string, error) {
 // caller holds the session (lock): an upload this process had not seen is
 // read under a hold of its own, so that the reads that follow (its
 // checkpoint, its removal) use what this one read.
-func (s *Store) session(repo, id string) (sess *session, release func(), err error) {
+func (s *Store) session(repo, id, token string, trust bool) (sess *session, release func(), err error) {
 	release = func() {}
 	if !validUploadID(id) {
 		return nil, release, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
@@ -88,12 +139,32 @@ func (s *Store) session(repo, id string) (sess *session, release func(), err err
 	sess = s.sessions[id]
 	s.mu.Unlock()
 	if sess == nil {
-		if h, ok := s.drv.(driver.Holder); ok {
+		h, held := s.drv.(driver.Holder)
+		if held {
 			release = h.Hold(id)
+		}
+		// A deferred upload this process has not seen: the token
+		// stands for its record, for the write of its first bytes
+		// with no request, or once a read found none.
+		newFresh := func() {
+			s.mu.Lock()
+			if sess = s.sessions[id]; sess == nil {
+				sess = &session{repo: repo, hasher: sha256.New()}
+				s.sessions[id] = sess
+			}
+			s.mu.Unlock()
+		}
+		if held && trust && s.fresh(id, repo, token) {
+			newFresh()
+			return sess, release, nil
 		}
 		// Storage that does not answer is an error of its own (503),
 		// not an unknown upload (404).
 		info, err := s.drv.Upload(id)
+		if errors.Is(err, driver.ErrNotFound) && held && s.fresh(id, repo, token) {
+			newFresh()
+			return sess, release, nil
+		}
 		if errors.Is(err, driver.ErrUnavailable) {
 			release()
 			return nil, func() {}, err
@@ -116,12 +187,12 @@ func (s *Store) session(repo, id string) (sess *session, release func(), err err
 
 // lockSession locks a live session, rebuilding its hash if needed. fresh
 // reports that the session was just read from the driver.
-func (s *Store) lockSession(repo, id string) (sess *session, fresh bool, err error) {
-	sess, release, err := s.session(repo, id)
+func (s *Store) lockSession(repo, id, token string, trust bool) (sess *session, fresh bool, err error) {
+	sess, release, err := s.session(repo, id, token, trust)
 	if err != nil {
 		return nil, false, err
 	}
-	s.lock(id, sess)
+	s.lock(id, token, sess, trust)
 	release()
 	if sess.gone {
 		sess.unlock()
@@ -169,8 +240,8 @@ func (s *Store) rebuild(id string, sess *session) error {
 // read of the upload's state) and rebuilt from the checkpoint if it is
 // behind. A client sends an upload's chunks one after the other, so a
 // session of the driver's size holds the driver's bytes.
-func (s *Store) lockCurrent(repo, id string) (*session, error) {
-	sess, fresh, err := s.lockSession(repo, id)
+func (s *Store) lockCurrent(repo, id, token string) (*session, error) {
+	sess, fresh, err := s.lockSession(repo, id, token, false)
 	if err != nil || fresh {
 		return sess, err
 	}
@@ -180,6 +251,10 @@ func (s *Store) lockCurrent(repo, id string) (*session, error) {
 	}
 	_, size, err := cpr.Checkpoint(id)
 	if err == nil && size == sess.size {
+		return sess, nil
+	}
+	if errors.Is(err, driver.ErrNotFound) && sess.size == 0 && s.fresh(id, sess.repo, token) {
+		// Deferred, and still without a record.
 		return sess, nil
 	}
 	if errors.Is(err, driver.ErrNotFound) {
@@ -212,6 +287,7 @@ func (s *Store) refresh(id string, sess *session) error {
 func (s *Store) forgetIfGone(id string, sess *session, err error) {
 	if errors.Is(err, ErrUploadUnknown) || errors.Is(err, driver.ErrNotFound) {
 		sess.gone = true
+		s.ended.add(id)
 		s.mu.Lock()
 		if s.sessions[id] == sess {
 			delete(s.sessions, id)
@@ -245,8 +321,9 @@ func (s *Store) resume(id string, sess *session) (bool, error) {
 }
 
 // UploadSize is the number of bytes an upload has received.
-func (s *Store) UploadSize(repo, id string) (int64, error) {
-	sess, err := s.lockCurrent(repo, id)
+func (s *Store) UploadSize(repo, ref string) (int64, error) {
+	id, token := splitRef(ref)
+	sess, err := s.lockCurrent(repo, id, token)
 	if err != nil {
 		return 0, err
 	}
@@ -266,15 +343,18 @@ func (s *Store) Append(repo, id string, start int64, r io.Reader, max int64) (in
 // (length < 0: whatever r holds); a chunk of another length is refused
 // whole with ErrSizeInvalid. A disk that fills up ends the upload: its
 // bytes are removed and ErrNoSpace returned.
-func (s *Store) AppendExact(repo, id string, start, length int64, r io.Reader, max int64) (int64, error) {
-	sess, fresh, err := s.lockSession(repo, id)
+func (s *Store) AppendExact(repo, ref string, start, length int64, r io.Reader, max int64) (int64, error) {
+	id, token := splitRef(ref)
+	// A write at the upload's start may take the token's word that the
+	// upload has no bytes; one further on reads where it stands.
+	sess, fresh, err := s.lockSession(repo, id, token, start <= 0)
 	if err != nil {
 		return 0, err
 	}
 	defer sess.unlock()
 	if start >= 0 && start != sess.size && !fresh {
 		// Another process may have received the chunks in between.
-		if err := s.moved(id, sess); err != nil {
+		if err := s.moved(id, token, sess); err != nil {
 			return 0, err
 		}
 	}
@@ -286,7 +366,7 @@ func (s *Store) AppendExact(repo, id string, start, length int64, r io.Reader, m
 		// The driver refused before reading r: another process
 		// appended since this one last did. Catch up and try again
 		// (no request more when the session was current).
-		if err := s.moved(id, sess); err != nil {
+		if err := s.moved(id, token, sess); err != nil {
 			return 0, err
 		}
 		if start >= 0 && start != sess.size {
@@ -302,12 +382,16 @@ func (s *Store) AppendExact(repo, id string, start, length int64, r io.Reader, m
 }
 
 // moved rebuilds a locked session from the driver, dropping it if the
-// upload is gone.
-func (s *Store) moved(id string, sess *session) error {
+// upload is gone: unless it has no bytes and token vouches for it as a
+// deferred upload with no record yet.
+func (s *Store) moved(id, token string, sess *session) error {
 	if _, ok := s.drv.(driver.Checkpointer); !ok {
 		return nil
 	}
 	err := s.refresh(id, sess)
+	if (errors.Is(err, ErrUploadUnknown) || errors.Is(err, driver.ErrNotFound)) && sess.size == 0 && s.fresh(id, sess.repo, token) {
+		return nil
+	}
 	if err != nil {
 		s.forgetIfGone(id, sess, err)
 	}
@@ -410,14 +494,15 @@ func restore(saved []byte) hash.Hash {
 // through another has read the upload for and is promoting, whatever
 // their digest (a chunk may have been appended through a third process in
 // between).
-func (s *Store) Cancel(repo, id string) error {
+func (s *Store) Cancel(repo, ref string) error {
+	id, token := splitRef(ref)
 	unlock, err := s.lockKeys(uploadLockKey(id))
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	// As it is now: another process may have ended it.
-	sess, err := s.lockCurrent(repo, id)
+	sess, err := s.lockCurrent(repo, id, token)
 	if err != nil {
 		return err
 	}
@@ -431,6 +516,7 @@ func (s *Store) Cancel(repo, id string) error {
 
 func (s *Store) dropLocked(id string, sess *session) {
 	sess.gone = true
+	s.ended.add(id)
 	if !sess.removed && s.drv.RemoveUpload(id) == nil {
 		sess.removed = true
 	}
@@ -449,7 +535,8 @@ func (s *Store) dropLocked(id string, sess *session) {
 // afterwards, whatever the outcome, except when the digest is invalid or
 // its lock cannot be taken (the upload then stays, for the commit to be
 // sent again). size, if not negative, must equal the upload's size.
-func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record func(size int64, loc string) error) (int64, error) {
+func (s *Store) Commit(repo, ref string, want digest.Digest, size int64, record func(size int64, loc string) error) (int64, error) {
+	id, token := splitRef(ref)
 	// The digest's lock and the upload's come before the upload is
 	// read: a commit of this upload sent at once through another
 	// process (a client that retries a slow PUT) then ended it before
@@ -462,7 +549,7 @@ func (s *Store) Commit(repo, id string, want digest.Digest, size int64, record f
 		return 0, err
 	}
 	defer unlock()
-	sess, err := s.lockCurrent(repo, id)
+	sess, err := s.lockCurrent(repo, id, token)
 	if err != nil {
 		return 0, err
 	}

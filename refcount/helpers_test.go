@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kvreg/kvreg/blobs"
+
 	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/kvreg/kvreg/blobs/local"
 	"github.com/kvreg/kvreg/kv"
@@ -100,10 +102,12 @@ func (f *fixture) interrupt(repo string, body []byte) digest.Digest {
 	f.t.Helper()
 	d := digest.FromBytes(body)
 	drv := f.Blobs().Driver()
-	id, err := f.StartUpload(repo)
+	ref, err := f.StartUpload(repo)
 	if err == nil {
-		_, err = f.AppendUpload(repo, id, 0, bytes.NewReader(body), 0)
+		_, err = f.AppendUpload(repo, ref, 0, bytes.NewReader(body), 0)
 	}
+	// The driver's name for it: its id.
+	id := blobs.UploadRef(ref, int64(len(body)))
 	if err == nil {
 		err = drv.Seal(id)
 	}

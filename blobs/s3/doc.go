@@ -38,6 +38,9 @@
 //	                         reading back parts S3 gives back only after Seal)
 //	uploads/<id>/tail-<gen>-<nonce>  a segment of the bytes after the last full part
 //	blobs/<alg>/<hex>        a blob's index: the data object that holds its bytes
+//	keys/uploads             the key (32 random bytes, made once per bucket by a
+//	                         conditional write) of the tokens of uploads started
+//	                         with no state object yet (deferred.go)
 //
 // A blob is found from its digest through its index object, written by
 // Promote only after blobs verified the upload, and only if none exists

@@ -64,11 +64,14 @@ type Driver struct {
 	cond     conditional
 	hashed   hashedBytes // payload bytes hashed by the driver (payloadSum)
 
-	signer     *v4.Signer // presigned URLs (presign.go) and requests sent directly (direct.go)
-	creds      aws.CredentialsProvider
-	region     string
-	hc         aws.HTTPClient // the SDK's, shared with direct.go
-	retryer    aws.Retryer    // the SDK's, shared with direct.go
+	signer  *v4.Signer // presigned URLs (presign.go) and requests sent directly (direct.go)
+	creds   aws.CredentialsProvider
+	region  string
+	hc      aws.HTTPClient // the SDK's, shared with direct.go
+	retryer aws.Retryer    // the SDK's, shared with direct.go
+
+	tokMu      sync.Mutex
+	tokKey     atomic.Pointer[[]byte] // the key of upload tokens (deferred.go)
 	presignMu  sync.Mutex
 	presignURL atomic.Pointer[url.URL] // see presignBase
 }

@@ -1,0 +1,104 @@
+package s3
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kvreg/kvreg/blobs/driver"
+)
+
+var _ driver.Deferrer = (*Driver)(nil)
+
+// An upload starts with no request (driver.Deferrer): its state object is
+// first written by its first Append, and until then the client carries a
+// token, an HMAC of the upload's id and repository, that any process
+// sharing the bucket checks with the key under keys/uploads. The key is
+// made once per bucket (a conditional write, so that processes starting
+// together agree on it) and read once per process. On a server that may
+// not honour conditional writes, uploads are not deferred: two processes
+// could each keep a key of their own.
+
+// errNoDeferral: the server may not honour conditional writes.
+var errNoDeferral = errors.New("s3 blob store: uploads are not deferred on a server that may not honour conditional writes")
+
+// tokenKeyLen is the size of the key that signs upload tokens.
+const tokenKeyLen = 32
+
+func (d *Driver) tokenKeyKey() string { return d.key("keys", "uploads") }
+
+// tokenKey is the bucket's key for upload tokens, read (or made) at the
+// first call that succeeds.
+func (d *Driver) tokenKey(ctx context.Context) ([]byte, error) {
+	if k := d.tokKey.Load(); k != nil {
+		return *k, nil
+	}
+	d.tokMu.Lock()
+	defer d.tokMu.Unlock()
+	if k := d.tokKey.Load(); k != nil {
+		return *k, nil
+	}
+	if !d.honoured(ctx) {
+		return nil, errNoDeferral
+	}
+	key := d.tokenKeyKey()
+	b, err := d.getSmall(ctx, key)
+	if errors.Is(err, driver.ErrNotFound) {
+		b = make([]byte, tokenKeyLen)
+		rand.Read(b)
+		if err = d.put(ctx, key, b, true); errors.Is(err, errExists) {
+			b, err = d.getSmall(ctx, key)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != tokenKeyLen {
+		return nil, fmt.Errorf("%w: %s holds %d bytes, not a key of %d", ErrCorrupt, key, len(b), tokenKeyLen)
+	}
+	d.tokKey.Store(&b)
+	return b, nil
+}
+
+// token is the token of upload id of repo under key.
+func token(key []byte, id, repo string) string {
+	m := hmac.New(sha256.New, key)
+	io.WriteString(m, id)
+	m.Write([]byte{0})
+	io.WriteString(m, repo)
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// DeferUpload signs upload id of repo, storing nothing.
+func (d *Driver) DeferUpload(id, repo string) (string, error) {
+	if err := validID(id); err != nil {
+		return "", err
+	}
+	k, err := d.tokenKey(context.Background())
+	if err != nil {
+		return "", err
+	}
+	return token(k, id, repo), nil
+}
+
+// Fresh checks tok and, if it vouches for the upload, makes the held state
+// the one CreateUpload would have written.
+func (d *Driver) Fresh(id, repo, tok string) bool {
+	if validID(id) != nil {
+		return false
+	}
+	k, err := d.tokenKey(context.Background())
+	if err != nil || !hmac.Equal([]byte(token(k, id, repo)), []byte(tok)) {
+		return false
+	}
+	b, _ := json.Marshal(&state{Repo: repo, Object: d.dataKey(id), Modified: time.Now()})
+	d.keepState(id, b)
+	return true
+}

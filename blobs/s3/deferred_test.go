@@ -1,0 +1,84 @@
+package s3
+
+import (
+	"crypto/sha256"
+	"errors"
+	"testing"
+
+	"github.com/kvreg/kvreg/blobs/driver"
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
+)
+
+// A deferred upload stores nothing until its first Append; its token is
+// good on every driver over the bucket (one key, made once) and for its
+// own id and repository only; a driver that holds it after Fresh appends
+// with no read, and the state that Append writes is the upload's record
+// from then on, for any driver.
+func TestDeferredUpload(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	a, b := driverOn(t, srv, bucket), driverOn(t, srv, bucket)
+	for _, d := range []*Driver{a, b} {
+		if err := d.Ping(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var tok string
+	var err error
+	got := delta(a, func() { tok, err = a.DeferUpload("u", "team/app") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	exactly(t, "the first deferred upload on a bucket", got, map[string]uint64{"GetObject": 1, "PutObject": 1})
+	got = delta(a, func() {
+		if _, err := a.DeferUpload("v", "team/app"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	exactly(t, "a deferred upload once the key is known", got, map[string]uint64{})
+	if _, err := b.Upload("u"); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("a deferred upload's record before its first bytes: %v, want none", err)
+	}
+
+	for name, ok := range map[string]bool{
+		"another repository": b.Fresh("u", "team/other", tok),
+		"another upload":     b.Fresh("v", "team/app", tok),
+		"a forged token":     b.Fresh("u", "team/app", "00000000000000000000000000000000"),
+	} {
+		if ok {
+			t.Errorf("%s: the token vouched for it", name)
+		}
+	}
+
+	release := b.Hold("u")
+	if !b.Fresh("u", "team/app", tok) {
+		t.Fatal("the token made by another driver over the bucket does not vouch for its upload")
+	}
+	body := randomBytes(100<<10, 12)
+	run := &running{h: sha256.New()}
+	got = delta(b, func() {
+		if n, err := b.AppendCheckpoint("u", 0, run.tee(body), run.cp); err != nil || n != int64(len(body)) {
+			t.Fatalf("append: %d %v", n, err)
+		}
+	})
+	release()
+	exactly(t, "the first Append of a deferred upload", got, map[string]uint64{"PutObject": 2})
+	info, err := a.Upload("u")
+	if err != nil || info.Repo != "team/app" || info.Size != int64(len(body)) {
+		t.Fatalf("the upload's record after its first bytes: %+v, %v", info, err)
+	}
+}
+
+// A key of upload tokens that is not one (damaged, or written by something
+// else) is refused, not used: no upload is deferred with it.
+func TestDeferredUploadRefusesADamagedKey(t *testing.T) {
+	d := pingedDriver(t)
+	if err := d.put(t.Context(), d.tokenKeyKey(), []byte("short"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DeferUpload("u", "r"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a deferred upload with a key of 5 bytes: %v, want ErrCorrupt", err)
+	}
+	if d.Fresh("u", "r", "00000000000000000000000000000000") {
+		t.Fatal("a token checked against a damaged key")
+	}
+}
