@@ -87,7 +87,8 @@ const unrecordedMultipart = "multipart uploads a live upload will abort by their
 //
 // Named are: an upload's state (uploads/<id>/state); the tail segments
 // and the data object and multipart upload its state names; an index
-// (blobs/<alg>/<hex>) and the data object it names.
+// (blobs/<alg>/<hex>) and the data object it names; the key of upload
+// tokens (keys/uploads).
 func bucketLeftovers(dir, prefix string) (map[string][]string, error) {
 	type stateObj struct {
 		Object      string `json:"object"`
@@ -140,6 +141,8 @@ func bucketLeftovers(dir, prefix string) (map[string][]string, error) {
 			return nil, err
 		}
 		switch {
+		case rest == "keys/uploads":
+			named[k] = true
 		case strings.HasPrefix(rest, "uploads/") && strings.HasSuffix(rest, "/state"):
 			var st stateObj
 			if err := json.Unmarshal(b, &st); err != nil {
