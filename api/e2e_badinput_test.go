@@ -174,6 +174,26 @@ func TestE2EBadInput(t *testing.T) {
 				expectStatus(t, "the right chunk", r.patchChunk(loc, 0, payload[:100]), http.StatusAccepted)
 				expectStatus(t, "cancel", r.del(loc), http.StatusNoContent)
 			}},
+		{name: "PATCH sending the first chunk again to the upload's first URL", status: 416, code: "BLOB_UPLOAD_INVALID",
+			// The first URL may carry the token of an upload with no
+			// bytes (on S3): it must not start the upload over.
+			run: inSession(func(r *testRegistry, loc string) response {
+				expectStatus(r.t, "first chunk", r.patchChunk(loc, 0, payload[:100]), http.StatusAccepted)
+				return r.patchChunk(loc, 0, payload[:100])
+			}),
+			after: func(t *testing.T, r *testRegistry, resp response) {
+				if got := resp.Header.Get("Range"); got != "0-99" {
+					t.Errorf("416: Range %q, want 0-99", got)
+				}
+				loc := sessionOf(resp)
+				s := r.get(loc, nil)
+				expectStatus(t, "upload status", s, http.StatusNoContent)
+				if got := s.Header.Get("Range"); got != "0-99" {
+					t.Errorf("status after the chunk sent again: Range %q, want 0-99", got)
+				}
+				expectStatus(t, "the next chunk", r.patchChunk(loc, 100, payload[100:150]), http.StatusAccepted)
+				expectStatus(t, "cancel", r.del(loc), http.StatusNoContent)
+			}},
 		{name: "PATCH chunk repeating bytes already received", status: 416, code: "BLOB_UPLOAD_INVALID",
 			run: inSession(func(r *testRegistry, loc string) response {
 				expectStatus(r.t, "first chunk", r.patchChunk(loc, 0, payload[:100]), http.StatusAccepted)

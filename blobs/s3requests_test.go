@@ -203,3 +203,34 @@ func TestS3RefusedChunkIsNeverWritten(t *testing.T) {
 	}
 	readsBack(t, s, digest.FromBytes(body), body)
 }
+
+// A chunk sent again to the upload's first URL (its token's reference)
+// through a process that has not seen the upload, once the upload has
+// bytes: the token's word that the upload has none is stale, and the
+// state's write made only if none exists finds it. The chunk is refused
+// as out of order, with the upload's size, and the upload is as it was.
+func TestS3ChunkSentAgainToTheFirstURL(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	a, b, c := New(s3Driver(t, srv, bucket)), New(s3Driver(t, srv, bucket)), New(s3Driver(t, srv, bucket))
+	first := bytes.Repeat([]byte("first chunk "), 100)
+	ref, err := a.NewUpload("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendExact("r", ref, 0, int64(len(first)), bytes.NewReader(first), 0); err != nil {
+		t.Fatal(err)
+	}
+	again := bytes.Repeat([]byte("other bytes "), 100)
+	n, err := c.AppendExact("r", ref, 0, int64(len(again)), bytes.NewReader(again), 0)
+	if !errors.Is(err, ErrRangeInvalid) || n != int64(len(first)) {
+		t.Fatalf("the chunk sent again: %d, %v; want ErrRangeInvalid at %d bytes", n, err, len(first))
+	}
+	id := UploadRef(ref, n)
+	if size, err := a.UploadSize("r", id); err != nil || size != int64(len(first)) {
+		t.Fatalf("the upload after it: %d bytes, %v", size, err)
+	}
+	if _, err := c.Commit("r", id, digest.FromBytes(first), int64(len(first)), func(int64, string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	readsBack(t, a, digest.FromBytes(first), first)
+}

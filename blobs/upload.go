@@ -421,6 +421,15 @@ func (s *Store) appendLocked(id string, sess *session, r io.Reader, length, max 
 		s.dropLocked(id, sess)
 		return 0, fmt.Errorf("%w: the upload is discarded: %v", ErrNoSpace, err)
 	}
+	if errors.Is(err, driver.ErrStale) {
+		// A chunk sent again to the upload's first URL, after the upload
+		// got bytes: it did not land, and the upload is as it was.
+		sess.hasher = restore(saved)
+		if merr := s.moved(id, "", sess); merr != nil {
+			return 0, merr
+		}
+		return sess.size, fmt.Errorf("%w: the upload has %d bytes, which this request did not count", ErrRangeInvalid, sess.size)
+	}
 	if err != nil {
 		// Roll back to the state before this chunk.
 		if terr := s.drv.Truncate(id, sess.size); terr != nil {
@@ -562,7 +571,9 @@ func (s *Store) Commit(repo, ref string, want digest.Digest, size int64, record 
 	if size >= 0 && size != sess.size {
 		return 0, fmt.Errorf("%w: announced %d bytes, received %d", ErrSizeInvalid, size, sess.size)
 	}
-	if err := s.drv.Seal(id); err != nil {
+	if err := s.drv.Seal(id); errors.Is(err, driver.ErrStale) {
+		return 0, fmt.Errorf("%w: the upload got bytes while it was committed", ErrRangeInvalid)
+	} else if err != nil {
 		return 0, err
 	}
 	var got digest.Digest

@@ -1,5 +1,7 @@
 package driver
 
+import "errors"
+
 // Deferrer is a driver that can start an upload storing nothing until its
 // first bytes come: most uploads are started and sent on at once, and an
 // upload with no bytes needs no record to be resumed or cleaned up. What
@@ -14,10 +16,16 @@ type Deferrer interface {
 	// Fresh reports whether token vouches for upload id of repo, from
 	// DeferUpload in any process sharing the store. If it does and the
 	// upload is held (Holder), it reads as started and empty, with no
-	// request, until the hold writes it: the caller has it from the
-	// client that the upload has had no bytes. A client that sends the
-	// token again after sending bytes starts the upload over, as two
-	// requests racing at one offset would; the bytes it had are then
+	// request, until the hold writes it. The hold's first write of the
+	// upload's record is made only if none exists: a client that sends
+	// the token again after its upload got bytes (a chunk retried from
+	// the upload's first URL) finds its write failed with ErrStale, and
+	// the upload as it was; what that write stored before its record is
 	// what nothing names.
 	Fresh(id, repo, token string) bool
 }
+
+// ErrStale: a write under a token's word that the upload had no record
+// (Deferrer.Fresh) found one: the upload is as it was, and the caller's
+// view of it is out of date.
+var ErrStale = errors.New("blob driver: the upload has a record the request did not know of")

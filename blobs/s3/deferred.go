@@ -99,6 +99,6 @@ func (d *Driver) Fresh(id, repo, tok string) bool {
 		return false
 	}
 	b, _ := json.Marshal(&state{Repo: repo, Object: d.dataKey(id), Modified: time.Now()})
-	d.keepState(id, b)
+	d.keepFresh(id, b)
 	return true
 }

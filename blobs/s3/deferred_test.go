@@ -66,6 +66,21 @@ func TestDeferredUpload(t *testing.T) {
 	if err != nil || info.Repo != "team/app" || info.Size != int64(len(body)) {
 		t.Fatalf("the upload's record after its first bytes: %+v, %v", info, err)
 	}
+
+	// The token again, now that the upload has a record: the first
+	// write under it is refused, and the record stays as it was.
+	release = a.Hold("u")
+	if !a.Fresh("u", "team/app", tok) {
+		t.Fatal("the token no longer vouches for its upload")
+	}
+	run = &running{h: sha256.New()}
+	if _, err := a.AppendCheckpoint("u", 0, run.tee(randomBytes(1000, 13)), run.cp); !errors.Is(err, driver.ErrStale) {
+		t.Fatalf("an Append under a stale token: %v, want driver.ErrStale", err)
+	}
+	release()
+	if info, err := b.Upload("u"); err != nil || info.Size != int64(len(body)) {
+		t.Fatalf("the upload's record after the refused Append: %+v, %v", info, err)
+	}
 }
 
 // A key of upload tokens that is not one (damaged, or written by something

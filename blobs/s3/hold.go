@@ -20,6 +20,9 @@ type holds struct {
 type hold struct {
 	n     int    // Holds not yet released
 	state []byte // the state's JSON; nil until read or written
+	// fresh: state is what Fresh made, not yet written; the first
+	// write is made only if no state object exists.
+	fresh bool
 	// created is the digest whose index this hold's Promote wrote,
 	// naming the upload's data object, and no Unpromote removed since.
 	created digest.Digest
@@ -81,7 +84,19 @@ func (d *Driver) heldState(id string) *state {
 // keepState makes b the held copy of upload id's state (nil: unknown, to
 // be read again), if it is held, and reports whether it is.
 func (d *Driver) keepState(id string, b []byte) bool {
-	return d.held(id, func(h *hold) { h.state = b })
+	return d.held(id, func(h *hold) { h.state, h.fresh = b, false })
+}
+
+// keepFresh is keepState of a state Fresh made, which no write stored.
+func (d *Driver) keepFresh(id string, b []byte) bool {
+	return d.held(id, func(h *hold) { h.state, h.fresh = b, true })
+}
+
+// heldFresh reports whether upload id's held state is one Fresh made.
+func (d *Driver) heldFresh(id string) bool {
+	fresh := false
+	d.held(id, func(h *hold) { fresh = h.fresh })
+	return fresh
 }
 
 // created reports whether this hold's Promote wrote dg's index, naming

@@ -186,6 +186,8 @@ func TestUploadAcrossProcessesRequests(t *testing.T) {
 			return -1
 		}
 		cost(a, id, pos(0))
+		// As its client names it once it has bytes: by its id.
+		id = blobs.UploadRef(id, int64(len(chunk)))
 		cost(a, id, pos(1))
 		current := cost(a, id, pos(2)) // a's session is current
 		cost(b, id, pos(3))

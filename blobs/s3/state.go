@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -123,13 +124,20 @@ func (d *Driver) readState(ctx context.Context, id string) (*state, error) {
 
 // writeState writes upload id's state object. A write that failed may
 // or may not have taken effect: the held copy is dropped, to be read again.
+// Over a state Fresh made, the write is made only if no state object
+// exists (see driver.Deferrer): one that does fails it with
+// driver.ErrStale.
 func (d *Driver) writeState(ctx context.Context, id string, st *state) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	if err := d.put(ctx, d.stateKey(id), b, false); err != nil {
+	fresh := d.heldFresh(id)
+	if err := d.put(ctx, d.stateKey(id), b, fresh); err != nil {
 		d.keepState(id, nil)
+		if fresh && errors.Is(err, errExists) {
+			return fmt.Errorf("%w: upload %q", driver.ErrStale, id)
+		}
 		return err
 	}
 	d.keepState(id, b)
