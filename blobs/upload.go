@@ -129,11 +129,12 @@ func UploadRef(ref string, size int64) string {
 // upload, rebuilds) an upload's state. release is to be called once the
 // caller holds the session (lock): an upload this process had not seen is
 // read under a hold of its own, so that the reads that follow (its
-// checkpoint, its removal) use what this one read.
-func (s *Store) session(repo, id, token string, trust bool) (sess *session, release func(), err error) {
+// checkpoint, its removal) use what this one read. vouched: the token
+// made the session, and the hold reads the upload as fresh already.
+func (s *Store) session(repo, id, token string, trust bool) (sess *session, release func(), vouched bool, err error) {
 	release = func() {}
 	if !validUploadID(id) {
-		return nil, release, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
+		return nil, release, false, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
 	s.mu.Lock()
 	sess = s.sessions[id]
@@ -156,18 +157,18 @@ func (s *Store) session(repo, id, token string, trust bool) (sess *session, rele
 		}
 		if held && trust && s.fresh(id, repo, token) {
 			newFresh()
-			return sess, release, nil
+			return sess, release, true, nil
 		}
 		// Storage that does not answer is an error of its own (503),
 		// not an unknown upload (404).
 		info, err := s.drv.Upload(id)
 		if errors.Is(err, driver.ErrNotFound) && held && s.fresh(id, repo, token) {
 			newFresh()
-			return sess, release, nil
+			return sess, release, true, nil
 		}
 		if errors.Is(err, driver.ErrUnavailable) {
 			release()
-			return nil, func() {}, err
+			return nil, func() {}, false, err
 		}
 		if err == nil {
 			s.mu.Lock()
@@ -180,19 +181,20 @@ func (s *Store) session(repo, id, token string, trust bool) (sess *session, rele
 	}
 	if sess == nil || sess.repo != repo {
 		release()
-		return nil, func() {}, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
+		return nil, func() {}, false, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
-	return sess, release, nil
+	return sess, release, false, nil
 }
 
 // lockSession locks a live session, rebuilding its hash if needed. fresh
 // reports that the session was just read from the driver.
 func (s *Store) lockSession(repo, id, token string, trust bool) (sess *session, fresh bool, err error) {
-	sess, release, err := s.session(repo, id, token, trust)
+	sess, release, vouched, err := s.session(repo, id, token, trust)
 	if err != nil {
 		return nil, false, err
 	}
-	s.lock(id, token, sess, trust)
+	// A session the token just vouched for is held as fresh already.
+	s.lock(id, token, sess, trust && !vouched)
 	release()
 	if sess.gone {
 		sess.unlock()
