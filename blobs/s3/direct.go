@@ -136,17 +136,10 @@ func (d *Driver) send(ctx context.Context, rq request) (*http.Response, error) {
 
 // sendOnce is one attempt of rq.
 func (d *Driver) sendOnce(ctx context.Context, rq request) (*http.Response, error) {
-	base, err := d.presignBase(ctx)
+	u, creds, err := d.objectURL(ctx, rq.key)
 	if err != nil {
 		return nil, err
 	}
-	creds, err := d.creds.Retrieve(ctx)
-	if err != nil {
-		return nil, err
-	}
-	u := *base
-	u.Path += "/" + rq.key
-	u.RawPath += "/" + escapeKey(rq.key)
 	req, err := http.NewRequestWithContext(ctx, rq.method, u.String(), nil)
 	if err != nil {
 		return nil, err

@@ -135,17 +135,10 @@ func (d *Driver) presignBase(ctx context.Context) (*url.URL, error) {
 // presignObject signs a GET of key, as of at, valid for ttl (whole
 // seconds), whose response says application/octet-stream.
 func (d *Driver) presignObject(ctx context.Context, key string, ttl time.Duration, at time.Time) (string, error) {
-	base, err := d.presignBase(ctx)
+	u, creds, err := d.objectURL(ctx, key)
 	if err != nil {
 		return "", err
 	}
-	creds, err := d.creds.Retrieve(ctx)
-	if err != nil {
-		return "", err
-	}
-	u := *base
-	u.Path += "/" + key
-	u.RawPath += "/" + escapeKey(key)
 	u.RawQuery = url.Values{
 		"X-Amz-Expires":         {strconv.FormatInt(int64(ttl/time.Second), 10)},
 		"response-content-type": {"application/octet-stream"},
@@ -154,6 +147,24 @@ func (d *Driver) presignObject(ctx context.Context, key string, ttl time.Duratio
 	signed, _, err := d.signer.PresignHTTP(ctx, creds, req, "UNSIGNED-PAYLOAD", "s3", d.region, at,
 		func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
 	return signed, err
+}
+
+// objectURL is key's URL at the bucket's (presignBase), and the
+// credentials to sign a request of it with, for the requests the driver
+// signs itself: presigned URLs and those of direct.go.
+func (d *Driver) objectURL(ctx context.Context, key string) (url.URL, aws.Credentials, error) {
+	base, err := d.presignBase(ctx)
+	if err != nil {
+		return url.URL{}, aws.Credentials{}, err
+	}
+	creds, err := d.creds.Retrieve(ctx)
+	if err != nil {
+		return url.URL{}, aws.Credentials{}, err
+	}
+	u := *base
+	u.Path += "/" + key
+	u.RawPath += "/" + escapeKey(key)
+	return u, creds, nil
 }
 
 // escapeKey escapes a key for a URL's path as S3 signs it: every byte but
