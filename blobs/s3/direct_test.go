@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -63,24 +62,9 @@ func TestDirectRefusalIsAnAnswer(t *testing.T) {
 // bytes of the object.
 func TestDirectReadCutShort(t *testing.T) {
 	srv, bucket := s3test.Bucket(t)
+	// Cut while cuts are left.
 	var cuts atomic.Int64
-	front := frontOf(t, srv.Endpoint, func(w http.ResponseWriter, r *http.Request, server http.Handler) {
-		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") || cuts.Load() == 0 {
-			server.ServeHTTP(w, r)
-			return
-		}
-		cuts.Add(-1)
-		rec := httptest.NewRecorder()
-		server.ServeHTTP(rec, r)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		w.Write(rec.Body.Bytes()[:rec.Body.Len()/2])
-		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
-			conn.Close()
-		}
-	})
+	front := s3test.CutReadsWhile(t, srv.Endpoint, "/blobs/", func() bool { return cuts.Add(-1) >= 0 })
 	d := driverAt(t, srv, front, bucket, 3)
 	b := randomBytes(1000, 11)
 	dg := promoted(t, d, "u", b)

@@ -17,13 +17,20 @@ import (
 // Host it receives, which the proxy leaves alone). It returns its URL.
 func CutReads(t testing.TB, endpoint, part string) string {
 	t.Helper()
+	return CutReadsWhile(t, endpoint, part, func() bool { return true })
+}
+
+// CutReadsWhile is CutReads that cuts a read only when cut, asked once per
+// GET of a key containing part, says so: a store that fails now and then.
+func CutReadsWhile(t testing.TB, endpoint, part string, cut func() bool) string {
+	t.Helper()
 	target, err := url.Parse(endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, part) {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, part) || !cut() {
 			proxy.ServeHTTP(w, r)
 			return
 		}
