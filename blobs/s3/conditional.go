@@ -5,37 +5,20 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"sync"
 )
 
-// conditional remembers whether the bucket's server honours a conditional
-// write (PutObject with If-None-Match: *), learnt once per process by
-// writing a probe object twice. Promote reads an index's existence
-// before writing it only where the server may not honour the condition:
-// there a second write would replace an index that names another upload's
-// data object.
-type conditional struct {
-	mu     sync.Mutex
-	known  bool
-	honour bool
-}
+// Whether the bucket's server honours a conditional write (PutObject with
+// If-None-Match: *) is learnt once per process (Driver.cond) by writing a
+// probe object twice. Promote reads an index's existence before writing it
+// only where the server may not honour the condition: there a second
+// write would replace an index that names another upload's data object.
 
 // honoured reports whether conditional writes are known to be honoured.
 // A probe that fails (the server unreachable) answers false, and the next
 // call probes again.
 func (d *Driver) honoured(ctx context.Context) bool {
-	c := &d.cond
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.known {
-		return c.honour
-	}
-	honour, err := d.probeConditional(ctx)
-	if err != nil {
-		return false
-	}
-	c.known, c.honour = true, honour
-	return honour
+	honour, err := d.cond.get(func() (bool, error) { return d.probeConditional(ctx) })
+	return err == nil && honour
 }
 
 // probeConditional writes one probe object twice, the second time on the

@@ -43,7 +43,7 @@ func TestProbeOfConditionalWrites(t *testing.T) {
 func TestPromoteOverAnIndexKeepsIt(t *testing.T) {
 	for _, trust := range []bool{true, false} {
 		d := newDriver(t)
-		d.cond.known, d.cond.honour = true, trust
+		d.cond.v.Store(&trust) // as learnt
 		body := randomBytes(4096, 9)
 		for _, id := range []string{"a", "b"} {
 			if err := d.CreateUpload(id, "r"); err != nil {

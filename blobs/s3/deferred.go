@@ -37,14 +37,11 @@ func (d *Driver) tokenKeyKey() string { return d.key("keys", "uploads") }
 // tokenKey is the bucket's key for upload tokens, read (or made) at the
 // first call that succeeds.
 func (d *Driver) tokenKey(ctx context.Context) ([]byte, error) {
-	if k := d.tokKey.Load(); k != nil {
-		return *k, nil
-	}
-	d.tokMu.Lock()
-	defer d.tokMu.Unlock()
-	if k := d.tokKey.Load(); k != nil {
-		return *k, nil
-	}
+	return d.tokKey.get(func() ([]byte, error) { return d.loadTokenKey(ctx) })
+}
+
+// loadTokenKey reads the key of upload tokens, or makes it if there is none.
+func (d *Driver) loadTokenKey(ctx context.Context) ([]byte, error) {
 	if !d.honoured(ctx) {
 		return nil, errNoDeferral
 	}
@@ -63,7 +60,6 @@ func (d *Driver) tokenKey(ctx context.Context) ([]byte, error) {
 	if len(b) != tokenKeyLen {
 		return nil, fmt.Errorf("%w: %s holds %d bytes, not a key of %d", ErrCorrupt, key, len(b), tokenKeyLen)
 	}
-	d.tokKey.Store(&b)
 	return b, nil
 }
 

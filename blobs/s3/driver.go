@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,7 +59,7 @@ type Driver struct {
 	locs     locations
 	requests *requestCounts
 	holds    holds
-	cond     conditional
+	cond     lazy[bool]  // conditional writes honoured (conditional.go)
 	hashed   hashedBytes // payload bytes hashed by the driver (payloadSum)
 
 	signer  *v4.Signer // presigned URLs (presign.go) and requests sent directly (direct.go)
@@ -70,10 +68,8 @@ type Driver struct {
 	hc      aws.HTTPClient // the SDK's, shared with direct.go
 	retryer aws.Retryer    // the SDK's, shared with direct.go
 
-	tokMu      sync.Mutex
-	tokKey     atomic.Pointer[[]byte] // the key of upload tokens (deferred.go)
-	presignMu  sync.Mutex
-	presignURL atomic.Pointer[url.URL] // see presignBase
+	tokKey    lazy[[]byte]   // the key of upload tokens (deferred.go)
+	bucketURL lazy[*url.URL] // see presignBase
 }
 
 var _ driver.Driver = (*Driver)(nil)
