@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -47,6 +48,25 @@ func TestE2EBadInput(t *testing.T) {
 	}
 	// cancelSession ends a session the refused request may have left open
 	// for a retry, as a client would.
+	// refusedAt checks what a refused chunk (416) leaves: an upload of
+	// size bytes, said by the refusal's Range and by the upload's status,
+	// that takes the chunk starting there; then cancels it.
+	refusedAt := func(size int) func(t *testing.T, r *testRegistry, resp response) {
+		want := fmt.Sprintf("0-%d", max(size-1, 0))
+		return func(t *testing.T, r *testRegistry, resp response) {
+			if got := resp.Header.Get("Range"); got != want {
+				t.Errorf("416: Range %q, want %s", got, want)
+			}
+			loc := sessionOf(resp)
+			s := r.get(loc, nil)
+			expectStatus(t, "upload status", s, http.StatusNoContent)
+			if got := s.Header.Get("Range"); got != want {
+				t.Errorf("status after a refused chunk: Range %q, want %s", got, want)
+			}
+			expectStatus(t, "the chunk where the upload ends", r.patchChunk(loc, int64(size), payload[size:size+50]), http.StatusAccepted)
+			expectStatus(t, "cancel", r.del(loc), http.StatusNoContent)
+		}
+	}
 	cancelSession := func(t *testing.T, r *testRegistry, resp response) {
 		d := r.del(sessionOf(resp))
 		if d.Status != http.StatusNoContent && d.Status != http.StatusNotFound {
@@ -159,21 +179,8 @@ func TestE2EBadInput(t *testing.T) {
 			run: inSession(func(r *testRegistry, loc string) response {
 				return r.patchChunk(loc, 100, payload[:100])
 			}),
-			after: func(t *testing.T, r *testRegistry, resp response) {
-				if got := resp.Header.Get("Range"); got != "0-0" {
-					t.Errorf("416: Range %q, want 0-0", got)
-				}
-				loc := sessionOf(resp)
-				// Nothing was written: the session still has 0 bytes and
-				// the right chunk is accepted.
-				s := r.get(loc, nil)
-				expectStatus(t, "upload status", s, http.StatusNoContent)
-				if got := s.Header.Get("Range"); got != "0-0" {
-					t.Errorf("status after a refused chunk: Range %q, want 0-0", got)
-				}
-				expectStatus(t, "the right chunk", r.patchChunk(loc, 0, payload[:100]), http.StatusAccepted)
-				expectStatus(t, "cancel", r.del(loc), http.StatusNoContent)
-			}},
+			// Nothing was written: the session still has 0 bytes.
+			after: refusedAt(0)},
 		{name: "PATCH sending the first chunk again to the upload's first URL", status: 416, code: "BLOB_UPLOAD_INVALID",
 			// The first URL may carry the token of an upload with no
 			// bytes (on S3): it must not start the upload over.
@@ -181,35 +188,13 @@ func TestE2EBadInput(t *testing.T) {
 				expectStatus(r.t, "first chunk", r.patchChunk(loc, 0, payload[:100]), http.StatusAccepted)
 				return r.patchChunk(loc, 0, payload[:100])
 			}),
-			after: func(t *testing.T, r *testRegistry, resp response) {
-				if got := resp.Header.Get("Range"); got != "0-99" {
-					t.Errorf("416: Range %q, want 0-99", got)
-				}
-				loc := sessionOf(resp)
-				s := r.get(loc, nil)
-				expectStatus(t, "upload status", s, http.StatusNoContent)
-				if got := s.Header.Get("Range"); got != "0-99" {
-					t.Errorf("status after the chunk sent again: Range %q, want 0-99", got)
-				}
-				expectStatus(t, "the next chunk", r.patchChunk(loc, 100, payload[100:150]), http.StatusAccepted)
-				expectStatus(t, "cancel", r.del(loc), http.StatusNoContent)
-			}},
+			after: refusedAt(100)},
 		{name: "PATCH chunk repeating bytes already received", status: 416, code: "BLOB_UPLOAD_INVALID",
 			run: inSession(func(r *testRegistry, loc string) response {
 				expectStatus(r.t, "first chunk", r.patchChunk(loc, 0, payload[:100]), http.StatusAccepted)
 				return r.patchChunk(loc, 50, payload[50:150])
 			}),
-			after: func(t *testing.T, r *testRegistry, resp response) {
-				if got := resp.Header.Get("Range"); got != "0-99" {
-					t.Errorf("416: Range %q, want 0-99", got)
-				}
-				loc := sessionOf(resp)
-				s := r.get(loc, nil)
-				if got := s.Header.Get("Range"); got != "0-99" {
-					t.Errorf("status after a refused chunk: Range %q, want 0-99", got)
-				}
-				expectStatus(t, "cancel", r.del(loc), http.StatusNoContent)
-			}},
+			after: refusedAt(100)},
 		{name: "manifest referencing a missing blob", status: 400, code: "MANIFEST_BLOB_UNKNOWN",
 			run: func(r *testRegistry) response {
 				m := ociImage(*good.Config, []blob{good.Layers[0], missing}, imageOpts{})
