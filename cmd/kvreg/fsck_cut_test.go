@@ -24,13 +24,7 @@ import (
 func TestFsckDeepWithReadsCutShort(t *testing.T) {
 	srv, _, at := s3Bucket(t)
 	front := s3test.CutReads(t, srv.Endpoint, "/data/")
-	bin := buildKvreg(t)
-	root := t.TempDir()
-	s := startServer(t, bin, root, "--blob-store", at(srv.Endpoint))
-	if err := push("http://"+s.Addr, "app", "v1", []byte("layer one, long enough to cut"), []byte("base layer")); err != nil {
-		t.Fatal(err)
-	}
-	stopServer(t, s)
+	bin, root := storedImage(t, at(srv.Endpoint), []byte("layer one, long enough to cut"))
 
 	for _, args := range [][]string{{"fsck", "--deep"}, {"fsck", "--deep", "--repair"}} {
 		out, errOut, code := run(t, bin, append(args, "--root", root, "--blob-store", at(front))...)
@@ -86,13 +80,7 @@ func TestFsckWithListingsMissingAndReadsFailing(t *testing.T) {
 	}))
 	t.Cleanup(front.Close)
 
-	bin := buildKvreg(t)
-	root := t.TempDir()
-	s := startServer(t, bin, root, "--blob-store", at(srv.Endpoint))
-	if err := push("http://"+s.Addr, "app", "v1", []byte("a layer the listing misses"), []byte("base layer")); err != nil {
-		t.Fatal(err)
-	}
-	stopServer(t, s)
+	bin, root := storedImage(t, at(srv.Endpoint), []byte("a layer the listing misses"))
 
 	through := at(front.URL) + "&max-attempts=2&max-backoff=1ms"
 	for _, args := range [][]string{{"fsck"}, {"fsck", "--repair"}} {
@@ -108,4 +96,18 @@ func TestFsckWithListingsMissingAndReadsFailing(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("kvreg fsck --deep through the server itself: exit %d\n%s%s", code, out, errOut)
 	}
+}
+
+// storedImage pushes an image of layer and a base layer through a kvreg
+// serve of a new root with its blobs in store, stops it, and returns the
+// kvreg binary and the root, for fsck to run on.
+func storedImage(t *testing.T, store string, layer []byte) (bin, root string) {
+	t.Helper()
+	bin, root = buildKvreg(t), t.TempDir()
+	s := startServer(t, bin, root, "--blob-store", store)
+	if err := push("http://"+s.Addr, "app", "v1", layer, []byte("base layer")); err != nil {
+		t.Fatal(err)
+	}
+	stopServer(t, s)
+	return bin, root
 }
