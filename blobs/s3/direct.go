@@ -134,6 +134,17 @@ func (d *Driver) send(ctx context.Context, rq request) (*http.Response, error) {
 	}
 }
 
+// exchange is send of a request whose answer has nothing to read: its
+// body is drained, so that the connection goes back to the pool.
+func (d *Driver) exchange(ctx context.Context, rq request) error {
+	resp, err := d.send(ctx, rq)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)) //nolint:errcheck // only to reuse the connection
+	return resp.Body.Close()
+}
+
 // sendOnce is one attempt of rq.
 func (d *Driver) sendOnce(ctx context.Context, rq request) (*http.Response, error) {
 	u, creds, err := d.objectURL(ctx, rq.key)
@@ -148,7 +159,7 @@ func (d *Driver) sendOnce(ctx context.Context, rq request) (*http.Response, erro
 		req.Header[k] = vs
 	}
 	sum := emptySum
-	if rq.body != nil || rq.method == http.MethodPut {
+	if rq.method == http.MethodPut {
 		sum = hex.EncodeToString(rq.sum)
 		body := rq.body
 		req.Body = io.NopCloser(bytes.NewReader(body))

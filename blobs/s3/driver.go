@@ -226,16 +226,11 @@ func (d *Driver) putSum(ctx context.Context, key string, body []byte, create boo
 	if create {
 		rq.header = http.Header{"If-None-Match": {"*"}}
 	}
-	resp, err := d.send(ctx, rq)
-	if err != nil {
-		if create && preconditionFailed(err) {
-			return errExists
-		}
-		return err
+	err := d.exchange(ctx, rq)
+	if err != nil && create && preconditionFailed(err) {
+		return errExists
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)) //nolint:errcheck // only to reuse the connection
-	resp.Body.Close()
-	return nil
+	return err
 }
 
 var errExists = errors.New("s3 blob store: key exists")
@@ -254,16 +249,11 @@ func (d *Driver) exists(ctx context.Context, key string) (bool, error) {
 
 // del removes an object; a missing one is success.
 func (d *Driver) del(ctx context.Context, key string) error {
-	resp, err := d.send(ctx, request{op: "DeleteObject", method: http.MethodDelete, key: key})
-	if err != nil {
-		if notFound(err) {
-			return nil
-		}
-		return err
+	err := d.exchange(ctx, request{op: "DeleteObject", method: http.MethodDelete, key: key})
+	if err != nil && notFound(err) {
+		return nil
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)) //nolint:errcheck // only to reuse the connection
-	resp.Body.Close()
-	return nil
+	return err
 }
 
 // list calls fn for every object under prefix, or with delim "/", for every
