@@ -101,9 +101,7 @@ func (s *Store) NewUpload(repo string) (string, error) {
 			return "", err
 		}
 	}
-	s.mu.Lock()
-	s.sessions[id] = &session{repo: repo, hasher: sha256.New()}
-	s.mu.Unlock()
+	s.adopt(id, &session{repo: repo, hasher: sha256.New()})
 	return ref, nil
 }
 
@@ -147,43 +145,42 @@ func (s *Store) session(repo, id, token string, trust bool) (sess *session, rele
 		// A deferred upload this process has not seen: the token
 		// stands for its record, for the write of its first bytes
 		// with no request, or once a read found none.
-		newFresh := func() {
-			s.mu.Lock()
-			if sess = s.sessions[id]; sess == nil {
-				sess = &session{repo: repo, hasher: sha256.New()}
-				s.sessions[id] = sess
+		vouched = held && trust && s.fresh(id, repo, token)
+		if !vouched {
+			info, err := s.drv.Upload(id)
+			switch {
+			case errors.Is(err, driver.ErrNotFound):
+				vouched = held && s.fresh(id, repo, token)
+			case errors.Is(err, driver.ErrUnavailable):
+				// Storage that does not answer is an error of its own
+				// (503), not an unknown upload (404).
+				release()
+				return nil, func() {}, false, err
+			case err == nil:
+				sess = s.adopt(id, &session{repo: info.Repo})
 			}
-			s.mu.Unlock()
 		}
-		if held && trust && s.fresh(id, repo, token) {
-			newFresh()
-			return sess, release, true, nil
-		}
-		// Storage that does not answer is an error of its own (503),
-		// not an unknown upload (404).
-		info, err := s.drv.Upload(id)
-		if errors.Is(err, driver.ErrNotFound) && held && s.fresh(id, repo, token) {
-			newFresh()
-			return sess, release, true, nil
-		}
-		if errors.Is(err, driver.ErrUnavailable) {
-			release()
-			return nil, func() {}, false, err
-		}
-		if err == nil {
-			s.mu.Lock()
-			if sess = s.sessions[id]; sess == nil {
-				sess = &session{repo: info.Repo}
-				s.sessions[id] = sess
-			}
-			s.mu.Unlock()
+		if vouched {
+			sess = s.adopt(id, &session{repo: repo, hasher: sha256.New()})
 		}
 	}
 	if sess == nil || sess.repo != repo {
 		release()
 		return nil, func() {}, false, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
-	return sess, release, false, nil
+	return sess, release, vouched, nil
+}
+
+// adopt keeps sess as upload id's, unless the upload has a session
+// already, which it returns instead.
+func (s *Store) adopt(id string, sess *session) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if have := s.sessions[id]; have != nil {
+		return have
+	}
+	s.sessions[id] = sess
+	return sess
 }
 
 // lockSession locks a live session, rebuilding its hash if needed. fresh
