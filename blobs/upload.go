@@ -34,31 +34,31 @@ type session struct {
 
 // lock locks a session and, on a driver that can, holds the upload for
 // as long: the driver then reads the upload's record once per request.
-// trust: the request writes the upload's first bytes and carries a
-// deferred upload's token (see NewUpload), so that a session with no
-// bytes reads as such from the driver with no request.
+// With a deferred upload's token (see NewUpload), a session with no bytes
+// has the driver's hold take the token's word for the upload (vouch);
+// trust: the request writes the upload's first bytes.
 func (s *Store) lock(id, token string, sess *session, trust bool) {
 	sess.mu.Lock()
 	if h, ok := s.drv.(driver.Holder); ok {
 		sess.release = h.Hold(id)
-		if trust && sess.size == 0 && !sess.gone {
-			s.fresh(id, sess.repo, token)
+		if sess.size == 0 && !sess.gone {
+			s.vouch(id, sess.repo, token, trust)
 		}
 	}
 }
 
-// fresh reports whether token vouches for upload id of repo as a deferred
+// vouch reports whether token vouches for upload id of repo as a deferred
 // upload (driver.Deferrer) that this process has not seen end, and if so
-// has the driver, which holds the upload, read it as started and empty.
-// The caller holds it so: for a write of the upload's first bytes (a
-// client sends the token only until it has sent some, UploadRef), or
-// because the driver stores no record of it.
-func (s *Store) fresh(id, repo, token string) bool {
+// has the driver, which holds the upload, take it as started and empty
+// where it finds no record of it, or, with trust, at once: for a write of
+// the upload's first bytes (a client sends the token only until it has
+// sent some, UploadRef).
+func (s *Store) vouch(id, repo, token string, trust bool) bool {
 	if token == "" || s.ended.has(id) {
 		return false
 	}
 	df, ok := s.drv.(driver.Deferrer)
-	return ok && df.Fresh(id, repo, token)
+	return ok && df.Vouch(id, repo, token, trust)
 }
 
 // unlock ends what lock began.
@@ -144,24 +144,21 @@ func (s *Store) session(repo, id, token string, trust bool) (sess *session, rele
 		}
 		// A deferred upload this process has not seen: the token
 		// stands for its record, for the write of its first bytes
-		// with no request, or once a read found none.
-		vouched = held && trust && s.fresh(id, repo, token)
-		if !vouched {
+		// with no request, or where a read finds none.
+		vouched = held && s.vouch(id, repo, token, trust)
+		if vouched && trust {
+			sess = s.adopt(id, &session{repo: repo, hasher: sha256.New()})
+		} else {
 			info, err := s.drv.Upload(id)
-			switch {
-			case errors.Is(err, driver.ErrNotFound):
-				vouched = held && s.fresh(id, repo, token)
-			case errors.Is(err, driver.ErrUnavailable):
+			if errors.Is(err, driver.ErrUnavailable) {
 				// Storage that does not answer is an error of its own
 				// (503), not an unknown upload (404).
 				release()
 				return nil, func() {}, false, err
-			case err == nil:
+			}
+			if err == nil {
 				sess = s.adopt(id, &session{repo: info.Repo})
 			}
-		}
-		if vouched {
-			sess = s.adopt(id, &session{repo: repo, hasher: sha256.New()})
 		}
 	}
 	if sess == nil || sess.repo != repo {
@@ -190,8 +187,11 @@ func (s *Store) lockSession(repo, id, token string, trust bool) (sess *session, 
 	if err != nil {
 		return nil, false, err
 	}
-	// A session the token just vouched for is held as fresh already.
-	s.lock(id, token, sess, trust && !vouched)
+	// A session the token just vouched for is not vouched for again.
+	if vouched {
+		token = ""
+	}
+	s.lock(id, token, sess, trust)
 	release()
 	if sess.gone {
 		sess.unlock()
@@ -252,10 +252,6 @@ func (s *Store) lockCurrent(repo, id, token string) (*session, error) {
 	if err == nil && size == sess.size {
 		return sess, nil
 	}
-	if errors.Is(err, driver.ErrNotFound) && sess.size == 0 && s.fresh(id, sess.repo, token) {
-		// Deferred, and still without a record.
-		return sess, nil
-	}
 	if errors.Is(err, driver.ErrNotFound) {
 		err = fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
@@ -307,8 +303,16 @@ func (s *Store) resume(id string, sess *session) (bool, error) {
 	if errors.Is(err, driver.ErrNotFound) {
 		return false, fmt.Errorf("%w: %q", ErrUploadUnknown, id)
 	}
-	if err != nil || cp == nil {
+	if err != nil {
 		return false, err
+	}
+	if cp == nil {
+		if size != 0 {
+			return false, nil
+		}
+		// Nothing received: the hash of no bytes.
+		sess.hasher, sess.size = sha256.New(), 0
+		return true, nil
 	}
 	h := sha256.New()
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(cp); err != nil {
@@ -353,7 +357,7 @@ func (s *Store) AppendExact(repo, ref string, start, length int64, r io.Reader, 
 	defer sess.unlock()
 	if start >= 0 && start != sess.size && !fresh {
 		// Another process may have received the chunks in between.
-		if err := s.moved(id, token, sess); err != nil {
+		if err := s.moved(id, sess); err != nil {
 			return 0, err
 		}
 	}
@@ -365,7 +369,7 @@ func (s *Store) AppendExact(repo, ref string, start, length int64, r io.Reader, 
 		// The driver refused before reading r: another process
 		// appended since this one last did. Catch up and try again
 		// (no request more when the session was current).
-		if err := s.moved(id, token, sess); err != nil {
+		if err := s.moved(id, sess); err != nil {
 			return 0, err
 		}
 		if start >= 0 && start != sess.size {
@@ -381,16 +385,12 @@ func (s *Store) AppendExact(repo, ref string, start, length int64, r io.Reader, 
 }
 
 // moved rebuilds a locked session from the driver, dropping it if the
-// upload is gone: unless it has no bytes and token vouches for it as a
-// deferred upload with no record yet.
-func (s *Store) moved(id, token string, sess *session) error {
+// upload is gone.
+func (s *Store) moved(id string, sess *session) error {
 	if _, ok := s.drv.(driver.Checkpointer); !ok {
 		return nil
 	}
 	err := s.refresh(id, sess)
-	if (errors.Is(err, ErrUploadUnknown) || errors.Is(err, driver.ErrNotFound)) && sess.size == 0 && s.fresh(id, sess.repo, token) {
-		return nil
-	}
 	if err != nil {
 		s.forgetIfGone(id, sess, err)
 	}
@@ -424,7 +424,7 @@ func (s *Store) appendLocked(id string, sess *session, r io.Reader, length, max 
 		// A chunk sent again to the upload's first URL, after the upload
 		// got bytes: it did not land, and the upload is as it was.
 		sess.hasher = restore(saved)
-		if merr := s.moved(id, "", sess); merr != nil {
+		if merr := s.moved(id, sess); merr != nil {
 			return 0, merr
 		}
 		return sess.size, fmt.Errorf("%w: the upload has %d bytes, which this request did not count", ErrRangeInvalid, sess.size)

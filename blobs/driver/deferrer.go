@@ -13,19 +13,20 @@ type Deferrer interface {
 	// returns the token that vouches for it. An error (the driver cannot
 	// sign here, or not now) leaves the caller to CreateUpload instead.
 	DeferUpload(id, repo string) (token string, err error)
-	// Fresh reports whether token vouches for upload id of repo, from
+	// Vouch reports whether token vouches for upload id of repo, from
 	// DeferUpload in any process sharing the store. If it does and the
-	// upload is held (Holder), it reads as started and empty, with no
-	// request, until the hold writes it. The hold's first write of the
-	// upload's record is made only if none exists: a client that sends
-	// the token again after its upload got bytes (a chunk retried from
-	// the upload's first URL) finds its write failed with ErrStale, and
-	// the upload as it was; what that write stored before its record is
-	// what nothing names.
-	Fresh(id, repo, token string) bool
+	// upload is held (Holder), a read of the upload's record under the
+	// hold that finds none finds it started and empty; with trust, the
+	// hold takes it so with no read at all, until it writes the record.
+	// The hold's first write of the record is made only if none exists:
+	// a client that sends the token again after its upload got bytes (a
+	// chunk retried from the upload's first URL) finds its write failed
+	// with ErrStale, and the upload as it was; what that write stored
+	// before its record is what nothing names.
+	Vouch(id, repo, token string, trust bool) bool
 }
 
 // ErrStale: a write under a token's word that the upload had no record
-// (Deferrer.Fresh) found one: the upload is as it was, and the caller's
+// (Deferrer.Vouch) found one: the upload is as it was, and the caller's
 // view of it is out of date.
 var ErrStale = errors.New("blob driver: the upload has a record the request did not know of")

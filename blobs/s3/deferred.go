@@ -84,9 +84,10 @@ func (d *Driver) DeferUpload(id, repo string) (string, error) {
 	return token(k, id, repo), nil
 }
 
-// Fresh checks tok and, if it vouches for the upload, makes the held state
-// the one CreateUpload would have written.
-func (d *Driver) Fresh(id, repo, tok string) bool {
+// Vouch checks tok and, if it vouches for the upload, has the hold take the
+// state CreateUpload would have written: at once with trust, otherwise
+// where a read finds no state object (readState).
+func (d *Driver) Vouch(id, repo, tok string, trust bool) bool {
 	if validID(id) != nil {
 		return false
 	}
@@ -95,6 +96,18 @@ func (d *Driver) Fresh(id, repo, tok string) bool {
 		return false
 	}
 	b, _ := json.Marshal(&state{Repo: repo, Object: d.dataKey(id), Modified: time.Now()})
-	d.keepFresh(id, b)
+	if trust {
+		d.keepFresh(id, b)
+	} else {
+		d.held(id, func(h *hold) { h.vouched = b })
+	}
 	return true
+}
+
+// vouchedState is the state a token vouched for upload id, under its hold,
+// for a read that finds no state object, or nil.
+func (d *Driver) vouchedState(id string) []byte {
+	var b []byte
+	d.held(id, func(h *hold) { b = h.vouched })
+	return b
 }

@@ -11,7 +11,7 @@ import (
 
 // A deferred upload stores nothing until its first Append; its token is
 // good on every driver over the bucket (one key, made once) and for its
-// own id and repository only; a driver that holds it after Fresh appends
+// own id and repository only; a driver that holds it after Vouch appends
 // with no read, and the state that Append writes is the upload's record
 // from then on, for any driver.
 func TestDeferredUpload(t *testing.T) {
@@ -40,9 +40,9 @@ func TestDeferredUpload(t *testing.T) {
 	}
 
 	for name, ok := range map[string]bool{
-		"another repository": b.Fresh("u", "team/other", tok),
-		"another upload":     b.Fresh("v", "team/app", tok),
-		"a forged token":     b.Fresh("u", "team/app", "00000000000000000000000000000000"),
+		"another repository": b.Vouch("u", "team/other", tok, true),
+		"another upload":     b.Vouch("v", "team/app", tok, true),
+		"a forged token":     b.Vouch("u", "team/app", "00000000000000000000000000000000", true),
 	} {
 		if ok {
 			t.Errorf("%s: the token vouched for it", name)
@@ -50,7 +50,7 @@ func TestDeferredUpload(t *testing.T) {
 	}
 
 	release := b.Hold("u")
-	if !b.Fresh("u", "team/app", tok) {
+	if !b.Vouch("u", "team/app", tok, true) {
 		t.Fatal("the token made by another driver over the bucket does not vouch for its upload")
 	}
 	body := randomBytes(100<<10, 12)
@@ -70,7 +70,7 @@ func TestDeferredUpload(t *testing.T) {
 	// The token again, now that the upload has a record: the first
 	// write under it is refused, and the record stays as it was.
 	release = a.Hold("u")
-	if !a.Fresh("u", "team/app", tok) {
+	if !a.Vouch("u", "team/app", tok, true) {
 		t.Fatal("the token no longer vouches for its upload")
 	}
 	run = &running{h: sha256.New()}
@@ -93,7 +93,7 @@ func TestDeferredUploadRefusesADamagedKey(t *testing.T) {
 	if _, err := d.DeferUpload("u", "r"); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("a deferred upload with a key of 5 bytes: %v, want ErrCorrupt", err)
 	}
-	if d.Fresh("u", "r", "00000000000000000000000000000000") {
+	if d.Vouch("u", "r", "00000000000000000000000000000000", true) {
 		t.Fatal("a token checked against a damaged key")
 	}
 }

@@ -131,7 +131,7 @@
 // does RemoveUpload list the multipart uploads of the upload's data object
 // key, to abort one whose creation was answered to a process that died.
 // An upload started with DeferUpload has no state object until its first
-// Append (or Seal) writes one, under a hold that Fresh gave the state
+// Append (or Seal) writes one, under a hold that Vouch gave the state
 // CreateUpload would have written; that first write is made only if no
 // state object exists, so that a token sent again once the upload has one
 // fails (driver.ErrStale) rather than starting the upload over: its bytes,

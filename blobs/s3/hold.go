@@ -20,9 +20,12 @@ type holds struct {
 type hold struct {
 	n     int    // Holds not yet released
 	state []byte // the state's JSON; nil until read or written
-	// fresh: state is what Fresh made, not yet written; the first
+	// fresh: state is what Vouch made, not yet written; the first
 	// write is made only if no state object exists.
 	fresh bool
+	// vouched: the state a read that finds no state object takes
+	// instead (Vouch).
+	vouched []byte
 	// created is the digest whose index this hold's Promote wrote,
 	// naming the upload's data object, and no Unpromote removed since.
 	created digest.Digest
@@ -87,12 +90,12 @@ func (d *Driver) keepState(id string, b []byte) bool {
 	return d.held(id, func(h *hold) { h.state, h.fresh = b, false })
 }
 
-// keepFresh is keepState of a state Fresh made, which no write stored.
+// keepFresh is keepState of a state Vouch made, which no write stored.
 func (d *Driver) keepFresh(id string, b []byte) bool {
 	return d.held(id, func(h *hold) { h.state, h.fresh = b, true })
 }
 
-// heldFresh reports whether upload id's held state is one Fresh made.
+// heldFresh reports whether upload id's held state is one Vouch made.
 func (d *Driver) heldFresh(id string) bool {
 	fresh := false
 	d.held(id, func(h *hold) { fresh = h.fresh })

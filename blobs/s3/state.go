@@ -105,12 +105,20 @@ func (d *Driver) uploadPrefix(id string) string { return d.key("uploads", id) + 
 func (d *Driver) stateKey(id string) string     { return d.uploadPrefix(id) + "state" }
 
 // readState reads upload id's state object, or, while the upload is held
-// (Hold), the copy this process read or wrote last.
+// (Hold), the copy this process read or wrote last; none there, the state a
+// token vouched for (Vouch).
 func (d *Driver) readState(ctx context.Context, id string) (*state, error) {
 	if st := d.heldState(id); st != nil {
 		return st, nil
 	}
 	b, err := d.getSmall(ctx, d.stateKey(id))
+	fresh := false
+	if errors.Is(err, driver.ErrNotFound) {
+		// A deferred upload with no state yet, if a token vouched for it.
+		if b = d.vouchedState(id); b != nil {
+			err, fresh = nil, true
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -118,13 +126,17 @@ func (d *Driver) readState(ctx context.Context, id string) (*state, error) {
 	if err := json.Unmarshal(b, st); err != nil || st.Object == "" {
 		return nil, fmt.Errorf("%w: state of upload %q: %q", ErrCorrupt, id, b)
 	}
-	d.keepState(id, b)
+	if fresh {
+		d.keepFresh(id, b)
+	} else {
+		d.keepState(id, b)
+	}
 	return st, nil
 }
 
 // writeState writes upload id's state object. A write that failed may
 // or may not have taken effect: the held copy is dropped, to be read again.
-// Over a state Fresh made, the write is made only if no state object
+// Over a state Vouch made, the write is made only if no state object
 // exists (see driver.Deferrer): one that does fails it with
 // driver.ErrStale.
 func (d *Driver) writeState(ctx context.Context, id string, st *state) error {
