@@ -104,19 +104,22 @@ type request struct {
 }
 
 // send sends rq, attempt after attempt while the retryer says the failure
-// is worth one more and attempts are left, and gives the answer of status
-// 2xx with its body unread; any other answer is a statusError. A failure
-// that means the server cannot be reached is driver.ErrUnavailable too,
-// as markUnavailable makes the SDK's.
-func (d *Driver) send(ctx context.Context, rq request) (*http.Response, error) {
+// is worth one more and attempts are left, and gives the body of an
+// answer of status 2xx to a GET (at most maxSmall bytes; other answers'
+// bodies are drained); any other answer is a statusError. A GET's body
+// cut short fails its attempt as a request that got no answer, so that
+// one count of attempts covers both. A failure that means the server
+// cannot be reached is driver.ErrUnavailable too, as markUnavailable
+// makes the SDK's.
+func (d *Driver) send(ctx context.Context, rq request) ([]byte, error) {
 	for attempt := 1; ; attempt++ {
-		resp, err := d.sendOnce(ctx, rq)
+		b, err := d.sendOnce(ctx, rq)
 		if err == nil {
-			return resp, nil
+			return b, nil
 		}
 		if attempt >= d.retryer.MaxAttempts() || !d.retryer.IsErrorRetryable(err) || ctx.Err() != nil {
 			if unreachable(err) {
-				err = fmt.Errorf("%w: %w", driver.ErrUnavailable, err)
+				err = fmt.Errorf("%w: %s %s: %w", driver.ErrUnavailable, rq.op, rq.key, err)
 			}
 			return nil, err
 		}
@@ -134,19 +137,8 @@ func (d *Driver) send(ctx context.Context, rq request) (*http.Response, error) {
 	}
 }
 
-// exchange is send of a request whose answer has nothing to read: its
-// body is drained, so that the connection goes back to the pool.
-func (d *Driver) exchange(ctx context.Context, rq request) error {
-	resp, err := d.send(ctx, rq)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)) //nolint:errcheck // only to reuse the connection
-	return resp.Body.Close()
-}
-
 // sendOnce is one attempt of rq.
-func (d *Driver) sendOnce(ctx context.Context, rq request) (*http.Response, error) {
+func (d *Driver) sendOnce(ctx context.Context, rq request) ([]byte, error) {
 	u, creds, err := d.objectURL(ctx, rq.key)
 	if err != nil {
 		return nil, err
@@ -181,9 +173,18 @@ func (d *Driver) sendOnce(ctx context.Context, rq request) (*http.Response, erro
 		// error, which the retryer retries.
 		return nil, &smithyhttp.RequestSendError{Err: err}
 	}
+	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
 		return nil, refusal(rq.op, resp)
 	}
-	return resp, nil
+	if rq.method != http.MethodGet {
+		// Nothing to read: drained only to reuse the connection.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)) //nolint:errcheck // the answer is in
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxSmall))
+	if err != nil {
+		return nil, &smithyhttp.RequestSendError{Err: err}
+	}
+	return b, nil
 }

@@ -85,3 +85,35 @@ func TestDirectReadCutShort(t *testing.T) {
 	}
 	exactly(t, "a Stat with every read cut", got, map[string]uint64{"GetObject": 3})
 }
+
+// Refusals worth a retry and cut bodies share one count of attempts: a
+// GET answered 503 and cut short by turns costs the driver's attempts
+// once, not attempts for each read it tried.
+func TestDirectCutsAndRefusalsShareAttempts(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	var gets atomic.Int64
+	var armed atomic.Bool
+	front := frontOf(t, srv.Endpoint, func(w http.ResponseWriter, r *http.Request, server http.Handler) {
+		if !armed.Load() || r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") {
+			server.ServeHTTP(w, r)
+			return
+		}
+		if gets.Add(1)%2 == 0 {
+			s3test.ServeCut(w, r, server)
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>later</Message></Error>`)
+	})
+	d := driverAt(t, srv, front, bucket, 3)
+	dg := promoted(t, d, "u", randomBytes(1000, 12))
+
+	armed.Store(true)
+	var err error
+	got := delta(d, func() { _, err = d.Stat(dg) })
+	if !errors.Is(err, driver.ErrUnavailable) || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Stat with every read refused or cut: %v, want driver.ErrUnavailable", err)
+	}
+	exactly(t, "a Stat whose reads were refused and cut by turns", got, map[string]uint64{"GetObject": 3})
+}

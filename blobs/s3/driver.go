@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -190,24 +189,11 @@ const maxSmall = 1 << 20
 // tried again, as a request that failed, and then is the store
 // unavailable.
 func (d *Driver) getSmall(ctx context.Context, key string) ([]byte, error) {
-	var b []byte
-	for attempt := 1; ; attempt++ {
-		resp, err := d.send(ctx, request{op: "GetObject", method: http.MethodGet, key: key})
-		if err != nil {
-			if notFound(err) {
-				return nil, driver.ErrNotFound
-			}
-			return nil, err
-		}
-		b, err = io.ReadAll(io.LimitReader(resp.Body, maxSmall))
-		resp.Body.Close()
-		if err == nil {
-			return b, nil
-		}
-		if attempt >= d.retryer.MaxAttempts() {
-			return nil, fmt.Errorf("%w: GetObject %s: %w", driver.ErrUnavailable, key, err)
-		}
+	b, err := d.send(ctx, request{op: "GetObject", method: http.MethodGet, key: key})
+	if err != nil && notFound(err) {
+		return nil, driver.ErrNotFound
 	}
+	return b, err
 }
 
 // put writes a small object; with create it fails with errExists if the
@@ -226,7 +212,7 @@ func (d *Driver) putSum(ctx context.Context, key string, body []byte, create boo
 	if create {
 		rq.header = http.Header{"If-None-Match": {"*"}}
 	}
-	err := d.exchange(ctx, rq)
+	_, err := d.send(ctx, rq)
 	if err != nil && create && preconditionFailed(err) {
 		return errExists
 	}
@@ -249,7 +235,7 @@ func (d *Driver) exists(ctx context.Context, key string) (bool, error) {
 
 // del removes an object; a missing one is success.
 func (d *Driver) del(ctx context.Context, key string) error {
-	err := d.exchange(ctx, request{op: "DeleteObject", method: http.MethodDelete, key: key})
+	_, err := d.send(ctx, request{op: "DeleteObject", method: http.MethodDelete, key: key})
 	if err != nil && notFound(err) {
 		return nil
 	}

@@ -34,17 +34,23 @@ func CutReadsWhile(t testing.TB, endpoint, part string, cut func() bool) string 
 			proxy.ServeHTTP(w, r)
 			return
 		}
-		rec := httptest.NewRecorder()
-		proxy.ServeHTTP(rec, r)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		w.Write(rec.Body.Bytes()[:rec.Body.Len()/2])
-		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
-			conn.Close()
-		}
+		ServeCut(w, r, proxy)
 	}))
 	t.Cleanup(front.Close)
 	return front.URL
+}
+
+// ServeCut answers r as h does, with its headers and half its body, then
+// closes the connection under the length the headers promised.
+func ServeCut(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes()[:rec.Body.Len()/2])
+	if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		conn.Close()
+	}
 }
