@@ -16,7 +16,11 @@
 // (NewUpload, UploadRef). A write at the upload's start takes the token's
 // word and reads nothing; any other request reads the record, and finds
 // the upload started and empty if there is none and the token is good,
-// unless this process saw the upload end (endedUploads).
+// unless this process saw the upload end (endedUploads). A token says
+// when it was issued and is good for the upload life (SetUploadLife): an
+// upload that never got bytes expires as an idle one does, and another
+// process takes a token of an upload that ended for a new, empty upload
+// for no longer than that.
 //
 // It knows nothing of repositories' references or of the database: whether a
 // blob may exist or must go is decided by package refcount, which calls Commit

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	blobs3 "github.com/kvreg/kvreg/blobs/s3"
 	"github.com/kvreg/kvreg/blobs/s3/s3test"
@@ -233,4 +234,42 @@ func TestS3ChunkSentAgainToTheFirstURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	readsBack(t, a, digest.FromBytes(first), first)
+}
+
+// A deferred upload's token is good for the upload life from the start,
+// on every Store over the bucket: within it, an upload that never got
+// bytes is started and empty wherever it is asked for; past it, the
+// upload is unknown, as an idle upload is once ExpireUploads has ended it,
+// and a first chunk under the token writes nothing.
+func TestS3TokenIsGoodForTheUploadLife(t *testing.T) {
+	srv, bucket := s3test.Bucket(t)
+	da, db := s3Driver(t, srv, bucket), s3Driver(t, srv, bucket)
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	a, b := New(da), New(db)
+	a.SetUploadLife(time.Hour, clock)
+	b.SetUploadLife(time.Hour, clock)
+	ref, err := a.NewUpload("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	if size, err := b.UploadSize("r", ref); err != nil || size != 0 {
+		t.Fatalf("the upload an upload life after its start: %d bytes, %v; want started and empty", size, err)
+	}
+	now = now.Add(time.Second)
+	if _, err := b.UploadSize("r", ref); !errors.Is(err, ErrUploadUnknown) {
+		t.Fatalf("the upload past its life: %v, want ErrUploadUnknown", err)
+	}
+	chunk := []byte("late bytes")
+	if n, by := requests(db, func() {
+		if _, err := b.AppendExact("r", ref, 0, int64(len(chunk)), bytes.NewReader(chunk), 0); !errors.Is(err, ErrUploadUnknown) {
+			t.Fatalf("a first chunk past the upload's life: %v, want ErrUploadUnknown", err)
+		}
+	}); by["PutObject"] != 0 {
+		t.Errorf("the refused chunk sent %v (%d requests), want no write", by, n)
+	}
+	if ids, err := b.Uploads(); err != nil || len(ids) != 0 {
+		t.Fatalf("uploads after the refused chunk: %v, %v", ids, err)
+	}
 }

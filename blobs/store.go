@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/kvreg/kvreg/blobs/local"
@@ -26,11 +27,33 @@ type Store struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	ended    endedUploads
+
+	// now and uploadLife date deferred uploads' tokens (SetUploadLife).
+	now        func() time.Time
+	uploadLife time.Duration
 }
+
+// DefaultUploadLife is how long an upload may stay idle before it
+// expires, unless SetUploadLife says otherwise.
+const DefaultUploadLife = 24 * time.Hour
 
 // New returns a Store over a driver.
 func New(drv driver.Driver) *Store {
-	return &Store{drv: drv, sessions: map[string]*session{}}
+	return &Store{drv: drv, sessions: map[string]*session{}, now: time.Now, uploadLife: DefaultUploadLife}
+}
+
+// SetUploadLife sets how long an upload may stay idle, the age past
+// which the token of a deferred upload (driver.Deferrer) that never got
+// a record no longer vouches for it, as ExpireUploads would have ended it
+// by then; and the clock that dates tokens. Set it before the store is
+// used. A life of 0 keeps DefaultUploadLife; a negative one is no limit.
+func (s *Store) SetUploadLife(life time.Duration, now func() time.Time) {
+	if life != 0 {
+		s.uploadLife = life
+	}
+	if now != nil {
+		s.now = now
+	}
 }
 
 // Open returns a Store over the blob directory under root.

@@ -48,7 +48,8 @@ func (s *Store) lock(id, token string, sess *session, trust bool) {
 }
 
 // vouch reports whether token vouches for upload id of repo as a deferred
-// upload (driver.Deferrer) that this process has not seen end, and if so
+// upload (driver.Deferrer) that this process has not seen end, started
+// within the upload life (SetUploadLife), and if so
 // has the driver, which holds the upload, take it as started and empty
 // where it finds no record of it, or, with trust, at once: for a write of
 // the upload's first bytes (a client sends the token only until it has
@@ -58,7 +59,11 @@ func (s *Store) vouch(id, repo, token string, trust bool) bool {
 		return false
 	}
 	df, ok := s.drv.(driver.Deferrer)
-	return ok && df.Vouch(id, repo, token, trust)
+	var notBefore time.Time // no limit
+	if s.uploadLife > 0 {
+		notBefore = s.now().Add(-s.uploadLife)
+	}
+	return ok && df.Vouch(id, repo, token, notBefore, trust)
 }
 
 // unlock ends what lock began.
@@ -92,7 +97,7 @@ func (s *Store) NewUpload(repo string) (string, error) {
 	id := hex.EncodeToString(b[:])
 	ref := id
 	if df, ok := s.drv.(driver.Deferrer); ok {
-		if token, err := df.DeferUpload(id, repo); err == nil {
+		if token, err := df.DeferUpload(id, repo, s.now()); err == nil {
 			ref = id + "." + token
 		}
 	}

@@ -23,6 +23,11 @@ type Options struct {
 	PinWindow time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// UploadLife is how long an upload may stay idle (the server's
+	// ExpireUploads age): a deferred upload's token is good for that
+	// long from the upload's start (blobs.SetUploadLife).
+	// blobs.DefaultUploadLife when 0; negative: no limit.
+	UploadLife time.Duration
 	// Shared says that other processes share the database and the blob
 	// store, so what must hold across them lives in the database, not in
 	// this process's memory: HEAD pins are rows there, the digest locks
@@ -119,6 +124,7 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 	if opts.Shared && db.SharesLocks() {
 		bs.SetSharedLock(db.Lock)
 	}
+	bs.SetUploadLife(opts.UploadLife, opts.Now)
 	r := &Registry{db: db, blobs: bs, opts: opts, opened: opts.Now()}
 	r.pins.concurrent = db.ConcurrentWrites()
 	return r

@@ -1,6 +1,9 @@
 package driver
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Deferrer is a driver that can start an upload storing nothing until its
 // first bytes come: most uploads are started and sent on at once, and an
@@ -9,12 +12,16 @@ import "errors"
 // upload's URL), signed with a key every process sharing the store reads
 // from it.
 type Deferrer interface {
-	// DeferUpload starts upload id of repo with nothing stored and
-	// returns the token that vouches for it. An error (the driver cannot
-	// sign here, or not now) leaves the caller to CreateUpload instead.
-	DeferUpload(id, repo string) (token string, err error)
+	// DeferUpload starts upload id of repo with nothing stored, at
+	// issued, and returns the token that vouches for it and carries
+	// that time. An error (the driver cannot sign here, or not now)
+	// leaves the caller to CreateUpload instead.
+	DeferUpload(id, repo string, issued time.Time) (token string, err error)
 	// Vouch reports whether token vouches for upload id of repo, from
-	// DeferUpload in any process sharing the store. If it does and the
+	// DeferUpload in any process sharing the store, issued no earlier
+	// than notBefore (so that an upload that never got a record expires
+	// as one idle that long would, and a token of an upload that ended
+	// is good for no longer than that). If it does and the
 	// upload is held (Holder), a read of the upload's record under the
 	// hold that finds none finds it started and empty; with trust, the
 	// hold takes it so with no read at all, until it writes the record.
@@ -23,7 +30,7 @@ type Deferrer interface {
 	// chunk retried from the upload's first URL) finds its write failed
 	// with ErrStale, and the upload as it was; what that write stored
 	// before its record is what nothing names.
-	Vouch(id, repo, token string, trust bool) bool
+	Vouch(id, repo, token string, notBefore time.Time, trust bool) bool
 }
 
 // ErrStale: a write under a token's word that the upload had no record

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kvreg/kvreg/blobs/driver"
@@ -20,7 +22,9 @@ var _ driver.Deferrer = (*Driver)(nil)
 // An upload starts with no request (driver.Deferrer): its state object is
 // first written by its first Append, and until then the client carries a
 // token, an HMAC of the upload's id and repository, that any process
-// sharing the bucket checks with the key under keys/uploads. The key is
+// sharing the bucket checks with the key under keys/uploads, and that
+// says when it was issued, so that it is good for no longer than an
+// upload may stay idle. The key is
 // made once per bucket (a conditional write, so that processes starting
 // together agree on it) and read once per process. On a server that may
 // not honour conditional writes, uploads are not deferred: two processes
@@ -63,17 +67,32 @@ func (d *Driver) loadTokenKey(ctx context.Context) ([]byte, error) {
 	return b, nil
 }
 
-// token is the token of upload id of repo under key.
-func token(key []byte, id, repo string) string {
+// token is the token of upload id of repo issued at the Unix second
+// issued, under key: that second in hex, a dash, and the HMAC of the
+// three.
+func token(key []byte, id, repo string, issued int64) string {
+	at := strconv.FormatInt(issued, 16)
 	m := hmac.New(sha256.New, key)
 	io.WriteString(m, id)
 	m.Write([]byte{0})
 	io.WriteString(m, repo)
-	return hex.EncodeToString(m.Sum(nil)[:16])
+	m.Write([]byte{0})
+	io.WriteString(m, at)
+	return at + "-" + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// DeferUpload signs upload id of repo, storing nothing.
-func (d *Driver) DeferUpload(id, repo string) (string, error) {
+// tokenIssued is the Unix second a token says it was issued at.
+func tokenIssued(tok string) (int64, bool) {
+	at, _, ok := strings.Cut(tok, "-")
+	if !ok || at == "" || len(at) > 16 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(at, 16, 64)
+	return n, err == nil
+}
+
+// DeferUpload signs upload id of repo, issued at issued, storing nothing.
+func (d *Driver) DeferUpload(id, repo string, issued time.Time) (string, error) {
 	if err := validID(id); err != nil {
 		return "", err
 	}
@@ -81,18 +100,23 @@ func (d *Driver) DeferUpload(id, repo string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return token(k, id, repo), nil
+	return token(k, id, repo, issued.Unix()), nil
 }
 
-// Vouch checks tok and, if it vouches for the upload, has the hold take the
-// state CreateUpload would have written: at once with trust, otherwise
-// where a read finds no state object (readState).
-func (d *Driver) Vouch(id, repo, tok string, trust bool) bool {
+// Vouch checks tok and, if it vouches for the upload and was issued no
+// earlier than notBefore, has the hold take the state CreateUpload would
+// have written: at once with trust, otherwise where a read finds no state
+// object (readState).
+func (d *Driver) Vouch(id, repo, tok string, notBefore time.Time, trust bool) bool {
 	if validID(id) != nil {
 		return false
 	}
+	issued, ok := tokenIssued(tok)
+	if !ok || issued < notBefore.Unix() {
+		return false
+	}
 	k, err := d.tokenKey(context.Background())
-	if err != nil || !hmac.Equal([]byte(token(k, id, repo)), []byte(tok)) {
+	if err != nil || !hmac.Equal([]byte(token(k, id, repo, issued)), []byte(tok)) {
 		return false
 	}
 	b, _ := json.Marshal(&state{Repo: repo, Object: d.dataKey(id), Modified: time.Now()})

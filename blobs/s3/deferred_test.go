@@ -3,7 +3,10 @@ package s3
 import (
 	"crypto/sha256"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/kvreg/kvreg/blobs/s3/s3test"
@@ -22,15 +25,16 @@ func TestDeferredUpload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	issued := time.Unix(1_800_000_000, 0)
 	var tok string
 	var err error
-	got := delta(a, func() { tok, err = a.DeferUpload("u", "team/app") })
+	got := delta(a, func() { tok, err = a.DeferUpload("u", "team/app", issued) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	exactly(t, "the first deferred upload on a bucket", got, map[string]uint64{"GetObject": 1, "PutObject": 1})
 	got = delta(a, func() {
-		if _, err := a.DeferUpload("v", "team/app"); err != nil {
+		if _, err := a.DeferUpload("v", "team/app", issued); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -40,9 +44,14 @@ func TestDeferredUpload(t *testing.T) {
 	}
 
 	for name, ok := range map[string]bool{
-		"another repository": b.Vouch("u", "team/other", tok, true),
-		"another upload":     b.Vouch("v", "team/app", tok, true),
-		"a forged token":     b.Vouch("u", "team/app", "00000000000000000000000000000000", true),
+		"another repository": b.Vouch("u", "team/other", tok, issued, true),
+		"another upload":     b.Vouch("v", "team/app", tok, issued, true),
+		"a forged token":     b.Vouch("u", "team/app", "6b49d200-00000000000000000000000000000000", issued, true),
+		// Good for an upload life from when it was issued, and its
+		// time is signed with the rest.
+		"a token older than the upload life": b.Vouch("u", "team/app", tok, issued.Add(time.Second), true),
+		"a token dated later":                b.Vouch("u", "team/app", redate(tok, issued.Add(time.Hour)), issued, true),
+		"a token with no date":               b.Vouch("u", "team/app", tok[strings.Index(tok, "-")+1:], time.Time{}, true),
 	} {
 		if ok {
 			t.Errorf("%s: the token vouched for it", name)
@@ -50,7 +59,7 @@ func TestDeferredUpload(t *testing.T) {
 	}
 
 	release := b.Hold("u")
-	if !b.Vouch("u", "team/app", tok, true) {
+	if !b.Vouch("u", "team/app", tok, issued, true) {
 		t.Fatal("the token made by another driver over the bucket does not vouch for its upload")
 	}
 	body := randomBytes(100<<10, 12)
@@ -70,7 +79,7 @@ func TestDeferredUpload(t *testing.T) {
 	// The token again, now that the upload has a record: the first
 	// write under it is refused, and the record stays as it was.
 	release = a.Hold("u")
-	if !a.Vouch("u", "team/app", tok, true) {
+	if !a.Vouch("u", "team/app", tok, issued, true) {
 		t.Fatal("the token no longer vouches for its upload")
 	}
 	run = &running{h: sha256.New()}
@@ -90,10 +99,16 @@ func TestDeferredUploadRefusesADamagedKey(t *testing.T) {
 	if err := d.put(t.Context(), d.tokenKeyKey(), []byte("short"), false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.DeferUpload("u", "r"); !errors.Is(err, ErrCorrupt) {
+	if _, err := d.DeferUpload("u", "r", time.Now()); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("a deferred upload with a key of 5 bytes: %v, want ErrCorrupt", err)
 	}
-	if d.Vouch("u", "r", "00000000000000000000000000000000", true) {
+	if d.Vouch("u", "r", "6b49d200-00000000000000000000000000000000", time.Time{}, true) {
 		t.Fatal("a token checked against a damaged key")
 	}
+}
+
+// redate is tok with the time it says it was issued at changed to at.
+func redate(tok string, at time.Time) string {
+	_, mac, _ := strings.Cut(tok, "-")
+	return strconv.FormatInt(at.Unix(), 16) + "-" + mac
 }
