@@ -119,7 +119,7 @@ func (d *Driver) send(ctx context.Context, rq request) ([]byte, error) {
 		}
 		if attempt >= d.retryer.MaxAttempts() || !d.retryer.IsErrorRetryable(err) || ctx.Err() != nil {
 			if unreachable(err) {
-				err = fmt.Errorf("%w: %s %s: %w", driver.ErrUnavailable, rq.op, rq.key, err)
+				err = fmt.Errorf("%w: %s: %w", driver.ErrUnavailable, rq.key, err)
 			}
 			return nil, err
 		}

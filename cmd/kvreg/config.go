@@ -133,7 +133,7 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "ui", Value: true, EnvVars: envName("ui"), Usage: "serve the web UI at /ui/ (/ redirects there); --ui=false turns it off"},
 		dur("upload-grace", time.Hour, "how long an upload, a mount or a manifest pushed by digest is kept before something references it"),
 		dur("pin-window", 10*time.Minute, "how long a HEAD or mount that answered \"exists\" keeps the object for the push that asked"),
-		dur("upload-timeout", 24*time.Hour, "upload sessions that receive nothing for this long are removed (0: never)"),
+		dur("upload-timeout", 24*time.Hour, "upload sessions that receive nothing for this long are removed, and the first URL of an upload that got no bytes is good this long (0: never)"),
 		i64("max-manifest-bytes", 4<<20, "largest manifest accepted (413 SIZE_INVALID beyond)"),
 		i64("max-blob-bytes", 0, "largest blob accepted, 413 SIZE_INVALID beyond (0: no limit)"),
 		i64("max-chunk-bytes", 0, "largest request body of an upload (one chunk, or a whole blob in one request), 413 beyond (0: no limit)"),
