@@ -116,4 +116,7 @@ func TestDirectCutsAndRefusalsShareAttempts(t *testing.T) {
 		t.Fatalf("Stat with every read refused or cut: %v, want driver.ErrUnavailable", err)
 	}
 	exactly(t, "a Stat whose reads were refused and cut by turns", got, map[string]uint64{"GetObject": 3})
+	if n := gets.Load(); n != 3 {
+		t.Fatalf("the server was asked %d times, want 3", n)
+	}
 }
