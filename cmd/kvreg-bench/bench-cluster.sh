@@ -30,6 +30,10 @@
 # that follow). kvreg gives the bytes back in the DELETE.
 #
 # Memory (kvreg-bench -pid) is one replica's: the first of each cluster.
+# CPU (kvreg-bench -cpu) is per group of processes over the push, pull and
+# HEAD phases: the replicas, the S3 server, PostgreSQL (every backend and
+# helper under its postmaster), haproxy and the load tool, per unit of each
+# phase's work.
 # The database counters and S3 requests are the three kvreg replicas'
 # /metrics summed, scraped right before and right after each run.
 #
@@ -167,6 +171,7 @@ run_kvreg() {
 	settle
 	# shellcheck disable=SC2086
 	$BENCH -url "$url" -name "kvreg ×$REPLICAS" -data-dir "$S3_ROOT/kvreg-$1" -pid "${pids[0]}" -dd-file "$WORK/dd.bin" \
+		-cpu "registry=$(IFS=,; echo "${pids[*]}");S3 server=$VGW_PID;database=$(head -1 "$PGDATA/postmaster.pid");balancer=$(cat "$dir/haproxy.pid")" \
 		$BENCH_ARGS >"$WORK/kvreg-$1.json" ||
 		{ log "kvreg-bench against kvreg failed; its figures so far follow"; FAILED=1; }
 	scrape_all "$dir" after
@@ -242,6 +247,7 @@ GC
 	settle
 	# shellcheck disable=SC2086
 	$BENCH -url "$url" -name "$REFNAME ×$REPLICAS" -data-dir "$S3_ROOT/ref-$1" -pid "$(cat "$dir/r1.pid")" \
+		-cpu "registry=$(cat "$dir"/r*.pid | paste -sd,);S3 server=$VGW_PID;balancer=$(cat "$dir/haproxy.pid")" \
 		-after-delete "$dir/gc.sh" -dd-file "$WORK/dd.bin" $BENCH_ARGS >"$WORK/ref-$1.json" ||
 		{ log "kvreg-bench against $REFNAME failed; its figures so far follow"; FAILED=1; }
 	stop_haproxy "$dir"

@@ -162,7 +162,7 @@ func Compare(w io.Writer, paths, againstPaths, refName string, ddMBps float64) e
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "| figure | %s | %s | ratio | target | met |\n", kn, rn)
 	fmt.Fprintf(w, "|---|---:|---:|---:|---|---|\n")
-	for _, row := range rows {
+	for _, row := range append(append([]row(nil), rows...), cpuRows(append(append([]*Result(nil), ks...), rs...))...) {
 		kv, kok := medianOf(ks, row.get)
 		rv, rok := medianOf(rs, row.get)
 		if !kok && !rok {
@@ -232,4 +232,77 @@ func Compare(w io.Writer, paths, againstPaths, refName string, ddMBps float64) e
 			x.Name, x.Started, status, x.DeletedImages, x.ReclaimExpectedBytes, rb, extra, x.TotalSeconds)
 	}
 	return nil
+}
+
+// cpuOrder is the order of the usual groups of -cpu in the table; others
+// follow by name.
+var cpuOrder = []string{"registry", "S3 server", "database", "balancer", "load tool"}
+
+// cpuRows are the rows of the CPU each group spent per unit of each phase's
+// work, for the groups any of rs measured, and each phase's sum over them.
+func cpuRows(rs []*Result) []row {
+	groups := map[string]bool{}
+	for _, r := range rs {
+		for _, byGroup := range r.CPUSeconds {
+			for g := range byGroup {
+				groups[g] = true
+			}
+		}
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	var names []string
+	for _, g := range cpuOrder {
+		if groups[g] {
+			names = append(names, g)
+			delete(groups, g)
+		}
+	}
+	var rest []string
+	for g := range groups {
+		rest = append(rest, g)
+	}
+	sort.Strings(rest)
+	names = append(names, rest...)
+	phases := []struct {
+		phase, label string
+		per          func(*Result) (float64, bool) // units of work, scaled to the label's
+	}{
+		{"push", "push, CPU ms per image", func(r *Result) (float64, bool) {
+			return float64(r.Workload.Images) / 1000, r.Workload.Images > 0
+		}},
+		{"pull", "pull, CPU ms per 100 MB", func(r *Result) (float64, bool) {
+			return float64(r.PullBytes) / 1e8 / 1000, r.PullBytes > 0
+		}},
+		{"head", "HEAD, CPU µs per request", func(r *Result) (float64, bool) {
+			return float64(r.HeadRequests) / 1e6, r.HeadRequests > 0
+		}},
+	}
+	var out []row
+	for _, ph := range phases {
+		for _, g := range append([]string{""}, names...) {
+			label := ph.label + ", all measured"
+			if g != "" {
+				label = "  " + g
+			}
+			out = append(out, row{label: label, get: func(r *Result) (float64, bool) {
+				byGroup, ok := r.CPUSeconds[ph.phase]
+				units, uok := ph.per(r)
+				if !ok || !uok {
+					return 0, false
+				}
+				if g == "" {
+					var sum float64
+					for _, v := range byGroup {
+						sum += v
+					}
+					return sum / units, true
+				}
+				v, ok := byGroup[g]
+				return v / units, ok
+			}})
+		}
+	}
+	return out
 }

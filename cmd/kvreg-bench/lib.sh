@@ -89,7 +89,7 @@ find_versitygw() {
 }
 
 # start_versitygw: versitygw on a free loopback port over $WORK/s3; sets
-# S3_ROOT, S3_URL and VGWVERSION.
+# S3_ROOT, S3_URL, VGWVERSION and VGW_PID.
 start_versitygw() {
 	local port
 	S3_ROOT=$WORK/s3
@@ -99,6 +99,7 @@ start_versitygw() {
 	ROOT_ACCESS_KEY=$S3_KEY ROOT_SECRET_KEY=$S3_SECRET VGW_REGION=$S3_REGION \
 		"$VGW" --port "127.0.0.1:$port" --keep-alive --quiet posix "$S3_ROOT" >"$WORK/versitygw.log" 2>&1 &
 	PIDS+=("$!")
+	VGW_PID=$!
 	for _ in $(seq 1 300); do curl -s -o /dev/null "$S3_URL" && break; sleep 0.1; done
 	VGWVERSION=$("$VGW" --version 2>/dev/null | sed -n "s/^Version *: *//p")
 	log "versitygw $VGWVERSION on $S3_URL over $S3_ROOT"

@@ -72,6 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.AfterDelete, "after-delete", "", "shell command run right after the DELETEs, inside the timed window (e.g. stop, garbage-collect, restart)")
 	fs.DurationVar(&cfg.ReclaimTimeout, "reclaim-timeout", cfg.ReclaimTimeout, "give up waiting for the bytes after this long")
 	fs.IntVar(&cfg.PID, "pid", 0, "the server's process id, for its resident memory (0: not measured)")
+	cpu := fs.String("cpu", "", "processes whose CPU time the push, pull and HEAD phases report, as name=pid,pid;name=pid (each with its descendants; the load tool is added as \"load tool\")")
 	fs.StringVar(&cfg.DDFile, "dd-file", "", "a file for dd to write (-large-mb MiB, conv=fdatasync) before and after the large push: the disk's figure at that time (empty: no dd)")
 	fs.DurationVar(&cfg.WaitReady, "wait-ready", cfg.WaitReady, "wait this long for the registry to answer /v2/ before starting")
 	compare := fs.String("compare", "", "print the results in these JSON files (comma-separated: the median of each figure) side by side with -against's")
@@ -108,6 +109,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.URL == "" {
 		fmt.Fprintln(stderr, "kvreg-bench: -url is required")
 		return 2
+	}
+	if *cpu != "" {
+		g, err := parseCPUGroups(*cpu)
+		if err != nil {
+			fmt.Fprintln(stderr, "kvreg-bench:", err)
+			return 2
+		}
+		g["load tool"] = []int{os.Getpid()}
+		cfg.CPU = g
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

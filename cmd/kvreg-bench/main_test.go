@@ -66,7 +66,7 @@ func TestRunAgainstKvreg(t *testing.T) {
 		"-base-layers", "2", "-base-size", "65536", "-unique-layers", "2", "-unique-size", "16384",
 		"-list-seconds", "200ms", "-head-seconds", "300ms", "-large-mb", "3", "-large-pulls", "2", "-reclaim-timeout", "10s",
 		"-dd-file", filepath.Join(t.TempDir(), "dd"),
-		"-pid", strconv.Itoa(os.Getpid())}
+		"-pid", strconv.Itoa(os.Getpid()), "-cpu", "registry=" + strconv.Itoa(os.Getpid())}
 	if code := run(args, &out, &errb); code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
 	}
@@ -80,6 +80,16 @@ func TestRunAgainstKvreg(t *testing.T) {
 	}
 	if r.Workload.Images != cfg.Images || r.Workload.Seed != 1 {
 		t.Errorf("workload not echoed: %+v", r.Workload)
+	}
+	// The server is in process: the registry's group and the load tool's
+	// are one process, read at the same moments.
+	for _, phase := range []string{"push", "pull", "head"} {
+		byGroup := r.CPUSeconds[phase]
+		reg, rok := byGroup["registry"]
+		tool, tok := byGroup["load tool"]
+		if !rok || !tok || reg != tool || reg < 0 || len(byGroup) != 2 {
+			t.Errorf("cpu of the %s phase: %v, want the same figure for registry and load tool", phase, byGroup)
+		}
 	}
 	positive := map[string]float64{
 		"push_images_per_s": r.PushImagesPerS, "push_mb_per_s": r.PushMBPerS,

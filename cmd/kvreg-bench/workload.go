@@ -55,6 +55,9 @@ type Config struct {
 	AfterDelete    string        `json:"-"`
 	ReclaimTimeout time.Duration `json:"-"`
 	PID            int           `json:"-"`
+	// CPU are the processes whose CPU time the push, pull and HEAD phases
+	// report (-cpu); the load tool itself is added as "load tool".
+	CPU cpuGroups `json:"-"`
 	// DDFile, if set, is where dd writes as many MiB as the large layer
 	// (conv=fdatasync), right before and right after the large push, for
 	// a figure of the disk taken at the same time.
@@ -122,6 +125,10 @@ type Result struct {
 	RSSAnonKB int64 `json:"rss_anon_kb,omitempty"`
 	RSSFileKB int64 `json:"rss_file_kb,omitempty"`
 	HWMKB     int64 `json:"rss_peak_kb,omitempty"`
+
+	// CPU seconds each group of processes spent in a phase (-cpu), by
+	// phase (push, pull, head) and group.
+	CPUSeconds map[string]map[string]float64 `json:"cpu_s,omitempty"`
 
 	DeletedImages        int      `json:"deleted_images"`
 	DeleteSeconds        float64  `json:"delete_s"`
@@ -281,8 +288,23 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 		b.logf("%s", s.name)
+		var before map[int]procStat
+		measured := b.cfg.CPU != nil && (s.name == "push" || s.name == "pull" || s.name == "head")
+		if measured {
+			before, _ = readProcs()
+		}
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		if measured {
+			after, err := readProcs()
+			if err != nil {
+				return fmt.Errorf("%s: cpu: %w", s.name, err)
+			}
+			if b.res.CPUSeconds == nil {
+				b.res.CPUSeconds = map[string]map[string]float64{}
+			}
+			b.res.CPUSeconds[s.name] = b.cfg.CPU.cpuSpent(before, after)
 		}
 	}
 	if n := b.failures(); n > 0 {
