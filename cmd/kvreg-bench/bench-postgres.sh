@@ -62,8 +62,10 @@ run_kvreg() {
 	if [[ $2 == postgres ]]; then pg_stat "bench$1" >"$dir/pgstat.before"; fi
 	settle
 	# shellcheck disable=SC2086
+	local cpu="registry=$pid"
+	if [[ $2 == postgres ]]; then cpu+=";database=$(head -1 "$PGDATA/postmaster.pid")"; fi
 	$BENCH -url "$url" -name "kvreg on $2" -data-dir "$dir/data" -pid "$pid" -dd-file "$WORK/dd.bin" \
-		$BENCH_ARGS >"$WORK/$2-$1.json" ||
+		-cpu "$cpu" $BENCH_ARGS >"$WORK/$2-$1.json" ||
 		{ log "kvreg-bench against kvreg on $2 failed; its figures so far follow"; FAILED=1; }
 	scrape "$url" >"$dir/metrics.after"
 	if [[ $2 == postgres ]]; then pg_stat "bench$1" >"$dir/pgstat.after"; fi

@@ -94,7 +94,7 @@ run_kvreg() {
 	settle
 	# shellcheck disable=SC2086
 	$BENCH -url "http://127.0.0.1:$port" -name kvreg -data-dir "$watch" -pid "$pid" -dd-file "$WORK/dd.bin" \
-		$BENCH_ARGS >"$WORK/kvreg-$1.json" ||
+		-cpu "registry=$pid${VGW_PID:+;S3 server=$VGW_PID}" $BENCH_ARGS >"$WORK/kvreg-$1.json" ||
 		{ log "kvreg-bench against kvreg failed; its figures so far follow"; FAILED=1; }
 	kill "$pid"
 	wait "$pid" || true
@@ -155,6 +155,7 @@ GC
 	settle
 	# shellcheck disable=SC2086
 	$BENCH -url "http://127.0.0.1:$port" -name "$REFNAME" -data-dir "$watch" -pid "$(cat "$WORK/ref.pid")" \
+		-cpu "registry=$(cat "$WORK/ref.pid")${VGW_PID:+;S3 server=$VGW_PID}" \
 		-after-delete "$dir/gc.sh" -dd-file "$WORK/dd.bin" $BENCH_ARGS >"$WORK/ref-$1.json" ||
 		{ log "kvreg-bench against $REFNAME failed; its figures so far follow"; FAILED=1; }
 	pid=$(cat "$WORK/ref.pid")
