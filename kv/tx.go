@@ -28,6 +28,17 @@ type Tx struct {
 // transaction put, 0 if it put none.
 func (t *Tx) EarliestLeasePut() int64 { return t.earliestLease }
 
+// OnAbort has f called, once, as soon as the store knows that this attempt
+// of an Update did not commit, before it backs off and runs the function
+// again (backend.Aborter); not when the outcome is unknown. On a store
+// that does not tell (bbolt, whose failed attempts run again at once),
+// nothing: the function's next run, or Update's error, says it.
+func (t *Tx) OnAbort(f func()) {
+	if a, ok := t.b.(backend.Aborter); ok {
+		a.OnAbort(f)
+	}
+}
+
 // repoKey is <repo> 0x00 <rest>, the key of a per-repository table.
 func repoKey(repo, rest string) []byte {
 	k := make([]byte, 0, len(repo)+1+len(rest))

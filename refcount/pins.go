@@ -56,9 +56,12 @@ type pin struct {
 // then find the object gone although its client was told "exists". There
 // a marked pin still holds the object for the others until its taker's
 // transaction is about to commit (settling), and no longer once it has;
-// one that reads a pin whose taker is committing waits a moment for the
-// outcome (settleWait), and counts the pin if none came, which at worst
-// keeps the object for the pin's window.
+// one that reads a pin whose taker is committing waits for the outcome:
+// a COMMIT the database refused unmarks at once (kv.Tx.OnAbort), before
+// the taker's rerun backs off. Only an outcome nobody knows (the
+// connection lost with the COMMIT sent) is waited for no longer than
+// settleWait, and the pin then counts, which at worst keeps the object
+// for the pin's window.
 type pins struct {
 	mu    sync.Mutex
 	m     map[pinKey]map[string]pin // object -> client -> pin

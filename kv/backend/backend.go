@@ -68,6 +68,18 @@ type Key struct {
 	Of int
 }
 
+// Aborter is a Tx that tells, through OnAbort, that an attempt of Update
+// did not commit, as soon as that is known: before a backoff and a rerun,
+// or before Update returns. A store whose failed attempts run again at
+// once, or alone, need not be one.
+type Aborter interface {
+	// OnAbort calls f, once, if this attempt surely did not commit (the
+	// function failed, a statement failed, or the server refused the
+	// COMMIT); not when the outcome is unknown (the connection was lost
+	// with the COMMIT sent).
+	OnAbort(f func())
+}
+
 // BatchGetter is implemented by transactions that can read several keys
 // known in advance in one exchange with a database server. GetBatch
 // returns the value of each key, in the order given, nil for an absent

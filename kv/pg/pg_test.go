@@ -325,3 +325,51 @@ func TestLockWaitReruns(t *testing.T) {
 		t.Fatalf("row = %q, want b's write, committed last", got)
 	}
 }
+
+// OnAbort's functions run once, as soon as an attempt surely did not
+// commit: before the rerun of a closure whose transaction conflicted, and
+// before Update returns the closure's error; never for an attempt that
+// committed.
+func TestOnAbort(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := open(t, url, pgkv.Options{})
+	put(t, s, 1)
+	other := open(t, url, pgkv.Options{})
+	var events []string
+	runs := 0
+	err := s.Update(func(tx backend.Tx) error {
+		runs++
+		run := runs
+		events = append(events, fmt.Sprintf("run %d", run))
+		tx.(backend.Aborter).OnAbort(func() { events = append(events, fmt.Sprintf("abort %d", run)) })
+		if _, err := tx.Get([]byte("t"), []byte("k0000")); err != nil {
+			return err
+		}
+		if run == 1 {
+			// Another transaction changes what this one read, and commits first.
+			if err := other.Update(func(tx backend.Tx) error { return tx.Put([]byte("t"), []byte("k0000"), []byte("x")) }); err != nil {
+				return err
+			}
+		}
+		return tx.Put([]byte("t"), []byte("k0000"), []byte("y"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(events, ", "); got != "run 1, abort 1, run 2" {
+		t.Fatalf("events %q, want the first run aborted before the second, which commits", got)
+	}
+
+	events = nil
+	failed := errors.New("the closure fails")
+	err = s.Update(func(tx backend.Tx) error {
+		tx.(backend.Aborter).OnAbort(func() { events = append(events, "abort") })
+		if err := tx.Put([]byte("t"), []byte("k0001"), []byte("z")); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) || len(events) != 1 {
+		t.Fatalf("Update: %v, events %q; want the closure's error and one abort", err, events)
+	}
+}

@@ -2,10 +2,12 @@ package pgkv
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sort"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/kvreg/kvreg/kv/backend"
 )
@@ -55,6 +57,27 @@ type tx struct {
 	// err is the first failed statement's: the transaction is dead after
 	// it (25P02), so every later call returns it.
 	err error
+	// onAbort run when the attempt surely did not commit (OnAbort).
+	onAbort []func()
+}
+
+var _ backend.Aborter = (*tx)(nil)
+
+// OnAbort implements backend.Aborter.
+func (t *tx) OnAbort(f func()) { t.onAbort = append(t.onAbort, f) }
+
+// aborted runs the OnAbort functions of an attempt that did not commit,
+// unless its COMMIT was sent and no answer of the server's says it failed.
+func (t *tx) aborted() {
+	var pe *pgconn.PgError
+	if t.committing && !errors.As(t.err, &pe) {
+		return
+	}
+	fs := t.onAbort
+	t.onAbort = nil
+	for _, f := range fs {
+		f()
+	}
 }
 
 type rowKey struct{ tbl, k string }

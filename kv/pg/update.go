@@ -89,6 +89,7 @@ func (s *Store) updateOnce(fn func(backend.Tx) error) (err error, firstTripLost 
 			return nil, false
 		}
 	}
+	t.aborted()
 	if t.err != nil && (ferr == nil || retryable(t.err) || lockWaitTimedOut(t.err)) {
 		s.lostConnection(t.err)
 		// Replayed only when the lost round trip held no COMMIT: one that
