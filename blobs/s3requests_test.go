@@ -272,4 +272,12 @@ func TestS3TokenIsGoodForTheUploadLife(t *testing.T) {
 	if ids, err := b.Uploads(); err != nil || len(ids) != 0 {
 		t.Fatalf("uploads after the refused chunk: %v, %v", ids, err)
 	}
+	// An upload life of 0 (uploads never expire) is no limit, however
+	// old the token.
+	now = now.Add(30 * 24 * time.Hour)
+	c := New(s3Driver(t, srv, bucket))
+	c.SetUploadLife(0, clock)
+	if size, err := c.UploadSize("r", ref); err != nil || size != 0 {
+		t.Fatalf("the upload past an upload life on a store with none: %d bytes, %v; want started and empty", size, err)
+	}
 }

@@ -30,27 +30,22 @@ type Store struct {
 
 	// now and uploadLife date deferred uploads' tokens (SetUploadLife).
 	now        func() time.Time
-	uploadLife time.Duration
+	uploadLife time.Duration // 0: no limit
 }
-
-// DefaultUploadLife is how long an upload may stay idle before it
-// expires, unless SetUploadLife says otherwise.
-const DefaultUploadLife = 24 * time.Hour
 
 // New returns a Store over a driver.
 func New(drv driver.Driver) *Store {
-	return &Store{drv: drv, sessions: map[string]*session{}, now: time.Now, uploadLife: DefaultUploadLife}
+	return &Store{drv: drv, sessions: map[string]*session{}, now: time.Now}
 }
 
 // SetUploadLife sets how long an upload may stay idle, the age past
 // which the token of a deferred upload (driver.Deferrer) that never got
 // a record no longer vouches for it, as ExpireUploads would have ended it
 // by then; and the clock that dates tokens. Set it before the store is
-// used. A life of 0 keeps DefaultUploadLife; a negative one is no limit.
+// used. A life of 0, as before it is set, is no limit, as ExpireUploads
+// of the zero time ends nothing.
 func (s *Store) SetUploadLife(life time.Duration, now func() time.Time) {
-	if life != 0 {
-		s.uploadLife = life
-	}
+	s.uploadLife = life
 	if now != nil {
 		s.now = now
 	}

@@ -55,15 +55,15 @@ func (s *Store) lock(id, token string, sess *session, trust bool) {
 // the upload's first bytes (a client sends the token only until it has
 // sent some, UploadRef).
 func (s *Store) vouch(id, repo, token string, trust bool) bool {
-	if token == "" || s.ended.has(id) {
+	df, ok := s.drv.(driver.Deferrer)
+	if !ok || token == "" || s.ended.has(id) {
 		return false
 	}
-	df, ok := s.drv.(driver.Deferrer)
 	var notBefore time.Time // no limit
 	if s.uploadLife > 0 {
 		notBefore = s.now().Add(-s.uploadLife)
 	}
-	return ok && df.Vouch(id, repo, token, notBefore, trust)
+	return df.Vouch(id, repo, token, notBefore, trust)
 }
 
 // unlock ends what lock began.

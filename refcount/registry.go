@@ -26,7 +26,7 @@ type Options struct {
 	// UploadLife is how long an upload may stay idle (the server's
 	// ExpireUploads age): a deferred upload's token is good for that
 	// long from the upload's start (blobs.SetUploadLife).
-	// blobs.DefaultUploadLife when 0; negative: no limit.
+	// 0: no limit, as ExpireUploads(0) ends nothing.
 	UploadLife time.Duration
 	// Shared says that other processes share the database and the blob
 	// store, so what must hold across them lives in the database, not in

@@ -411,12 +411,3 @@ func (cfg *serveConfig) accessRules() []auth.Rule {
 	}
 	return rules
 }
-
-// uploadLife is refcount's UploadLife: upload-timeout, and 0 (never
-// removed) as no limit.
-func (cfg *serveConfig) uploadLife() time.Duration {
-	if cfg.uploadTimeout == 0 {
-		return -1
-	}
-	return cfg.uploadTimeout
-}

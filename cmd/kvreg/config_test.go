@@ -54,10 +54,6 @@ func TestConfigPrecedence(t *testing.T) {
 		cfg.uploadTimeout != 24*time.Hour || cfg.readOnly || cfg.htpasswd != "" || cfg.tlsCert != "" || cfg.db != "" {
 		t.Fatalf("defaults: %+v", cfg)
 	}
-	// Uploads never removed: deferred uploads' tokens never expire.
-	if never := (&serveConfig{}); never.uploadLife() >= 0 {
-		t.Fatalf("the upload life with upload-timeout 0: %v, want no limit (negative)", never.uploadLife())
-	}
 
 	file := writeFile(t, "kvreg.yaml", `
 addr: 0.0.0.0:6000            # flag wins
@@ -95,7 +91,6 @@ access:
 		{"shutdown-timeout (env over default)", cfg.shutdownTimeout, 7 * time.Second},
 		{"max-blob-bytes (file over default)", cfg.maxBlob, int64(1000)},
 		{"upload-timeout (file)", cfg.uploadTimeout, 2 * time.Hour},
-		{"upload life (upload-timeout)", cfg.uploadLife(), 2 * time.Hour},
 		{"read-only (file)", cfg.readOnly, true},
 		{"max-manifest-bytes (default)", cfg.maxManifest, int64(4 << 20)},
 		{"htpasswd (file)", cfg.htpasswd, "/etc/kvreg/htpasswd"},

@@ -118,7 +118,7 @@ func serve(c *cli.Context) error {
 	reg, err := refcount.OpenStores(cfg.root, cfg.db, cfg.blobStore, kv.Options{Exclusive: !cfg.replicas, Replica: cfg.replicas}, refcount.Options{
 		UploadGrace:   cfg.uploadGrace,
 		PinWindow:     cfg.pinWindow,
-		UploadLife:    cfg.uploadLife(),
+		UploadLife:    cfg.uploadTimeout,
 		Shared:        cfg.replicas,
 		CachePrefixes: cfg.cachePrefixes(),
 		CacheMaxBytes: cfg.cacheMaxBytes,
