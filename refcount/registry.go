@@ -255,11 +255,13 @@ func (r *Registry) updateTx(fn func(tx *kv.Tx, c *change) error) (*change, error
 		}
 		earliest = tx.EarliestLeasePut()
 		r.pins.setMarks(c, committing)
-		// A COMMIT the database refused is known before the rerun's
-		// backoff: the marks count again at once, rather than keep
-		// another transaction waiting on them (settle) meanwhile.
-		attempt := c
-		tx.OnAbort(func() { r.pins.unmark(attempt) })
+		if len(c.usedPins) > 0 {
+			// A COMMIT the database refused is known before the rerun's
+			// backoff: the marks count again at once, rather than keep
+			// another transaction waiting on them (settle) meanwhile.
+			attempt := c
+			tx.OnAbort(func() { r.pins.unmark(attempt) })
+		}
 		return nil
 	})
 	if err != nil {
