@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/kvreg/kvreg/blobs"
-
 	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/kvreg/kvreg/blobs/local"
 	"github.com/kvreg/kvreg/kv"

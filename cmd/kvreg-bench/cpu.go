@@ -135,6 +135,30 @@ func (g cpuGroups) ticks(ps map[int]procStat) map[string]int64 {
 	return out
 }
 
+// cpuPhase reads the processes' CPU at the start of a phase whose CPU
+// the result reports (push, pull, head, with -cpu), and returns what
+// records the phase's figures at its end.
+func (b *bench) cpuPhase(phase string) (done func() error) {
+	if b.cfg.CPU == nil || (phase != "push" && phase != "pull" && phase != "head") {
+		return func() error { return nil }
+	}
+	before, err := readProcs()
+	return func() error {
+		if err != nil {
+			return err
+		}
+		after, err := readProcs()
+		if err != nil {
+			return err
+		}
+		if b.res.CPUSeconds == nil {
+			b.res.CPUSeconds = map[string]map[string]float64{}
+		}
+		b.res.CPUSeconds[phase] = b.cfg.CPU.cpuSpent(before, after)
+		return nil
+	}
+}
+
 // cpuSpent is what each group spent between two readings, in seconds.
 func (g cpuGroups) cpuSpent(before, after map[int]procStat) map[string]float64 {
 	b, a := g.ticks(before), g.ticks(after)

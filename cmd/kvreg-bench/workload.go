@@ -288,23 +288,12 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 		b.logf("%s", s.name)
-		var before map[int]procStat
-		measured := b.cfg.CPU != nil && (s.name == "push" || s.name == "pull" || s.name == "head")
-		if measured {
-			before, _ = readProcs()
-		}
+		done := b.cpuPhase(s.name)
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		if measured {
-			after, err := readProcs()
-			if err != nil {
-				return fmt.Errorf("%s: cpu: %w", s.name, err)
-			}
-			if b.res.CPUSeconds == nil {
-				b.res.CPUSeconds = map[string]map[string]float64{}
-			}
-			b.res.CPUSeconds[s.name] = b.cfg.CPU.cpuSpent(before, after)
+		if err := done(); err != nil {
+			return fmt.Errorf("%s: cpu: %w", s.name, err)
 		}
 	}
 	if n := b.failures(); n > 0 {
