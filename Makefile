@@ -37,10 +37,11 @@ test-postgres:
 # The suites that open registries through refcount/regtest again, with blob
 # bytes in S3 buckets (a versitygw server the tests start, see
 # blobs/s3/s3test) instead of the data directory; and the tests of
-# replicas (registries sharing a PostgreSQL database and a bucket).
+# replicas (registries sharing a PostgreSQL database and a bucket) and of the
+# S3 driver keeping its upload states in PostgreSQL.
 test-s3:
 	KVREG_TEST_BLOBS=s3 $(GO) test -count=1 -timeout 20m ./refcount/... ./api/...
-	KVREG_TEST_BACKENDS=postgres KVREG_TEST_BLOBS=s3 $(GO) test -count=1 -timeout 10m -run Replica ./refcount/
+	KVREG_TEST_BACKENDS=postgres KVREG_TEST_BLOBS=s3 $(GO) test -count=1 -timeout 10m -run 'Replica|UploadStates' ./refcount/
 
 # The race tests, refcount's whole suite, and the backends' conformance
 # suites (concurrent writers among them), under the race detector.

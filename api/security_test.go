@@ -7,11 +7,14 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kvreg/kvreg/api"
+	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/regtest"
 )
 
 // probe is one request of the security table.
@@ -305,7 +308,19 @@ func TestSecurityTable(t *testing.T) {
 			t.Errorf("after the refused chunk: Range %q", st.Header.Get("Range"))
 		}
 		expectStatus(t, "cancel", alice.del(loc), http.StatusNoContent)
-		sameSnapshot(t, "oversized and truncated bodies", before, r.snapshot(t))
+		after := r.snapshot(t)
+		if r.reg.Backend.Blob != regtest.BlobsLocal {
+			// The accepted chunks wrote their upload's state in the
+			// database and the cancel removed it: a bbolt file's pages
+			// moved. That no upload is left is compared as the store's
+			// uploads ("store: upload").
+			for k := range after {
+				if filepath.Base(k) == refcount.DBFile {
+					after[k] = before[k]
+				}
+			}
+		}
+		sameSnapshot(t, "oversized and truncated bodies", before, after)
 	})
 
 	// Everything is still there and whole.

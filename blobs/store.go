@@ -85,6 +85,17 @@ func OpenTarget(root, target string) (*Store, error) {
 // it directly.
 func (s *Store) Driver() driver.Driver { return s.drv }
 
+// KeepStatesIn has a driver that can keep its uploads' states apart from
+// its storage (driver.StateKeeper: S3) keep them in states, the registry's
+// database, and reports whether it does. Call it before the store is used.
+func (s *Store) KeepStatesIn(states driver.States) bool {
+	sk, ok := s.drv.(driver.StateKeeper)
+	if ok {
+		sk.KeepStates(states)
+	}
+	return ok
+}
+
 // SetSharedLock makes Lock take lock too, after the in-process one, so
 // that processes sharing the driver's storage serialise on a digest (and
 // on an upload) as well: lock takes the locks of all its keys or none (a

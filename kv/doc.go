@@ -8,7 +8,7 @@
 // cascades) live in package refcount, which composes the operations here
 // inside one kv transaction.
 //
-// The schema, version 10: flat tables, ordered by the bytes of their keys
+// The schema, version 13: flat tables, ordered by the bytes of their keys
 // and nothing else. Keys of per-repository tables start with the
 // repository's name and 0x00, which occurs in no repository name, tag or
 // digest, so that one repository's keys are one contiguous range. Besides
@@ -88,6 +88,10 @@
 //	  <endpoint>                  -> uint64 BE
 //	outboxclaims                  which process delivers an endpoint's rows
 //	  <endpoint>                  -> expiry int64 BE (Unix ns) | owner
+//	uploadstates                  uploads in progress, for a blob store that keeps
+//	                              their states here (S3): one row per upload
+//	  <upload id>                 -> the blob store's state, its own encoding
+//	                                 (opaque here)
 //
 // One hot row on purpose: outboxseq. A write that produces an event for an
 // endpoint reads and rewrites its row, so that, on a serializable database,
@@ -146,6 +150,11 @@
 // Version 8 had no outbox, outboxseq and outboxclaims; opening it
 // writable only records version 9 (migrateEventsV9), and a read-only open
 // refuses it with ErrSchemaTooOld.
+//
+// Version 12 had no uploadstates (the S3 blob store kept an upload's
+// state as an object beside its bytes); opening it writable only records
+// version 13 (migrateUploadStatesV13), and a read-only open refuses it
+// with ErrSchemaTooOld.
 //
 // Version 11 had no location in tombstones; opening it writable only
 // records version 12 (migrateTombstoneLocationV12): its tombstones read

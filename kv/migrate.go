@@ -9,7 +9,7 @@ import (
 )
 
 // SchemaVersion is the version this code reads and writes.
-const SchemaVersion = 12
+const SchemaVersion = 13
 
 // migrations[i] brings a database from version i to version i+1. Each is
 // run by migrate in transactions of its own choosing and must be safe to
@@ -27,6 +27,7 @@ var migrations = []func(db *DB) error{
 	migrateQuotaV10,
 	migrateBlobLocationV11,
 	migrateTombstoneLocationV12,
+	migrateUploadStatesV13,
 }
 
 // migratePinsV4: version 4 adds the tables pins and pinexpiry, which exist

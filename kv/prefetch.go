@@ -49,6 +49,11 @@ func (p *Prefetch) Tombstone(digest string) *Prefetch {
 	return p.add(tableTombstones, []byte(digest))
 }
 
+// UploadState is what Tx.UploadState reads.
+func (p *Prefetch) UploadState(id string) *Prefetch {
+	return p.add(tableUploadStates, []byte(id))
+}
+
 // Tag is what Tx.Tag reads.
 func (p *Prefetch) Tag(repo, tag string) *Prefetch { return p.add(tableTags, repoKey(repo, tag)) }
 

@@ -20,6 +20,8 @@ var (
 	tableOutboxSeq    = []byte("outboxseq")    // <endpoint> -> the last sequence number taken
 	tableOutboxClaims = []byte("outboxclaims") // <endpoint> -> which process delivers, until when
 
+	tableUploadStates = []byte("uploadstates") // version 13: the blob store's uploads in progress
+
 	// Per-repository tables; their keys start with <repository> 0x00.
 	tableRepos        = []byte("repositories") // <repository> -> stats; the repository exists
 	tableManifests    = []byte("manifests")

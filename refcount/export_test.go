@@ -1,6 +1,7 @@
 package refcount
 
 import (
+	"github.com/kvreg/kvreg/blobs/driver"
 	"github.com/kvreg/kvreg/kv"
 	"github.com/opencontainers/go-digest"
 )
@@ -57,3 +58,7 @@ func (r *Registry) HeadPin(repo string, d digest.Digest, pinned, now int64) erro
 // PinWrites counts the pin rows this registry wrote: HEADs that were
 // write transactions.
 func (r *Registry) PinWrites() uint64 { return r.pinWrites.Load() }
+
+// UploadStates is the blob store's upload states in db, as New gives them
+// to a driver that keeps them apart (blobs.Store.KeepStatesIn).
+func UploadStates(db *kv.DB) driver.States { return uploadStates{db} }

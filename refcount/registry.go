@@ -125,6 +125,7 @@ func New(db *kv.DB, bs *blobs.Store, opts Options) *Registry {
 		bs.SetSharedLock(db.Lock)
 	}
 	bs.SetUploadLife(opts.UploadLife, opts.Now)
+	bs.KeepStatesIn(uploadStates{db})
 	r := &Registry{db: db, blobs: bs, opts: opts, opened: opts.Now()}
 	r.pins.concurrent = db.ConcurrentWrites()
 	return r

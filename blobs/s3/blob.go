@@ -195,7 +195,7 @@ func (d *Driver) promote(id string, dg digest.Digest) (bool, *state, error) {
 			// gone): another commit of it, sent at once elsewhere,
 			// wrote the index and recorded the blob, which is not
 			// this one's to take back.
-			if _, err := d.getSmall(ctx, d.stateKey(id)); errors.Is(err, driver.ErrNotFound) {
+			if _, err := d.getState(ctx, id); errors.Is(err, driver.ErrNotFound) {
 				return false, nil, nil
 			} else if err != nil {
 				return false, nil, err

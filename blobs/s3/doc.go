@@ -26,16 +26,26 @@
 // one presign through the SDK resolved once: the SDK's own presign runs a
 // whole request's middleware for each URL (presign.go).
 //
+// Upload states in the database cost a statement where an object costs a
+// request to the bucket (a one-chunk blob's push: 2 requests rather than 5),
+// are read consistently by every process, and let the sweeps find uploads
+// without listing the bucket. Wherever the text below says "state object",
+// it means the state where it is kept; a write "only if no state object
+// exists" is then a create that the database refuses when the row exists.
+//
 // Layout, objects named per upload and never per digest:
 //
 //	data/<id>-<nonce>        an upload's bytes: a multipart upload completed at Seal,
 //	                         the tail written whole at Seal, or, before Seal, its
 //	                         first tail segment (in place)
-//	uploads/<id>/state       an upload's state (JSON): repository, size, multipart
-//	                         id, parts with their etags, tail, promoting digest,
-//	                         and the caller's checkpoint of the bytes (the running
-//	                         sha256, so an upload resumes after a restart without
-//	                         reading back parts S3 gives back only after Seal)
+//	uploads/<id>/state       an upload's state (JSON), unless the driver keeps
+//	                         states in the registry's database (KeepStates, what
+//	                         a registry does; one row per upload, the same JSON):
+//	                         repository, size, multipart id, parts with their
+//	                         etags, tail, promoting digest, and the caller's
+//	                         checkpoint of the bytes (the running sha256, so an
+//	                         upload resumes after a restart without reading back
+//	                         parts S3 gives back only after Seal)
 //	uploads/<id>/tail-<gen>-<nonce>  a segment of the bytes after the last full part
 //	blobs/<alg>/<hex>        a blob's index: the data object that holds its bytes
 //	keys/uploads             the key (32 random bytes, made once per bucket by a

@@ -67,6 +67,7 @@ type Driver struct {
 	hc      aws.HTTPClient // the SDK's, shared with direct.go
 	retryer aws.Retryer    // the SDK's, shared with direct.go
 
+	states    driver.States  // where upload states are, if not in the bucket (states.go)
 	tokKey    lazy[[]byte]   // the key of upload tokens (deferred.go)
 	bucketURL lazy[*url.URL] // see presignBase
 }

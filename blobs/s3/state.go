@@ -104,14 +104,14 @@ type state struct {
 func (d *Driver) uploadPrefix(id string) string { return d.key("uploads", id) + "/" }
 func (d *Driver) stateKey(id string) string     { return d.uploadPrefix(id) + "state" }
 
-// readState reads upload id's state object, or, while the upload is held
+// readState reads upload id's state (getState), or, while the upload is held
 // (Hold), the copy this process read or wrote last; none there, the state a
 // token vouched for (Vouch).
 func (d *Driver) readState(ctx context.Context, id string) (*state, error) {
 	if st := d.heldState(id); st != nil {
 		return st, nil
 	}
-	b, err := d.getSmall(ctx, d.stateKey(id))
+	b, err := d.getState(ctx, id)
 	fresh := false
 	if errors.Is(err, driver.ErrNotFound) {
 		// A deferred upload with no state yet, if a token vouched for it.
@@ -122,9 +122,9 @@ func (d *Driver) readState(ctx context.Context, id string) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := new(state)
-	if err := json.Unmarshal(b, st); err != nil || st.Object == "" {
-		return nil, fmt.Errorf("%w: state of upload %q: %q", ErrCorrupt, id, b)
+	st, err := parseState(id, b)
+	if err != nil {
+		return nil, err
 	}
 	if fresh {
 		d.keepFresh(id, b)
@@ -134,7 +134,7 @@ func (d *Driver) readState(ctx context.Context, id string) (*state, error) {
 	return st, nil
 }
 
-// writeState writes upload id's state object. A write that failed may
+// writeState writes upload id's state (putState). A write that failed may
 // or may not have taken effect: the held copy is dropped, to be read again.
 // Over a state Vouch made, the write is made only if no state object
 // exists (see driver.Deferrer): one that does fails it with
@@ -145,7 +145,7 @@ func (d *Driver) writeState(ctx context.Context, id string, st *state) error {
 		return err
 	}
 	fresh := d.heldFresh(id)
-	if err := d.put(ctx, d.stateKey(id), b, fresh); err != nil {
+	if err := d.putState(ctx, id, b, fresh); err != nil {
 		d.keepState(id, nil)
 		if fresh && errors.Is(err, errExists) {
 			return fmt.Errorf("%w: upload %q", driver.ErrStale, id)
@@ -154,6 +154,15 @@ func (d *Driver) writeState(ctx context.Context, id string, st *state) error {
 	}
 	d.keepState(id, b)
 	return nil
+}
+
+// parseState reads upload id's state from its JSON.
+func parseState(id string, b []byte) (*state, error) {
+	st := new(state)
+	if err := json.Unmarshal(b, st); err != nil || st.Object == "" {
+		return nil, fmt.Errorf("%w: state of upload %q: %q", ErrCorrupt, id, b)
+	}
+	return st, nil
 }
 
 // validID refuses an upload id that is not one key segment.

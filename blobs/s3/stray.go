@@ -2,7 +2,6 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -62,9 +61,9 @@ func (d *Driver) partBytes(ctx context.Context, m multipart) (int64, error) {
 
 // Strays lists first what is stored (data objects, multipart uploads under
 // data/, the objects under uploads/), then what names it (upload states,
-// then blob indexes). A state is removed only after the index naming its
-// data object is written, so what is named when the listing starts is
-// seen named. What is written before what names it (a data object or a
+// from the database when the driver keeps them there, then blob indexes).
+// A state is removed only after the index naming its data object is
+// written, so what is named when the listing starts is seen named. What is written before what names it (a data object or a
 // tail segment before the state names it, a multipart upload before the
 // state records its id) is reported while in flight: callers keep strays
 // younger than a grace.
@@ -92,23 +91,21 @@ func (d *Driver) Strays(fn func(driver.Stray) error) error {
 	liveMP := map[string]bool{}   // multipart upload ids
 	hasState := map[string]bool{} // upload ids
 	keepAll := map[string]bool{}  // upload ids whose state does not parse
+	var ids []string              // uploads with a state object listed
 	for _, o := range under {
-		key := aws.ToString(o.Key)
-		id, rest, _ := strings.Cut(strings.TrimPrefix(key, uroot), "/")
-		if rest != "state" {
-			continue
+		id, rest, _ := strings.Cut(strings.TrimPrefix(aws.ToString(o.Key), uroot), "/")
+		if rest == "state" {
+			ids = append(ids, id)
 		}
-		st, err := d.readState(ctx, id)
-		switch {
-		case errors.Is(err, driver.ErrNotFound):
-			continue // removed since the listing: its objects are strays
-		case errors.Is(err, ErrCorrupt):
-			hasState[id], keepAll[id] = true, true
-			continue
-		case err != nil:
-			return err
-		}
+	}
+	// An upload whose state went since the listing is left out: its
+	// objects are strays.
+	err = d.eachState(ctx, ids, func(id string, st *state) error {
 		hasState[id] = true
+		if st == nil {
+			keepAll[id] = true
+			return nil
+		}
 		named[st.Object] = true
 		if st.MultipartID != "" {
 			liveMP[st.MultipartID] = true
@@ -120,6 +117,10 @@ func (d *Driver) Strays(fn func(driver.Stray) error) error {
 				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	sizes := make(map[string]int64, len(data))
 	for _, o := range data {
@@ -156,7 +157,10 @@ func (d *Driver) Strays(fn func(driver.Stray) error) error {
 	for _, o := range under {
 		key := aws.ToString(o.Key)
 		id, rest, _ := strings.Cut(strings.TrimPrefix(key, uroot), "/")
-		stray := !hasState[id] || (!keepAll[id] && strings.HasPrefix(rest, "tail-") && !named[key])
+		// A state object is a stray too when states are in the database
+		// (one written before KeepStates).
+		stray := !hasState[id] || (!keepAll[id] && strings.HasPrefix(rest, "tail-") && !named[key]) ||
+			(d.states != nil && rest == "state")
 		if stray {
 			if err := fn(driver.Stray{Name: key, Kind: driver.StrayObject, Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)}); err != nil {
 				return err

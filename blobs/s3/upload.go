@@ -36,7 +36,7 @@ func (d *Driver) CreateUpload(id, repo string) error {
 	}
 	st := &state{Repo: repo, Object: d.dataKey(id), Modified: time.Now()}
 	b, _ := json.Marshal(st)
-	if err := d.put(ctx, d.stateKey(id), b, true); errors.Is(err, errExists) {
+	if err := d.putState(ctx, id, b, true); errors.Is(err, errExists) {
 		// The client retries a PUT whose answer it lost: the state that
 		// is there may be the one this call wrote (its data object's
 		// random name says so).
@@ -546,8 +546,18 @@ func (d *Driver) Upload(id string) (driver.UploadInfo, error) {
 	return driver.UploadInfo{Repo: st.Repo, Size: st.Size, Modified: st.Modified, Promoting: promoting}, nil
 }
 
-// Uploads lists the prefixes under uploads/, each an upload's.
+// Uploads lists the uploads with a state: in the database when the driver
+// keeps states there (KeepStates), else the prefixes under uploads/, each
+// an upload's.
 func (d *Driver) Uploads() ([]string, error) {
+	if d.states != nil {
+		var ids []string
+		err := d.states.EachState(func(id string, _ []byte) error {
+			ids = append(ids, id)
+			return nil
+		})
+		return ids, err
+	}
 	root := d.key("uploads") + "/"
 	var ids []string
 	err := d.list(context.Background(), root, "/", func(key string, size int64) error {
@@ -747,10 +757,13 @@ func (d *Driver) RemoveUpload(id string) error {
 			return err
 		}
 	}
-	for _, k := range append(keys, d.stateKey(id)) {
+	for _, k := range keys {
 		if err := d.del(ctx, k); err != nil {
 			return err
 		}
+	}
+	if err := d.delState(ctx, id); err != nil {
+		return err
 	}
 	d.keepState(id, nil)
 	return nil

@@ -2,7 +2,6 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,7 +16,8 @@ var _ driver.Usager = (*Driver)(nil)
 // uploads' and strays' too), tail segments and parts are upload bytes,
 // indexes and states the rest. An upload's first tail segment is written
 // at its data object's key (inPlace): the states of the uploads in
-// progress are read to count it as upload bytes.
+// progress are read to count it as upload bytes. With states in the
+// database (KeepStates), everything under uploads/ is upload bytes.
 func (d *Driver) Usage() (driver.Usage, error) {
 	ctx := context.Background()
 	var u driver.Usage
@@ -31,7 +31,7 @@ func (d *Driver) Usage() (driver.Usage, error) {
 			u.BlobBytes += n
 			u.BlobObjects++
 			data[key] = n
-		case strings.HasPrefix(key, uroot) && !strings.HasSuffix(key, "/state"):
+		case strings.HasPrefix(key, uroot) && (d.states != nil || !strings.HasSuffix(key, "/state")):
 			u.UploadBytes += n
 		default:
 			if strings.HasPrefix(key, uroot) {
@@ -44,13 +44,9 @@ func (d *Driver) Usage() (driver.Usage, error) {
 	if err != nil {
 		return u, err
 	}
-	for _, id := range ids {
-		st, err := d.readState(ctx, id)
-		if errors.Is(err, driver.ErrNotFound) || errors.Is(err, ErrCorrupt) {
-			continue
-		}
-		if err != nil {
-			return u, err
+	err = d.eachState(ctx, ids, func(_ string, st *state) error {
+		if st == nil {
+			return nil
 		}
 		n, ok := data[st.Object]
 		if ok && !st.Sealed && (st.bytesOf.names(st.Object) || st.Prev.names(st.Object)) {
@@ -58,6 +54,10 @@ func (d *Driver) Usage() (driver.Usage, error) {
 			u.BlobObjects--
 			u.UploadBytes += n
 		}
+		return nil
+	})
+	if err != nil {
+		return u, err
 	}
 	mps, err := d.multiparts(ctx)
 	if err != nil {

@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/refcount"
 )
 
 // The torture with the blob bytes in an S3 bucket (versitygw), some images
@@ -40,8 +43,12 @@ func TestKill9TortureS3(t *testing.T) {
 		// An operation on S3 takes tens of requests: later kills, so
 		// that rounds see many operations through.
 		kill: [2]time.Duration{400 * time.Millisecond, 2 * time.Second},
-		check: func(t *testing.T, round int) {
-			left, err := bucketLeftovers(dir, "kvreg")
+		check: func(t *testing.T, round int, root string) {
+			states, err := uploadStates(filepath.Join(root, refcount.DBFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			left, err := bucketLeftovers(dir, "kvreg", states)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,11 +92,12 @@ const unrecordedMultipart = "multipart uploads a live upload will abort by their
 // the upload id's directory. Other files under .sgwtmp are writes in
 // progress.
 //
-// Named are: an upload's state (uploads/<id>/state); the tail segments
-// and the data object and multipart upload its state names; an index
-// (blobs/<alg>/<hex>) and the data object it names; the key of upload
-// tokens (keys/uploads).
-func bucketLeftovers(dir, prefix string) (map[string][]string, error) {
+// Named are: the tail segments and the data object and multipart upload
+// an upload's state names (states: the database's, by upload id); an
+// index (blobs/<alg>/<hex>) and the data object it names; the key of
+// upload tokens (keys/uploads). An object under uploads/ is a state's
+// only where kvreg kept states in the bucket, before the database did.
+func bucketLeftovers(dir, prefix string, states map[string][]byte) (map[string][]string, error) {
 	type stateObj struct {
 		Object      string `json:"object"`
 		MultipartID string `json:"multipartId"`
@@ -131,6 +139,30 @@ func bucketLeftovers(dir, prefix string) (map[string][]string, error) {
 	mpu := map[string]bool{}   // keyhash/id
 	indexed := map[string]string{}
 	owner := map[string]bool{} // data objects whose upload aborts all theirs
+	live := map[string]bool{}  // upload prefixes (<prefix>/uploads/<id>) with a state
+	for id, b := range states {
+		var st stateObj
+		if err := json.Unmarshal(b, &st); err != nil {
+			return nil, fmt.Errorf("state of upload %s: %v", id, err)
+		}
+		live[prefix+"/uploads/"+id] = true
+		named[st.Object] = true
+		for _, sg := range st.Tail {
+			named[sg.Key] = true
+		}
+		if st.Prev != nil {
+			for _, sg := range st.Prev.Tail {
+				named[sg.Key] = true
+			}
+		}
+		if st.Multipart {
+			owner[st.Object] = true
+		}
+		if st.MultipartID != "" {
+			sum := sha256.Sum256([]byte(st.Object))
+			mpu[hex.EncodeToString(sum[:])+"/"+st.MultipartID] = true
+		}
+	}
 	for _, k := range objects {
 		rest, ok := strings.CutPrefix(k, prefix+"/")
 		if !ok {
@@ -143,27 +175,6 @@ func bucketLeftovers(dir, prefix string) (map[string][]string, error) {
 		switch {
 		case rest == "keys/uploads":
 			named[k] = true
-		case strings.HasPrefix(rest, "uploads/") && strings.HasSuffix(rest, "/state"):
-			var st stateObj
-			if err := json.Unmarshal(b, &st); err != nil {
-				return nil, fmt.Errorf("%s: %v", k, err)
-			}
-			named[k], named[st.Object] = true, true
-			for _, sg := range st.Tail {
-				named[sg.Key] = true
-			}
-			if st.Prev != nil {
-				for _, sg := range st.Prev.Tail {
-					named[sg.Key] = true
-				}
-			}
-			if st.Multipart {
-				owner[st.Object] = true
-			}
-			if st.MultipartID != "" {
-				sum := sha256.Sum256([]byte(st.Object))
-				mpu[hex.EncodeToString(sum[:])+"/"+st.MultipartID] = true
-			}
 		case strings.HasPrefix(rest, "blobs/"):
 			var ix struct {
 				Object string `json:"object"`
@@ -187,10 +198,10 @@ func bucketLeftovers(dir, prefix string) (map[string][]string, error) {
 			kind = "writes in progress on the server"
 		case strings.HasPrefix(rest, "data/"):
 			kind = "data objects no index or upload state names"
-		case strings.HasPrefix(rest, "uploads/") && named[path.Join(path.Dir(k), "state")]:
+		case strings.HasPrefix(rest, "uploads/") && live[path.Dir(k)]:
 			kind = cutAppend
 		case strings.HasPrefix(rest, "uploads/"):
-			kind = "upload objects without a state"
+			kind = "upload objects without a state in the database"
 		}
 		left[kind] = append(left[kind], k)
 	}
@@ -221,4 +232,22 @@ func bucketLeftovers(dir, prefix string) (map[string][]string, error) {
 		left[kind] = append(left[kind], u)
 	}
 	return left, nil
+}
+
+// uploadStates reads the upload states of the bbolt database at path,
+// opened read-only (kvreg stopped).
+func uploadStates(path string) (map[string][]byte, error) {
+	db, err := kv.Open(path, kv.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	out := map[string][]byte{}
+	err = db.View(func(tx *kv.Tx) error {
+		return tx.UploadStates(func(id string, st []byte) (bool, error) {
+			out[id] = st
+			return true, nil
+		})
+	})
+	return out, err
 }

@@ -55,9 +55,11 @@ type tortureConfig struct {
 	// big are layers of several S3 parts that some images share, pushed
 	// in chunks, so that kills find multipart uploads in flight.
 	big [][]byte
-	// check, if set, runs after every restart's fsck, kvreg serving, and
-	// after the final deep fsck, kvreg stopped.
-	check func(t *testing.T, round int)
+	// check, if set, runs after every restart's fsck and after the final
+	// deep fsck, kvreg stopped (SIGTERM) each time, so that it may open
+	// the database under root; the round goes on with kvreg started
+	// again.
+	check func(t *testing.T, round int, root string)
 	// kill is when in a round the kill comes, at random from kill[0] to
 	// kill[1]; 20 to 250 ms if zero.
 	kill [2]time.Duration
@@ -356,7 +358,10 @@ func kill9Torture(t *testing.T, rounds int, cfg tortureConfig) {
 				t.Fatalf("round %d: fsck after restart (nothing may be pending): exit %d\n%s%s", round, code, out, errOut)
 			}
 			if cfg.check != nil {
-				cfg.check(t, round)
+				stopServer(t, srv)
+				cfg.check(t, round, root)
+				srv = startServer(t, bin, root, flags...)
+				base = "http://" + srv.Addr
 			}
 		}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -406,7 +411,7 @@ func kill9Torture(t *testing.T, rounds int, cfg tortureConfig) {
 		t.Fatalf("final deep fsck: exit %d\n%s%s", code, out, errOut)
 	}
 	if cfg.check != nil {
-		cfg.check(t, rounds)
+		cfg.check(t, rounds, root)
 	}
 	t.Logf("%d kill -9 rounds survived in %v; operations: %v; interrupted work pending before restarts: %v",
 		rounds, time.Since(start).Round(time.Millisecond), tt.counts, pending)

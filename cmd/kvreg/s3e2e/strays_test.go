@@ -3,6 +3,7 @@ package s3e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -117,11 +118,18 @@ func TestStraysGoAfterKillAndRestart(t *testing.T) {
 	if got := fsck("1ns"); len(got) != 0 {
 		t.Fatalf("fsck after the restart: %v", got)
 	}
-	// The upload in progress is still there, its multipart upload with
-	// it, and the blob store's bytes count it.
-	id := loc[strings.LastIndex(loc, "/")+1:]
-	if _, err := c.Head("kvreg/uploads/" + id + "/state"); err != nil {
-		t.Fatalf("upload state after the restart: %v", err)
+	// The upload in progress is still there with its bytes, its
+	// multipart upload with it, and the blob store's bytes count it.
+	if u, err := url.Parse(loc); err == nil {
+		loc = u.RequestURI()
+	}
+	resp, err = http.Get(s.URL + loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if want := fmt.Sprintf("0-%d", len(chunk)-1); resp.StatusCode != http.StatusNoContent || resp.Header.Get("Range") != want {
+		t.Fatalf("upload status after the restart: %d, Range %q; want 204, %q", resp.StatusCode, resp.Header.Get("Range"), want)
 	}
 	mps, err := c.Multiparts()
 	if err != nil || len(mps) != 1 {

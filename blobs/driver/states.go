@@ -1,0 +1,37 @@
+package driver
+
+import "errors"
+
+// ErrExists: a record written only if none exists (States.PutState with
+// create) found one.
+var ErrExists = errors.New("blob driver: record exists")
+
+// States keeps the records of uploads in progress (what a driver would
+// otherwise keep in its own storage beside their bytes: where the bytes
+// are, how many, the caller's checkpoint) in the registry's database, so
+// that every process sharing the storage reads what the last write left,
+// a write costs a database statement rather than a request to the
+// storage, and the sweeps list uploads from the database rather than from
+// a listing of the storage. A record is opaque bytes, the driver's own
+// encoding. Its methods may fail with ErrUnavailable (wrapped) when the
+// database cannot be reached.
+type States interface {
+	// GetState returns upload id's record, or ErrNotFound.
+	GetState(id string) ([]byte, error)
+	// PutState writes upload id's record. With create it writes only if
+	// the upload has none, and fails with ErrExists if it has.
+	PutState(id string, rec []byte, create bool) error
+	// DeleteState removes upload id's record; none is success.
+	DeleteState(id string) error
+	// EachState calls fn for every upload's record, in id order, until fn
+	// returns an error (which EachState returns). rec is fn's to keep.
+	EachState(fn func(id string, rec []byte) error) error
+}
+
+// StateKeeper is a driver that can keep its uploads' records in States
+// rather than in its own storage. KeepStates is called before the driver
+// is used; uploads whose records the driver kept itself before are then
+// unknown (their bytes are what nothing names, see StrayLister).
+type StateKeeper interface {
+	KeepStates(States)
+}

@@ -1,0 +1,46 @@
+package kv
+
+import "errors"
+
+// errEmptyUploadID: an upload state without an id (keys are not empty).
+var errEmptyUploadID = errors.New("kv: upload state without an id")
+
+// keep copies a value read, keeping present (non-nil) apart from absent.
+func keep(v []byte) []byte {
+	if v == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(v)), v...)
+}
+
+// UploadState reads upload id's state, as the blob store encoded it; nil
+// when the upload has none.
+func (t *Tx) UploadState(id string) ([]byte, error) {
+	v, err := t.b.Get(tableUploadStates, []byte(id))
+	return keep(v), err
+}
+
+// PutUploadState writes upload id's state.
+func (t *Tx) PutUploadState(id string, state []byte) error {
+	if id == "" {
+		return errEmptyUploadID
+	}
+	return t.b.Put(tableUploadStates, []byte(id), state)
+}
+
+// DeleteUploadState removes upload id's state, if it has one.
+func (t *Tx) DeleteUploadState(id string) error {
+	if id == "" {
+		return errEmptyUploadID
+	}
+	return t.b.Delete(tableUploadStates, []byte(id))
+}
+
+// UploadStates calls fn for every upload's state, in id order, until fn
+// returns false or an error (which UploadStates returns). state is fn's
+// to keep.
+func (t *Tx) UploadStates(fn func(id string, state []byte) (bool, error)) error {
+	return t.b.Scan(tableUploadStates, nil, func(k, v []byte) (bool, error) {
+		return fn(string(k), keep(v))
+	})
+}

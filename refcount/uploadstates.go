@@ -1,0 +1,97 @@
+package refcount
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kvreg/kvreg/blobs/driver"
+	"github.com/kvreg/kvreg/kv"
+)
+
+// uploadStates keeps the blob store's upload states in the database
+// (driver.States), so that a push's chunks and commit cost statements
+// rather than requests to a bucket, and the sweeps find uploads there.
+// Each call is a transaction of its own: a state changes under the
+// upload's lock, never inside another write.
+type uploadStates struct{ db *kv.DB }
+
+var _ driver.States = uploadStates{}
+
+// errStateExists stops a create that found a state; PutState answers it
+// as driver.ErrExists.
+var errStateExists = errors.New("upload state exists")
+
+func (u uploadStates) GetState(id string) ([]byte, error) {
+	var st []byte
+	err := u.db.View(func(tx *kv.Tx) error {
+		// Read as a batch of one: on PostgreSQL a statement of its own,
+		// with no transaction around it.
+		if err := tx.Prefetch().UploadState(id).Read(); err != nil {
+			return err
+		}
+		var err error
+		st, err = tx.UploadState(id)
+		return err
+	})
+	if err == nil && st == nil {
+		return nil, fmt.Errorf("%w: upload %q", driver.ErrNotFound, id)
+	}
+	return st, stateErr(err)
+}
+
+func (u uploadStates) PutState(id string, rec []byte, create bool) error {
+	err := u.db.Update(func(tx *kv.Tx) error {
+		if create {
+			st, err := tx.UploadState(id)
+			if err != nil {
+				return err
+			}
+			if st != nil {
+				return errStateExists
+			}
+		}
+		return tx.PutUploadState(id, rec)
+	})
+	if errors.Is(err, errStateExists) {
+		return fmt.Errorf("%w: upload %q", driver.ErrExists, id)
+	}
+	return stateErr(err)
+}
+
+func (u uploadStates) DeleteState(id string) error {
+	return stateErr(u.db.Update(func(tx *kv.Tx) error { return tx.DeleteUploadState(id) }))
+}
+
+func (u uploadStates) EachState(fn func(id string, rec []byte) error) error {
+	type row struct {
+		id  string
+		rec []byte
+	}
+	var rows []row
+	err := u.db.View(func(tx *kv.Tx) error {
+		rows = rows[:0]
+		return tx.UploadStates(func(id string, st []byte) (bool, error) {
+			rows = append(rows, row{id, st})
+			return true, nil
+		})
+	})
+	if err != nil {
+		return stateErr(err)
+	}
+	// fn runs outside the transaction: it may send requests to the bucket.
+	for _, r := range rows {
+		if err := fn(r.id, r.rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stateErr makes the database's unavailability the blob store's, which
+// the registry answers with 503, as it does an unreachable bucket.
+func stateErr(err error) error {
+	if errors.Is(err, kv.ErrUnavailable) {
+		return fmt.Errorf("%w: upload states: %w", driver.ErrUnavailable, err)
+	}
+	return err
+}

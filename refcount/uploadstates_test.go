@@ -1,0 +1,105 @@
+package refcount_test
+
+import (
+	"errors"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kvreg/kvreg/blobs"
+	"github.com/kvreg/kvreg/blobs/driver"
+	"github.com/kvreg/kvreg/blobs/driver/drivertest"
+	"github.com/kvreg/kvreg/blobs/s3/s3test"
+	"github.com/kvreg/kvreg/kv"
+	"github.com/kvreg/kvreg/kv/pg/pgtest"
+	"github.com/kvreg/kvreg/refcount"
+	"github.com/kvreg/kvreg/refcount/regtest"
+)
+
+// s3WithStates is a blob store over a new bucket whose driver keeps its
+// upload states in a new database of the backend under test, as a
+// registry's does; skipped unless the blob store under test is S3.
+func s3WithStates(t *testing.T) (*blobs.Store, *kv.DB, *s3test.Client) {
+	t.Helper()
+	if bs, err := regtest.BlobStore(); err != nil || bs != regtest.BlobsS3 {
+		t.Skipf("the S3 driver's states in the database: %s=%s", regtest.EnvBlobs, regtest.BlobsS3)
+	}
+	backends, err := regtest.Backends()
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "kvreg.db")
+	if backends[0].DB == "postgres" {
+		target = pgtest.NewDatabase(t)
+	}
+	db, err := kv.Open(target, kv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	srv, bucket := s3test.Bucket(t)
+	store, err := blobs.OpenTarget("", (&url.URL{Scheme: "s3", Host: bucket, RawQuery: url.Values{
+		"endpoint": {srv.Endpoint}, "region": {srv.Region}, "path-style": {"true"},
+	}.Encode()}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !store.KeepStatesIn(refcount.UploadStates(db)) {
+		t.Fatal("the S3 driver does not keep its states in the database")
+	}
+	return store, db, srv.Client(bucket)
+}
+
+// The S3 driver with its upload states in the database passes the blob
+// drivers' conformance suite, on the backend under test.
+func TestUploadStatesConformance(t *testing.T) {
+	drivertest.Run(t, func(t *testing.T) driver.Driver {
+		store, _, _ := s3WithStates(t)
+		return store.Driver()
+	})
+}
+
+// An upload's state is a row of the database and no object of the bucket:
+// written at its first bytes, read by the commit, gone with the upload;
+// a create over an existing state is refused as driver.ErrExists.
+func TestUploadStatesLiveInTheDatabase(t *testing.T) {
+	store, db, bucket := s3WithStates(t)
+	states := refcount.UploadStates(db)
+	tok, err := store.NewUpload("team/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Append("team/app", tok, 0, strings.NewReader("hello"), 0); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := store.Driver().Uploads()
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("uploads %v, %v; want one", ids, err)
+	}
+	id := ids[0]
+	rec, err := states.GetState(id)
+	if err != nil || len(rec) == 0 {
+		t.Fatalf("state of upload %s after its first bytes: %q, %v", id, rec, err)
+	}
+	if _, err := bucket.Head("uploads/" + id + "/state"); err == nil {
+		t.Fatalf("upload %s has a state object in the bucket too", id)
+	}
+	if err := states.PutState(id, rec, true); !errors.Is(err, driver.ErrExists) {
+		t.Fatalf("create over a state: %v, want driver.ErrExists", err)
+	}
+	var objects []string
+	err = store.Driver().(driver.StrayLister).Strays(func(s driver.Stray) error {
+		objects = append(objects, s.Name)
+		return nil
+	})
+	if err != nil || len(objects) != 0 {
+		t.Fatalf("strays of an upload whose state is in the database: %v, %v", objects, err)
+	}
+	if err := store.Driver().RemoveUpload(id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := states.GetState(id); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("state after the upload's removal: %v, want driver.ErrNotFound", err)
+	}
+}
