@@ -22,6 +22,9 @@ var (
 	// ErrUnavailable: the database cannot be reached or did not answer in
 	// time.
 	ErrUnavailable = backend.ErrUnavailable
+	// ErrExists: a record written only if absent (CreateUploadState) was
+	// present; nothing of the transaction was stored.
+	ErrExists = backend.ErrExists
 )
 
 // ErrSchemaTooOld: the database needs an upgrade, which a read-only open

@@ -1,6 +1,11 @@
 package kv
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kvreg/kvreg/kv/backend"
+)
 
 // errEmptyUploadID: an upload state without an id (keys are not empty).
 var errEmptyUploadID = errors.New("kv: upload state without an id")
@@ -24,6 +29,27 @@ func (t *Tx) UploadState(id string) ([]byte, error) {
 func (t *Tx) PutUploadState(id string, state []byte) error {
 	if id == "" {
 		return errEmptyUploadID
+	}
+	return t.b.Put(tableUploadStates, []byte(id), state)
+}
+
+// CreateUploadState writes upload id's state if it has none; if it has
+// one, the transaction fails with ErrExists (here, or when it commits) and
+// stores nothing. On a backend that can (backend.Inserter) it reads
+// nothing first, so that creates of different uploads never conflict.
+func (t *Tx) CreateUploadState(id string, state []byte) error {
+	if id == "" {
+		return errEmptyUploadID
+	}
+	if ins, ok := t.b.(backend.Inserter); ok {
+		return ins.Insert(tableUploadStates, []byte(id), state)
+	}
+	v, err := t.b.Get(tableUploadStates, []byte(id))
+	if err != nil {
+		return err
+	}
+	if v != nil {
+		return fmt.Errorf("%w: state of upload %q", ErrExists, id)
 	}
 	return t.b.Put(tableUploadStates, []byte(id), state)
 }

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -59,6 +60,23 @@ func TestUploadStates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A create writes an absent state and refuses a present one, with the
+	// rest of its transaction.
+	if err := db.Update(func(tx *Tx) error { return tx.CreateUploadState("d-4", []byte("new")) }); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *Tx) error {
+		if err := tx.PutUploadState("e-5", []byte("x")); err != nil {
+			return err
+		}
+		return tx.CreateUploadState("b-2", []byte("again"))
+	})
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("create over a state: %v, want ErrExists", err)
+	}
+	if got, want := list(db), `a-1={"size":1} b-2={"size":22} c-3= d-4=new`; got != want {
+		t.Fatalf("after the creates: states %q, want %q", got, want)
+	}
 	if err := db.Update(func(tx *Tx) error { return tx.DeleteUploadState("a-1") }); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +90,7 @@ func TestUploadStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if got, want := list(db), `b-2={"size":22} c-3=`; got != want {
+	if got, want := list(db), `b-2={"size":22} c-3= d-4=new`; got != want {
 		t.Fatalf("after a reopen: states %q, want %q", got, want)
 	}
 }

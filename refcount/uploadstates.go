@@ -17,10 +17,6 @@ type uploadStates struct{ db *kv.DB }
 
 var _ driver.States = uploadStates{}
 
-// errStateExists stops a create that found a state; PutState answers it
-// as driver.ErrExists.
-var errStateExists = errors.New("upload state exists")
-
 func (u uploadStates) GetState(id string) ([]byte, error) {
 	var st []byte
 	err := u.db.View(func(tx *kv.Tx) error {
@@ -42,17 +38,11 @@ func (u uploadStates) GetState(id string) ([]byte, error) {
 func (u uploadStates) PutState(id string, rec []byte, create bool) error {
 	err := u.db.Update(func(tx *kv.Tx) error {
 		if create {
-			st, err := tx.UploadState(id)
-			if err != nil {
-				return err
-			}
-			if st != nil {
-				return errStateExists
-			}
+			return tx.CreateUploadState(id, rec)
 		}
 		return tx.PutUploadState(id, rec)
 	})
-	if errors.Is(err, errStateExists) {
+	if errors.Is(err, kv.ErrExists) {
 		return fmt.Errorf("%w: upload %q", driver.ErrExists, id)
 	}
 	return stateErr(err)

@@ -95,6 +95,17 @@ type BatchGetter interface {
 	GetBatch(keys []Key) ([][]byte, error)
 }
 
+// Inserter is implemented by transactions that can write a key only if
+// it is absent without reading it: on a backend with serializable
+// isolation, a read that finds a key absent locks where the key would be,
+// and conflicts with other writers' keys stored nearby; an insert locks
+// nothing it did not write. Insert sets the key's value if the key is
+// absent; if it is present, the transaction fails with ErrExists, at
+// Insert or when it commits (Update returns it), and stores nothing.
+type Inserter interface {
+	Insert(table, key, value []byte) error
+}
+
 // Sizer is implemented by stores that can tell how many bytes they occupy
 // (for statistics; a store that cannot simply does not implement it).
 type Sizer interface {

@@ -23,4 +23,7 @@ var (
 	// this process no longer holds the store's write lock; nothing of the
 	// transaction was stored unless the commit itself was cut off.
 	ErrUnavailable = errors.New("kv store is unavailable")
+	// ErrExists: an Insert (Inserter) of a key that is present; nothing of
+	// the transaction was stored.
+	ErrExists = errors.New("kv key exists")
 )

@@ -42,6 +42,21 @@ func (t *tx) Put(table, key, value []byte) error {
 	return txErr(b.Put(key, value))
 }
 
+var _ backend.Inserter = (*tx)(nil)
+
+// Insert is Put of an absent key; bbolt's writers are serial, so a read
+// first conflicts with no one.
+func (t *tx) Insert(table, key, value []byte) error {
+	v, err := t.Get(table, key)
+	if err != nil {
+		return err
+	}
+	if v != nil {
+		return fmt.Errorf("%w: %q in %q", backend.ErrExists, key, table)
+	}
+	return t.Put(table, key, value)
+}
+
 func (t *tx) Delete(table, key []byte) error {
 	if !t.tx.Writable() {
 		return fmt.Errorf("%w: delete in %s", backend.ErrReadOnly, table)

@@ -260,6 +260,31 @@ func (t *tx) Put(table, key, value []byte) error {
 	return nil
 }
 
+var _ backend.Inserter = (*tx)(nil)
+
+// Insert is a plain INSERT, sent with the next read or the COMMIT: a key
+// that is present fails it (unique_violation, mapped to
+// backend.ErrExists) and the transaction with it. A key this transaction
+// knows present fails at once.
+func (t *tx) Insert(table, key, value []byte) error {
+	rk := rowKey{string(table), string(key)}
+	if t.err != nil {
+		return t.err
+	}
+	if v, ok := t.seen[rk]; ok && v != nil {
+		t.err = fmt.Errorf("%w: %q in %q", backend.ErrExists, key, table)
+		return t.err
+	}
+	value = append([]byte{}, value...)
+	table, key = clone(table), clone(key)
+	if err := t.write("insert", table, "INSERT INTO kv (tbl, k, v) VALUES ($1, $2, $3)", table, key, value); err != nil {
+		return err
+	}
+	t.remember(rk, value)
+	t.wrote(table, key)
+	return nil
+}
+
 func (t *tx) Delete(table, key []byte) error {
 	table, key = clone(table), clone(key)
 	if err := t.write("delete", table, "DELETE FROM kv WHERE tbl = $1 AND k = $2", table, key); err != nil {

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) backend.Store) {
 		{"ScanRangeIfOffered", testScanRange},
 		{"BatchGetIfOffered", testBatchGet},
 		{"BatchGetOfIfOffered", testBatchGetOf},
+		{"InsertIfOffered", testInsert},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
