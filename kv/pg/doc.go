@@ -58,7 +58,10 @@
 // the closure then reads anything else, that read fails and View runs the
 // closure again in a REPEATABLE READ transaction. A failed write is thus
 // reported by a later call or by the commit; the transaction fails all
-// the same. TxStats (backend.StatsReporter, the registry's
+// the same. Insert (backend.Inserter) is queued as a write too, a plain
+// INSERT whose unique_violation is backend.ErrExists: a create that reads
+// nothing, so that it takes no predicate lock where the key would be.
+// TxStats (backend.StatsReporter, the registry's
 // kvreg_db_* metrics) count the round trips, the write transactions and
 // their reruns.
 //
