@@ -75,11 +75,11 @@ func TestS3CommitReadsTheUploadUnderTheLock(t *testing.T) {
 	recorded := 0
 	done := make(chan error, 1)
 	go func() {
-		_, err := y.Commit(repo, id, dg, int64(len(body)), func(int64, string) error { recorded++; return nil })
+		_, err := y.Commit(repo, id, dg, int64(len(body)), func(int64, string, string) error { recorded++; return nil })
 		done <- err
 	}()
 	<-atLock
-	if _, err := x.Commit(repo, id, dg, int64(len(body)), func(int64, string) error { return nil }); err != nil {
+	if _, err := x.Commit(repo, id, dg, int64(len(body)), func(int64, string, string) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	unlock, err := x.Lock(dg)
@@ -102,7 +102,7 @@ func TestS3CommitReadsTheUploadUnderTheLock(t *testing.T) {
 	}
 	// An upload of the same bytes afterwards is stored and read back.
 	id = youngUpload(t, y, repo, body)
-	if _, err := y.Commit(repo, id, dg, int64(len(body)), func(int64, string) error { return nil }); err != nil {
+	if _, err := y.Commit(repo, id, dg, int64(len(body)), func(int64, string, string) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	readsBack(t, x, dg, body)
@@ -145,7 +145,7 @@ func TestS3CancelWaitsForACommit(t *testing.T) {
 
 			committed := make(chan error, 1)
 			go func() {
-				_, err := y.Commit(repo, id, dg, int64(len(body)), func(int64, string) error { return nil })
+				_, err := y.Commit(repo, id, dg, int64(len(body)), func(int64, string, string) error { return nil })
 				committed <- err
 			}()
 			<-g.Held // y holds its locks and writes the index

@@ -93,7 +93,7 @@ func TestS3PushRequests(t *testing.T) {
 	id := UploadRef(ref, int64(len(body)))
 	dg := digest.FromBytes(body)
 	if n, by := requests(d, func() {
-		if _, err := s.Commit("r", id, dg, int64(len(body)), func(int64, string) error { return nil }); err != nil {
+		if _, err := s.Commit("r", id, dg, int64(len(body)), func(int64, string, string) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 3 || by["GetObject"] != 1 || by["PutObject"] != 1 || by["DeleteObject"] != 1 {
@@ -136,7 +136,7 @@ func TestS3PushRequestsAcrossStores(t *testing.T) {
 	id := UploadRef(ref, int64(len(body)))
 	dg := digest.FromBytes(body)
 	if n, by := requests(dc, func() {
-		if _, err := c.Commit("r", id, dg, int64(len(body)), func(int64, string) error { return nil }); err != nil {
+		if _, err := c.Commit("r", id, dg, int64(len(body)), func(int64, string, string) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 3 || by["GetObject"] != 1 || by["PutObject"] != 1 || by["DeleteObject"] != 1 {
@@ -199,7 +199,7 @@ func TestS3RefusedChunkIsNeverWritten(t *testing.T) {
 		t.Fatalf("the chunk as announced: %d, %v", n, err)
 	}
 	body := append(prefix, chunk...)
-	if _, err := s.Commit("r", id, digest.FromBytes(body), int64(len(body)), func(int64, string) error { return nil }); err != nil {
+	if _, err := s.Commit("r", id, digest.FromBytes(body), int64(len(body)), func(int64, string, string) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	readsBack(t, s, digest.FromBytes(body), body)
@@ -230,7 +230,7 @@ func TestS3ChunkSentAgainToTheFirstURL(t *testing.T) {
 	if size, err := a.UploadSize("r", id); err != nil || size != int64(len(first)) {
 		t.Fatalf("the upload after it: %d bytes, %v", size, err)
 	}
-	if _, err := c.Commit("r", id, digest.FromBytes(first), int64(len(first)), func(int64, string) error { return nil }); err != nil {
+	if _, err := c.Commit("r", id, digest.FromBytes(first), int64(len(first)), func(int64, string, string) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	readsBack(t, a, digest.FromBytes(first), first)

@@ -32,7 +32,7 @@ func TestExpireForgetsSessionsEndedElsewhere(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	if _, err := b.Commit("r", ids[0], digest.FromString("bytes"), 5, func(int64, string) error { return nil }); err != nil {
+	if _, err := b.Commit("r", ids[0], digest.FromString("bytes"), 5, func(int64, string, string) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Cancel("r", ids[1]); err != nil {

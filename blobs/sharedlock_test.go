@@ -116,7 +116,7 @@ func TestCommitWithoutTheLockKeepsTheUpload(t *testing.T) {
 	if _, err := s.Append("r", id, 0, bytes.NewReader(body), 0); err != nil {
 		t.Fatal(err)
 	}
-	record := func(int64, string) error { return nil }
+	record := func(int64, string, string) error { return nil }
 	if _, err := s.Commit("r", id, d, int64(len(body)), record); !errors.Is(err, ErrLockUnavailable) {
 		t.Fatalf("commit with the lock away: %v, want ErrLockUnavailable", err)
 	}

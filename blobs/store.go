@@ -28,6 +28,10 @@ type Store struct {
 	sessions map[string]*session
 	ended    endedUploads
 
+	// keeper is the driver when it keeps its upload states in the
+	// registry's database (KeepStatesIn), else nil.
+	keeper driver.StateKeeper
+
 	// now and uploadLife date deferred uploads' tokens (SetUploadLife).
 	now        func() time.Time
 	uploadLife time.Duration // 0: no limit
@@ -92,6 +96,7 @@ func (s *Store) KeepStatesIn(states driver.States) bool {
 	sk, ok := s.drv.(driver.StateKeeper)
 	if ok {
 		sk.KeepStates(states)
+		s.keeper = sk
 	}
 	return ok
 }

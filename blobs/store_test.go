@@ -40,7 +40,7 @@ func committed(t *testing.T, s *Store, body string) digest.Digest {
 		t.Fatal(err)
 	}
 	d := digest.FromString(body)
-	if _, err := s.Commit("r", id, d, -1, func(int64, string) error { return nil }); err != nil {
+	if _, err := s.Commit("r", id, d, -1, func(int64, string, string) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return d

@@ -544,11 +544,15 @@ func (s *Store) dropLocked(id string, sess *session) {
 // to make the blob known, with the blob's size and, when Commit created
 // the blob and the driver names where it keeps the bytes
 // (driver.LocatingPromoter), that location ("" otherwise), for PresignGet.
-// If record fails, a blob Commit created is removed. The upload is gone
+// If record fails, a blob Commit created is removed. When the driver
+// keeps its upload states in the database (KeepStatesIn), record gets the
+// upload's id there (state; "" otherwise) and removes that state in the
+// transaction that records the blob: the commit then writes the database
+// once. The upload is gone
 // afterwards, whatever the outcome, except when the digest is invalid or
 // its lock cannot be taken (the upload then stays, for the commit to be
 // sent again). size, if not negative, must equal the upload's size.
-func (s *Store) Commit(repo, ref string, want digest.Digest, size int64, record func(size int64, loc string) error) (int64, error) {
+func (s *Store) Commit(repo, ref string, want digest.Digest, size int64, record func(size int64, loc, state string) error) (int64, error) {
 	id, token := splitRef(ref)
 	// The digest's lock and the upload's come before the upload is
 	// read: a commit of this upload sent at once through another
@@ -606,7 +610,7 @@ func (s *Store) Commit(repo, ref string, want digest.Digest, size int64, record 
 
 // promoteAndRecord makes a verified upload the blob of want (unless one is
 // there already) and records it; the caller holds the lock.
-func (s *Store) promoteAndRecord(id string, want digest.Digest, size int64, record func(int64, string) error) error {
+func (s *Store) promoteAndRecord(id string, want digest.Digest, size int64, record func(int64, string, string) error) error {
 	var created bool
 	var loc string
 	var err error
@@ -618,13 +622,20 @@ func (s *Store) promoteAndRecord(id string, want digest.Digest, size int64, reco
 	if err != nil {
 		return err
 	}
-	if err := record(size, loc); err != nil {
+	state := ""
+	if s.keeper != nil {
+		state = id
+	}
+	if err := record(size, loc, state); err != nil {
 		if created {
 			if uerr := s.drv.Unpromote(id, want); uerr != nil {
 				err = errors.Join(err, uerr)
 			}
 		}
 		return err
+	}
+	if s.keeper != nil {
+		s.keeper.StateRemoved(id)
 	}
 	return nil
 }

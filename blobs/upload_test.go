@@ -78,7 +78,7 @@ func TestAppendFailureLeavesUploadAsItWas(t *testing.T) {
 		t.Fatalf("append after refused chunks: %d, %v", n, err)
 	}
 	want := digest.FromString("abcxyz")
-	if _, err := s.Commit("r", id, want, 6, func(int64, string) error { return nil }); err != nil {
+	if _, err := s.Commit("r", id, want, 6, func(int64, string, string) error { return nil }); err != nil {
 		t.Fatalf("commit of the bytes acknowledged: %v", err)
 	}
 	if got, _ := readBlob(s, want); string(got) != "abcxyz" {
@@ -121,7 +121,7 @@ func TestConcurrentCommitsOfOneDigest(t *testing.T) {
 			}
 		}
 		var inRecord, records, overlaps atomic.Int32
-		record := func(size int64, _ string) error {
+		record := func(size int64, _, _ string) error {
 			if inRecord.Add(1) > 1 {
 				overlaps.Add(1)
 			}
@@ -176,7 +176,7 @@ func TestCommitRecordFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	fail := errors.New("database full")
-	commit := func(record func(int64, string) error) error {
+	commit := func(record func(int64, string, string) error) error {
 		id, err := s.NewUpload("r")
 		if err != nil {
 			t.Fatal(err)
@@ -188,16 +188,16 @@ func TestCommitRecordFailure(t *testing.T) {
 		return err
 	}
 	d := digest.FromString("payload")
-	if err := commit(func(int64, string) error { return fail }); !errors.Is(err, fail) {
+	if err := commit(func(int64, string, string) error { return fail }); !errors.Is(err, fail) {
 		t.Fatalf("commit: %v, want the record's error", err)
 	}
 	if has, err := s.Has(d); err != nil || has {
 		t.Fatalf("the file of a commit whose record failed is there: %v", err)
 	}
-	if err := commit(func(int64, string) error { return nil }); err != nil {
+	if err := commit(func(int64, string, string) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if err := commit(func(int64, string) error { return fail }); !errors.Is(err, fail) {
+	if err := commit(func(int64, string, string) error { return fail }); !errors.Is(err, fail) {
 		t.Fatalf("second commit: %v", err)
 	}
 	if got, err := readBlob(s, d); err != nil || string(got) != "payload" {
@@ -207,7 +207,7 @@ func TestCommitRecordFailure(t *testing.T) {
 	id, _ := s.NewUpload("r")
 	s.Append("r", id, 0, strings.NewReader("other"), 0)
 	wrong := digest.FromString("not it")
-	if _, err := s.Commit("r", id, wrong, -1, func(int64, string) error { return nil }); !errors.Is(err, ErrDigestMismatch) {
+	if _, err := s.Commit("r", id, wrong, -1, func(int64, string, string) error { return nil }); !errors.Is(err, ErrDigestMismatch) {
 		t.Fatalf("mismatch: %v", err)
 	}
 	if has, err := s.Has(wrong); err != nil || has {

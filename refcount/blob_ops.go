@@ -139,13 +139,19 @@ func (r *Registry) CommitUpload(repo, id string, d digest.Digest, size int64) (i
 // takePinTx). An empty client counts none.
 func (r *Registry) CommitUploadFor(repo, id string, d digest.Digest, size int64, client string) (int64, error) {
 	var c *change
-	n, err := r.blobs.Commit(repo, id, d, size, func(size int64, loc string) error {
+	n, err := r.blobs.Commit(repo, id, d, size, func(size int64, loc, state string) error {
 		if r.recordHook != nil {
 			r.recordHook(d)
 		}
 		var err error
 		c, err = r.updateTx(func(tx *kv.Tx, c *change) error {
 			c.pinClient = client
+			if state != "" {
+				// The upload ends with the record of its blob.
+				if err := tx.DeleteUploadState(state); err != nil {
+					return err
+				}
+			}
 			return r.linkBlobTx(tx, c, repo, string(d), size, loc)
 		})
 		return err

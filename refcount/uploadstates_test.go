@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvreg/kvreg/blobs"
 	"github.com/kvreg/kvreg/blobs/driver"
@@ -15,6 +16,7 @@ import (
 	"github.com/kvreg/kvreg/kv/pg/pgtest"
 	"github.com/kvreg/kvreg/refcount"
 	"github.com/kvreg/kvreg/refcount/regtest"
+	"github.com/opencontainers/go-digest"
 )
 
 // s3WithStates is a blob store over a new bucket whose driver keeps its
@@ -101,5 +103,39 @@ func TestUploadStatesLiveInTheDatabase(t *testing.T) {
 	}
 	if _, err := states.GetState(id); !errors.Is(err, driver.ErrNotFound) {
 		t.Fatalf("state after the upload's removal: %v, want driver.ErrNotFound", err)
+	}
+}
+
+// A commit ends its upload's state in the transaction that records the
+// blob: on PostgreSQL, a one-chunk upload's commit is one write
+// transaction, and afterwards no state and no stray is left.
+func TestUploadStatesEndWithTheCommit(t *testing.T) {
+	if bs, err := regtest.BlobStore(); err != nil || bs != regtest.BlobsS3 {
+		t.Skipf("the S3 driver's states in the database: %s=%s", regtest.EnvBlobs, regtest.BlobsS3)
+	}
+	r := regtest.Open(t, regtest.Options{})
+	body := "one chunk"
+	d := digest.FromString(body)
+	id, err := r.StartUpload("team/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Blobs().Append("team/app", id, 0, strings.NewReader(body), 0); err != nil {
+		t.Fatal(err)
+	}
+	before, counted := r.StoreStats()
+	if _, err := r.CommitUpload("team/app", id, d, int64(len(body))); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := r.StoreStats(); counted && after.Updates-before.Updates != 1 {
+		t.Errorf("the commit took %d write transactions, want 1", after.Updates-before.Updates)
+	}
+	n := 0
+	if err := refcount.UploadStates(r.DB()).EachState(func(string, []byte) error { n++; return nil }); err != nil || n != 0 {
+		t.Errorf("%d upload states after the commit, %v", n, err)
+	}
+	strays, err := r.Blobs().Strays(time.Now().Add(time.Hour))
+	if err != nil || len(strays) != 0 {
+		t.Errorf("strays after the commit: %v, %v", strays, err)
 	}
 }

@@ -32,6 +32,14 @@ type States interface {
 // rather than in its own storage. KeepStates is called before the driver
 // is used; uploads whose records the driver kept itself before are then
 // unknown (their bytes are what nothing names, see StrayLister).
+//
+// A commit may remove an upload's record in the database transaction that
+// records its blob, after Promote: StateRemoved then tells the driver,
+// within the hold of that request (Holder), so that the RemoveUpload that
+// follows removes the rest of the upload and not the record again. Until
+// that RemoveUpload, what the upload stored beside the blob's bytes is
+// named by nothing, a stray (StrayLister) if the process dies first.
 type StateKeeper interface {
 	KeepStates(States)
+	StateRemoved(id string)
 }

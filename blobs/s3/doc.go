@@ -32,6 +32,11 @@
 // without listing the bucket. Wherever the text below says "state object",
 // it means the state where it is kept; a write "only if no state object
 // exists" is then a create that the database refuses when the row exists.
+// A commit's state is removed by the transaction that records the blob,
+// after Promote wrote the index (StateRemoved); the RemoveUpload that
+// follows in the same request deletes the rest of the upload from the
+// held copy. A crash between the two leaves the upload's tail segments
+// named by nothing: strays.
 //
 // Layout, objects named per upload and never per digest:
 //

@@ -29,6 +29,9 @@ type hold struct {
 	// created is the digest whose index this hold's Promote wrote,
 	// naming the upload's data object, and no Unpromote removed since.
 	created digest.Digest
+	// stateGone: the caller removed the state from the database with the
+	// record of the upload's blob (StateRemoved).
+	stateGone bool
 }
 
 // Hold keeps upload id's state in memory until release: readState then

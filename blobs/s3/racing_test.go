@@ -83,7 +83,7 @@ func TestRacingAppendsKeepStateAndBytesTogether(t *testing.T) {
 			}
 			want := digest.FromBytes(append(append([]byte{}, prefix...), last...))
 			size := int64(tc.prefix + tc.chunk)
-			if _, err := z.Commit(repo, id, want, size, func(int64, string) error { return nil }); err != nil {
+			if _, err := z.Commit(repo, id, want, size, func(int64, string, string) error { return nil }); err != nil {
 				t.Fatalf("commit as the digest of the state written last: %v", err)
 			}
 			for i, s := range st {
@@ -129,11 +129,11 @@ func TestRacingCommitsKeepTheBlob(t *testing.T) {
 	failed := errors.New("record refused")
 	done := make(chan error, 1)
 	go func() {
-		_, err := x.Commit(repo, id, want, int64(len(body)), func(int64, string) error { return failed })
+		_, err := x.Commit(repo, id, want, int64(len(body)), func(int64, string, string) error { return failed })
 		done <- err
 	}()
 	<-g.Held
-	if _, err := y.Commit(repo, id, want, int64(len(body)), func(int64, string) error { return nil }); err != nil {
+	if _, err := y.Commit(repo, id, want, int64(len(body)), func(int64, string, string) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	g.Release()

@@ -135,7 +135,7 @@ func TestUploadAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Commit on the process that saw the upload least recently.
-	size, err := a.Commit("team/app", id, want, int64(len(data)), func(int64, string) error { return nil })
+	size, err := a.Commit("team/app", id, want, int64(len(data)), func(int64, string, string) error { return nil })
 	if err != nil || size != int64(len(data)) {
 		t.Fatalf("commit: %d %v", size, err)
 	}

@@ -18,6 +18,13 @@ var _ driver.StateKeeper = (*Driver)(nil)
 // unknown, and their objects are strays (Strays).
 func (d *Driver) KeepStates(states driver.States) { d.states = states }
 
+// StateRemoved marks upload id's held state as removed by the caller,
+// with the transaction that recorded the upload's blob: RemoveUpload of
+// it under this hold then deletes what the state names and not the state.
+func (d *Driver) StateRemoved(id string) {
+	d.held(id, func(h *hold) { h.stateGone = true })
+}
+
 // getState reads upload id's state as stored: driver.ErrNotFound if it has
 // none.
 func (d *Driver) getState(ctx context.Context, id string) ([]byte, error) {
@@ -40,9 +47,15 @@ func (d *Driver) putState(ctx context.Context, id string, b []byte, create bool)
 	return err
 }
 
-// delState removes upload id's state; none is success.
+// delState removes upload id's state; none is success. One the caller
+// removed already (StateRemoved) costs nothing.
 func (d *Driver) delState(ctx context.Context, id string) error {
 	if d.states != nil {
+		gone := false
+		d.held(id, func(h *hold) { gone = h.stateGone })
+		if gone {
+			return nil
+		}
 		return d.states.DeleteState(id)
 	}
 	return d.del(ctx, d.stateKey(id))

@@ -53,7 +53,7 @@ func TestKill9TortureS3(t *testing.T) {
 				t.Fatal(err)
 			}
 			for kind, paths := range left {
-				if kind == cutAppend || kind == unrecordedMultipart {
+				if kind == cutAppend || kind == unrecordedMultipart || kind == committedSegments {
 					t.Logf("round %d: the bucket holds %d %s: %v", round, len(paths), kind, paths)
 					continue
 				}
@@ -70,6 +70,13 @@ func TestKill9TortureS3(t *testing.T) {
 // live upload's prefix, which the upload's removal deletes with the
 // prefix. It is not a leak.
 const cutAppend = "segments of a cut Append under a live upload"
+
+// committedSegments is the kind of leftover a kill between a commit's
+// record (whose transaction removes the upload's state) and the removal of
+// the rest of the upload leaves: tail segments under the prefix of an
+// upload whose data object an index names. Nothing names them; they are
+// strays, which the sweeps remove once older than the grace.
+const committedSegments = "segments of an upload whose blob was recorded"
 
 // unrecordedMultipart is the kind of leftover a kill between the create
 // of a multipart upload and the state that records it leaves: the state
@@ -186,6 +193,12 @@ func bucketLeftovers(dir, prefix string, states map[string][]byte) (map[string][
 			indexed[k] = ix.Object
 		}
 	}
+	committed := map[string]bool{} // upload ids whose data object an index names
+	for _, obj := range indexed {
+		if id, _, ok := strings.Cut(strings.TrimPrefix(obj, prefix+"/data/"), "-"); ok {
+			committed[id] = true
+		}
+	}
 	left := map[string][]string{}
 	for _, k := range objects {
 		if named[k] {
@@ -200,6 +213,8 @@ func bucketLeftovers(dir, prefix string, states map[string][]byte) (map[string][
 			kind = "data objects no index or upload state names"
 		case strings.HasPrefix(rest, "uploads/") && live[path.Dir(k)]:
 			kind = cutAppend
+		case strings.HasPrefix(rest, "uploads/") && committed[path.Base(path.Dir(k))]:
+			kind = committedSegments
 		case strings.HasPrefix(rest, "uploads/"):
 			kind = "upload objects without a state in the database"
 		}

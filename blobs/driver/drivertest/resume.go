@@ -49,7 +49,7 @@ func testResumeAfterRestart(t *testing.T, d driver.Driver) {
 	}
 	want := digest.FromBytes(body)
 	s := blobs.New(d)
-	n, err := s.Commit("repo", id, want, int64(len(body)), func(int64, string) error { return nil })
+	n, err := s.Commit("repo", id, want, int64(len(body)), func(int64, string, string) error { return nil })
 	if err != nil || n != int64(len(body)) {
 		t.Fatalf("commit after restarts: %d, %v", n, err)
 	}
