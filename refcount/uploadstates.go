@@ -11,8 +11,10 @@ import (
 // uploadStates keeps the blob store's upload states in the database
 // (driver.States), so that a push's chunks and commit cost statements
 // rather than requests to a bucket, and the sweeps find uploads there.
-// Each call is a transaction of its own: a state changes under the
-// upload's lock, never inside another write.
+// Each call is a transaction of its own, taken under the upload's lock;
+// the one other write of a state is its removal by the commit that
+// records the upload's blob (CommitUploadFor), in that record's
+// transaction.
 type uploadStates struct{ db *kv.DB }
 
 var _ driver.States = uploadStates{}
