@@ -91,7 +91,8 @@
 //	uploadstates                  uploads in progress, for a blob store that keeps
 //	                              their states here (S3): one row per upload
 //	  <upload id>                 -> the blob store's state, its own encoding
-//	                                 (opaque here)
+//	                                 (opaque here); the transaction that records
+//	                                 the upload's blob deletes it
 //
 // One hot row on purpose: outboxseq. A write that produces an event for an
 // endpoint reads and rewrites its row, so that, on a serializable database,
