@@ -63,10 +63,10 @@ func (d *Driver) partBytes(ctx context.Context, m multipart) (int64, error) {
 // data/, the objects under uploads/), then what names it (upload states,
 // from the database when the driver keeps them there, then blob indexes).
 // A state is removed only after the index naming its data object is
-// written, so what is named when the listing starts is seen named. What is written before what names it (a data object or a
-// tail segment before the state names it, a multipart upload before the
-// state records its id) is reported while in flight: callers keep strays
-// younger than a grace.
+// written, so what is named when the listing starts is seen named. What
+// is written before what names it (a data object or a tail segment before
+// the state names it, a multipart upload before the state records its id)
+// is reported while in flight: callers keep strays younger than a grace.
 //
 // Under uploads/<id>/, with a state every tail segment it does not name
 // (nor its previous bytes) is a stray, and other keys are left to the
