@@ -141,11 +141,12 @@ func (t *Tx) pruneRepo(repo string) error {
 	return t.b.Delete(tableRepos, []byte(repo))
 }
 
+// clone copies b, keeping absent (nil) and present but empty apart.
 func clone(b []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	return append([]byte(nil), b...)
+	return append(make([]byte, 0, len(b)), b...)
 }
 
 // ---- blobs ----

@@ -10,19 +10,11 @@ import (
 // errEmptyUploadID: an upload state without an id (keys are not empty).
 var errEmptyUploadID = errors.New("kv: upload state without an id")
 
-// keep copies a value read, keeping present (non-nil) apart from absent.
-func keep(v []byte) []byte {
-	if v == nil {
-		return nil
-	}
-	return append(make([]byte, 0, len(v)), v...)
-}
-
 // UploadState reads upload id's state, as the blob store encoded it; nil
 // when the upload has none.
 func (t *Tx) UploadState(id string) ([]byte, error) {
 	v, err := t.b.Get(tableUploadStates, []byte(id))
-	return keep(v), err
+	return clone(v), err
 }
 
 // PutUploadState writes upload id's state.
@@ -67,6 +59,6 @@ func (t *Tx) DeleteUploadState(id string) error {
 // to keep.
 func (t *Tx) UploadStates(fn func(id string, state []byte) (bool, error)) error {
 	return t.b.Scan(tableUploadStates, nil, func(k, v []byte) (bool, error) {
-		return fn(string(k), keep(v))
+		return fn(string(k), clone(v))
 	})
 }
