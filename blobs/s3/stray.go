@@ -91,10 +91,10 @@ func (d *Driver) Strays(fn func(driver.Stray) error) error {
 	liveMP := map[string]bool{}   // multipart upload ids
 	hasState := map[string]bool{} // upload ids
 	keepAll := map[string]bool{}  // upload ids whose state does not parse
-	var ids []string              // uploads with a state object listed
+	var ids []string              // uploads with a state object listed, where states are objects
 	for _, o := range under {
 		id, rest, _ := strings.Cut(strings.TrimPrefix(aws.ToString(o.Key), uroot), "/")
-		if rest == "state" {
+		if rest == "state" && d.states == nil {
 			ids = append(ids, id)
 		}
 	}
