@@ -2,6 +2,8 @@ package refcount_test
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -24,6 +26,16 @@ import (
 // registry's does; skipped unless the blob store under test is S3.
 func s3WithStates(t *testing.T) (*blobs.Store, *kv.DB, *s3test.Client) {
 	t.Helper()
+	dbTarget, storeURL, client := s3StatesTargets(t)
+	store, db := openWithStates(t, dbTarget, storeURL)
+	return store, db, client
+}
+
+// s3StatesTargets makes a new database of the backend under test and a
+// new bucket, and returns where they are (for openWithStates); skipped
+// unless the blob store under test is S3.
+func s3StatesTargets(t *testing.T) (dbTarget, storeURL string, client *s3test.Client) {
+	t.Helper()
 	if bs, err := regtest.BlobStore(); err != nil || bs != regtest.BlobsS3 {
 		t.Skipf("the S3 driver's states in the database: %s=%s", regtest.EnvBlobs, regtest.BlobsS3)
 	}
@@ -31,26 +43,35 @@ func s3WithStates(t *testing.T) (*blobs.Store, *kv.DB, *s3test.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := filepath.Join(t.TempDir(), "kvreg.db")
+	dbTarget = filepath.Join(t.TempDir(), "kvreg.db")
 	if backends[0].DB == "postgres" {
-		target = pgtest.NewDatabase(t)
+		dbTarget = pgtest.NewDatabase(t)
 	}
-	db, err := kv.Open(target, kv.Options{})
+	srv, bucket := s3test.Bucket(t)
+	storeURL = (&url.URL{Scheme: "s3", Host: bucket, RawQuery: url.Values{
+		"endpoint": {srv.Endpoint}, "region": {srv.Region}, "path-style": {"true"},
+	}.Encode()}).String()
+	return dbTarget, storeURL, srv.Client(bucket)
+}
+
+// openWithStates opens the database and the blob store, the driver keeping
+// its upload states in that database. On PostgreSQL the database is
+// opened as a replica's, so that several may share it.
+func openWithStates(t *testing.T, dbTarget, storeURL string) (*blobs.Store, *kv.DB) {
+	t.Helper()
+	db, err := kv.Open(dbTarget, kv.Options{Replica: kv.IsURL(dbTarget)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	srv, bucket := s3test.Bucket(t)
-	store, err := blobs.OpenTarget("", (&url.URL{Scheme: "s3", Host: bucket, RawQuery: url.Values{
-		"endpoint": {srv.Endpoint}, "region": {srv.Region}, "path-style": {"true"},
-	}.Encode()}).String())
+	store, err := blobs.OpenTarget("", storeURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !store.KeepStatesIn(refcount.UploadStates(db)) {
 		t.Fatal("the S3 driver does not keep its states in the database")
 	}
-	return store, db, srv.Client(bucket)
+	return store, db
 }
 
 // The S3 driver with its upload states in the database passes the blob
@@ -137,5 +158,82 @@ func TestUploadStatesEndWithTheCommit(t *testing.T) {
 	strays, err := r.Blobs().Strays(time.Now().Add(time.Hour))
 	if err != nil || len(strays) != 0 {
 		t.Errorf("strays after the commit: %v, %v", strays, err)
+	}
+}
+
+// A replica that has not seen an upload reads its state from the
+// database; while the database is down that read fails as storage that
+// does not answer (the registry's 503), never as an unknown upload (404,
+// which tells a client to start over), and once the database is back
+// the upload goes on and commits on that replica.
+func TestUploadStatesUnreachable(t *testing.T) {
+	backends, err := regtest.Backends()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if backends[0].DB != "postgres" {
+		t.Skipf("a database outage needs PostgreSQL: %s=postgres", regtest.EnvBackends)
+	}
+	dbTarget, storeURL, _ := s3StatesTargets(t)
+	a, _ := openWithStates(t, dbTarget, storeURL)
+	b, bdb := openWithStates(t, dbTarget, storeURL)
+	const repo = "team/app"
+	ref, err := a.NewUpload(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(repo, ref, 0, strings.NewReader("hello "), 0); err != nil {
+		t.Fatal(err)
+	}
+	id := blobs.UploadRef(ref, 1)
+
+	pgtest.Stop(t)
+	_, sizeErr := b.UploadSize(repo, id)
+	_, appendErr := b.Append(repo, id, 6, strings.NewReader("world"), 0)
+	pgtest.Start(t)
+	for what, err := range map[string]error{"upload status": sizeErr, "append": appendErr} {
+		if !errors.Is(err, driver.ErrUnavailable) || errors.Is(err, blobs.ErrUploadUnknown) {
+			t.Errorf("%s on another replica while the database is down: %v; want driver.ErrUnavailable", what, err)
+		}
+	}
+
+	var size int64
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		size, err = b.UploadSize(repo, id)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || size != 6 {
+		t.Fatalf("upload status after the database came back: %d, %v; want 6", size, err)
+	}
+	if _, err := b.Append(repo, id, 6, strings.NewReader("world"), 0); err != nil {
+		t.Fatal(err)
+	}
+	want := digest.FromString("hello world")
+	// The record, as a registry's, removes the upload's state.
+	n, err := b.Commit(repo, id, want, -1, func(_ int64, _, st string) error {
+		if st != id {
+			return fmt.Errorf("the commit's state record is %q, want %q", st, id)
+		}
+		return refcount.UploadStates(bdb).DeleteState(st)
+	})
+	if err != nil || n != 11 {
+		t.Fatalf("commit after the outage: %d, %v", n, err)
+	}
+	rc, err := b.Open(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(got) != "hello world" {
+		t.Fatalf("blob after the commit: %q, %v", got, err)
+	}
+	left := 0
+	if err := refcount.UploadStates(bdb).EachState(func(string, []byte) error { left++; return nil }); err != nil || left != 0 {
+		t.Errorf("%d upload states after the commit, %v", left, err)
 	}
 }
