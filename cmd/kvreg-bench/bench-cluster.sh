@@ -46,6 +46,10 @@
 #   REDIRECT       1 (default): both answer blob GETs with a redirect to a
 #                  presigned URL of the bucket, the reference's default
 #                  (kvreg --blob-redirect); 0: both send the bytes themselves
+#   S3_DELAY       a wait before every request to the S3 server (a Go
+#                  duration, e.g. 10ms), by a proxy in front of it
+#                  (kvreg-bench -delay-proxy): a bucket over a network
+#                  rather than on loopback; its CPU is a group of its own
 #   DIST_VERSION   distribution version for go install (default v3.0.0)
 #   PG_CONF        more postgresql.conf lines
 #   BENCH_TMPDIR   where the data directories go (default: $TMPDIR or /tmp)
@@ -82,6 +86,7 @@ install_distribution || exit 1
 
 # ---- the S3 server ----
 start_versitygw
+delay_s3
 
 # ---- PostgreSQL ----
 start_postgres
@@ -171,7 +176,7 @@ run_kvreg() {
 	settle
 	# shellcheck disable=SC2086
 	$BENCH -url "$url" -name "kvreg ×$REPLICAS" -data-dir "$S3_ROOT/kvreg-$1" -pid "${pids[0]}" -dd-file "$WORK/dd.bin" \
-		-cpu "registry=$(IFS=,; echo "${pids[*]}");S3 server=$VGW_PID;database=$(head -1 "$PGDATA/postmaster.pid");balancer=$(cat "$dir/haproxy.pid")" \
+		-cpu "registry=$(IFS=,; echo "${pids[*]}");S3 server=$VGW_PID;database=$(head -1 "$PGDATA/postmaster.pid");balancer=$(cat "$dir/haproxy.pid")$S3_CPU" \
 		$BENCH_ARGS >"$WORK/kvreg-$1.json" ||
 		{ log "kvreg-bench against kvreg failed; its figures so far follow"; FAILED=1; }
 	scrape_all "$dir" after
@@ -247,7 +252,7 @@ GC
 	settle
 	# shellcheck disable=SC2086
 	$BENCH -url "$url" -name "$REFNAME ×$REPLICAS" -data-dir "$S3_ROOT/ref-$1" -pid "$(cat "$dir/r1.pid")" \
-		-cpu "registry=$(cat "$dir"/r*.pid | paste -sd,);S3 server=$VGW_PID;balancer=$(cat "$dir/haproxy.pid")" \
+		-cpu "registry=$(cat "$dir"/r*.pid | paste -sd,);S3 server=$VGW_PID;balancer=$(cat "$dir/haproxy.pid")$S3_CPU" \
 		-after-delete "$dir/gc.sh" -dd-file "$WORK/dd.bin" $BENCH_ARGS >"$WORK/ref-$1.json" ||
 		{ log "kvreg-bench against $REFNAME failed; its figures so far follow"; FAILED=1; }
 	stop_haproxy "$dir"
@@ -286,7 +291,7 @@ for ((i = 1; i <= REPEAT; i++)); do
 done
 
 {
-	echo "kvreg $DESCRIBE ×$REPLICAS (--replicas, $PGVERSION with fsync on) vs $REFNAME ×$REPLICAS, each behind its own haproxy ($("$HAPROXY" -v | sed -n 1p | cut -d" " -f1-3)), blob bytes in versitygw $VGWVERSION buckets on the same disk, blob GETs $( ((REDIRECT)) && echo redirected to presigned URLs || echo served by the registries), $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
+	echo "kvreg $DESCRIBE ×$REPLICAS (--replicas, $PGVERSION with fsync on) vs $REFNAME ×$REPLICAS, each behind its own haproxy ($("$HAPROXY" -v | sed -n 1p | cut -d" " -f1-3)), blob bytes in versitygw $VGWVERSION buckets on the same disk${S3_DELAY:+ behind a proxy that waits $S3_DELAY before each request}, blob GETs $( ((REDIRECT)) && echo redirected to presigned URLs || echo served by the registries), $(date -u +%Y-%m-%dT%H:%M:%SZ), $REPEAT round(s)"
 	machine_line
 	echo "dd bs=1M count=$LARGE_MB conv=fdatasync on the same disk before the rounds: $DD MB/s; memory: one replica of each cluster"
 	echo

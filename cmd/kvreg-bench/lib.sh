@@ -105,6 +105,24 @@ start_versitygw() {
 	log "versitygw $VGWVERSION on $S3_URL over $S3_ROOT"
 }
 
+# delay_s3: with S3_DELAY set (a Go duration, e.g. 10ms), a kvreg-bench
+# -delay-proxy in front of the S3 server, so that every request to the
+# bucket (the registries' and, through presigned URLs, the clients') waits
+# that long first, as a round trip to an S3 service over a network would:
+# S3_URL becomes the proxy's. S3_CPU is the proxy's -cpu group, to append
+# to a -cpu value (empty without a delay). Call it after start_versitygw.
+delay_s3() {
+	S3_CPU=''
+	[[ -n ${S3_DELAY:-} ]] || return 0
+	"$BENCH" -delay-proxy "$S3_URL" -delay "$S3_DELAY" >"$WORK/delay-proxy.url" 2>"$WORK/delay-proxy.log" &
+	PIDS+=("$!")
+	S3_CPU=";S3 delay proxy=$!"
+	for _ in $(seq 1 100); do [[ -s $WORK/delay-proxy.url ]] && break; sleep 0.1; done
+	if [[ ! -s $WORK/delay-proxy.url ]]; then log "the S3 delay proxy did not start"; cat "$WORK/delay-proxy.log" >&2; exit 1; fi
+	S3_URL=$(cat "$WORK/delay-proxy.url")
+	log "S3 through a proxy that waits $S3_DELAY before each request: $S3_URL"
+}
+
 # ---- PostgreSQL ----
 
 # find_postgres: PGBIN, the newest of Debian's PostgreSQL, or exit.

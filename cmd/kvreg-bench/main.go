@@ -28,7 +28,10 @@
 // loopback addresses over plain HTTP.
 //
 // Other modes: -compare A.json -against B.json prints two results side by
-// side with ratios; -free-port prints a free loopback TCP port.
+// side with ratios; -free-port prints a free loopback TCP port;
+// -delay-proxy URL serves a proxy in front of URL that waits -delay before
+// each request (DelayProxy), which makes a storage server on this machine
+// answer as a remote one would.
 package main
 
 import (
@@ -80,6 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	refName := fs.String("ref-name", "", "the reference's name in the -compare table (default: its -name)")
 	ddMBps := fs.Float64("dd-mb-per-s", 0, "with -compare: what a separate dd conv=fdatasync wrote on the same disk, MB/s, for one more row (the table always compares with the dd figures inside the results)")
 	freePort := fs.Bool("free-port", false, "print a free TCP port on 127.0.0.1 and exit")
+	delayProxy := fs.String("delay-proxy", "", "serve, until interrupted, a proxy in front of this URL (plain HTTP on loopback) that waits -delay before passing each request on; print its URL first")
+	delay := fs.Duration("delay", 10*time.Millisecond, "with -delay-proxy: the wait before each request")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -98,6 +103,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintln(stdout, p)
+		return 0
+	case *delayProxy != "":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err := serveDelayProxy(ctx, *delayProxy, *delay, func(u string) { fmt.Fprintln(stdout, u) })
+		if err != nil {
+			fmt.Fprintln(stderr, "kvreg-bench:", err)
+			return 1
+		}
 		return 0
 	case *compare != "":
 		if err := Compare(stdout, *compare, *against, *refName, *ddMBps); err != nil {
