@@ -25,6 +25,10 @@ var (
 	// ErrExists: a record written only if absent (CreateUploadState) was
 	// present; nothing of the transaction was stored.
 	ErrExists = backend.ErrExists
+	// ErrStale: a record written only if it was as the caller saw it
+	// (ReplaceUploadState) was not, or was gone; nothing of the
+	// transaction was stored.
+	ErrStale = backend.ErrStale
 )
 
 // ErrSchemaTooOld: the database needs an upgrade, which a read-only open

@@ -13,7 +13,7 @@ func TestMigrateUploadStatesV13(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("a migrated store lists %d upload states, %v", n, err)
 	}
-	if err := db.Update(func(tx *Tx) error { return tx.PutUploadState("u-1", []byte("s")) }); err != nil {
+	if err := db.Update(func(tx *Tx) error { return tx.CreateUploadState("u-1", []byte("s")) }); err != nil {
 		t.Fatal(err)
 	}
 	err = db.View(func(tx *Tx) error {

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -15,14 +16,6 @@ var errEmptyUploadID = errors.New("kv: upload state without an id")
 func (t *Tx) UploadState(id string) ([]byte, error) {
 	v, err := t.b.Get(tableUploadStates, []byte(id))
 	return clone(v), err
-}
-
-// PutUploadState writes upload id's state.
-func (t *Tx) PutUploadState(id string, state []byte) error {
-	if id == "" {
-		return errEmptyUploadID
-	}
-	return t.b.Put(tableUploadStates, []byte(id), state)
 }
 
 // CreateUploadState writes upload id's state if it has none; if it has
@@ -42,6 +35,28 @@ func (t *Tx) CreateUploadState(id string, state []byte) error {
 	}
 	if v != nil {
 		return fmt.Errorf("%w: state of upload %q", ErrExists, id)
+	}
+	return t.b.Put(tableUploadStates, []byte(id), state)
+}
+
+// ReplaceUploadState writes upload id's state if the one stored is prev,
+// byte for byte; if it is another, or none (the upload ended), the
+// transaction fails with ErrStale (here, or when it commits) and stores
+// nothing. On a backend that can (backend.Replacer) it reads nothing
+// first: one round trip, with the commit.
+func (t *Tx) ReplaceUploadState(id string, prev, state []byte) error {
+	if id == "" {
+		return errEmptyUploadID
+	}
+	if r, ok := t.b.(backend.Replacer); ok {
+		return r.Replace(tableUploadStates, []byte(id), prev, state)
+	}
+	v, err := t.b.Get(tableUploadStates, []byte(id))
+	if err != nil {
+		return err
+	}
+	if v == nil || !bytes.Equal(v, prev) {
+		return fmt.Errorf("%w: state of upload %q", ErrStale, id)
 	}
 	return t.b.Put(tableUploadStates, []byte(id), state)
 }

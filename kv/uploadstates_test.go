@@ -18,14 +18,17 @@ func TestUploadStates(t *testing.T) {
 	}
 	err = db.Update(func(tx *Tx) error {
 		for id, st := range map[string]string{"b-2": `{"size":2}`, "a-1": `{"size":1}`, "c-3": ""} {
-			if err := tx.PutUploadState(id, []byte(st)); err != nil {
+			if err := tx.CreateUploadState(id, []byte(st)); err != nil {
 				return err
 			}
 		}
-		if err := tx.PutUploadState("", []byte("x")); err == nil {
+		if err := tx.CreateUploadState("", []byte("x")); err == nil {
 			return fmt.Errorf("a state without an id was written")
 		}
-		return tx.PutUploadState("b-2", []byte(`{"size":22}`))
+		if err := tx.ReplaceUploadState("", []byte("x"), []byte("y")); err == nil {
+			return fmt.Errorf("a state without an id was replaced")
+		}
+		return tx.ReplaceUploadState("b-2", []byte(`{"size":2}`), []byte(`{"size":22}`))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +69,7 @@ func TestUploadStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *Tx) error {
-		if err := tx.PutUploadState("e-5", []byte("x")); err != nil {
+		if err := tx.CreateUploadState("e-5", []byte("x")); err != nil {
 			return err
 		}
 		return tx.CreateUploadState("b-2", []byte("again"))
@@ -76,6 +79,28 @@ func TestUploadStates(t *testing.T) {
 	}
 	if got, want := list(db), `a-1={"size":1} b-2={"size":22} c-3= d-4=new`; got != want {
 		t.Fatalf("after the creates: states %q, want %q", got, want)
+	}
+	// A replace writes over the state its caller saw, and refuses,
+	// with the rest of its transaction, one that is another or gone.
+	if err := db.Update(func(tx *Tx) error { return tx.ReplaceUploadState("d-4", []byte("new"), []byte("newer")) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ id, prev string }{{"d-4", "new"}, {"gone", "new"}} {
+		err = db.Update(func(tx *Tx) error {
+			if err := tx.CreateUploadState("e-5", []byte("x")); err != nil {
+				return err
+			}
+			return tx.ReplaceUploadState(c.id, []byte(c.prev), []byte("lost"))
+		})
+		if !errors.Is(err, ErrStale) {
+			t.Fatalf("replace of %s's state from %q: %v, want ErrStale", c.id, c.prev, err)
+		}
+	}
+	if err := db.Update(func(tx *Tx) error { return tx.ReplaceUploadState("d-4", []byte("newer"), []byte("new")) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := list(db), `a-1={"size":1} b-2={"size":22} c-3= d-4=new`; got != want {
+		t.Fatalf("after the replaces: states %q, want %q", got, want)
 	}
 	if err := db.Update(func(tx *Tx) error { return tx.DeleteUploadState("a-1") }); err != nil {
 		t.Fatal(err)

@@ -37,15 +37,18 @@ func (u uploadStates) GetState(id string) ([]byte, error) {
 	return st, stateErr(err)
 }
 
-func (u uploadStates) PutState(id string, rec []byte, create bool) error {
+func (u uploadStates) PutState(id string, rec, prev []byte) error {
 	err := u.db.Update(func(tx *kv.Tx) error {
-		if create {
+		if prev == nil {
 			return tx.CreateUploadState(id, rec)
 		}
-		return tx.PutUploadState(id, rec)
+		return tx.ReplaceUploadState(id, prev, rec)
 	})
-	if errors.Is(err, kv.ErrExists) {
+	switch {
+	case errors.Is(err, kv.ErrExists):
 		return fmt.Errorf("%w: upload %q", driver.ErrExists, id)
+	case errors.Is(err, kv.ErrStale):
+		return fmt.Errorf("%w: upload %q: %w", driver.ErrStale, id, err)
 	}
 	return stateErr(err)
 }

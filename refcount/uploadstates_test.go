@@ -1,12 +1,14 @@
 package refcount_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,8 +110,14 @@ func TestUploadStatesLiveInTheDatabase(t *testing.T) {
 	if _, err := bucket.Head("uploads/" + id + "/state"); err == nil {
 		t.Fatalf("upload %s has a state object in the bucket too", id)
 	}
-	if err := states.PutState(id, rec, true); !errors.Is(err, driver.ErrExists) {
+	if err := states.PutState(id, rec, nil); !errors.Is(err, driver.ErrExists) {
 		t.Fatalf("create over a state: %v, want driver.ErrExists", err)
+	}
+	if err := states.PutState(id, []byte(`{"object":"elsewhere"}`), []byte(`{"object":"not it"}`)); !errors.Is(err, driver.ErrStale) {
+		t.Fatalf("write over a state the caller did not see: %v, want driver.ErrStale", err)
+	}
+	if again, err := states.GetState(id); err != nil || string(again) != string(rec) {
+		t.Fatalf("state after a refused write: %q, %v; want %q", again, err, rec)
 	}
 	var objects []string
 	err = store.Driver().(driver.StrayLister).Strays(func(s driver.Stray) error {
@@ -124,6 +132,12 @@ func TestUploadStatesLiveInTheDatabase(t *testing.T) {
 	}
 	if _, err := states.GetState(id); !errors.Is(err, driver.ErrNotFound) {
 		t.Fatalf("state after the upload's removal: %v, want driver.ErrNotFound", err)
+	}
+	if err := states.PutState(id, rec, rec); !errors.Is(err, driver.ErrStale) {
+		t.Fatalf("write over the state of an upload that ended: %v, want driver.ErrStale", err)
+	}
+	if _, err := states.GetState(id); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("state of an ended upload after a refused write: %v, want driver.ErrNotFound", err)
 	}
 }
 
@@ -235,5 +249,106 @@ func TestUploadStatesUnreachable(t *testing.T) {
 	left := 0
 	if err := refcount.UploadStates(bdb).EachState(func(string, []byte) error { left++; return nil }); err != nil || left != 0 {
 		t.Errorf("%d upload states after the commit, %v", left, err)
+	}
+}
+
+// twoStoresWithStates is two blob stores, as two replicas' are, over one
+// new bucket, keeping their upload states in one new database of the
+// backend under test.
+func twoStoresWithStates(t *testing.T) (a, b *blobs.Store, db *kv.DB) {
+	t.Helper()
+	dbTarget, storeURL, _ := s3StatesTargets(t)
+	a, db = openWithStates(t, dbTarget, storeURL)
+	b, err := blobs.OpenTarget("", storeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.KeepStatesIn(refcount.UploadStates(db)) {
+		t.Fatal("the S3 driver does not keep its states in the database")
+	}
+	return a, b, db
+}
+
+// gatedReader blocks its first Read until open is closed, and closes
+// reading when it starts waiting.
+type gatedReader struct {
+	r             io.Reader
+	reading, open chan struct{}
+	once          sync.Once
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	g.once.Do(func() { close(g.reading); <-g.open })
+	return g.r.Read(p)
+}
+
+// A chunk that one replica reads while another commits the upload does
+// not bring the upload back: its write of the upload's state finds the
+// state gone with the commit and fails, so that nothing can resume,
+// cancel or seal the upload again over the bytes of the blob it became.
+// The blob reads as committed afterwards, and the upload is unknown on
+// both replicas. With a chunk that fills a part, the late chunk would
+// also have started a multipart upload over the blob's data object.
+func TestUploadStatesChunkRacingACommit(t *testing.T) {
+	for _, big := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fills a part %v", big), func(t *testing.T) {
+			a, b, db := twoStoresWithStates(t)
+			const repo = "team/app"
+			first := []byte("the first chunk")
+			ref, err := a.NewUpload(repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Append(repo, ref, 0, bytes.NewReader(first), 0); err != nil {
+				t.Fatal(err)
+			}
+			id := blobs.UploadRef(ref, 1)
+			late := []byte("a late chunk")
+			if big {
+				late = bytes.Repeat([]byte("x"), int(b.Driver().(interface{ PartSize() int64 }).PartSize())+1)
+			}
+			g := &gatedReader{r: bytes.NewReader(late), reading: make(chan struct{}), open: make(chan struct{})}
+			appended := make(chan error, 1)
+			go func() {
+				_, err := b.Append(repo, id, int64(len(first)), g, 0)
+				appended <- err
+			}()
+			select {
+			case <-g.reading:
+			case err := <-appended:
+				t.Fatalf("the chunk on replica B ended before it read its body: %v", err)
+			}
+			want := digest.FromBytes(first)
+			states := refcount.UploadStates(db)
+			if _, err := a.Commit(repo, id, want, -1, func(_ int64, _, st string) error { return states.DeleteState(st) }); err != nil {
+				t.Fatal(err)
+			}
+			close(g.open)
+			err = <-appended
+			if !errors.Is(err, blobs.ErrUploadUnknown) {
+				t.Errorf("chunk on replica B that read the upload before the commit on A: %v; want blobs.ErrUploadUnknown", err)
+			}
+			if _, err := states.GetState(id); !errors.Is(err, driver.ErrNotFound) {
+				t.Errorf("state of the committed upload after the late chunk: %v; want driver.ErrNotFound", err)
+			}
+			both := digest.FromBytes(append(append([]byte{}, first...), late...))
+			if _, err := b.Commit(repo, id, both, -1, func(_ int64, _, st string) error { return states.DeleteState(st) }); !errors.Is(err, blobs.ErrUploadUnknown) {
+				t.Errorf("commit of the upload again on replica B: %v; want blobs.ErrUploadUnknown", err)
+			}
+			if err := b.Cancel(repo, id); err != nil && !errors.Is(err, blobs.ErrUploadUnknown) {
+				t.Errorf("cancel of the upload on replica B: %v", err)
+			}
+			for name, s := range map[string]*blobs.Store{"A": a, "B": b} {
+				rc, err := s.Open(want)
+				if err != nil {
+					t.Fatalf("blob %s through replica %s: %v", want, name, err)
+				}
+				got, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil || !bytes.Equal(got, first) {
+					t.Fatalf("blob %s through replica %s: %q, %v; want %q", want, name, got, err, first)
+				}
+			}
+		})
 	}
 }

@@ -33,7 +33,9 @@ type Deferrer interface {
 	Vouch(id, repo, token string, notBefore time.Time, trust bool) bool
 }
 
-// ErrStale: a write under a token's word that the upload had no record
-// (Deferrer.Vouch) found one: the upload is as it was, and the caller's
-// view of it is out of date.
+// ErrStale: a write of an upload's record found it other than the caller
+// saw it: one, under a token's word that the upload had none
+// (Deferrer.Vouch), or another or none, where the caller had read one
+// (States.PutState). The upload is as the other writer left it, and the
+// caller's view of it is out of date.
 var ErrStale = errors.New("blob driver: the upload has a record the request did not know of")

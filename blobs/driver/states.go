@@ -18,9 +18,13 @@ var ErrExists = errors.New("blob driver: record exists")
 type States interface {
 	// GetState returns upload id's record, or ErrNotFound.
 	GetState(id string) ([]byte, error)
-	// PutState writes upload id's record. With create it writes only if
-	// the upload has none, and fails with ErrExists if it has.
-	PutState(id string, rec []byte, create bool) error
+	// PutState writes upload id's record: with prev nil only if the
+	// upload has none (else it fails with ErrExists), otherwise only if
+	// the record stored is prev, byte for byte, the one the caller read
+	// or wrote last (else, another or none, it fails with ErrStale). So
+	// a write never brings back the record of an upload that ended, nor
+	// undoes one made by another process since the caller's read.
+	PutState(id string, rec, prev []byte) error
 	// DeleteState removes upload id's record; none is success.
 	DeleteState(id string) error
 	// EachState calls fn for every upload's record, in id order, until fn

@@ -20,6 +20,9 @@ type holds struct {
 type hold struct {
 	n     int    // Holds not yet released
 	state []byte // the state's JSON; nil until read or written
+	// stored: the state's JSON as storage holds it, as last read or
+	// written (state differs after a Seal kept in memory); nil: unknown.
+	stored []byte
 	// fresh: state is what Vouch made, not yet written; the first
 	// write is made only if no state object exists.
 	fresh bool
@@ -75,8 +78,8 @@ func (d *Driver) held(id string, fn func(h *hold)) bool {
 
 // heldState is the held copy of upload id's state, or nil.
 func (d *Driver) heldState(id string) *state {
-	var b []byte
-	d.held(id, func(h *hold) { b = h.state })
+	var b, stored []byte
+	d.held(id, func(h *hold) { b, stored = h.state, h.stored })
 	if b == nil {
 		return nil
 	}
@@ -84,18 +87,26 @@ func (d *Driver) heldState(id string) *state {
 	if json.Unmarshal(b, st) != nil {
 		return nil
 	}
+	st.stored = stored
 	return st
 }
 
-// keepState makes b the held copy of upload id's state (nil: unknown, to
-// be read again), if it is held, and reports whether it is.
+// keepState makes b the held copy of upload id's state, as storage holds
+// it (nil: unknown, to be read again), if it is held, and reports whether
+// it is.
 func (d *Driver) keepState(id string, b []byte) bool {
-	return d.held(id, func(h *hold) { h.state, h.fresh = b, false })
+	return d.held(id, func(h *hold) { h.state, h.stored, h.fresh = b, b, false })
 }
 
 // keepFresh is keepState of a state Vouch made, which no write stored.
 func (d *Driver) keepFresh(id string, b []byte) bool {
-	return d.held(id, func(h *hold) { h.state, h.fresh = b, true })
+	return d.held(id, func(h *hold) { h.state, h.stored, h.fresh = b, nil, true })
+}
+
+// keepUnwritten makes b the held copy of upload id's state where no write
+// stored it (a Seal that moves nothing): storage holds what it did.
+func (d *Driver) keepUnwritten(id string, b []byte) bool {
+	return d.held(id, func(h *hold) { h.state = b })
 }
 
 // heldFresh reports whether upload id's held state is one Vouch made.

@@ -99,6 +99,11 @@ type state struct {
 	Gen       int           `json:"gen"` // names the next tail segment
 	bytesOf
 	Prev *bytesOf `json:"prev,omitempty"`
+	// stored is the state as stored when this copy was read or last
+	// written (nil: none known), what a write of it replaces: with
+	// states in the database, a write finds the upload as this copy
+	// saw it, or fails.
+	stored []byte
 }
 
 func (d *Driver) uploadPrefix(id string) string { return d.key("uploads", id) + "/" }
@@ -129,6 +134,7 @@ func (d *Driver) readState(ctx context.Context, id string) (*state, error) {
 	if fresh {
 		d.keepFresh(id, b)
 	} else {
+		st.stored = b
 		d.keepState(id, b)
 	}
 	return st, nil
@@ -138,20 +144,35 @@ func (d *Driver) readState(ctx context.Context, id string) (*state, error) {
 // or may not have taken effect: the held copy is dropped, to be read again.
 // Over a state Vouch made, the write is made only if no state object
 // exists (see driver.Deferrer): one that does fails it with
-// driver.ErrStale.
+// driver.ErrStale. With states in the database, any other write is made
+// only if the state stored is the one st was read as (st.stored), and
+// fails with driver.ErrStale if another process wrote it since, or the
+// upload ended (driver.States): so an Append that read the upload before
+// a commit elsewhere recorded it and removed its state never writes it
+// back, to be resumed, cancelled or sealed again over the blob's bytes.
 func (d *Driver) writeState(ctx context.Context, id string, st *state) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
 	fresh := d.heldFresh(id)
-	if err := d.putState(ctx, id, b, fresh); err != nil {
+	prev := st.stored
+	if !fresh && prev == nil {
+		// A copy not read from storage: nothing to write over.
+		d.keepState(id, nil)
+		return fmt.Errorf("%w: upload %q: a write of a state that was not read", driver.ErrStale, id)
+	}
+	if fresh {
+		prev = nil
+	}
+	if err := d.putState(ctx, id, b, prev); err != nil {
 		d.keepState(id, nil)
 		if fresh && errors.Is(err, errExists) {
 			return fmt.Errorf("%w: upload %q", driver.ErrStale, id)
 		}
 		return err
 	}
+	st.stored = b
 	d.keepState(id, b)
 	return nil
 }

@@ -34,13 +34,14 @@ func (d *Driver) getState(ctx context.Context, id string) ([]byte, error) {
 	return d.getSmall(ctx, d.stateKey(id))
 }
 
-// putState writes upload id's state; with create, only if it has none
-// (errExists).
-func (d *Driver) putState(ctx context.Context, id string, b []byte, create bool) error {
+// putState writes upload id's state: with prev nil, only if it has none
+// (errExists); otherwise, with states in the database, only if the state
+// stored is prev (driver.ErrStale), and as objects over whatever is there.
+func (d *Driver) putState(ctx context.Context, id string, b, prev []byte) error {
 	if d.states == nil {
-		return d.put(ctx, d.stateKey(id), b, create)
+		return d.put(ctx, d.stateKey(id), b, prev == nil)
 	}
-	err := d.states.PutState(id, b, create)
+	err := d.states.PutState(id, b, prev)
 	if errors.Is(err, driver.ErrExists) {
 		return errExists
 	}

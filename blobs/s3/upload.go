@@ -36,7 +36,7 @@ func (d *Driver) CreateUpload(id, repo string) error {
 	}
 	st := &state{Repo: repo, Object: d.dataKey(id), Modified: time.Now()}
 	b, _ := json.Marshal(st)
-	if err := d.putState(ctx, id, b, true); errors.Is(err, errExists) {
+	if err := d.putState(ctx, id, b, nil); errors.Is(err, errExists) {
 		// The client retries a PUT whose answer it lost: the state that
 		// is there may be the one this call wrote (its data object's
 		// random name says so).
@@ -617,7 +617,7 @@ func (d *Driver) Seal(id string) error {
 		sealed := *st
 		sealed.Sealed, sealed.Prev = true, nil
 		sealed.bytesOf = bytesOf{Size: st.Size, Checkpoint: st.Checkpoint}
-		if b, err := json.Marshal(&sealed); err == nil && d.keepState(id, b) {
+		if b, err := json.Marshal(&sealed); err == nil && d.keepUnwritten(id, b) {
 			return nil
 		}
 	}

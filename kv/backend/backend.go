@@ -106,6 +106,16 @@ type Inserter interface {
 	Insert(table, key, value []byte) error
 }
 
+// Replacer is implemented by transactions that can write a key only if
+// its present value is one the caller saw, without a read of their own
+// first (a round trip fewer where a read is one). Replace sets the key's
+// value to value if the key is present with old, byte for byte; if it is
+// absent or holds anything else, the transaction fails with ErrStale, at
+// Replace or when it commits (Update returns it), and stores nothing.
+type Replacer interface {
+	Replace(table, key, old, value []byte) error
+}
+
 // Sizer is implemented by stores that can tell how many bytes they occupy
 // (for statistics; a store that cannot simply does not implement it).
 type Sizer interface {

@@ -26,4 +26,8 @@ var (
 	// ErrExists: an Insert (Inserter) of a key that is present; nothing of
 	// the transaction was stored.
 	ErrExists = errors.New("kv key exists")
+	// ErrStale: a Replace (Replacer) of a key that is absent or holds
+	// another value than the one the caller saw; nothing of the
+	// transaction was stored.
+	ErrStale = errors.New("kv key is not as the caller saw it")
 )

@@ -57,6 +57,21 @@ func (t *tx) Insert(table, key, value []byte) error {
 	return t.Put(table, key, value)
 }
 
+var _ backend.Replacer = (*tx)(nil)
+
+// Replace is Put of a key that holds old; bbolt's writers are serial, so
+// a read first conflicts with no one.
+func (t *tx) Replace(table, key, old, value []byte) error {
+	v, err := t.Get(table, key)
+	if err != nil {
+		return err
+	}
+	if v == nil || !bytes.Equal(v, old) {
+		return fmt.Errorf("%w: %q in %q", backend.ErrStale, key, table)
+	}
+	return t.Put(table, key, value)
+}
+
 func (t *tx) Delete(table, key []byte) error {
 	if !t.tx.Writable() {
 		return fmt.Errorf("%w: delete in %s", backend.ErrReadOnly, table)

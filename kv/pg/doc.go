@@ -61,6 +61,10 @@
 // the same. Insert (backend.Inserter) is queued as a write too, a plain
 // INSERT whose unique_violation is backend.ErrExists: a create that reads
 // nothing, so that it takes no predicate lock where the key would be.
+// Replace (backend.Replacer) likewise, an UPDATE of the row only if it
+// holds the value the caller saw, which raises division_by_zero
+// (backend.ErrStale) when it updated none: a compare-and-swap in the
+// round trip of the COMMIT, with no read before it.
 // TxStats (backend.StatsReporter, the registry's
 // kvreg_db_* metrics) count the round trips, the write transactions and
 // their reruns.

@@ -41,6 +41,8 @@ func mapErr(err error) error {
 			return fmt.Errorf("pgkv: %w", err)
 		case pe.Code == "23505": // unique_violation: only Insert makes one
 			return fmt.Errorf("%w: %w", backend.ErrExists, err)
+		case pe.Code == "22012": // division_by_zero: only Replace makes one
+			return fmt.Errorf("%w: %w", backend.ErrStale, err)
 		case pe.Code == "53100": // disk_full
 			return fmt.Errorf("%w: %w", backend.ErrNoSpace, err)
 		case pe.Code == "25006": // read_only_sql_transaction

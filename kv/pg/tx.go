@@ -285,6 +285,38 @@ func (t *tx) Insert(table, key, value []byte) error {
 	return nil
 }
 
+var _ backend.Replacer = (*tx)(nil)
+
+// replaceSQL updates a row only if it holds the value the caller saw, and
+// fails (division_by_zero, which no other statement of this package can
+// raise: mapped to backend.ErrStale) when it updated none, so that the
+// transaction fails with it even when the COMMIT rides in the same batch,
+// as an Insert's unique_violation does.
+const replaceSQL = "WITH u AS (UPDATE kv SET v = $4 WHERE tbl = $1 AND k = $2 AND v = $3 RETURNING 1) SELECT 1 / count(*) FROM u"
+
+// Replace is a conditional UPDATE, sent with the next read or the COMMIT:
+// a row that is absent or holds another value than old fails it (and the
+// transaction with it) with backend.ErrStale. A value this transaction
+// knows fails at once if it is not old.
+func (t *tx) Replace(table, key, old, value []byte) error {
+	rk := rowKey{string(table), string(key)}
+	if t.err != nil {
+		return t.err
+	}
+	if v, ok := t.seen[rk]; ok && (v == nil || !bytes.Equal(v, old)) {
+		t.err = fmt.Errorf("%w: %q in %q", backend.ErrStale, key, table)
+		return t.err
+	}
+	value, old = append([]byte{}, value...), append([]byte{}, old...)
+	table, key = clone(table), clone(key)
+	if err := t.write("replace", table, replaceSQL, table, key, old, value); err != nil {
+		return err
+	}
+	t.remember(rk, value)
+	t.wrote(table, key)
+	return nil
+}
+
 func (t *tx) Delete(table, key []byte) error {
 	table, key = clone(table), clone(key)
 	if err := t.write("delete", table, "DELETE FROM kv WHERE tbl = $1 AND k = $2", table, key); err != nil {

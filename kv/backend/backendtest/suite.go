@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) backend.Store) {
 		{"BatchGetIfOffered", testBatchGet},
 		{"BatchGetOfIfOffered", testBatchGetOf},
 		{"InsertIfOffered", testInsert},
+		{"ReplaceIfOffered", testReplace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
