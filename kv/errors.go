@@ -29,6 +29,9 @@ var (
 	// (ReplaceUploadState) was not, or was gone; nothing of the
 	// transaction was stored.
 	ErrStale = backend.ErrStale
+	// ErrCommitUnknown: a transaction's commit was cut off: it may have
+	// been stored (ErrUnavailable too).
+	ErrCommitUnknown = backend.ErrCommitUnknown
 )
 
 // ErrSchemaTooOld: the database needs an upgrade, which a read-only open

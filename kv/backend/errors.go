@@ -30,4 +30,8 @@ var (
 	// another value than the one the caller saw; nothing of the
 	// transaction was stored.
 	ErrStale = errors.New("kv key is not as the caller saw it")
+	// ErrCommitUnknown: the transaction's commit was sent and its answer
+	// lost (the connection was cut): it may or may not have been stored.
+	// Returned wrapped with ErrUnavailable, so that it is that too.
+	ErrCommitUnknown = errors.New("kv commit's outcome is unknown")
 )

@@ -41,8 +41,9 @@
 // and statement_timeout, and plan_cache_mode=force_generic_plan: every
 // statement finds rows by their primary key, and is planned once per
 // connection rather than at each execution. A timeout, a lost or refused
-// connection becomes backend.ErrUnavailable. A transaction is held open
-// only while its closure runs.
+// connection becomes backend.ErrUnavailable; lost once the COMMIT was sent,
+// backend.ErrCommitUnknown as well (it may have been stored, and is not
+// run again). A transaction is held open only while its closure runs.
 //
 // Round trips: writes are queued and sent in one pipelined batch with the
 // next read or with COMMIT, BEGIN with the first batch, and a key read or

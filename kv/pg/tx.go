@@ -66,11 +66,18 @@ var _ backend.Aborter = (*tx)(nil)
 // OnAbort implements backend.Aborter.
 func (t *tx) OnAbort(f func()) { t.onAbort = append(t.onAbort, f) }
 
-// aborted runs the OnAbort functions of an attempt that did not commit,
-// unless its COMMIT was sent and no answer of the server's says it failed.
-func (t *tx) aborted() {
+// outcomeUnknown reports whether the attempt failed after its COMMIT was
+// sent with no answer of the server's that says it failed: it may have
+// committed.
+func (t *tx) outcomeUnknown() bool {
 	var pe *pgconn.PgError
-	if t.committing && !errors.As(t.err, &pe) {
+	return t.committing && t.err != nil && !errors.As(t.err, &pe)
+}
+
+// aborted runs the OnAbort functions of an attempt that did not commit,
+// unless its outcome is unknown.
+func (t *tx) aborted() {
+	if t.outcomeUnknown() {
 		return
 	}
 	fs := t.onAbort

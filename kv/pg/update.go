@@ -89,6 +89,11 @@ func (s *Store) updateOnce(fn func(backend.Tx) error) (err error, firstTripLost 
 			return nil, false
 		}
 	}
+	if t.outcomeUnknown() {
+		// The COMMIT went out and no answer came back: the caller must
+		// not take the transaction for one that stored nothing.
+		t.err = fmt.Errorf("%w: %w", backend.ErrCommitUnknown, t.err)
+	}
 	t.aborted()
 	if t.err != nil && (ferr == nil || retryable(t.err) || lockWaitTimedOut(t.err)) {
 		s.lostConnection(t.err)
