@@ -27,6 +27,12 @@ var (
 	// (Store.SetSharedLock) could not be taken; nothing was changed. The
 	// cause is wrapped too.
 	ErrLockUnavailable = errors.New("blobs: the shared lock on a digest is unavailable")
+	// ErrRecordUnknown: a Commit's record failed in a way that may have
+	// stored it (the database's commit was cut off); the record function
+	// wraps it. The upload is left as a process that died right there
+	// leaves it, promoting, for FinishInterrupted or Recover (which ask
+	// whether the blob was recorded) or the client's retry to settle.
+	ErrRecordUnknown = errors.New("blobs: the blob's record may or may not have been stored")
 	// ErrUnavailable: the storage could not be reached or kept failing
 	// (the driver's own retries spent); the request may succeed later.
 	ErrUnavailable = driver.ErrUnavailable

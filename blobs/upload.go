@@ -527,6 +527,17 @@ func (s *Store) Cancel(repo, ref string) error {
 	return nil
 }
 
+// forgetLocked drops a locked session and leaves its upload as it is,
+// for the next request to read again.
+func (s *Store) forgetLocked(id string, sess *session) {
+	sess.gone = true
+	s.mu.Lock()
+	if s.sessions[id] == sess {
+		delete(s.sessions, id)
+	}
+	s.mu.Unlock()
+}
+
 func (s *Store) dropLocked(id string, sess *session) {
 	sess.gone = true
 	s.ended.add(id)
@@ -544,7 +555,8 @@ func (s *Store) dropLocked(id string, sess *session) {
 // to make the blob known, with the blob's size and, when Commit created
 // the blob and the driver names where it keeps the bytes
 // (driver.LocatingPromoter), that location ("" otherwise), for PresignGet.
-// If record fails, a blob Commit created is removed. When the driver
+// If record fails, a blob Commit created is removed, unless the error is
+// ErrRecordUnknown. When the driver
 // keeps its upload states in the database (KeepStatesIn), record gets the
 // upload's id there (state; "" otherwise) and removes that state in the
 // transaction that records the blob: the commit then writes the database
@@ -572,9 +584,17 @@ func (s *Store) Commit(repo, ref string, want digest.Digest, size int64, record 
 	}
 	// Deferred calls run last first: the upload goes before the lock
 	// does, so that whoever takes the lock next never sees a commit in
-	// the middle.
+	// the middle (but for a record that may have been stored: the
+	// upload then stays as promoted, for a sweep or a retry to settle).
 	defer sess.unlock()
-	defer s.dropLocked(id, sess)
+	var unsettled bool
+	defer func() {
+		if unsettled {
+			s.forgetLocked(id, sess)
+		} else {
+			s.dropLocked(id, sess)
+		}
+	}()
 
 	if size >= 0 && size != sess.size {
 		return 0, fmt.Errorf("%w: announced %d bytes, received %d", ErrSizeInvalid, size, sess.size)
@@ -603,6 +623,7 @@ func (s *Store) Commit(repo, ref string, want digest.Digest, size int64, record 
 	}
 
 	if err := s.promoteAndRecord(id, want, sess.size, record); err != nil {
+		unsettled = errors.Is(err, ErrRecordUnknown)
 		return 0, err
 	}
 	return sess.size, nil
@@ -627,6 +648,10 @@ func (s *Store) promoteAndRecord(id string, want digest.Digest, size int64, reco
 		state = id
 	}
 	if err := record(size, loc, state); err != nil {
+		if errors.Is(err, ErrRecordUnknown) {
+			// Undone, a blob that was recorded would lose its bytes.
+			return err
+		}
 		if created {
 			if uerr := s.drv.Unpromote(id, want); uerr != nil {
 				err = errors.Join(err, uerr)

@@ -154,6 +154,11 @@ func (r *Registry) CommitUploadFor(repo, id string, d digest.Digest, size int64,
 			}
 			return r.linkBlobTx(tx, c, repo, string(d), size, loc)
 		})
+		if errors.Is(err, kv.ErrCommitUnknown) {
+			// Recorded or not, the blob store must keep its bytes
+			// until a sweep (or the client's retry) knows which.
+			return fmt.Errorf("%w: %w", blobs.ErrRecordUnknown, err)
+		}
 		return err
 	})
 	// Files freed by the sweep in that transaction go after the digest

@@ -1,13 +1,7 @@
 package pgkv_test
 
 import (
-	"bytes"
 	"errors"
-	"io"
-	"net"
-	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/kvreg/kvreg/kv/backend"
@@ -15,96 +9,25 @@ import (
 	"github.com/kvreg/kvreg/kv/pg/pgtest"
 )
 
-// cutProxy relays connections to a PostgreSQL server on loopback. Armed,
-// it cuts the client's connection when the server answers a COMMIT (its
-// CommandComplete, tag "COMMIT"), before that answer reaches the client:
-// the transaction is stored and the client never hears so.
-type cutProxy struct {
-	ln    net.Listener
-	armed atomic.Bool
-	cuts  atomic.Int32
-	wg    sync.WaitGroup
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.wg.Add(2)
-			go func() { defer p.wg.Done(); io.Copy(s, c); s.Close() }()
-			go func() { defer p.wg.Done(); p.answers(c, s) }()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
-	return p
-}
-
-// commitDone is a CommandComplete message's tag, as the server sends it.
-var commitDone = []byte("COMMIT\x00")
-
-// answers relays the server's answers to the client, unless armed and one
-// says a COMMIT is done: then both ends are closed and it is not relayed.
-func (p *cutProxy) answers(c, s net.Conn) {
-	defer c.Close()
-	defer s.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := s.Read(buf)
-		if n > 0 {
-			if bytes.Contains(buf[:n], commitDone) && p.armed.CompareAndSwap(true, false) {
-				p.cuts.Add(1)
-				return
-			}
-			if _, werr := c.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 // An Update whose COMMIT is answered by a cut connection fails with
 // ErrCommitUnknown (and ErrUnavailable) and is not run again, though it
 // committed; one cut before its COMMIT fails with ErrUnavailable alone.
 func TestCommitAnswerLost(t *testing.T) {
 	direct := pgtest.NewDatabase(t)
-	u, err := url.Parse(direct)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := newCutProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
-	s := open(t, u.String(), pgkv.Options{})
+	p, through := pgtest.NewCommitCut(t, direct)
+	s := open(t, through, pgkv.Options{})
 	if err := putKey(s, "before"); err != nil {
 		t.Fatal(err)
 	}
 
 	runs := 0
-	p.armed.Store(true)
-	err = s.Update(func(tx backend.Tx) error {
+	p.Arm()
+	err := s.Update(func(tx backend.Tx) error {
 		runs++
 		return tx.Put([]byte("t"), []byte("lost answer"), []byte("v"))
 	})
-	if p.cuts.Load() != 1 {
-		t.Fatalf("the proxy cut %d connections at a COMMIT, want 1", p.cuts.Load())
+	if p.Cuts() != 1 {
+		t.Fatalf("the proxy cut %d connections at a COMMIT, want 1", p.Cuts())
 	}
 	if !errors.Is(err, backend.ErrCommitUnknown) || !errors.Is(err, backend.ErrUnavailable) {
 		t.Fatalf("Update whose COMMIT's answer was lost: %v; want ErrCommitUnknown and ErrUnavailable", err)

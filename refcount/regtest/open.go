@@ -44,6 +44,10 @@ type Options struct {
 	Policies *policy.Set
 	// Events are the receivers of events (refcount.Options.Events).
 	Events []refcount.Endpoint
+	// DB is the PostgreSQL database to open, a URL, instead of a new one
+	// (for one reached through a fault-injecting proxy, say); the
+	// backend must be PostgreSQL.
+	DB string
 }
 
 // Registry is a registry under test: the refcount.Registry with its data
@@ -104,8 +108,14 @@ func Open(t testing.TB, o Options) *Registry {
 	case "postgres":
 		// A database of its own, dropped when the test ends (after the
 		// registry's cleanup below, which runs first).
-		r.db = pgtest.NewDatabase(t)
+		r.db = o.DB
+		if r.db == "" {
+			r.db = pgtest.NewDatabase(t)
+		}
 	case "bolt":
+		if o.DB != "" {
+			t.Fatalf("regtest: DB %q is a PostgreSQL URL, the backend is %s", o.DB, o.Backend.Name)
+		}
 	default:
 		t.Fatalf("regtest: backend %q: unknown database %q", o.Backend.Name, o.Backend.DB)
 	}

@@ -2,7 +2,8 @@
 // the operating system's PostgreSQL binaries (Debian's postgresql package:
 // /usr/lib/postgresql/<version>/bin, the newest version found). One server
 // per test binary (Main, from TestMain), one fresh database per test
-// (NewDatabase). It owns that server's directory, port and lifetime and
+// (NewDatabase), and a proxy that cuts the answer to a COMMIT
+// (NewCommitCut). It owns that server's directory, port and lifetime and
 // nothing else; it is imported by tests only. PGTEST_BIN names another
 // directory of binaries; PGTEST_CONF adds lines to the server's
 // postgresql.conf (e.g. log_min_error_statement = error), and PGTEST_LOG
