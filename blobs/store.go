@@ -35,6 +35,10 @@ type Store struct {
 	// now and uploadLife date deferred uploads' tokens (SetUploadLife).
 	now        func() time.Time
 	uploadLife time.Duration // 0: no limit
+
+	// expiring, if set, is called by ExpireUploads with each upload it
+	// found idle, before it takes the upload's locks (a test's seam).
+	expiring func(id string)
 }
 
 // New returns a Store over a driver.

@@ -538,6 +538,38 @@ func (s *Store) forgetLocked(id string, sess *session) {
 	s.mu.Unlock()
 }
 
+// errNotIdle: an upload a sweep found idle received bytes (or began a
+// commit) before the sweep took its lock.
+var errNotIdle = errors.New("blobs: the upload is no longer idle")
+
+// expire is Cancel of an upload that is still idle since before, as read
+// again under its locks: a chunk that this process (or another, before
+// the locks) took since the sweep listed the upload keeps it.
+func (s *Store) expire(repo, id string, before time.Time) error {
+	unlock, err := s.lockKeys(uploadLockKey(id))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	sess, err := s.lockCurrent(repo, id, "")
+	if err != nil {
+		return err
+	}
+	defer sess.unlock()
+	if sess.gone {
+		return fmt.Errorf("%w: %q", ErrUploadUnknown, id)
+	}
+	info, err := s.drv.Upload(id)
+	if err != nil {
+		return err
+	}
+	if !info.Modified.Before(before) || info.Promoting != "" {
+		return errNotIdle
+	}
+	s.dropLocked(id, sess)
+	return nil
+}
+
 func (s *Store) dropLocked(id string, sess *session) {
 	sess.gone = true
 	s.ended.add(id)
@@ -754,8 +786,9 @@ func (s *Store) CancelRepo(repo string) {
 	}
 }
 
-// ExpireUploads ends the uploads that have received nothing since before.
-// Uploads caught in a commit are FinishInterrupted's, not touched. It returns how
+// ExpireUploads ends the uploads that have received nothing since before,
+// as each reads under its locks (a chunk taken since the listing keeps
+// it). Uploads caught in a commit are FinishInterrupted's, not touched. It returns how
 // many went. As FinishInterrupted, it reads no upload the driver's listing
 // shows written since before.
 func (s *Store) ExpireUploads(before time.Time) (int, error) {
@@ -782,7 +815,10 @@ func (s *Store) ExpireUploads(before time.Time) (int, error) {
 		if info.Promoting != "" {
 			continue
 		}
-		if s.Cancel(info.Repo, id) == nil {
+		if s.expiring != nil {
+			s.expiring(id)
+		}
+		if s.expire(info.Repo, id, before) == nil {
 			n++
 		}
 	}
