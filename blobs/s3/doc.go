@@ -32,6 +32,11 @@
 // without listing the bucket. Wherever the text below says "state object",
 // it means the state where it is kept; a write "only if no state object
 // exists" is then a create that the database refuses when the row exists.
+// Every other write of a state there replaces only the state as the writer
+// read it (driver.States.PutState): a chunk that read the upload before a
+// commit through another process recorded it and removed its state fails
+// (driver.ErrStale) rather than write the state back, which would make the
+// upload resumable again over the data object its blob's index names.
 // A commit's state is removed by the transaction that records the blob,
 // after Promote wrote the index (StateRemoved); the RemoveUpload that
 // follows in the same request deletes the rest of the upload from the
