@@ -131,9 +131,14 @@ func uploadLockKey(id string) string { return "upload/" + id }
 // multipart upload completes), comes first, so that one process asks for
 // the shared lock (SetSharedLock) once per key at a time. A shared lock
 // that cannot be taken is an error wrapping ErrLockUnavailable and the
-// cause.
-func (s *Store) Lock(d digest.Digest) (unlock func(), err error) {
-	return s.lockKeys(string(d))
+// cause. Several digests are locked together, all of them or none (on
+// PostgreSQL, in one round trip).
+func (s *Store) Lock(ds ...digest.Digest) (unlock func(), err error) {
+	keys := make([]string, len(ds))
+	for i, d := range ds {
+		keys[i] = string(d)
+	}
+	return s.lockKeys(keys...)
 }
 
 // lockKeys takes the locks of keys, in-process then shared, all of them

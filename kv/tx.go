@@ -252,6 +252,29 @@ func (t *Tx) Tombstone(digest string) (Tombstone, bool, error) {
 	return Tombstone{Gen: getU64(v), Location: string(v[8:])}, true, nil
 }
 
+// ClaimTombstone makes the transaction a writer of digest's tombstone: it
+// writes the tombstone back as it is, or a new one (with no location) if
+// there is none (made), and returns it. A remover of a blob's bytes claims the
+// tombstone in the transaction that finds the blob unrecorded: a
+// transaction that records the blob (CreateBlob reads the record and
+// deletes the tombstone) and has not committed by then can no longer
+// commit (on PostgreSQL, SERIALIZABLE fails it, however late its COMMIT
+// arrives), so that bytes are never removed under a record that lands
+// after the check. The fence holds once the claim has committed, even if
+// a tombstone it made is deleted again (DeleteTombstone).
+func (t *Tx) ClaimTombstone(digest string) (tb Tombstone, made bool, err error) {
+	tb, ok, err := t.Tombstone(digest)
+	if err != nil {
+		return Tombstone{}, false, err
+	}
+	if !ok {
+		tb.Gen = rand.Uint64()
+	}
+	v := make([]byte, 8, 8+len(tb.Location))
+	putU64(v, tb.Gen)
+	return tb, !ok, t.b.Put(tableTombstones, []byte(digest), append(v, tb.Location...))
+}
+
 // DeleteTombstone forgets a tombstone once its file is gone, unless a later
 // deletion has written a newer one since (gen is the one that was seen).
 func (t *Tx) DeleteTombstone(digest string, gen uint64) error {

@@ -62,7 +62,11 @@ func (r *Registry) FinishPending(olderThan time.Duration) (tombstones, uploads i
 			return 0, 0, fmt.Errorf("refcount: finish pending: %w", err)
 		}
 	}
-	uploads, err = r.blobs.FinishInterrupted(now.Add(-olderThan), r.recorded)
+	var fences []tombstone
+	uploads, err = r.blobs.FinishInterrupted(now.Add(-olderThan), r.recordedOrClaimed(&fences))
+	if ferr := r.clearFences(fences); err == nil {
+		err = ferr
+	}
 	if err != nil {
 		return len(due), uploads, fmt.Errorf("refcount: finish interrupted uploads: %w", err)
 	}
@@ -92,17 +96,52 @@ func (p *pending) due(ts []tombstone, now time.Time, olderThan time.Duration) []
 	return out
 }
 
-// recorded reports whether the database records blob d.
-func (r *Registry) recorded(d digest.Digest) (bool, error) {
-	var ok bool
-	err := r.db.View(func(tx *kv.Tx) error {
-		// A batch of one: the View is one round trip on PostgreSQL.
-		if err := tx.Prefetch().Blob(string(d)).Read(); err != nil {
+// recordedOrClaimed is the check of the blob store's sweeps of interrupted
+// commits (blobs.Store.FinishInterrupted, Recover), which remove the blob
+// a commit promoted unless the database records it: whether it does, and
+// if it does not, a claim of d's tombstone in the same transaction
+// (kv.Tx.ClaimTombstone), so that the commit, if its COMMIT is still on
+// its way (its answer was lost), cannot record the blob after this check
+// and over bytes the sweep removes. The tombstones the claims made (where
+// there was none) are appended to fences, for the caller to clear once
+// the sweep is done (clearFences): they only fence, and removing what
+// the store holds for their digests is the sweep's, which removes only
+// what the interrupted upload promoted.
+func (r *Registry) recordedOrClaimed(fences *[]tombstone) func(digest.Digest) (bool, error) {
+	return func(d digest.Digest) (bool, error) {
+		var ok, made bool
+		var tb kv.Tombstone
+		err := r.db.Update(func(tx *kv.Tx) error {
+			ok, made = false, false
+			if err := tx.Prefetch().Blob(string(d)).Tombstone(string(d)).Read(); err != nil {
+				return err
+			}
+			var err error
+			if _, ok, err = tx.Blob(string(d)); err != nil || ok {
+				return err
+			}
+			tb, made, err = tx.ClaimTombstone(string(d))
 			return err
+		})
+		if err == nil && made {
+			*fences = append(*fences, tombstone{string(d), tb.Gen})
 		}
-		var err error
-		_, ok, err = tx.Blob(string(d))
-		return err
+		return ok, err
+	}
+}
+
+// clearFences deletes the tombstones that recordedOrClaimed made, unless
+// a deletion has written its own since.
+func (r *Registry) clearFences(fences []tombstone) error {
+	if len(fences) == 0 {
+		return nil
+	}
+	return r.db.Update(func(tx *kv.Tx) error {
+		for _, f := range fences {
+			if err := tx.DeleteTombstone(f.digest, f.gen); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return ok, err
 }

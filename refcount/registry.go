@@ -350,50 +350,76 @@ type tombstone struct {
 	gen    uint64
 }
 
+// removeFiles removes the bytes of blobs ds whose records are gone, under
+// their digests' locks, all taken at once: one transaction reads their
+// records and tombstones and claims the tombstones of those unrecorded
+// (kv.Tx.ClaimTombstone), so that a commit of one of them whose answer
+// was lost, its COMMIT still on its way, cannot record it after this
+// check and over bytes removed here; then their bytes go, and their
+// tombstones are forgotten with the next write.
 func (r *Registry) removeFiles(ds []digest.Digest) error {
-	var firstErr error
-	done := make([]tombstone, 0, len(ds))
-	for _, d := range ds {
-		unlock, err := r.blobs.Lock(d)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
+	if len(ds) == 0 {
+		return nil
+	}
+	unlock, err := r.blobs.Lock(ds...)
+	if err != nil {
+		return err
+	}
+	type gone struct {
+		d  digest.Digest
+		tb kv.Tombstone
+	}
+	var unrecorded []gone
+	err = r.db.Update(func(tx *kv.Tx) error {
+		unrecorded = unrecorded[:0]
+		// One batch for the reads: on PostgreSQL, one round trip, and
+		// one more for the claims and the commit.
+		p := tx.Prefetch()
+		for _, d := range ds {
+			p.Blob(string(d)).Tombstone(string(d))
 		}
-		var exists, tomb bool
-		var tb kv.Tombstone
-		err = r.db.View(func(tx *kv.Tx) error {
-			// One batch: the whole View is one round trip on PostgreSQL.
-			err := tx.Prefetch().Blob(string(d)).Tombstone(string(d)).Read()
+		if err := p.Read(); err != nil {
+			return err
+		}
+		for _, d := range ds {
+			_, exists, err := tx.Blob(string(d))
 			if err != nil {
 				return err
 			}
-			if _, exists, err = tx.Blob(string(d)); err != nil {
+			if exists {
+				// Its record came back: its bytes are its own, and a
+				// later deletion writes its own tombstone.
+				continue
+			}
+			tb, _, err := tx.ClaimTombstone(string(d))
+			if err != nil {
 				return err
 			}
-			tb, tomb, err = tx.Tombstone(string(d))
-			return err
-		})
-		if err == nil && !exists {
-			// The deleted record's location names the bytes, so that
-			// the store need not look them up (an older tombstone, or
-			// none, has the store find them).
-			err = r.blobs.RemoveAt(d, tb.Location)
+			unrecorded = append(unrecorded, gone{d, tb})
 		}
+		return nil
+	})
+	if err != nil {
 		unlock()
-		if err != nil {
+		return err
+	}
+	var firstErr error
+	done := make([]tombstone, 0, len(unrecorded))
+	for _, g := range unrecorded {
+		// The deleted record's location names the bytes, so that the
+		// store need not look them up (an older tombstone, or none, has
+		// the store find them).
+		if err := r.blobs.RemoveAt(g.d, g.tb.Location); err != nil {
 			if firstErr == nil {
 				firstErr = err
 			}
 			continue
 		}
-		// Only a tombstone whose file this removal saw gone is cleared; a
-		// record that came back (and maybe went again) keeps its own.
-		if !exists && tomb {
-			done = append(done, tombstone{string(d), tb.Gen})
-		}
+		// Only a tombstone whose bytes this removal saw gone is cleared,
+		// by its generation: a deletion since writes a new one.
+		done = append(done, tombstone{string(g.d), g.tb.Gen})
 	}
+	unlock()
 	if err := r.blobs.SyncDirs(); err != nil {
 		return err
 	}
@@ -418,7 +444,12 @@ func (r *Registry) update(fn func(tx *kv.Tx, c *change) error) (*change, error) 
 // listing of strays (on S3, listings of the bucket, about one request per
 // thousand objects, and a read of each index whose ETag is not an MD5).
 func (r *Registry) Recover() error {
-	if _, err := r.blobs.Recover(r.recorded); err != nil {
+	var fences []tombstone
+	_, err := r.blobs.Recover(r.recordedOrClaimed(&fences))
+	if ferr := r.clearFences(fences); err == nil {
+		err = ferr
+	}
+	if err != nil {
 		return fmt.Errorf("refcount: recover uploads: %w", err)
 	}
 	var tomb []string
@@ -462,7 +493,7 @@ func (r *Registry) Recover() error {
 	// the files of what it frees go right after it (update, not
 	// updateTx), so that a registry that then only serves reads leaves
 	// no file behind a deleted record.
-	_, err := r.update(func(*kv.Tx, *change) error { return nil })
+	_, err = r.update(func(*kv.Tx, *change) error { return nil })
 	return err
 }
 
