@@ -159,6 +159,12 @@ func (r *Registry) CommitUploadFor(repo, id string, d digest.Digest, size int64,
 			// until a sweep (or the client's retry) knows which.
 			return fmt.Errorf("%w: %w", blobs.ErrRecordUnknown, err)
 		}
+		if err != nil && !r.unrecordedFenced(d) {
+			// The blob store would undo the blob it promoted: not
+			// while another record of it may still commit (an earlier
+			// attempt's, whose answer was lost) or has.
+			return fmt.Errorf("%w: %w", blobs.ErrRecordUnknown, err)
+		}
 		return err
 	})
 	// Files freed by the sweep in that transaction go after the digest

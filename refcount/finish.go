@@ -130,6 +130,20 @@ func (r *Registry) recordedOrClaimed(fences *[]tombstone) func(digest.Digest) (b
 	}
 }
 
+// unrecordedFenced reports whether blob d is unrecorded for good, so that
+// its bytes may go: the database does not record it, and the claim of its
+// tombstone (recordedOrClaimed) has committed, so that no record of it
+// that has not committed yet can commit after. False if it is recorded, or
+// if that could not be settled (the database did not answer).
+func (r *Registry) unrecordedFenced(d digest.Digest) bool {
+	var fences []tombstone
+	ok, err := r.recordedOrClaimed(&fences)(d)
+	if cerr := r.clearFences(fences); err == nil {
+		err = cerr
+	}
+	return err == nil && !ok
+}
+
 // clearFences deletes the tombstones that recordedOrClaimed made, unless
 // a deletion has written its own since.
 func (r *Registry) clearFences(fences []tombstone) error {
