@@ -135,6 +135,8 @@ func classify(err error) (*Error, bool) {
 		return apiErr(kBlobTooLarge, "no space left on the registry's disk; nothing was stored"), true
 	case errors.Is(err, blobs.ErrSizeInvalid):
 		return apiErr(kSizeInvalid, "%s", err.Error()), true
+	case errors.Is(err, blobs.ErrRecordUnknown):
+		return unavailable("the registry's database did not say whether the blob was stored; send the commit again"), true
 	case errors.Is(err, kv.ErrUnavailable):
 		return unavailable("the registry's database is not answering; try again shortly"), true
 	case errors.Is(err, blobs.ErrUnavailable):

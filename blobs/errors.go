@@ -27,8 +27,9 @@ var (
 	// (Store.SetSharedLock) could not be taken; nothing was changed. The
 	// cause is wrapped too.
 	ErrLockUnavailable = errors.New("blobs: the shared lock on a digest is unavailable")
-	// ErrRecordUnknown: a Commit's record failed in a way that may have
-	// stored it (the database's commit was cut off); the record function
+	// ErrRecordUnknown: a Commit's record failed, and whether the blob is
+	// recorded is not settled (the database's commit was cut off, or
+	// another record of the blob may still land); the record function
 	// wraps it. The upload is left as a process that died right there
 	// leaves it, promoting, for FinishInterrupted or Recover (which ask
 	// whether the blob was recorded) or the client's retry to settle.

@@ -595,7 +595,8 @@ func (s *Store) dropLocked(id string, sess *session) {
 // once. The upload is gone
 // afterwards, whatever the outcome, except when the digest is invalid or
 // its lock cannot be taken (the upload then stays, for the commit to be
-// sent again). size, if not negative, must equal the upload's size.
+// sent again), or the record's error is ErrRecordUnknown (it stays
+// promoted, for a sweep or the commit sent again to settle). size, if not negative, must equal the upload's size.
 func (s *Store) Commit(repo, ref string, want digest.Digest, size int64, record func(size int64, loc, state string) error) (int64, error) {
 	id, token := splitRef(ref)
 	// The digest's lock and the upload's come before the upload is

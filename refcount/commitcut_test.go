@@ -73,68 +73,102 @@ func TestReplicaCommitAnswerLost(t *testing.T) {
 	r.MustClean()
 }
 
-// A commit whose record fails plainly (here: the database stops under it)
-// does not undo the blob it promoted while it cannot make sure that no
-// other record of the blob has landed or can still land (an earlier
-// attempt's, whose COMMIT was on its way): here one landed, for another
-// repository, just before the database stopped. Its bytes stay, and the
-// blob pulls through that repository once the database is back.
-func TestReplicaCommitFailureKeepsARecordedBlob(t *testing.T) {
+// A commit whose record fails plainly (its connection cut before the
+// COMMIT, or the database stopped under it) undoes the blob it promoted only once it has made sure that
+// no other record of the blob has landed or can still land (an earlier
+// attempt's, whose COMMIT was on its way): recorded elsewhere, or not
+// settled (the database down), its bytes stay, and the blob pulls
+// through the repository that recorded it; settled as unrecorded, the
+// blob goes. No upload is left after Recover, and fsck is clean.
+func TestReplicaCommitFailureUndoesOnlyAnUnrecordedBlob(t *testing.T) {
 	backends, err := regtest.Backends()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if backends[0].DB != "postgres" {
-		t.Skipf("a database stopped under a commit needs PostgreSQL: %s=postgres", regtest.EnvBackends)
+		t.Skipf("a record cut under a commit needs PostgreSQL: %s=postgres", regtest.EnvBackends)
 	}
-	r := regtest.Open(t, regtest.Options{Shared: true})
-	const repo, other = "team/app", "team/other"
-	body := "bytes recorded by another commit"
-	d := digest.FromString(body)
-	id, err := r.StartUpload(repo)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name             string
+		recordedElsewhere bool
+		stop             bool
+	}{
+		{"recorded elsewhere", true, false},
+		{"unrecorded", false, false},
+		{"recorded elsewhere, database down", true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cut, through := pgtest.NewCommitCut(t, pgtest.NewDatabase(t))
+			r := regtest.Open(t, regtest.Options{DB: through, Shared: true})
+			const repo, other = "team/app", "team/other"
+			body := "bytes of " + c.name
+			d := digest.FromString(body)
+			id, err := r.StartUpload(repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.AppendUpload(repo, id, 0, strings.NewReader(body), 0); err != nil {
+				t.Fatal(err)
+			}
+			id = blobs.UploadRef(id, 1)
+			r.SetRecordHook(func(digest.Digest) {
+				r.SetRecordHook(nil)
+				if c.recordedElsewhere {
+					if _, err := r.UpdateTx(func(tx *kv.Tx, ch *refcount.Change) error {
+						return r.LinkBlobTx(tx, ch, other, string(d), int64(len(body)))
+					}); err != nil {
+						t.Errorf("the other record: %v", err)
+					}
+				}
+				if c.stop {
+					pgtest.Stop(t)
+				} else {
+					// The record's first answer.
+					cut.CutNext(1)
+				}
+			})
+			_, err = r.CommitUpload(repo, id, d, int64(len(body)))
+			if c.stop {
+				pgtest.Start(t)
+			}
+			kept := c.recordedElsewhere || c.stop
+			if !errors.Is(err, kv.ErrUnavailable) || errors.Is(err, blobs.ErrRecordUnknown) != kept {
+				t.Fatalf("commit: %v; want kv.ErrUnavailable, and blobs.ErrRecordUnknown %v", err, kept)
+			}
+			var rc io.ReadSeekCloser
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				rc, _, err = r.OpenBlob(other, d)
+				if err == nil || !errors.Is(err, kv.ErrUnavailable) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if c.recordedElsewhere {
+				if err != nil {
+					t.Fatalf("blob %s through %s: %v", d, other, err)
+				}
+				got, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil || string(got) != body {
+					t.Fatalf("blob %s through %s: %q, %v", d, other, got, err)
+				}
+			} else {
+				if err == nil {
+					rc.Close()
+					t.Fatalf("blob %s that nothing recorded is found through %s", d, other)
+				}
+				if has, err := r.Blobs().Has(d); err != nil || has {
+					t.Fatalf("bytes of blob %s that nothing recorded: present %v, %v", d, has, err)
+				}
+			}
+			if err := r.Recover(); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := r.UploadsInProgress(); err != nil || n != 0 {
+				t.Fatalf("uploads in progress after the sweep: %d, %v", n, err)
+			}
+			r.MustClean()
+		})
 	}
-	if _, err := r.AppendUpload(repo, id, 0, strings.NewReader(body), 0); err != nil {
-		t.Fatal(err)
-	}
-	id = blobs.UploadRef(id, 1)
-	r.SetRecordHook(func(digest.Digest) {
-		r.SetRecordHook(nil)
-		if _, err := r.UpdateTx(func(tx *kv.Tx, c *refcount.Change) error {
-			return r.LinkBlobTx(tx, c, other, string(d), int64(len(body)))
-		}); err != nil {
-			t.Errorf("the other record: %v", err)
-		}
-		pgtest.Stop(t)
-	})
-	_, err = r.CommitUpload(repo, id, d, int64(len(body)))
-	pgtest.Start(t)
-	if !errors.Is(err, blobs.ErrRecordUnknown) || !errors.Is(err, kv.ErrUnavailable) {
-		t.Fatalf("commit under a stopped database: %v; want blobs.ErrRecordUnknown and kv.ErrUnavailable", err)
-	}
-	var rc io.ReadSeekCloser
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		rc, _, err = r.OpenBlob(other, d)
-		if err == nil || !errors.Is(err, kv.ErrUnavailable) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("blob %s through %s after the database came back: %v", d, other, err)
-	}
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil || string(got) != body {
-		t.Fatalf("blob %s through %s: %q, %v", d, other, got, err)
-	}
-	if err := r.Recover(); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := r.UploadsInProgress(); err != nil || n != 0 {
-		t.Fatalf("uploads in progress after the sweep: %d, %v", n, err)
-	}
-	r.MustClean()
 }

@@ -3,6 +3,7 @@ package refcount
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -350,20 +351,44 @@ type tombstone struct {
 	gen    uint64
 }
 
+// removeChunk bounds the digests whose bytes removeFiles removes under
+// one taking of their locks: the commits of those digests wait meanwhile,
+// and each shared lock is an entry of PostgreSQL's lock table.
+const removeChunk = 64
+
 // removeFiles removes the bytes of blobs ds whose records are gone, under
-// their digests' locks, all taken at once: one transaction reads their
-// records and tombstones and claims the tombstones of those unrecorded
-// (kv.Tx.ClaimTombstone), so that a commit of one of them whose answer
-// was lost, its COMMIT still on its way, cannot record it after this
-// check and over bytes removed here; then their bytes go, and their
-// tombstones are forgotten with the next write.
+// their digests' locks, taken removeChunk at a time: one transaction per
+// chunk reads their records and tombstones and claims the tombstones of
+// those unrecorded (kv.Tx.ClaimTombstone), so that a commit of one of
+// them whose answer was lost, its COMMIT still on its way, cannot record
+// it after this check and over bytes removed here; then their bytes go,
+// and their tombstones are forgotten with the next write.
 func (r *Registry) removeFiles(ds []digest.Digest) error {
-	if len(ds) == 0 {
-		return nil
+	var firstErr error
+	var done []tombstone
+	for chunk := range slices.Chunk(ds, removeChunk) {
+		d, err := r.removeChunk(chunk)
+		done = append(done, d...)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
 	}
+	// The removals are durable before their tombstones can be forgotten.
+	if err := r.blobs.SyncDirs(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.cleared = append(r.cleared, done...)
+	r.mu.Unlock()
+	return firstErr
+}
+
+// removeChunk is removeFiles of at most removeChunk digests, but for the
+// sync: it returns the tombstones whose bytes it removed.
+func (r *Registry) removeChunk(ds []digest.Digest) ([]tombstone, error) {
 	unlock, err := r.blobs.Lock(ds...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	type gone struct {
 		d  digest.Digest
@@ -401,7 +426,7 @@ func (r *Registry) removeFiles(ds []digest.Digest) error {
 	})
 	if err != nil {
 		unlock()
-		return err
+		return nil, err
 	}
 	var firstErr error
 	done := make([]tombstone, 0, len(unrecorded))
@@ -420,13 +445,7 @@ func (r *Registry) removeFiles(ds []digest.Digest) error {
 		done = append(done, tombstone{string(g.d), g.tb.Gen})
 	}
 	unlock()
-	if err := r.blobs.SyncDirs(); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.cleared = append(r.cleared, done...)
-	r.mu.Unlock()
-	return firstErr
+	return done, firstErr
 }
 
 // update is updateTx followed by finish.

@@ -20,7 +20,9 @@ import (
 // "cleared"; the second deletion commits its tombstone; the next write
 // forgets "cleared" tombstones, the second one with them; the process dies
 // before the second deletion removed the file. On restart nothing says the
-// file is to go: an orphan file.
+// file is to go: an orphan file. (The removal checks the record in a write
+// transaction: on bbolt, whose writers go one at a time, it runs once the
+// second deletion has committed, and that interleaving cannot happen.)
 func TestLaterTombstoneOutlivesAnEarlierRemoval(t *testing.T) {
 	f := newFixture(t, regtest.Options{})
 	const repo = "tomb/x"

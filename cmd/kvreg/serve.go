@@ -176,7 +176,9 @@ func serve(c *cli.Context) error {
 	go func() {
 		defer close(sweepDone)
 		var wg sync.WaitGroup
-		if cfg.replicas {
+		if cfg.replicas || kv.IsURL(cfg.db) {
+			// On PostgreSQL one process may also leave a commit whose
+			// answer was lost for the finisher to settle.
 			wg.Go(func() { finisher(ctx, reg, log) })
 		}
 		if keyLoop != nil {
@@ -278,7 +280,8 @@ const finishEvery = 10 * time.Second
 
 // finisher finishes what another replica left half done (tombstones,
 // interrupted commits): alone, startup recovery does that, but a replica
-// that dies is not restarted over the same work.
+// that dies is not restarted over the same work; and the commits whose
+// record's answer PostgreSQL lost, which any process on it may leave.
 func finisher(ctx context.Context, reg *refcount.Registry, log *slog.Logger) {
 	t := time.NewTicker(finishEvery / 2)
 	defer t.Stop()

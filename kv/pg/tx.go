@@ -68,10 +68,11 @@ func (t *tx) OnAbort(f func()) { t.onAbort = append(t.onAbort, f) }
 
 // outcomeUnknown reports whether the attempt failed after its COMMIT was
 // sent with no answer of the server's that says it failed: it may have
-// committed.
+// committed. A COMMIT that never left (pgx says so: safe to retry) did
+// not.
 func (t *tx) outcomeUnknown() bool {
 	var pe *pgconn.PgError
-	return t.committing && t.err != nil && !errors.As(t.err, &pe)
+	return t.committing && t.err != nil && !errors.As(t.err, &pe) && !pgconn.SafeToRetry(t.err)
 }
 
 // aborted runs the OnAbort functions of an attempt that did not commit,

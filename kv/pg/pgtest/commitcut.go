@@ -13,10 +13,13 @@ import (
 // CommitCut relays connections to the test server. Armed, it cuts the
 // client's connection when the server answers a COMMIT (its
 // CommandComplete, tag "COMMIT"), before that answer reaches the client,
-// once: the transaction is stored and the client never hears so.
+// once: the transaction is stored and the client never hears so. Told to
+// (CutNext), it cuts the connections of the next answers, whatever they
+// say.
 type CommitCut struct {
 	ln    net.Listener
 	armed atomic.Bool
+	next  atomic.Int32
 	cuts  atomic.Int32
 	wg    sync.WaitGroup
 }
@@ -62,6 +65,22 @@ func NewCommitCut(t testing.TB, dbURL string) (*CommitCut, string) {
 // Arm makes the next COMMIT's answer the one cut.
 func (p *CommitCut) Arm() { p.armed.Store(true) }
 
+// CutNext makes the next n answers, of any statement, ones cut.
+func (p *CommitCut) CutNext(n int) { p.next.Store(int32(n)) }
+
+// take reports whether an answer is to be cut by CutNext, counting it.
+func (p *CommitCut) take() bool {
+	for {
+		n := p.next.Load()
+		if n <= 0 {
+			return false
+		}
+		if p.next.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
 // Cuts is how many answers were cut.
 func (p *CommitCut) Cuts() int { return int(p.cuts.Load()) }
 
@@ -77,7 +96,7 @@ func (p *CommitCut) answers(c, s net.Conn) {
 	for {
 		n, err := s.Read(buf)
 		if n > 0 {
-			if bytes.Contains(buf[:n], commitDone) && p.armed.CompareAndSwap(true, false) {
+			if p.take() || bytes.Contains(buf[:n], commitDone) && p.armed.CompareAndSwap(true, false) {
 				p.cuts.Add(1)
 				return
 			}
