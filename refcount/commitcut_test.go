@@ -15,6 +15,31 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
+// cutRegistry is a replica's registry on a new PostgreSQL database reached
+// through a pgtest.CommitCut, with an upload of body in repo in one chunk,
+// named as its client names it next; skipped unless the backend under
+// test is PostgreSQL.
+func cutRegistry(t *testing.T, repo, body string) (r *regtest.Registry, cut *pgtest.CommitCut, id string) {
+	t.Helper()
+	backends, err := regtest.Backends()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if backends[0].DB != "postgres" {
+		t.Skipf("answers cut on their way from the database need PostgreSQL: %s=postgres", regtest.EnvBackends)
+	}
+	cut, through := pgtest.NewCommitCut(t, pgtest.NewDatabase(t))
+	r = regtest.Open(t, regtest.Options{DB: through, Shared: true})
+	id, err = r.StartUpload(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AppendUpload(repo, id, 0, strings.NewReader(body), 0); err != nil {
+		t.Fatal(err)
+	}
+	return r, cut, blobs.UploadRef(id, 1)
+}
+
 // A replica whose commit of an upload reaches PostgreSQL, and whose
 // connection is cut before the answer comes back, cannot tell whether the
 // blob was recorded: the PUT fails (503), and the blob's bytes stay. Here
@@ -22,28 +47,12 @@ import (
 // sweep of interrupted commits, which removes what is left of the upload;
 // fsck finds the store clean.
 func TestReplicaCommitAnswerLost(t *testing.T) {
-	backends, err := regtest.Backends()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if backends[0].DB != "postgres" {
-		t.Skipf("a COMMIT's answer cut on its way needs PostgreSQL: %s=postgres", regtest.EnvBackends)
-	}
-	cut, through := pgtest.NewCommitCut(t, pgtest.NewDatabase(t))
-	r := regtest.Open(t, regtest.Options{DB: through, Shared: true})
 	const repo = "team/app"
 	body := "bytes of a blob whose record's answer was lost"
 	d := digest.FromString(body)
-	id, err := r.StartUpload(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.AppendUpload(repo, id, 0, strings.NewReader(body), 0); err != nil {
-		t.Fatal(err)
-	}
-	id = blobs.UploadRef(id, 1)
+	r, cut, id := cutRegistry(t, repo, body)
 	cut.Arm()
-	_, err = r.CommitUpload(repo, id, d, int64(len(body)))
+	_, err := r.CommitUpload(repo, id, d, int64(len(body)))
 	if cut.Cuts() != 1 {
 		t.Fatalf("the proxy cut %d answers to a COMMIT, want 1 (the commit's)", cut.Cuts())
 	}
@@ -81,13 +90,6 @@ func TestReplicaCommitAnswerLost(t *testing.T) {
 // through the repository that recorded it; settled as unrecorded, the
 // blob goes. No upload is left after Recover, and fsck is clean.
 func TestReplicaCommitFailureUndoesOnlyAnUnrecordedBlob(t *testing.T) {
-	backends, err := regtest.Backends()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if backends[0].DB != "postgres" {
-		t.Skipf("a record cut under a commit needs PostgreSQL: %s=postgres", regtest.EnvBackends)
-	}
 	for _, c := range []struct {
 		name             string
 		recordedElsewhere bool
@@ -98,19 +100,10 @@ func TestReplicaCommitFailureUndoesOnlyAnUnrecordedBlob(t *testing.T) {
 		{"recorded elsewhere, database down", true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cut, through := pgtest.NewCommitCut(t, pgtest.NewDatabase(t))
-			r := regtest.Open(t, regtest.Options{DB: through, Shared: true})
 			const repo, other = "team/app", "team/other"
 			body := "bytes of " + c.name
 			d := digest.FromString(body)
-			id, err := r.StartUpload(repo)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.AppendUpload(repo, id, 0, strings.NewReader(body), 0); err != nil {
-				t.Fatal(err)
-			}
-			id = blobs.UploadRef(id, 1)
+			r, cut, id := cutRegistry(t, repo, body)
 			r.SetRecordHook(func(digest.Digest) {
 				r.SetRecordHook(nil)
 				if c.recordedElsewhere {
@@ -127,7 +120,7 @@ func TestReplicaCommitFailureUndoesOnlyAnUnrecordedBlob(t *testing.T) {
 					cut.CutNext(1)
 				}
 			})
-			_, err = r.CommitUpload(repo, id, d, int64(len(body)))
+			_, err := r.CommitUpload(repo, id, d, int64(len(body)))
 			if c.stop {
 				pgtest.Start(t)
 			}
