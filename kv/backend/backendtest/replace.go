@@ -2,7 +2,6 @@ package backendtest
 
 import (
 	"errors"
-	"sync"
 	"testing"
 
 	"github.com/kvreg/kvreg/kv/backend"
@@ -87,27 +86,11 @@ func testReplace(t *testing.T, s backend.Store) {
 	// changed.
 	update(t, s, func(tx backend.Tx) error { return tx.Put(tbl, []byte("race"), []byte("0")) })
 	const n = 8
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.Update(func(tx backend.Tx) error {
-				return replacer(tx).Replace(tbl, []byte("race"), []byte("0"), []byte{byte('a' + i)})
-			})
-		}()
-	}
-	wg.Wait()
-	won := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, backend.ErrStale):
-			t.Errorf("a concurrent replace failed with %v, want ErrStale", err)
-		}
-	}
+	won := race(t, n, backend.ErrStale, func(i int) error {
+		return s.Update(func(tx backend.Tx) error {
+			return replacer(tx).Replace(tbl, []byte("race"), []byte("0"), []byte{byte('a' + i)})
+		})
+	})
 	if won != 1 {
 		t.Errorf("%d of %d concurrent replaces of one value committed, want 1", won, n)
 	}
