@@ -338,6 +338,10 @@ func TestUploadStatesChunkRacingACommit(t *testing.T) {
 			if err := b.Cancel(repo, id); err != nil && !errors.Is(err, blobs.ErrUploadUnknown) {
 				t.Errorf("cancel of the upload on replica B: %v", err)
 			}
+			// What the late chunk wrote went with its refused write.
+			if strays, err := b.Strays(time.Now().Add(time.Hour)); err != nil || len(strays) != 0 {
+				t.Errorf("strays after the late chunk: %v, %v", strays, err)
+			}
 			for name, s := range map[string]*blobs.Store{"A": a, "B": b} {
 				rc, err := s.Open(want)
 				if err != nil {

@@ -232,8 +232,22 @@ func (d *Driver) AppendCheckpoint(id string, size int64, r io.Reader, cp func() 
 		stale = st.Prev.Tail
 	}
 	prev := st.bytesOf
+	var own []segment // the segment this Append wrote, if any
+	if len(next.Tail) > len(tail) {
+		own = next.Tail[len(tail):]
+	}
 	st.bytesOf, st.Prev, st.Modified = next, &prev, time.Now()
 	if err := d.writeState(ctx, id, st); err != nil {
+		if errors.Is(err, driver.ErrStale) {
+			// Surely not stored: the upload went on elsewhere, or
+			// ended. What this Append wrote is named by nothing (its
+			// keys are its own), so it goes now rather than as a stray.
+			// (A multipart upload it started was named by the state
+			// ensureMultipart wrote, and is the upload's.)
+			for _, sg := range own {
+				d.del(ctx, sg.Key)
+			}
+		}
 		return 0, err
 	}
 	d.dropTail(ctx, stale, st)
