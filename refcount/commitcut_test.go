@@ -91,9 +91,9 @@ func TestReplicaCommitAnswerLost(t *testing.T) {
 // blob goes. No upload is left after Recover, and fsck is clean.
 func TestReplicaCommitFailureUndoesOnlyAnUnrecordedBlob(t *testing.T) {
 	for _, c := range []struct {
-		name             string
+		name              string
 		recordedElsewhere bool
-		stop             bool
+		stop              bool
 	}{
 		{"recorded elsewhere", true, false},
 		{"unrecorded", false, false},
