@@ -253,26 +253,26 @@ func (t *Tx) Tombstone(digest string) (Tombstone, bool, error) {
 }
 
 // ClaimTombstone makes the transaction a writer of digest's tombstone: it
-// writes the tombstone back as it is, or a new one (with no location) if
-// there is none (made), and returns it. A remover of a blob's bytes claims the
+// writes the tombstone back as it is, or, if there is none, writes one and
+// deletes it again, so that none is left; it returns the tombstone and
+// whether there was one. A remover of a blob's bytes claims the
 // tombstone in the transaction that finds the blob unrecorded: a
 // transaction that records the blob (CreateBlob reads the record and
 // deletes the tombstone) and has not committed by then can no longer
 // commit (on PostgreSQL, SERIALIZABLE fails it, however late its COMMIT
 // arrives), so that bytes are never removed under a record that lands
-// after the check. The fence holds once the claim has committed, even if
-// a tombstone it made is deleted again (DeleteTombstone).
-func (t *Tx) ClaimTombstone(digest string) (tb Tombstone, made bool, err error) {
-	tb, ok, err := t.Tombstone(digest)
+// after the check.
+func (t *Tx) ClaimTombstone(digest string) (tb Tombstone, ok bool, err error) {
+	tb, ok, err = t.Tombstone(digest)
 	if err != nil {
 		return Tombstone{}, false, err
 	}
-	if !ok {
-		tb.Gen = rand.Uint64()
-	}
 	v := make([]byte, 8, 8+len(tb.Location))
 	putU64(v, tb.Gen)
-	return tb, !ok, t.b.Put(tableTombstones, []byte(digest), append(v, tb.Location...))
+	if err := t.b.Put(tableTombstones, []byte(digest), append(v, tb.Location...)); err != nil || ok {
+		return tb, ok, err
+	}
+	return tb, false, t.b.Delete(tableTombstones, []byte(digest))
 }
 
 // DeleteTombstone forgets a tombstone once its file is gone, unless a later

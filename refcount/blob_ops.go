@@ -159,13 +159,16 @@ func (r *Registry) CommitUploadFor(repo, id string, d digest.Digest, size int64,
 			// until a sweep (or the client's retry) knows which.
 			return fmt.Errorf("%w: %w", blobs.ErrRecordUnknown, err)
 		}
-		if (errors.Is(err, kv.ErrConflict) || errors.Is(err, kv.ErrUnavailable)) && !r.unrecordedFenced(d) {
-			// The blob store would undo the blob it promoted: not
-			// while another record of it may still commit (an earlier
-			// attempt's, whose answer was lost, which this one may
-			// have waited behind until it gave up) or has. A refusal
-			// of the record itself (a full disk, say) is no such case.
-			return fmt.Errorf("%w: %w", blobs.ErrRecordUnknown, err)
+		if errors.Is(err, kv.ErrConflict) || errors.Is(err, kv.ErrUnavailable) {
+			// The blob store undoes the blob it promoted only once it
+			// is unrecorded for good: not while another record of it
+			// may still commit (an earlier attempt's, whose answer was
+			// lost, which this one may have waited behind until it
+			// gave up) or has. A refusal of the record itself (a full
+			// disk, say) is no such case.
+			if recorded, ferr := r.recordedOrFenced(d); ferr != nil || recorded {
+				return fmt.Errorf("%w: %w", blobs.ErrRecordUnknown, err)
+			}
 		}
 		return err
 	})

@@ -62,11 +62,7 @@ func (r *Registry) FinishPending(olderThan time.Duration) (tombstones, uploads i
 			return 0, 0, fmt.Errorf("refcount: finish pending: %w", err)
 		}
 	}
-	var fences []tombstone
-	uploads, err = r.blobs.FinishInterrupted(now.Add(-olderThan), r.recordedOrClaimed(&fences))
-	if ferr := r.clearFences(fences); err == nil {
-		err = ferr
-	}
+	uploads, err = r.blobs.FinishInterrupted(now.Add(-olderThan), r.recordedOrFenced)
 	if err != nil {
 		return len(due), uploads, fmt.Errorf("refcount: finish interrupted uploads: %w", err)
 	}
@@ -96,66 +92,27 @@ func (p *pending) due(ts []tombstone, now time.Time, olderThan time.Duration) []
 	return out
 }
 
-// recordedOrClaimed is the check of the blob store's sweeps of interrupted
+// recordedOrFenced is the check of the blob store's sweeps of interrupted
 // commits (blobs.Store.FinishInterrupted, Recover), which remove the blob
 // a commit promoted unless the database records it: whether it does, and
 // if it does not, a claim of d's tombstone in the same transaction
-// (kv.Tx.ClaimTombstone), so that the commit, if its COMMIT is still on
-// its way (its answer was lost), cannot record the blob after this check
-// and over bytes the sweep removes. The tombstones the claims made (where
-// there was none) are appended to fences, for the caller to clear once
-// the sweep is done (clearFences): they only fence, and removing what
-// the store holds for their digests is the sweep's, which removes only
-// what the interrupted upload promoted.
-func (r *Registry) recordedOrClaimed(fences *[]tombstone) func(digest.Digest) (bool, error) {
-	return func(d digest.Digest) (bool, error) {
-		var ok, made bool
-		var tb kv.Tombstone
-		err := r.db.Update(func(tx *kv.Tx) error {
-			ok, made = false, false
-			if err := tx.Prefetch().Blob(string(d)).Tombstone(string(d)).Read(); err != nil {
-				return err
-			}
-			var err error
-			if _, ok, err = tx.Blob(string(d)); err != nil || ok {
-				return err
-			}
-			tb, made, err = tx.ClaimTombstone(string(d))
+// (kv.Tx.ClaimTombstone, which leaves none where there was none), so that
+// the commit, if its COMMIT is still on its way (its answer was lost),
+// cannot record the blob after this check and over bytes the sweep
+// removes.
+func (r *Registry) recordedOrFenced(d digest.Digest) (bool, error) {
+	var ok bool
+	err := r.db.Update(func(tx *kv.Tx) error {
+		ok = false
+		if err := tx.Prefetch().Blob(string(d)).Tombstone(string(d)).Read(); err != nil {
 			return err
-		})
-		if err == nil && made {
-			*fences = append(*fences, tombstone{string(d), tb.Gen})
 		}
-		return ok, err
-	}
-}
-
-// unrecordedFenced reports whether blob d is unrecorded for good, so that
-// its bytes may go: the database does not record it, and the claim of its
-// tombstone (recordedOrClaimed) has committed, so that no record of it
-// that has not committed yet can commit after. False if it is recorded, or
-// if that could not be settled (the database did not answer).
-func (r *Registry) unrecordedFenced(d digest.Digest) bool {
-	var fences []tombstone
-	ok, err := r.recordedOrClaimed(&fences)(d)
-	if cerr := r.clearFences(fences); err == nil {
-		err = cerr
-	}
-	return err == nil && !ok
-}
-
-// clearFences deletes the tombstones that recordedOrClaimed made, unless
-// a deletion has written its own since.
-func (r *Registry) clearFences(fences []tombstone) error {
-	if len(fences) == 0 {
-		return nil
-	}
-	return r.db.Update(func(tx *kv.Tx) error {
-		for _, f := range fences {
-			if err := tx.DeleteTombstone(f.digest, f.gen); err != nil {
-				return err
-			}
+		var err error
+		if _, ok, err = tx.Blob(string(d)); err != nil || ok {
+			return err
 		}
-		return nil
+		_, _, err = tx.ClaimTombstone(string(d))
+		return err
 	})
+	return ok, err
 }

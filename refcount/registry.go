@@ -391,8 +391,9 @@ func (r *Registry) removeChunk(ds []digest.Digest) ([]tombstone, error) {
 		return nil, err
 	}
 	type gone struct {
-		d  digest.Digest
-		tb kv.Tombstone
+		d    digest.Digest
+		tb   kv.Tombstone
+		tomb bool // a tombstone to forget once the bytes are gone
 	}
 	var unrecorded []gone
 	err = r.db.Update(func(tx *kv.Tx) error {
@@ -416,11 +417,11 @@ func (r *Registry) removeChunk(ds []digest.Digest) ([]tombstone, error) {
 				// later deletion writes its own tombstone.
 				continue
 			}
-			tb, _, err := tx.ClaimTombstone(string(d))
+			tb, tomb, err := tx.ClaimTombstone(string(d))
 			if err != nil {
 				return err
 			}
-			unrecorded = append(unrecorded, gone{d, tb})
+			unrecorded = append(unrecorded, gone{d, tb, tomb})
 		}
 		return nil
 	})
@@ -442,7 +443,9 @@ func (r *Registry) removeChunk(ds []digest.Digest) ([]tombstone, error) {
 		}
 		// Only a tombstone whose bytes this removal saw gone is cleared,
 		// by its generation: a deletion since writes a new one.
-		done = append(done, tombstone{string(g.d), g.tb.Gen})
+		if g.tomb {
+			done = append(done, tombstone{string(g.d), g.tb.Gen})
+		}
 	}
 	unlock()
 	return done, firstErr
@@ -463,12 +466,7 @@ func (r *Registry) update(fn func(tx *kv.Tx, c *change) error) (*change, error) 
 // listing of strays (on S3, listings of the bucket, about one request per
 // thousand objects, and a read of each index whose ETag is not an MD5).
 func (r *Registry) Recover() error {
-	var fences []tombstone
-	_, err := r.blobs.Recover(r.recordedOrClaimed(&fences))
-	if ferr := r.clearFences(fences); err == nil {
-		err = ferr
-	}
-	if err != nil {
+	if _, err := r.blobs.Recover(r.recordedOrFenced); err != nil {
 		return fmt.Errorf("refcount: recover uploads: %w", err)
 	}
 	var tomb []string
@@ -512,7 +510,7 @@ func (r *Registry) Recover() error {
 	// the files of what it frees go right after it (update, not
 	// updateTx), so that a registry that then only serves reads leaves
 	// no file behind a deleted record.
-	_, err = r.update(func(*kv.Tx, *change) error { return nil })
+	_, err := r.update(func(*kv.Tx, *change) error { return nil })
 	return err
 }
 
