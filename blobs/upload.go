@@ -286,13 +286,8 @@ func (s *Store) refresh(id string, sess *session) error {
 // (committed or cancelled), so that it does not stay in memory.
 func (s *Store) forgetIfGone(id string, sess *session, err error) {
 	if errors.Is(err, ErrUploadUnknown) || errors.Is(err, driver.ErrNotFound) {
-		sess.gone = true
 		s.ended.add(id)
-		s.mu.Lock()
-		if s.sessions[id] == sess {
-			delete(s.sessions, id)
-		}
-		s.mu.Unlock()
+		s.forgetLocked(id, sess)
 	}
 }
 
@@ -571,14 +566,11 @@ func (s *Store) expire(repo, id string, before time.Time) error {
 }
 
 func (s *Store) dropLocked(id string, sess *session) {
-	sess.gone = true
 	s.ended.add(id)
 	if !sess.removed && s.drv.RemoveUpload(id) == nil {
 		sess.removed = true
 	}
-	s.mu.Lock()
-	delete(s.sessions, id)
-	s.mu.Unlock()
+	s.forgetLocked(id, sess)
 }
 
 // Commit finishes an upload as blob want. The bytes are made durable and
