@@ -13,13 +13,7 @@ import (
 // present one (written before, or earlier in the same transaction); of
 // concurrent inserts of one key, exactly one commits.
 func testInsert(t *testing.T, s backend.Store) {
-	offered := false
-	if err := s.View(func(tx backend.Tx) error { _, offered = tx.(backend.Inserter); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if !offered {
-		t.Skip("the store's transactions are not a backend.Inserter")
-	}
+	skipUnlessOffered[backend.Inserter](t, s, "backend.Inserter")
 	inserter := func(tx backend.Tx) backend.Inserter { return tx.(backend.Inserter) }
 	update(t, s, func(tx backend.Tx) error {
 		return inserter(tx).Insert(tbl, []byte("a"), []byte("1"))
@@ -77,6 +71,19 @@ func testInsert(t *testing.T, s backend.Store) {
 	})
 	if won != 1 {
 		t.Errorf("%d of %d concurrent inserts of one key committed, want 1", won, n)
+	}
+}
+
+// skipUnlessOffered skips t unless the store's transactions are an I
+// (named name), an interface a store may offer.
+func skipUnlessOffered[I any](t *testing.T, s backend.Store, name string) {
+	t.Helper()
+	offered := false
+	if err := s.View(func(tx backend.Tx) error { _, offered = tx.(I); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !offered {
+		t.Skipf("the store's transactions are not a %s", name)
 	}
 }
 

@@ -13,13 +13,7 @@ import (
 // or earlier in the same transaction) or none; of concurrent replaces of
 // one value, exactly one commits.
 func testReplace(t *testing.T, s backend.Store) {
-	offered := false
-	if err := s.View(func(tx backend.Tx) error { _, offered = tx.(backend.Replacer); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if !offered {
-		t.Skip("the store's transactions are not a backend.Replacer")
-	}
+	skipUnlessOffered[backend.Replacer](t, s, "backend.Replacer")
 	replacer := func(tx backend.Tx) backend.Replacer { return tx.(backend.Replacer) }
 	update(t, s, func(tx backend.Tx) error { return tx.Put(tbl, []byte("a"), []byte("1")) })
 	update(t, s, func(tx backend.Tx) error {
